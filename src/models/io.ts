@@ -7,6 +7,7 @@ import { UnitAttackError } from '../errors.js';
 import { fromLayersModel } from './classifier.js';
 import { fromGraphModel } from './graph-classifier.js';
 import { resolvePreprocessing } from './preprocessing.js';
+import { writeAtomic } from '../util/atomic.js';
 import type { Classifier, Preprocessing, PreprocessPreset } from './types.js';
 
 /**
@@ -216,17 +217,5 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string, sideca
     await writeAtomic(path.join(dir, SIDECAR_FILE), JSON.stringify({ format: 'unit-attack-model', version: 1, ...sidecar }, null, 2) + '\n');
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
   }));
-}
-
-/** Writes a file under a temporary name, then renames it into place, so readers never see half a file. */
-export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw new UnitAttackError('UA_IO', `cannot write '${file}': ${(err as Error).message}`, { file, cause: err });
-  }
 }
 
