@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { CliIO } from '../../src/cli/command.js';
+import { buildArgv, main } from '../../src/cli/main.js';
+import { stripAnsi } from '../../src/cli/format.js';
+import { UnitAttackError } from '../../src/errors.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const bin = path.join(root, 'bin/unit-attack.js');
+
+function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = []; const stderr: string[] = [];
+  return { stdout, stderr, out: (t) => { stdout.push(stripAnsi(t)); }, err: (t) => { stderr.push(stripAnsi(t)); }, isTTY: false };
+}
+
+describe('buildArgv', () => {
+  it('parses predict options with their defaults', () => {
+    const argv = buildArgv(['predict', '--image', 'a.png', 'b.png', '--top', '3']);
+    expect(argv._[0]).toBe('predict');
+    expect(argv.image).toEqual(['a.png', 'b.png']);
+    expect(argv.top).toBe(3);
+    expect(argv.model).toBe('builtin:scenes-vgg16');
+    expect(argv.backend).toBe(process.env.UNIT_ATTACK_BACKEND ?? 'auto');
+  });
+
+  it('rejects an unknown option, a bad choice and a failed check as usage errors', () => {
+    expect(() => buildArgv(['predict', '--image', 'a.png', '--tpo', '3'])).toThrowError(UnitAttackError);
+    expect(() => buildArgv(['info', '--backend', 'gpu'])).toThrowError(/backend/);
+    expect(() => buildArgv(['predict', '--image', 'a.png', '--top', '0'])).toThrowError(/--top must be a positive integer/);
+  });
+});
+
+describe('main (in process)', () => {
+  it('prints the backend chosen and why', async () => {
+    const io = captureIO();
+    expect(await main(['info', '--backend', 'cpu', '--json'], io)).toBe(0);
+    const info = JSON.parse(io.stdout.join('\n')) as { name: string; reason: string; tfjsVersion: string };
+    expect(info.name).toBe('cpu');
+    expect(info.reason.length).toBeGreaterThan(0);
+    expect(info.tfjsVersion).toMatch(/^\d+\.\d+/);
+  });
+
+  it('exits 2 with the formats accepted when the model path is unknown', async () => {
+    const io = captureIO();
+    const code = await main(['predict', '--backend', 'cpu', '--model', '/no/such/model', '--image', 'x.png'], io);
+    expect(code).toBe(2);
+    const text = io.stderr.join('\n');
+    expect(text).toContain('/no/such/model');
+    expect(text).toContain('model.json');
+    expect(text).not.toMatch(/\bat .*\.js:\d+/); // no stack trace without --debug
+  });
+});
+
+describe('bin/unit-attack.js (spawned)', () => {
+  it('prints help listing the commands', async () => {
+    const { stdout } = await run(process.execPath, [bin, '--help']);
+    expect(stdout).toContain('info');
+    expect(stdout).toContain('predict');
+  });
+
+  it('exits 2 on a usage error, with the message and no stack trace', async () => {
+    const err = await run(process.execPath, [bin, 'predict', '--backend', 'cpu', '--bogus']).catch((e: unknown) => e) as { code: number; stderr: string };
+    expect(err.code).toBe(2);
+    expect(err.stderr).toMatch(/bogus/);
+    expect(err.stderr).not.toMatch(/node:internal|\.js:\d+:\d+/);
+  });
+});
