@@ -1,0 +1,21 @@
+/** Attacks: threat models, objectives (logit and unit), optimizers, metrics and the attack registry. */
+export { parseEpsilon, parseEpsilonList, formatEpsilon, type ParseEpsilonOptions } from './epsilon.js';
+export { project, roundTo8Bit, perImageL2, perImageLinf, checkThreat, NORMS, type Norm, type ThreatModel } from './threat.js';
+export {
+  buildObjective, registerObjective, objectiveKinds, resolveTargets, successOf, crossEntropy, classMargin,
+  type Goal, type Objective, type ObjectiveContext, type ObjectiveFn, type ObjectiveFactory, type ObjectiveSpec,
+  type BuiltinObjectiveSpec, type CrossEntropyObjectiveSpec, type MarginObjectiveSpec, type UnitObjectiveSpec, type TargetSpec,
+} from './objectives.js';
+export type { AttackOptionsBase, AttackProgress, AttackResult, Labels } from './types.js';
+export { fgsm, type FgsmOptions } from './fgsm.js';
+export { pgd, type PgdOptions, type StepSchedule } from './pgd.js';
+export { cw, type CwOptions } from './cw.js';
+export { square, squareFraction, type SquareOptions } from './square.js';
+export {
+  runAttack, registerAttack, getAttack, attackNames, type AttackSpec, type CustomAttackSpec, type AttackImpl,
+} from './registry.js';
+export {
+  linf, l2, psnr, ssim, gaussianWindow, summarize, cleanAccuracy, robustAccuracy, untargetedSuccess, targetedSuccess,
+  unitEffect, normalQuantile, type MetricSummary, type Rate, type UnitEffect, type UnitEffectOptions, type GroupEffect,
+} from './metrics.js';
+export { randomUnits, type RandomUnitsOptions } from './random-units.js';

@@ -1,0 +1,313 @@
+import * as tf from '@tensorflow/tfjs';
+import { nearestNames, usageError } from '../errors.js';
+import type { Classifier } from '../models/types.js';
+import { checkChoice, checkNumber, checkUnits } from './_internals/validate.js';
+
+/**
+ * What counts as success for an image, and so when it may stop early:
+ * `untargeted` → prediction ≠ label; `targeted` → prediction = target; `none` → the objective has no
+ * success criterion (no early stop; results then report prediction ≠ label as success).
+ */
+export type Goal = 'untargeted' | 'targeted' | 'none';
+
+/** Per-image data an objective needs, as plain arrays so that a batch can be cut to the images still running. */
+export interface ObjectiveContext {
+  /** True class of each image. */
+  labels: Int32Array;
+  /** Target class of each image, for targeted objectives; else null. */
+  targets: Int32Array | null;
+}
+
+/** A per-image loss to **maximise**, differentiable in the pixel-space input `x`. Returns `[N]`. */
+export type ObjectiveFn = (classifier: Classifier, x: tf.Tensor4D, ctx: ObjectiveContext) => tf.Tensor1D;
+
+/** A resolved objective, ready for an optimizer. */
+export interface Objective {
+  /** The spec kind it was built from, e.g. `margin`. */
+  readonly kind: string;
+  /** Display name, e.g. `margin (targeted)` or `unit block5_conv3 −4 +4 (mean)`. */
+  readonly name: string;
+  readonly goal: Goal;
+  /** The per-image loss to maximise. */
+  readonly loss: ObjectiveFn;
+  /**
+   * The same loss computed from logits alone, for objectives that only depend on logits. Score-based
+   * attacks (Square) need it.
+   */
+  readonly fromLogits?: (logits: tf.Tensor2D, ctx: ObjectiveContext) => tf.Tensor1D;
+}
+
+/** A target class: an index or a class name; one for all images or one per image. */
+export type TargetSpec = number | string | readonly (number | string)[];
+
+/** Cross-entropy: untargeted maximises CE of the true label; targeted maximises −CE of the target. */
+export interface CrossEntropyObjectiveSpec {
+  kind: 'ce';
+  /** When set, the objective is targeted. */
+  target?: TargetSpec;
+}
+
+/**
+ * Carlini–Wagner style logit margin. Untargeted: `max_{j≠y} z_j − z_y`; targeted: `z_t − max_{j≠t} z_j`.
+ * Positive exactly when the attack succeeds, and it does not saturate like softmax cross-entropy.
+ */
+export interface MarginObjectiveSpec {
+  kind: 'margin';
+  target?: TargetSpec;
+  /** Cap the margin at κ (no gain beyond it). @defaultValue Infinity */
+  confidence?: number;
+}
+
+/**
+ * The unit objective: `mean_e agg(a_e)/s_e − mean_s agg(a_s)/s_s` over the excite units `e` and the suppress
+ * units `s` of `layer`, where `agg` is the spatial mean or max and `s_u` is an optional per-unit scale.
+ * Optionally plus `classWeight` × a targeted class term.
+ */
+export interface UnitObjectiveSpec {
+  kind: 'unit';
+  /** The layer whose units are steered. */
+  layer: string;
+  /** Units to lower. @defaultValue [] */
+  suppress?: readonly number[];
+  /** Units to raise. @defaultValue [] */
+  excite?: readonly number[];
+  /** How each unit's map is reduced over spatial positions. @defaultValue `'mean'` */
+  aggregate?: 'mean' | 'max';
+  /**
+   * A per-unit scale (length = units of `layer`), e.g. each unit's dissection threshold, so that units with
+   * large activations do not dominate the mean. @defaultValue all ones
+   */
+  unitScale?: Float32Array | readonly number[];
+  /** Weight of the targeted class term. The pure unit attack never sees the target. @defaultValue 0 */
+  classWeight?: number;
+  /** The class term's loss. @defaultValue `'ce'` */
+  classLoss?: 'ce' | 'margin';
+  /**
+   * Target class. With `classWeight` 0 it is used only to stop images early (prediction = target) and to
+   * score success; without a target the unit objective has no early stop.
+   */
+  target?: TargetSpec;
+}
+
+export type BuiltinObjectiveSpec = CrossEntropyObjectiveSpec | MarginObjectiveSpec | UnitObjectiveSpec;
+
+/** Any objective spec: a built-in one or one added with {@link registerObjective}. */
+export type ObjectiveSpec = BuiltinObjectiveSpec | { kind: string; target?: TargetSpec; [key: string]: unknown };
+
+/** Builds an {@link Objective} for a classifier from a spec of one kind. */
+export type ObjectiveFactory = (classifier: Classifier, spec: ObjectiveSpec, path: string) => Objective;
+
+const objectiveRegistry = new Map<string, ObjectiveFactory>();
+
+/** Adds an objective kind, so that attack specs and scenario files can name it. */
+export function registerObjective(kind: string, factory: ObjectiveFactory): void {
+  if (typeof kind !== 'string' || kind === '') throw usageError('objective kind must be a non-empty string', { path: 'kind' });
+  objectiveRegistry.set(kind, factory);
+}
+
+/** The registered objective kinds. */
+export function objectiveKinds(): string[] {
+  return [...objectiveRegistry.keys()];
+}
+
+/**
+ * Resolves an objective spec against a classifier (checking layer, units and options).
+ *
+ * @example
+ * const obj = buildObjective(clf, { kind: 'unit', layer: 'block5_conv3', suppress: [3, 7], excite: [12] });
+ */
+export function buildObjective(classifier: Classifier, spec: ObjectiveSpec, path = 'objective'): Objective {
+  if (spec === null || typeof spec !== 'object') {
+    throw usageError(`${path} must be an object like { kind: 'margin' }, got ${String(spec)}`, { path });
+  }
+  const factory = objectiveRegistry.get(spec.kind);
+  if (!factory) {
+    throw usageError(`${path}.kind '${String(spec.kind)}' is not a known objective`, {
+      path: `${path}.kind`, hint: `use one of: ${objectiveKinds().join(', ')}`,
+    });
+  }
+  return factory(classifier, spec, path);
+}
+
+/**
+ * Resolves target classes (indices or names) to one index per image, or null when `target` is unset.
+ * Unknown classes are a usage error that lists the valid ones.
+ */
+export function resolveTargets(classifier: Classifier, target: TargetSpec | undefined, n: number, path = 'objective.target'): Int32Array | null {
+  if (target === undefined) return null;
+  const names = classifier.classNames;
+  const one = (t: number | string, p: string): number => {
+    if (typeof t === 'number') {
+      if (Number.isInteger(t) && t >= 0 && t < names.length) return t;
+      throw usageError(`${p}: class index ${t} is out of range; the model has ${names.length} classes (0…${names.length - 1})`, { path: p });
+    }
+    if (typeof t === 'string') {
+      const i = names.indexOf(t);
+      if (i >= 0) return i;
+      const list = names.length <= 30 ? names.join(', ') : `${nearestNames(t, names, 5).join(', ')} … (${names.length} classes)`;
+      throw usageError(`${p}: unknown target class '${t}'`, { path: p, hint: `valid classes: ${list}` });
+    }
+    throw usageError(`${p} must be a class name or index, got ${String(t)}`, { path: p });
+  };
+  if (Array.isArray(target)) {
+    const list = target as readonly (number | string)[];
+    if (list.length !== n) {
+      throw usageError(`${path} has ${list.length} entries for ${n} images`, { path, hint: 'give one target for all images or one per image' });
+    }
+    return Int32Array.from(list, (t, i) => one(t, `${path}[${i}]`));
+  }
+  return new Int32Array(n).fill(one(target as number | string, path));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Logit losses
+
+function oneHot(indices: Int32Array, k: number): tf.Tensor2D {
+  return tf.oneHot(tf.tensor1d(indices, 'int32'), k).toFloat() as tf.Tensor2D;
+}
+
+/** Per-image cross-entropy `logsumexp(z) − z_c` of class `cls`. */
+export function crossEntropy(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
+  return tf.tidy(() => {
+    const oh = oneHot(cls, logits.shape[1]);
+    return tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oh), 1)) as tf.Tensor1D;
+  });
+}
+
+/** Per-image `z_c − max_{j≠c} z_j`: positive when class `cls` wins. */
+export function classMargin(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
+  return tf.tidy(() => {
+    const oh = oneHot(cls, logits.shape[1]);
+    const zc = tf.sum(tf.mul(logits, oh), 1);
+    // Shifting the class's own logit far down leaves max() over the others exact.
+    const others = tf.max(tf.sub(logits, tf.mul(oh, 1e9)), 1);
+    return tf.sub(zc, others) as tf.Tensor1D;
+  });
+}
+
+function requireTargets(ctx: ObjectiveContext, name: string): Int32Array {
+  if (!ctx.targets) throw usageError(`the ${name} objective is targeted but no targets were given`, { path: 'objective.target' });
+  return ctx.targets;
+}
+
+/** The logit part of a CE / margin objective, from logits. */
+function logitLoss(kind: 'ce' | 'margin', targeted: boolean, confidence: number) {
+  return (logits: tf.Tensor2D, ctx: ObjectiveContext): tf.Tensor1D => tf.tidy(() => {
+    let v: tf.Tensor1D;
+    if (kind === 'ce') {
+      v = targeted ? tf.neg(crossEntropy(logits, requireTargets(ctx, 'ce'))) : crossEntropy(logits, ctx.labels);
+    } else {
+      v = targeted ? classMargin(logits, requireTargets(ctx, 'margin')) : tf.neg(classMargin(logits, ctx.labels));
+    }
+    return Number.isFinite(confidence) ? tf.minimum(v, confidence) : v;
+  });
+}
+
+registerObjective('ce', (_classifier, spec) => {
+  const targeted = spec.target !== undefined;
+  const fromLogits = logitLoss('ce', targeted, Number.POSITIVE_INFINITY);
+  return {
+    kind: 'ce',
+    name: `cross-entropy (${targeted ? 'targeted' : 'untargeted'})`,
+    goal: targeted ? 'targeted' : 'untargeted',
+    fromLogits,
+    loss: (classifier, x, ctx) => tf.tidy(() => fromLogits(classifier.logits(x), ctx)),
+  };
+});
+
+registerObjective('margin', (_classifier, spec, path) => {
+  const s = spec as MarginObjectiveSpec;
+  const confidence = s.confidence === undefined ? Number.POSITIVE_INFINITY
+    : checkNumber(s.confidence, `${path}.confidence`, { min: 0 });
+  const targeted = spec.target !== undefined;
+  const fromLogits = logitLoss('margin', targeted, confidence);
+  return {
+    kind: 'margin',
+    name: `margin (${targeted ? 'targeted' : 'untargeted'})`,
+    goal: targeted ? 'targeted' : 'untargeted',
+    fromLogits,
+    loss: (classifier, x, ctx) => tf.tidy(() => fromLogits(classifier.logits(x), ctx)),
+  };
+});
+
+registerObjective('unit', (classifier, spec, path) => {
+  const s = spec as UnitObjectiveSpec;
+  if (typeof s.layer !== 'string') {
+    throw usageError(`${path}.layer must name a layer of the model`, { path: `${path}.layer`, hint: `e.g. '${classifier.defaultLayer}'` });
+  }
+  const info = classifier.layer(s.layer);
+  const numUnits = info.shape[info.shape.length - 1]!;
+  const suppress = checkUnits(s.suppress ?? [], `${path}.suppress`, numUnits, s.layer);
+  const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
+  if (suppress.length + excite.length === 0) {
+    throw usageError(`${path} needs at least one unit in suppress or excite`, { path: `${path}.suppress` });
+  }
+  const both = suppress.filter((u) => excite.includes(u));
+  if (both.length > 0) throw usageError(`${path}: units ${both.join(', ')} are both suppressed and excited`, { path: `${path}.excite` });
+  const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max'] as const);
+  const classWeight = checkNumber(s.classWeight ?? 0, `${path}.classWeight`, { min: 0 });
+  const classLoss = checkChoice(s.classLoss ?? 'ce', `${path}.classLoss`, ['ce', 'margin'] as const);
+  let scale: Float32Array | null = null;
+  if (s.unitScale !== undefined) {
+    if (s.unitScale.length !== numUnits) {
+      throw usageError(`${path}.unitScale has ${s.unitScale.length} entries; layer '${s.layer}' has ${numUnits} units`, { path: `${path}.unitScale` });
+    }
+    scale = Float32Array.from(s.unitScale);
+    for (const u of [...suppress, ...excite]) {
+      if (!(scale[u]! > 0) || !Number.isFinite(scale[u]!)) {
+        throw usageError(`${path}.unitScale[${u}] must be a positive number, got ${scale[u]}`, {
+          path: `${path}.unitScale`, hint: 'use each unit\'s typical activation (e.g. its dissection threshold); dead units cannot be scaled',
+        });
+      }
+    }
+  }
+  const targeted = s.target !== undefined;
+  if (classWeight > 0 && !targeted) {
+    throw usageError(`${path}.classWeight is ${classWeight} but no target is set`, { path: `${path}.target`, hint: 'set target, or classWeight 0 for the pure unit attack' });
+  }
+  const classTerm = logitLoss(classLoss, true, Number.POSITIVE_INFINITY);
+
+  // Mean over the chosen units of agg(a_u) / s_u, per image → [N].
+  const term = (act: tf.Tensor, units: number[]): tf.Tensor1D => tf.tidy(() => {
+    let a = tf.gather(act, tf.tensor1d(units, 'int32'), act.rank - 1);
+    if (a.rank > 2) {
+      const spatial = Array.from({ length: a.rank - 2 }, (_, i) => i + 1);
+      a = aggregate === 'mean' ? tf.mean(a, spatial) : tf.max(a, spatial);
+    }
+    if (scale) a = tf.div(a, tf.tensor1d(units.map((u) => scale[u]!)));
+    return tf.mean(a, 1) as tf.Tensor1D;
+  });
+
+  const name = `unit ${s.layer} −${suppress.length} +${excite.length} (${aggregate}${classWeight > 0 ? `, class ×${classWeight}` : ''})`;
+  return {
+    kind: 'unit',
+    name,
+    goal: targeted ? 'targeted' : 'none',
+    loss: (clf, x, ctx) => tf.tidy(() => {
+      const r = clf.run(x, { taps: [s.layer] });
+      const act = r.taps[s.layer]!;
+      let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
+      if (excite.length > 0) v = tf.add(v, term(act, excite));
+      if (suppress.length > 0) v = tf.sub(v, term(act, suppress));
+      if (classWeight > 0) v = tf.add(v, tf.mul(classTerm(r.logits, ctx), classWeight));
+      return v;
+    }),
+  };
+});
+
+/** Cuts a context down to the images at `idx`. */
+export function subsetContext(ctx: ObjectiveContext, idx: readonly number[]): ObjectiveContext {
+  return {
+    labels: Int32Array.from(idx, (i) => ctx.labels[i]!),
+    targets: ctx.targets ? Int32Array.from(idx, (i) => ctx.targets![i]!) : null,
+  };
+}
+
+/**
+ * Per-image success of predictions under a goal: targeted → prediction = target; otherwise prediction ≠ label
+ * (for goal `none` this is what results report, but it never stops an image early).
+ */
+export function successOf(goal: Goal, predictions: ArrayLike<number>, ctx: ObjectiveContext): boolean[] {
+  return Array.from({ length: predictions.length }, (_, i) =>
+    goal === 'targeted' ? predictions[i] === ctx.targets![i] : predictions[i] !== ctx.labels[i]);
+}

@@ -1,0 +1,86 @@
+import type * as tf from '@tensorflow/tfjs';
+import { nearestNames, usageError } from '../errors.js';
+import type { Classifier } from '../models/types.js';
+import { finish, prepare } from './_internals/engine.js';
+import { cw, type CwOptions } from './cw.js';
+import { fgsm, type FgsmOptions } from './fgsm.js';
+import { pgd, type PgdOptions } from './pgd.js';
+import { square, type SquareOptions } from './square.js';
+import { roundTo8Bit } from './threat.js';
+import type { AttackOptionsBase, AttackResult, Labels } from './types.js';
+
+/** A built-in attack named by `kind`, with its options. */
+export type AttackSpec =
+  | ({ kind: 'fgsm' } & FgsmOptions)
+  | ({ kind: 'pgd' } & PgdOptions)
+  | ({ kind: 'cw' } & CwOptions)
+  | ({ kind: 'square' } & SquareOptions);
+
+/** A spec for an attack added with {@link registerAttack}. */
+export type CustomAttackSpec = { kind: string } & AttackOptionsBase & Record<string, unknown>;
+
+/** An attack as the registry knows it. `run` receives the whole spec, `kind` included. */
+export interface AttackImpl<S extends { kind: string } = CustomAttackSpec> {
+  /** One line for listings, e.g. `PGD (L∞/L2, restarts, early stop)`. */
+  description?: string;
+  run(classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: S): Promise<AttackResult>;
+}
+
+const registry = new Map<string, AttackImpl<never>>();
+
+/**
+ * Adds (or replaces) an attack under `name`, so scenario files can name it and {@link runAttack} can run it.
+ *
+ * @example
+ * registerAttack('noise', { run: async (clf, x, labels, spec) => myNoiseAttack(clf, x, labels, spec) });
+ */
+export function registerAttack<S extends { kind: string }>(name: string, impl: AttackImpl<S>): void {
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9_-]*$/i.test(name)) {
+    throw usageError(`attack name must be a word like 'pgd' or 'my-attack', got ${JSON.stringify(name)}`, { path: 'name' });
+  }
+  if (!impl || typeof impl.run !== 'function') throw usageError(`attack '${name}' needs a run(classifier, x, labels, spec) function`, { path: 'impl.run' });
+  registry.set(name, impl as AttackImpl<never>);
+}
+
+/** The attack registered under `name`; a usage error listing the known ones if there is none. */
+export function getAttack(name: string): AttackImpl<CustomAttackSpec> {
+  const impl = registry.get(name);
+  if (!impl) {
+    const names = attackNames();
+    throw usageError(`unknown attack '${name}'`, {
+      path: 'attack.kind', hint: `known attacks: ${names.join(', ')}; did you mean ${nearestNames(name, names, 1)[0]}?`,
+    });
+  }
+  return impl as unknown as AttackImpl<CustomAttackSpec>;
+}
+
+/** Names of the registered attacks. */
+export function attackNames(): string[] {
+  return [...registry.keys()];
+}
+
+/**
+ * Runs the attack a spec names. `epsilon: 0` means "no attack" (as in ε lists): the result holds the clean
+ * images, rounded to 8 bits, with their predictions.
+ *
+ * @example
+ * const r = await runAttack(clf, images, labels, { kind: 'pgd', epsilon: '4/255', steps: 50 });
+ */
+export async function runAttack(classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec): Promise<AttackResult> {
+  if (!spec || typeof spec !== 'object' || typeof spec.kind !== 'string') {
+    throw usageError('an attack spec needs a kind, e.g. { kind: \'pgd\', epsilon: \'4/255\' }', { path: 'attack.kind', hint: `known attacks: ${attackNames().join(', ')}` });
+  }
+  const impl = getAttack(spec.kind);
+  if (spec.epsilon !== undefined && Number(spec.epsilon) === 0) {
+    const p = await prepare(spec.kind, classifier, x, labels, spec, {
+      objective: { kind: spec.kind === 'cw' || spec.kind === 'square' ? 'margin' : 'ce' }, allowZeroEpsilon: true,
+    });
+    return finish(spec.kind, p, roundTo8Bit(x, x, 0, p.norm), new Int32Array(p.n));
+  }
+  return impl.run(classifier, x, labels, spec as CustomAttackSpec);
+}
+
+registerAttack<{ kind: 'fgsm' } & FgsmOptions>('fgsm', { description: 'FGSM: one signed-gradient step of size ε (L∞/L2)', run: (c, x, l, { kind: _k, ...o }) => fgsm(c, x, l, o) });
+registerAttack<{ kind: 'pgd' } & PgdOptions>('pgd', { description: 'PGD: random start, restarts, step schedule, per-image early stop (L∞/L2)', run: (c, x, l, { kind: _k, ...o }) => pgd(c, x, l, o) });
+registerAttack<{ kind: 'cw' } & CwOptions>('cw', { description: 'Carlini–Wagner L2: tanh variables, Adam, binary search over c', run: (c, x, l, { kind: _k, ...o }) => cw(c, x, l, o) });
+registerAttack<{ kind: 'square' } & SquareOptions>('square', { description: 'Square Attack L∞: score-based random search, logits only', run: (c, x, l, { kind: _k, ...o }) => square(c, x, l, o) });
