@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
 
 /** A fast kernel: its name and a maker that receives the shipped kernel function (if wasm has one). */
@@ -14,6 +15,7 @@ interface FastKernelSpec {
 
 const SPECS: readonly FastKernelSpec[] = [
   { kernelName: 'Conv2DBackpropInput', make: makeConv2DBackpropInput },
+  { kernelName: 'Conv2DBackpropFilter', make: makeConv2DBackpropFilter },
 ];
 
 /** Shipped kernel configs by name (`null`: wasm has none), saved at the first registration. */

@@ -9,6 +9,12 @@ import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@
 export interface WasmBackendLike {
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
+  makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+  getMemoryOffset(dataId: object): number;
+  /** Internals used for zero-copy views (see {@link Scratch.view}). */
+  dataIdMap?: { get(dataId: object): { id: number } | undefined; delete(dataId: object): boolean };
+  wasm?: { tfjs?: { disposeData?(id: number): void } };
 }
 
 /** The arguments tfjs passes to a kernel function. */
@@ -23,6 +29,7 @@ export type Kernel = (args: KernelArgs) => TensorInfo;
  */
 export class Scratch {
   private readonly owned: TensorInfo[] = [];
+  private readonly views: TensorInfo[] = [];
 
   constructor(readonly backend: WasmBackendLike) {}
 
@@ -47,8 +54,35 @@ export class Scratch {
     return out;
   }
 
+  /** Whether {@link view} can make zero-copy views on this backend. */
+  canView(): boolean {
+    return typeof this.backend.dataIdMap?.delete === 'function'
+      && typeof this.backend.wasm?.tfjs?.disposeData === 'function'
+      && typeof this.backend.getMemoryOffset === 'function';
+  }
+
+  /**
+   * A float32 tensor over `base`'s memory from element `offset` on, without a copy. tfjs has no such views: the
+   * tensor is registered with the wasm module at that address and, when freed, unregistered without freeing the
+   * memory, which stays `base`'s. It must be freed before `base` and never escape the kernel.
+   */
+  view(base: TensorInfo, offset: number, shape: number[]): TensorInfo {
+    const address = this.backend.getMemoryOffset(base.dataId) + offset * 4;
+    const out = this.backend.makeOutput(shape, 'float32', address);
+    this.views.push(out);
+    return out;
+  }
+
+  private dropView(t: TensorInfo): void {
+    const entry = this.backend.dataIdMap!.get(t.dataId);
+    if (entry === undefined) return;
+    this.backend.wasm!.tfjs!.disposeData!(entry.id);
+    this.backend.dataIdMap!.delete(t.dataId);
+  }
+
   /** Removes `t` from the intermediates so that it survives {@link dispose}; returns it. */
   keep(t: TensorInfo): TensorInfo {
+    if (this.views.includes(t)) throw new Error('Scratch.keep: a view cannot leave the kernel');
     const i = this.owned.indexOf(t);
     if (i >= 0) this.owned.splice(i, 1);
     return t;
@@ -56,6 +90,12 @@ export class Scratch {
 
   /** Frees one intermediate now, to keep peak memory down in long loops. */
   free(t: TensorInfo): void {
+    const v = this.views.indexOf(t);
+    if (v >= 0) {
+      this.views.splice(v, 1);
+      this.dropView(t);
+      return;
+    }
     const i = this.owned.indexOf(t);
     if (i >= 0) {
       this.owned.splice(i, 1);
@@ -65,6 +105,8 @@ export class Scratch {
 
   /** Frees every intermediate not kept. */
   dispose(): void {
+    for (const t of this.views) this.dropView(t);
+    this.views.length = 0;
     for (const t of this.owned) this.backend.disposeData(t.dataId);
     this.owned.length = 0;
   }
