@@ -66,7 +66,19 @@ function tileRows(flags: tf.Tensor, shape: readonly number[]): tf.Tensor {
 function truncateToward(x0: tf.Tensor4D, d: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const steps = tf.floor(tf.add(tf.mul(tf.abs(d), 255), 1e-4));
-    return tf.add(x0, tf.mul(tf.sign(d), tf.div(steps, 255)));
+    return canonical(tf.add(x0, tf.mul(tf.sign(d), tf.div(steps, 255))));
+  });
+}
+
+/**
+ * `x0 + k/255` and `j/255` can differ in the last float bit for the same level; snap values within a
+ * thousandth of a level to `round(255·v)/255` so that rounding is idempotent. Off-grid values stay as they are.
+ */
+function canonical(v: tf.Tensor): tf.Tensor4D {
+  return tf.tidy(() => {
+    const s = tf.mul(v, 255);
+    const r = tf.round(s);
+    return tf.where(tf.less(tf.abs(tf.sub(s, r)), 1e-3), tf.div(r, 255), v) as tf.Tensor4D;
   });
 }
 
@@ -76,12 +88,14 @@ function roundNearest(x: tf.Tensor): tf.Tensor4D {
 
 /**
  * Rounds adversarial images to 8 bits (multiples of 1/255) while keeping them inside the threat model, so
- * that the PNG written to disk is the image that fools the model.
+ * that the PNG written to disk is the image that fools the model. `x` is first projected onto the threat model.
  *
  * - L∞: each pixel is rounded to the nearest level; a pixel that would leave the ball is rounded toward
  *   `x0` instead.
- * - L2: nearest rounding; an image whose rounded perturbation exceeds ε is shrunk (a few rescale-and-round
- *   passes) and, failing that, every pixel is rounded toward `x0`, which cannot increase the norm.
+ * - L2: nearest rounding when the rounded perturbation stays within ε. Otherwise every pixel is first
+ *   rounded toward `x0` (which cannot increase the norm), and then the pixels that nearest rounding would
+ *   round away from `x0` are, in order of how close they are to the next level, rounded away while the
+ *   norm stays within ε.
  *
  * An infinite `eps` (an uncapped minimal-norm attack) means plain nearest rounding.
  * `x0` is assumed to be 8-bit itself (it was read from an image file). If it is not, the result still lies
@@ -89,28 +103,42 @@ function roundNearest(x: tf.Tensor): tf.Tensor4D {
  */
 export function roundTo8Bit(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: Norm): tf.Tensor4D {
   return tf.tidy(() => {
-    const r = roundNearest(x);
-    if (!Number.isFinite(eps)) return r;
+    if (!Number.isFinite(eps)) return roundNearest(x);
+    const xp = project(x, x0, eps, norm);
+    const r = roundNearest(xp);
+    const d = tf.sub(xp, x0) as tf.Tensor4D;
     if (norm === 'linf') {
       const outside = tf.greater(tf.abs(tf.sub(r, x0)), eps + TOL);
-      return tf.where(outside, truncateToward(x0, tf.sub(x, x0) as tf.Tensor4D), r);
+      return tf.where(outside, truncateToward(x0, d), r);
     }
-    const limit = eps * (1 + 1e-6) + TOL * 1e-2;
-    const d = tf.sub(x, x0) as tf.Tensor4D;
-    let best = r;
-    let n = perImageL2(tf.sub(r, x0));
-    let scale: tf.Tensor = tf.onesLike(n);
-    // Rescale the perturbation by ε / ‖rounded‖ and round again; rarely needs more than one pass.
-    for (let pass = 0; pass < 4; pass++) {
-      const bad = tf.greater(n, limit);
-      scale = tf.where(bad, tf.mul(scale, tf.div(eps * (1 - 1e-4), tf.maximum(n, 1e-12))), scale);
-      const candidate = roundNearest(tf.add(x0, tf.mul(d, perImage(scale as tf.Tensor1D))));
-      best = tf.where(tileRows(bad, x.shape), candidate, best);
-      n = perImageL2(tf.sub(best, x0));
-    }
-    const stillBad = tf.greater(n, limit);
-    const fallback = truncateToward(x0, d);
-    return tf.where(tileRows(stillBad, x.shape), fallback, best);
+    const n = perImageL2(tf.sub(r, x0));
+    const bad = tf.greater(n, eps * (1 + 1e-6));
+    return tf.where(tileRows(bad, x.shape), greedyL2(x0, d, eps), r);
+  });
+}
+
+/**
+ * The L2 fallback of {@link roundTo8Bit}: start from the perturbation rounded toward `x0`, then round away
+ * from `x0` the pixels with the largest fractional part above ½, while ‖δ‖ ≤ ε. Works in units of 8-bit
+ * steps, where norms² are integers.
+ */
+function greedyL2(x0: tf.Tensor4D, d: tf.Tensor4D, eps: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const n = d.shape[0];
+    const size = d.size / n;
+    const a = tf.reshape(tf.mul(tf.abs(d), 255), [n, size]);
+    const t = tf.floor(tf.add(a, 1e-4));
+    const frac = tf.sub(a, t);
+    const base = tf.sum(tf.square(t), 1, true);
+    const { values: sortedFrac, indices: order } = tf.topk(frac, size, true);
+    const cost = tf.gather(tf.add(tf.mul(t, 2), 1), order, 1, 1);
+    const budget = (eps * 255) ** 2 * (1 - 1e-6);
+    // Both conditions are monotone along the sorted order, so the allowed pixels form a prefix.
+    const allowSorted = tf.logicalAnd(tf.lessEqual(tf.add(base, tf.cumsum(cost, 1)), budget), tf.greater(sortedFrac, 0.5)).toFloat();
+    const inverse = tf.topk(tf.neg(order.toFloat()), size, true).indices;
+    const up = tf.gather(allowSorted, inverse, 1, 1);
+    const steps = tf.reshape(tf.add(t, up), d.shape);
+    return canonical(tf.clipByValue(tf.add(x0, tf.mul(tf.sign(d), tf.div(steps, 255))), 0, 1));
   });
 }
 
