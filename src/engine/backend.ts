@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError, usageError } from '../errors.js';
-import { fastKernelNames, registerFastKernels } from './kernels/register.js';
+import { fastKernelNames, registerFastKernels, useShippedKernels } from './kernels/register.js';
 
 /** A backend the user can ask for. `tensorflow` is `@tensorflow/tfjs-node(-gpu)`. */
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -117,7 +117,10 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
     }
   }
   info.requested = requested;
-  if (info.name === 'wasm' && fastKernels) info.fastKernels = registerFastKernels();
+  if (info.name === 'wasm') {
+    if (fastKernels) info.fastKernels = registerFastKernels();
+    else useShippedKernels();
+  }
   state = { requested, fastKernels, info };
   return info;
 }
@@ -212,6 +215,9 @@ async function initCpu(reason: string): Promise<BackendInfo> {
   if (!(await tf.setBackend('cpu'))) {
     throw new UnitAttackError('UA_INTERNAL', 'the cpu backend failed to initialise');
   }
+  // The cpu backend prints an advert for tfjs-node on first use; the choice and its reason are recorded instead.
+  const cpu = tf.backend() as { firstUse?: boolean };
+  if (typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
   return {
     name: 'cpu', requested: 'cpu', reason, tfjsVersion: tf.version_core, backendVersion: tf.version_cpu,
     threads: 1, simd: undefined, fastKernels: [],

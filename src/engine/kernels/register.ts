@@ -4,8 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
+import { makeIdentity } from './identity.js';
 
 /** A fast kernel: its name and a maker that receives the shipped kernel function (if wasm has one). */
 interface FastKernelSpec {
@@ -16,11 +18,14 @@ interface FastKernelSpec {
 const SPECS: readonly FastKernelSpec[] = [
   { kernelName: 'Conv2DBackpropInput', make: makeConv2DBackpropInput },
   { kernelName: 'Conv2DBackpropFilter', make: makeConv2DBackpropFilter },
+  { kernelName: 'BatchMatMul', make: makeBatchMatMul },
+  { kernelName: 'Identity', make: makeIdentity },
 ];
 
 /** Shipped kernel configs by name (`null`: wasm has none), saved at the first registration. */
 const shipped = new Map<string, KernelConfig | null>();
 let fastActive = false;
+const calls = new Map<string, number>();
 
 function lookup(kernelName: string): KernelConfig | undefined {
   return tf.getKernelsForBackend('wasm').find((k) => k.kernelName === kernelName);
@@ -51,8 +56,14 @@ export function useFastKernels(): void {
   }
   for (const spec of SPECS) {
     const orig = shipped.get(spec.kernelName) ?? null;
-    setKernel(spec.kernelName, {
-      kernelName: spec.kernelName, backendName: 'wasm', kernelFunc: spec.make(orig?.kernelFunc),
+    const fast = spec.make(orig?.kernelFunc);
+    const name = spec.kernelName;
+    setKernel(name, {
+      kernelName: name, backendName: 'wasm',
+      kernelFunc: (args) => {
+        calls.set(name, (calls.get(name) ?? 0) + 1);
+        return fast(args);
+      },
     });
   }
   fastActive = true;
@@ -68,6 +79,11 @@ export function useShippedKernels(): void {
 /** Names of the fast kernels currently registered (empty when the shipped ones are in use). */
 export function fastKernelNames(): string[] {
   return fastActive ? SPECS.map((s) => s.kernelName) : [];
+}
+
+/** How many times each fast kernel has been called (including calls it passed on to the shipped kernel). */
+export function fastKernelCalls(): Record<string, number> {
+  return Object.fromEntries(calls);
 }
 
 /** Names of every kernel this module can replace or add. */

@@ -1,0 +1,225 @@
+import * as tf from '@tensorflow/tfjs';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.js';
+import { fastKernelCalls, useFastKernels, useShippedKernels } from '../../src/engine/kernels/register.js';
+
+type Pad = 'same' | 'valid' | number | [[0, 0], [number, number], [number, number], [0, 0]];
+type Shape4 = [number, number, number, number];
+
+/** max |a − b| / max |b| */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return m === 0 ? d : d / m;
+}
+
+/** Runs `f` on the cpu backend and returns its values; the wasm backend is active again afterwards. */
+async function onCpu(f: () => tf.Tensor): Promise<Float32Array> {
+  await tf.setBackend('cpu');
+  try {
+    return tf.tidy(() => f().dataSync() as Float32Array).slice();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+/** Runs `f` on wasm, checking that it leaves no tensor and no backend buffer behind. */
+function onWasm(f: () => tf.Tensor): Float32Array {
+  const before = tf.memory();
+  const out = tf.tidy(() => f().dataSync() as Float32Array).slice();
+  const after = tf.memory();
+  expect(after.numTensors).toBe(before.numTensors);
+  expect(after.numDataBuffers).toBe(before.numDataBuffers);
+  return out;
+}
+
+function randomData(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Output height/width of a conv, or undefined when the geometry is empty. */
+function outShape(x: Shape4, f: Shape4, strides: [number, number], pad: Pad): Shape4 | undefined {
+  try {
+    const info = tf.backend_util.computeConv2DInfo(x, f, strides, 1, pad);
+    return info.outHeight > 0 && info.outWidth > 0 ? info.outShape : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const geometry = fc.record({
+  n: fc.integer({ min: 1, max: 2 }),
+  h: fc.integer({ min: 1, max: 11 }),
+  w: fc.integer({ min: 1, max: 11 }),
+  cin: fc.integer({ min: 1, max: 5 }),
+  cout: fc.integer({ min: 1, max: 5 }),
+  kh: fc.constantFrom(1, 2, 3, 4, 7),
+  kw: fc.constantFrom(1, 2, 3, 5),
+  sh: fc.integer({ min: 1, max: 3 }),
+  sw: fc.integer({ min: 1, max: 3 }),
+  pad: fc.oneof(
+    fc.constantFrom<Pad>('same', 'valid'),
+    fc.integer({ min: 0, max: 3 }),
+    fc.tuple(fc.nat(4), fc.nat(4), fc.nat(4), fc.nat(4))
+      .map(([t, b, l, r]): Pad => [[0, 0], [t, b], [l, r], [0, 0]]),
+  ),
+  seed: fc.integer({ min: 1, max: 1e9 }),
+});
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+describe('fast Conv2DBackpropInput', () => {
+  it('should agree with the shipped wasm kernel on random shapes, strides and paddings', () => {
+    fc.assert(fc.property(geometry, (g) => {
+      const x: Shape4 = [g.n, g.h, g.w, g.cin];
+      const f: Shape4 = [g.kh, g.kw, g.cin, g.cout];
+      const y = outShape(x, f, [g.sh, g.sw], g.pad);
+      fc.pre(y !== undefined);
+      const dyData = randomData(size(y!), g.seed);
+      const fData = randomData(size(f), g.seed + 1);
+      const run = (): tf.Tensor => tf.conv2dTranspose(
+        tf.tensor4d(dyData, y!), tf.tensor4d(fData, f), x, [g.sh, g.sw], g.pad as 'same');
+      useShippedKernels();
+      const ref = onWasm(run);
+      useFastKernels();
+      const fast = onWasm(run);
+      expect(relErr(fast, ref)).toBeLessThan(1e-4);
+    }), { numRuns: 60, seed: 42 });
+  });
+
+  it('should fall back to the shipped kernel for NCHW', () => {
+    useFastKernels();
+    const dy = randomData(2 * 3 * 4 * 4, 7);
+    const f = randomData(3 * 3 * 5 * 3, 8);
+    const run = (): tf.Tensor => tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput',
+      { dy: tf.tensor4d(dy, [2, 3, 4, 4]), filter: tf.tensor4d(f, [3, 3, 5, 3]) },
+      { strides: 1, pad: 'same', dataFormat: 'NCHW', inputShape: [2, 5, 4, 4] }) as tf.Tensor);
+    const fast = onWasm(run);
+    useShippedKernels();
+    const ref = onWasm(run);
+    useFastKernels();
+    expect(relErr(fast, ref)).toBe(0);
+  });
+});
+
+describe('fast Conv2DBackpropFilter', () => {
+  it('should agree with the cpu backend on random shapes, strides and paddings', async () => {
+    await fc.assert(fc.asyncProperty(geometry, async (g) => {
+      const x: Shape4 = [g.n, g.h, g.w, g.cin];
+      const f: Shape4 = [g.kh, g.kw, g.cin, g.cout];
+      const y = outShape(x, f, [g.sh, g.sw], g.pad);
+      fc.pre(y !== undefined);
+      const xData = randomData(size(x), g.seed);
+      const dyData = randomData(size(y!), g.seed + 1);
+      const run = (): tf.Tensor => tf.engine().runKernel('Conv2DBackpropFilter',
+        { x: tf.tensor4d(xData, x), dy: tf.tensor4d(dyData, y!) },
+        { strides: [g.sh, g.sw], pad: g.pad, dataFormat: 'NHWC', filterShape: f }) as tf.Tensor;
+      const ref = await onCpu(run);
+      const fast = onWasm(run);
+      expect(relErr(fast, ref)).toBeLessThan(1e-4);
+    }), { numRuns: 40, seed: 43 });
+  });
+
+  it('should be missing from the shipped wasm backend (so the fast one is what runs)', () => {
+    useShippedKernels();
+    expect(() => tf.tidy(() => tf.engine().runKernel('Conv2DBackpropFilter',
+      { x: tf.ones([1, 3, 3, 1]), dy: tf.ones([1, 3, 3, 1]) },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 1, 1] }))).toThrow();
+    useFastKernels();
+  });
+});
+
+describe('fast BatchMatMul with transposed operands', () => {
+  it('should agree with the shipped kernel for every transpose combination', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }),
+      fc.boolean(), fc.boolean(), fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 1e9 }),
+      (m, k, n, ta, tb, batch, seed) => {
+        const aShape = [...(batch > 0 ? [batch] : []), ta ? k : m, ta ? m : k];
+        const bShape = [...(batch > 0 ? [batch] : []), tb ? n : k, tb ? k : n];
+        const aData = randomData(size(aShape), seed);
+        const bData = randomData(size(bShape), seed + 1);
+        const run = (): tf.Tensor => tf.matMul(tf.tensor(aData, aShape), tf.tensor(bData, bShape), ta, tb);
+        useShippedKernels();
+        const ref = onWasm(run);
+        useFastKernels();
+        const fast = onWasm(run);
+        expect(relErr(fast, ref)).toBeLessThan(1e-4);
+      }), { numRuns: 60, seed: 44 });
+  });
+});
+
+describe('gradients through tfjs-layers on wasm with the fast kernels', () => {
+  function smallModel(): tf.LayersModel {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({
+      inputShape: [12, 12, 3], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu',
+      kernelInitializer: tf.initializers.heNormal({ seed: 1 }), biasInitializer: 'ones',
+    }));
+    m.add(tf.layers.conv2d({
+      filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu',
+      kernelInitializer: tf.initializers.heNormal({ seed: 2 }),
+    }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+    return m;
+  }
+
+  it('should give the same input gradient as the cpu backend, through the fast kernels', async () => {
+    useFastKernels();
+    const xData = randomData(2 * 12 * 12 * 3, 5).map((v) => (v + 1) / 2);
+    const weights = await (async () => {
+      const m = smallModel();
+      const w = m.getWeights().map((t) => ({ data: t.dataSync().slice(), shape: t.shape }));
+      m.dispose();
+      return w;
+    })();
+    const inputGrad = (): tf.Tensor => {
+      const m = smallModel();
+      m.setWeights(weights.map((w) => tf.tensor(w.data, w.shape)));
+      const g = tf.grad((x: tf.Tensor) => (m.apply(x) as tf.Tensor).square().sum())(tf.tensor4d(xData, [2, 12, 12, 3]));
+      m.dispose();
+      return g;
+    };
+    const ref = await onCpu(inputGrad);
+    const calls = fastKernelCalls()['Conv2DBackpropInput'] ?? 0;
+    const fast = tf.tidy(() => inputGrad().dataSync() as Float32Array).slice();
+    expect(fastKernelCalls()['Conv2DBackpropInput'] ?? 0).toBeGreaterThan(calls);
+    expect(relErr(fast, ref)).toBeLessThan(1e-4);
+  });
+
+  it('should train: weight gradients of a conv(relu) model match the cpu backend', async () => {
+    useFastKernels();
+    const xData = randomData(2 * 12 * 12 * 3, 9);
+    const grads = (): tf.Tensor => {
+      const m = smallModel();
+      const x = tf.tensor4d(xData, [2, 12, 12, 3]);
+      const { grads: g } = tf.variableGrads(() => (m.apply(x) as tf.Tensor).square().mean() as tf.Scalar);
+      const flat = tf.concat(m.trainableWeights.map((w) => g[w.originalName]!.flatten()));
+      m.dispose();
+      return flat;
+    };
+    const ref = await onCpu(grads);
+    const calls = fastKernelCalls()['Conv2DBackpropFilter'] ?? 0;
+    const fast = tf.tidy(() => grads().dataSync() as Float32Array).slice();
+    expect(fastKernelCalls()['Conv2DBackpropFilter'] ?? 0).toBeGreaterThan(calls);
+    expect(relErr(fast, ref)).toBeLessThan(1e-4);
+  });
+});
