@@ -1,9 +1,11 @@
 import type { CommandSpec } from '../command.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
+import { trainCommand } from './train.js';
 
 /** Every command of the CLI, in help order. Add a command by adding its spec here. */
 export const COMMANDS: readonly CommandSpec[] = [
   infoCommand,
   predictCommand,
+  trainCommand,
 ];

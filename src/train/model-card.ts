@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { BackendInfo } from '../engine/backend.js';
+import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { TrainResult } from './train.js';
+
+/** Writes `evaluation.json` and `MODEL_CARD.md` (recipe, seed, time, accuracy overall and per class) beside a trained model. */
+export async function writeModelCard(dir: string, result: TrainResult, backend: BackendInfo): Promise<void> {
+  const o = result.options;
+  const ev = result.evaluation;
+  const record = {
+    recipe: { ...o, out: undefined, resume: undefined, maxSteps: undefined },
+    steps: result.steps,
+    trainMinutes: +(result.trainSeconds / 60).toFixed(2),
+    backend: { name: backend.name, tfjs: backend.tfjsVersion, threads: backend.threads, simd: backend.simd },
+    evaluation: ev,
+    finalLoss: result.lossHistory.slice(-20).reduce((a, b) => a + b.loss, 0) / Math.max(1, Math.min(20, result.lossHistory.length)),
+  };
+  await writeJsonAtomic(path.join(dir, 'evaluation.json'), record);
+  const lines = [
+    '# scenes-vgg16',
+    '',
+    'The built-in model of unit-attack (`builtin:scenes-vgg16`): the VGG-16 topology (13 conv layers in 5 blocks,',
+    '`fc1`, `fc2`, `predictions`, Keras layer names) at reduced width and input size, trained from scratch on the',
+    'synthetic scene world. Input: RGB in [0, 1] (`unit` preprocessing), ' + `${o.inputSize}×${o.inputSize}` + '. Output: logits.',
+    '',
+    '## Recipe',
+    '',
+    '```',
+    `unit-attack train --out DIR --seed ${o.seed} --epochs ${o.epochs} --scenes-per-epoch ${o.scenesPerEpoch} --batch-size ${o.batchSize} \\`,
+    `  --learning-rate ${o.learningRate} --input-size ${o.inputSize} --width ${o.widthMultiplier} --fc-width ${o.fcWidth}`,
+    '```',
+    '',
+    `- Width multiplier ${o.widthMultiplier} (conv widths ${[64, 128, 256, 512, 512].map((c) => Math.round(c * o.widthMultiplier)).join(', ')}; fc ${Math.round(o.fcWidth * o.widthMultiplier)}).`,
+    `- He-normal initialisation (seed ${o.seed}), Adam at ${o.learningRate} with cosine decay to 10%, batch ${o.batchSize}, softmax cross-entropy.`,
+    `- ${o.epochs} epochs of ${o.scenesPerEpoch} fresh scenes each (scene i of the run has seed sceneSeed(${o.seed}, i)); ${result.steps} steps.`,
+    `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}, ${backend.threads ?? 1} thread(s)).`,
+    '',
+  ];
+  if (ev) {
+    lines.push('## Held-out accuracy', '',
+      `${(ev.accuracy * 100).toFixed(2)}% on ${ev.count} scenes of dataset seed ${ev.evalSeed} (no scene seed shared with training).`, '',
+      '| class | scenes | accuracy |', '| --- | ---: | ---: |',
+      ...Object.entries(ev.perClass).map(([c, v]) => `| ${c} | ${v.count} | ${(v.accuracy * 100).toFixed(1)}% |`), '');
+  }
+  await writeAtomic(path.join(dir, 'MODEL_CARD.md'), lines.join('\n'));
+}
