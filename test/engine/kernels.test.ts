@@ -13,8 +13,8 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let d = 0;
   let m = 0;
   for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
   }
   return m === 0 ? d : d / m;
 }
@@ -91,10 +91,10 @@ describe('fast Conv2DBackpropInput', () => {
       const f: Shape4 = [g.kh, g.kw, g.cin, g.cout];
       const y = outShape(x, f, [g.sh, g.sw], g.pad);
       fc.pre(y !== undefined);
-      const dyData = randomData(size(y!), g.seed);
+      const dyData = randomData(size(y), g.seed);
       const fData = randomData(size(f), g.seed + 1);
       const run = (): tf.Tensor => tf.conv2dTranspose(
-        tf.tensor4d(dyData, y!), tf.tensor4d(fData, f), x, [g.sh, g.sw], g.pad as 'same');
+        tf.tensor4d(dyData, y), tf.tensor4d(fData, f), x, [g.sh, g.sw], g.pad);
       useShippedKernels();
       const ref = onWasm(run);
       useFastKernels();
@@ -107,9 +107,9 @@ describe('fast Conv2DBackpropInput', () => {
     useFastKernels();
     const dy = randomData(2 * 3 * 4 * 4, 7);
     const f = randomData(3 * 3 * 5 * 3, 8);
-    const run = (): tf.Tensor => tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput',
+    const run = (): tf.Tensor => tf.tidy(() => tf.engine().runKernel<tf.Tensor>('Conv2DBackpropInput',
       { dy: tf.tensor4d(dy, [2, 3, 4, 4]), filter: tf.tensor4d(f, [3, 3, 5, 3]) },
-      { strides: 1, pad: 'same', dataFormat: 'NCHW', inputShape: [2, 5, 4, 4] }) as tf.Tensor);
+      { strides: 1, pad: 'same', dataFormat: 'NCHW', inputShape: [2, 5, 4, 4] }));
     const fast = onWasm(run);
     useShippedKernels();
     const ref = onWasm(run);
@@ -126,10 +126,10 @@ describe('fast Conv2DBackpropFilter', () => {
       const y = outShape(x, f, [g.sh, g.sw], g.pad);
       fc.pre(y !== undefined);
       const xData = randomData(size(x), g.seed);
-      const dyData = randomData(size(y!), g.seed + 1);
-      const run = (): tf.Tensor => tf.engine().runKernel('Conv2DBackpropFilter',
-        { x: tf.tensor4d(xData, x), dy: tf.tensor4d(dyData, y!) },
-        { strides: [g.sh, g.sw], pad: g.pad, dataFormat: 'NHWC', filterShape: f }) as tf.Tensor;
+      const dyData = randomData(size(y), g.seed + 1);
+      const run = (): tf.Tensor => tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter',
+        { x: tf.tensor4d(xData, x), dy: tf.tensor4d(dyData, y) },
+        { strides: [g.sh, g.sw], pad: g.pad, dataFormat: 'NHWC', filterShape: f });
       const ref = await onCpu(run);
       const fast = onWasm(run);
       expect(relErr(fast, ref)).toBeLessThan(1e-4);
@@ -185,7 +185,7 @@ describe('gradients through tfjs-layers on wasm with the fast kernels', () => {
   it('should give the same input gradient as the cpu backend, through the fast kernels', async () => {
     useFastKernels();
     const xData = randomData(2 * 12 * 12 * 3, 5).map((v) => (v + 1) / 2);
-    const weights = await (async () => {
+    const weights = (() => {
       const m = smallModel();
       const w = m.getWeights().map((t) => ({ data: t.dataSync().slice(), shape: t.shape }));
       m.dispose();
@@ -211,8 +211,8 @@ describe('gradients through tfjs-layers on wasm with the fast kernels', () => {
     const grads = (): tf.Tensor => {
       const m = smallModel();
       const x = tf.tensor4d(xData, [2, 12, 12, 3]);
-      const { grads: g } = tf.variableGrads(() => (m.apply(x) as tf.Tensor).square().mean() as tf.Scalar);
-      const flat = tf.concat(m.trainableWeights.map((w) => g[w.originalName]!.flatten()));
+      const { grads: g } = tf.variableGrads(() => (m.apply(x) as tf.Tensor).square().mean<tf.Scalar>());
+      const flat = tf.concat(m.trainableWeights.map((w) => g[w.originalName].flatten()));
       m.dispose();
       return flat;
     };

@@ -22,10 +22,10 @@ export function makeBatchMatMul(shipped: KernelFunc | undefined): KernelFunc {
       if (shipped === undefined) throw new Error('BatchMatMul: no shipped wasm kernel');
       return shipped(args);
     }
-    const ar = a.shape[a.shape.length - 2]!;
-    const ac = a.shape[a.shape.length - 1]!;
-    const br = b.shape[b.shape.length - 2]!;
-    const bc = b.shape[b.shape.length - 1]!;
+    const ar = a.shape[a.shape.length - 2];
+    const ac = a.shape[a.shape.length - 1];
+    const br = b.shape[b.shape.length - 2];
+    const bc = b.shape[b.shape.length - 1];
     const m = transposeA ? ac : ar;
     const k = transposeA ? ar : ac;
     const n = transposeB ? br : bc;
@@ -48,7 +48,7 @@ export function makeBatchMatMul(shipped: KernelFunc | undefined): KernelFunc {
 
 function product(s: Scratch, x: TensorInfo, y: TensorInfo): TensorInfo {
   const [m, k] = x.shape as [number, number];
-  const n = y.shape[1]!;
+  const n = y.shape[1];
   const out = s.run('BatchMatMul', { a: s.reshape(x, [1, m, k]), b: s.reshape(y, [1, k, n]) },
     { transposeA: false, transposeB: false });
   return s.reshape(out, [m, n]);
@@ -60,7 +60,7 @@ function t2(s: Scratch, x: TensorInfo): TensorInfo {
 
 function batchOf(shape: readonly number[]): number {
   let n = 1;
-  for (let i = 0; i < shape.length - 2; i++) n *= shape[i]!;
+  for (let i = 0; i < shape.length - 2; i++) n *= shape[i];
   return n;
 }
 

@@ -76,7 +76,7 @@ export function tapSlice(s: Scratch, xp: TensorInfo, plan: FilterGradPlan, i: nu
 export function conv2dFilterGrad(s: Scratch, x: TensorInfo, dy: TensorInfo, plan: FilterGradPlan): TensorInfo {
   const parts = plan.strideH === 1 && plan.strideW === 1 && s.canView()
     ? tapProductsByViews(s, x, dy, plan) : tapProductsBySlices(s, x, dy, plan);
-  const flat = parts.length === 1 ? parts[0]! : s.run('Concat', parts as unknown as NamedTensorInfoMap, { axis: 0 });
+  const flat = parts.length === 1 ? parts[0] : s.run('Concat', parts as unknown as NamedTensorInfoMap, { axis: 0 });
   return s.reshape(flat, [plan.kh, plan.kw, plan.inC, plan.outC]);
 }
 
@@ -90,8 +90,8 @@ export function conv2dFilterGrad(s: Scratch, x: TensorInfo, dy: TensorInfo, plan
  */
 function tapProductsByViews(s: Scratch, x: TensorInfo, dy: TensorInfo, plan: FilterGradPlan): TensorInfo[] {
   const { n, outH, outW, inC, outC } = plan;
-  const hp = x.shape[1]! + plan.padH[0] + plan.padH[1];
-  const wp = x.shape[2]! + plan.padW[0] + plan.padW[1];
+  const hp = x.shape[1] + plan.padH[0] + plan.padH[1];
+  const wp = x.shape[2] + plan.padW[0] + plan.padW[1];
   const total = n * hp * wp;
   const xp = s.run('PadV2', { x }, { paddings: [[0, 0], plan.padH, plan.padW, [0, 1]], constantValue: 0 });
   const xt = s.run('Transpose', { x: s.reshape(xp, [total, inC + 1]) }, { perm: [1, 0] });
