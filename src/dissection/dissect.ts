@@ -1,0 +1,318 @@
+/**
+ * Network dissection (Bau et al., PNAS 2020; CVPR 2017) of one layer of a classifier over a labelled probe set.
+ *
+ * Pass 1 runs the probe images through the model once, upsamples the layer's activations bilinearly to the label
+ * resolution and feeds each unit's values to a mergeable quantile sketch; the raw activations go to a temporary
+ * file. The top-quantile level of each unit is its threshold. Pass 2 reads the activations back and tallies the
+ * pooled IoU of every unit's thresholded map with every concept's label mask. Class importance and the ablation
+ * curves then run the rest of the network from the stored activations.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UnitAttackError, usageError } from '../errors.js';
+import { PACKAGE_ROOT } from '../models/io.js';
+import type { Classifier } from '../models/types.js';
+import { TopImages } from './_internals/top-images.js';
+import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
+import { cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
+import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
+import { IouTally } from './iou.js';
+import { defaultLabelSize, openProbe, probeBatches, type ProbeSet } from './probe.js';
+import { QuantileSketch } from './quantile.js';
+import { ActivationStore } from './store.js';
+import { upsampleActivations } from './upsample.js';
+
+/** Options for {@link dissect}. */
+export interface DissectOptions {
+  /** @defaultValue the classifier's default layer (the last convolution, `block5_conv3` for VGG-16) */
+  layer?: string;
+  /** Top quantile that sets each unit's threshold. @defaultValue 0.01 (the 99th percentile) */
+  quantile?: number;
+  /** A unit is labelled with its best concept when the IoU exceeds this. @defaultValue 0.04 */
+  iouThreshold?: number;
+  /** Largest N of the ablation curves. @defaultValue 20 */
+  topN?: number;
+  /** Top-activating images kept per unit. @defaultValue 8 */
+  topImages?: number;
+  /** @defaultValue 32 */
+  batchSize?: number;
+  /** `[height, width]` of the label maps. @defaultValue a quarter of the input size */
+  labelSize?: readonly [number, number];
+  /** Whether to compute class importance and ablation curves (needs images with classes). @defaultValue true */
+  importance?: boolean;
+  /** @defaultValue `logprob` */
+  metric?: ImportanceMetric;
+  /** Share of labelled probe images used to rank units; the rest measure the ablation curves. @defaultValue 0.5 */
+  trainFraction?: number;
+  /** Quantile sketch size (rank error about 2/k). @defaultValue 16384 */
+  sketchK?: number;
+  /** Seed of the sketches' coins and of the train / held-out split. @defaultValue 1 */
+  seed?: number;
+  /** Read and write the result cache. @defaultValue true */
+  cache?: boolean;
+  /** @defaultValue `$UNIT_ATTACK_CACHE`, else `.unit-attack-cache` in the working folder */
+  cacheDir?: string;
+  /** Folder for the temporary activation file. @defaultValue the OS temp folder */
+  tmpDir?: string;
+  onProgress?: (p: DissectProgress) => void;
+  onWarning?: (message: string) => void;
+}
+
+/** Progress of the long passes. */
+export interface DissectProgress {
+  phase: 'activations' | 'iou' | 'importance' | 'ablation';
+  done: number;
+  total: number;
+}
+
+export interface DissectResult {
+  atlas: Atlas;
+  /** True when the atlas came from the cache. */
+  cached: boolean;
+  /** The cache file (read or written), when caching is on. */
+  cacheFile?: string;
+  seconds: number;
+}
+
+/** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
+const ALGORITHM_VERSION = 1;
+const CONCEPTS_PER_UNIT = 3;
+
+type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning'>>;
+
+function resolve(o: DissectOptions): Resolved {
+  const r: Resolved = {
+    quantile: o.quantile ?? 0.01, iouThreshold: o.iouThreshold ?? 0.04, topN: o.topN ?? 20, topImages: o.topImages ?? 8,
+    batchSize: o.batchSize ?? 32, importance: o.importance ?? true, metric: o.metric ?? 'logprob',
+    trainFraction: o.trainFraction ?? 0.5, sketchK: o.sketchK ?? 16384, seed: o.seed ?? 1, cache: o.cache ?? true,
+  };
+  if (!(r.quantile > 0 && r.quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${String(o.quantile)}`, { path: 'quantile', hint: 'the PNAS setting is 0.01 (the 99th percentile)' });
+  if (!(r.iouThreshold >= 0 && r.iouThreshold <= 1)) throw usageError(`iouThreshold must be in [0, 1], got ${String(o.iouThreshold)}`, { path: 'iouThreshold' });
+  if (!Number.isInteger(r.topN) || r.topN < 1) throw usageError(`topN must be a positive integer, got ${String(o.topN)}`, { path: 'topN' });
+  if (!Number.isInteger(r.topImages) || r.topImages < 0 || r.topImages > 64) throw usageError(`topImages must be an integer in 0…64, got ${String(o.topImages)}`, { path: 'topImages' });
+  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw usageError(`batchSize must be a positive integer, got ${String(o.batchSize)}`, { path: 'batchSize' });
+  if (r.metric !== 'logprob' && r.metric !== 'accuracy') throw usageError(`metric must be 'logprob' or 'accuracy', got '${String(o.metric)}'`, { path: 'metric' });
+  if (!(r.trainFraction > 0 && r.trainFraction < 1)) throw usageError(`trainFraction must be in (0, 1), got ${String(o.trainFraction)}`, { path: 'trainFraction' });
+  if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(o.seed)}`, { path: 'seed' });
+  return r;
+}
+
+let toolVersion: string | undefined;
+function version(): string {
+  if (toolVersion === undefined) {
+    try {
+      toolVersion = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      toolVersion = 'unknown';
+    }
+  }
+  return toolVersion;
+}
+
+/** Whether probe image `index` belongs to the training split (a seeded hash, so the split is stable). */
+export function isTrainImage(index: number, seed: number, trainFraction: number): boolean {
+  let x = Math.imul(index ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed | 0, 0xc2b2ae35);
+  x ^= x >>> 16; x = Math.imul(x, 0x7feb352d); x ^= x >>> 15; x = Math.imul(x, 0x846ca68b); x ^= x >>> 16;
+  return (x >>> 0) / 4294967296 < trainFraction;
+}
+
+/**
+ * Dissects `layer` of a classifier over a probe set and returns the unit atlas.
+ *
+ * @example
+ * const clf = await loadClassifier('builtin:scenes-vgg16');
+ * const { atlas } = await dissect(clf, 'builtin:scenes?count=2000&seed=7');
+ * atlas.units.filter((u) => u.concept === 'snow').map((u) => u.unit);
+ */
+export async function dissect(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions = {}): Promise<DissectResult> {
+  const t0 = Date.now();
+  const o = resolve(options);
+  const warn = options.onWarning ?? (() => undefined);
+  const progress = options.onProgress ?? (() => undefined);
+  const layer = options.layer ?? classifier.defaultLayer;
+  const info = classifier.layer(layer);
+  if (!info.spatial || info.shape.length !== 3) {
+    const spatial = classifier.layers.filter((l) => l.spatial).map((l) => l.name);
+    throw new UnitAttackError('UA_LAYER', `layer '${layer}' of model '${classifier.name}' has output shape [${info.shape.join(', ')}] without spatial maps; dissection needs a layer with maps [H, W, units]`, {
+      path: 'layer', hint: spatial.length > 0 ? `layers with spatial maps: ${spatial.join(', ')}` : 'this model has no layer with spatial maps',
+    });
+  }
+  const [h, w, C] = info.shape as [number, number, number];
+  const probe = typeof probeOrSpec === 'string' ? await openProbe(probeOrSpec, { inputSize: classifier.inputSize }) : probeOrSpec;
+  const [H, W] = classifier.inputSize;
+  if (probe.imageSize[0] !== H || probe.imageSize[1] !== W) {
+    throw usageError(`the probe set's images are ${probe.imageSize[1]}×${probe.imageSize[0]}, but the model takes ${W}×${H}`, { path: 'probe' });
+  }
+  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize([H, W]);
+  if (!labelSize.every((v) => Number.isInteger(v) && v > 0)) throw usageError(`labelSize must be two positive integers, got ${JSON.stringify(options.labelSize)}`, { path: 'labelSize' });
+  const topN = Math.min(o.topN, C);
+
+  const keyParts = {
+    algorithm: ALGORITHM_VERSION, atlas: ATLAS_VERSION, fingerprint: classifier.fingerprint, classes: classifier.classNames,
+    layer, probe: probe.signature, labelSize, quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages,
+    importance: o.importance, metric: o.metric, trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed,
+  };
+  const cacheFile = o.cache ? dissectCacheFile(cacheKey(keyParts), options.cacheDir ?? cacheRoot()) : undefined;
+  if (cacheFile) {
+    const hit = await readCachedAtlas(cacheFile);
+    if (hit) return { atlas: hit, cached: true, cacheFile, seconds: (Date.now() - t0) / 1000 };
+  }
+
+  const [lh, lw] = labelSize;
+  const lp = lh * lw;
+  const planes = probe.labelPlanes;
+  const store = await ActivationStore.create(h * w * C, planes * lp, options.tmpDir);
+  try {
+    // ---- pass 1: activations, thresholds, top images ----
+    const sketches = Array.from({ length: C }, (_, u) => new QuantileSketch({ k: o.sketchK, seed: o.seed * 1000003 + u }));
+    const top = new TopImages(C, o.topImages, h * w);
+    const ids = new Map<number, string>();
+    const classOf = new Int32Array(probe.count).fill(-1);
+    const probeToModel = (probe.classNames ?? []).map((c) => classifier.classNames.indexOf(c));
+    const skippedIds: string[] = [];
+    let used = 0;
+    for await (const batch of probeBatches(probe, {
+      batchSize: o.batchSize, labelSize,
+      onSkip: (id, reason) => { skippedIds.push(id); warn(`skipped the probe image '${id}': ${reason}`); },
+    })) {
+      const n = batch.count;
+      const x = tf.tensor4d(batch.images, [n, H, W, 3]);
+      let acts: tf.Tensor4D;
+      try {
+        acts = tf.tidy(() => classifier.activations(x, layer) as tf.Tensor4D);
+      } finally {
+        x.dispose();
+      }
+      const upT = tf.tidy(() => tf.transpose(upsampleActivations(acts, labelSize), [3, 0, 1, 2]));
+      let raw: Float32Array; let up: Float32Array;
+      try {
+        [raw, up] = (await Promise.all([acts.data(), upT.data()])) as [Float32Array, Float32Array];
+      } finally {
+        acts.dispose(); upT.dispose();
+      }
+      await store.append(raw, batch.labels, batch.indices);
+      top.add(raw, batch.indices);
+      const per = n * lp;
+      for (let u = 0; u < C; u++) sketches[u]!.update(up, u * per, (u + 1) * per);
+      batch.indices.forEach((idx, i) => {
+        ids.set(idx, batch.ids[i]!);
+        const pc = batch.classIndex?.[i] ?? -1;
+        classOf[idx] = pc >= 0 ? probeToModel[pc] ?? -1 : -1;
+      });
+      used += n;
+      progress({ phase: 'activations', done: used + skippedIds.length, total: probe.count });
+    }
+    if (used === 0) {
+      throw new UnitAttackError('UA_INPUT', `no probe image of '${probe.spec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
+    }
+    const thresholds = new Float32Array(C);
+    for (let u = 0; u < C; u++) thresholds[u] = sketches[u]!.quantile(1 - o.quantile);
+    sketches.length = 0;
+
+    // ---- pass 2: pooled IoU ----
+    const maxId = probe.concepts.reduce((m, c) => Math.max(m, c.id), 0);
+    const tally = new IouTally(C, maxId + 1);
+    let done = 0;
+    for await (const b of store.batches()) {
+      const upT = tf.tidy(() => tf.transpose(upsampleActivations(tf.tensor4d(b.acts, [b.count, h, w, C]), labelSize), [3, 0, 1, 2]));
+      let up: Float32Array;
+      try {
+        up = (await upT.data()) as Float32Array;
+      } finally {
+        upT.dispose();
+      }
+      tally.add(up, thresholds, b.labels, b.count, planes, lp);
+      done += b.count;
+      progress({ phase: 'iou', done, total: used });
+    }
+    const units = labelUnits(tally, thresholds, probe, o.iouThreshold, top, ids);
+
+    // ---- class importance and ablation ----
+    let classImportance: Atlas['classImportance'] = {};
+    let ablation: Atlas['ablation'] = {};
+    let importanceNote: string | undefined;
+    if (!o.importance) {
+      importanceNote = 'class importance was not asked for';
+    } else if (!probe.classNames) {
+      importanceNote = 'the probe images have no classes';
+    } else if (![...classOf].some((c) => c >= 0)) {
+      importanceNote = `none of the probe classes (${probe.classNames.join(', ')}) is a class of the model`;
+    } else {
+      const isTrain = (i: number): boolean => isTrainImage(i, o.seed, o.trainFraction);
+      const trainCount = [...classOf.keys()].filter((i) => classOf[i]! >= 0 && ids.has(i) && isTrain(i)).length;
+      const heldCount = [...classOf.keys()].filter((i) => classOf[i]! >= 0 && ids.has(i) && !isTrain(i)).length;
+      if (trainCount === 0 || heldCount === 0) {
+        importanceNote = `too few labelled probe images to split (${trainCount} for ranking, ${heldCount} held out)`;
+      } else {
+        const chunkSource = (train: boolean) => async function* (): AsyncGenerator<ActivationChunk> {
+          for await (const c of store.chunks((i) => classOf[i]! >= 0 && isTrain(i) === train, 64)) {
+            yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]!), n: c.indices.length };
+          }
+        };
+        const ranks = await rankUnits(classifier, layer, chunkSource(true), {
+          metric: o.metric, onProgress: (d) => progress({ phase: 'importance', done: d, total: trainCount }),
+        });
+        const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
+          topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
+        });
+        classImportance = Object.fromEntries(Object.entries(ranks).map(([k, v]) => [k, { ...v, split: 'train' as const }]));
+        ablation = Object.fromEntries(Object.entries(curves).map(([k, v]) => [k, { ...v, split: 'heldout' as const }]));
+      }
+    }
+    if (importanceNote !== undefined && o.importance) warn(`no class importance: ${importanceNote}`);
+
+    const pixelsOf = (id: number): number => tally.labelCount[id] ?? 0;
+    const atlas: Atlas = {
+      format: ATLAS_FORMAT, version: ATLAS_VERSION,
+      model: classifier.name, fingerprint: classifier.fingerprint, layer, layerShape: [h, w, C],
+      inputSize: [H, W], labelSize, classes: [...classifier.classNames],
+      probe: {
+        spec: probe.spec, kind: probe.kind, count: probe.count, used,
+        concepts: probe.concepts.map((c) => ({ id: c.id, name: c.name, category: c.category, pixels: pixelsOf(c.id) })),
+      },
+      params: {
+        quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages, metric: o.metric,
+        trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed, importance: o.importance,
+      },
+      skipped: skippedIds.length, skippedIds,
+      units, classImportance, ablation,
+      ...(importanceNote !== undefined ? { importanceNote } : {}),
+      created: new Date().toISOString(),
+      tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
+    };
+    if (cacheFile) await writeCachedAtlas(cacheFile, atlas);
+    return { atlas, cached: false, ...(cacheFile ? { cacheFile } : {}), seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    await store.close();
+  }
+}
+
+function sig(x: number, digits = 6): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(digits)) : x;
+}
+
+/** Best concept overall and per category for every unit, from the IoU tally. */
+function labelUnits(tally: IouTally, thresholds: Float32Array, probe: ProbeSet, iouThreshold: number, top: TopImages, ids: Map<number, string>): AtlasUnit[] {
+  const units: AtlasUnit[] = [];
+  for (let u = 0; u < tally.units; u++) {
+    const scored: ConceptMatch[] = probe.concepts
+      .map((c) => ({ concept: c.name, category: c.category, iou: tally.iou(u, c.id) }))
+      .sort((a, b) => b.iou - a.iou || a.concept.localeCompare(b.concept));
+    const best = scored[0];
+    const perCategory: AtlasUnit['perCategory'] = {};
+    for (const s of scored) if (!perCategory[s.category]) perCategory[s.category] = { concept: s.concept, iou: sig(s.iou) };
+    const labelled = best !== undefined && best.iou > iouThreshold;
+    units.push({
+      unit: u,
+      threshold: sig(thresholds[u]!, 7),
+      concept: labelled ? best.concept : null,
+      category: labelled ? best.category : null,
+      iou: sig(best?.iou ?? 0),
+      perCategory,
+      topConcepts: scored.slice(0, CONCEPTS_PER_UNIT).filter((s) => s.iou > 0).map((s) => ({ ...s, iou: sig(s.iou) })),
+      topImages: top.entries(u).map((e) => ({ index: e.index, id: ids.get(e.index) ?? String(e.index), value: sig(e.value), map: Array.from(e.map, (v) => sig(v, 5)) })),
+    });
+  }
+  return units;
+}

@@ -1,0 +1,26 @@
+/**
+ * Network dissection: unit thresholds from streaming quantiles, pooled IoU with concept labels, class importance
+ * by ablation, and the unit atlas that records them.
+ */
+export { dissect, isTrainImage } from './dissect.js';
+export type { DissectOptions, DissectProgress, DissectResult } from './dissect.js';
+export {
+  ATLAS_FORMAT, ATLAS_VERSION, atlasSchema, atlasToCsv, atlasToJson, availableConcepts, loadAtlas, parseAtlas, saveAtlas,
+  unitsForClass, unitsForConcepts,
+} from './atlas.js';
+export type { Atlas, AtlasConcept, AtlasTopImage, AtlasUnit, ConceptMatch, UnitsForConceptsOptions } from './atlas.js';
+export { QuantileSketch, targetRank } from './quantile.js';
+export type { QuantileSketchOptions } from './quantile.js';
+export { IouTally } from './iou.js';
+export { upsampleActivations, upsampleMap } from './upsample.js';
+export {
+  LABEL_SUFFIX, defaultLabelSize, downsampleLabels, encodeLabelPng, folderProbeKind, openProbe, probeBatches, probeKinds,
+  readLabelPng, registerProbeKind, scenesProbeKind,
+} from './probe.js';
+export type { OpenProbeOptions, ProbeBatch, ProbeBatchOptions, ProbeConcept, ProbeItem, ProbeKind, ProbeSet } from './probe.js';
+export { ablationCurves, chunksOf, classImportance, rankUnits } from './importance.js';
+export type {
+  AblationCurve, AblationOptions, ActivationChunk, ChunkSource, ClassImportance, ClassImportanceOptions, ImportanceMetric,
+  RankUnitsOptions,
+} from './importance.js';
+export { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile } from './cache.js';
