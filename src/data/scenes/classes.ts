@@ -67,7 +67,7 @@ export const SCENE_CLASS_CONFIGS: readonly SceneClassConfig[] = [
   {
     name: 'beach',
     indoor: false,
-    concepts: [...SKY, 'mountain', 'water', 'sand', 'boat', 'sail', 'window', 'umbrella', 'person', 'tree', 'trunk', 'rock'],
+    concepts: [...SKY, 'mountain', 'water', 'sand', 'boat', 'sail', 'umbrella', 'person', 'tree', 'trunk', 'rock'],
     generate: outdoor(beach, { day: 5, golden: 2 }),
   },
   {

@@ -226,7 +226,7 @@ export function beach(b: SceneBuilder, o: Outdoor): void {
   const shoreL = horizon + rng.range(0.12, 0.4);
   const shoreR = horizon + rng.range(0.12, 0.4);
   waterSurface(b, o, horizon, Math.max(shoreL, shoreR) + 0.05);
-  if (rng.chance(0.4)) boat(b, o, rng.range(0.1, 0.9), horizon + rng.range(0.01, 0.06), rng.range(0.03, 0.07), rng.chance(0.7));
+  if (rng.chance(0.4)) boat(b, o, rng.range(0.1, 0.9), horizon + rng.range(0.01, 0.06), rng.range(0.03, 0.07), true);
   const sandP = sandPaint(b, o);
   const shore = groundBand(b, 'sand', shoreL, shoreR, sandP, 0.012);
   // wet sand and foam along the water line (decoration: the label stays sand)
