@@ -45,7 +45,7 @@ export interface BenchVgg16Result {
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 function time(runs: number, f: () => void): { wall: number[]; cpu: number[] } {
@@ -138,8 +138,8 @@ export function formatTable(rows: readonly BenchRow[]): string {
   const header = ['case', 'kernels', 'median ms', 'median cpu ms', 'runs ms'];
   const body = rows.map((r) => [r.case, r.kernels, r.medianMs.toFixed(0), r.medianCpuMs.toFixed(0),
     r.runsMs.map((v) => v.toFixed(0)).join(' ')]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join(' | ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
 }
 
