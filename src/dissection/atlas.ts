@@ -334,3 +334,66 @@ export function atlasToCsv(atlas: Atlas): { units: string; importance: string; a
 function round(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(6)) : NaN;
 }
+
+// ---- summary ----
+
+/** Counts and a one-line headline of an atlas, for terminals and reports. */
+export interface AtlasSummary {
+  units: number;
+  /** Units with a concept label. */
+  labelled: number;
+  /** Concepts that label units, most units first. */
+  concepts: Array<{ concept: string; category: string; units: number }>;
+  /** Labelled units per category. */
+  categories: Record<string, number>;
+  /** The N the ablation figures are given at (10, or less when the curves are shorter). */
+  ablationN?: number;
+  /** Means over classes: accuracy with no edit, with the class's top-N units ablated, of the other classes, with only the top-N kept. */
+  meanBase?: number;
+  meanAblated?: number;
+  meanOthers?: number;
+  meanKept?: number;
+  /** The class whose accuracy falls most at N. */
+  largest?: { cls: string; base: number; ablated: number; others: number };
+  headline?: string;
+}
+
+/** Summarises an atlas: labels, concepts covered and the ablation headline. */
+export function atlasSummary(atlas: Atlas): AtlasSummary {
+  const byConcept = new Map<string, { concept: string; category: string; units: number }>();
+  const categories: Record<string, number> = {};
+  let labelled = 0;
+  for (const u of atlas.units) {
+    if (u.concept === null) continue;
+    labelled++;
+    const e = byConcept.get(u.concept) ?? { concept: u.concept, category: u.category ?? '', units: 0 };
+    e.units++;
+    byConcept.set(u.concept, e);
+    categories[u.category ?? ''] = (categories[u.category ?? ''] ?? 0) + 1;
+  }
+  const s: AtlasSummary = {
+    units: atlas.units.length, labelled, categories,
+    concepts: [...byConcept.values()].sort((a, b) => b.units - a.units || a.concept.localeCompare(b.concept)),
+  };
+  const curves = Object.entries(atlas.ablation);
+  if (curves.length === 0) return s;
+  const N = Math.min(10, ...curves.map(([, a]) => a.N.length));
+  if (N < 1) return s;
+  const mean = (xs: number[]): number => {
+    const f = xs.filter(Number.isFinite);
+    return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : NaN;
+  };
+  s.ablationN = N;
+  s.meanBase = mean(curves.map(([, a]) => a.baseAccuracy));
+  s.meanAblated = mean(curves.map(([, a]) => a.ablateAccuracy[N - 1]!));
+  s.meanOthers = mean(curves.map(([, a]) => a.othersAccuracy[N - 1]!));
+  s.meanKept = mean(curves.map(([, a]) => a.keepAccuracy[N - 1]!));
+  const [cls, a] = curves.reduce((best, cur) =>
+    (cur[1].baseAccuracy - cur[1].ablateAccuracy[N - 1]! > best[1].baseAccuracy - best[1].ablateAccuracy[N - 1]! ? cur : best));
+  s.largest = { cls, base: a.baseAccuracy, ablated: a.ablateAccuracy[N - 1]!, others: a.othersAccuracy[N - 1]! };
+  const f2 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : '–');
+  s.headline = `Ablating each class's top ${N} units cuts its held-out accuracy from ${f2(s.meanBase)} to ${f2(s.meanAblated)} on average `
+    + `(other classes: ${f2(s.meanOthers)}; keeping only those ${N} units: ${f2(s.meanKept)}). `
+    + `Largest fall: ${cls} ${f2(s.largest.base)} → ${f2(s.largest.ablated)} (others ${f2(s.largest.others)}).`;
+  return s;
+}

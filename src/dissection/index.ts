@@ -5,10 +5,10 @@
 export { dissect, isTrainImage } from './dissect.js';
 export type { DissectOptions, DissectProgress, DissectResult } from './dissect.js';
 export {
-  ATLAS_FORMAT, ATLAS_VERSION, atlasSchema, atlasToCsv, atlasToJson, availableConcepts, loadAtlas, parseAtlas, saveAtlas,
+  ATLAS_FORMAT, ATLAS_VERSION, atlasSchema, atlasSummary, atlasToCsv, atlasToJson, availableConcepts, loadAtlas, parseAtlas, saveAtlas,
   unitsForClass, unitsForConcepts,
 } from './atlas.js';
-export type { Atlas, AtlasConcept, AtlasTopImage, AtlasUnit, ConceptMatch, UnitsForConceptsOptions } from './atlas.js';
+export type { Atlas, AtlasConcept, AtlasSummary, AtlasTopImage, AtlasUnit, ConceptMatch, UnitsForConceptsOptions } from './atlas.js';
 export { QuantileSketch, targetRank } from './quantile.js';
 export type { QuantileSketchOptions } from './quantile.js';
 export { IouTally } from './iou.js';

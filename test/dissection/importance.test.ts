@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ablationCurves, chunksOf, classImportance, rankUnits } from '../../src/dissection/importance.js';
+import { fromLayersModel } from '../../src/models/classifier.js';
+import type { Classifier } from '../../src/models/types.js';
+import { relError } from '../helpers.js';
+import { SIZE, colorModel, colorScene } from './fixtures.js';
+
+beforeAll(async () => { await tf.setBackend('cpu'); });
+
+function images(n: number): { x: tf.Tensor4D; y: Int32Array } {
+  const data = new Float32Array(n * SIZE * SIZE * 3);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const kind = i % 2 === 0 ? 'red' : 'blue';
+    const { image } = colorScene(kind, 77 + i);
+    for (let k = 0; k < image.length; k++) data[i * image.length + k] = image[k]! / 255;
+    y[i] = kind === 'red' ? 1 : 0;
+  }
+  return { x: tf.tensor4d(data, [n, SIZE, SIZE, 3]), y };
+}
+
+/** A random conv net whose last dense layer reads only units 0 and 1 of a 4-unit layer. */
+function partlyIgnoringModel(): Classifier {
+  const input = tf.input({ shape: [8, 8, 3] });
+  const conv = tf.layers.conv2d({ name: 'conv', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) });
+  const gap = tf.layers.globalAveragePooling2d({ name: 'gap' });
+  const dense = tf.layers.dense({ name: 'out', units: 3 });
+  const out = dense.apply(gap.apply(conv.apply(input))) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  dense.setWeights([tf.tensor2d([[1, -2, 0.5], [-1, 0.3, 2], [0, 0, 0], [0, 0, 0]]), tf.tensor1d([0, 0.1, -0.1])]);
+  return fromLayersModel(model, { classNames: ['a', 'b', 'c'] });
+}
+
+describe('unit ablation', () => {
+  it('of a unit the output ignores changes nothing', async () => {
+    const clf = partlyIgnoringModel();
+    const x = tf.randomUniform([6, 8, 8, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const plain = clf.logits(x);
+    const edited = clf.run(x, { edits: { conv: { op: 'zero', units: [2, 3] } } }).logits;
+    expect(relError(edited.dataSync(), plain.dataSync())).toBe(0);
+    const y = Int32Array.from(tf.argMax(plain, 1).dataSync());
+    const ranks = await rankUnits(clf, 'conv', chunksOf(clf, 'conv', x, y));
+    for (const r of Object.values(ranks)) {
+      expect(r.drops[r.ranking.indexOf(2)]).toBe(0);
+      expect(r.drops[r.ranking.indexOf(3)]).toBe(0);
+    }
+    tf.dispose([x, plain, edited]);
+  });
+
+  it('ranks and ablates the same whether passes are stacked or one by one, and leaks no tensors', async () => {
+    const clf = colorModel();
+    const train = images(10);
+    const held = images(8);
+    const before = tf.memory().numTensors;
+    const big = await rankUnits(clf, 'block', chunksOf(clf, 'block', train.x, train.y, 4));
+    const small = await rankUnits(clf, 'block', chunksOf(clf, 'block', train.x, train.y, 3), { maxElements: 1 });
+    expect(small.red_scene!.ranking).toEqual(big.red_scene!.ranking);
+    small.red_scene!.drops.forEach((d, i) => expect(d).toBeCloseTo(big.red_scene!.drops[i]!, 5));
+    const curvesBig = await ablationCurves(clf, 'block', chunksOf(clf, 'block', held.x, held.y), big, { topN: 2 });
+    const curvesSmall = await ablationCurves(clf, 'block', chunksOf(clf, 'block', held.x, held.y, 3), big, { topN: 2, maxElements: 1 });
+    expect(curvesSmall).toEqual(curvesBig);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(curvesBig.red_scene).toMatchObject({ N: [1, 2], baseAccuracy: 1, ablateAccuracy: [0, 0], keepAccuracy: [1, 1], count: 4 });
+    tf.dispose([train.x, held.x]);
+  });
+
+  it('ranks by accuracy drop as the PNAS code does, on request', async () => {
+    const clf = colorModel();
+    const train = images(6);
+    const { importance, ablation } = await classImportance(clf, train, undefined, { layer: 'block', metric: 'accuracy' });
+    expect(importance.red_scene!.ranking[0]).toBe(0);
+    expect(importance.red_scene!.drops[0]).toBe(1); // every red image flips when unit 0 is zeroed
+    expect(ablation).toEqual({});
+    train.x.dispose();
+  });
+
+  it('rejects a ranking of a class the model lacks', async () => {
+    const clf = colorModel();
+    const held = images(2);
+    await expect(ablationCurves(clf, 'block', chunksOf(clf, 'block', held.x, held.y), { zebra: { ranking: [0], drops: [0], count: 1 } }))
+      .rejects.toThrowError(/'zebra'/);
+    held.x.dispose();
+  });
+});
