@@ -20,6 +20,10 @@ import { prng } from './helpers.js';
 export const SIZE = 32;
 
 export function colorModel(): Classifier {
+  return fromLayersModel(colorLayersModel(), { classNames: ['blue_scene', 'red_scene'], name: 'colors' });
+}
+
+export function colorLayersModel(): tf.LayersModel {
   const input = tf.input({ shape: [SIZE, SIZE, 3] });
   const detect = tf.layers.conv2d({ name: 'detect', filters: 3, kernelSize: 1, activation: 'relu' });
   const pool = tf.layers.averagePooling2d({ name: 'pool', poolSize: 8, strides: 8 });
@@ -35,7 +39,7 @@ export function colorModel(): Classifier {
   block.setWeights([tf.tensor4d([[[[1, 0, 0], [0, 1, 0], [0, 0, 1]]]]), tf.zeros([3])]);
   // Classes in folder order: blue_scene, red_scene.
   dense.setWeights([tf.tensor2d([[0, 10], [10, 0], [0, 0]]), tf.tensor1d([0.1, 0])]);
-  return fromLayersModel(model, { classNames: ['blue_scene', 'red_scene'], name: 'colors' });
+  return model;
 }
 
 export const CONCEPTS_JSON = [

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import { dissectCommand } from './dissect.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
 import { trainCommand } from './train.js';
@@ -8,4 +9,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   infoCommand,
   predictCommand,
   trainCommand,
+  dissectCommand,
 ];

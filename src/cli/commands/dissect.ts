@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { atlasSummary } from '../../dissection/atlas.js';
+import { dissect, type DissectProgress } from '../../dissection/dissect.js';
+import { initBackend } from '../../engine/backend.js';
+import { usageError } from '../../errors.js';
+import { loadClassifier } from '../../models/io.js';
+import { writeAtlasReport } from '../../report/atlas-report.js';
+import type { CommandSpec, GlobalArgs } from '../command.js';
+import { startProgress, type Progress } from '../progress.js';
+
+const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
+  activations: 'pass 1: activations',
+  iou: 'pass 2: IoU',
+  importance: 'class importance',
+  ablation: 'ablation curves',
+};
+
+function checkNumber(argv: GlobalArgs, name: string, ok: (v: number) => boolean, what: string): void {
+  const v = argv[name];
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !ok(v)) throw usageError(`--${name} must be ${what}, got ${String(v)}`, { path: `--${name}` });
+}
+
+export const dissectCommand: CommandSpec = {
+  name: 'dissect',
+  describe: 'Network dissection: label the units of a layer with concepts, rank them by class importance, write an atlas',
+  options: {
+    model: { type: 'string', default: 'builtin:scenes-vgg16', describe: 'builtin:NAME, a model folder or a model.json' },
+    layer: { type: 'string', describe: "layer to dissect (default: the model's last convolution)" },
+    probe: {
+      type: 'string', default: 'builtin:scenes?count=2000&seed=7',
+      describe: 'probe set: builtin:scenes?count=N&seed=S, a Broden-layout folder, or a folder of foo.png + foo_label.png',
+    },
+    out: { type: 'string', demandOption: true, describe: 'folder for atlas.json, CSVs, strips, ablation.png and index.html' },
+    quantile: { type: 'number', default: 0.01, describe: "top quantile of each unit's activations that counts as active" },
+    'iou-threshold': { type: 'number', default: 0.04, describe: 'label a unit when its best IoU exceeds this' },
+    'top-n': { type: 'number', default: 20, describe: 'ablation curves for N = 1 … top-n units' },
+    'top-images': { type: 'number', default: 8, describe: 'top-activating probe images per unit (strips)' },
+    metric: { type: 'string', choices: ['logprob', 'accuracy'], default: 'logprob', describe: 'class importance: drop of log-probability or of accuracy' },
+    'train-fraction': { type: 'number', default: 0.5, describe: 'share of probe images that rank units; the rest are held out' },
+    'batch-size': { type: 'number', default: 32 },
+    seed: { type: 'number', default: 1, describe: 'seed of the sketches and of the train / held-out split' },
+    importance: { type: 'boolean', default: true, describe: 'class importance and ablation curves (--no-importance skips them)' },
+    cache: { type: 'boolean', default: true, describe: 'reuse results from .unit-attack-cache (env UNIT_ATTACK_CACHE); --no-cache recomputes' },
+    strips: { type: 'boolean', default: true, describe: 'draw a strip of top-activating images per unit (--no-strips skips)' },
+    'embed-images': { type: 'boolean', default: false, describe: 'embed the strips in index.html instead of linking them' },
+    'plot-classes': { type: 'string', array: true, describe: 'classes in the ablation plot (default: the 4 most affected)' },
+    json: { type: 'boolean', default: false, describe: 'print the summary as JSON' },
+  },
+  examples: [
+    ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
+    ['unit-attack dissect --model my-model --probe data/broden --layer conv5 --out out/conv5', 'dissect your own model on a Broden folder'],
+  ],
+  check(argv) {
+    checkNumber(argv, 'quantile', (v) => v > 0 && v < 1, 'in (0, 1)');
+    checkNumber(argv, 'iou-threshold', (v) => v >= 0 && v <= 1, 'in [0, 1]');
+    checkNumber(argv, 'top-n', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+    checkNumber(argv, 'top-images', (v) => Number.isInteger(v) && v >= 0 && v <= 64, 'an integer in 0…64');
+    checkNumber(argv, 'train-fraction', (v) => v > 0 && v < 1, 'in (0, 1)');
+    checkNumber(argv, 'batch-size', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+    checkNumber(argv, 'seed', (v) => Number.isSafeInteger(v), 'an integer');
+  },
+  async run(argv, io) {
+    await initBackend({ backend: argv.backend });
+    const clf = await loadClassifier(argv.model as string);
+    try {
+      let bar: Progress | undefined;
+      let phase: string | undefined;
+      let last = 0;
+      const result = await dissect(clf, argv.probe as string, {
+        ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
+        quantile: argv.quantile as number, iouThreshold: argv['iou-threshold'] as number, topN: argv['top-n'] as number,
+        topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
+        trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
+        importance: argv.importance as boolean, cache: argv.cache as boolean,
+        onWarning: (m) => io.err(`warning: ${m}`),
+        onProgress: (p) => {
+          if (p.phase !== phase) {
+            bar?.stop();
+            phase = p.phase;
+            bar = startProgress(io, PHASE_LABEL[p.phase], p.total, argv.quiet);
+            last = 0;
+          }
+          bar?.tick(p.done - last);
+          last = p.done;
+        },
+      });
+      bar?.stop();
+      const atlas = result.atlas;
+      const out = argv.out as string;
+      let stripBar: Progress | undefined;
+      const files = await writeAtlasReport(atlas, out, {
+        ...(argv.strips ? {} : { probe: false as const }),
+        embedImages: argv['embed-images'] as boolean,
+        ...(argv['plot-classes'] ? { plotClasses: argv['plot-classes'] as string[] } : {}),
+        onProgress: (done, total) => {
+          stripBar ??= startProgress(io, 'strips', total, argv.quiet);
+          stripBar.tick(1, `unit ${done}`);
+        },
+      });
+      stripBar?.stop();
+      const s = atlasSummary(atlas);
+      if (argv.json) {
+        io.out(JSON.stringify({ atlas: files.atlas, html: files.html, cached: result.cached, seconds: result.seconds, summary: s }, null, 2));
+        return 0;
+      }
+      io.out(`dissected ${atlas.layer} [${atlas.layerShape.join('×')}] of ${atlas.model} on ${atlas.probe.spec}: `
+        + `${atlas.probe.used} images${atlas.skipped ? `, ${atlas.skipped} skipped` : ''}`
+        + (result.cached ? ` (from the cache: ${result.cacheFile ?? ''})` : ` in ${result.seconds.toFixed(1)} s`));
+      io.out(`units labelled: ${s.labelled} of ${s.units} (IoU > ${atlas.params.iouThreshold} at the top ${atlas.params.quantile * 100}%)`
+        + (Object.keys(s.categories).length > 0 ? ` — ${Object.entries(s.categories).map(([c, n]) => `${c} ${n}`).join(', ')}` : ''));
+      io.out(`concepts covered: ${s.concepts.length}${s.concepts.length ? ': ' + s.concepts.map((c) => `${c.concept} (${c.units})`).join(', ') : ''}`);
+      io.out(s.headline ? `ablation: ${s.headline}` : `ablation: none (${atlas.importanceNote ?? 'no class importance'})`);
+      io.out(`wrote ${path.join(out, 'index.html')} (atlas.json, units.csv, importance.csv, ablation.csv${files.plot ? ', ablation.png' : ''}`
+        + `${files.strips.length ? `, ${files.strips.length} strips` : ''})`);
+      return 0;
+    } finally {
+      clf.dispose();
+    }
+  },
+};

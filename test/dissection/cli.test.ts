@@ -1,0 +1,81 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIO } from '../../src/cli/command.js';
+import { stripAnsi } from '../../src/cli/format.js';
+import { buildArgv, main } from '../../src/cli/main.js';
+import { loadAtlas } from '../../src/dissection/atlas.js';
+import { saveLayersModel } from '../../src/models/io.js';
+import { colorLayersModel, writeColorProbe } from './fixtures.js';
+
+function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = []; const stderr: string[] = [];
+  return { stdout, stderr, out: (t) => { stdout.push(stripAnsi(t)); }, err: (t) => { stderr.push(stripAnsi(t)); }, isTTY: false };
+}
+
+let dir: string; let model: string; let probe: string;
+const savedEnv = process.env.UNIT_ATTACK_CACHE;
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-cli-dissect-'));
+  model = path.join(dir, 'model');
+  probe = path.join(dir, 'probe');
+  await saveLayersModel(colorLayersModel(), model, { classes: ['blue_scene', 'red_scene'], preprocessing: 'unit' });
+  await writeColorProbe(probe, 12, { corrupt: true });
+  process.env.UNIT_ATTACK_CACHE = path.join(dir, 'cache');
+});
+
+afterAll(async () => {
+  if (savedEnv === undefined) delete process.env.UNIT_ATTACK_CACHE; else process.env.UNIT_ATTACK_CACHE = savedEnv;
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('unit-attack dissect', () => {
+  it('parses its options with the PNAS defaults and checks them', () => {
+    const argv = buildArgv(['dissect', '--out', 'x']);
+    expect(argv).toMatchObject({ model: 'builtin:scenes-vgg16', quantile: 0.01, 'iou-threshold': 0.04, 'top-n': 20, cache: true });
+    expect(buildArgv(['dissect', '--out', 'x', '--no-cache']).cache).toBe(false);
+    expect(() => buildArgv(['dissect', '--out', 'x', '--quantile', '1.5'])).toThrowError(/--quantile must be in \(0, 1\)/);
+    expect(() => buildArgv(['dissect', '--out', 'x', '--top-n', '0'])).toThrowError(/--top-n/);
+  });
+
+  it('writes the report, prints a summary, warns about the skipped image, and hits the cache on a rerun', async () => {
+    const out = path.join(dir, 'out');
+    const args = ['dissect', '--backend', 'cpu', '--model', model, '--probe', probe, '--out', out, '--quantile', '0.05'];
+    const io = captureIO();
+    expect(await main(args, io)).toBe(0);
+    const text = io.stdout.join('\n');
+    expect(text).toContain('dissected block [4×4×3]');
+    expect(text).toContain('24 images, 1 skipped');
+    expect(text).toMatch(/units labelled: 3 of 3/);
+    expect(text).toContain('redthing (1)');
+    expect(text).toMatch(/ablation: Ablating each class's top 3 units/);
+    expect(io.stderr.join('\n')).toContain('broken.png');
+    const atlas = await loadAtlas(path.join(out, 'atlas.json'));
+    expect(atlas.units[0]!.concept).toBe('redthing');
+    for (const f of ['index.html', 'units.csv', 'importance.csv', 'ablation.csv', 'ablation.png', 'strips/unit_0000.png']) {
+      await fs.access(path.join(out, f));
+    }
+    const again = captureIO();
+    expect(await main(args, again)).toBe(0);
+    expect(again.stdout.join('\n')).toContain('from the cache');
+  });
+
+  it('exits 2 naming the file when a probe label map is missing', async () => {
+    const bad = path.join(dir, 'bad');
+    await fs.mkdir(bad);
+    await fs.copyFile(path.join(probe, 'red_scene', 'img000.png'), path.join(bad, 'lonely.png'));
+    const io = captureIO();
+    expect(await main(['dissect', '--backend', 'cpu', '--model', model, '--probe', bad, '--out', path.join(dir, 'o2')], io)).toBe(2);
+    expect(io.stderr.join('\n')).toContain(path.join(bad, 'lonely.png'));
+  });
+
+  it('exits 2 listing the spatial layers for a layer without maps', async () => {
+    const io = captureIO();
+    expect(await main(['dissect', '--backend', 'cpu', '--model', model, '--probe', probe, '--layer', 'gap', '--out', path.join(dir, 'o3')], io)).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/without spatial maps[\s\S]*detect, pool, block/);
+  });
+});
