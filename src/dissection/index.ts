@@ -14,7 +14,7 @@ export type { QuantileSketchOptions } from './quantile.js';
 export { IouTally } from './iou.js';
 export { upsampleActivations, upsampleMap } from './upsample.js';
 export {
-  LABEL_SUFFIX, defaultLabelSize, downsampleLabels, encodeLabelPng, folderProbeKind, openProbe, probeBatches, probeKinds,
+  LABEL_SUFFIX, brodenProbeKind, defaultLabelSize, downsampleLabels, encodeLabelPng, folderProbeKind, openProbe, probeBatches, probeKinds,
   readLabelPng, registerProbeKind, scenesProbeKind,
 } from './probe.js';
 export type { OpenProbeOptions, ProbeBatch, ProbeBatchOptions, ProbeConcept, ProbeItem, ProbeKind, ProbeSet } from './probe.js';

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { IMAGE_EXTENSIONS, readImageRgb } from '../data/images.js';
+import { loadBrodenItem, readBrodenDataset, type LoadedBrodenItem } from '../data/broden/index.js';
 import { CONCEPTS, SCENE_CLASSES, renderScene, sceneSpec } from '../data/scenes/index.js';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../errors.js';
 
@@ -29,8 +30,10 @@ export interface ProbeItem {
   readonly id: string;
   /** Row-major H×W×3 RGB bytes at the probe's image size. */
   readonly image: Uint8Array;
-  /** `planes` label maps of H×W concept ids each, plane after plane. */
+  /** `planes` label maps of concept ids, plane after plane, at `labelSize` (default: the image size). */
   readonly labels: Uint16Array;
+  /** `[height, width]` of the label maps when they differ from the image's (Broden stores them at half size). */
+  readonly labelSize?: readonly [number, number];
   /** The image's class when the probe set has classes. */
   readonly className?: string;
 }
@@ -170,7 +173,11 @@ export async function* probeBatches(probe: ProbeSet, options: ProbeBatchOptions 
       const off = b * H * W * 3;
       const img = it.image;
       for (let k = 0; k < img.length; k++) images[off + k] = img[k]! / 255;
-      downsampleLabels(it.labels, planes, H, W, lh, lw, labels, b * planes * lh * lw);
+      const [sh, sw] = it.labelSize ?? [H, W];
+      if (it.labels.length !== planes * sh * sw) {
+        throw new UnitAttackError('UA_INTERNAL', `probe item '${it.id}' has ${it.labels.length} label values, expected ${planes}×${sh}×${sw}`);
+      }
+      downsampleLabels(it.labels, planes, sh, sw, lh, lw, labels, b * planes * lh * lw);
       if (classIndex && it.className !== undefined) classIndex[b] = classIndexOf.get(it.className) ?? -1;
     });
     return {
@@ -449,5 +456,121 @@ export const folderProbeKind: ProbeKind = {
   },
 };
 
+// ---------------------------------------------------------------------------------------------------------------
+// Broden-layout folders (index.csv, label.csv, images/)
+
+/** Splits `dir?key=value` into the folder and its parameters (the folder part may not exist). */
+function splitPathSpec(spec: string): { dir: string; query: URLSearchParams } {
+  const q = spec.lastIndexOf('?');
+  if (q > 0 && !existsSync(spec)) return { dir: spec.slice(0, q), query: new URLSearchParams(spec.slice(q + 1)) };
+  return { dir: spec, query: new URLSearchParams() };
+}
+
+const isBrodenDir = (dir: string): boolean => existsSync(path.join(dir, 'index.csv')) && existsSync(path.join(dir, 'label.csv'));
+
+/**
+ * A Broden-layout folder (the NetDissect data set, or one written by `writeBrodenDataset`). Each pixel-level category
+ * (color, object, part, material, …) becomes a label plane, several files of one category merging into it. Whole-image
+ * labels (Broden's `scene` and `texture` numbers) are left out unless `?image-labels=1`; `?categories=object,part`
+ * keeps only some categories. Classes come from `scene.csv` when the folder has one.
+ */
+export const brodenProbeKind: ProbeKind = {
+  name: 'broden',
+  usage: 'a Broden-layout folder (index.csv, label.csv, images/)[?categories=object,part&image-labels=1]',
+  accepts: (spec) => {
+    const { dir } = splitPathSpec(spec);
+    return existsSync(dir) && statSync(dir).isDirectory() && isBrodenDir(dir);
+  },
+  async open(spec, options) {
+    const { dir: rawDir, query } = splitPathSpec(spec);
+    for (const key of query.keys()) {
+      if (key !== 'categories' && key !== 'image-labels') {
+        throw usageError(`unknown parameter '${key}' in the probe spec '${spec}'`, { path: 'probe', hint: 'parameters of a Broden folder: categories, image-labels' });
+      }
+    }
+    const dir = path.resolve(rawDir);
+    const ds = await readBrodenDataset(dir);
+    const indexFile = path.join(dir, 'index.csv');
+    if (ds.items.length === 0) throw inputError(`'${indexFile}' lists no images`, { file: indexFile });
+    const [H, W] = options.inputSize;
+    const imageLabels = query.get('image-labels') === '1' || query.get('image-labels') === 'true';
+    const only = query.get('categories')?.split(',').map((c) => c.trim()).filter(Boolean);
+    const order = ['color', 'object', 'part', 'material'];
+    const rank = (c: string): number => (order.includes(c) ? order.indexOf(c) : order.length);
+    const pixelCats = [...new Set(ds.items.flatMap((it) => it.labelPaths.map((l) => l.category)))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+    const imageCats = imageLabels ? [...new Set(ds.items.flatMap((it) => it.imageLabels.map((l) => l.category)))].sort() : [];
+    let planes = [...pixelCats.map((c) => ({ category: c, image: false })), ...imageCats.map((c) => ({ category: c, image: true }))];
+    if (only) {
+      const known = planes.map((p) => p.category);
+      for (const c of only) {
+        if (!known.includes(c)) throw usageError(`the Broden folder '${dir}' has no labels of category '${c}'`, { path: 'probe', hint: `categories: ${known.join(', ')}` });
+      }
+      planes = planes.filter((p) => only.includes(p.category));
+    }
+    if (planes.length === 0) throw inputError(`the Broden folder '${dir}' has no pixel-level labels`, { file: indexFile, hint: 'add ?image-labels=1 to use whole-image labels' });
+    // Check what can be checked before the long passes: sizes from index.csv and that every file exists.
+    for (const it of ds.items) {
+      if ((it.imageHeight > 0 && it.imageHeight !== H) || (it.imageWidth > 0 && it.imageWidth !== W)) {
+        throw inputError(`the probe image '${it.imagePath}' is ${it.imageWidth}×${it.imageHeight} (index.csv), but the model takes ${W}×${H}`, {
+          file: it.imagePath, hint: 'use a Broden folder made at the model input size (e.g. broden1_224 for 224×224 models)',
+        });
+      }
+      for (const f of [it.imagePath, ...it.labelPaths.map((l) => l.path)]) {
+        if (!existsSync(f)) throw inputError(`'${f}', listed in '${indexFile}', is missing`, { file: f });
+      }
+    }
+    const concepts = ds.concepts.filter((c) => c.id > 0 && c.id <= 65535).map((c) => ({ id: c.id, name: c.name, category: c.category || 'object' }));
+    const classes = [...new Set(ds.items.map((it) => it.class).filter((c): c is string => c !== undefined))];
+    const stat = await fs.stat(indexFile);
+    const query2 = new URLSearchParams();
+    if (only) query2.set('categories', only.join(','));
+    if (imageLabels) query2.set('image-labels', '1');
+    const canonical = dir + (query2.size > 0 ? `?${query2.toString()}` : '');
+    const probe: ProbeSet = {
+      kind: 'broden', spec: canonical, signature: `${canonical}#${stat.size}-${stat.mtimeMs}-${ds.items.length}`, count: ds.items.length,
+      imageSize: [H, W], labelPlanes: planes.length, concepts, classNames: classes.length > 0 ? classes : undefined,
+      async load(index, onSkip) {
+        const it = ds.items[index];
+        if (it === undefined) throw usageError(`probe index ${index} is out of range 0…${ds.items.length - 1}`, { path: 'index' });
+        let loaded: LoadedBrodenItem;
+        try {
+          loaded = await loadBrodenItem(it);
+        } catch (err) {
+          // An image that exists but does not decode is skipped; label problems stop the run.
+          if (err instanceof UnitAttackError && err.code === 'UA_INPUT' && err.file === it.imagePath && existsSync(it.imagePath) && /decode/i.test(err.message)) {
+            onSkip?.(it.image, err.message);
+            return null;
+          }
+          throw err;
+        }
+        if (loaded.width !== W || loaded.height !== H) {
+          throw inputError(`the probe image '${it.imagePath}' is ${loaded.width}×${loaded.height}, but the model takes ${W}×${H}`, { file: it.imagePath });
+        }
+        const lw = loaded.labelWidth; const lh = loaded.labelHeight;
+        const n = lw * lh;
+        const labels = new Uint16Array(planes.length * n);
+        planes.forEach((p, k) => {
+          const dst = labels.subarray(k * n, (k + 1) * n);
+          if (p.image) {
+            const l = loaded.imageLabels.find((x) => x.category === p.category);
+            if (l && l.label <= 65535) dst.fill(l.label);
+            return;
+          }
+          for (const layer of loaded.layers) {
+            if (layer.category !== p.category) continue;
+            for (let i = 0; i < n; i++) if (layer.labels[i] !== 0) dst[i] = layer.labels[i]!;
+          }
+        });
+        return {
+          index, id: it.image, image: loaded.image, labels, labelSize: [lh, lw],
+          ...(it.class !== undefined ? { className: it.class } : {}),
+        };
+      },
+    };
+    return probe;
+  },
+};
+
 registerProbeKind(folderProbeKind);
+registerProbeKind(brodenProbeKind);
 registerProbeKind(scenesProbeKind);
