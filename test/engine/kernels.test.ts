@@ -51,11 +51,21 @@ function randomData(n: number, seed: number): Float32Array {
 
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** Output height/width of a conv, or undefined when the geometry is empty. */
-function outShape(x: Shape4, f: Shape4, strides: [number, number], pad: Pad): Shape4 | undefined {
+/**
+ * Output shape of a conv, or undefined when it is empty or inconsistent. tfjs sizes a numeric padding with the
+ * filter height on both axes, so e.g. a 1×5 filter with pad 1 gets outputs whose windows do not fit; the cpu
+ * kernels (the reference) are wrong there, so such geometry is left out.
+ */
+function outShape(
+  x: Shape4, f: Shape4, strides: number | [number, number], pad: Pad, dilations: [number, number] = [1, 1],
+  depthwise = false,
+): Shape4 | undefined {
   try {
-    const info = tf.backend_util.computeConv2DInfo(x, f, strides, 1, pad);
-    return info.outHeight > 0 && info.outWidth > 0 ? info.outShape : undefined;
+    const info = tf.backend_util.computeConv2DInfo(x, f, strides, dilations, pad, undefined, depthwise);
+    const p = info.padInfo;
+    const fits = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight <= x[1] + p.top + p.bottom
+      && (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth <= x[2] + p.left + p.right;
+    return info.outHeight > 0 && info.outWidth > 0 && fits ? info.outShape : undefined;
   } catch {
     return undefined;
   }
@@ -221,5 +231,111 @@ describe('gradients through tfjs-layers on wasm with the fast kernels', () => {
     const fast = tf.tidy(() => grads().dataSync() as Float32Array).slice();
     expect(fastKernelCalls()['Conv2DBackpropFilter'] ?? 0).toBeGreaterThan(calls);
     expect(relErr(fast, ref)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fast depthwise conv gradients (missing on wasm as shipped)', () => {
+  const dwGeometry = fc.record({
+    n: fc.integer({ min: 1, max: 2 }),
+    h: fc.integer({ min: 1, max: 10 }),
+    w: fc.integer({ min: 1, max: 10 }),
+    c: fc.integer({ min: 1, max: 4 }),
+    m: fc.integer({ min: 1, max: 3 }),
+    kh: fc.constantFrom(1, 2, 3, 5),
+    kw: fc.constantFrom(1, 3, 4),
+    stride: fc.integer({ min: 1, max: 2 }),
+    dilation: fc.integer({ min: 1, max: 3 }),
+    pad: fc.oneof(fc.constantFrom<Pad>('same', 'valid'), fc.integer({ min: 0, max: 2 })),
+    seed: fc.integer({ min: 1, max: 1e9 }),
+  });
+
+  /**
+   * Depthwise gradients straight from the definition y[b, oy, ox, c·m + q] = Σ x[b, oy·s + i·d − top,
+   * ox·s + j·d − left, c] · W[i, j, c, q]. (The cpu backend's depthwise backprop kernels ignore dilations.)
+   */
+  function depthwiseGradsByDefinition(
+    x: Shape4, f: Shape4, y: Shape4, stride: number, dil: number, top: number, left: number,
+    xData: Float32Array, fData: Float32Array, dyData: Float32Array,
+  ): { dx: Float32Array; dw: Float32Array } {
+    const [n, h, w, c] = x;
+    const [kh, kw, , m] = f;
+    const dx = new Float32Array(size(x));
+    const dw = new Float32Array(size(f));
+    for (let b = 0; b < n; b++) for (let oy = 0; oy < y[1]; oy++) for (let ox = 0; ox < y[2]; ox++) {
+      for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+        const iy = oy * stride + i * dil - top;
+        const ix = ox * stride + j * dil - left;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+        for (let ch = 0; ch < c; ch++) for (let q = 0; q < m; q++) {
+          const g = dyData[((b * y[1] + oy) * y[2] + ox) * c * m + ch * m + q];
+          const xi = ((b * h + iy) * w + ix) * c + ch;
+          const fi = ((i * kw + j) * c + ch) * m + q;
+          dx[xi] += g * fData[fi];
+          dw[fi] += g * xData[xi];
+        }
+      }
+    }
+    return { dx, dw };
+  }
+
+  it('should agree with the definition for input and filter gradients, with strides or dilations', () => {
+    fc.assert(fc.property(dwGeometry, (g) => {
+      const dilations: [number, number] = g.stride > 1 ? [1, 1] : [g.dilation, g.dilation];
+      const x: Shape4 = [g.n, g.h, g.w, g.c];
+      const f: Shape4 = [g.kh, g.kw, g.c, g.m];
+      const y = outShape(x, f, g.stride, g.pad, dilations, true);
+      fc.pre(y !== undefined);
+      const xData = randomData(size(x), g.seed);
+      const fData = randomData(size(f), g.seed + 1);
+      const dyData = randomData(size(y), g.seed + 2);
+      const attrs = { strides: g.stride, dilations, pad: g.pad };
+      const dx = (): tf.Tensor => tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropInput',
+        { dy: tf.tensor4d(dyData, y), filter: tf.tensor4d(fData, f) }, { ...attrs, inputShape: x });
+      const dw = (): tf.Tensor => tf.engine().runKernel<tf.Tensor>('DepthwiseConv2dNativeBackpropFilter',
+        { x: tf.tensor4d(xData, x), dy: tf.tensor4d(dyData, y) }, { ...attrs, filterShape: f });
+      const { padInfo } = tf.backend_util.computeConv2DInfo(x, f, g.stride, dilations, g.pad, undefined, true);
+      const ref = depthwiseGradsByDefinition(
+        x, f, y, g.stride, dilations[0], padInfo.top, padInfo.left, xData, fData, dyData);
+      expect(relErr(onWasm(dx), ref.dx)).toBeLessThan(1e-4);
+      expect(relErr(onWasm(dw), ref.dw)).toBeLessThan(1e-4);
+    }), { numRuns: 60, seed: 45 });
+  });
+
+  it('should let tf.grad flow through a depthwise conv layer', async () => {
+    const xData = randomData(1 * 9 * 9 * 3, 11);
+    const grads = (): tf.Tensor => {
+      const layer = tf.layers.depthwiseConv2d({
+        kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same',
+        depthwiseInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+      });
+      const g = tf.grad((x: tf.Tensor) => (layer.apply(x) as tf.Tensor).square().sum())(tf.tensor4d(xData, [1, 9, 9, 3]));
+      layer.dispose();
+      return g;
+    };
+    expect(relErr(onWasm(grads), await onCpu(grads))).toBeLessThan(1e-4);
+  });
+});
+
+describe('flipped-filter cache', () => {
+  it('should cache a filter used twice, reuse it, and drop it when the filter is freed', async () => {
+    const { filterCacheSize, clearFilterCache } = await import('../../src/engine/kernels/filter_cache.js');
+    useFastKernels();
+    clearFilterCache();
+    const filter = tf.tensor4d(randomData(3 * 3 * 4 * 5, 3), [3, 3, 4, 5]);
+    const dy = tf.tensor4d(randomData(1 * 6 * 6 * 5, 4), [1, 6, 6, 5]);
+    const run = (): Float32Array =>
+      tf.tidy(() => tf.conv2dTranspose(dy, filter, [1, 6, 6, 4], 1, 'same').dataSync() as Float32Array).slice();
+    const first = run();
+    expect(filterCacheSize()).toBe(0);
+    const second = run();
+    expect(filterCacheSize()).toBe(1);
+    expect(run()).toEqual(second);
+    expect(relErr(second, first)).toBe(0);
+    filter.dispose();
+    const other = tf.tensor4d(randomData(3 * 3 * 4 * 5, 5), [3, 3, 4, 5]);
+    tf.tidy(() => tf.conv2dTranspose(dy, other, [1, 6, 6, 4], 1, 'same'));
+    expect(filterCacheSize()).toBe(0);
+    other.dispose();
+    dy.dispose();
   });
 });

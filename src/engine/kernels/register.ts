@@ -7,6 +7,7 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
+import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise_conv2d_backprop.js';
 import { makeIdentity } from './identity.js';
 
 /** A fast kernel: its name and a maker that receives the shipped kernel function (if wasm has one). */
@@ -18,6 +19,8 @@ interface FastKernelSpec {
 const SPECS: readonly FastKernelSpec[] = [
   { kernelName: 'Conv2DBackpropInput', make: makeConv2DBackpropInput },
   { kernelName: 'Conv2DBackpropFilter', make: makeConv2DBackpropFilter },
+  { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: makeDepthwiseConv2dNativeBackpropInput },
+  { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: makeDepthwiseConv2dNativeBackpropFilter },
   { kernelName: 'BatchMatMul', make: makeBatchMatMul },
   { kernelName: 'Identity', make: makeIdentity },
 ];
