@@ -83,20 +83,20 @@ export async function loadImage(file: string, options: LoadImageOptions = {}): P
 /** 8-bit RGB → float32 `[1, H, W, 3]` in [0, 1]. */
 export function rgbToTensor(img: RgbImage): tf.Tensor4D {
   const f = new Float32Array(img.data.length);
-  for (let i = 0; i < f.length; i++) f[i] = img.data[i]! / 255;
+  for (let i = 0; i < f.length; i++) f[i] = img.data[i] / 255;
   return tf.tensor4d(f, [1, img.height, img.width, 3]);
 }
 
 /** A pixel-space image `[H, W, 3]` or `[1, H, W, 3]` → 8-bit RGB, rounding to the nearest level. */
 export function tensorToRgb(x: tf.Tensor): RgbImage {
   const shape = x.shape;
-  const [h, w, c] = shape.length === 4 ? [shape[1]!, shape[2]!, shape[3]!] : [shape[0]!, shape[1]!, shape[2]!];
+  const [h, w, c] = shape.length === 4 ? [shape[1], shape[2], shape[3]] : [shape[0], shape[1]!, shape[2]!];
   if ((shape.length !== 3 && !(shape.length === 4 && shape[0] === 1)) || c !== 3) {
     throw usageError(`an image tensor must be [H, W, 3] or [1, H, W, 3]; got ${JSON.stringify(shape)}`, { path: 'image' });
   }
   const v = x.dataSync();
   const data = new Uint8Array(v.length);
-  for (let i = 0; i < v.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, v[i]!)) * 255);
+  for (let i = 0; i < v.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, v[i])) * 255);
   return { data, width: w, height: h };
 }
 
@@ -124,11 +124,11 @@ export function perturbationPicture(original: RgbImage, adversarial: RgbImage, a
     throw usageError('original and adversarial images differ in size', { path: 'adversarial' });
   }
   let maxAbs = 0;
-  for (let i = 0; i < original.data.length; i++) maxAbs = Math.max(maxAbs, Math.abs(adversarial.data[i]! - original.data[i]!));
+  for (let i = 0; i < original.data.length; i++) maxAbs = Math.max(maxAbs, Math.abs(adversarial.data[i] - original.data[i]));
   const k = amplify ?? (maxAbs === 0 ? 1 : 127.5 / maxAbs);
   const data = new Uint8Array(original.data.length);
   for (let i = 0; i < data.length; i++) {
-    data[i] = Math.round(Math.min(255, Math.max(0, 127.5 + k * (adversarial.data[i]! - original.data[i]!))));
+    data[i] = Math.round(Math.min(255, Math.max(0, 127.5 + k * (adversarial.data[i] - original.data[i]))));
   }
   return { data, width: original.width, height: original.height };
 }
