@@ -74,7 +74,7 @@ async function runCw(p: Prepared, s: CwSettings): Promise<AttackResult> {
   let best = roundTo8Bit(x0, x0, epsilon, 'l2');
   const stepsDone = new Int32Array(n);
   const w0 = tf.tidy(() => tf.atanh(tf.clipByValue(tf.sub(tf.mul(x0, 2), 1), -1 + 1e-6, 1 - 1e-6)));
-  const toX = (w: tf.Tensor): tf.Tensor4D => tf.tidy(() => tf.div(tf.add(tf.tanh(w), 1), 2) as tf.Tensor4D);
+  const toX = (w: tf.Tensor): tf.Tensor4D => tf.tidy(() => tf.div<tf.Tensor4D>(tf.add(tf.tanh(w), 1), 2));
   const [b1, b2, adamEps] = [0.9, 0.999, 1e-8];
   const all = Array.from({ length: n }, (_, i) => i);
 
@@ -96,7 +96,7 @@ async function runCw(p: Prepared, s: CwSettings): Promise<AttackResult> {
         try { await checkFirstGradient(p, 'cw', xs, grad as tf.Tensor4D, all); } finally { xs.dispose(); }
       }
       const lrT = (s.learningRate * Math.sqrt(1 - Math.pow(b2, t + 1))) / (1 - Math.pow(b1, t + 1));
-      const [m2, v2, w2] = tf.tidy(() => {
+      const [m2, v2, w2] = tf.tidy<[tf.Tensor, tf.Tensor, tf.Tensor]>(() => {
         const g = sanitize(grad as tf.Tensor4D);
         const mn = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const vn = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
@@ -114,10 +114,10 @@ async function runCw(p: Prepared, s: CwSettings): Promise<AttackResult> {
       const ok = successOf(objective.goal, pred, ctx);
       const improved: number[] = [];
       for (let i = 0; i < n; i++) {
-        p.queries[i]! += 2; stepsDone[i]! += 1;
-        if (ok[i] && l2[i]! <= epsilon * (1 + 1e-6)) {
+        p.queries[i] += 2; stepsDone[i] += 1;
+        if (ok[i] && l2[i] <= epsilon * (1 + 1e-6)) {
           succeeded[i] = true;
-          if (l2[i]! < bestL2[i]!) { bestL2[i] = l2[i]!; improved.push(i); }
+          if (l2[i] < bestL2[i]) { bestL2[i] = l2[i]!; improved.push(i); }
         }
       }
       if (improved.length > 0) {
@@ -132,11 +132,11 @@ async function runCw(p: Prepared, s: CwSettings): Promise<AttackResult> {
     cT.dispose(); w.dispose(); m.dispose(); v.dispose();
     for (let i = 0; i < n; i++) {
       if (succeeded[i]) {
-        upper[i] = Math.min(upper[i]!, c[i]!);
-        c[i] = (lower[i]! + upper[i]!) / 2;
+        upper[i] = Math.min(upper[i], c[i]);
+        c[i] = (lower[i] + upper[i]) / 2;
       } else {
-        lower[i] = Math.max(lower[i]!, c[i]!);
-        c[i] = upper[i]! < 1e9 ? (lower[i]! + upper[i]!) / 2 : c[i]! * 10;
+        lower[i] = Math.max(lower[i], c[i]);
+        c[i] = upper[i] < 1e9 ? (lower[i] + upper[i]) / 2 : c[i] * 10;
       }
     }
   }

@@ -24,9 +24,9 @@ export function summarize(values: ArrayLike<number>): MetricSummary {
   return {
     perImage,
     mean: k > 0 ? fin.reduce((a, b) => a + b, 0) / k : Number.NaN,
-    median: k === 0 ? Number.NaN : k % 2 === 1 ? fin[(k - 1) / 2]! : (fin[k / 2 - 1]! + fin[k / 2]!) / 2,
-    min: k > 0 ? fin[0]! : Number.NaN,
-    max: k > 0 ? fin[k - 1]! : Number.NaN,
+    median: k === 0 ? Number.NaN : k % 2 === 1 ? fin[(k - 1) / 2] : (fin[k / 2 - 1] + fin[k / 2]) / 2,
+    min: k > 0 ? fin[0] : Number.NaN,
+    max: k > 0 ? fin[k - 1] : Number.NaN,
     finite: k,
   };
 }
@@ -70,8 +70,8 @@ export function gaussianWindow(sigma = 1.5, truncate = 3.5): Float64Array {
   const r = Math.floor(truncate * sigma + 0.5);
   const g = new Float64Array(2 * r + 1);
   let sum = 0;
-  for (let i = -r; i <= r; i++) { g[i + r] = Math.exp(-0.5 * (i * i) / (sigma * sigma)); sum += g[i + r]!; }
-  for (let i = 0; i < g.length; i++) g[i]! /= sum;
+  for (let i = -r; i <= r; i++) { g[i + r] = Math.exp(-0.5 * (i * i) / (sigma * sigma)); sum += g[i + r]; }
+  for (let i = 0; i < g.length; i++) g[i] /= sum;
   return g;
 }
 
@@ -91,12 +91,12 @@ export async function ssim(x: tf.Tensor4D, x0: tf.Tensor4D): Promise<MetricSumma
   const [C1, C2] = [0.01 ** 2, 0.03 ** 2];
   const values = tf.tidy(() => {
     const k2 = new Float32Array(k * k * c);
-    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let ch = 0; ch < c; ch++) k2[(i * k + j) * c + ch] = g[i]! * g[j]!;
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) for (let ch = 0; ch < c; ch++) k2[(i * k + j) * c + ch] = g[i] * g[j];
     const filt = tf.tensor4d(k2, [k, k, c, 1]);
     const f = (t: tf.Tensor4D): tf.Tensor4D => tf.depthwiseConv2d(t, filt, 1, 'valid');
     // Centre the data on 0.5 so that the variance terms E[x²] − E[x]² lose less to float32 cancellation.
-    const a = tf.sub(x, 0.5) as tf.Tensor4D;
-    const b = tf.sub(x0, 0.5) as tf.Tensor4D;
+    const a = tf.sub<tf.Tensor4D>(x, 0.5);
+    const b = tf.sub<tf.Tensor4D>(x0, 0.5);
     const ua = f(a); const ub = f(b);
     const va = tf.sub(f(tf.mul(a, a)), tf.mul(ua, ua));
     const vb = tf.sub(f(tf.mul(b, b)), tf.mul(ub, ub));
@@ -123,7 +123,7 @@ const rate = (count: number, total: number): Rate => ({ rate: total > 0 ? count 
 
 function checkLengths(what: string, arrays: Record<string, ArrayLike<number>>): number {
   const entries = Object.entries(arrays);
-  const n = entries[0]![1].length;
+  const n = entries[0][1].length;
   for (const [name, a] of entries) {
     if (a.length !== n) throw usageError(`${what}: ${name} has ${a.length} entries, expected ${n}`, { path: name });
   }
@@ -231,8 +231,8 @@ export async function unitEffect(before: tf.Tensor, after: tf.Tensor, options: U
   if (interval !== 'normal' && interval !== 'bootstrap') throw usageError(`interval must be 'normal' or 'bootstrap', got ${String(interval)}`, { path: 'interval' });
   const resamples = checkInt(options.resamples ?? 2000, 'resamples', 10);
   const seed = checkSeed(options.seed ?? 0);
-  const n = before.shape[0]!;
-  const u = before.shape[before.rank - 1]!;
+  const n = before.shape[0];
+  const u = before.shape[before.rank - 1];
   for (const [name, list] of [['suppress', options.suppress], ['excite', options.excite]] as const) {
     for (const k of list) {
       if (!Number.isInteger(k) || k < 0 || k >= u) throw usageError(`${name} has unit ${k}, but the layer has ${u} units`, { path: name });
@@ -248,7 +248,7 @@ export async function unitEffect(before: tf.Tensor, after: tf.Tensor, options: U
   const diff = await diffT.data();
   diffT.dispose();
   const scale = options.unitScale;
-  const d = (i: number, k: number): number => diff[i * u + k]! / (scale ? scale[k]! : 1);
+  const d = (i: number, k: number): number => diff[i * u + k] / (scale ? scale[k] : 1);
   const perUnit = new Float32Array(u);
   for (let k = 0; k < u; k++) { let s = 0; for (let i = 0; i < n; i++) s += d(i, k); perUnit[k] = s / n; }
   const inGroup = new Set([...options.suppress, ...options.excite]);
@@ -280,14 +280,14 @@ function bootstrapInterval(v: number[], confidence: number, resamples: number, r
   const means = new Float64Array(resamples);
   for (let b = 0; b < resamples; b++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += v[rng.int(n)]!;
+    for (let i = 0; i < n; i++) s += v[rng.int(n)];
     means[b] = s / n;
   }
   means.sort();
   const q = (p: number): number => {
     const pos = p * (resamples - 1);
     const lo = Math.floor(pos); const hi = Math.ceil(pos);
-    return means[lo]! + (means[hi]! - means[lo]!) * (pos - lo);
+    return means[lo] + (means[hi] - means[lo]) * (pos - lo);
   };
   const a = (1 - confidence) / 2;
   return [q(a), q(1 - a)];
@@ -301,15 +301,16 @@ export function normalQuantile(p: number): number {
   const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const lowP = 0.02425;
-  let q: number; let r: number;
+  let q: number;
   if (p < lowP) {
     q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
   if (p > 1 - lowP) {
     q = Math.sqrt(-2 * Math.log(1 - p));
-    return -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
-  q = p - 0.5; r = q * q;
-  return (((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  q = p - 0.5;
+  const r = q * q;
+  return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }

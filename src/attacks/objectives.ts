@@ -170,7 +170,7 @@ function oneHot(indices: Int32Array, k: number): tf.Tensor2D {
 export function crossEntropy(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
   return tf.tidy(() => {
     const oh = oneHot(cls, logits.shape[1]);
-    return tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oh), 1)) as tf.Tensor1D;
+    return tf.sub<tf.Tensor1D>(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oh), 1));
   });
 }
 
@@ -181,7 +181,7 @@ export function classMargin(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
     const zc = tf.sum(tf.mul(logits, oh), 1);
     // Shifting the class's own logit far down leaves max() over the others exact.
     const others = tf.max(tf.sub(logits, tf.mul(oh, 1e9)), 1);
-    return tf.sub(zc, others) as tf.Tensor1D;
+    return tf.sub<tf.Tensor1D>(zc, others);
   });
 }
 
@@ -236,7 +236,7 @@ registerObjective('unit', (classifier, spec, path) => {
     throw usageError(`${path}.layer must name a layer of the model`, { path: `${path}.layer`, hint: `e.g. '${classifier.defaultLayer}'` });
   }
   const info = classifier.layer(s.layer);
-  const numUnits = info.shape[info.shape.length - 1]!;
+  const numUnits = info.shape[info.shape.length - 1];
   const suppress = checkUnits(s.suppress ?? [], `${path}.suppress`, numUnits, s.layer);
   const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
   if (suppress.length + excite.length === 0) {
@@ -254,7 +254,7 @@ registerObjective('unit', (classifier, spec, path) => {
     }
     scale = Float32Array.from(s.unitScale);
     for (const u of [...suppress, ...excite]) {
-      if (!(scale[u]! > 0) || !Number.isFinite(scale[u]!)) {
+      if (!(scale[u] > 0) || !Number.isFinite(scale[u])) {
         throw usageError(`${path}.unitScale[${u}] must be a positive number, got ${scale[u]}`, {
           path: `${path}.unitScale`, hint: 'use each unit\'s typical activation (e.g. its dissection threshold); dead units cannot be scaled',
         });
@@ -274,8 +274,8 @@ registerObjective('unit', (classifier, spec, path) => {
       const spatial = Array.from({ length: a.rank - 2 }, (_, i) => i + 1);
       a = aggregate === 'mean' ? tf.mean(a, spatial) : tf.max(a, spatial);
     }
-    if (scale) a = tf.div(a, tf.tensor1d(units.map((u) => scale[u]!)));
-    return tf.mean(a, 1) as tf.Tensor1D;
+    if (scale) a = tf.div(a, tf.tensor1d(units.map((u) => scale[u])));
+    return tf.mean<tf.Tensor1D>(a, 1);
   });
 
   const name = `unit ${s.layer} −${suppress.length} +${excite.length} (${aggregate}${classWeight > 0 ? `, class ×${classWeight}` : ''})`;
@@ -285,7 +285,7 @@ registerObjective('unit', (classifier, spec, path) => {
     goal: targeted ? 'targeted' : 'none',
     loss: (clf, x, ctx) => tf.tidy(() => {
       const r = clf.run(x, { taps: [s.layer] });
-      const act = r.taps[s.layer]!;
+      const act = r.taps[s.layer];
       let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
       if (excite.length > 0) v = tf.add(v, term(act, excite));
       if (suppress.length > 0) v = tf.sub(v, term(act, suppress));
@@ -298,8 +298,8 @@ registerObjective('unit', (classifier, spec, path) => {
 /** Cuts a context down to the images at `idx`. */
 export function subsetContext(ctx: ObjectiveContext, idx: readonly number[]): ObjectiveContext {
   return {
-    labels: Int32Array.from(idx, (i) => ctx.labels[i]!),
-    targets: ctx.targets ? Int32Array.from(idx, (i) => ctx.targets![i]!) : null,
+    labels: Int32Array.from(idx, (i) => ctx.labels[i]),
+    targets: ctx.targets ? Int32Array.from(idx, (i) => ctx.targets![i]) : null,
   };
 }
 

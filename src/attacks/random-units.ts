@@ -36,7 +36,7 @@ export function randomUnits(options: RandomUnitsOptions): number[] {
   // Partial Fisher–Yates shuffle.
   for (let i = 0; i < count; i++) {
     const j = i + rng.int(pool.length - i);
-    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    [pool[i], pool[j]] = [pool[j], pool[i]];
   }
   return pool.slice(0, count).sort((a, b) => a - b);
 }

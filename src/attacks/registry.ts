@@ -39,7 +39,7 @@ export function registerAttack<S extends { kind: string }>(name: string, impl: A
     throw usageError(`attack name must be a word like 'pgd' or 'my-attack', got ${JSON.stringify(name)}`, { path: 'name' });
   }
   if (!impl || typeof impl.run !== 'function') throw usageError(`attack '${name}' needs a run(classifier, x, labels, spec) function`, { path: 'impl.run' });
-  registry.set(name, impl as AttackImpl<never>);
+  registry.set(name, impl);
 }
 
 /** The attack registered under `name`; a usage error listing the known ones if there is none. */
@@ -51,7 +51,7 @@ export function getAttack(name: string): AttackImpl<CustomAttackSpec> {
       path: 'attack.kind', hint: `known attacks: ${names.join(', ')}; did you mean ${nearestNames(name, names, 1)[0]}?`,
     });
   }
-  return impl as unknown as AttackImpl<CustomAttackSpec>;
+  return impl;
 }
 
 /** Names of the registered attacks. */

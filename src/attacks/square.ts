@@ -46,7 +46,7 @@ export function squareFraction(pInit: number, it: number, budget: number): numbe
   const i = Math.floor((it / budget) * 10000);
   const cuts = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
   let k = 0;
-  while (k < cuts.length && i > cuts[k]!) k++;
+  while (k < cuts.length && i > cuts[k]) k++;
   return pInit / Math.pow(2, k);
 }
 
@@ -78,17 +78,17 @@ async function runSquare(p: Prepared, budget: number, pInit: number, onProgress:
   const cleanDone = objective.goal === 'none' ? new Array<boolean>(n).fill(false) : successOf(objective.goal, p.cleanPredictions, ctx);
   for (let i = 0; i < n; i++) if (cleanDone[i]) delta.fill(0, i * per, (i + 1) * per);
   const xCur = new Float32Array(n * per);
-  for (let j = 0; j < xCur.length; j++) xCur[j] = clip(x0[j]! + delta[j]!);
+  for (let j = 0; j < xCur.length; j++) xCur[j] = clip(x0[j] + delta[j]);
 
   const score = async (rows: Float32Array, idx: number[]): Promise<{ obj: Float32Array; pred: Int32Array }> => {
     const sub = subsetContext(ctx, idx);
-    const [o, pr] = tf.tidy(() => {
+    const [o, pr] = tf.tidy<[tf.Tensor1D, tf.Tensor]>(() => {
       const logits = classifier.logits(tf.tensor4d(rows, [idx.length, h, w, ch]));
       return [fromLogits(logits, sub), tf.argMax(logits, 1)];
     });
     const out = { obj: Float32Array.from(await o.data()), pred: Int32Array.from(await pr.data()) };
     o.dispose(); pr.dispose();
-    for (const i of idx) p.queries[i]! += 1;
+    for (const i of idx) p.queries[i] += 1;
     return out;
   };
 
@@ -119,8 +119,8 @@ async function runSquare(p: Prepared, budget: number, pInit: number, onProgress:
           for (let row = r0; row < r0 + s; row++) {
             for (let col = c0; col < c0 + s; col++) {
               const j = (row * w + col) * ch + c;
-              const nv = clip(x0[img * per + j]! + v);
-              if (Math.abs(nv - xCur[img * per + j]!) > 1e-7) changed = true;
+              const nv = clip(x0[img * per + j] + v);
+              if (Math.abs(nv - xCur[img * per + j]) > 1e-7) changed = true;
               candDelta[k * per + j] = v;
               cand[k * per + j] = nv;
             }
@@ -132,9 +132,9 @@ async function runSquare(p: Prepared, budget: number, pInit: number, onProgress:
     const res = await score(cand, active);
     const ok = successOf(objective.goal, res.pred, subsetContext(ctx, active));
     active.forEach((img, k) => {
-      steps[img]! += 1;
-      const success = ok[k]! && objective.goal !== 'none';
-      if (res.obj[k]! > objCur[img]! || success) {
+      steps[img] += 1;
+      const success = ok[k] && objective.goal !== 'none';
+      if (res.obj[k] > objCur[img] || success) {
         xCur.set(cand.subarray(k * per, (k + 1) * per), img * per);
         delta.set(candDelta.subarray(k * per, (k + 1) * per), img * per);
         objCur[img] = res.obj[k]!;

@@ -18,12 +18,12 @@ const TOL = 1e-5;
 
 /** Per-image L2 norm of a batch `[N, …]` → `[N]`. */
 export function perImageL2(t: tf.Tensor): tf.Tensor1D {
-  return tf.tidy(() => tf.sqrt(tf.sum(tf.square(t), axesAfterBatch(t))) as tf.Tensor1D);
+  return tf.tidy(() => tf.sqrt<tf.Tensor1D>(tf.sum(tf.square(t), axesAfterBatch(t))));
 }
 
 /** Per-image L∞ norm of a batch `[N, …]` → `[N]`. */
 export function perImageLinf(t: tf.Tensor): tf.Tensor1D {
-  return tf.tidy(() => tf.max(tf.abs(t), axesAfterBatch(t)) as tf.Tensor1D);
+  return tf.tidy(() => tf.max<tf.Tensor1D>(tf.abs(t), axesAfterBatch(t)));
 }
 
 export function axesAfterBatch(t: tf.Tensor): number[] {
@@ -83,7 +83,7 @@ function canonical(v: tf.Tensor): tf.Tensor4D {
 }
 
 function roundNearest(x: tf.Tensor): tf.Tensor4D {
-  return tf.tidy(() => tf.clipByValue(tf.div(tf.round(tf.mul(x, 255)), 255), 0, 1) as tf.Tensor4D);
+  return tf.tidy(() => tf.clipByValue<tf.Tensor4D>(tf.div(tf.round(tf.mul(x, 255)), 255), 0, 1));
 }
 
 /**
@@ -106,7 +106,7 @@ export function roundTo8Bit(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: 
     if (!Number.isFinite(eps)) return roundNearest(x);
     const xp = project(x, x0, eps, norm);
     const r = roundNearest(xp);
-    const d = tf.sub(xp, x0) as tf.Tensor4D;
+    const d = tf.sub<tf.Tensor4D>(xp, x0);
     if (norm === 'linf') {
       const outside = tf.greater(tf.abs(tf.sub(r, x0)), eps + TOL);
       return tf.where(outside, truncateToward(x0, d), r);

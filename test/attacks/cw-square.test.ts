@@ -31,12 +31,12 @@ describe('cw', () => {
     const both = labels.map((_, i) => i).filter((i) => c.success[i] && p.success[i]);
     expect(c.success.filter(Boolean).length).toBeGreaterThanOrEqual(p.success.filter(Boolean).length - 1);
     expect(both.length).toBeGreaterThan(0);
-    const mean = (d: number[]): number => both.reduce((s, i) => s + d[i]!, 0) / both.length;
+    const mean = (d: number[]): number => both.reduce((s, i) => s + d[i], 0) / both.length;
     if (process.env.SHOW_NUMBERS) console.log(`cw ${tCw} ms, mean L2 cw ${mean(dc.l2).toFixed(3)} vs pgd ${mean(dp.l2).toFixed(3)} on ${both.length}`);
     expect(mean(dc.l2)).toBeLessThan(mean(dp.l2));
     // The reported L2 is that of the rounded image, and the rounded image is what fools the model.
     const l2s = (c.details as { l2: number[] }).l2;
-    for (const i of both) expect(l2s[i]).toBeCloseTo(dc.l2[i]!, 5);
+    for (const i of both) expect(l2s[i]).toBeCloseTo(dc.l2[i], 5);
     expect(await is8bit(c.adversarial)).toBe(true);
     const again = await predictions(clf, c.adversarial);
     for (let i = 0; i < 6; i++) if (c.success[i]) expect(again[i]).not.toBe(labels[i]);

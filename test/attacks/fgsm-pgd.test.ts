@@ -42,13 +42,13 @@ describe('fgsm', () => {
         const clf = linearModel(Float32Array.from(w, (v) => v * 0.02), 2, size);
         const x0 = tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [1, size, size, 3]);
         // The clean prediction is the label, so the image is attacked (one that already meets the goal is not).
-        const label = (await predictions(clf, x0))[0]!;
+        const label = (await predictions(clf, x0))[0];
         const target = 1 - label;
         const r = await fgsm(clf, x0, [label], { epsilon: `${k}/255`, objective: { kind, target } });
         const got = await r.adversarial.data();
         for (let j = 0; j < dim; j++) {
-          const s = Math.sign(w[2 * j + target]! - w[2 * j + label]!);
-          const expected = Math.min(255, Math.max(0, pixels[j]! + s * k)) / 255;
+          const s = Math.sign(w[2 * j + target] - w[2 * j + label]);
+          const expected = Math.min(255, Math.max(0, pixels[j] + s * k)) / 255;
           expect(got[j]).toBeCloseTo(expected, 6);
         }
         tf.dispose([x0, r.adversarial]);
@@ -107,7 +107,7 @@ describe('pgd', () => {
       const before = await clean.data();
       clean.dispose();
       const r = await pgd(clf, x, labels, { epsilon: '4/255', steps: 10, objective: spec, earlyStop: false });
-      for (let i = 0; i < 8; i++) expect(r.objective[i]).toBeGreaterThan(before[i]!);
+      for (let i = 0; i < 8; i++) expect(r.objective[i]).toBeGreaterThan(before[i]);
       r.adversarial.dispose();
     }
     x.dispose();
@@ -135,11 +135,11 @@ describe('pgd', () => {
     const [a, b] = [await rows(short.adversarial), await rows(long.adversarial)];
     let stoppedEarly = 0;
     for (let i = 0; i < 8; i++) {
-      if (short.steps[i]! < 4) {
+      if (short.steps[i] < 4) {
         stoppedEarly++;
         expect(short.success[i]).toBe(true);
         expect(long.steps[i]).toBe(short.steps[i]);
-        expect(Array.from(b[i]!)).toEqual(Array.from(a[i]!));
+        expect(Array.from(b[i])).toEqual(Array.from(a[i]));
       }
       if (long.success[i]) expect(long.steps[i]).toBeLessThan(30);
     }
@@ -169,11 +169,11 @@ describe('pgd', () => {
     // Restart 0 is the same run in both, so three restarts can only do better.
     for (let i = 0; i < 6; i++) {
       if (one.success[i]) expect(three.success[i]).toBe(true);
-      else if (!three.success[i]) expect(three.objective[i]).toBeGreaterThanOrEqual(one.objective[i]!);
+      else if (!three.success[i]) expect(three.objective[i]).toBeGreaterThanOrEqual(one.objective[i]);
     }
     const per = (three.details as { imagesPerRestart: number[] }).imagesPerRestart;
     expect(per[0]).toBe(6);
-    for (let k = 1; k < per.length; k++) expect(per[k]).toBeLessThanOrEqual(per[k - 1]!);
+    for (let k = 1; k < per.length; k++) expect(per[k]).toBeLessThanOrEqual(per[k - 1]);
     tf.dispose([x, one.adversarial, three.adversarial]);
   });
 
@@ -208,7 +208,7 @@ describe('pgd', () => {
 describe('gradient sanity', () => {
   /** A view of a classifier whose input passes through rounding, which has a zero gradient. */
   function nonDifferentiable(inner: Classifier): Classifier {
-    const q = (x: tf.Tensor4D): tf.Tensor4D => tf.round(tf.mul(x, 4)).div(4) as tf.Tensor4D;
+    const q = (x: tf.Tensor4D): tf.Tensor4D => tf.round<tf.Tensor4D>(tf.mul(x, 4)).div(4);
     return {
       ...inner, name: inner.name, inputSize: inner.inputSize, classNames: inner.classNames, layers: inner.layers,
       preprocessing: inner.preprocessing, defaultLayer: inner.defaultLayer, fingerprint: 'x', differentiable: true,
@@ -236,7 +236,7 @@ describe('gradient sanity', () => {
     const dim = 4 * 4 * 3;
     const w = new Float32Array(dim * 2).map((_, i) => (i % 2 === 0 ? 1000 : -1000));
     const clf = linearModel(w, 2, 4);
-    const x = tf.fill([1, 4, 4, 3], 0.5) as tf.Tensor4D;
+    const x = tf.fill<tf.Rank.R4>([1, 4, 4, 3], 0.5);
     const r = await fgsm(clf, x, [0]);
     expect(r.warnings.join(' ')).toMatch(/saturated.*margin/);
     r.adversarial.dispose();
@@ -261,9 +261,9 @@ describe('usage errors', () => {
     await expectUsage(pgd(clf, x, [0, 1], { objective: { kind: 'ce', target: 'purple' } }), 'objective.target', /red, green, blue/);
     await expectUsage(pgd(clf, x, [0, 7]), 'labels[1]');
     await expectUsage(pgd(clf, x, [0]), 'labels');
-    const big = tf.mul(x, 2) as tf.Tensor4D;
+    const big = tf.mul<tf.Tensor4D>(x, 2);
     await expectUsage(pgd(clf, big, [0, 1]), 'x', /\[0, 1\]/);
-    const small = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
+    const small = tf.zeros<tf.Rank.R4>([1, 8, 8, 3]);
     await expectUsage(fgsm(clf, small, [0]), 'x', /16, 16, 3/);
     tf.dispose([x, big, small]);
   });

@@ -4,7 +4,7 @@ import type { Classifier } from '../../src/models/types.js';
 
 /** Random 8-bit images `[n, size, size, 3]` in [0, 1]. */
 export function images8bit(n: number, size = 16, seed = 1, lo = 0, hi = 1): tf.Tensor4D {
-  return tf.tidy(() => tf.div(tf.round(tf.mul(tf.randomUniform([n, size, size, 3], lo, hi, 'float32', seed), 255)), 255) as tf.Tensor4D);
+  return tf.tidy(() => tf.div<tf.Tensor4D>(tf.round(tf.mul(tf.randomUniform([n, size, size, 3], lo, hi, 'float32', seed), 255)), 255));
 }
 
 /**
@@ -43,10 +43,10 @@ export function colourModel(size = 16): Classifier {
     0, 1, 0, -1, 1, 0,
     0, 0, 1, 0, -1, 1,
   ];
-  m.layers[0]!.setWeights([tf.tensor4d(k, [1, 1, 3, 6]), tf.zeros([6])]);
+  m.layers[0].setWeights([tf.tensor4d(k, [1, 1, 3, 6]), tf.zeros([6])]);
   const d = new Float32Array(6 * 3);
   for (let i = 0; i < 3; i++) d[i * 3 + i] = 20;
-  m.layers[2]!.setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
+  m.layers[2].setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
   return fromLayersModel(m, { classNames: ['red', 'green', 'blue'], name: 'colour' });
 }
 
@@ -60,7 +60,7 @@ export function colourImages(n: number, size = 16, seed = 1, tint = 0.03): tf.Te
     const shift = tf.randomUniform([n, 1, 1, 3], -tint, tint, 'float32', seed + 1);
     const noise = tf.randomUniform([n, size, size, 3], -0.1, 0.1, 'float32', seed + 2);
     const x = tf.clipByValue(tf.add(tf.add(grey, shift), noise), 0, 1);
-    return tf.div(tf.round(tf.mul(x, 255)), 255) as tf.Tensor4D;
+    return tf.div<tf.Tensor4D>(tf.round(tf.mul(x, 255)), 255);
   });
 }
 
@@ -69,7 +69,7 @@ export function linearModel(w: Float32Array, classes: number, size = 4, bias?: F
   const m = tf.sequential({ name: 'linear' });
   m.add(tf.layers.flatten({ name: 'flat', inputShape: [size, size, 3] }));
   m.add(tf.layers.dense({ name: 'logits', units: classes }));
-  m.layers[1]!.setWeights([tf.tensor2d(w, [size * size * 3, classes]), tf.tensor1d(bias ?? new Float32Array(classes))]);
+  m.layers[1].setWeights([tf.tensor2d(w, [size * size * 3, classes]), tf.tensor1d(bias ?? new Float32Array(classes))]);
   return fromLayersModel(m, { classNames: Array.from({ length: classes }, (_, i) => `k${i}`), name: 'linear' });
 }
 
@@ -87,7 +87,7 @@ export async function distances(a: tf.Tensor4D, b: tf.Tensor4D): Promise<{ linf:
   const linf: number[] = []; const l2: number[] = [];
   for (let i = 0; i < n; i++) {
     let m = 0; let s = 0;
-    for (let j = i * per; j < (i + 1) * per; j++) { const d = da[j]! - db[j]!; m = Math.max(m, Math.abs(d)); s += d * d; }
+    for (let j = i * per; j < (i + 1) * per; j++) { const d = da[j] - db[j]; m = Math.max(m, Math.abs(d)); s += d * d; }
     linf.push(m); l2.push(Math.sqrt(s));
   }
   return { linf, l2 };

@@ -23,9 +23,9 @@ function ssimBrute(a: Float32Array, b: Float32Array, h: number, w: number, c: nu
         let mx = 0; let my = 0; let sxx = 0; let syy = 0; let sxy = 0;
         for (let u = 0; u < k; u++) {
           for (let v = 0; v < k; v++) {
-            const wt = g[u]! * g[v]!;
-            const x = a[((i + u) * w + (j + v)) * c + ch]!;
-            const y = b[((i + u) * w + (j + v)) * c + ch]!;
+            const wt = g[u] * g[v];
+            const x = a[((i + u) * w + (j + v)) * c + ch];
+            const y = b[((i + u) * w + (j + v)) * c + ch];
             mx += wt * x; my += wt * y; sxx += wt * x * x; syy += wt * y * y; sxy += wt * x * y;
           }
         }
@@ -48,8 +48,8 @@ const imagePair = fc.record({
 
 function pair(n: number, h: number, w: number, seed: number, noise: number): [tf.Tensor4D, tf.Tensor4D] {
   return tf.tidy(() => {
-    const a = tf.randomUniform([n, h, w, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
-    const b = tf.clipByValue(tf.add(a, tf.randomUniform([n, h, w, 3], -noise, noise, 'float32', seed + 1)), 0, 1) as tf.Tensor4D;
+    const a = tf.randomUniform<tf.Rank.R4>([n, h, w, 3], 0, 1, 'float32', seed);
+    const b = tf.clipByValue<tf.Tensor4D>(tf.add(a, tf.randomUniform([n, h, w, 3], -noise, noise, 'float32', seed + 1)), 0, 1);
     return [a, b];
   });
 }
@@ -63,7 +63,7 @@ describe('perturbation metrics', () => {
       const [mi, m2, mp] = [await linf(a, b), await l2(a, b), await psnr(a, b)];
       for (let i = 0; i < n; i++) {
         let m = 0; let s = 0;
-        for (let j = i * per; j < (i + 1) * per; j++) { const d = da[j]! - db[j]!; m = Math.max(m, Math.abs(d)); s += d * d; }
+        for (let j = i * per; j < (i + 1) * per; j++) { const d = da[j] - db[j]; m = Math.max(m, Math.abs(d)); s += d * d; }
         expect(mi.perImage[i]).toBeCloseTo(m, 6);
         expect(m2.perImage[i]).toBeCloseTo(Math.sqrt(s), 4);
         if (s === 0) expect(mp.perImage[i]).toBe(Number.POSITIVE_INFINITY);
@@ -74,8 +74,8 @@ describe('perturbation metrics', () => {
   });
 
   it('psnr is infinite for identical images and aggregates over the finite ones', async () => {
-    const a = tf.fill([2, 4, 4, 3], 0.5) as tf.Tensor4D;
-    const b = tf.concat([tf.fill([1, 4, 4, 3], 0.5), tf.fill([1, 4, 4, 3], 0.6)]) as tf.Tensor4D;
+    const a = tf.fill<tf.Rank.R4>([2, 4, 4, 3], 0.5);
+    const b = tf.concat<tf.Tensor4D>([tf.fill([1, 4, 4, 3], 0.5), tf.fill([1, 4, 4, 3], 0.6)]);
     const p = await psnr(a, b);
     expect(p.perImage[0]).toBe(Number.POSITIVE_INFINITY);
     expect(p.perImage[1]).toBeCloseTo(20, 4); // MSE 0.01
@@ -92,7 +92,7 @@ describe('perturbation metrics', () => {
       const per = h * w * 3;
       for (let i = 0; i < n; i++) {
         const ref = ssimBrute(da.subarray(i * per, (i + 1) * per), db.subarray(i * per, (i + 1) * per), h, w, 3);
-        expect(Math.abs(s.perImage[i]! - ref)).toBeLessThan(2e-4);
+        expect(Math.abs(s.perImage[i] - ref)).toBeLessThan(2e-4);
       }
       tf.dispose([a, b]);
     }), { numRuns: 10 });
@@ -103,16 +103,16 @@ describe('perturbation metrics', () => {
     expect((await ssim(a, a)).perImage[0]).toBeCloseTo(1, 5);
     const s1 = await ssim(a, b);
     const s2 = await ssim(b, a);
-    expect(s1.perImage[0]).toBeCloseTo(s2.perImage[0]!, 5);
+    expect(s1.perImage[0]).toBeCloseTo(s2.perImage[0], 5);
     expect(s1.perImage[0]).toBeLessThan(1);
     // Constant images c1, c2: variances are 0, so SSIM = (2·c1·c2 + C1) / (c1² + c2² + C1).
-    const c1 = tf.fill([1, 12, 12, 3], 0.4) as tf.Tensor4D;
-    const c2 = tf.fill([1, 12, 12, 3], 0.5) as tf.Tensor4D;
+    const c1 = tf.fill<tf.Rank.R4>([1, 12, 12, 3], 0.4);
+    const c2 = tf.fill<tf.Rank.R4>([1, 12, 12, 3], 0.5);
     const C1 = 0.01 ** 2;
     expect((await ssim(c1, c2)).perImage[0]).toBeCloseTo((2 * 0.4 * 0.5 + C1) / (0.16 + 0.25 + C1), 5);
     // A constant shift of a textured image only touches the luminance term.
-    const shifted = tf.add(a, 0.1) as tf.Tensor4D;
-    const sh = (await ssim(a, tf.clipByValue(shifted, 0, 2) as tf.Tensor4D)).perImage[0]!;
+    const shifted = tf.add<tf.Tensor4D>(a, 0.1);
+    const sh = (await ssim(a, tf.clipByValue<tf.Tensor4D>(shifted, 0, 2))).perImage[0];
     expect(sh).toBeLessThan(1);
     expect(sh).toBeGreaterThan(0.9);
     tf.dispose([a, b, c1, c2, shifted]);
@@ -125,7 +125,7 @@ describe('perturbation metrics', () => {
     for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) for (let c = 0; c < 3; c++) {
       const k = (i * 16 + j) * 3 + c;
       a[k] = ((i * 7 + j * 13 + c * 5) % 17) / 16;
-      b[k] = (((i * 3 + j * 5 + c * 11) % 19) / 18) * 0.5 + a[k]! * 0.5;
+      b[k] = (((i * 3 + j * 5 + c * 11) % 19) / 18) * 0.5 + a[k] * 0.5;
     }
     const [ta, tb] = [tf.tensor4d(a, [1, 16, 16, 3]), tf.tensor4d(b, [1, 16, 16, 3])];
     expect((await ssim(ta, tb)).perImage[0]).toBeCloseTo(0.6662636100568551, 5);
@@ -135,7 +135,7 @@ describe('perturbation metrics', () => {
   it('leaves no tensors behind and rejects mismatched or too-small images', async () => {
     const [a, b] = pair(2, 12, 12, 1, 0.1);
     await expectNoLeak(async () => { await linf(a, b); await l2(a, b); await psnr(a, b); await ssim(a, b); });
-    const small = tf.zeros([2, 8, 8, 3]) as tf.Tensor4D;
+    const small = tf.zeros<tf.Rank.R4>([2, 8, 8, 3]);
     await expect(ssim(small, small)).rejects.toThrow(/11×11/);
     await expect(linf(a, small)).rejects.toBeInstanceOf(UnitAttackError);
     tf.dispose([a, b, small]);
@@ -191,11 +191,11 @@ describe('success rates (as DESIGN.md defines them)', () => {
 describe('unitEffect', () => {
   function acts(n: number, seed: number): [tf.Tensor4D, tf.Tensor4D] {
     return tf.tidy(() => {
-      const before = tf.randomUniform([n, 4, 4, 6], 0, 1, 'float32', seed) as tf.Tensor4D;
+      const before = tf.randomUniform<tf.Rank.R4>([n, 4, 4, 6], 0, 1, 'float32', seed);
       // Units 0, 1 lose 1 at every position; unit 2 gains 2; others get small noise.
       const shift = tf.tensor1d([-1, -1, 2, 0, 0, 0]);
       const noise = tf.mul(tf.randomNormal([n, 4, 4, 6], 0, 1, 'float32', seed + 1), tf.tensor1d([0, 0, 0, 0.05, 0.05, 0.05]));
-      return [before, tf.add(tf.add(before, shift), noise) as tf.Tensor4D];
+      return [before, tf.add<tf.Tensor4D>(tf.add(before, shift), noise)];
     });
   }
 

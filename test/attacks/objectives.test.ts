@@ -32,8 +32,8 @@ describe('logit objectives', () => {
         rows.forEach((r, i) => {
           const m = Math.max(...r);
           const lse = m + Math.log(r.reduce((s, v) => s + Math.exp(v - m), 0));
-          expect(ce[i]).toBeCloseTo(lse - r[c]!, 3);
-          expect(mg[i]).toBeCloseTo(r[c]! - Math.max(...r.filter((_, j) => j !== c)), 3);
+          expect(ce[i]).toBeCloseTo(lse - r[c], 3);
+          expect(mg[i]).toBeCloseTo(r[c] - Math.max(...r.filter((_, j) => j !== c)), 3);
         });
         z.dispose();
       },
@@ -43,12 +43,12 @@ describe('logit objectives', () => {
   it('untargeted objectives rise as the true class loses; targeted ones as the target wins', () => {
     const clf = colourModel();
     const ctx: ObjectiveContext = { labels: Int32Array.from([0]), targets: Int32Array.from([1]) };
-    const red = tf.tensor4d(new Float32Array(16 * 16 * 3).map((_, i) => [0.6, 0.5, 0.4][i % 3]!), [1, 16, 16, 3]);
-    const green = tf.tensor4d(new Float32Array(16 * 16 * 3).map((_, i) => [0.5, 0.6, 0.4][i % 3]!), [1, 16, 16, 3]);
+    const red = tf.tensor4d(new Float32Array(16 * 16 * 3).map((_, i) => [0.6, 0.5, 0.4][i % 3]), [1, 16, 16, 3]);
+    const green = tf.tensor4d(new Float32Array(16 * 16 * 3).map((_, i) => [0.5, 0.6, 0.4][i % 3]), [1, 16, 16, 3]);
     for (const spec of [{ kind: 'ce' }, { kind: 'margin' }, { kind: 'ce', target: 1 }, { kind: 'margin', target: 1 }] as ObjectiveSpec[]) {
       const o = buildObjective(clf, spec);
-      const a = o.loss(clf, red, ctx).arraySync()[0]!;
-      const b = o.loss(clf, green, ctx).arraySync()[0]!;
+      const a = o.loss(clf, red, ctx).arraySync()[0];
+      const b = o.loss(clf, green, ctx).arraySync()[0];
       expect(b).toBeGreaterThan(a);
     }
     // Margin: 20·(0.5 − 0.6) = −2 for the red image; targeted margin of green is +2 on the green image.
@@ -72,8 +72,8 @@ describe('unit objective', () => {
       const got = o.loss(clf, x, ctx).arraySync();
       for (let i = 0; i < 3; i++) {
         const agg = (u: number): number => {
-          const vals = act[i]!.flatMap((row) => row.map((px) => px[u]!));
-          return (aggregate === 'mean' ? vals.reduce((a, b) => a + b, 0) / vals.length : Math.max(...vals)) / scale[u]!;
+          const vals = act[i].flatMap((row) => row.map((px) => px[u]));
+          return (aggregate === 'mean' ? vals.reduce((a, b) => a + b, 0) / vals.length : Math.max(...vals)) / scale[u];
         };
         expect(got[i]).toBeCloseTo(agg(2) - (agg(0) + agg(5)) / 2, 4);
       }
@@ -81,20 +81,22 @@ describe('unit objective', () => {
     x.dispose();
   });
 
-  it('its input gradient matches central finite differences along random directions', async () => {
+  it('its input gradient matches central finite differences along random directions', () => {
     const clf = tinyCnn();
-    const x = tf.tidy(() => tf.randomUniform([2, 16, 16, 3], 0.2, 0.8, 'float32', 9) as tf.Tensor4D);
+    const x = tf.tidy(() => tf.randomUniform<tf.Rank.R4>([2, 16, 16, 3], 0.2, 0.8, 'float32', 9));
     const ctx: ObjectiveContext = { labels: new Int32Array(2), targets: null };
     for (const aggregate of ['mean', 'max'] as const) {
       const o = buildObjective(clf, { kind: 'unit', layer: 'conv2', suppress: [0, 1, 3], excite: [2, 6], aggregate });
-      const f = (t: tf.Tensor4D): tf.Scalar => tf.sum(o.loss(clf, t, ctx));
-      const g = tf.grad(f)(x);
+      const f = (t: tf.Tensor): tf.Scalar => tf.sum(o.loss(clf, t as tf.Tensor4D, ctx));
+      const g = tf.grad(f)(x) as tf.Tensor4D;
       for (let k = 0; k < 3; k++) {
         // One direction along the gradient (a large derivative), two random ones (small derivatives).
         const v = tf.tidy(() => { const r = k === 0 ? g : tf.randomNormal(x.shape, 0, 1, 'float32', 100 + k); return tf.div(r, tf.norm(r)); });
-        const analytic = tf.sum(tf.mul(g, v)).arraySync();
+        const analytic = tf.sum<tf.Scalar>(tf.mul(g, v)).arraySync();
         const h = 1e-2;
-        const numeric = tf.tidy(() => (f(tf.add(x, tf.mul(v, h)) as tf.Tensor4D).arraySync() - f(tf.sub(x, tf.mul(v, h)) as tf.Tensor4D).arraySync()) / (2 * h));
+        const [up, down] = tf.tidy<[tf.Scalar, tf.Scalar]>(() => [f(tf.add(x, tf.mul(v, h))), f(tf.sub(x, tf.mul(v, h)))]);
+        const numeric = (up.arraySync() - down.arraySync()) / (2 * h);
+        tf.dispose([up, down]);
         if (process.env.SHOW_FD) console.log(aggregate, analytic, numeric);
         expect(Math.abs(analytic - numeric)).toBeLessThan(0.03 * Math.abs(analytic) + 2e-5);
         v.dispose();
@@ -114,7 +116,7 @@ describe('unit objective', () => {
     const a = pure.loss(clf, x, ctx).arraySync();
     const b = mixed.loss(clf, x, ctx).arraySync();
     const m = classMargin(clf.logits(x), ctx.targets!).arraySync();
-    for (let i = 0; i < 2; i++) expect(b[i]! - a[i]!).toBeCloseTo(0.5 * m[i]!, 4);
+    for (let i = 0; i < 2; i++) expect(b[i] - a[i]).toBeCloseTo(0.5 * m[i], 4);
     x.dispose();
   });
 
@@ -154,11 +156,11 @@ describe('objective specs', () => {
   it('accepts objectives registered by users', () => {
     registerObjective('brightness', () => ({
       kind: 'brightness', name: 'brightness', goal: 'none',
-      loss: (_c, x) => tf.tidy(() => tf.mean(x, [1, 2, 3]) as tf.Tensor1D),
+      loss: (_c, x) => tf.tidy(() => tf.mean<tf.Tensor1D>(x, [1, 2, 3])),
     }));
     const clf = colourModel();
     const o = buildObjective(clf, { kind: 'brightness' });
-    const x = tf.fill([1, 16, 16, 3], 0.25) as tf.Tensor4D;
+    const x = tf.fill<tf.Rank.R4>([1, 16, 16, 3], 0.25);
     expect(o.loss(clf, x, { labels: new Int32Array(1), targets: null }).arraySync()[0]).toBeCloseTo(0.25, 6);
     x.dispose();
   });

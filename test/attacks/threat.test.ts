@@ -18,11 +18,11 @@ const batch = fc.record({
 
 function makePair(n: number, seed: number, spread: number): [tf.Tensor4D, tf.Tensor4D] {
   return tf.tidy(() => {
-    const x0 = tf.div(tf.round(tf.mul(tf.randomUniform([n, 5, 5, 3], 0, 1, 'float32', seed), 255)), 255) as tf.Tensor4D;
+    const x0 = tf.div<tf.Tensor4D>(tf.round(tf.mul(tf.randomUniform([n, 5, 5, 3], 0, 1, 'float32', seed), 255)), 255);
     // Push some pixels to the box edges, where clipping matters.
     const edge = tf.greater(tf.randomUniform([n, 5, 5, 3], 0, 1, 'float32', seed + 1), 0.8);
-    const x0e = tf.where(edge, tf.round(x0), x0) as tf.Tensor4D;
-    const x = tf.add(x0e, tf.randomUniform([n, 5, 5, 3], -spread, spread, 'float32', seed + 2)) as tf.Tensor4D;
+    const x0e = tf.where<tf.Tensor4D>(edge, tf.round(x0), x0);
+    const x = tf.add<tf.Tensor4D>(x0e, tf.randomUniform([n, 5, 5, 3], -spread, spread, 'float32', seed + 2));
     return [x, x0e];
   });
 }
@@ -50,7 +50,7 @@ describe('project', () => {
   it('leaves points already inside the threat model unchanged', async () => {
     const [x, x0] = makePair(2, 4, 0.01);
     const p = project(x, x0, 0.05, 'linf');
-    const q = project(tf.clipByValue(x, 0, 1) as tf.Tensor4D, x0, 1, 'l2');
+    const q = project(tf.clipByValue<tf.Tensor4D>(x, 0, 1), x0, 1, 'l2');
     expect(Array.from(await p.data())).toEqual(Array.from(await tf.clipByValue(x, 0, 1).data()));
     expect(Math.max(...(await tf.abs(tf.sub(q, tf.clipByValue(x, 0, 1))).data()))).toBeLessThan(1e-7);
     tf.dispose([x, x0, p, q]);
@@ -81,8 +81,8 @@ describe('roundTo8Bit', () => {
 
   it('rounds L∞ pixels toward x0 when nearest rounding would leave the ball', async () => {
     // x0 = 10/255, ε = 2.5/255: x = x0 + 2.5/255 rounds (half to even) to 13/255, outside; toward x0 gives 12/255.
-    const x0 = tf.fill([1, 1, 1, 3], 10 / 255) as tf.Tensor4D;
-    const x = tf.fill([1, 1, 1, 3], 12.6 / 255) as tf.Tensor4D;
+    const x0 = tf.fill<tf.Rank.R4>([1, 1, 1, 3], 10 / 255);
+    const x = tf.fill<tf.Rank.R4>([1, 1, 1, 3], 12.6 / 255);
     const r = roundTo8Bit(x, x0, 2.5 / 255, 'linf');
     for (const v of await r.data()) expect(v * 255).toBeCloseTo(12, 4);
     tf.dispose([x0, x, r]);
@@ -91,14 +91,14 @@ describe('roundTo8Bit', () => {
   it('rounds up as many L2 pixels as ε allows when nearest rounding would exceed it', async () => {
     // 12 pixels at +0.6 steps, ε = √12·0.6/255 = √4.32/255: nearest rounding (+1 step each, √12/255) is
     // too far, so 4 pixels go up one step and 8 stay at x0, a norm of 2/255.
-    const x0 = tf.fill([1, 2, 2, 3], 100 / 255) as tf.Tensor4D;
-    const x = tf.fill([1, 2, 2, 3], 100.6 / 255) as tf.Tensor4D;
+    const x0 = tf.fill<tf.Rank.R4>([1, 2, 2, 3], 100 / 255);
+    const x = tf.fill<tf.Rank.R4>([1, 2, 2, 3], 100.6 / 255);
     const eps = (Math.sqrt(12) * 0.6) / 255;
     const r = roundTo8Bit(x, x0, eps, 'l2');
     const d = await distances(r, x0);
     expect(d.l2[0]).toBeLessThanOrEqual(eps + TOL);
     expect(await is8bit(r)).toBe(true);
-    expect(d.l2[0]! * 255).toBeCloseTo(2, 4);
+    expect(d.l2[0] * 255).toBeCloseTo(2, 4);
     tf.dispose([x0, x, r]);
   });
 

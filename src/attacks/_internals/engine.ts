@@ -43,7 +43,7 @@ export async function prepare(
   const range = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
   const [lo, hi] = await range.data();
   range.dispose();
-  if (!(lo! >= 0 && hi! <= 1)) {
+  if (!(lo >= 0 && hi <= 1)) {
     throw usageError(`${attack}: x must be pixel-space images in [0, 1], got values in [${lo}, ${hi}]`, {
       path: 'x', hint: 'pass images before the model\'s preprocessing; the classifier applies it',
     });
@@ -59,7 +59,7 @@ export async function prepare(
   const gradientCheck = checkChoice(options.gradientCheck ?? 'warn', 'gradientCheck', ['warn', 'throw'] as const);
   const spec = options.objective ?? defaults.objective;
   const objective = buildObjective(classifier, spec);
-  const targets = resolveTargets(classifier, spec.target as never, n);
+  const targets = resolveTargets(classifier, spec.target, n);
   const ctx: ObjectiveContext = { labels: labelArr, targets };
   const cleanPredictions = await predict(classifier, x);
   return {
@@ -71,14 +71,14 @@ export async function prepare(
 async function readLabels(labels: Labels, n: number, numClasses: number): Promise<Int32Array> {
   let arr: ArrayLike<number>;
   if (labels instanceof tf.Tensor) arr = await labels.data();
-  else if (labels && typeof (labels as ArrayLike<number>).length === 'number') arr = labels;
+  else if (labels && typeof (labels).length === 'number') arr = labels;
   else throw usageError('labels must be an array of class indices, one per image', { path: 'labels' });
   if (arr.length !== n) {
     throw usageError(`labels has ${arr.length} entries for ${n} images`, { path: 'labels', hint: 'give one class index per image' });
   }
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const v = arr[i]!;
+    const v = arr[i];
     if (!Number.isInteger(v) || v < 0 || v >= numClasses) {
       throw usageError(`labels[${i}] = ${v} is not a class index of this model (0…${numClasses - 1})`, { path: `labels[${i}]` });
     }
@@ -101,7 +101,7 @@ export async function evaluate(
 ): Promise<{ predictions: Int32Array; objective: Float32Array; passes: number }> {
   const fromLogits = objective.fromLogits;
   let passes: number;
-  const [pred, val] = tf.tidy(() => {
+  const [pred, val] = tf.tidy<[tf.Tensor, tf.Tensor1D]>(() => {
     if (fromLogits) {
       passes = 1;
       const logits = classifier.logits(x);
@@ -122,7 +122,7 @@ export function valueAndGrad(
 ): { value: tf.Tensor1D; grad: tf.Tensor4D } {
   return tf.tidy(() => {
     const { value, grad } = tf.valueAndGrad((xv: tf.Tensor4D) => objective.loss(classifier, xv, ctx))(x);
-    return { value: value as tf.Tensor1D, grad: grad as tf.Tensor4D };
+    return { value: value, grad: grad };
   });
 }
 
@@ -145,8 +145,8 @@ export async function checkFirstGradient(p: Prepared, attack: string, x: tf.Tens
   const m = idx.length;
   const nan: number[] = []; const zero: number[] = [];
   for (let k = 0; k < m; k++) {
-    if (s[m + k]! > 0) nan.push(idx[k]!);
-    else if (s[k] === 0) zero.push(idx[k]!);
+    if (s[m + k] > 0) nan.push(idx[k]);
+    else if (s[k] === 0) zero.push(idx[k]);
   }
   if (nan.length === 0 && zero.length === 0) return;
   const messages: string[] = [];
@@ -171,7 +171,7 @@ async function zeroCause(p: Prepared, x: tf.Tensor4D, idx: readonly number[], ze
     const maxProb = tf.tidy(() => tf.max(tf.softmax(p.classifier.logits(x)), 1));
     const probs = await maxProb.data();
     maxProb.dispose();
-    const saturated = zero.filter((i) => 1 - probs[idx.indexOf(i)]! < 1e-6).length;
+    const saturated = zero.filter((i) => 1 - probs[idx.indexOf(i)] < 1e-6).length;
     if (saturated > 0) {
       return `the softmax is saturated on ${saturated} of them (top probability rounds to 1 in float32), so the ` +
         "cross-entropy gradient underflows: use the margin objective (objective: { kind: 'margin' })";
@@ -187,7 +187,7 @@ async function zeroCause(p: Prepared, x: tf.Tensor4D, idx: readonly number[], ze
 
 /** Rows `idx` of a batch. */
 export function gatherRows<T extends tf.Tensor>(t: T, idx: readonly number[]): T {
-  return tf.tidy(() => tf.gather(t, tf.tensor1d(idx as number[], 'int32')) as T);
+  return tf.tidy(() => tf.gather<T>(t, tf.tensor1d(idx as number[], 'int32')));
 }
 
 /** A copy of `full` with rows `idx` replaced by `rows` (in the order of `idx`). */
@@ -214,7 +214,7 @@ export function ascentStep(x: tf.Tensor4D, grad: tf.Tensor4D, alpha: number | tf
     const a = typeof alpha === 'number' ? alpha : perImage(alpha);
     if (norm === 'linf') return tf.add(x, tf.mul(tf.sign(grad), a));
     const n = perImageL2(grad);
-    const unit = tf.div(grad, perImage(tf.maximum(n, 1e-20) as tf.Tensor1D));
+    const unit = tf.div(grad, perImage(tf.maximum<tf.Tensor1D>(n, 1e-20)));
     return tf.add(x, tf.mul(unit, a));
   });
 }
@@ -224,7 +224,7 @@ export async function finish(
   attack: string, p: Prepared, adversarial: tf.Tensor4D, steps: Int32Array, details?: Record<string, unknown>,
 ): Promise<AttackResult> {
   const ev = await evaluate(p.classifier, p.objective, adversarial, p.ctx);
-  for (let i = 0; i < p.n; i++) p.queries[i]! += ev.passes;
+  for (let i = 0; i < p.n; i++) p.queries[i] += ev.passes;
   const result: AttackResult = {
     attack,
     adversarial,

@@ -40,7 +40,7 @@ export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', s
       const g = tf.randomNormal(x0.shape, 0, 1, 'float32', seed);
       const n = tf.sqrt(tf.sum(tf.square(g), [1, 2, 3]));
       const radius = tf.mul(tf.randomUniform([x0.shape[0]], 0, 1, 'float32', seed + 1), eps);
-      noise = tf.mul(tf.div(g, perImage(tf.maximum(n, 1e-12) as tf.Tensor1D)), perImage(radius as tf.Tensor1D));
+      noise = tf.mul(tf.div(g, perImage(tf.maximum<tf.Tensor1D>(n, 1e-12))), perImage(radius as tf.Tensor1D));
     }
     return project(tf.add(x0, noise), x0, eps, norm);
   });
@@ -70,9 +70,9 @@ export async function runIterative(attack: string, p: Prepared, s: IterativeSett
     x0.dispose();
     const better: number[] = []; const betterIdx: number[] = [];
     todo.forEach((img, k) => {
-      steps[img]! += once.steps[k]!;
-      const ok = goal === 'none' ? false : once.success[k]!;
-      if ((ok && !bestSuccess[img]) || (ok === bestSuccess[img] && once.objective[k]! > bestObjective[img]!)) {
+      steps[img] += once.steps[k];
+      const ok = goal === 'none' ? false : once.success[k];
+      if ((ok && !bestSuccess[img]) || (ok === bestSuccess[img] && once.objective[k] > bestObjective[img])) {
         better.push(k); betterIdx.push(img);
         bestSuccess[img] = ok; bestObjective[img] = once.objective[k]!;
       }
@@ -106,10 +106,10 @@ async function runOnce(
     const ctxa = all ? ctx : subsetContext(ctx, active);
     const { value, grad } = valueAndGrad(classifier, objective, xa, ctxa);
     value.dispose();
-    for (const k of active) { p.queries[global[k]!]! += 1; steps[k]! += 1; }
+    for (const k of active) { p.queries[global[k]] += 1; steps[k] += 1; }
     if (t === 0 && round === 0) {
       try {
-        await checkFirstGradient(p, attack, xa, grad, active.map((k) => global[k]!));
+        await checkFirstGradient(p, attack, xa, grad, active.map((k) => global[k]));
       } catch (err) {
         grad.dispose(); x.dispose();
         if (!all) { xa.dispose(); x0a.dispose(); }
@@ -121,7 +121,7 @@ async function runOnce(
     if (stopsEarly) {
       const xr = roundTo8Bit(xNew, x0a, eps, norm);
       const pred = await predict(classifier, xr);
-      for (const k of active) p.queries[global[k]!]! += 1;
+      for (const k of active) p.queries[global[k]] += 1;
       const ok = successOf(objective.goal, pred, ctxa);
       if (ok.some(Boolean)) {
         // A stopped image is kept as the rounded image that succeeded, so rounding it again changes nothing.
@@ -129,7 +129,7 @@ async function runOnce(
         const kept = tf.tidy(() => tf.where(rowMask(ok, prev.shape), xr, prev));
         xNew.dispose();
         xNew = kept;
-        ok.forEach((b, j) => { if (b) stopped[active[j]!] = true; });
+        ok.forEach((b, j) => { if (b) stopped[active[j]] = true; });
       }
       xr.dispose();
     }
@@ -143,6 +143,6 @@ async function runOnce(
   const xr = roundTo8Bit(x, x0, eps, norm);
   x.dispose();
   const ev = await evaluate(classifier, objective, xr, ctx);
-  for (let k = 0; k < m; k++) p.queries[global[k]!]! += ev.passes;
+  for (let k = 0; k < m; k++) p.queries[global[k]] += ev.passes;
   return { x: xr, success: successOf(objective.goal, ev.predictions, ctx), objective: ev.objective, steps };
 }

@@ -24,7 +24,7 @@ export function checkNumber(
     const hi = max === Number.POSITIVE_INFINITY ? '∞)' : `${max}${range.maxExclusive ? ')' : ']'}`;
     throw usageError(`${path} must be a number in ${lo}, ${hi}, got ${String(value)}`, { path });
   }
-  return value as number;
+  return value;
 }
 
 /** Throws a usage error unless `value` is one of `choices`. */
