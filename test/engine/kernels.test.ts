@@ -339,3 +339,22 @@ describe('flipped-filter cache', () => {
     dy.dispose();
   });
 });
+
+describe('fast MaxPoolGrad', () => {
+  it('should agree with the cpu backend on random pools (distinct values, so no ties)', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.record({
+        n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }),
+        c: fc.integer({ min: 1, max: 5 }), f: fc.integer({ min: 1, max: 3 }), s: fc.integer({ min: 1, max: 3 }),
+        pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'), seed: fc.integer({ min: 1, max: 1e9 }),
+      }),
+      async (g) => {
+        fc.pre(g.pad === 'same' || (g.h >= g.f && g.w >= g.f));
+        const shape: Shape4 = [g.n, g.h, g.w, g.c];
+        const xData = randomData(size(shape), g.seed);
+        const grad = (): tf.Tensor => tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, g.f, g.s, g.pad).square().sum())(
+          tf.tensor4d(xData, shape));
+        expect(relErr(onWasm(grad), await onCpu(grad))).toBeLessThan(1e-4);
+      }), { numRuns: 40, seed: 46 });
+  });
+});

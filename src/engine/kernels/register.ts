@@ -9,6 +9,7 @@ import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise_conv2d_backprop.js';
 import { makeIdentity } from './identity.js';
+import { makeMaxPoolGrad } from './max_pool_grad.js';
 
 /** A fast kernel: its name and a maker that receives the shipped kernel function (if wasm has one). */
 interface FastKernelSpec {
@@ -23,6 +24,7 @@ const SPECS: readonly FastKernelSpec[] = [
   { kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: makeDepthwiseConv2dNativeBackpropFilter },
   { kernelName: 'BatchMatMul', make: makeBatchMatMul },
   { kernelName: 'Identity', make: makeIdentity },
+  { kernelName: 'MaxPoolGrad', make: makeMaxPoolGrad },
 ];
 
 /** Shipped kernel configs by name (`null`: wasm has none), saved at the first registration. */
