@@ -1,0 +1,219 @@
+/**
+ * Checks that span fields, run once the schema has accepted a scenario file: ε against the norm, one task per
+ * scenario, units named by concept or class need a dissection, and every expectation names a metric the task
+ * measures.
+ */
+import { SCENE_CLASSES } from '../data/scenes/index.js';
+import { nearestNames } from '../errors.js';
+import type { ScenarioIssueCode } from './errors.js';
+import { METRICS, readFraction, type MetricName, type ScenarioFile } from './schema.js';
+
+/** An issue found by {@link checkScenarioFile}, before the file and line are attached. */
+export interface FieldIssue {
+  code: ScenarioIssueCode;
+  path: (string | number)[];
+  message: string;
+  hint?: string;
+}
+
+/** The metrics each task measures (besides `clean_accuracy`, which every task measures). */
+export function metricsOf(file: ScenarioFile): Set<MetricName> {
+  const m = new Set<MetricName>(['clean_accuracy']);
+  if (file.dissection) m.add('units_labelled');
+  const a = file.attack;
+  if (a) {
+    for (const k of ['robust_accuracy', 'untargeted_success', 'psnr', 'ssim', 'linf', 'l2'] as const) m.add(k);
+    if (a.target !== undefined || (a.kind === 'unit' && a.exciteClass !== undefined)) m.add('targeted_success');
+    if (a.kind === 'unit') {
+      m.add('unit_success');
+      if (a.randomControl !== false) m.add('random_control_success');
+      if (a.suppress !== undefined || a.suppressClass !== undefined) m.add('unit_effect_suppressed');
+      if (a.excite !== undefined || a.exciteClass !== undefined) m.add('unit_effect_excited');
+    }
+  }
+  if (file.ablation) m.add('ablation_accuracy_drop');
+  if (file.fuzz) m.add('property_holds');
+  return m;
+}
+
+function whyNot(metric: MetricName, file: ScenarioFile): string {
+  switch (metric) {
+    case 'units_labelled': return 'it needs a dissection block';
+    case 'targeted_success': return file.attack ? 'it needs attack.target (or attack.exciteClass for the unit attack)' : 'it needs an attack with a target';
+    case 'unit_success': return 'it needs the unit attack (attack.kind: unit)';
+    case 'random_control_success': return file.attack?.kind === 'unit' ? 'attack.randomControl is false' : 'it needs the unit attack (attack.kind: unit)';
+    case 'unit_effect_suppressed': return file.attack?.kind === 'unit' ? 'the unit attack suppresses no units' : 'it needs the unit attack (attack.kind: unit)';
+    case 'unit_effect_excited': return file.attack?.kind === 'unit' ? 'the unit attack excites no units' : 'it needs the unit attack (attack.kind: unit)';
+    case 'ablation_accuracy_drop': return 'it needs an ablation block';
+    case 'property_holds': return 'it needs a fuzz block';
+    default: return 'it needs an attack block';
+  }
+}
+
+function checkEpsilon(value: number | string, norm: 'linf' | 'l2', path: (string | number)[], issues: FieldIssue[], name = 'epsilon'): void {
+  if (typeof value === 'string' && /\/\s*0*\.?0*\s*$/.test(value)) {
+    issues.push({ code: 'invalid_value', path, message: `${name} '${value}' divides by zero`, hint: 'write ε like 4/255 or 0.0157' });
+    return;
+  }
+  const eps = readFraction(value);
+  if (!Number.isFinite(eps) || eps <= 0) {
+    issues.push({ code: 'invalid_value', path, message: `${name} must be > 0, got ${String(value)}`, hint: 'ε is in pixel units on [0, 1] images, e.g. 4/255' });
+  } else if (norm === 'linf' && eps > 1) {
+    issues.push({
+      code: 'invalid_value', path, message: `${name} must be ≤ 1, got ${String(value)}`,
+      hint: 'ε is in pixel units on [0, 1] images: write 4/255 for four 8-bit steps',
+    });
+  }
+}
+
+/** Every cross-field problem of a schema-valid scenario file. */
+export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const { inputs } = file;
+
+  // ---- inputs ----
+  const hasSynthetic = inputs.synthetic !== undefined;
+  const hasFolder = inputs.folder !== undefined;
+  if (hasSynthetic && hasFolder) {
+    issues.push({ code: 'conflict', path: ['inputs', 'folder'], message: 'inputs has both synthetic and folder', hint: 'keep one of them' });
+  } else if (!hasSynthetic && !hasFolder) {
+    issues.push({
+      code: 'missing_key', path: ['inputs'], message: 'inputs needs synthetic or folder',
+      hint: 'e.g. inputs: { synthetic: { class: ski_resort, count: 20, seed: 1 } } or inputs: { folder: images, labels: labels.csv }',
+    });
+  }
+  if (hasFolder && inputs.labels === undefined) {
+    issues.push({ code: 'missing_key', path: ['inputs', 'labels'], message: 'labels is required with inputs.folder', hint: 'a CSV (file,class) or JSON file mapping each image to its class' });
+  }
+  if (hasSynthetic && inputs.labels !== undefined) {
+    issues.push({ code: 'conflict', path: ['inputs', 'labels'], message: 'labels only goes with inputs.folder; synthetic scenes carry their class' });
+  }
+  if (hasSynthetic && inputs.fit !== undefined) {
+    issues.push({ code: 'conflict', path: ['inputs', 'fit'], message: 'fit only goes with inputs.folder' });
+  }
+  const cls = inputs.synthetic?.class;
+  if (cls !== undefined) {
+    const list = Array.isArray(cls) ? cls : [cls];
+    list.forEach((c, i) => {
+      if (!SCENE_CLASSES.includes(c)) {
+        issues.push({
+          code: 'not_found', path: Array.isArray(cls) ? ['inputs', 'synthetic', 'class', i] : ['inputs', 'synthetic', 'class'],
+          message: `the scene world has no class '${c}'; did you mean '${nearestNames(c, SCENE_CLASSES, 1)[0]}'?`,
+          hint: `scene classes: ${SCENE_CLASSES.join(', ')}`,
+        });
+      }
+    });
+    if (Array.isArray(cls) && new Set(cls).size !== cls.length) {
+      issues.push({ code: 'invalid_value', path: ['inputs', 'synthetic', 'class'], message: 'class lists a class twice' });
+    }
+  }
+
+  // ---- one task ----
+  const tasks = (['attack', 'ablation', 'fuzz'] as const).filter((k) => file[k] !== undefined);
+  if (tasks.length > 1) {
+    issues.push({
+      code: 'conflict', path: [tasks[1]!], message: `a scenario runs one task, but this one has ${tasks.join(' and ')}`,
+      hint: 'split it into one scenario file per task',
+    });
+  }
+
+  // ---- attack ----
+  const a = file.attack;
+  if (a) {
+    const norm = a.norm ?? 'linf';
+    if (a.kind === 'cw' && a.norm === 'linf') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the cw attack is an L2 attack: norm must be l2' });
+    if (a.kind === 'square' && a.norm === 'l2') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the square attack is an L∞ attack: norm must be linf' });
+    if (a.epsilon !== undefined) checkEpsilon(a.epsilon, norm, ['attack', 'epsilon'], issues);
+    if ('stepSize' in a && a.stepSize !== undefined) checkEpsilon(a.stepSize, 'l2', ['attack', 'stepSize'], issues, 'stepSize');
+    if (a.kind === 'unit') {
+      const sides = [a.suppress, a.excite, a.suppressClass, a.exciteClass].filter((v) => v !== undefined);
+      if (sides.length === 0) {
+        issues.push({
+          code: 'missing_key', path: ['attack', 'excite'], message: 'the unit attack needs units to suppress or excite',
+          hint: 'set suppress / excite (concept names or unit indices) or suppressClass / exciteClass',
+        });
+      }
+      if (a.suppress !== undefined && a.suppressClass !== undefined) {
+        issues.push({ code: 'conflict', path: ['attack', 'suppressClass'], message: 'suppress and suppressClass cannot go together', hint: 'choose units by concept / index or by class' });
+      }
+      if (a.excite !== undefined && a.exciteClass !== undefined) {
+        issues.push({ code: 'conflict', path: ['attack', 'exciteClass'], message: 'excite and exciteClass cannot go together', hint: 'choose units by concept / index or by class' });
+      }
+      if (!file.dissection) {
+        for (const key of ['suppressClass', 'exciteClass'] as const) {
+          if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['attack', key], message: `${key} ranks units by class importance, so the scenario needs a dissection block` });
+        }
+        for (const key of ['suppress', 'excite'] as const) {
+          const i = (a[key] ?? []).findIndex((u) => typeof u === 'string');
+          if (i >= 0) {
+            issues.push({
+              code: 'conflict', path: ['attack', key, i],
+              message: `${key} names the concept '${String(a[key]![i])}', so the scenario needs a dissection block`,
+              hint: 'add dissection: {} (the built-in probe set) or name units by index',
+            });
+          }
+        }
+        if (a.layer === undefined && sides.length > 0) {
+          issues.push({ code: 'missing_key', path: ['attack', 'layer'], message: 'layer is required for the unit attack without a dissection' });
+        }
+        if (a.scaleByThreshold === true) {
+          issues.push({ code: 'conflict', path: ['attack', 'scaleByThreshold'], message: 'scaleByThreshold needs the thresholds of a dissection block' });
+        }
+      } else if (a.layer !== undefined && file.dissection.layer !== undefined && a.layer !== file.dissection.layer) {
+        issues.push({
+          code: 'conflict', path: ['attack', 'layer'],
+          message: `attack.layer '${a.layer}' differs from dissection.layer '${file.dissection.layer}'`,
+          hint: 'the units are chosen from the dissected layer; drop attack.layer',
+        });
+      }
+    }
+  }
+
+  // ---- ablation ----
+  if (file.ablation && !file.dissection) {
+    issues.push({ code: 'conflict', path: ['ablation'], message: 'ablation ranks units by class importance, so the scenario needs a dissection block', hint: 'add dissection: {}' });
+  }
+
+  // ---- fuzz ----
+  const f = file.fuzz;
+  if (f) {
+    const corruptions = (['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift'] as const).filter((k) => f[k] !== undefined);
+    if (corruptions.length === 0) {
+      issues.push({ code: 'missing_key', path: ['fuzz'], message: 'fuzz needs at least one corruption', hint: 'set noise, brightness, contrast, blur, jpeg or shift' });
+    }
+    if (f.noise !== undefined) checkEpsilon(f.noise, 'linf', ['fuzz', 'noise'], issues, 'noise');
+  }
+
+  // ---- expectations ----
+  const measured = metricsOf(file);
+  const named = METRICS.filter((m) => file.expectations[m] !== undefined);
+  if (named.length === 0) {
+    issues.push({
+      code: 'missing_key', path: ['expectations'], message: 'expectations names no metric',
+      hint: `a scenario gates on at least one of: ${[...measured].join(', ')}`,
+    });
+  }
+  for (const m of named) {
+    const t = file.expectations[m]!;
+    if (t.min === undefined && t.max === undefined) {
+      issues.push({ code: 'missing_key', path: ['expectations', m], message: `${m} needs min or max`, hint: `e.g. ${m}: { min: 0.8 }` });
+      continue;
+    }
+    for (const k of ['min', 'max'] as const) {
+      const v = t[k];
+      if (v !== undefined && typeof v === 'string' && /\/\s*0*\.?0*\s*$/.test(v)) {
+        issues.push({ code: 'invalid_value', path: ['expectations', m, k], message: `${k} '${v}' divides by zero` });
+      }
+    }
+    if (t.min !== undefined && t.max !== undefined && readFraction(t.min) > readFraction(t.max)) {
+      issues.push({ code: 'invalid_value', path: ['expectations', m, 'max'], message: `max (${String(t.max)}) is below min (${String(t.min)})` });
+    }
+    if (!measured.has(m)) {
+      issues.push({
+        code: 'conflict', path: ['expectations', m], message: `this scenario does not measure ${m}: ${whyNot(m, file)}`,
+        hint: `it measures: ${[...measured].join(', ')}`,
+      });
+    }
+  }
+  return issues;
+}

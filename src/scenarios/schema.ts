@@ -1,0 +1,266 @@
+/**
+ * The scenario file schema (zod). It describes the *shape* of a scenario file and is published as a JSON Schema
+ * (`schema/scenario.schema.json`) so that editors complete and check scenario files; the checks that need more
+ * than one field (ε against the norm, expectations against the task, units named by concept need a dissection)
+ * live in `./check.ts`.
+ *
+ * Every object is strict: an unknown key is an error that names the nearest known keys.
+ */
+import { z } from 'zod';
+import { nearestNames } from '../errors.js';
+
+/** The metrics an expectation can name. See `docs/ci.md` for their definitions. */
+export const METRICS = [
+  'clean_accuracy',
+  'robust_accuracy',
+  'untargeted_success',
+  'targeted_success',
+  'unit_success',
+  'random_control_success',
+  'unit_effect_suppressed',
+  'unit_effect_excited',
+  'psnr',
+  'ssim',
+  'linf',
+  'l2',
+  'ablation_accuracy_drop',
+  'units_labelled',
+  'property_holds',
+] as const;
+
+export type MetricName = (typeof METRICS)[number];
+
+/** One-line definitions of the metrics, for the JSON Schema, the docs and the HTML report. */
+export const METRIC_DESCRIPTIONS: Readonly<Record<MetricName, string>> = {
+  clean_accuracy: 'images the model classifies correctly / all usable images',
+  robust_accuracy: 'images still correct after the attack / all usable images (clean mistakes count as not robust)',
+  untargeted_success: 'originally-correct images whose prediction changed / originally-correct images',
+  targeted_success: 'images predicted as the target / images whose true class is not the target',
+  unit_success: 'unit attack: images predicted as the target (untargeted: whose prediction changed) / the same base as targeted (untargeted) success',
+  random_control_success: 'the same rate as unit_success for the random-unit control of the same size',
+  unit_effect_suppressed: "mean change of the suppressed units' spatial-max activation (divided by each unit's dissection threshold when there is one)",
+  unit_effect_excited: "mean change of the excited units' spatial-max activation (divided by each unit's dissection threshold when there is one)",
+  psnr: 'mean PSNR in dB over images (peak 1; images left unchanged are left out of the mean)',
+  ssim: 'mean SSIM over images',
+  linf: 'largest L∞ distance of any image, in pixel units',
+  l2: 'largest L2 distance of any image, in pixel units',
+  ablation_accuracy_drop: 'relative drop of the class accuracy when its top units are zeroed: 1 − ablated / clean',
+  units_labelled: 'units of the dissected layer labelled with a concept (IoU above the threshold)',
+  property_holds: 'fuzzing: 1 when the property held for every drawn corruption, else 0',
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building blocks
+
+/** Messages for unknown keys: the key and the nearest known ones. */
+export function unknownKeyMessage(key: string, known: readonly string[]): string {
+  const near = nearestNames(key, known, 1)[0];
+  return `unknown key '${key}'` + (near !== undefined ? `; did you mean '${near}'?` : '');
+}
+
+/** A strict object: unknown keys are errors whose message suggests the nearest known key. */
+function strict<T extends z.ZodRawShape>(shape: T, description?: string) {
+  const known = Object.keys(shape);
+  const s = z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? unknownKeyMessage(String(iss.keys[0]), known) : undefined),
+  });
+  return description === undefined ? s : s.describe(description);
+}
+
+/** A number, or a string that is a decimal or a fraction like `4/255`. */
+const FRACTION_RE = /^\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*(?:\/\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*)?$/;
+
+/** A number that may be written as a fraction, e.g. `4/255`. */
+export const numberOrFraction = z.union([
+  z.number(),
+  z.string().regex(FRACTION_RE, { error: 'must be a number or a fraction like 4/255' }),
+]);
+
+/** Reads a {@link numberOrFraction} value (already checked against the pattern). */
+export function readFraction(v: number | string): number {
+  if (typeof v === 'number') return v;
+  const [a, b] = v.split('/');
+  return b === undefined ? Number(a) : Number(a) / Number(b);
+}
+
+const seed = z.int().min(0).max(2 ** 32 - 1);
+const positiveInt = z.int().min(1);
+const className = z.string().min(1);
+const classRef = z.union([z.string().min(1), z.int().min(0)]).describe('a class name of the model, or a class index');
+
+const preprocessing = z.union([
+  z.enum(['unit', 'torch', 'caffe', 'tf']).describe('a preset: unit = [0, 1]; torch = ImageNet mean/std; caffe = BGR 0–255 minus mean; tf = [-1, 1]'),
+  strict({
+    scale: z.number().positive(),
+    mean: z.tuple([z.number(), z.number(), z.number()]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+    channelOrder: z.enum(['rgb', 'bgr']),
+  }),
+]);
+
+const model = z.union([
+  z.string().min(1).describe('builtin:scenes-vgg16, or the path of a model folder or model.json (relative to the scenario file)'),
+  strict({
+    path: z.string().min(1).describe('builtin:NAME, or the path of a model folder or model.json (relative to the scenario file)'),
+    preprocessing: preprocessing.optional().describe('overrides the preprocessing the model folder declares'),
+    classes: z.array(z.string().min(1)).min(2).optional().describe('overrides the class names the model folder declares'),
+  }),
+]);
+
+const synthetic = strict({
+  class: z.union([className, z.array(className).min(1)]).optional()
+    .describe('scene class(es) of the synthetic world; every class, balanced, when omitted'),
+  count: z.int().min(1).max(100_000).describe('number of scenes'),
+  seed: seed.describe('dataset seed: scene i is a pure function of (seed, i)'),
+  size: z.int().min(8).max(4096).optional().describe('render size; the model input size when omitted (other sizes are resized)'),
+}, 'scenes rendered by the built-in synthetic scene world');
+
+const inputs = strict({
+  synthetic: synthetic.optional(),
+  folder: z.string().min(1).optional().describe('a folder of images (relative to the scenario file)'),
+  labels: z.string().min(1).optional()
+    .describe('a CSV (file,class) or JSON ({"file": "class"} or [{"file", "class"}]) file mapping the images to classes'),
+  fit: z.enum(['crop', 'stretch']).optional().describe('how images of another size are fitted to the model input (default crop)'),
+  allowErrors: z.int().min(0).optional().describe('how many unreadable inputs the verdict tolerates (default 0)'),
+}, 'the images the scenario runs on: `synthetic` scenes, or a `folder` with a `labels` file');
+
+const dissection = strict({
+  layer: z.string().min(1).optional().describe("the layer to dissect; the model's default layer (the last convolution) when omitted"),
+  probe: z.string().min(1).optional().describe('the probe set, e.g. builtin:scenes?count=500&seed=7 (the default) or a folder'),
+  quantile: z.number().gt(0).lt(1).optional().describe('top quantile that sets each unit threshold (default 0.01)'),
+  iouThreshold: z.number().min(0).max(1).optional().describe('IoU above which a unit is labelled with its best concept (default 0.04)'),
+  topN: z.int().min(1).optional().describe('largest N of the ablation curves (default 20)'),
+  metric: z.enum(['logprob', 'accuracy']).optional().describe('how class importance ranks units (default logprob)'),
+  seed: seed.optional().describe('seed of the quantile sketches and the train/held-out split (default 1)'),
+  cache: z.boolean().optional().describe('read and write the on-disk dissection cache (default true)'),
+}, 'network dissection: labels the units of a layer with concepts and ranks them by class importance');
+
+const common = {
+  epsilon: numberOrFraction.optional().describe('radius of the threat model in pixel units, e.g. 4/255'),
+  norm: z.enum(['linf', 'l2']).optional().describe('threat model norm (default linf)'),
+  seed: seed.optional().describe('seed of every random choice of the attack (default 0)'),
+  target: classRef.optional().describe('target class: the attack is targeted when set'),
+};
+
+const logitObjective = {
+  objective: z.enum(['ce', 'margin']).optional().describe('loss: cross-entropy or C&W logit margin'),
+  confidence: z.number().min(0).optional().describe('margin cap κ'),
+};
+
+const iterative = {
+  steps: positiveInt.max(100_000).optional().describe('gradient steps per restart'),
+  stepSize: numberOrFraction.optional().describe('step size in pixel units (default 2.5·ε/steps)'),
+  restarts: positiveInt.max(1000).optional().describe('random restarts (best kept per image)'),
+  randomStart: z.boolean().optional(),
+  schedule: z.enum(['constant', 'cosine']).optional(),
+  earlyStop: z.boolean().optional(),
+};
+
+const unitList = z.array(z.union([z.string().min(1), z.int().min(0)])).min(1)
+  .describe('units by concept name (from the dissection) or by index');
+
+/** The attack block: one of the built-in attacks, chosen by `kind`. */
+const attack = z.discriminatedUnion('kind', [
+  strict({ kind: z.literal('fgsm'), ...common, ...logitObjective }, 'FGSM: one signed-gradient step of size ε'),
+  strict({ kind: z.literal('pgd'), ...common, ...logitObjective, ...iterative }, 'PGD with random start, restarts and early stop'),
+  strict({
+    kind: z.literal('cw'), ...common,
+    steps: positiveInt.max(100_000).optional(),
+    binarySteps: positiveInt.max(100).optional(),
+    initialConst: z.number().positive().optional(),
+    learningRate: z.number().positive().optional(),
+    confidence: z.number().min(0).optional(),
+  }, 'Carlini–Wagner L2'),
+  strict({
+    kind: z.literal('square'), ...common, ...logitObjective,
+    queries: positiveInt.max(1_000_000).optional(),
+    pInit: z.number().gt(0).max(1).optional(),
+  }, 'Square Attack (score-based, no gradients)'),
+  strict({
+    kind: z.literal('unit'), ...common, ...iterative,
+    optimizer: z.enum(['pgd', 'fgsm']).optional().describe('the optimizer of the unit objective (default pgd)'),
+    layer: z.string().min(1).optional().describe("the layer whose units are steered (default: the dissection's layer)"),
+    suppress: unitList.optional().describe('units to lower: concept names (from the dissection) or unit indices'),
+    excite: unitList.optional().describe('units to raise: concept names (from the dissection) or unit indices'),
+    suppressClass: className.optional().describe('lower the units most important to this class (class importance from the dissection)'),
+    exciteClass: className.optional().describe('raise the units most important to this class; also the default target'),
+    units: positiveInt.max(4096).optional().describe('units per side: the first N of each set (default: all concept units, 10 by class)'),
+    aggregate: z.enum(['mean', 'max']).optional().describe('spatial reduction of each unit map (default mean)'),
+    classWeight: z.number().min(0).optional().describe('weight of a targeted class term (default 0: the pure unit attack)'),
+    classLoss: z.enum(['ce', 'margin']).optional(),
+    scaleByThreshold: z.boolean().optional().describe("divide each unit's activation by its dissection threshold (default true with a dissection)"),
+    randomControl: z.boolean().optional().describe('also attack random units of the same number, as a control (default true)'),
+    randomControlSeed: seed.optional().describe('seed of the random-unit draw (default: the attack seed + 1)'),
+  }, 'the unit attack: suppress and excite units of a layer'),
+]).describe('the attack the scenario runs on its inputs');
+
+/** Every key some attack kind takes: keys outside it are unknown whatever the kind. */
+export const ATTACK_KEYS: readonly string[] = [...new Set(attack.options.flatMap((o) => Object.keys(o.shape)))];
+
+const ablation = strict({
+  class: className.describe('the class whose most important units are zeroed'),
+  topN: positiveInt.max(4096).describe('how many of its top units (by class importance) to zero'),
+}, 'unit ablation: zero the top units of a class (needs a dissection)');
+
+const fuzz = strict({
+  runs: positiveInt.max(100_000).optional().describe('corruptions drawn (default 100)'),
+  seed: seed.optional().describe('fast-check seed (default 0); replay a failure with --seed and --path'),
+  noise: numberOrFraction.optional().describe('additive uniform noise up to this L∞ amplitude, e.g. 8/255'),
+  brightness: z.number().min(0).max(1).optional().describe('add a brightness offset in [−b, b]'),
+  contrast: z.number().min(0).lt(1).optional().describe('scale contrast around the image mean by a factor in [1 − c, 1 + c]'),
+  blur: z.number().min(0).max(10).optional().describe('Gaussian blur with σ up to this many pixels'),
+  jpeg: z.int().min(1).max(100).optional().describe('JPEG compression with quality down to this value'),
+  shift: z.int().min(0).max(64).optional().describe('shift by up to this many pixels in x and y (edges repeated)'),
+  expect: z.enum(['label', 'prediction']).optional()
+    .describe("what must hold: the true label (on images the model gets right; default) or the clean prediction"),
+  maxShrinks: z.int().min(0).optional().describe('cap on fast-check shrinking steps (default: no cap)'),
+}, 'property-based fuzzing: draw corruptions and expect the label to hold');
+
+const threshold = strict({
+  min: numberOrFraction.optional().describe('the measured value must be ≥ min'),
+  max: numberOrFraction.optional().describe('the measured value must be ≤ max'),
+});
+
+const expectations = strict(
+  Object.fromEntries(METRICS.map((m) => [m, threshold.optional().describe(METRIC_DESCRIPTIONS[m])])) as Record<MetricName, z.ZodOptional<typeof threshold>>,
+  'metric → { min, max }: the scenario passes when every measured metric is inside its bounds',
+);
+
+const report = strict({
+  images: z.int().min(0).max(64).optional().describe('example images shown in the HTML report (default 6)'),
+}, 'what the reports show');
+
+/** The zod schema of a scenario file. */
+export const scenarioSchema = strict({
+  $schema: z.string().optional().describe('the JSON Schema of this file (for editors)'),
+  name: z.string().min(1).max(200).regex(/^[^\n\r]+$/, { error: 'must be a single line' }).describe('the scenario name (a JUnit test suite)'),
+  description: z.string().optional(),
+  model: model.describe('the model under test'),
+  inputs,
+  dissection: dissection.optional(),
+  attack: attack.optional(),
+  ablation: ablation.optional(),
+  fuzz: fuzz.optional(),
+  expectations,
+  report: report.optional(),
+}, 'A unit-attack scenario: a model, inputs, an optional dissection, an attack, an ablation or a fuzzing block, and expectations with thresholds.');
+
+/** A scenario file as written (after the schema has accepted it). */
+export type ScenarioFile = z.output<typeof scenarioSchema>;
+export type AttackBlock = NonNullable<ScenarioFile['attack']>;
+export type UnitAttackBlock = Extract<AttackBlock, { kind: 'unit' }>;
+export type FuzzBlock = NonNullable<ScenarioFile['fuzz']>;
+export type AblationBlock = NonNullable<ScenarioFile['ablation']>;
+export type DissectionBlock = NonNullable<ScenarioFile['dissection']>;
+export type InputsBlock = ScenarioFile['inputs'];
+export type ModelBlock = ScenarioFile['model'];
+
+/** The JSON Schema of scenario files (draft-07, which YAML editors read), as published in `schema/`. */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  const s = z.toJSONSchema(scenarioSchema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  return {
+    $schema: s.$schema,
+    title: 'unit-attack scenario',
+    ...Object.fromEntries(Object.entries(s).filter(([k]) => k !== '$schema')),
+  };
+}

@@ -1,0 +1,82 @@
+import type { Preprocessing, PreprocessPreset } from '../models/types.js';
+import type { AblationBlock, AttackBlock, DissectionBlock, FuzzBlock, MetricName } from './schema.js';
+
+/** Where the fields of a scenario file are: `path → line`, so that errors found while running still point at a line. */
+export interface ScenarioSource {
+  /** Absolute path of the scenario file. */
+  file: string;
+  /** 1-based line of each field path (`attack.epsilon`, `inputs.synthetic.class[1]`). */
+  lines: Record<string, number>;
+}
+
+/** An expectation: the metric must lie within [min, max]. */
+export interface Expectation {
+  metric: MetricName;
+  min?: number;
+  max?: number;
+}
+
+/** Synthetic inputs: scenes of the built-in world. */
+export interface SyntheticInputs {
+  kind: 'synthetic';
+  /** Classes to draw from; every class when undefined. */
+  classes: string[] | undefined;
+  count: number;
+  seed: number;
+  /** Render size; the model input size when undefined. */
+  size: number | undefined;
+}
+
+/** One labelled image of a folder input. */
+export interface LabelledFile {
+  /** Absolute path. */
+  file: string;
+  /** As written in the labels file: a class name or a class index. */
+  label: string | number;
+  /** The line of the labels file that names it. */
+  line: number;
+}
+
+/** Folder inputs: images with a labels file. */
+export interface FolderInputs {
+  kind: 'folder';
+  folder: string;
+  labelsFile: string;
+  entries: LabelledFile[];
+  fit: 'crop' | 'stretch';
+}
+
+/** The model a scenario tests. */
+export interface ModelRef {
+  /** `builtin:NAME` or an absolute path. */
+  spec: string;
+  preprocessing?: PreprocessPreset | Preprocessing;
+  classes?: string[];
+}
+
+/** The attack block with its numbers read (ε and step size as numbers). */
+export type ResolvedAttack = Omit<AttackBlock, 'epsilon' | 'stepSize'> & { epsilon?: number; stepSize?: number };
+
+/** What a scenario does with its inputs. */
+export type ScenarioTask =
+  | { kind: 'attack'; attack: ResolvedAttack }
+  | { kind: 'ablation'; ablation: AblationBlock }
+  | { kind: 'fuzz'; fuzz: Omit<FuzzBlock, 'noise'> & { noise?: number } }
+  | { kind: 'evaluate' };
+
+/** A checked scenario, ready to run. Plain data (it crosses to worker threads). */
+export interface Scenario {
+  name: string;
+  description?: string;
+  /** Absolute path of the file it came from. */
+  file: string;
+  model: ModelRef;
+  inputs: SyntheticInputs | FolderInputs;
+  allowErrors: number;
+  dissection?: DissectionBlock;
+  task: ScenarioTask;
+  expectations: Expectation[];
+  /** Example images in the HTML report. */
+  reportImages: number;
+  source: ScenarioSource;
+}
