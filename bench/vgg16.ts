@@ -2,7 +2,7 @@
  * VGG-16 on the wasm backend: forward and input-gradient time at 224×224 (batch 1) with the fast and the shipped
  * gradient kernels, and a training step of the small built-in model shape.
  *
- *   npx tsx bench/vgg16.ts [--runs 3] [--no-shipped] [--no-train]
+ *   npx tsx bench/vgg16.ts [--runs 3] [--no-shipped] [--no-train] [--no-profile]
  */
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
@@ -18,8 +18,19 @@ export interface BenchVgg16Options {
   shipped?: boolean;
   /** Also time a training step of the small model. @defaultValue true */
   train?: boolean;
+  /** Also profile one fast input gradient by kernel (CPU time). @defaultValue true */
+  profile?: boolean;
   /** Where progress lines go. @defaultValue console.log */
   log?: (line: string) => void;
+}
+
+/** CPU time spent in one kernel during a profiled run. */
+export interface KernelProfileRow {
+  kernel: string;
+  calls: number;
+  cpuMs: number;
+  /** Share of the CPU time of all kernels. */
+  share: number;
 }
 
 /** One measured case. */
@@ -40,6 +51,53 @@ export interface BenchRow {
 export interface BenchVgg16Result {
   backend: BackendInfo;
   rows: BenchRow[];
+  /** By-kernel CPU time of one fast VGG-16 input gradient (when profiled). */
+  profile: KernelProfileRow[];
+}
+
+/**
+ * Runs `f` with every wasm kernel wrapped to add up the process CPU time it takes (outermost calls only, so a
+ * kernel that calls others is charged once). CPU time, unlike tf.profile's wall time, is not inflated when other
+ * processes share the machine.
+ */
+export function profileKernels(f: () => void): KernelProfileRow[] {
+  const configs = tf.getKernelsForBackend('wasm');
+  const totals = new Map<string, { calls: number; us: number }>();
+  let depth = 0;
+  for (const config of configs) {
+    const inner = config.kernelFunc;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({
+      ...config,
+      kernelFunc: (args) => {
+        if (depth > 0) return inner(args);
+        depth++;
+        const start = process.cpuUsage();
+        try {
+          return inner(args);
+        } finally {
+          const d = process.cpuUsage(start);
+          depth--;
+          const t = totals.get(config.kernelName) ?? { calls: 0, us: 0 };
+          t.calls++;
+          t.us += d.user + d.system;
+          totals.set(config.kernelName, t);
+        }
+      },
+    });
+  }
+  try {
+    f();
+  } finally {
+    for (const config of configs) {
+      tf.unregisterKernel(config.kernelName, 'wasm');
+      tf.registerKernel(config);
+    }
+  }
+  const all = [...totals.values()].reduce((a, t) => a + t.us, 0) || 1;
+  return [...totals.entries()]
+    .map(([kernel, t]) => ({ kernel, calls: t.calls, cpuMs: t.us / 1000, share: t.us / all }))
+    .sort((a, b) => b.cpuMs - a.cpuMs);
 }
 
 function median(xs: number[]): number {
@@ -96,7 +154,15 @@ export async function benchVgg16(opts: BenchVgg16Options = {}): Promise<BenchVgg
     });
   };
   const modes: ('fast' | 'shipped')[] = opts.shipped === false ? ['fast'] : ['fast', 'shipped'];
+  let profile: KernelProfileRow[] = [];
   try {
+    if (opts.profile !== false) {
+      useFastKernels();
+      inputGradient();
+      profile = profileKernels(inputGradient);
+      log('fast input gradient by kernel (CPU time): ' + profile.filter((p) => p.share >= 0.005)
+        .map((p) => `${p.kernel} ${p.cpuMs.toFixed(0)} ms (${(100 * p.share).toFixed(1)}%)`).join(', '));
+    }
     for (const mode of modes) {
       if (mode === 'fast') useFastKernels();
       else useShippedKernels();
@@ -130,7 +196,7 @@ export async function benchVgg16(opts: BenchVgg16Options = {}): Promise<BenchVgg
       small.dispose();
     }
   }
-  return { backend, rows };
+  return { backend, rows, profile };
 }
 
 /** The rows as a plain-text table. */
@@ -150,6 +216,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     runs: runsAt >= 0 ? Number(args[runsAt + 1]) : 3,
     shipped: !args.includes('--no-shipped'),
     train: !args.includes('--no-train'),
+    profile: !args.includes('--no-profile'),
   });
   console.log(`\n${formatTable(result.rows)}`);
 }
