@@ -174,7 +174,7 @@ export function parseAtlas(data: unknown, source = 'atlas'): Atlas {
     const lines = r.error.issues.slice(0, 8).map((i) => `✖ ${i.message} → at ${i.path.join('.') || '(root)'}`);
     throw inputError(`${source} is not a valid atlas:\n${lines.join('\n')}`, { file: source, path: r.error.issues[0]?.path.join('.') });
   }
-  return r.data as Atlas;
+  return r.data;
 }
 
 /** Reads and validates an atlas file. */
@@ -321,12 +321,12 @@ export function atlasToCsv(atlas: Atlas): { units: string; importance: string; a
   const importance = csv([
     ['class', 'rank', 'unit', 'drop', 'concept'],
     ...Object.entries(atlas.classImportance).flatMap(([cls, imp]) =>
-      imp.ranking.map((u, i) => [cls, i + 1, u, round(imp.drops[i]!), atlas.units[u]?.concept ?? ''])),
+      imp.ranking.map((u, i) => [cls, i + 1, u, round(imp.drops[i]), atlas.units[u]?.concept ?? ''])),
   ]);
   const ablation = csv([
     ['class', 'N', 'ablate_accuracy', 'keep_accuracy', 'others_accuracy', 'base_accuracy', 'base_others_accuracy'],
     ...Object.entries(atlas.ablation).flatMap(([cls, a]) =>
-      a.N.map((N, i) => [cls, N, round(a.ablateAccuracy[i]!), round(a.keepAccuracy[i]!), round(a.othersAccuracy[i]!), round(a.baseAccuracy), round(a.baseOthersAccuracy)])),
+      a.N.map((N, i) => [cls, N, round(a.ablateAccuracy[i]), round(a.keepAccuracy[i]), round(a.othersAccuracy[i]), round(a.baseAccuracy), round(a.baseOthersAccuracy)])),
   ]);
   return { units, importance, ablation };
 }
@@ -385,12 +385,12 @@ export function atlasSummary(atlas: Atlas): AtlasSummary {
   };
   s.ablationN = N;
   s.meanBase = mean(curves.map(([, a]) => a.baseAccuracy));
-  s.meanAblated = mean(curves.map(([, a]) => a.ablateAccuracy[N - 1]!));
-  s.meanOthers = mean(curves.map(([, a]) => a.othersAccuracy[N - 1]!));
-  s.meanKept = mean(curves.map(([, a]) => a.keepAccuracy[N - 1]!));
+  s.meanAblated = mean(curves.map(([, a]) => a.ablateAccuracy[N - 1]));
+  s.meanOthers = mean(curves.map(([, a]) => a.othersAccuracy[N - 1]));
+  s.meanKept = mean(curves.map(([, a]) => a.keepAccuracy[N - 1]));
   const [cls, a] = curves.reduce((best, cur) =>
-    (cur[1].baseAccuracy - cur[1].ablateAccuracy[N - 1]! > best[1].baseAccuracy - best[1].ablateAccuracy[N - 1]! ? cur : best));
-  s.largest = { cls, base: a.baseAccuracy, ablated: a.ablateAccuracy[N - 1]!, others: a.othersAccuracy[N - 1]! };
+    (cur[1].baseAccuracy - cur[1].ablateAccuracy[N - 1] > best[1].baseAccuracy - best[1].ablateAccuracy[N - 1] ? cur : best));
+  s.largest = { cls, base: a.baseAccuracy, ablated: a.ablateAccuracy[N - 1], others: a.othersAccuracy[N - 1] };
   const f2 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(2) : '–');
   s.headline = `Ablating each class's top ${N} units cuts its held-out accuracy from ${f2(s.meanBase)} to ${f2(s.meanAblated)} on average `
     + `(other classes: ${f2(s.meanOthers)}; keeping only those ${N} units: ${f2(s.meanKept)}). `

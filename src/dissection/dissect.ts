@@ -194,9 +194,9 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       await store.append(raw, batch.labels, batch.indices);
       top.add(raw, batch.indices);
       const per = n * lp;
-      for (let u = 0; u < C; u++) sketches[u]!.update(up, u * per, (u + 1) * per);
+      for (let u = 0; u < C; u++) sketches[u].update(up, u * per, (u + 1) * per);
       batch.indices.forEach((idx, i) => {
-        ids.set(idx, batch.ids[i]!);
+        ids.set(idx, batch.ids[i]);
         const pc = batch.classIndex?.[i] ?? -1;
         classOf[idx] = pc >= 0 ? probeToModel[pc] ?? -1 : -1;
       });
@@ -207,7 +207,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       throw new UnitAttackError('UA_INPUT', `no probe image of '${probe.spec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
     }
     const thresholds = new Float32Array(C);
-    for (let u = 0; u < C; u++) thresholds[u] = sketches[u]!.quantile(1 - o.quantile);
+    for (let u = 0; u < C; u++) thresholds[u] = sketches[u].quantile(1 - o.quantile);
     sketches.length = 0;
 
     // ---- pass 2: pooled IoU ----
@@ -240,14 +240,14 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       importanceNote = `none of the probe classes (${probe.classNames.join(', ')}) is a class of the model`;
     } else {
       const isTrain = (i: number): boolean => isTrainImage(i, o.seed, o.trainFraction);
-      const trainCount = [...classOf.keys()].filter((i) => classOf[i]! >= 0 && ids.has(i) && isTrain(i)).length;
-      const heldCount = [...classOf.keys()].filter((i) => classOf[i]! >= 0 && ids.has(i) && !isTrain(i)).length;
+      const trainCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && isTrain(i)).length;
+      const heldCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && !isTrain(i)).length;
       if (trainCount === 0 || heldCount === 0) {
         importanceNote = `too few labelled probe images to split (${trainCount} for ranking, ${heldCount} held out)`;
       } else {
         const chunkSource = (train: boolean) => async function* (): AsyncGenerator<ActivationChunk> {
-          for await (const c of store.chunks((i) => classOf[i]! >= 0 && isTrain(i) === train, 64)) {
-            yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]!), n: c.indices.length };
+          for await (const c of store.chunks((i) => classOf[i] >= 0 && isTrain(i) === train, 64)) {
+            yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]), n: c.indices.length };
           }
         };
         const ranks = await rankUnits(classifier, layer, chunkSource(true), {
@@ -305,7 +305,7 @@ function labelUnits(tally: IouTally, thresholds: Float32Array, probe: ProbeSet, 
     const labelled = best !== undefined && best.iou > iouThreshold;
     units.push({
       unit: u,
-      threshold: sig(thresholds[u]!, 7),
+      threshold: sig(thresholds[u], 7),
       concept: labelled ? best.concept : null,
       category: labelled ? best.category : null,
       iou: sig(best?.iou ?? 0),

@@ -82,7 +82,7 @@ interface LayerGeom { shape: number[]; per: number; units: number }
 function layerGeom(classifier: Classifier, layer: string): LayerGeom {
   const info = classifier.layer(layer);
   const per = info.shape.reduce((a, b) => a * b, 1);
-  return { shape: info.shape, per, units: info.shape[info.shape.length - 1]! };
+  return { shape: info.shape, per, units: info.shape[info.shape.length - 1] };
 }
 
 /**
@@ -151,8 +151,8 @@ export async function rankUnits(classifier: Classifier, layer: string, chunks: C
         for (let j = 0; j < g; j++) {
           const u = u0 + j;
           for (let i = 0; i < c.n; i++) {
-            const y = c.labels[i]!;
-            const d = metric === 'logprob' ? base.logp[i]! - r.logp[j * c.n + i]! : base.correct[i]! - r.correct[j * c.n + i]!;
+            const y = c.labels[i];
+            const d = metric === 'logprob' ? base.logp[i] - r.logp[j * c.n + i] : base.correct[i] - r.correct[j * c.n + i];
             dropSum[y * U + u] += d;
           }
         }
@@ -167,9 +167,9 @@ export async function rankUnits(classifier: Classifier, layer: string, chunks: C
   const out: Record<string, ClassImportance> = {};
   for (let y = 0; y < K; y++) {
     if (count[y] === 0) continue;
-    const mean = Array.from({ length: U }, (_, u) => dropSum[y * U + u]! / count[y]!);
-    const ranking = mean.map((_, u) => u).sort((a, b) => mean[b]! - mean[a]! || a - b);
-    out[classifier.classNames[y]!] = { ranking, drops: ranking.map((u) => mean[u]!), count: count[y]! };
+    const mean = Array.from({ length: U }, (_, u) => dropSum[y * U + u] / count[y]);
+    const ranking = mean.map((_, u) => u).sort((a, b) => mean[b] - mean[a] || a - b);
+    out[classifier.classNames[y]] = { ranking, drops: ranking.map((u) => mean[u]), count: count[y] };
   }
   return out;
 }
@@ -190,7 +190,7 @@ export async function ablationCurves(
   const classes = Object.keys(rankings).map((name) => {
     const y = classifier.classNames.indexOf(name);
     if (y < 0) throw usageError(`the ranking names a class '${name}' the model does not have`, { path: 'rankings' });
-    return { name, y, ranking: rankings[name]!.ranking };
+    return { name, y, ranking: rankings[name].ranking };
   });
   const count = new Float64Array(K);
   const baseCorrect = new Float64Array(K);
@@ -199,7 +199,7 @@ export async function ablationCurves(
   const keepCorrect = classes.map(() => new Float64Array(topN));
   const maskSet = (ranking: number[], op: 'zero' | 'keep'): Float32Array => {
     const m = new Float32Array(topN * U).fill(op === 'zero' ? 1 : 0);
-    for (let N = 1; N <= topN; N++) for (let j = 0; j < N; j++) m[(N - 1) * U + ranking[j]!] = op === 'zero' ? 0 : 1;
+    for (let N = 1; N <= topN; N++) for (let j = 0; j < N; j++) m[(N - 1) * U + ranking[j]] = op === 'zero' ? 0 : 1;
     return m;
   };
   const zeroMasks = classes.map((c) => maskSet(c.ranking, 'zero'));
@@ -211,12 +211,12 @@ export async function ablationCurves(
     const A = tf.tensor(c.acts, [c.n, ...geom.shape]);
     try {
       const base = await maskedPass(classifier, layer, geom, A, c.labels, new Float32Array(U).fill(1), 1);
-      for (let i = 0; i < c.n; i++) { count[c.labels[i]!]++; baseCorrect[c.labels[i]!] += base.correct[i]!; }
+      for (let i = 0; i < c.n; i++) { count[c.labels[i]]++; baseCorrect[c.labels[i]] += base.correct[i]; }
       for (const [ci, cls] of classes.entries()) {
         // Ablate: every image (the other classes' accuracy counts too), masks for N = 1 … topN in groups.
         await forGroups(topN, c.n, geom.per, maxElements, async (N0, g) => {
-          const r = await maskedPass(classifier, layer, geom, A, c.labels, zeroMasks[ci]!.subarray(N0 * U, (N0 + g) * U), g);
-          for (let j = 0; j < g; j++) for (let i = 0; i < c.n; i++) ablCorrect[ci]![(N0 + j) * K + c.labels[i]!] += r.correct[j * c.n + i]!;
+          const r = await maskedPass(classifier, layer, geom, A, c.labels, zeroMasks[ci].subarray(N0 * U, (N0 + g) * U), g);
+          for (let j = 0; j < g; j++) for (let i = 0; i < c.n; i++) ablCorrect[ci][(N0 + j) * K + c.labels[i]] += r.correct[j * c.n + i];
         });
         // Keep: only the class's own images.
         const own = [...c.labels.keys()].filter((i) => c.labels[i] === cls.y);
@@ -225,8 +225,8 @@ export async function ablationCurves(
         const Aown = tf.tidy(() => tf.gather(A, tf.tensor1d(own, 'int32')));
         try {
           await forGroups(topN, own.length, geom.per, maxElements, async (N0, g) => {
-            const r = await maskedPass(classifier, layer, geom, Aown, ownLabels, keepMasks[ci]!.subarray(N0 * U, (N0 + g) * U), g);
-            for (let j = 0; j < g; j++) for (let i = 0; i < own.length; i++) keepCorrect[ci]![N0 + j] += r.correct[j * own.length + i]!;
+            const r = await maskedPass(classifier, layer, geom, Aown, ownLabels, keepMasks[ci].subarray(N0 * U, (N0 + g) * U), g);
+            for (let j = 0; j < g; j++) for (let i = 0; i < own.length; i++) keepCorrect[ci][N0 + j] += r.correct[j * own.length + i];
           });
         } finally {
           Aown.dispose();
@@ -238,21 +238,21 @@ export async function ablationCurves(
     done += c.n;
     options.onProgress?.(done);
   }
-  const acc = (correct: number, y: number): number => (count[y]! > 0 ? correct / count[y]! : NaN);
+  const acc = (correct: number, y: number): number => (count[y] > 0 ? correct / count[y] : NaN);
   const out: Record<string, AblationCurve> = {};
   for (const [ci, cls] of classes.entries()) {
     if (count[cls.y] === 0) continue;
-    const others = [...count.keys()].filter((d) => d !== cls.y && count[d]! > 0);
+    const others = [...count.keys()].filter((d) => d !== cls.y && count[d] > 0);
     const mean = (xs: number[]): number => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
     const Ns = Array.from({ length: topN }, (_, i) => i + 1);
     out[cls.name] = {
       N: Ns,
-      ablateAccuracy: Ns.map((N) => acc(ablCorrect[ci]![(N - 1) * K + cls.y]!, cls.y)),
-      keepAccuracy: Ns.map((N) => acc(keepCorrect[ci]![N - 1]!, cls.y)),
-      othersAccuracy: Ns.map((N) => mean(others.map((d) => acc(ablCorrect[ci]![(N - 1) * K + d]!, d)))),
-      baseAccuracy: acc(baseCorrect[cls.y]!, cls.y),
-      baseOthersAccuracy: mean(others.map((d) => acc(baseCorrect[d]!, d))),
-      count: count[cls.y]!,
+      ablateAccuracy: Ns.map((N) => acc(ablCorrect[ci][(N - 1) * K + cls.y], cls.y)),
+      keepAccuracy: Ns.map((N) => acc(keepCorrect[ci][N - 1], cls.y)),
+      othersAccuracy: Ns.map((N) => mean(others.map((d) => acc(ablCorrect[ci][(N - 1) * K + d], d)))),
+      baseAccuracy: acc(baseCorrect[cls.y], cls.y),
+      baseOthersAccuracy: mean(others.map((d) => acc(baseCorrect[d], d))),
+      count: count[cls.y],
     };
   }
   return out;
@@ -272,7 +272,7 @@ export function chunksOf(classifier: Classifier, layer: string, x: tf.Tensor4D, 
       const a = tf.tidy(() => classifier.activations(tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]), layer));
       const acts = (await a.data()) as Float32Array;
       a.dispose();
-      yield { acts, labels: Int32Array.from({ length: e - s }, (_, i) => labels[s + i]!), n: e - s };
+      yield { acts, labels: Int32Array.from({ length: e - s }, (_, i) => labels[s + i]), n: e - s };
     }
   };
 }

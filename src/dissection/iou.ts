@@ -38,21 +38,21 @@ export class IouTally {
     if (labels.length !== images * planes * pixels) throw usageError(`labels must hold ${images}×${planes}×${pixels} values, got ${labels.length}`, { path: 'labels' });
     const lc = this.labelCount;
     for (let i = 0; i < labels.length; i++) {
-      const l = labels[i]!;
+      const l = labels[i];
       if (l !== 0 && l < L) lc[l]++;
     }
     const inter = this.intersection;
     for (let u = 0; u < U; u++) {
-      const t = thresholds[u]!;
+      const t = thresholds[u];
       const base = u * P; const ibase = u * L;
       let active = 0;
       for (let b = 0; b < images; b++) {
         const vb = base + b * pixels; const lb = b * planes * pixels;
         for (let j = 0; j < pixels; j++) {
-          if (values[vb + j]! > t) {
+          if (values[vb + j] > t) {
             active++;
             for (let p = 0; p < planes; p++) {
-              const l = labels[lb + p * pixels + j]!;
+              const l = labels[lb + p * pixels + j];
               if (l !== 0 && l < L) inter[ibase + l]++;
             }
           }
@@ -65,8 +65,8 @@ export class IouTally {
 
   /** Pooled IoU of unit `u` and label value `c` (0 when both masks are empty). */
   iou(u: number, c: number): number {
-    const i = this.intersection[u * this.labelValues + c]!;
-    const union = this.activeCount[u]! + this.labelCount[c]! - i;
+    const i = this.intersection[u * this.labelValues + c];
+    const union = this.activeCount[u] + this.labelCount[c] - i;
     return union > 0 ? i / union : 0;
   }
 
@@ -75,9 +75,9 @@ export class IouTally {
     if (other.units !== this.units || other.labelValues !== this.labelValues) {
       throw usageError('cannot merge IoU tallies of different shapes', { path: 'other' });
     }
-    for (let i = 0; i < this.activeCount.length; i++) this.activeCount[i] += other.activeCount[i]!;
-    for (let i = 0; i < this.labelCount.length; i++) this.labelCount[i] += other.labelCount[i]!;
-    for (let i = 0; i < this.intersection.length; i++) this.intersection[i] += other.intersection[i]!;
+    for (let i = 0; i < this.activeCount.length; i++) this.activeCount[i] += other.activeCount[i];
+    for (let i = 0; i < this.labelCount.length; i++) this.labelCount[i] += other.labelCount[i];
+    for (let i = 0; i < this.intersection.length; i++) this.intersection[i] += other.intersection[i];
     this.pixels += other.pixels;
     return this;
   }

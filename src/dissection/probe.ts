@@ -12,8 +12,9 @@ import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { IMAGE_EXTENSIONS, readImageRgb } from '../data/images.js';
 import { loadBrodenItem, readBrodenDataset, type LoadedBrodenItem } from '../data/broden/index.js';
-import { CONCEPTS, SCENE_CLASSES, renderScene, sceneSpec } from '../data/scenes/index.js';
+import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../errors.js';
+import { scenePool } from './_internals/scene-pool.js';
 
 /** A concept that label maps refer to by `id` (0 means no concept). */
 export interface ProbeConcept {
@@ -172,7 +173,7 @@ export async function* probeBatches(probe: ProbeSet, options: ProbeBatchOptions 
     items.forEach((it, b) => {
       const off = b * H * W * 3;
       const img = it.image;
-      for (let k = 0; k < img.length; k++) images[off + k] = img[k]! / 255;
+      for (let k = 0; k < img.length; k++) images[off + k] = img[k] / 255;
       const [sh, sw] = it.labelSize ?? [H, W];
       if (it.labels.length !== planes * sh * sw) {
         throw new UnitAttackError('UA_INTERNAL', `probe item '${it.id}' has ${it.labels.length} label values, expected ${planes}×${sh}×${sw}`);
@@ -209,8 +210,8 @@ export function downsampleLabels(
   for (let p = 0; p < planes; p++) {
     const sp = p * H * W; const dp = offset + p * h * w;
     for (let y = 0; y < h; y++) {
-      const row = sp + ys[y]! * W; const drow = dp + y * w;
-      for (let x = 0; x < w; x++) out[drow + x] = src[row + xs[x]!]!;
+      const row = sp + ys[y] * W; const drow = dp + y * w;
+      for (let x = 0; x < w; x++) out[drow + x] = src[row + xs[x]]!;
     }
   }
   return out;
@@ -265,11 +266,10 @@ export const scenesProbeKind: ProbeKind = {
       kind: 'scenes', spec: canonical, signature: `${canonical}&size=${h}`, count, imageSize: [h, w], labelPlanes: 1,
       concepts: CONCEPTS.map((c) => ({ id: c.id, name: c.name, category: c.category })),
       classNames: [...classes],
-      load(index) {
+      async load(index) {
         if (!Number.isInteger(index) || index < 0 || index >= count) throw usageError(`probe index ${index} is out of range 0…${count - 1}`, { path: 'index' });
-        const s = sceneSpec(seed, index, { size: h, classes });
-        const r = renderScene(s);
-        return Promise.resolve({ index, id: `${r.cls}-${index}`, image: r.image, labels: r.labels, className: r.cls });
+        const r = await scenePool().render(seed, index, h, classes);
+        return { index, id: `${r.cls}-${index}`, image: r.image, labels: r.labels, className: r.cls };
       },
     };
     return Promise.resolve(probe);
@@ -288,7 +288,7 @@ export const LABEL_SUFFIX = '_label';
 export async function encodeLabelPng(labels: Uint16Array, width: number, height: number): Promise<Buffer> {
   if (labels.length !== width * height) throw usageError(`a ${width}×${height} label map needs ${width * height} values, got ${labels.length}`, { path: 'labels' });
   const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0; i < labels.length; i++) { rgb[3 * i] = labels[i]! & 255; rgb[3 * i + 1] = labels[i]! >> 8; }
+  for (let i = 0; i < labels.length; i++) { rgb[3 * i] = labels[i] & 255; rgb[3 * i + 1] = labels[i] >> 8; }
   return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
 }
 
@@ -306,7 +306,7 @@ export async function readLabelPng(file: string): Promise<{ labels: Uint16Array;
   const c = info.channels;
   const labels = new Uint16Array(n);
   if (c <= 2) for (let i = 0; i < n; i++) labels[i] = data[i * c]!;
-  else for (let i = 0; i < n; i++) labels[i] = data[i * c]! + 256 * data[i * c + 1]!;
+  else for (let i = 0; i < n; i++) labels[i] = data[i * c] + 256 * data[i * c + 1];
   return { labels, width: info.width, height: info.height };
 }
 

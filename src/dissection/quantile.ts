@@ -112,8 +112,8 @@ export class QuantileSketch {
   add(value: number): void {
     this.view = undefined;
     this.dirty = true;
-    const s = this.sizes[0]!;
-    this.levels[0]![s] = value;
+    const s = this.sizes[0];
+    this.levels[0][s] = value;
     this.sizes[0] = s + 1;
     this.n++;
     if (s + 1 >= this.k) this.compress();
@@ -128,11 +128,11 @@ export class QuantileSketch {
     const typed = values instanceof Float32Array || values instanceof Float64Array;
     let i = start;
     while (i < end) {
-      const buf = this.levels[0]!;
-      const s = this.sizes[0]!;
+      const buf = this.levels[0];
+      const s = this.sizes[0];
       const take = Math.min(end - i, k - s);
       if (typed) {
-        buf.set((values as Float32Array | Float64Array).subarray(i, i + take), s);
+        buf.set((values).subarray(i, i + take), s);
       } else {
         for (let j = 0; j < take; j++) buf[s + j] = values[i + j]!;
       }
@@ -158,15 +158,15 @@ export class QuantileSketch {
     this.view = undefined;
     while (this.levels.length < other.levels.length) this.addLevel();
     // Staging: append the other's unsorted items.
-    const s0 = this.sizes[0]!; const o0 = other.sizes[0]!;
+    const s0 = this.sizes[0]; const o0 = other.sizes[0];
     this.ensure(0, s0 + o0);
-    this.levels[0]!.set(other.levels[0]!.subarray(0, o0), s0);
+    this.levels[0].set(other.levels[0].subarray(0, o0), s0);
     this.sizes[0] = s0 + o0;
     this.dirty = o0 > 0;
     for (let h = 1; h < other.levels.length; h++) {
-      const om = other.sizes[h]!;
+      const om = other.sizes[h];
       if (om === 0) continue;
-      this.mergeInto(h, other.levels[h]!, 0, om, 1);
+      this.mergeInto(h, other.levels[h], 0, om, 1);
     }
     this.n += other.n;
     this.nan += other.nan;
@@ -190,14 +190,14 @@ export class QuantileSketch {
     if (q === 0) return this.min;
     if (q === 1) return this.max;
     const { values, cum } = this.sortedView();
-    const total = cum[cum.length - 1]!;
+    const total = cum[cum.length - 1];
     const target = targetRank(q, total);
     let a = 0; let b = cum.length - 1;
     while (a < b) {
       const m = (a + b) >> 1;
-      if (cum[m]! >= target) b = m; else a = m + 1;
+      if (cum[m] >= target) b = m; else a = m + 1;
     }
-    return values[a]!;
+    return values[a];
   }
 
   /** Several quantiles at once. */
@@ -213,9 +213,9 @@ export class QuantileSketch {
     let a = 0; let b = values.length;
     while (a < b) {
       const m = (a + b) >> 1;
-      if (values[m]! <= value) a = m + 1; else b = m;
+      if (values[m] <= value) a = m + 1; else b = m;
     }
-    return a === 0 ? 0 : cum[a - 1]!;
+    return a === 0 ? 0 : cum[a - 1];
   }
 
   /** A compact binary form (little-endian) that {@link QuantileSketch.deserialize} reads back, e.g. across workers. */
@@ -236,11 +236,11 @@ export class QuantileSketch {
     dv.setFloat32(48, this.n === 0 ? NaN : this.lo, true);
     dv.setFloat32(52, this.n === 0 ? NaN : this.hi, true);
     let off = HEADER_BYTES;
-    for (let h = 0; h < L; h++) { dv.setUint32(off, this.sizes[h]!, true); off += 4; }
+    for (let h = 0; h < L; h++) { dv.setUint32(off, this.sizes[h], true); off += 4; }
     for (let h = 0; h < L; h++) {
-      const m = this.sizes[h]!;
-      const lv = this.levels[h]!;
-      for (let i = 0; i < m; i++) { dv.setFloat32(off, lv[i]!, true); off += 4; }
+      const m = this.sizes[h];
+      const lv = this.levels[h];
+      for (let i = 0; i < m; i++) { dv.setFloat32(off, lv[i], true); off += 4; }
     }
     return bytes;
   }
@@ -272,14 +272,14 @@ export class QuantileSketch {
     let weight = 0;
     for (let h = 0; h < L; h++) {
       if (h > 0) s.addLevel();
-      const m = sizes[h]!;
+      const m = sizes[h];
       s.ensure(h, m);
-      const lv = s.levels[h]!;
+      const lv = s.levels[h];
       for (let i = 0; i < m; i++) { lv[i] = dv.getFloat32(off, true); off += 4; }
       s.sizes[h] = m;
       weight += m * 2 ** h;
     }
-    s.dirty = sizes[0]! > 0;
+    s.dirty = sizes[0] > 0;
     if (weight !== s.n) bad(`the items weigh ${weight} but the count is ${s.n}`);
     return s;
   }
@@ -298,10 +298,10 @@ export class QuantileSketch {
   }
 
   private ensure(h: number, size: number): void {
-    const lv = this.levels[h]!;
+    const lv = this.levels[h];
     if (lv.length >= size) return;
     const grown = new Float32Array(Math.max(size, Math.ceil(lv.length * 1.25)));
-    grown.set(lv.subarray(0, this.sizes[h]!));
+    grown.set(lv.subarray(0, this.sizes[h]));
     this.levels[h] = grown;
   }
 
@@ -317,7 +317,7 @@ export class QuantileSketch {
   /** Compacts every level at or over its capacity, bottom-up. */
   private compress(): void {
     for (let h = 0; h < this.levels.length; h++) {
-      if (this.sizes[h]! >= this.capacity(h)) this.compact(h);
+      if (this.sizes[h] >= this.capacity(h)) this.compact(h);
     }
   }
 
@@ -328,14 +328,14 @@ export class QuantileSketch {
   private settle(): void {
     if (!this.dirty) return;
     this.dirty = false;
-    let m = this.sizes[0]!;
+    let m = this.sizes[0];
     if (m === 0) return;
-    const a = this.levels[0]!;
+    const a = this.levels[0];
     radixSortFloat32(a, m);
     let first = 0;
     while (first < m && a[first] !== a[first]) first++;
     while (m > first && a[m - 1] !== a[m - 1]) m--;
-    const nans = first + (this.sizes[0]! - m);
+    const nans = first + (this.sizes[0] - m);
     if (nans > 0) {
       a.copyWithin(0, first, m);
       m -= first;
@@ -344,15 +344,15 @@ export class QuantileSketch {
       this.n -= nans;
     }
     if (m === 0) return;
-    if (a[0]! < this.lo) this.lo = a[0]!;
-    if (a[m - 1]! > this.hi) this.hi = a[m - 1]!;
+    if (a[0] < this.lo) this.lo = a[0]!;
+    if (a[m - 1] > this.hi) this.hi = a[m - 1]!;
   }
 
   private compact(h: number): void {
     if (h === 0) this.settle();
     if (h + 1 === this.levels.length) this.addLevel();
-    const a = this.levels[h]!;
-    const m = this.sizes[h]!;
+    const a = this.levels[h];
+    const m = this.sizes[h];
     const odd = m & 1;
     const even = m - odd;
     const offset = this.nextBit();
@@ -364,15 +364,15 @@ export class QuantileSketch {
 
   /** Merges the sorted items `src[start], src[start + step], …` below `end` into level `h` (sorted). */
   private mergeInto(h: number, src: Float32Array, start: number, end: number, step: number): void {
-    const b = this.levels[h]!;
-    const bm = this.sizes[h]!;
+    const b = this.levels[h];
+    const bm = this.sizes[h];
     const add = Math.ceil((end - start) / step);
     const total = bm + add;
     if (this.spare.length < total) this.spare = new Float32Array(Math.ceil(total * 1.25));
     const out = this.spare;
     let i = start; let j = 0; let o = 0;
     while (i < end && j < bm) {
-      const x = src[i]!; const y = b[j]!;
+      const x = src[i]; const y = b[j];
       if (x <= y) { out[o++] = x; i += step; } else { out[o++] = y; j++; }
     }
     while (i < end) { out[o++] = src[i]!; i += step; }
@@ -387,24 +387,24 @@ export class QuantileSketch {
   private sortedView(): { values: Float32Array; cum: Float64Array } {
     this.settle();
     if (this.view) return this.view;
-    let vals: Float32Array = this.levels[0]!.slice(0, this.sizes[0]!);
+    let vals: Float32Array = this.levels[0].slice(0, this.sizes[0]);
     let wts = new Float64Array(vals.length).fill(1);
     for (let h = 1; h < this.levels.length; h++) {
-      const m = this.sizes[h]!;
+      const m = this.sizes[h];
       if (m === 0) continue;
-      const b = this.levels[h]!;
+      const b = this.levels[h];
       const w = 2 ** h;
       const nv = new Float32Array(vals.length + m);
       const nw = new Float64Array(vals.length + m);
       let i = 0; let j = 0; let o = 0;
       while (i < vals.length && j < m) {
-        if (vals[i]! <= b[j]!) { nv[o] = vals[i]!; nw[o++] = wts[i++]!; } else { nv[o] = b[j++]!; nw[o++] = w; }
+        if (vals[i] <= b[j]) { nv[o] = vals[i]!; nw[o++] = wts[i++]!; } else { nv[o] = b[j++]!; nw[o++] = w; }
       }
       while (i < vals.length) { nv[o] = vals[i]!; nw[o++] = wts[i++]!; }
       while (j < m) { nv[o] = b[j++]!; nw[o++] = w; }
       vals = nv; wts = nw;
     }
-    for (let i = 1; i < wts.length; i++) wts[i] = wts[i]! + wts[i - 1]!;
+    for (let i = 1; i < wts.length; i++) wts[i] = wts[i] + wts[i - 1];
     this.view = { values: vals, cum: wts };
     return this.view;
   }

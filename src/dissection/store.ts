@@ -90,9 +90,9 @@ export class ActivationStore {
     let indices: number[] = [];
     for await (const b of this.batches()) {
       for (let i = 0; i < b.count; i++) {
-        if (!keep(b.indices[i]!)) continue;
+        if (!keep(b.indices[i])) continue;
         acts.set(b.acts.subarray(i * per, (i + 1) * per), indices.length * per);
-        indices.push(b.indices[i]!);
+        indices.push(b.indices[i]);
         if (indices.length === chunkSize) {
           yield { acts, indices };
           acts = new Float32Array(chunkSize * per);

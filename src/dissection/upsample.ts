@@ -22,15 +22,15 @@ export function upsampleMap(map: ArrayLike<number>, h: number, w: number, H: num
   const x0s = new Int32Array(W); const x1s = new Int32Array(W); const fx = new Float64Array(W);
   for (let x = 0; x < W; x++) {
     const s = Math.min(w - 1, Math.max(0, (x + 0.5) * rx - 0.5));
-    x0s[x] = Math.floor(s); x1s[x] = Math.min(w - 1, x0s[x]! + 1); fx[x] = s - x0s[x]!;
+    x0s[x] = Math.floor(s); x1s[x] = Math.min(w - 1, x0s[x] + 1); fx[x] = s - x0s[x];
   }
   for (let y = 0; y < H; y++) {
     const s = Math.min(h - 1, Math.max(0, (y + 0.5) * ry - 0.5));
     const y0 = Math.floor(s); const y1 = Math.min(h - 1, y0 + 1); const fy = s - y0;
     for (let x = 0; x < W; x++) {
-      const a = map[y0 * w + x0s[x]!]!; const b = map[y0 * w + x1s[x]!]!;
-      const c = map[y1 * w + x0s[x]!]!; const d = map[y1 * w + x1s[x]!]!;
-      const top = a + (b - a) * fx[x]!; const bot = c + (d - c) * fx[x]!;
+      const a = map[y0 * w + x0s[x]]; const b = map[y0 * w + x1s[x]];
+      const c = map[y1 * w + x0s[x]]; const d = map[y1 * w + x1s[x]];
+      const top = a + (b - a) * fx[x]; const bot = c + (d - c) * fx[x];
       out[y * W + x] = top + (bot - top) * fy;
     }
   }

@@ -105,7 +105,7 @@ const GAP = 2;
  */
 export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (index: number) => Promise<ProbeItem | null>): Promise<Buffer> {
   const [H, W] = atlas.inputSize;
-  const [h, w] = [atlas.layerShape[0]!, atlas.layerShape[1]!];
+  const [h, w] = [atlas.layerShape[0], atlas.layerShape[1]];
   const n = unit.topImages.length;
   const stripW = n * W + (n - 1) * GAP;
   const out = new Uint8Array(stripW * H * 3).fill(255);
@@ -115,7 +115,7 @@ export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (inde
     const mask = new Uint8Array(H * W);
     if (t.map.length === h * w) {
       const up = upsampleMap(t.map, h, w, H, W);
-      for (let i = 0; i < mask.length; i++) mask[i] = up[i]! > unit.threshold ? 1 : 0;
+      for (let i = 0; i < mask.length; i++) mask[i] = up[i] > unit.threshold ? 1 : 0;
     }
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
@@ -125,8 +125,8 @@ export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (inde
         const edge = inside && (x === 0 || y === 0 || x === W - 1 || y === H - 1
           || mask[i - 1] === 0 || mask[i + 1] === 0 || mask[i - W] === 0 || mask[i + W] === 0);
         for (let c = 0; c < 3; c++) {
-          const v = item ? item.image[3 * i + c]! : 128;
-          out[o + c] = edge ? OUTLINE[c]! : inside ? v : Math.round(v * 0.45 + 40);
+          const v = item ? item.image[3 * i + c] : 128;
+          out[o + c] = edge ? OUTLINE[c] : inside ? v : Math.round(v * 0.45 + 40);
         }
       }
     }
@@ -137,7 +137,7 @@ export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (inde
 /** The classes whose accuracy falls most when their top units are ablated, largest fall first. */
 export function classesByAblationEffect(atlas: Atlas): string[] {
   const fall = (name: string): number => {
-    const a = atlas.ablation[name]!;
+    const a = atlas.ablation[name];
     const i = Math.min(a.N.length, 10) - 1;
     return i >= 0 ? a.baseAccuracy - (a.ablateAccuracy[i] ?? a.baseAccuracy) : 0;
   };
@@ -156,13 +156,13 @@ export function ablationChart(atlas: Atlas, classes?: readonly string[]): LineCh
   if (names.length === 0) return undefined;
   const series: LineSeries[] = [];
   names.forEach((c, i) => {
-    const a = atlas.ablation[c]!;
-    const color = PALETTE[i % PALETTE.length]!;
-    series.push({ name: `${c}: top-N ablated`, color, points: [[0, a.baseAccuracy], ...a.N.map((N, j) => [N, a.ablateAccuracy[j]!] as const)] });
-    series.push({ name: `${c}: only top-N kept`, color, dash: 'dashed', markers: false, points: a.N.map((N, j) => [N, a.keepAccuracy[j]!] as const) });
-    series.push({ name: `${c}: other classes`, color, dash: 'dotted', markers: false, width: 1.5, points: [[0, a.baseOthersAccuracy], ...a.N.map((N, j) => [N, a.othersAccuracy[j]!] as const)] });
+    const a = atlas.ablation[c];
+    const color = PALETTE[i % PALETTE.length];
+    series.push({ name: `${c}: top-N ablated`, color, points: [[0, a.baseAccuracy], ...a.N.map((N, j) => [N, a.ablateAccuracy[j]] as const)] });
+    series.push({ name: `${c}: only top-N kept`, color, dash: 'dashed', markers: false, points: a.N.map((N, j) => [N, a.keepAccuracy[j]] as const) });
+    series.push({ name: `${c}: other classes`, color, dash: 'dotted', markers: false, width: 1.5, points: [[0, a.baseOthersAccuracy], ...a.N.map((N, j) => [N, a.othersAccuracy[j]] as const)] });
   });
-  const maxN = Math.max(...names.map((c) => atlas.ablation[c]!.N.length));
+  const maxN = Math.max(...names.map((c) => atlas.ablation[c].N.length));
   return {
     title: `Accuracy as a class's most important ${atlas.layer} units are ablated`,
     xLabel: 'N (units ablated or kept, by class importance)', yLabel: 'accuracy (held-out probe images)',

@@ -68,12 +68,12 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const start = Math.floor(min / step + 1e-9) * step;
   const ticks: number[] = [];
   for (let v = start; v <= max + step * 1e-9 || ticks.length < 2; v += step) ticks.push(Number(v.toPrecision(12)));
-  if (ticks[ticks.length - 1]! < max - step * 1e-9) ticks.push(Number((ticks[ticks.length - 1]! + step).toPrecision(12)));
+  if (ticks[ticks.length - 1] < max - step * 1e-9) ticks.push(Number((ticks[ticks.length - 1] + step).toPrecision(12)));
   return ticks;
 }
 
 function defaultFormat(ticks: readonly number[]): (v: number) => string {
-  const step = ticks.length > 1 ? Math.abs(ticks[1]! - ticks[0]!) : 1;
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
   const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
   return (v) => v.toFixed(decimals);
 }
@@ -90,13 +90,13 @@ export function lineChartSvg(options: LineChartOptions): string {
   const height = options.height ?? 440;
   if (!(width >= 100 && height >= 80)) throw usageError(`a chart needs at least 100×80 px, got ${width}×${height}`, { path: 'width' });
   const legend = options.legend ?? 'right';
-  const series = options.series.map((s, i) => ({ ...s, color: s.color ?? PALETTE[i % PALETTE.length]! }));
+  const series = options.series.map((s, i) => ({ ...s, color: s.color ?? PALETTE[i % PALETTE.length] }));
   const finite = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
   const xs = finite.map((p) => p[0]); const ys = finite.map((p) => p[1]);
   const xTicks = options.xTicks ?? niceTicks(options.xDomain?.[0] ?? Math.min(...xs, Infinity), options.xDomain?.[1] ?? Math.max(...xs, -Infinity), 8);
   const yTicks = options.yTicks ?? niceTicks(options.yDomain?.[0] ?? Math.min(...ys, Infinity), options.yDomain?.[1] ?? Math.max(...ys, -Infinity), 5);
-  const xd: [number, number] = options.xDomain ? [options.xDomain[0], options.xDomain[1]] : xTicks.length > 1 ? [xTicks[0]!, xTicks[xTicks.length - 1]!] : [0, 1];
-  const yd: [number, number] = options.yDomain ? [options.yDomain[0], options.yDomain[1]] : yTicks.length > 1 ? [yTicks[0]!, yTicks[yTicks.length - 1]!] : [0, 1];
+  const xd: [number, number] = options.xDomain ? [options.xDomain[0], options.xDomain[1]] : xTicks.length > 1 ? [xTicks[0], xTicks[xTicks.length - 1]] : [0, 1];
+  const yd: [number, number] = options.yDomain ? [options.yDomain[0], options.yDomain[1]] : yTicks.length > 1 ? [yTicks[0], yTicks[yTicks.length - 1]] : [0, 1];
   const xFormat = options.xFormat ?? defaultFormat(xTicks);
   const yFormat = options.yFormat ?? defaultFormat(yTicks);
 

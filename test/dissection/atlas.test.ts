@@ -19,7 +19,7 @@ describe('atlas files', () => {
     await saveAtlas(atlas, file);
     const back = await loadAtlas(file);
     expect(back).toEqual(atlas); // toEqual treats NaN as equal to NaN
-    expect(back.ablation.a!.othersAccuracy[0]).toBeNaN();
+    expect(back.ablation.a.othersAccuracy[0]).toBeNaN();
     const text = await fs.readFile(file, 'utf8');
     expect(text).toContain('"map": [0, 1, 2.5, null]'); // number arrays on one line
   });
@@ -38,7 +38,7 @@ describe('atlas files', () => {
   it('report schema problems with their path, and files that are not atlases', async () => {
     const bad = path.join(dir, 'bad.json');
     const a = sampleAtlas() as unknown as { units: Array<{ iou: unknown }> };
-    a.units[1]!.iou = 'high';
+    a.units[1].iou = 'high';
     await fs.writeFile(bad, JSON.stringify(a));
     await expect(loadAtlas(bad)).rejects.toThrowError(/units\.1\.iou/);
     const other = path.join(dir, 'other.json');

@@ -22,7 +22,7 @@ async function all(spec: string): Promise<ProbeBatch> {
   const probe = await openProbe(spec, { inputSize: [32, 32] });
   const out: ProbeBatch[] = [];
   for await (const b of probeBatches(probe, { batchSize: 100 })) out.push(b);
-  return out[0]!;
+  return out[0];
 }
 
 describe('Broden-layout probe', () => {
@@ -37,11 +37,11 @@ describe('Broden-layout probe', () => {
     const planes = probe.labelPlanes; const P = 8 * 8;
     for (let n = 0; n < 16; n++) for (let j = 0; j < P; j++) {
       let v = 0;
-      for (let p = 0; p < planes; p++) v = Math.max(v, b.labels[(n * planes + p) * P + j]!);
+      for (let p = 0; p < planes; p++) v = Math.max(v, b.labels[(n * planes + p) * P + j]);
       expect(v).toBe(s.labels[n * P + j]);
     }
     const scenes = await openProbe('builtin:scenes?count=16&seed=5', { inputSize: [32, 32] });
-    const names = (batch: ProbeBatch, classes: readonly string[]): string[] => [...batch.classIndex!].map((c) => classes[c]!);
+    const names = (batch: ProbeBatch, classes: readonly string[]): string[] => [...batch.classIndex!].map((c) => classes[c]);
     expect(names(b, probe.classNames!)).toEqual(names(s, scenes.classNames!));
   });
 

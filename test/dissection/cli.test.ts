@@ -55,7 +55,7 @@ describe('unit-attack dissect', () => {
     expect(text).toMatch(/ablation: Ablating each class's top 3 units/);
     expect(io.stderr.join('\n')).toContain('broken.png');
     const atlas = await loadAtlas(path.join(out, 'atlas.json'));
-    expect(atlas.units[0]!.concept).toBe('redthing');
+    expect(atlas.units[0].concept).toBe('redthing');
     for (const f of ['index.html', 'units.csv', 'importance.csv', 'ablation.csv', 'ablation.png', 'strips/unit_0000.png']) {
       await fs.access(path.join(out, f));
     }

@@ -44,17 +44,17 @@ describe('dissect', () => {
     expect([...phases]).toEqual(['activations', 'iou', 'importance', 'ablation']);
 
     const [u0, u1] = atlas.units;
-    expect(u0!.concept).toBe('redthing');
-    expect(u0!.category).toBe('object');
-    expect(u0!.iou).toBeGreaterThan(0.2);
-    expect(u0!.perCategory.material!.concept).toBe('ground');
-    expect(u0!.perCategory.material!.iou).toBe(0);
-    expect(u1!.concept).toBe('bluething');
+    expect(u0.concept).toBe('redthing');
+    expect(u0.category).toBe('object');
+    expect(u0.iou).toBeGreaterThan(0.2);
+    expect(u0.perCategory.material.concept).toBe('ground');
+    expect(u0.perCategory.material.iou).toBe(0);
+    expect(u1.concept).toBe('bluething');
     // The strongest images of unit 0 are red scenes, with maps of the layer's size.
-    expect(u0!.topImages).toHaveLength(8);
-    expect(u0!.topImages.every((t) => t.id.startsWith('red_scene'))).toBe(true);
-    expect(u0!.topImages[0]!.map).toHaveLength(16);
-    expect(u0!.topImages[0]!.value).toBeCloseTo(Math.max(...u0!.topImages[0]!.map), 4);
+    expect(u0.topImages).toHaveLength(8);
+    expect(u0.topImages.every((t) => t.id.startsWith('red_scene'))).toBe(true);
+    expect(u0.topImages[0].map).toHaveLength(16);
+    expect(u0.topImages[0].value).toBeCloseTo(Math.max(...u0.topImages[0].map), 4);
 
     expect(unitsForConcepts(atlas, ['redthing'])).toEqual([0]);
     expect(() => unitsForConcepts(atlas, ['sky'])).toThrowError(/no unit .* 'sky'/);
@@ -62,14 +62,14 @@ describe('dissect', () => {
     // Class importance: red_scene depends on unit 0, and ablating it breaks the class but not blue_scene.
     expect(unitsForClass(atlas, 'red_scene', 1)).toEqual([0]);
     expect(unitsForClass(atlas, 'blue_scene', 1)).toEqual([1]);
-    const red = atlas.ablation.red_scene!;
+    const red = atlas.ablation.red_scene;
     expect(red.baseAccuracy).toBe(1);
     expect(red.N).toEqual([1, 2, 3]); // topN is capped at the number of units
     expect(red.ablateAccuracy[0]).toBe(0);
     expect(red.othersAccuracy[0]).toBe(1);
     expect(red.keepAccuracy[0]).toBe(1);
     // Unit 2 is ignored by the output: zeroing it changes no log-probability.
-    const imp = atlas.classImportance.red_scene!;
+    const imp = atlas.classImportance.red_scene;
     expect(imp.drops[imp.ranking.indexOf(2)]).toBe(0);
     expect(imp.count + red.count).toBe(24);
     clf.dispose();
@@ -78,8 +78,8 @@ describe('dissect', () => {
   it('finds the same label at the default 1% quantile', async () => {
     const clf = colorModel();
     const { atlas } = await dissect(clf, probeDir, { cache: false, importance: false, tmpDir: dir });
-    expect(atlas.units[0]!.concept).toBe('redthing');
-    expect(atlas.units[0]!.iou).toBeGreaterThan(0.04);
+    expect(atlas.units[0].concept).toBe('redthing');
+    expect(atlas.units[0].iou).toBeGreaterThan(0.04);
     expect(atlas.importanceNote).toMatch(/not asked/);
     expect(atlas.classImportance).toEqual({});
     clf.dispose();

@@ -66,7 +66,7 @@ export function colorScene(kind: 'red' | 'blue', seed: number): { image: Uint8Ar
         rgb = kind === 'red' ? [hi, lo, lo] : [lo, lo, hi];
         labels[i] = kind === 'red' ? 1 : 2;
       }
-      for (let c = 0; c < 3; c++) image[3 * i + c] = Math.round(rgb[c]! * 255);
+      for (let c = 0; c < 3; c++) image[3 * i + c] = Math.round(rgb[c] * 255);
     }
   }
   return { image, labels };

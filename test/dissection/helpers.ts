@@ -36,10 +36,10 @@ export function rankError(sorted: Float32Array, q: number, v: number): number {
   const n = sorted.length;
   const t = targetRank(q, n);
   let a = 0; let b = n;
-  while (a < b) { const m = (a + b) >> 1; if (sorted[m]! < v) a = m + 1; else b = m; }
+  while (a < b) { const m = (a + b) >> 1; if (sorted[m] < v) a = m + 1; else b = m; }
   const below = a;
   a = 0; b = n;
-  while (a < b) { const m = (a + b) >> 1; if (sorted[m]! <= v) a = m + 1; else b = m; }
+  while (a < b) { const m = (a + b) >> 1; if (sorted[m] <= v) a = m + 1; else b = m; }
   const atOrBelow = a;
   return Math.max(0, below + 1 - t, t - atOrBelow);
 }

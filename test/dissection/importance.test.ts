@@ -14,7 +14,7 @@ function images(n: number): { x: tf.Tensor4D; y: Int32Array } {
   for (let i = 0; i < n; i++) {
     const kind = i % 2 === 0 ? 'red' : 'blue';
     const { image } = colorScene(kind, 77 + i);
-    for (let k = 0; k < image.length; k++) data[i * image.length + k] = image[k]! / 255;
+    for (let k = 0; k < image.length; k++) data[i * image.length + k] = image[k] / 255;
     y[i] = kind === 'red' ? 1 : 0;
   }
   return { x: tf.tensor4d(data, [n, SIZE, SIZE, 3]), y };
@@ -35,7 +35,7 @@ function partlyIgnoringModel(): Classifier {
 describe('unit ablation', () => {
   it('of a unit the output ignores changes nothing', async () => {
     const clf = partlyIgnoringModel();
-    const x = tf.randomUniform([6, 8, 8, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const x = tf.randomUniform<tf.Rank.R4>([6, 8, 8, 3], 0, 1, 'float32', 5);
     const plain = clf.logits(x);
     const edited = clf.run(x, { edits: { conv: { op: 'zero', units: [2, 3] } } }).logits;
     expect(relError(edited.dataSync(), plain.dataSync())).toBe(0);
@@ -55,8 +55,8 @@ describe('unit ablation', () => {
     const before = tf.memory().numTensors;
     const big = await rankUnits(clf, 'block', chunksOf(clf, 'block', train.x, train.y, 4));
     const small = await rankUnits(clf, 'block', chunksOf(clf, 'block', train.x, train.y, 3), { maxElements: 1 });
-    expect(small.red_scene!.ranking).toEqual(big.red_scene!.ranking);
-    small.red_scene!.drops.forEach((d, i) => expect(d).toBeCloseTo(big.red_scene!.drops[i]!, 5));
+    expect(small.red_scene.ranking).toEqual(big.red_scene.ranking);
+    small.red_scene.drops.forEach((d, i) => expect(d).toBeCloseTo(big.red_scene.drops[i], 5));
     const curvesBig = await ablationCurves(clf, 'block', chunksOf(clf, 'block', held.x, held.y), big, { topN: 2 });
     const curvesSmall = await ablationCurves(clf, 'block', chunksOf(clf, 'block', held.x, held.y, 3), big, { topN: 2, maxElements: 1 });
     expect(curvesSmall).toEqual(curvesBig);
@@ -69,8 +69,8 @@ describe('unit ablation', () => {
     const clf = colorModel();
     const train = images(6);
     const { importance, ablation } = await classImportance(clf, train, undefined, { layer: 'block', metric: 'accuracy' });
-    expect(importance.red_scene!.ranking[0]).toBe(0);
-    expect(importance.red_scene!.drops[0]).toBe(1); // every red image flips when unit 0 is zeroed
+    expect(importance.red_scene.ranking[0]).toBe(0);
+    expect(importance.red_scene.drops[0]).toBe(1); // every red image flips when unit 0 is zeroed
     expect(ablation).toEqual({});
     train.x.dispose();
   });

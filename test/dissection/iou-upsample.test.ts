@@ -10,8 +10,8 @@ beforeAll(async () => { await tf.setBackend('cpu'); });
 
 /** Bilinear with half-pixel centres, written out from the definition (PyTorch align_corners=False). */
 function bruteBilinear(map: number[][], H: number, W: number): number[][] {
-  const h = map.length; const w = map[0]!.length;
-  const at = (y: number, x: number): number => map[Math.min(h - 1, Math.max(0, y))]![Math.min(w - 1, Math.max(0, x))]!;
+  const h = map.length; const w = map[0].length;
+  const at = (y: number, x: number): number => map[Math.min(h - 1, Math.max(0, y))][Math.min(w - 1, Math.max(0, x))];
   const out: number[][] = [];
   for (let Y = 0; Y < H; Y++) {
     const row: number[] = [];
@@ -50,12 +50,12 @@ describe('upsampling', () => {
         const got = await up.array();
         up.dispose(); t.dispose();
         for (let n = 0; n < 2; n++) for (let c = 0; c < C; c++) {
-          const map = Array.from({ length: h }, (_, y) => Array.from({ length: w }, (_, x) => data[((n * h + y) * w + x) * C + c]!));
+          const map = Array.from({ length: h }, (_, y) => Array.from({ length: w }, (_, x) => data[((n * h + y) * w + x) * C + c]));
           const ref = bruteBilinear(map, H, W);
           const js = upsampleMap(map.flat(), h, w, H, W);
           for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-            expect(got[n]![y]![x]![c]!).toBeCloseTo(ref[y]![x]!, 4);
-            expect(js[y * W + x]!).toBeCloseTo(ref[y]![x]!, 5);
+            expect(got[n][y][x][c]).toBeCloseTo(ref[y][x], 4);
+            expect(js[y * W + x]).toBeCloseTo(ref[y][x], 5);
           }
         }
       },
@@ -109,7 +109,7 @@ describe('IouTally', () => {
         for (let u = 0; u < U; u++) for (let c = 1; c < L; c++) {
           let inter = 0; let union = 0;
           for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) {
-            const act = values[u * N * P + n * P + p]! > thr[u]!;
+            const act = values[u * N * P + n * P + p] > thr[u];
             let lab = 0;
             for (let q = 0; q < planes; q++) if (labels[(n * planes + q) * P + p] === c) lab++;
             // A pixel counted in k planes counts k times in |M| (planes hold disjoint concept sets in practice).

@@ -47,7 +47,7 @@ describe('builtin:scenes probe', () => {
     expect(probe.classNames!.length).toBeGreaterThanOrEqual(6);
     const batches = await collect(probeBatches(probe, { batchSize: 5 }));
     expect(batches.map((b) => b.count)).toEqual([5, 5, 2]);
-    const b = batches[0]!;
+    const b = batches[0];
     expect(b.images.length).toBe(5 * 32 * 32 * 3);
     expect(b.labels.length).toBe(5 * 8 * 8);
     expect(Math.max(...b.images)).toBeLessThanOrEqual(1);
@@ -59,7 +59,7 @@ describe('builtin:scenes probe', () => {
     expect(new Set(all.slice(0, probe.classNames!.length)).size).toBe(probe.classNames!.length);
     // Deterministic.
     const again = await collect(probeBatches(await openProbe('builtin:scenes?seed=3&count=12', { inputSize: [32, 32] }), { batchSize: 12 }));
-    expect(again[0]!.images.subarray(0, 100)).toEqual(b.images.subarray(0, 100));
+    expect(again[0].images.subarray(0, 100)).toEqual(b.images.subarray(0, 100));
   });
 
   it('rejects unknown parameters, classes and non-square inputs', async () => {
@@ -80,9 +80,9 @@ describe('folder probe', () => {
     expect(probe.concepts.map((c) => c.name)).toEqual(['redthing', 'bluething', 'ground']);
     const [b] = await collect(probeBatches(probe, { batchSize: 10, labelSize: [SIZE, SIZE] }));
     const expected = colorScene('blue', 2000);
-    expect(Array.from(b!.labels.subarray(0, SIZE * SIZE))).toEqual(Array.from(expected.labels));
-    expect(b!.images[0]).toBeCloseTo(expected.image[0]! / 255, 6);
-    expect(Array.from(b!.classIndex!)).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(Array.from(b.labels.subarray(0, SIZE * SIZE))).toEqual(Array.from(expected.labels));
+    expect(b.images[0]).toBeCloseTo(expected.image[0] / 255, 6);
+    expect(Array.from(b.classIndex!)).toEqual([0, 0, 0, 1, 1, 1]);
   });
 
   it('round-trips label ids above 255 through R + 256·G', async () => {

@@ -67,7 +67,7 @@ describe('QuantileSketch', () => {
       (dist, n, cutsRaw, k, seed) => {
         const data = sample(dist, n, seed);
         const cuts = [0, ...cutsRaw.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
-        const shards = cuts.slice(1).map((e, i) => sketchOf(data.subarray(cuts[i]!, e), k, seed + i + 1, 777));
+        const shards = cuts.slice(1).map((e, i) => sketchOf(data.subarray(cuts[i], e), k, seed + i + 1, 777));
         const merged = shards.reduce((acc, s) => acc.merge(s), new QuantileSketch({ k, seed }));
         const whole = sketchOf(data, k, seed);
         const sorted = data.slice().sort();

@@ -24,8 +24,9 @@ describe('renderUnitStrip', () => {
   it('outlines where the upsampled activation exceeds the threshold and dims the rest', async () => {
     const atlas = sampleAtlas();
     // Unit 0 (threshold 0.5): map [0, 1, 2.5, NaN] on a 2×2 grid → the bottom-left quarter and around it are active.
-    const unit = { ...atlas.units[0]!, topImages: [{ index: 1, id: 'img-1', value: 2.5, map: [0, 0, 2.5, 0] }, { index: 2, id: 'img-2', value: 1, map: [1, 1, 1, 1] }] };
-    const png = await renderUnitStrip(atlas, unit, greyProbe().load);
+    const unit = { ...atlas.units[0], topImages: [{ index: 1, id: 'img-1', value: 2.5, map: [0, 0, 2.5, 0] }, { index: 2, id: 'img-2', value: 1, map: [1, 1, 1, 1] }] };
+    const probe = greyProbe();
+    const png = await renderUnitStrip(atlas, unit, (i) => probe.load(i));
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([8 * 2 + 2, 8]);
     const px = (x: number, y: number): number[] => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3));
@@ -42,7 +43,7 @@ describe('writeAtlasReport', () => {
     const files = await writeAtlasReport(sampleAtlas(), out, { probe: greyProbe() });
     expect(await loadAtlas(files.atlas)).toEqual(sampleAtlas());
     expect(files.strips.map((f) => path.basename(f))).toEqual(['unit_0000.png', 'unit_0001.png', 'unit_0002.png', 'unit_0003.png']);
-    expect((await sharp(files.plot!).metadata()).width).toBeGreaterThan(800);
+    expect((await sharp(files.plot).metadata()).width).toBeGreaterThan(800);
     expect(await fs.readFile(files.csv.units, 'utf8')).toContain('unit,threshold,concept');
     const html = await fs.readFile(files.html, 'utf8');
     expect(html).toContain('<img loading="lazy" src="strips/unit_0002.png"');

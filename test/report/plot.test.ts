@@ -25,9 +25,9 @@ describe('lineChartSvg', () => {
     expect(chart.startsWith('<svg')).toBe(true);
     expect(chart).toContain('Robust accuracy &lt;vs&gt; ε');
     expect(chart).toContain('unit &amp; attack');
-    const paths = [...chart.matchAll(/<path d="([^"]+)"/g)].map((m) => m[1]!);
+    const paths = [...chart.matchAll(/<path d="([^"]+)"/g)].map((m) => m[1]);
     expect(paths).toHaveLength(2);
-    expect(paths[0]!.match(/M/g)).toHaveLength(2); // the NaN point starts a new segment
+    expect(paths[0].match(/M/g)).toHaveLength(2); // the NaN point starts a new segment
     expect(chart).toContain('stroke-dasharray="7 5"');
   });
 

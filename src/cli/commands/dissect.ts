@@ -18,7 +18,7 @@ const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
 function checkNumber(argv: GlobalArgs, name: string, ok: (v: number) => boolean, what: string): void {
   const v = argv[name];
   if (v === undefined) return;
-  if (typeof v !== 'number' || !ok(v)) throw usageError(`--${name} must be ${what}, got ${String(v)}`, { path: `--${name}` });
+  if (typeof v !== 'number' || !ok(v)) throw usageError(`--${name} must be ${what}, got ${JSON.stringify(v)}`, { path: `--${name}` });
 }
 
 export const dissectCommand: CommandSpec = {

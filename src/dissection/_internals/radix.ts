@@ -22,7 +22,7 @@ export function radixSortFloat32(a: Float32Array, n: number = a.length): void {
   const h = hist;
   h.fill(0);
   for (let i = 0; i < n; i++) {
-    const x = u[i]!;
+    const x = u[i];
     const k = x ^ ((x >> 31) | SIGN);
     u[i] = k;
     h[k & 2047]++;
@@ -35,7 +35,7 @@ export function radixSortFloat32(a: Float32Array, n: number = a.length): void {
     let s = 0;
     const base = p * RADIX;
     for (let j = 0; j < RADIX; j++) {
-      const c = h[base + j]!;
+      const c = h[base + j];
       if (c === n) skip |= 1 << p;
       h[base + j] = s;
       s += c;
@@ -44,19 +44,19 @@ export function radixSortFloat32(a: Float32Array, n: number = a.length): void {
   let src: Int32Array = u;
   let dst: Int32Array = t;
   if ((skip & 1) === 0) {
-    for (let i = 0; i < n; i++) { const x = src[i]!; dst[h[x & 2047]!++] = x; }
+    for (let i = 0; i < n; i++) { const x = src[i]; dst[h[x & 2047]++] = x; }
     const tmp = src; src = dst; dst = tmp;
   }
   if ((skip & 2) === 0) {
-    for (let i = 0; i < n; i++) { const x = src[i]!; dst[h[2048 + ((x >> 11) & 2047)]!++] = x; }
+    for (let i = 0; i < n; i++) { const x = src[i]; dst[h[2048 + ((x >> 11) & 2047)]++] = x; }
     const tmp = src; src = dst; dst = tmp;
   }
   if ((skip & 4) === 0) {
-    for (let i = 0; i < n; i++) { const x = src[i]!; dst[h[4096 + (x >>> 22)]!++] = x; }
+    for (let i = 0; i < n; i++) { const x = src[i]; dst[h[4096 + (x >>> 22)]++] = x; }
     const tmp = src; src = dst; dst = tmp;
   }
   for (let i = 0; i < n; i++) {
-    const k = src[i]!;
+    const k = src[i];
     u[i] = k < 0 ? k ^ SIGN : ~k;
   }
 }

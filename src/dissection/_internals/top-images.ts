@@ -32,17 +32,17 @@ export class TopImages {
       max.fill(-Infinity);
       for (let p = 0; p < P; p++) {
         const o = base + p * U;
-        for (let u = 0; u < U; u++) { const v = acts[o + u]!; if (v > max[u]!) max[u] = v; }
+        for (let u = 0; u < U; u++) { const v = acts[o + u]; if (v > max[u]) max[u] = v; }
       }
       for (let u = 0; u < U; u++) {
-        const v = max[u]!;
+        const v = max[u];
         let slot: number;
-        if (this.filled[u]! < K) {
-          slot = this.filled[u]!++;
+        if (this.filled[u] < K) {
+          slot = this.filled[u]++;
         } else {
           slot = 0;
-          for (let s = 1; s < K; s++) if (this.values[u * K + s]! < this.values[u * K + slot]!) slot = s;
-          if (!(v > this.values[u * K + slot]!)) continue;
+          for (let s = 1; s < K; s++) if (this.values[u * K + s] < this.values[u * K + slot]) slot = s;
+          if (!(v > this.values[u * K + slot])) continue;
         }
         const e = u * K + slot;
         this.values[e] = v;
@@ -57,9 +57,9 @@ export class TopImages {
   entries(u: number): TopEntry[] {
     const K = this.k; const P = this.pixels;
     const out: TopEntry[] = [];
-    for (let s = 0; s < this.filled[u]!; s++) {
+    for (let s = 0; s < this.filled[u]; s++) {
       const e = u * K + s;
-      out.push({ index: this.indices[e]!, value: this.values[e]!, map: this.maps.slice(e * P, (e + 1) * P) });
+      out.push({ index: this.indices[e], value: this.values[e], map: this.maps.slice(e * P, (e + 1) * P) });
     }
     return out.sort((a, b) => b.value - a.value || a.index - b.index);
   }

@@ -1,0 +1,136 @@
+/**
+ * What a scenario run produces: plain data for `results.json`, JUnit and the terminal, and the pictures for the
+ * HTML report. Numbers may be NaN or ±Infinity in memory; `results.json` writes NaN as `null` and infinities as
+ * the strings `"Infinity"` / `"-Infinity"` (see `./json.ts`).
+ */
+
+export const RESULTS_FORMAT = 'unit-attack-results';
+export const RESULTS_VERSION = 1;
+
+/** The bounds of an expectation; a bound that is absent does not apply. */
+export interface Threshold {
+  min?: number;
+  max?: number;
+}
+
+/** One expectation, evaluated. */
+export interface ExpectationResult {
+  metric: string;
+  /** The measured value (NaN when it could not be measured, e.g. no image had the class). */
+  measured: number;
+  threshold: Threshold;
+  passed: boolean;
+}
+
+/** An input that could not be used (a corrupt or unreadable image). */
+export interface ErroredInput {
+  id: string;
+  reason: string;
+}
+
+/** A figure that got worse than the baseline by more than the tolerance. */
+export interface Regression {
+  scenario: string;
+  metric: string;
+  baseline: number;
+  measured: number;
+  tolerance: number;
+  /** `higher` when a higher value is better (the expectation has a `min`), else `lower`. */
+  better: 'higher' | 'lower';
+}
+
+/** An error that stopped a scenario. */
+export interface ScenarioFailure {
+  /** A `UA_…` code. */
+  code: string;
+  message: string;
+  hint?: string;
+  path?: string;
+  file?: string;
+  line?: number;
+}
+
+/** One example image of a scenario, for the reports. File paths are relative to the report folder. */
+export interface ImageRecord {
+  id: string;
+  label: string;
+  cleanPrediction: string;
+  /** Prediction on the adversarial or corrupted image. */
+  finalPrediction?: string;
+  /** Whether the attack met its goal (or the property failed) on this image. */
+  success?: boolean;
+  files: Partial<Record<ImageRole, string>>;
+}
+
+export type ImageRole = 'original' | 'adversarial' | 'perturbation' | 'heatmap' | 'counterexample';
+
+/** The result of one scenario. */
+export interface ScenarioResult {
+  name: string;
+  /** The scenario file, relative to the working folder when below it. */
+  file: string;
+  description?: string;
+  /** `error`: the scenario could not run (see `error`). */
+  status: 'passed' | 'failed' | 'error';
+  task: 'attack' | 'ablation' | 'fuzz' | 'evaluate';
+  model: { spec: string; name: string; fingerprint: string; inputSize: [number, number]; classes: number } | null;
+  expectations: ExpectationResult[];
+  /** Every metric measured, expected or not. */
+  metrics: Record<string, number>;
+  inputs: {
+    kind: 'synthetic' | 'folder';
+    total: number;
+    used: number;
+    errored: ErroredInput[];
+    allowErrors: number;
+  };
+  /** The seeds that replay the run: `inputs`, `attack`, `randomControl`, `fuzz`, `dissection`. */
+  seeds: Record<string, number>;
+  /** Seconds spent per phase (`total`, `model`, `inputs`, `dissection`, `attack`, …). */
+  durations: Record<string, number>;
+  /** Task-specific facts (attack settings, units steered, the counterexample, …). JSON values only. */
+  details: Record<string, unknown>;
+  warnings: string[];
+  images: ImageRecord[];
+  error?: ScenarioFailure;
+}
+
+/** The result of a run of one or more scenarios: the content of `results.json`. */
+export interface RunResults {
+  format: typeof RESULTS_FORMAT;
+  version: typeof RESULTS_VERSION;
+  /** ISO time the run started. */
+  created: string;
+  passed: boolean;
+  /** 0 every expectation held; 1 one failed (or regressed); 2 a scenario could not run on its input; 3 an internal error. */
+  exitCode: 0 | 1 | 2 | 3;
+  summary: { scenarios: number; passed: number; failed: number; errored: number; expectations: number; failedExpectations: number };
+  tool: { name: string; version: string };
+  versions: Record<string, string>;
+  /** The TensorFlow.js backend (see `unit-attack info`). */
+  backend: { name: string; reason: string; tfjsVersion: string; backendVersion: string; threads: number; simd: boolean | null; fastKernels: string[] } | null;
+  durations: { total: number };
+  options: { seed?: number; path?: string; workers: number };
+  baseline?: { file: string; tolerance: Record<string, number>; compared: number; regressions: Regression[] };
+  scenarios: ScenarioResult[];
+}
+
+/** A picture for the HTML report, in memory. */
+export interface ReportImage {
+  role: ImageRole;
+  png: Uint8Array;
+}
+
+/** Pictures and plots of one scenario, for the HTML report (not in `results.json`). */
+export interface ScenarioArtifacts {
+  /** Per {@link ImageRecord} (same order), its pictures. */
+  images: ReportImage[][];
+  /** SVG documents (plots) with a caption. */
+  plots: Array<{ title: string; svg: string }>;
+}
+
+/** A run's results with the pictures of each scenario (same order as `results.scenarios`). */
+export interface RunOutput {
+  results: RunResults;
+  artifacts: ScenarioArtifacts[];
+}
