@@ -19,3 +19,12 @@ export {
   unitEffect, normalQuantile, type MetricSummary, type Rate, type UnitEffect, type UnitEffectOptions, type GroupEffect,
 } from './metrics.js';
 export { randomUnits, type RandomUnitsOptions } from './random-units.js';
+export {
+  unitAttack, disposeUnitAttack, measureUnitEffect, unitAttackToJson, armToJson, assertUsable,
+  type UnitAttackOptions, type UnitAttackResult, type UnitAttackArm, type UnitSelection, type SideSelection, type UnitShaping,
+  type ShapedUnitObjectiveSpec, type MeasureUnitEffectOptions, type RateJson,
+} from './unit-attack.js';
+export {
+  robustnessCurve, unitAttackCurve, curveTable, curveToCsv, DEFAULT_EPSILONS,
+  type CurveRow, type RobustnessCurve, type RobustnessCurveOptions,
+} from './curve.js';

@@ -1,0 +1,199 @@
+/**
+ * Robustness curves: accuracy and attack success as a function of the budget ε, one row per (ε, arm). ε = 0 is the
+ * clean row. Works for logit attacks (one arm, the attack) and for the unit attack (two arms: the steered units
+ * and the random-unit control).
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { usageError } from '../errors.js';
+import type { Classifier } from '../models/types.js';
+import { formatEpsilon, parseEpsilonList } from './epsilon.js';
+import { cleanAccuracy, l2, linf, psnr, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from './metrics.js';
+import { resolveTargets } from './objectives.js';
+import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
+import type { AttackProgress, Labels } from './types.js';
+import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions } from './unit-attack.js';
+
+/** The budgets of the default curve: `0, 1/255, 2/255, 4/255, 8/255`. */
+export const DEFAULT_EPSILONS: readonly number[] = [0, 1 / 255, 2 / 255, 4 / 255, 8 / 255];
+
+/** One row of a curve: one arm at one ε. Rates have NaN `rate` when their denominator is 0. */
+export interface CurveRow {
+  epsilon: number;
+  /** ε as text, e.g. `4/255`. */
+  label: string;
+  /** `attack` for a logit attack, `unit` / `control` for the unit attack. */
+  arm: string;
+  cleanAccuracy: Rate;
+  robustAccuracy: Rate;
+  untargetedSuccess: Rate;
+  /** Null without a target. */
+  targetedSuccess: Rate | null;
+  /** Mean PSNR over the changed images (dB; NaN when none changed). */
+  psnr: number;
+  /** Largest L∞ and mean L2 distance over the images, in pixel units. */
+  linfMax: number;
+  l2Mean: number;
+  /** Mean change of the steered units' spatial-max activation (unit attack only). */
+  suppressedChange?: number;
+  excitedChange?: number;
+  warnings: string[];
+}
+
+/** A robustness curve: its rows and how it was made. */
+export interface RobustnessCurve {
+  kind: 'logit' | 'unit';
+  attack: string;
+  epsilons: number[];
+  arms: string[];
+  target: string | null;
+  images: number;
+  rows: CurveRow[];
+  seed: number;
+  seconds: number;
+}
+
+/** Options for {@link robustnessCurve}. */
+export interface RobustnessCurveOptions {
+  /** Budgets, as numbers or a list like `'0,1/255,2/255'`. @defaultValue {@link DEFAULT_EPSILONS} */
+  epsilons?: readonly (number | string)[] | string;
+  /** Called before each ε with its index. */
+  onEpsilon?: (index: number, epsilon: number) => void;
+  onProgress?: (progress: AttackProgress) => void;
+}
+
+function epsilonsOf(e: RobustnessCurveOptions['epsilons'], norm: 'linf' | 'l2'): number[] {
+  const list = e === undefined ? [...DEFAULT_EPSILONS] : parseEpsilonList(typeof e === 'string' ? e : e.map(String), { norm, path: 'epsilons' });
+  if (list.length === 0) throw usageError('epsilons is empty', { path: 'epsilons' });
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+async function labelArray(labels: Labels): Promise<Int32Array> {
+  const arr = 'data' in labels && typeof labels.data === 'function' ? await (labels as tf.Tensor1D).data() : labels as ArrayLike<number>;
+  return Int32Array.from(arr);
+}
+
+const meanFinite = (v: readonly number[]): number => {
+  const f = v.filter(Number.isFinite);
+  return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : Number.NaN;
+};
+
+/**
+ * The curve of a logit attack (the spec's `epsilon` is replaced by each budget in turn).
+ *
+ * @example
+ * const c = await robustnessCurve(clf, x, labels, { kind: 'pgd', steps: 20, objective: { kind: 'ce' } });
+ */
+export async function robustnessCurve(
+  classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec, options: RobustnessCurveOptions = {},
+): Promise<RobustnessCurve> {
+  const t0 = Date.now();
+  const norm = spec.norm ?? 'linf';
+  const epsilons = epsilonsOf(options.epsilons, norm);
+  const y = await labelArray(labels);
+  const target = spec.objective?.target === undefined ? null : resolveTargets(classifier, spec.objective.target, 1)![0]!;
+  const rows: CurveRow[] = [];
+  for (const [i, eps] of epsilons.entries()) {
+    options.onEpsilon?.(i, eps);
+    const r = await runAttack(classifier, x, labels, {
+      ...spec, epsilon: eps, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    } as AttackSpec);
+    try {
+      const [p, li, l2v] = [await psnr(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
+      rows.push({
+        epsilon: eps, label: formatEpsilon(eps), arm: 'attack',
+        cleanAccuracy: cleanAccuracy(r.cleanPredictions, y), robustAccuracy: robustAccuracy(r.cleanPredictions, r.predictions, y),
+        untargetedSuccess: untargetedSuccess(r.cleanPredictions, r.predictions, y),
+        targetedSuccess: target === null ? null : targetedSuccess(r.predictions, y, target),
+        psnr: meanFinite(p.perImage), linfMax: li.max, l2Mean: l2v.mean, warnings: r.warnings,
+      });
+    } finally {
+      r.adversarial.dispose();
+    }
+  }
+  return {
+    kind: 'logit', attack: spec.kind, epsilons, arms: ['attack'], target: target === null ? null : classifier.classNames[target]!,
+    images: x.shape[0], rows, seed: spec.seed ?? 0, seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/**
+ * The curve of the unit attack and its random-unit control: two rows per ε.
+ *
+ * @example
+ * const c = await unitAttackCurve(clf, x, labels, { atlas, exciteClass: 'bedroom', suppressClass: 'ski_resort' });
+ */
+export async function unitAttackCurve(
+  classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: Omit<UnitAttackOptions, 'epsilon' | 'onProgress'>,
+  curve: RobustnessCurveOptions & { onArmProgress?: UnitAttackOptions['onProgress'] } = {},
+): Promise<RobustnessCurve> {
+  const t0 = Date.now();
+  const epsilons = epsilonsOf(curve.epsilons, options.norm ?? (options.attack === 'cw' ? 'l2' : 'linf'));
+  const y = await labelArray(labels);
+  const rows: CurveRow[] = [];
+  const t = options.target ?? options.exciteClass;
+  const targetIdx = t === undefined ? null : resolveTargets(classifier, t, 1, 'target')![0]!;
+  let attack = options.attack ?? 'pgd';
+  const arms = options.control === false ? ['unit'] : ['unit', 'control'];
+  for (const [i, eps] of epsilons.entries()) {
+    curve.onEpsilon?.(i, eps);
+    if (eps === 0) {
+      // The clean row: no attack, the same for every arm.
+      const clean = await runAttack(classifier, x, labels, { kind: 'pgd', epsilon: 0 });
+      clean.adversarial.dispose();
+      const acc = cleanAccuracy(clean.cleanPredictions, y);
+      for (const arm of arms) {
+        rows.push({
+          epsilon: 0, label: '0', arm, cleanAccuracy: acc, robustAccuracy: acc,
+          untargetedSuccess: untargetedSuccess(clean.cleanPredictions, clean.predictions, y),
+          targetedSuccess: targetIdx === null ? null : targetedSuccess(clean.predictions, y, targetIdx),
+          psnr: Number.NaN, linfMax: 0, l2Mean: 0, suppressedChange: 0, excitedChange: 0, warnings: [],
+        });
+      }
+      continue;
+    }
+    const r = await unitAttack(classifier, x, labels, {
+      ...options, epsilon: eps, ...(curve.onArmProgress ? { onProgress: curve.onArmProgress } : {}),
+    });
+    try {
+      attack = r.attack;
+      for (const a of [r.unit, r.control].filter((v): v is UnitAttackArm => v !== null)) {
+        rows.push({
+          epsilon: eps, label: formatEpsilon(eps), arm: a.arm, cleanAccuracy: r.cleanAccuracy, robustAccuracy: a.robustAccuracy,
+          untargetedSuccess: a.untargetedSuccess, targetedSuccess: a.targetedSuccess, psnr: meanFinite(a.psnr.perImage),
+          linfMax: a.linf.max, l2Mean: a.l2.mean, suppressedChange: a.unitEffect.suppressed.mean, excitedChange: a.unitEffect.excited.mean,
+          warnings: a.warnings,
+        });
+      }
+    } finally {
+      disposeUnitAttack(r);
+    }
+  }
+  const target = targetIdx === null ? null : classifier.classNames[targetIdx]!;
+  return {
+    kind: 'unit', attack, epsilons, arms, target, images: x.shape[0], rows, seed: options.seed ?? 0, seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+const pct = (r: Rate | null): string => (r === null || !Number.isFinite(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}%`);
+
+/** The curve as table rows (header first): ε, arm, robust accuracy, untargeted and targeted success, PSNR, L∞. */
+export function curveTable(c: RobustnessCurve): string[][] {
+  return [
+    ['ε', 'arm', 'robust acc.', 'untargeted', c.target ? `→ ${c.target}` : 'targeted', 'PSNR dB', 'L∞ ×255'],
+    ...c.rows.map((r) => [
+      r.label, r.arm, pct(r.robustAccuracy), pct(r.untargetedSuccess), pct(r.targetedSuccess),
+      Number.isFinite(r.psnr) ? r.psnr.toFixed(1) : '–', (r.linfMax * 255).toFixed(1),
+    ]),
+  ];
+}
+
+/** The curve as CSV text. */
+export function curveToCsv(c: RobustnessCurve): string {
+  const cell = (r: Rate | null): string => (r === null || !Number.isFinite(r.rate) ? '' : String(r.rate));
+  const lines = ['epsilon,label,arm,clean_accuracy,robust_accuracy,untargeted_success,targeted_success,psnr,linf_max,l2_mean'];
+  for (const r of c.rows) {
+    lines.push([r.epsilon, r.label, r.arm, cell(r.cleanAccuracy), cell(r.robustAccuracy), cell(r.untargetedSuccess), cell(r.targetedSuccess),
+      Number.isFinite(r.psnr) ? r.psnr : '', r.linfMax, r.l2Mean].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
