@@ -148,10 +148,11 @@ export async function writeBrodenDataset(dir: string, options: WriteBrodenOption
     const sceneRows: Array<Array<string | number>> = [['image', 'split', 'class', 'class_index', 'seed']];
     const pad = Math.max(6, String(o.count - 1).length);
     let next = 0;
+    let failed = false;
     const worker = async (): Promise<void> => {
       for (;;) {
         const k = next++;
-        if (k >= specs.length) return;
+        if (k >= specs.length || failed) return;
         const spec = specs[k];
         const scene = renderScene(spec);
         const name = `scenes/${String(spec.index).padStart(pad, '0')}`;
@@ -192,7 +193,17 @@ export async function writeBrodenDataset(dir: string, options: WriteBrodenOption
         sceneRows[k + 1] = [`${name}.png`, split, scene.cls, scene.classIndex, spec.seed];
       }
     };
-    await Promise.all(Array.from({ length: Math.min(o.concurrency, specs.length) }, worker));
+    // Let every worker stop before anything is cleaned up, then report the first failure.
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(o.concurrency, specs.length) }, () =>
+        worker().catch((err: unknown) => {
+          failed = true;
+          throw err;
+        }),
+      ),
+    );
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
     catFrequency.set('scene', specs.length);
 
     const fmt = (x: number): string => x.toFixed(4);
