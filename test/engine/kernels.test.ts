@@ -358,3 +358,33 @@ describe('fast MaxPoolGrad', () => {
       }), { numRuns: 40, seed: 46 });
   });
 });
+
+describe('input gradient through a conv without a fused activation (conv → batch norm)', () => {
+  it('should work on wasm (it needs Conv2DBackpropFilter) and match the cpu backend', async () => {
+    useFastKernels();
+    const xData = randomData(1 * 8 * 8 * 3, 21);
+    const grad = (): tf.Tensor => {
+      const conv = tf.layers.conv2d({
+        filters: 4, kernelSize: 3, padding: 'same', useBias: false,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }),
+      });
+      const bn = tf.layers.batchNormalization({ gammaInitializer: 'ones' });
+      const g = tf.grad((x: tf.Tensor) => (bn.apply(conv.apply(x), { training: false }) as tf.Tensor).square().sum())(
+        tf.tensor4d(xData, [1, 8, 8, 3]));
+      conv.dispose();
+      bn.dispose();
+      return g;
+    };
+    expect(relErr(onWasm(grad), await onCpu(grad))).toBeLessThan(1e-4);
+  });
+});
+
+describe('engine public API', () => {
+  it('should export exactly these names', async () => {
+    const api = await import('../../src/engine/index.js');
+    expect(Object.keys(api).sort()).toEqual([
+      'BACKEND_ENV_VAR', 'BACKEND_NAMES', 'FAST_KERNEL_NAMES', 'backendInfo', 'clearFilterCache', 'fastKernelCalls',
+      'fastKernelNames', 'filterCacheSize', 'initBackend', 'registerFastKernels', 'useFastKernels', 'useShippedKernels',
+    ]);
+  });
+});
