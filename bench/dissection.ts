@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -42,6 +43,7 @@ async function one(count: number): Promise<void> {
   const phases: Record<string, number> = {};
   let phase = ''; let t = Date.now();
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
   const { atlas } = await dissect(clf, `builtin:scenes?count=${count}&seed=7`, {
     cache: false,
     onProgress: (p: DissectProgress) => {
@@ -50,11 +52,12 @@ async function one(count: number): Promise<void> {
   });
   phases[phase] = (Date.now() - t) / 1000;
   const seconds = (Date.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   clearInterval(timer);
   peak = Math.max(peak, process.memoryUsage().rss);
   const labelled = atlas.units.filter((u) => u.concept !== null).length;
   console.log(JSON.stringify({
-    count, model: which, backend: backend.name, seconds, phases, peakRssMB: Math.round(peak / 2 ** 20),
+    count, model: which, backend: backend.name, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, phases, load: os.loadavg()[0], peakRssMB: Math.round(peak / 2 ** 20),
     units: atlas.units.length, labelled, tensors: tf.memory().numTensors,
   }));
   clf.dispose();
@@ -83,7 +86,7 @@ if (args.includes('--sketch')) {
   await one(Number(args[countArg + 1]));
 } else {
   sketchRate();
-  const results: Array<{ count: number; seconds: number; peakRssMB: number; phases: Record<string, number>; model: string; backend: string }> = [];
+  const results: Array<{ count: number; seconds: number; cpuSeconds: number; load: number; peakRssMB: number; phases: Record<string, number>; model: string; backend: string }> = [];
   for (const count of [2000, 8000]) {
     const r = spawnSync(process.execPath, [...process.execArgv, path.join(here, 'dissection.ts'), '--count', String(count)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     const line = r.stdout.trim().split('\n').pop() ?? '';
@@ -97,6 +100,6 @@ if (args.includes('--sketch')) {
   }
   const [a, b] = results as [(typeof results)[number], (typeof results)[number]];
   console.log(`\nmodel: ${a.model}; backend: ${a.backend}`);
-  console.log(`2,000 probe images: ${a.seconds.toFixed(1)} s (target ≤ 60 s) — ${Object.entries(a.phases).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
+  console.log(`2,000 probe images: ${a.seconds.toFixed(1)} s wall, ${a.cpuSeconds.toFixed(1)} s CPU (target ≤ 60 s; load average ${a.load.toFixed(1)} on ${os.cpus().length} cores) — ${Object.entries(a.phases).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
   console.log(`peak RSS: ${a.peakRssMB} MB for 2,000 images, ${b.peakRssMB} MB for 8,000 (${(((b.peakRssMB / a.peakRssMB) - 1) * 100).toFixed(1)}%, target ≤ 15%)`);
 }

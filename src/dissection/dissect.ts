@@ -250,14 +250,20 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
             yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]), n: c.indices.length };
           }
         };
-        const ranks = await rankUnits(classifier, layer, chunkSource(true), {
-          metric: o.metric, onProgress: (d) => progress({ phase: 'importance', done: d, total: trainCount }),
-        });
-        const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
-          topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
-        });
-        classImportance = Object.fromEntries(Object.entries(ranks).map(([k, v]) => [k, { ...v, split: 'train' as const }]));
-        ablation = Object.fromEntries(Object.entries(curves).map(([k, v]) => [k, { ...v, split: 'heldout' as const }]));
+        try {
+          const ranks = await rankUnits(classifier, layer, chunkSource(true), {
+            metric: o.metric, onProgress: (d) => progress({ phase: 'importance', done: d, total: trainCount }),
+          });
+          const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
+            topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
+          });
+          classImportance = Object.fromEntries(Object.entries(ranks).map(([k, v]) => [k, { ...v, split: 'train' as const }]));
+          ablation = Object.fromEntries(Object.entries(curves).map(([k, v]) => [k, { ...v, split: 'heldout' as const }]));
+        } catch (err) {
+          // A model that cannot run from an edited layer (e.g. a graph model) still gets its concept labels.
+          if (!(err instanceof UnitAttackError && err.code === 'UA_MODEL')) throw err;
+          importanceNote = `the model cannot run from edited activations: ${err.message}`;
+        }
       }
     }
     if (importanceNote !== undefined && o.importance) warn(`no class importance: ${importanceNote}`);

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIO } from '../../src/cli/command.js';
@@ -77,5 +79,19 @@ describe('unit-attack dissect', () => {
     const io = captureIO();
     expect(await main(['dissect', '--backend', 'cpu', '--model', model, '--probe', probe, '--layer', 'gap', '--out', path.join(dir, 'o3')], io)).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/without spatial maps[\s\S]*detect, pool, block/);
+  });
+
+  it('runs from the compiled build, rendering scenes in a worker thread', async () => {
+    const bin = path.resolve(import.meta.dirname, '../../bin/unit-attack.js');
+    const out = path.join(dir, 'spawned');
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      bin, 'dissect', '--backend', 'cpu', '--model', model, '--probe', 'builtin:scenes?count=12&seed=2', '--out', out, '--no-cache', '--json',
+    ], { env: { ...process.env, UNIT_ATTACK_CACHE: path.join(dir, 'cache2') } });
+    const r = JSON.parse(stdout) as { summary: { units: number }; cached: boolean };
+    expect(r.summary.units).toBe(3);
+    expect(r.cached).toBe(false);
+    const atlas = await loadAtlas(path.join(out, 'atlas.json'));
+    expect(atlas.probe.used).toBe(12);
+    expect(atlas.units[0]!.topImages.length).toBe(8);
   });
 });

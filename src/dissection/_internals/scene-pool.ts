@@ -1,8 +1,7 @@
 /**
  * Renders scenes in a worker thread when one can be started, else on the calling thread. The worker runs the compiled
- * `scene-worker.js` (or the `.ts` source under a TypeScript loader such as tsx); when neither can start (e.g. inside a
- * test runner that transforms sources in memory), when the worker fails, or with `UNIT_ATTACK_WORKERS=0`, rendering
- * falls back to this thread.
+ * `scene-worker.js` (or the `.ts` source under tsx); when neither can start (e.g. inside a test runner that transforms
+ * sources in memory), when the worker fails, or with `UNIT_ATTACK_WORKERS=0`, rendering falls back to this thread.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,13 +12,23 @@ export interface RenderedProbeScene { image: Uint8Array; labels: Uint16Array; cl
 
 interface Pending { resolve: (r: RenderedProbeScene) => void; reject: (e: Error) => void; seed: number; index: number; size: number; classes: readonly string[] }
 
-function workerUrl(): URL | undefined {
+/**
+ * How to start the worker: the compiled `scene-worker.js`, or — when running from the TypeScript sources under tsx,
+ * whose loader does not reach worker threads by itself — a small bootstrap that registers tsx in the worker first.
+ */
+function workerSource(): { source: string | URL; eval: boolean } | undefined {
   if (process.env.UNIT_ATTACK_WORKERS === '0') return undefined;
   const js = new URL('./scene-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return js;
+  if (existsSync(fileURLToPath(js))) return { source: js, eval: false };
   const ts = new URL('./scene-worker.ts', import.meta.url);
-  const loader = process.execArgv.some((a) => /tsx|ts-node|loader/.test(a));
-  return loader && existsSync(fileURLToPath(ts)) ? ts : undefined;
+  if (!existsSync(fileURLToPath(ts)) || !process.execArgv.some((a) => a.includes('tsx'))) return undefined;
+  let api: string;
+  try {
+    api = import.meta.resolve('tsx/esm/api');
+  } catch {
+    return undefined;
+  }
+  return { source: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })`, eval: true };
 }
 
 /** One render worker (the machine's other core), shared by every scenes probe set of the process. */
@@ -44,10 +53,10 @@ export class ScenePool {
   private ensure(): Worker | undefined {
     if (this.failed) return undefined;
     if (this.worker) return this.worker;
-    const url = workerUrl();
-    if (!url) { this.failed = true; return undefined; }
+    const script = workerSource();
+    if (!script) { this.failed = true; return undefined; }
     try {
-      const w = new Worker(url);
+      const w = new Worker(script.source, { eval: script.eval, execArgv: [] });
       w.unref();
       w.on('message', (m: { id: number; image?: Uint8Array; labels?: Uint16Array; cls?: string; error?: string }) => {
         const p = this.pending.get(m.id);
