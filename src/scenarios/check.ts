@@ -126,6 +126,10 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
     if (a.epsilon !== undefined) checkEpsilon(a.epsilon, norm, ['attack', 'epsilon'], issues);
     if ('stepSize' in a && a.stepSize !== undefined) checkEpsilon(a.stepSize, 'l2', ['attack', 'stepSize'], issues, 'stepSize');
     if (a.kind === 'unit') {
+      if (a.optimizer === 'cw' && a.norm === 'linf') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the cw optimizer is an L2 attack: norm must be l2' });
+      if (a.optimizer === 'cw' && a.target === undefined && a.exciteClass === undefined) {
+        issues.push({ code: 'missing_key', path: ['attack', 'target'], message: 'the cw optimizer needs a target class to know when it succeeded', hint: 'set target, or use optimizer: pgd for the pure unit attack' });
+      }
       const sides = [a.suppress, a.excite, a.suppressClass, a.exciteClass].filter((v) => v !== undefined);
       if (sides.length === 0) {
         issues.push({

@@ -178,7 +178,7 @@ const attack = z.discriminatedUnion('kind', [
   }, 'Square Attack (score-based, no gradients)'),
   strict({
     kind: z.literal('unit'), ...common, ...iterative,
-    optimizer: z.enum(['pgd', 'fgsm']).optional().describe('the optimizer of the unit objective (default pgd)'),
+    optimizer: z.enum(['pgd', 'fgsm', 'cw']).optional().describe('the optimizer of the unit objective (default pgd; cw is the L2 attack of the PNAS experiment and needs a target)'),
     layer: z.string().min(1).optional().describe("the layer whose units are steered (default: the dissection's layer)"),
     suppress: unitList.optional().describe('units to lower: concept names (from the dissection) or unit indices'),
     excite: unitList.optional().describe('units to raise: concept names (from the dissection) or unit indices'),
@@ -213,7 +213,6 @@ const fuzz = strict({
   shift: z.int().min(0).max(64).optional().describe('shift by up to this many pixels in x and y (edges repeated)'),
   expect: z.enum(['label', 'prediction']).optional()
     .describe("what must hold: the true label (on images the model gets right; default) or the clean prediction"),
-  maxShrinks: z.int().min(0).optional().describe('cap on fast-check shrinking steps (default: no cap)'),
 }, 'property-based fuzzing: draw corruptions and expect the label to hold');
 
 const threshold = strict({

@@ -55,7 +55,7 @@ export interface ModelRef {
 }
 
 /** The attack block with its numbers read (ε and step size as numbers). */
-export type ResolvedAttack = Omit<AttackBlock, 'epsilon' | 'stepSize'> & { epsilon?: number; stepSize?: number };
+export type ResolvedAttack = AttackBlock extends infer A ? A extends AttackBlock ? Omit<A, 'epsilon' | 'stepSize'> & { epsilon?: number; stepSize?: number } : never : never;
 
 /** What a scenario does with its inputs. */
 export type ScenarioTask =

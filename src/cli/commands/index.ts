@@ -2,12 +2,14 @@ import type { CommandSpec } from '../command.js';
 import { dissectCommand } from './dissect.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
+import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
 
 /** Every command of the CLI, in help order. Add a command by adding its spec here. */
 export const COMMANDS: readonly CommandSpec[] = [
   infoCommand,
   predictCommand,
+  runCommand,
   trainCommand,
   dissectCommand,
 ];

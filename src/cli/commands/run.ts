@@ -1,0 +1,103 @@
+import chalk from 'chalk';
+import { initBackend } from '../../engine/backend.js';
+import { usageError } from '../../errors.js';
+import { parseTolerances } from '../../report/baseline.js';
+import { readResults } from '../../report/json.js';
+import { terminalReport } from '../../report/terminal.js';
+import { writeReports } from '../../report/write.js';
+import { ScenarioError, displayPath, issueLocation } from '../../scenarios/errors.js';
+import { loadScenarios } from '../../scenarios/load.js';
+import { runScenarios } from '../../scenarios/run.js';
+import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
+import { startProgress } from '../progress.js';
+
+/** Prints every issue of a scenario error as `✖ message → at path (file:line)` with its hint. */
+export function printScenarioError(err: ScenarioError, io: CliIO): void {
+  for (const i of err.issues) {
+    io.err(chalk.red('✖ ') + i.message + chalk.dim(` → at ${i.path} (${issueLocation(i)})`));
+    if (i.hint) io.err(chalk.yellow('  hint: ') + i.hint.replace(/\n/g, '\n  '));
+  }
+  const files = new Set(err.issues.map((i) => i.file)).size;
+  io.err(chalk.dim(`${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}; nothing was run`));
+}
+
+function files(argv: GlobalArgs): string[] {
+  return ((argv.files as string[] | undefined) ?? []).map(String);
+}
+
+export const runCommand: CommandSpec = {
+  name: 'run',
+  positional: '<files..>',
+  describe: 'Run scenario files (or folders of them), check their expectations and write JSON, JUnit and HTML reports',
+  positionals: { files: { describe: 'scenario files (.yaml, .yml, .json) or folders of them', type: 'string', array: true } },
+  options: {
+    out: { type: 'string', describe: 'folder for results.json, junit.xml, report.html and images' },
+    baseline: { type: 'string', describe: 'an earlier results.json: fail (exit 1) when a figure regresses beyond the tolerance' },
+    tolerance: { type: 'string', array: true, describe: 'regression tolerance: a number for every metric and/or metric=number (default 0.02)' },
+    seed: { type: 'number', describe: 'seed of the fuzz scenarios; with --path, replays a counterexample' },
+    path: { type: 'string', describe: 'a fast-check counterexample path to replay (with the --seed it was found with)' },
+    workers: { type: 'number', default: 1, describe: 'worker threads to run scenarios in parallel (scenarios of one model share one)' },
+    'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
+  },
+  examples: [
+    ['unit-attack run scenarios/ --out out', 'run every scenario and write the reports to out/'],
+    ['unit-attack run gate.yaml --baseline main/results.json', 'fail when a figure got worse than on main'],
+    ['unit-attack run scenarios/corruption-fuzz.yaml --seed 7 --path 3:1:0', 'replay a fuzzing counterexample'],
+  ],
+  check(argv) {
+    if (files(argv).length === 0) throw usageError('name at least one scenario file or folder', { path: 'files' });
+    const seed = argv.seed as number | undefined;
+    if (seed !== undefined && !Number.isInteger(seed)) throw usageError(`--seed must be an integer, got ${String(argv.seed)}`, { path: '--seed' });
+    const p = argv.path as string | undefined;
+    if (p !== undefined) {
+      if (seed === undefined) throw usageError('--path needs the --seed the counterexample was found with', { path: '--path', hint: 'copy both from the report: --seed S --path P' });
+      if (!/^\d+(:\d+)*$/.test(p)) throw usageError(`--path must look like 12:0:3, got '${p}'`, { path: '--path' });
+    }
+    const workers = argv.workers as number;
+    if (!Number.isInteger(workers) || workers < 1) throw usageError(`--workers must be a positive integer, got ${String(argv.workers)}`, { path: '--workers' });
+    parseTolerances(argv.tolerance as string[] | undefined);
+    if (argv.tolerance !== undefined && argv.baseline === undefined) throw usageError('--tolerance applies to --baseline, which is not given', { path: '--tolerance' });
+  },
+  async run(argv, io) {
+    await initBackend({ backend: argv.backend });
+    let scenarios;
+    try {
+      scenarios = await loadScenarios(files(argv));
+    } catch (err) {
+      // Exit code 2: a scenario file (or a file it names) is invalid.
+      if (err instanceof ScenarioError) { printScenarioError(err, io); return 2; }
+      throw err;
+    }
+    const baselineFile = argv.baseline as string | undefined;
+    const baseline = baselineFile !== undefined
+      ? { file: baselineFile, results: await readResults(baselineFile), tolerances: parseTolerances(argv.tolerance as string[] | undefined) }
+      : undefined;
+    const bar = startProgress(io, 'scenarios', scenarios.length, argv.quiet);
+    let output;
+    try {
+      output = await runScenarios(scenarios, {
+        backend: argv.backend,
+        workers: argv.workers as number,
+        ...(argv.seed !== undefined ? { seed: argv.seed as number } : {}),
+        ...(argv.path !== undefined ? { path: argv.path as string } : {}),
+        ...(baseline ? { baseline } : {}),
+        onProgress: (p) => bar.tick(0, `${p.scenario}: ${p.phase}${p.of ? ` ${p.done ?? 0}/${p.of}` : ''}`),
+        onScenario: (r) => bar.tick(1, `${r.name}: ${r.status}`),
+      });
+    } finally {
+      bar.stop();
+    }
+    io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
+    const out = argv.out as string | undefined;
+    if (out !== undefined) {
+      const written = await writeReports(output, out);
+      io.out('');
+      io.out(`report:  ${displayPath(written.html)}`);
+      io.out(`results: ${displayPath(written.results)}`);
+      io.out(`junit:   ${displayPath(written.junit)}`);
+    } else if (output.results.scenarios.some((s) => s.details.counterexample !== undefined)) {
+      io.out(chalk.dim('run with --out DIR to keep the counterexample as a PNG (with its seed and path) and the HTML report'));
+    }
+    return output.results.exitCode;
+  },
+};

@@ -1,0 +1,592 @@
+/**
+ * What a scenario does with its inputs — attack, ablate, fuzz or only evaluate — and the metrics, details and
+ * pictures each produces. Every tensor made here is disposed here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  cleanAccuracy, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitEffect, untargetedSuccess,
+  type AttackResult, type AttackSpec, type GroupEffect, type ObjectiveSpec, type UnitEffect,
+} from '../attacks/index.js';
+import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
+import { unitsForClass, type Atlas } from '../dissection/index.js';
+import { UnitAttackError } from '../errors.js';
+import type { Classifier } from '../models/types.js';
+import { barChartSvg } from '../report/bars.js';
+import { addPngText, heatmapOverlay, perturbationMagnitude } from '../report/images.js';
+import { lineChartSvg } from '../report/plot.js';
+import type { ImageRecord, ReportImage } from '../report/types.js';
+import { describeCorruption } from './corruptions.js';
+import { scenarioError } from './errors.js';
+import { fuzzClassifier } from './fuzz.js';
+import { stackImages, type LoadedInputs } from './inputs.js';
+import { issueAt } from './load.js';
+import type { ResolvedAttack, Scenario } from './types.js';
+import { controlUnits, resolveSteeredUnits, type SteeredUnits } from './units.js';
+
+/** Images attacked per call of the attack (bounds memory on large inputs). */
+export const ATTACK_BATCH = 32;
+const PREDICT_BATCH = 64;
+
+/** What a task needs. */
+export interface TaskContext {
+  scenario: Scenario;
+  classifier: Classifier;
+  inputs: LoadedInputs;
+  /** The pixel-space batch of the inputs (owned by the caller). */
+  x: tf.Tensor4D;
+  cleanPredictions: Int32Array;
+  atlas?: Atlas;
+  /** `--seed` / `--path` for fuzz scenarios. */
+  replay?: { seed?: number; path?: string };
+  /** The scenario file as the user named it, for replay commands. */
+  displayFile: string;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+/** What a task produces. */
+export interface TaskOutput {
+  metrics: Record<string, number>;
+  details: Record<string, unknown>;
+  warnings: string[];
+  seeds: Record<string, number>;
+  durations: Record<string, number>;
+  images: ImageRecord[];
+  pictures: ReportImage[][];
+  plots: Array<{ title: string; svg: string }>;
+}
+
+function emptyOutput(): TaskOutput {
+  return { metrics: {}, details: {}, warnings: [], seeds: {}, durations: {}, images: [], pictures: [], plots: [] };
+}
+
+const seconds = (t0: number): number => (performance.now() - t0) / 1000;
+
+/** Predicted class per image, in batches. */
+export async function predictAll(classifier: Classifier, x: tf.Tensor4D, batch = PREDICT_BATCH): Promise<Int32Array> {
+  const n = x.shape[0];
+  const out = new Int32Array(n);
+  for (let s = 0; s < n; s += batch) {
+    const e = Math.min(n, s + batch);
+    const p = tf.tidy(() => tf.argMax(classifier.logits(tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1])), 1));
+    out.set(await p.data(), s);
+    p.dispose();
+  }
+  return out;
+}
+
+/** Per image and unit, the spatial maximum of a layer's output `[N, units]` (rank-2 outputs as they are). */
+async function pooledActivations(classifier: Classifier, x: tf.Tensor4D, layer: string, batch = PREDICT_BATCH): Promise<tf.Tensor2D> {
+  const parts: tf.Tensor2D[] = [];
+  for (let s = 0; s < x.shape[0]; s += batch) {
+    const e = Math.min(x.shape[0], s + batch);
+    parts.push(tf.tidy(() => {
+      const a = classifier.activations(tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]), layer);
+      return (a.rank === 4 ? tf.max(a, [1, 2]) : a.reshape([e - s, -1])) as tf.Tensor2D;
+    }));
+  }
+  const out = tf.concat(parts, 0);
+  parts.forEach((p) => p.dispose());
+  return out;
+}
+
+/** A map per image: the mean of `units` minus the mean of `minus` at `layer`, `[K, h, w]` flattened per image. */
+async function unitMaps(classifier: Classifier, x: tf.Tensor4D, layer: string, plus: readonly number[], minus: readonly number[] = []): Promise<{ maps: Float32Array[]; h: number; w: number } | undefined> {
+  const t = tf.tidy(() => {
+    const a = classifier.activations(x, layer);
+    if (a.rank !== 4) return undefined;
+    const pick = (u: readonly number[]): tf.Tensor => (u.length ? tf.mean(tf.gather(a, tf.tensor1d(u as number[], 'int32'), 3), 3) : tf.zeros(a.shape.slice(0, 3)));
+    return tf.sub(pick(plus), pick(minus));
+  });
+  if (!t) return undefined;
+  const [k, h, w] = t.shape as [number, number, number];
+  const data = await t.data();
+  t.dispose();
+  return { maps: Array.from({ length: k }, (_, i) => Float32Array.from(data.subarray(i * h * w, (i + 1) * h * w))), h, w };
+}
+
+function classOf(classifier: Classifier, ref: string | number | undefined, scenario: Scenario, at: (string | number)[]): number | undefined {
+  if (ref === undefined) return undefined;
+  const names = classifier.classNames;
+  const k = typeof ref === 'number' ? (ref < names.length ? ref : -1) : names.indexOf(ref);
+  if (k < 0) {
+    throw scenarioError(issueAt(scenario.source, 'not_found', at, typeof ref === 'number'
+      ? `class index ${ref} is out of range: the model has ${names.length} classes (0…${names.length - 1})`
+      : `the model '${classifier.name}' has no class '${ref}'`, `the model's classes: ${names.join(', ')}`));
+  }
+  return k;
+}
+
+function checkLayer(classifier: Classifier, layer: string, scenario: Scenario, at: (string | number)[]): number {
+  try {
+    const info = classifier.layer(layer);
+    return info.shape[info.shape.length - 1]!;
+  } catch (err) {
+    if (err instanceof UnitAttackError && err.code === 'UA_LAYER') throw scenarioError(issueAt(scenario.source, 'not_found', at, err.message, err.hint));
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pictures
+
+async function png(img: RgbImage): Promise<Uint8Array> {
+  return new Uint8Array(await encodePng(img));
+}
+
+/** Up to `k` example indices: successes first (the interesting ones), then the rest, each in input order. */
+function pickExamples(n: number, k: number, interesting: (i: number) => boolean): number[] {
+  const all = Array.from({ length: n }, (_, i) => i);
+  return [...all.filter(interesting), ...all.filter((i) => !interesting(i))].slice(0, k);
+}
+
+function sliceRgb(x: tf.Tensor4D, i: number): RgbImage {
+  const one = tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]);
+  try {
+    return tensorToRgb(one);
+  } finally {
+    one.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attack
+
+type AttackCall = AttackSpec | ({ kind: string } & Record<string, unknown>);
+
+function pick<T extends object>(o: T, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if ((o as Record<string, unknown>)[k] !== undefined) out[k] = (o as Record<string, unknown>)[k];
+  return out;
+}
+
+/** The attack spec of a logit attack (fgsm, pgd, cw, square) as `runAttack` takes it. */
+function logitAttackSpec(a: ResolvedAttack): AttackCall {
+  const base = pick(a, ['epsilon', 'norm', 'seed']);
+  const own = a.kind === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop'])
+    : a.kind === 'cw' ? pick(a, ['steps', 'binarySteps', 'initialConst', 'learningRate', 'confidence'])
+      : a.kind === 'square' ? pick(a, ['queries', 'pInit']) : {};
+  const o = a as { objective?: 'ce' | 'margin'; confidence?: number };
+  let objective: ObjectiveSpec | undefined;
+  if (o.objective !== undefined || a.target !== undefined || (a.kind !== 'cw' && o.confidence !== undefined)) {
+    const kind = o.objective ?? (a.kind === 'cw' || a.kind === 'square' ? 'margin' : 'ce');
+    objective = { kind, ...(a.target !== undefined ? { target: a.target } : {}), ...(kind === 'margin' && a.kind !== 'cw' && o.confidence !== undefined ? { confidence: o.confidence } : {}) } as ObjectiveSpec;
+  }
+  return { kind: a.kind, ...base, ...own, ...(objective ? { objective } : {}) };
+}
+
+interface BatchedAttack {
+  adversarial: tf.Tensor4D;
+  predictions: Int32Array;
+  success: boolean[];
+  steps: number;
+  queries: number;
+  objectiveName: string;
+  warnings: string[];
+}
+
+async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string): Promise<BatchedAttack> {
+  const { classifier, x, inputs } = ctx;
+  const n = x.shape[0];
+  const parts: tf.Tensor4D[] = [];
+  const predictions = new Int32Array(n);
+  const success: boolean[] = [];
+  let steps = 0; let queries = 0; let objectiveName = '';
+  const warnings = new Set<string>();
+  try {
+    for (let s = 0; s < n; s += ATTACK_BATCH) {
+      const e = Math.min(n, s + ATTACK_BATCH);
+      const xs = tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]);
+      let r: AttackResult;
+      try {
+        r = await runAttack(classifier, xs, inputs.labels.subarray(s, e), spec as AttackSpec);
+      } finally {
+        xs.dispose();
+      }
+      parts.push(r.adversarial);
+      predictions.set(r.predictions, s);
+      success.push(...r.success);
+      steps += r.steps.reduce((a, b) => a + b, 0);
+      queries += r.queries.reduce((a, b) => a + b, 0);
+      objectiveName = r.objectiveName;
+      r.warnings.forEach((w) => warnings.add(w));
+      ctx.onProgress?.(phase, e, n);
+    }
+    const adversarial = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+    if (parts.length > 1) parts.forEach((p) => p.dispose());
+    return { adversarial, predictions, success, steps: steps / n, queries: queries / n, objectiveName, warnings: [...warnings] };
+  } catch (err) {
+    parts.forEach((p) => p.dispose());
+    throw err;
+  }
+}
+
+const groupSummary = (g: GroupEffect): Record<string, unknown> => ({ units: g.units, mean: g.mean, ci: g.ci });
+
+async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskOutput> {
+  const out = emptyOutput();
+  const { classifier, x, inputs, cleanPredictions: clean, scenario, atlas } = ctx;
+  const labels = inputs.labels;
+  const isUnit = a.kind === 'unit';
+  const targetRef = a.target ?? (a.kind === 'unit' ? a.exciteClass : undefined);
+  const target = classOf(classifier, targetRef, scenario, ['attack', a.target !== undefined ? 'target' : 'exciteClass']);
+  const seed = a.seed ?? 0;
+  out.seeds.attack = seed;
+
+  let steered: SteeredUnits | undefined;
+  let spec: AttackCall;
+  let objective: Record<string, unknown> | undefined;
+  if (a.kind === 'unit') {
+    const layer = atlas ? atlas.layer : a.layer!;
+    if (atlas && a.layer !== undefined && a.layer !== atlas.layer) {
+      throw scenarioError(issueAt(scenario.source, 'conflict', ['attack', 'layer'], `attack.layer '${a.layer}' differs from the dissected layer '${atlas.layer}'`, 'drop attack.layer, or set dissection.layer'));
+    }
+    const numUnits = checkLayer(classifier, layer, scenario, atlas ? ['dissection', 'layer'] : ['attack', 'layer']);
+    for (const key of ['suppressClass', 'exciteClass'] as const) classOf(classifier, a[key], scenario, ['attack', key]);
+    steered = resolveSteeredUnits(a, atlas, layer, numUnits, scenario.source, a.scaleByThreshold ?? atlas !== undefined);
+    out.warnings.push(...steered.warnings);
+    objective = {
+      kind: 'unit', layer, suppress: steered.suppress.map((c) => c.unit), excite: steered.excite.map((c) => c.unit),
+      aggregate: a.aggregate ?? 'mean', classWeight: a.classWeight ?? 0, ...(a.classLoss ? { classLoss: a.classLoss } : {}),
+      ...(steered.unitScale ? { unitScale: steered.unitScale } : {}), ...(target !== undefined ? { target } : {}),
+    };
+    const optimizer = a.optimizer ?? 'pgd';
+    spec = {
+      kind: optimizer, ...pick(a, ['epsilon', 'norm', 'seed']),
+      ...(optimizer === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop']) : optimizer === 'cw' ? pick(a, ['steps']) : {}),
+      objective,
+    };
+  } else {
+    spec = logitAttackSpec(a);
+  }
+
+  let t0 = performance.now();
+  const attack = await attackInBatches(ctx, spec, 'attack');
+  out.durations.attack = seconds(t0);
+  const adv = attack.adversarial;
+  const control: { attack?: BatchedAttack; units?: { suppress: number[]; excite: number[] }; seed?: number } = {};
+  try {
+    out.warnings.push(...attack.warnings);
+    t0 = performance.now();
+    const adPred = attack.predictions;
+    out.metrics.clean_accuracy = cleanAccuracy(clean, labels).rate;
+    out.metrics.robust_accuracy = robustAccuracy(clean, adPred, labels).rate;
+    out.metrics.untargeted_success = untargetedSuccess(clean, adPred, labels).rate;
+    if (target !== undefined) out.metrics.targeted_success = targetedSuccess(adPred, labels, target).rate;
+    const p = await psnr(adv, x);
+    out.metrics.psnr = p.finite > 0 ? p.mean : Number.POSITIVE_INFINITY;
+    const [h, w] = classifier.inputSize;
+    if (h >= 11 && w >= 11) out.metrics.ssim = (await ssim(adv, x)).mean;
+    else out.warnings.push(`ssim needs images of at least 11×11; the model takes ${h}×${w}`);
+    out.metrics.linf = (await linf(adv, x)).max;
+    out.metrics.l2 = (await l2(adv, x)).max;
+    out.durations.metrics = seconds(t0);
+
+    const rateOf = (pred: Int32Array): number => (target !== undefined ? targetedSuccess(pred, labels, target).rate : untargetedSuccess(clean, pred, labels).rate);
+    let effect: UnitEffect | undefined;
+    let controlEffect: UnitEffect | undefined;
+    if (isUnit && steered && objective) {
+      out.metrics.unit_success = rateOf(adPred);
+      const layer = steered.layer;
+      const suppress = steered.suppress.map((c) => c.unit);
+      const excite = steered.excite.map((c) => c.unit);
+      const before = await pooledActivations(classifier, x, layer);
+      try {
+        const after = await pooledActivations(classifier, adv, layer);
+        try {
+          effect = await unitEffect(before, after, { suppress, excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}) });
+        } finally {
+          after.dispose();
+        }
+        if (suppress.length > 0) out.metrics.unit_effect_suppressed = effect.suppressed.mean;
+        if (excite.length > 0) out.metrics.unit_effect_excited = effect.excited.mean;
+        if ((a as { randomControl?: boolean }).randomControl !== false) {
+          control.seed = (a as { randomControlSeed?: number }).randomControlSeed ?? seed + 1;
+          out.seeds.randomControl = control.seed;
+          control.units = controlUnits(steered, control.seed);
+          const controlSpec = { ...spec, objective: { ...objective, suppress: control.units.suppress, excite: control.units.excite } };
+          t0 = performance.now();
+          control.attack = await attackInBatches(ctx, controlSpec, 'random control');
+          out.durations.control = seconds(t0);
+          out.metrics.random_control_success = rateOf(control.attack.predictions);
+          const cAfter = await pooledActivations(classifier, control.attack.adversarial, layer);
+          try {
+            controlEffect = await unitEffect(before, cAfter, {
+              suppress: control.units.suppress, excite: control.units.excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}),
+            });
+          } finally {
+            cAfter.dispose();
+          }
+        }
+      } finally {
+        before.dispose();
+      }
+    }
+
+    // ---- details ----
+    out.details.attack = {
+      kind: a.kind, ...(a.kind === 'unit' ? { optimizer: a.optimizer ?? 'pgd' } : {}),
+      epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null, norm: a.norm ?? (a.kind === 'cw' || (a.kind === 'unit' && a.optimizer === 'cw') ? 'l2' : 'linf'),
+      objective: attack.objectiveName, target: targetRef ?? null, seed,
+      settings: pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit', 'aggregate', 'classWeight', 'classLoss']),
+      meanSteps: attack.steps, meanQueries: attack.queries,
+    };
+    if (steered) {
+      out.details.units = {
+        layer: steered.layer, suppress: steered.suppress, excite: steered.excite, scaledByThreshold: steered.unitScale !== undefined,
+        ...(control.units ? { control: { ...control.units, seed: control.seed } } : {}),
+      };
+      if (effect) {
+        out.details.unitEffect = {
+          suppressed: groupSummary(effect.suppressed), excited: groupSummary(effect.excited),
+          other: { mean: effect.other.mean, ci: effect.other.ci }, confidence: effect.confidence, interval: effect.interval,
+        };
+      }
+      if (controlEffect) {
+        out.details.controlUnitEffect = {
+          suppressed: groupSummary(controlEffect.suppressed), excited: groupSummary(controlEffect.excited),
+          other: { mean: controlEffect.other.mean, ci: controlEffect.other.ci },
+        };
+      }
+    }
+
+    // ---- plots ----
+    const rates: Array<[string, number, number | undefined]> = [
+      ['clean accuracy', out.metrics.clean_accuracy, undefined],
+      ['robust accuracy', out.metrics.robust_accuracy, undefined],
+      ['untargeted success', out.metrics.untargeted_success, control.attack ? untargetedSuccess(clean, control.attack.predictions, labels).rate : undefined],
+      ...(target !== undefined ? [['targeted success', out.metrics.targeted_success!, control.attack ? targetedSuccess(control.attack.predictions, labels, target).rate : undefined] as [string, number, number | undefined]] : []),
+    ];
+    out.plots.push({
+      title: `Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`,
+      svg: barChartSvg({
+        title: 'Accuracy and attack success', yLabel: 'rate', categories: rates.map((r) => r[0]),
+        series: [
+          { name: isUnit ? 'unit attack' : a.kind, values: rates.map((r) => r[1]) },
+          ...(control.attack ? [{ name: 'random-unit control', values: rates.map((r) => r[2] ?? Number.NaN), color: '#999999' }] : []),
+        ],
+      }),
+    });
+    if (effect) {
+      const cats = ['suppressed', 'excited', 'other'];
+      const vals = (e: UnitEffect): number[] => [e.suppressed.mean, e.excited.mean, e.other.mean];
+      const ivs = (e: UnitEffect): Array<[number, number]> => [e.suppressed.ci, e.excited.ci, e.other.ci];
+      out.plots.push({
+        title: 'Unit effect: change of spatial-max activation' + (steered?.unitScale ? ' (÷ unit threshold)' : ''),
+        svg: barChartSvg({
+          title: 'Unit effect', yLabel: 'mean change', categories: cats,
+          series: [
+            { name: 'unit attack', values: vals(effect), intervals: ivs(effect) },
+            ...(controlEffect ? [{ name: 'random-unit control', values: vals(controlEffect), intervals: ivs(controlEffect), color: '#999999' }] : []),
+          ],
+        }),
+      });
+    }
+
+    // ---- examples ----
+    const names = classifier.classNames;
+    const examples = pickExamples(inputs.images.length, scenario.reportImages, (i) => attack.success[i] === true);
+    if (examples.length > 0) {
+      const exIdx = tf.tensor1d(examples, 'int32');
+      const xs = tf.gather(x, exIdx) as tf.Tensor4D;
+      const as = tf.gather(adv, exIdx) as tf.Tensor4D;
+      exIdx.dispose();
+      try {
+        let maps: { before: Awaited<ReturnType<typeof unitMaps>>; after: Awaited<ReturnType<typeof unitMaps>> } | undefined;
+        if (steered) {
+          const plus = steered.excite.map((c) => c.unit); const minus = steered.suppress.map((c) => c.unit);
+          maps = { before: await unitMaps(classifier, xs, steered.layer, plus, minus), after: await unitMaps(classifier, as, steered.layer, plus, minus) };
+        }
+        for (let k = 0; k < examples.length; k++) {
+          const i = examples[k]!;
+          const orig = inputs.images[i]!;
+          const advImg = sliceRgb(as, k);
+          let heat: RgbImage;
+          if (maps?.before && maps.after) {
+            const d = maps.after.maps[k]!.map((v, j) => v - maps!.before!.maps[k]![j]!);
+            heat = heatmapOverlay(advImg, d, maps.after.h, maps.after.w, { signed: true });
+          } else {
+            heat = heatmapOverlay(orig, perturbationMagnitude(orig, advImg), orig.height, orig.width);
+          }
+          out.images.push({
+            id: inputs.ids[i]!, label: names[labels[i]!]!, cleanPrediction: names[clean[i]!]!, finalPrediction: names[attack.predictions[i]!]!,
+            success: attack.success[i]!, files: {},
+          });
+          out.pictures.push([
+            { role: 'original', png: await png(orig) },
+            { role: 'adversarial', png: await png(advImg) },
+            { role: 'perturbation', png: await png(perturbationPicture(orig, advImg)) },
+            { role: 'heatmap', png: await png(heat) },
+          ]);
+        }
+      } finally {
+        xs.dispose(); as.dispose();
+      }
+    }
+    return out;
+  } finally {
+    adv.dispose();
+    control.attack?.adversarial.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ablation
+
+async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
+  const out = emptyOutput();
+  const { classifier, x, inputs, cleanPredictions: clean, scenario, atlas } = ctx;
+  if (scenario.task.kind !== 'ablation' || !atlas) throw new UnitAttackError('UA_INTERNAL', 'runAblationTask needs an ablation scenario and an atlas');
+  const { class: cls, topN } = scenario.task.ablation;
+  const k = classOf(classifier, cls, scenario, ['ablation', 'class'])!;
+  let units: number[];
+  try {
+    units = unitsForClass(atlas, cls, topN);
+  } catch (err) {
+    if (err instanceof UnitAttackError && err.code === 'UA_USAGE') {
+      throw scenarioError(issueAt(scenario.source, 'invalid_value', ['ablation', err.path === 'n' ? 'topN' : 'class'], err.message, err.hint));
+    }
+    throw err;
+  }
+  const t0 = performance.now();
+  const ablated = classifier.withEdits(atlas.layer, { op: 'zero', units });
+  const after = await predictAll(ablated, x);
+  out.durations.ablation = seconds(t0);
+  const labels = inputs.labels;
+  const acc = (pred: Int32Array, which: (y: number) => boolean): { rate: number; total: number } => {
+    let ok = 0; let total = 0;
+    for (let i = 0; i < labels.length; i++) if (which(labels[i]!)) { total++; if (pred[i] === labels[i]) ok++; }
+    return { rate: total > 0 ? ok / total : Number.NaN, total };
+  };
+  const base = acc(clean, (y) => y === k);
+  const abl = acc(after, (y) => y === k);
+  const othersBase = acc(clean, (y) => y !== k);
+  const othersAbl = acc(after, (y) => y !== k);
+  out.metrics.clean_accuracy = cleanAccuracy(clean, labels).rate;
+  out.metrics.ablation_accuracy_drop = base.rate > 0 ? (base.rate - abl.rate) / base.rate : Number.NaN;
+  if (base.total === 0) out.warnings.push(`no input is of the class '${cls}', so its accuracy cannot drop; add inputs of that class`);
+  else if (base.rate === 0) out.warnings.push(`the model gets no '${cls}' input right before the ablation, so there is no accuracy to drop`);
+  out.details.ablation = {
+    class: cls, layer: atlas.layer, topN, units: units.map((u) => ({ unit: u, concept: atlas.units[u]?.concept ?? null })),
+    classAccuracy: { before: base.rate, after: abl.rate, images: base.total },
+    othersAccuracy: { before: othersBase.rate, after: othersAbl.rate, images: othersBase.total },
+  };
+  const curve = atlas.ablation[cls];
+  if (curve) {
+    out.plots.push({
+      title: `Ablation curve of ${cls} (held-out probe images of the dissection) and this scenario`,
+      svg: lineChartSvg({
+        title: `Zeroing the top-N units of ${cls}`, xLabel: 'N (top units zeroed or kept)', yLabel: 'accuracy', yDomain: [0, 1],
+        series: [
+          { name: `${cls}, top N zeroed`, points: curve.N.map((n, i) => [n, curve.ablateAccuracy[i]!] as const) },
+          { name: `${cls}, only top N kept`, points: curve.N.map((n, i) => [n, curve.keepAccuracy[i]!] as const), dash: 'dashed' },
+          { name: 'other classes, top N zeroed', points: curve.N.map((n, i) => [n, curve.othersAccuracy[i]!] as const), dash: 'dotted' },
+          { name: 'this scenario', points: [[topN, abl.rate]], markers: true, width: 0 },
+        ],
+      }),
+    });
+  }
+  const names = classifier.classNames;
+  const ofClass = Array.from({ length: labels.length }, (_, i) => i).filter((i) => labels[i] === k);
+  const examples = pickExamples(ofClass.length, scenario.reportImages, (j) => after[ofClass[j]!] !== clean[ofClass[j]!]).map((j) => ofClass[j]!);
+  if (examples.length > 0) {
+    const idx = tf.tensor1d(examples, 'int32');
+    const xs = tf.gather(x, idx) as tf.Tensor4D;
+    idx.dispose();
+    try {
+      const maps = await unitMaps(classifier, xs, atlas.layer, units);
+      for (let j = 0; j < examples.length; j++) {
+        const i = examples[j]!;
+        const orig = inputs.images[i]!;
+        out.images.push({
+          id: inputs.ids[i]!, label: names[labels[i]!]!, cleanPrediction: names[clean[i]!]!, finalPrediction: names[after[i]!]!,
+          success: after[i] !== clean[i], files: {},
+        });
+        const pics: ReportImage[] = [{ role: 'original', png: await png(orig) }];
+        if (maps) pics.push({ role: 'heatmap', png: await png(heatmapOverlay(orig, maps.maps[j]!, maps.h, maps.w)) });
+        out.pictures.push(pics);
+      }
+    } finally {
+      xs.dispose();
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fuzz
+
+async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
+  const out = emptyOutput();
+  const { classifier, inputs, cleanPredictions: clean, scenario } = ctx;
+  if (scenario.task.kind !== 'fuzz') throw new UnitAttackError('UA_INTERNAL', 'runFuzzTask needs a fuzz scenario');
+  const f = scenario.task.fuzz;
+  const seed = ctx.replay?.seed ?? f.seed ?? 0;
+  out.seeds.fuzz = seed;
+  out.metrics.clean_accuracy = cleanAccuracy(clean, inputs.labels).rate;
+  const t0 = performance.now();
+  const r = await fuzzClassifier(classifier, inputs.images, inputs.labels, clean, {
+    runs: f.runs ?? 100, seed, expect: f.expect ?? 'label',
+    ...(ctx.replay?.path !== undefined ? { path: ctx.replay.path } : {}),
+    ...pick(f, ['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift']),
+  });
+  out.durations.fuzz = seconds(t0);
+  out.metrics.property_holds = r.holds;
+  out.warnings.push(...r.warnings);
+  const bounds = pick(f, ['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift']);
+  out.details.fuzz = { runs: r.runs, requestedRuns: f.runs ?? 100, seed, expect: f.expect ?? 'label', eligible: r.eligible, replayed: r.replayed, bounds };
+  const names = classifier.classNames;
+  const cx = r.counterexample;
+  if (cx) {
+    const replay = `unit-attack run ${ctx.displayFile} --seed ${cx.seed} --path ${cx.path}`;
+    out.details.counterexample = {
+      index: cx.index, id: inputs.ids[cx.index], corruption: cx.corruption, description: describeCorruption(cx.corruption),
+      expected: names[cx.expected], predicted: names[cx.predicted], seed: cx.seed, path: cx.path, shrinks: cx.shrinks, replay,
+    };
+    const orig = inputs.images[cx.index]!;
+    out.images.push({
+      id: inputs.ids[cx.index]!, label: names[inputs.labels[cx.index]!]!, cleanPrediction: names[clean[cx.index]!]!,
+      finalPrediction: names[cx.predicted]!, success: true, files: {},
+    });
+    const tagged = addPngText(await png(cx.image), {
+      'unit-attack:scenario': scenario.name, 'unit-attack:seed': String(cx.seed), 'unit-attack:path': cx.path,
+      'unit-attack:corruption': describeCorruption(cx.corruption), 'unit-attack:replay': replay,
+    });
+    out.pictures.push([
+      { role: 'original', png: await png(orig) },
+      { role: 'counterexample', png: tagged },
+      { role: 'perturbation', png: await png(perturbationPicture(orig, cx.image)) },
+    ]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluate
+
+async function runEvaluateTask(ctx: TaskContext): Promise<TaskOutput> {
+  const out = emptyOutput();
+  const { classifier, inputs, cleanPredictions: clean, scenario } = ctx;
+  out.metrics.clean_accuracy = cleanAccuracy(clean, inputs.labels).rate;
+  const names = classifier.classNames;
+  for (const i of pickExamples(inputs.images.length, scenario.reportImages, (j) => clean[j] !== inputs.labels[j])) {
+    out.images.push({ id: inputs.ids[i]!, label: names[inputs.labels[i]!]!, cleanPrediction: names[clean[i]!]!, files: {} });
+    out.pictures.push([{ role: 'original', png: await png(inputs.images[i]!) }]);
+  }
+  return out;
+}
+
+/** Runs a scenario's task on loaded inputs. */
+export async function runTask(ctx: TaskContext): Promise<TaskOutput> {
+  const task = ctx.scenario.task;
+  switch (task.kind) {
+    case 'attack': return runAttackTask(ctx, task.attack);
+    case 'ablation': return runAblationTask(ctx);
+    case 'fuzz': return runFuzzTask(ctx);
+    case 'evaluate': return runEvaluateTask(ctx);
+  }
+}
+
+/** Stacks the inputs into a batch, or returns undefined when there are none. */
+export function inputsTensor(inputs: LoadedInputs): tf.Tensor4D | undefined {
+  return inputs.images.length > 0 ? stackImages(inputs.images) : undefined;
+}
