@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError } from '../errors.js';
 import { fromLayersModel } from './classifier.js';
 import { fromGraphModel } from './graph-classifier.js';
+import { withLayerAliases } from './import/aliases.js';
+import './import/layers.js'; // registers the custom layers of imported models, so their folders load
 import { resolvePreprocessing } from './preprocessing.js';
 import { writeAtomic } from '../util/atomic.js';
 import type { Classifier, Preprocessing, PreprocessPreset } from './types.js';
@@ -28,6 +30,8 @@ export interface ModelSidecar {
   preprocessing?: PreprocessPreset | Preprocessing;
   defaultLayer?: string;
   description?: string;
+  /** Other names for layers (e.g. an imported model's module paths and ONNX names) → layer name. */
+  layerAliases?: Record<string, string>;
   [extra: string]: unknown;
 }
 
@@ -98,8 +102,9 @@ export async function loadClassifier(spec: string, options: LoadClassifierOption
     } else if (spec.endsWith('.json')) {
       dir = path.dirname(spec); jsonPath = spec;
     } else {
+      const importable = /\.(onnx|h5|hdf5)$/i.test(spec) ? `\nimport it first: unit-attack import --from ${spec} --out DIR` : '';
       throw new UnitAttackError('UA_MODEL', `'${spec}' is not a model format unit-attack reads`, {
-        file: spec, path: 'model', hint: `accepted formats:\n${formatsList()}`,
+        file: spec, path: 'model', hint: `accepted formats:\n${formatsList()}${importable}`,
       });
     }
   }
@@ -119,11 +124,12 @@ export async function loadClassifier(spec: string, options: LoadClassifierOption
       });
     }
     const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    return fromLayersModel(model, {
+    const clf = fromLayersModel(model, {
       name, preprocessing, fingerprint,
       ...(classNames ? { classNames } : {}),
       ...(sidecar?.defaultLayer ? { defaultLayer: sidecar.defaultLayer } : {}),
     });
+    return sidecar?.layerAliases ? withLayerAliases(clf, sidecar.layerAliases) : clf;
   } catch (err) {
     if (err instanceof UnitAttackError) throw err;
     throw new UnitAttackError('UA_MODEL', `could not load the model at '${jsonPath}': ${(err as Error).message}`, {
