@@ -388,3 +388,40 @@ describe('engine public API', () => {
     ]);
   });
 });
+
+describe('Winograd Conv2D and FusedConv2D (3×3, stride 1, ≥ 128 channels)', () => {
+  it('should agree with the shipped XNNPACK kernels on random sizes, paddings, bias and ReLU', () => {
+    fc.assert(fc.property(
+      fc.record({
+        n: fc.integer({ min: 1, max: 2 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }),
+        ci: fc.constantFrom(128, 131), co: fc.constantFrom(128, 133),
+        pad: fc.oneof(
+          fc.constantFrom<Pad>('same', 'valid'), fc.integer({ min: 0, max: 2 }),
+          fc.tuple(fc.nat(2), fc.nat(2), fc.nat(2), fc.nat(2))
+            .map(([t, b, l, r]): Pad => [[0, 0], [t, b], [l, r], [0, 0]])),
+        fused: fc.constantFrom('none', 'linear', 'relu'), bias: fc.boolean(), seed: fc.integer({ min: 1, max: 1e9 }),
+      }),
+      (g) => {
+        const x: Shape4 = [g.n, g.h, g.w, g.ci];
+        const f: Shape4 = [3, 3, g.ci, g.co];
+        fc.pre(outShape(x, f, 1, g.pad) !== undefined);
+        const xData = randomData(size(x), g.seed);
+        const fData = randomData(size(f), g.seed + 1);
+        const bData = randomData(g.co, g.seed + 2);
+        const run = (): tf.Tensor => g.fused === 'none'
+          ? tf.conv2d(tf.tensor4d(xData, x), tf.tensor4d(fData, f), 1, g.pad)
+          : tf.fused.conv2d({
+            x: tf.tensor4d(xData, x), filter: tf.tensor4d(fData, f), strides: 1, pad: g.pad,
+            activation: g.fused, ...(g.bias ? { bias: tf.tensor1d(bData) } : {}),
+          });
+        useShippedKernels();
+        const ref = onWasm(run);
+        useFastKernels();
+        const calls = fastKernelCalls();
+        const fast = onWasm(run);
+        const name = g.fused === 'none' ? 'Conv2D' : 'FusedConv2D';
+        expect(fastKernelCalls()[name]).toBeGreaterThan(calls[name] ?? 0);
+        expect(relErr(fast, ref)).toBeLessThan(1e-4);
+      }), { numRuns: 25, seed: 47 });
+  });
+});

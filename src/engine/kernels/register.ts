@@ -8,6 +8,7 @@ import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';
 import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackpropInput } from './depthwise_conv2d_backprop.js';
+import { makeConv2D, makeFusedConv2D } from './conv2d_winograd.js';
 import { makeIdentity } from './identity.js';
 import { makeMaxPoolGrad } from './max_pool_grad.js';
 
@@ -18,6 +19,8 @@ interface FastKernelSpec {
 }
 
 const SPECS: readonly FastKernelSpec[] = [
+  { kernelName: 'Conv2D', make: makeConv2D },
+  { kernelName: 'FusedConv2D', make: makeFusedConv2D },
   { kernelName: 'Conv2DBackpropInput', make: makeConv2DBackpropInput },
   { kernelName: 'Conv2DBackpropFilter', make: makeConv2DBackpropFilter },
   { kernelName: 'DepthwiseConv2dNativeBackpropInput', make: makeDepthwiseConv2dNativeBackpropInput },

@@ -46,6 +46,12 @@ export class Scratch {
     return out;
   }
 
+  /** Makes `t` (e.g. from `backend.makeOutput`) an intermediate of this scratch. */
+  adopt(t: TensorInfo): TensorInfo {
+    this.owned.push(t);
+    return t;
+  }
+
   /** A view of `x` with another shape (shares memory, like the Reshape kernel). */
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
     this.backend.incRef(x.dataId);
