@@ -5,7 +5,7 @@
  */
 import { arcPoints, subQuad, type SceneBuilder } from './builder.js';
 import type { Paint, RGB } from './description.js';
-import { fabricColor, hsv, hsvRange, mix, mul, shadeOf, woodColor, type Outdoor } from './palette.js';
+import { fabricColor, hsvRange, mix, mul, shadeOf, woodColor, type Outdoor } from './palette.js';
 
 /** Sky from the top of the image to a little below the horizon (the ground is drawn over it). */
 export function sky(b: SceneBuilder, o: Outdoor, horizon: number): void {
@@ -792,11 +792,6 @@ export function waterSurface(b: SceneBuilder, o: Outdoor, y0: number, y1: number
   });
 }
 
-/** A ground plane from `y0` to the bottom of the image (grass, sand, snow, soil…). */
-export function ground(b: SceneBuilder, concept: string, y0: number, paint: Paint): void {
-  b.rect(concept, 0, y0, 1, 1, paint);
-}
-
 /** Grass paint for the given season. */
 export function grassPaint(b: SceneBuilder, o: Outdoor, dry: boolean): Paint {
   const rng = b.rng;
@@ -865,10 +860,5 @@ export function dashes(b: SceneBuilder, pts: Array<[number, number, number]>, co
     const [xb, yb, wb] = pts[i + 1];
     b.decoPoly([xa - wa / 2, ya, xa + wa / 2, ya, xb + wb / 2, yb, xb - wb / 2, yb], { color });
   }
-}
-
-/** A random hue helper for painted details. */
-export function brightColor(b: SceneBuilder): RGB {
-  return hsv(b.rng.range(0, 360), b.rng.range(0.5, 0.9), b.rng.range(0.5, 0.95));
 }
 
