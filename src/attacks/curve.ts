@@ -10,8 +10,8 @@ import { formatEpsilon, parseEpsilonList } from './epsilon.js';
 import { cleanAccuracy, l2, linf, psnr, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from './metrics.js';
 import { resolveTargets } from './objectives.js';
 import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
-import type { AttackProgress, Labels } from './types.js';
-import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions } from './unit-attack.js';
+import type { AttackProgress, AttackResult, Labels } from './types.js';
+import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from './unit-attack.js';
 
 /** The budgets of the default curve: `0, 1/255, 2/255, 4/255, 8/255`. */
 export const DEFAULT_EPSILONS: readonly number[] = [0, 1 / 255, 2 / 255, 4 / 255, 8 / 255];
@@ -61,6 +61,19 @@ export interface RobustnessCurveOptions {
   onProgress?: (progress: AttackProgress) => void;
 }
 
+/** Extra options of {@link robustnessCurve}. */
+export interface LogitCurveOptions extends RobustnessCurveOptions {
+  /** Sees each ε's attack result before its images are freed (e.g. to save the images of one ε). */
+  onResult?: (epsilon: number, result: AttackResult) => void | Promise<void>;
+}
+
+/** Extra options of {@link unitAttackCurve}. */
+export interface UnitCurveOptions extends RobustnessCurveOptions {
+  onArmProgress?: UnitAttackOptions['onProgress'];
+  /** Sees each ε's result before its images are freed. */
+  onResult?: (epsilon: number, result: UnitAttackResult) => void | Promise<void>;
+}
+
 function epsilonsOf(e: RobustnessCurveOptions['epsilons'], norm: 'linf' | 'l2'): number[] {
   const list = e === undefined ? [...DEFAULT_EPSILONS] : parseEpsilonList(typeof e === 'string' ? e : e.map(String), { norm, path: 'epsilons' });
   if (list.length === 0) throw usageError('epsilons is empty', { path: 'epsilons' });
@@ -84,7 +97,7 @@ const meanFinite = (v: readonly number[]): number => {
  * const c = await robustnessCurve(clf, x, labels, { kind: 'pgd', steps: 20, objective: { kind: 'ce' } });
  */
 export async function robustnessCurve(
-  classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec, options: RobustnessCurveOptions = {},
+  classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec, options: LogitCurveOptions = {},
 ): Promise<RobustnessCurve> {
   const t0 = Date.now();
   const norm = spec.norm ?? 'linf';
@@ -98,6 +111,7 @@ export async function robustnessCurve(
       ...spec, epsilon: eps, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     } as AttackSpec);
     try {
+      await options.onResult?.(eps, r);
       const [p, li, l2v] = [await psnr(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
       rows.push({
         epsilon: eps, label: formatEpsilon(eps), arm: 'attack',
@@ -124,7 +138,7 @@ export async function robustnessCurve(
  */
 export async function unitAttackCurve(
   classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: Omit<UnitAttackOptions, 'epsilon' | 'onProgress'>,
-  curve: RobustnessCurveOptions & { onArmProgress?: UnitAttackOptions['onProgress'] } = {},
+  curve: UnitCurveOptions = {},
 ): Promise<RobustnessCurve> {
   const t0 = Date.now();
   const epsilons = epsilonsOf(curve.epsilons, options.norm ?? (options.attack === 'cw' ? 'l2' : 'linf'));
@@ -155,6 +169,7 @@ export async function unitAttackCurve(
       ...options, epsilon: eps, ...(curve.onArmProgress ? { onProgress: curve.onArmProgress } : {}),
     });
     try {
+      await curve.onResult?.(eps, r);
       attack = r.attack;
       for (const a of [r.unit, r.control].filter((v): v is UnitAttackArm => v !== null)) {
         rows.push({

@@ -26,5 +26,5 @@ export {
 } from './unit-attack.js';
 export {
   robustnessCurve, unitAttackCurve, curveTable, curveToCsv, DEFAULT_EPSILONS,
-  type CurveRow, type RobustnessCurve, type RobustnessCurveOptions,
+  type CurveRow, type RobustnessCurve, type RobustnessCurveOptions, type LogitCurveOptions, type UnitCurveOptions,
 } from './curve.js';

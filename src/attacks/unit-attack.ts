@@ -12,7 +12,7 @@ import { subSeed } from './_internals/random.js';
 import { checkChoice, checkInt, checkNumber, checkSeed, checkUnits } from './_internals/validate.js';
 import { parseEpsilon } from './epsilon.js';
 import {
-  crossEntropy, registerObjective, resolveTargets, type ObjectiveSpec, type UnitObjectiveSpec,
+  crossEntropy, registerObjective, resolveTargets, type ObjectiveSpec,
 } from './objectives.js';
 import {
   cleanAccuracy, l2, linf, psnr, robustAccuracy, ssim, targetedSuccess, unitEffect, untargetedSuccess,
@@ -25,7 +25,7 @@ import type { AttackProgress, AttackResult, Labels } from './types.js';
 
 /** How the per-unit terms of the objective are shaped before they are averaged. */
 export type UnitShaping =
-  /** `a/s`: the plain unit objective (`kind: 'unit'`). */
+  /** `a/s`: the plain unit objective (the same loss as `kind: 'unit'`). */
   | 'linear'
   /** `min(a/s, cap)` for excited units: a unit already `cap` × its scale is not pushed further. */
   | 'capped'
@@ -417,7 +417,10 @@ function resolveSide(
 // ---------------------------------------------------------------------------------------------------------------
 // Objective
 
-/** Spec of the shaped unit objective (kind `unit-shaped`), registered below. */
+/**
+ * Spec of the shaped unit objective (kind `unit-shaped`), registered below: the `unit` objective with a choice of
+ * shaping, and differentiable on every backend (wasm included).
+ */
 export interface ShapedUnitObjectiveSpec {
   kind: 'unit-shaped';
   layer: string;
@@ -425,7 +428,7 @@ export interface ShapedUnitObjectiveSpec {
   excite?: readonly number[];
   aggregate?: 'mean' | 'max';
   unitScale?: Float32Array | readonly number[];
-  shaping: 'capped' | 'log';
+  shaping: UnitShaping;
   /** Cap of `capped` shaping (units of the scale). @defaultValue 2 */
   cap?: number;
   classWeight?: number;
@@ -442,21 +445,22 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
   const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
   if (suppress.length + excite.length === 0) throw usageError(`${path} needs at least one unit in suppress or excite`, { path: `${path}.suppress` });
   const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max'] as const);
-  const shaping = checkChoice(s.shaping, `${path}.shaping`, ['capped', 'log'] as const);
+  const shaping = checkChoice(s.shaping ?? 'linear', `${path}.shaping`, ['linear', 'capped', 'log'] as const);
   const cap = checkNumber(s.cap ?? 2, `${path}.cap`, { min: 0, minExclusive: true });
   const classWeight = checkNumber(s.classWeight ?? 0, `${path}.classWeight`, { min: 0 });
   const scale = s.unitScale === undefined ? null : Float32Array.from(s.unitScale);
   const targeted = s.target !== undefined;
-  // Per image, mean over the units of shape(agg(a_u) / s_u) → [N].
-  const term = (act: tf.Tensor, units: number[], up: boolean): tf.Tensor1D => tf.tidy(() => {
-    let a = tf.gather(act, tf.tensor1d(units, 'int32'), act.rank - 1);
-    if (a.rank > 2) {
-      const spatial = Array.from({ length: a.rank - 2 }, (_, i) => i + 1);
-      a = aggregate === 'mean' ? tf.mean(a, spatial) : tf.max(a, spatial);
-    }
-    if (scale) a = tf.div(a, tf.tensor1d(units.map((u) => scale[u]!)));
-    if (shaping === 'log') a = tf.log(tf.add(a, LOG_DELTA));
-    else if (up) a = tf.minimum(a, cap);
+  // Per image, mean over the units of shape(agg(a_u) / s_u) → [N]. The units are picked by a product with a
+  // scaled one-hot matrix, not by gather: gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.
+  const picker = (units: number[]): tf.Tensor2D => {
+    const m = new Float32Array(numUnits * units.length);
+    units.forEach((u, k) => { m[u * units.length + k] = 1 / (scale ? scale[u]! : 1); });
+    return tf.tensor2d(m, [numUnits, units.length]);
+  };
+  const term = (pooled: tf.Tensor2D, units: number[], up: boolean): tf.Tensor1D => tf.tidy(() => {
+    let a: tf.Tensor2D = tf.matMul(pooled, picker(units));
+    if (shaping === 'log') a = tf.log(tf.add(tf.relu(a), LOG_DELTA));
+    else if (shaping === 'capped' && up) a = tf.minimum(a, cap);
     return tf.mean<tf.Tensor1D>(a, 1);
   });
   return {
@@ -466,9 +470,11 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
     loss: (clf, x, ctx) => tf.tidy(() => {
       const r = clf.run(x, { taps: [s.layer] });
       const act = r.taps[s.layer]!;
+      const spatial = Array.from({ length: act.rank - 2 }, (_, i) => i + 1);
+      const pooled = (spatial.length === 0 ? act : aggregate === 'mean' ? tf.mean(act, spatial) : tf.max(act, spatial)) as tf.Tensor2D;
       let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
-      if (excite.length > 0) v = tf.add(v, term(act, excite, true));
-      if (suppress.length > 0) v = tf.sub(v, term(act, suppress, false));
+      if (excite.length > 0) v = tf.add(v, term(pooled, excite, true));
+      if (suppress.length > 0) v = tf.sub(v, term(pooled, suppress, false));
       if (classWeight > 0 && ctx.targets) v = tf.sub(v, tf.mul(crossEntropy(r.logits, ctx.targets), classWeight));
       return v;
     }),
@@ -484,7 +490,6 @@ function objectiveSpec(o: Resolved, suppress: number[], excite: number[], target
     ...(o.classWeight > 0 ? { classWeight: o.classWeight } : {}),
     ...(useTarget ? { target } : {}),
   };
-  if (o.shaping === 'linear') return { kind: 'unit', ...common } satisfies UnitObjectiveSpec;
   return { kind: 'unit-shaped', shaping: o.shaping, cap: o.cap, ...common } as ObjectiveSpec;
 }
 
@@ -505,8 +510,10 @@ async function measureArm(
   const before = result.cleanPredictions;
   const after = result.predictions;
   const [ps, ss, li, l2v] = [await psnr(adv, x), await ssim(adv, x), await linf(adv, x), await l2(adv, x)];
+  // Units that never fired on the probe set have a zero scale; their changes are left unscaled.
+  const measureScale = o.scale ? Float32Array.from(o.scale, (v) => (v > 0 && Number.isFinite(v) ? v : 1)) : null;
   const effect = await measureUnitEffect(classifier, o.layer, x, adv, side.suppress, side.excite, {
-    confidence: o.confidence, seed: side.seed, ...(o.scale ? { unitScale: o.scale } : {}),
+    confidence: o.confidence, seed: side.seed, ...(measureScale ? { unitScale: measureScale } : {}),
   });
   const warnings = [...result.warnings];
   const ts = target === null ? null : targetedSuccess(after, labels, target);

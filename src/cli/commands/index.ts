@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command.js';
+import { attackCommand } from './attack.js';
 import { dissectCommand } from './dissect.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
@@ -12,4 +13,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   runCommand,
   trainCommand,
   dissectCommand,
+  attackCommand,
 ];

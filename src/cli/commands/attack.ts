@@ -1,0 +1,388 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { curveTable, robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
+import { formatEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
+import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
+import { runAttack } from '../../attacks/registry.js';
+import type { AttackProgress, AttackResult } from '../../attacks/types.js';
+import { disposeUnitAttack, unitAttack, unitAttackToJson, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit-attack.js';
+import { listImages, loadImage } from '../../data/images.js';
+import { SCENE_CLASSES, renderScene, sceneSeed } from '../../data/scenes/index.js';
+import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
+import { dissect } from '../../dissection/dissect.js';
+import { initBackend } from '../../engine/backend.js';
+import { nearestNames, usageError } from '../../errors.js';
+import { loadClassifier } from '../../models/io.js';
+import type { Classifier } from '../../models/types.js';
+import { curveJson, writeAttackReport, writeCurve } from '../../report/attack-report.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
+import { table } from '../format.js';
+import { startProgress, type Progress } from '../progress.js';
+
+const ATTACKS = ['pgd', 'fgsm', 'cw', 'square'] as const;
+
+/** A comma-separated option as a list (yargs gives a string, or an array when repeated). */
+function list(v: unknown): string[] {
+  if (v === undefined) return [];
+  const items = Array.isArray(v) ? v.map(String) : [String(v)];
+  return items.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function unitList(v: unknown, name: string): number[] {
+  return list(v).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0) throw usageError(`--${name} takes unit indices like 1,2,3; '${s}' is not one`, { path: `--${name}` });
+    return n;
+  });
+}
+
+/** True when the arguments name units to steer (a unit attack) rather than a logit attack. */
+function isUnitAttack(argv: GlobalArgs): boolean {
+  return ['suppress', 'excite', 'suppress-class', 'excite-class', 'suppress-units', 'excite-units'].some((k) => list(argv[k]).length > 0);
+}
+
+export const attackCommand: CommandSpec = {
+  name: 'attack',
+  describe: 'Attack images: steer concept units (unit attack, with a random-unit control) or the logits; write images, heatmaps, JSON and curves',
+  options: {
+    model: { type: 'string', default: 'builtin:scenes-vgg16', describe: 'builtin:NAME, a model folder or a model.json' },
+    image: { type: 'string', array: true, describe: 'image file(s): PNG, JPEG or WebP' },
+    images: { type: 'string', describe: 'a folder of images' },
+    synthetic: { type: 'string', describe: 'attack N fresh scenes of this class from the synthetic scene world' },
+    count: { type: 'number', default: 16, describe: 'with --synthetic: how many scenes' },
+    seed: { type: 'number', default: 1, describe: 'seed of the attack, of the random-unit control and of the --synthetic scenes' },
+    label: { type: 'string', describe: 'true class of --image/--images (default: the clean prediction)' },
+    attack: { type: 'string', choices: [...ATTACKS], default: 'pgd' },
+    target: { type: 'string', describe: 'target class: the logit attack aims at it; the unit attack only measures it' },
+    layer: { type: 'string', describe: "the steered layer (default: the atlas's, else the model's last convolution)" },
+    suppress: { type: 'string', describe: 'concepts whose units to lower, e.g. snow,mountain' },
+    excite: { type: 'string', describe: 'concepts whose units to raise, e.g. bed' },
+    'suppress-class': { type: 'string', describe: 'lower the units most important to this class' },
+    'excite-class': { type: 'string', describe: 'raise the units most important to this class (also the default --target)' },
+    units: { type: 'number', describe: 'units per side by class importance (default 10), or the cap per side by concept' },
+    'suppress-units': { type: 'string', describe: 'unit indices to lower, e.g. 1,2' },
+    'excite-units': { type: 'string', describe: 'unit indices to raise, e.g. 3' },
+    atlas: { type: 'string', describe: 'an atlas.json made by `unit-attack dissect`' },
+    probe: { type: 'string', describe: 'dissect on this probe set instead of --atlas (cached), e.g. builtin:scenes?count=1000&seed=7' },
+    aggregate: { type: 'string', choices: ['mean', 'max'], default: 'mean', describe: "spatial reduction of each unit's map" },
+    shaping: { type: 'string', choices: ['linear', 'capped', 'log'], default: 'linear', describe: 'shaping of each unit term of the objective' },
+    'unit-scale': { type: 'string', choices: ['threshold', 'none'], describe: 'divide units by their dissection threshold (default with an atlas)' },
+    'class-weight': { type: 'number', default: 0, describe: 'weight of a targeted class term (0: the pure unit attack never sees the target)' },
+    eps: { type: 'string', default: '4/255', describe: 'budget in pixel units, or a list for a robustness curve: 0,1/255,2/255' },
+    norm: { type: 'string', choices: ['linf', 'l2'], describe: 'threshold norm (default linf; l2 for cw)' },
+    steps: { type: 'number', default: 50, describe: 'gradient steps (per restart)' },
+    restarts: { type: 'number', default: 1, describe: 'PGD restarts' },
+    heatmaps: { type: 'number', default: 16, describe: 'heatmap strips for at most this many images' },
+    out: { type: 'string', demandOption: true, describe: 'folder for adversarial PNGs, perturbations, heatmaps, result.json and curves' },
+    json: { type: 'boolean', default: false, describe: 'print the result as JSON' },
+  },
+  examples: [
+    ['unit-attack attack --synthetic ski_resort --count 32 --excite-class bedroom --suppress-class ski_resort --atlas out/dissect/atlas.json --out out/attack',
+      'turn ski resorts into bedrooms by steering 10 + 10 units'],
+    ['unit-attack attack --synthetic ski_resort --suppress snow,mountain --excite bed --target bedroom --probe "builtin:scenes?count=1000" --out out/a',
+      'choose the units by concept (dissects first, cached)'],
+    ['unit-attack attack --image photo.png --target bedroom --eps 0,1/255,2/255,4/255,8/255 --out out/curve', 'a targeted PGD robustness curve'],
+  ],
+  check(argv) {
+    const sources = [argv.image !== undefined, argv.images !== undefined, argv.synthetic !== undefined].filter(Boolean).length;
+    if (sources !== 1) {
+      throw usageError(sources === 0 ? 'name the images to attack' : 'name the images one way only', {
+        path: '--image', hint: 'use one of --image FILE, --images DIR or --synthetic CLASS --count N',
+      });
+    }
+    const count = argv.count as number;
+    if (!Number.isInteger(count) || count < 1) throw usageError(`--count must be a positive integer, got ${String(argv.count)}`, { path: '--count' });
+    const steps = argv.steps as number;
+    if (!Number.isInteger(steps) || steps < 1) throw usageError(`--steps must be an integer ≥ 1, got ${String(argv.steps)}`, { path: '--steps' });
+    const restarts = argv.restarts as number;
+    if (!Number.isInteger(restarts) || restarts < 1) throw usageError(`--restarts must be an integer ≥ 1, got ${String(argv.restarts)}`, { path: '--restarts' });
+    if (!Number.isSafeInteger(argv.seed)) throw usageError(`--seed must be an integer, got ${String(argv.seed)}`, { path: '--seed' });
+    if (argv.units !== undefined && (!Number.isInteger(argv.units) || (argv.units as number) < 1)) {
+      throw usageError(`--units must be a positive integer, got ${String(argv.units)}`, { path: '--units' });
+    }
+    const heat = argv.heatmaps as number;
+    if (!Number.isInteger(heat) || heat < 0) throw usageError(`--heatmaps must be an integer ≥ 0, got ${String(argv.heatmaps)}`, { path: '--heatmaps' });
+    const cw = argv['class-weight'] as number;
+    if (typeof cw !== 'number' || !(cw >= 0)) throw usageError(`--class-weight must be a number ≥ 0, got ${String(argv['class-weight'])}`, { path: '--class-weight' });
+    const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
+    const eps = parseEpsilonList(argv.eps as string, { path: '--eps', norm });
+    if (eps.length === 1 && eps[0] === 0) throw usageError('--eps must be in (0, 1] for a single attack; 0 is only allowed in a list', { path: '--eps', hint: 'e.g. --eps 4/255' });
+    if (argv.atlas !== undefined && argv.probe !== undefined) throw usageError('give --atlas or --probe, not both', { path: '--probe' });
+    unitList(argv['suppress-units'], 'suppress-units');
+    unitList(argv['excite-units'], 'excite-units');
+    if (isUnitAttack(argv)) {
+      if (argv.attack === 'square') {
+        throw usageError('square only sees logits, so it cannot steer units', { path: '--attack', hint: 'use pgd, fgsm or cw for the unit attack' });
+      }
+      const byAtlas = ['suppress', 'excite', 'suppress-class', 'excite-class'].some((k) => list(argv[k]).length > 0);
+      if (byAtlas && argv.atlas === undefined && argv.probe === undefined) {
+        throw usageError('choosing units by concept or class needs a dissection', {
+          path: '--atlas', hint: "pass --atlas out/dissect/atlas.json, or --probe 'builtin:scenes?count=1000&seed=7' to dissect now",
+        });
+      }
+    } else if (argv['class-weight'] !== 0 || argv.units !== undefined) {
+      throw usageError('--class-weight and --units belong to the unit attack, but no units were named', {
+        path: '--excite', hint: 'name units with --excite/--suppress, --excite-class/--suppress-class or --excite-units/--suppress-units',
+      });
+    }
+  },
+  async run(argv, io) {
+    const backend = await initBackend({ backend: argv.backend });
+    const clf = await loadClassifier(argv.model as string);
+    let x: tf.Tensor4D | undefined;
+    try {
+      const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
+      const epsilons = parseEpsilonList(argv.eps as string, { path: '--eps', norm });
+      const input = await loadInputs(clf, argv);
+      x = input.x;
+      const out = argv.out as string;
+      await fs.mkdir(out, { recursive: true });
+      const meta = {
+        command: ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
+        inputs: input.source, labelsFrom: input.labelsFrom, backend: backend.name, backendInfo: backend,
+      };
+      const unit = isUnitAttack(argv);
+      const atlas = unit ? await resolveAtlas(clf, argv, io) : undefined;
+      const single = epsilons.length === 1;
+      const bigEps = Math.max(...epsilons);
+      const arms = unit ? 2 : 1;
+      const perEps = (argv.steps as number) * (argv.attack === 'pgd' ? (argv.restarts as number) : 1) * (argv.attack === 'cw' ? 5 : 1);
+      const bar: Progress = startProgress(io, unit ? 'unit attack + control' : `${argv.attack as string} attack`,
+        perEps * arms * epsilons.filter((e) => e > 0).length, argv.quiet);
+      const tick = (p: AttackProgress): void => bar.tick(1, `${p.attack} step ${p.step}/${p.total} (${p.active} active)`);
+      let curve: RobustnessCurve | undefined;
+      let printed: string[] = [];
+      let json: Record<string, unknown> = {};
+      if (unit) {
+        const opts = unitOptions(argv, atlas);
+        const onResult = async (_eps: number, r: UnitAttackResult): Promise<void> => {
+          if (_eps !== bigEps) return;
+          await writeAttackReport(clf, x!, { kind: 'unit', result: r }, out, { ids: input.ids, maxHeatmaps: argv.heatmaps as number, meta });
+          printed = unitTable(r, clf.classNames);
+          json = unitAttackToJson(r, clf.classNames);
+        };
+        if (single) {
+          const r = await unitAttack(clf, x, input.labels, { ...opts, epsilon: bigEps, onProgress: (_a, p) => tick(p) });
+          try { await onResult(bigEps, r); } finally { disposeUnitAttack(r); }
+        } else {
+          curve = await unitAttackCurve(clf, x, input.labels, opts, { epsilons, onArmProgress: (_a, p) => tick(p), onResult });
+        }
+      } else {
+        const target = argv.target as string | undefined;
+        const spec = {
+          kind: argv.attack as string, norm, steps: argv.steps as number, seed: argv.seed as number,
+          ...(argv.attack === 'pgd' ? { restarts: argv.restarts as number } : {}),
+          objective: target === undefined ? { kind: argv.attack === 'cw' || argv.attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target },
+        };
+        const onResult = async (eps: number, r: AttackResult): Promise<void> => {
+          if (eps !== bigEps) return;
+          const m = await logitMetrics(r, x!, input.labels, target === undefined ? null : clf.classNames.indexOf(target));
+          await writeAttackReport(clf, x!, { kind: 'logit', result: r, target: target ?? null, metrics: m.json }, out, { ids: input.ids, meta });
+          printed = m.table;
+          json = { kind: 'logit-attack', target: target ?? null, ...m.json };
+        };
+        if (single) {
+          const r = await runAttack(clf, x, input.labels, { ...spec, epsilon: bigEps, onProgress: tick });
+          try { await onResult(bigEps, r); } finally { r.adversarial.dispose(); }
+        } else {
+          curve = await robustnessCurve(clf, x, input.labels, spec, { epsilons, onProgress: tick, onResult });
+        }
+      }
+      bar.stop();
+      if (curve) {
+        await writeCurve(curve, out);
+        const resultFile = path.join(out, 'result.json');
+        const body = JSON.parse(await fs.readFile(resultFile, 'utf8')) as Record<string, unknown>;
+        await writeJsonAtomic(resultFile, { ...body, curve: curveJson(curve) });
+      }
+      if (argv.json) {
+        io.out(JSON.stringify({ out, ...json, curve: curve ? curveJson(curve) : undefined }, null, 2));
+        return 0;
+      }
+      io.out(`${unit ? 'unit attack' : `${argv.attack as string} attack`} on ${input.x.shape[0]} image(s) of ${input.source} — model ${clf.name}, `
+        + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.steps as number} steps, seed ${argv.seed as number}`);
+      io.out(table(printed.map((l) => l.split('\t')), ['l', 'r', 'r']));
+      if (curve) {
+        io.out('');
+        io.out(table(curveTable(curve), ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
+      }
+      const warnings = (json.warnings as string[] | undefined) ?? [];
+      for (const w of warnings) io.err(`warning: ${w}`);
+      io.out(`wrote ${path.join(out, 'result.json')} (adversarial/, perturbation/${unit ? ', heatmaps/' : ''}${curve ? ', curve.txt/.csv/.json/.png' : ''})`);
+      return 0;
+    } finally {
+      x?.dispose();
+      clf.dispose();
+    }
+  },
+};
+
+interface Inputs {
+  x: tf.Tensor4D;
+  labels: Int32Array;
+  ids: string[];
+  source: string;
+  labelsFrom: 'synthetic' | 'label' | 'prediction';
+}
+
+async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
+  const [h, w] = clf.inputSize;
+  if (argv.synthetic !== undefined) {
+    const cls = argv.synthetic as string;
+    if (!SCENE_CLASSES.includes(cls)) {
+      throw usageError(`--synthetic: '${cls}' is not a scene class`, { path: '--synthetic', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+    }
+    const label = classIndex(clf, cls, '--synthetic');
+    if (h !== w) throw usageError(`the scene world renders square images, but the model takes ${h}×${w}`, { path: '--synthetic' });
+    const n = argv.count as number;
+    const seed = argv.seed as number;
+    const px = new Float32Array(n * h * w * 3);
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = renderScene({ cls, seed: sceneSeed(seed, i), size: h });
+      for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k]! / 255;
+      ids.push(`${cls}-${i}`);
+    }
+    return { x: tf.tensor4d(px, [n, h, w, 3]), labels: new Int32Array(n).fill(label), ids, source: `${n} synthetic ${cls} scenes (dataset seed ${seed})`, labelsFrom: 'synthetic' };
+  }
+  const files = argv.images !== undefined ? await listImages(argv.images as string) : (argv.image as string[]);
+  if (files.length === 0) throw usageError(`no images (.png, .jpg, .jpeg, .webp) in '${String(argv.images)}'`, { path: '--images' });
+  const parts: tf.Tensor4D[] = [];
+  try {
+    for (const f of files) parts.push(await loadImage(f, { size: [h, w] }));
+    const x = tf.concat(parts) as tf.Tensor4D;
+    let labels: Int32Array;
+    let labelsFrom: Inputs['labelsFrom'];
+    if (argv.label !== undefined) {
+      labels = new Int32Array(files.length).fill(classIndex(clf, argv.label as string, '--label'));
+      labelsFrom = 'label';
+    } else {
+      const p = tf.tidy(() => tf.argMax(clf.logits(x), 1));
+      labels = Int32Array.from(await p.data());
+      p.dispose();
+      labelsFrom = 'prediction';
+    }
+    const ids = files.map((f) => path.basename(f, path.extname(f)));
+    return { x, labels, ids, source: argv.images !== undefined ? String(argv.images) : files.join(', '), labelsFrom };
+  } finally {
+    parts.forEach((t) => t.dispose());
+  }
+}
+
+function classIndex(clf: Classifier, name: string, option: string): number {
+  const i = clf.classNames.indexOf(name);
+  if (i < 0) {
+    throw usageError(`${option}: the model has no class '${name}'`, {
+      path: option, hint: `classes: ${clf.classNames.length <= 30 ? clf.classNames.join(', ') : nearestNames(name, clf.classNames, 5).join(', ') + ', …'}`,
+    });
+  }
+  return i;
+}
+
+async function resolveAtlas(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise<Atlas | undefined> {
+  if (argv.atlas !== undefined) return loadAtlas(argv.atlas as string);
+  if (argv.probe === undefined) return undefined;
+  let bar: Progress | undefined; let phase = ''; let last = 0;
+  const r = await dissect(clf, argv.probe as string, {
+    ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
+    onWarning: (m) => io.err(`warning: ${m}`),
+    onProgress: (p) => {
+      if (p.phase !== phase) { bar?.stop(); phase = p.phase; bar = startProgress(io, `dissect: ${p.phase}`, p.total, argv.quiet); last = 0; }
+      bar?.tick(p.done - last); last = p.done;
+    },
+  });
+  bar?.stop();
+  if (r.cached) io.err(`dissection from the cache: ${r.cacheFile ?? ''}`);
+  return r.atlas;
+}
+
+function unitOptions(argv: GlobalArgs, atlas: Atlas | undefined): Omit<UnitAttackOptions, 'epsilon'> {
+  const s = list(argv.suppress); const e = list(argv.excite);
+  const su = unitList(argv['suppress-units'], 'suppress-units'); const eu = unitList(argv['excite-units'], 'excite-units');
+  return {
+    ...(atlas ? { atlas } : {}),
+    ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
+    ...(s.length ? { suppress: s } : {}), ...(e.length ? { excite: e } : {}),
+    ...(argv['suppress-class'] !== undefined ? { suppressClass: argv['suppress-class'] as string } : {}),
+    ...(argv['excite-class'] !== undefined ? { exciteClass: argv['excite-class'] as string } : {}),
+    ...(su.length ? { suppressUnits: su } : {}), ...(eu.length ? { exciteUnits: eu } : {}),
+    ...(argv.units !== undefined ? { count: argv.units as number } : {}),
+    ...(argv.target !== undefined ? { target: argv.target as string } : {}),
+    ...(argv['unit-scale'] !== undefined ? { unitScale: argv['unit-scale'] as 'threshold' | 'none' } : {}),
+    ...(argv.norm !== undefined ? { norm: argv.norm as 'linf' | 'l2' } : {}),
+    attack: argv.attack as string, steps: argv.steps as number, restarts: argv.restarts as number, seed: argv.seed as number,
+    aggregate: argv.aggregate as 'mean' | 'max', shaping: argv.shaping as 'linear' | 'capped' | 'log', classWeight: argv['class-weight'] as number,
+  };
+}
+
+const pct = (r: Rate | null): string => (r === null || !Number.isFinite(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}% (${r.count}/${r.total})`);
+const f = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const ci = (g: { mean: number; ci: [number, number] }): string => `${f(g.mean)} [${f(g.ci[0])}, ${f(g.ci[1])}]`;
+
+/** Tab-separated rows: what | unit attack | random control. */
+function unitTable(r: UnitAttackResult, classNames: readonly string[]): string[] {
+  const arms = [r.unit, r.control].filter((a): a is UnitAttackArm => a !== null);
+  const row = (name: string, g: (a: UnitAttackArm) => string): string => [name, ...arms.map(g)].join('\t');
+  const finiteMean = (v: number[]): number => { const x = v.filter(Number.isFinite); return x.length ? x.reduce((a, b) => a + b, 0) / x.length : Number.NaN; };
+  const sel = (side: 'suppress' | 'excite'): string => {
+    const s = r.selection[side];
+    return s.by === 'none' ? '' : ` by ${s.by}${s.names.length ? ` (${s.names.join(', ')})` : ''}`;
+  };
+  return [
+    ['', 'unit attack', ...(r.control ? ['random control'] : [])].join('\t'),
+    row('units suppressed', (a) => `${a.suppress.length}${a.arm === 'unit' ? sel('suppress') : ''}`),
+    row('units excited', (a) => `${a.excite.length}${a.arm === 'unit' ? sel('excite') : ''}`),
+    row(r.target ? `→ ${r.target.name} (targeted)` : 'targeted', (a) => pct(a.targetedSuccess)),
+    row('untargeted success', (a) => pct(a.untargetedSuccess)),
+    row('robust accuracy', (a) => pct(a.robustAccuracy)),
+    row('PSNR dB (mean)', (a) => f(finiteMean(a.psnr.perImage), 1)),
+    row('SSIM (mean)', (a) => f(a.ssim.mean, 4)),
+    row('L∞ ×255 (max)', (a) => f(a.linf.max * 255, 1)),
+    row('L2 (mean)', (a) => f(a.l2.mean, 3)),
+    row(`Δ suppressed units (${Math.round(r.unit.unitEffect.confidence * 100)}% CI)`, (a) => ci(a.unitEffect.suppressed)),
+    row('Δ excited units', (a) => ci(a.unitEffect.excited)),
+    row('Δ other units', (a) => ci(a.unitEffect.other)),
+    row('clean accuracy', () => pct(r.cleanAccuracy)),
+    row('predictions after', (a) => topClasses(a.after, classNames)),
+  ];
+}
+
+function topClasses(pred: Int32Array, classNames: readonly string[]): string {
+  const counts = new Map<number, number>();
+  for (const p of pred) counts.set(p, (counts.get(p) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, k]) => `${classNames[c] ?? c} ${k}`).join(', ');
+}
+
+async function logitMetrics(r: AttackResult, x: tf.Tensor4D, labels: Int32Array, target: number | null): Promise<{ table: string[]; json: Record<string, unknown> }> {
+  const [p, s, li, l2v] = [await psnr(r.adversarial, x), await ssim(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
+  const ts = target === null ? null : targetedSuccess(r.predictions, labels, target);
+  const us = untargetedSuccess(r.cleanPredictions, r.predictions, labels);
+  const ra = robustAccuracy(r.cleanPredictions, r.predictions, labels);
+  const ca = cleanAccuracy(r.cleanPredictions, labels);
+  const psnrMean = ((v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN))(p.perImage.filter(Number.isFinite));
+  const rj = (v: Rate | null): unknown => (v === null ? null : { rate: Number.isFinite(v.rate) ? v.rate : null, count: v.count, total: v.total });
+  return {
+    table: [
+      ['', r.attack].join('\t'),
+      ['objective', r.objectiveName].join('\t'),
+      ...(ts ? [['targeted success', pct(ts)].join('\t')] : []),
+      ['untargeted success', pct(us)].join('\t'),
+      ['clean accuracy', pct(ca)].join('\t'),
+      ['robust accuracy', pct(ra)].join('\t'),
+      ['PSNR dB (mean)', f(psnrMean, 1)].join('\t'),
+      ['SSIM (mean)', f(s.mean, 4)].join('\t'),
+      ['L∞ ×255 (max)', f(li.max * 255, 1)].join('\t'),
+      ['L2 (mean)', f(l2v.mean, 3)].join('\t'),
+    ],
+    json: {
+      attack: r.attack, objective: r.objectiveName, epsilon: r.epsilon, norm: r.norm, seed: r.seed, backend: r.backend, tfjsVersion: r.tfjsVersion,
+      targetedSuccess: rj(ts), untargetedSuccess: rj(us), cleanAccuracy: rj(ca), robustAccuracy: rj(ra),
+      psnr: { mean: psnrMean, perImage: p.perImage.map((v) => (Number.isFinite(v) ? v : 1e9)) }, ssim: { mean: s.mean, perImage: s.perImage },
+      linf: { max: li.max, perImage: li.perImage }, l2: { mean: l2v.mean, perImage: l2v.perImage },
+      predictions: { before: Array.from(r.cleanPredictions), after: Array.from(r.predictions) },
+      steps: Array.from(r.steps), queries: Array.from(r.queries), warnings: r.warnings,
+    },
+  };
+}
