@@ -16,8 +16,11 @@ interface Entry { derived: TensorInfo[] | null; backend: WasmBackendLike; bytes:
 const entries = new Map<string, Map<object, Entry>>();
 let cachedBytes = 0;
 
-/** Upper bound on the bytes held by cached flipped filters (the full VGG-16 needs 59 MB). */
-export const FILTER_CACHE_MAX_BYTES = 256 * 1024 * 1024;
+/**
+ * Upper bound on the bytes held by cached derived filters. The full VGG-16 needs 59 MB of flipped filters and
+ * 2 × 104 MB of Winograd-transformed ones (of its filters and of their flips).
+ */
+export const FILTER_CACHE_MAX_BYTES = 512 * 1024 * 1024;
 
 type BackendWithMap = WasmBackendLike & { dataIdMap: { has(dataId: object): boolean } };
 
