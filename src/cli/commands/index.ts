@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../command.js';
 import { attackCommand } from './attack.js';
 import { dissectCommand } from './dissect.js';
+import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
 import { runCommand } from './run.js';
@@ -14,4 +15,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainCommand,
   dissectCommand,
   attackCommand,
+  importCommand,
 ];

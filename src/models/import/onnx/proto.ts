@@ -208,7 +208,7 @@ export function decodeOnnx(bytes: Uint8Array, file = 'the file'): OnnxModel {
 }
 
 function notOnnx(file: string, why: string, cause?: unknown): UnitAttackError {
-  return new UnitAttackError('UA_INPUT', `${file} is not an ONNX model (${why})`, {
+  return new UnitAttackError('UA_INPUT', `${file} is neither an ONNX model nor a Keras HDF5 file (read as ONNX: ${why})`, {
     file, hint: 'give an .onnx file as torch.onnx.export writes it, or a Keras .h5 file',
     ...(cause === undefined ? {} : { cause }),
   });
