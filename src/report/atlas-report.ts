@@ -82,14 +82,21 @@ export async function writeAtlasReport(atlas: Atlas, outDir: string, options: At
       return p;
     };
     let done = 0;
-    for (const u of atlas.units) {
-      if (u.topImages.length === 0) continue;
-      const png = await renderUnitStrip(atlas, u, load);
-      const file = path.join(stripDir, `unit_${String(u.unit).padStart(4, '0')}.png`);
-      await writeAtomic(file, png);
-      files.strips.push(file);
-      strips.set(u.unit, options.embedImages ? `data:image/png;base64,${png.toString('base64')}` : `strips/${path.basename(file)}`);
-      options.onProgress?.(++done, atlas.units.length);
+    const units = atlas.units.filter((u) => u.topImages.length > 0);
+    // A few units at a time, so that image loading (a render worker, or file reads) overlaps PNG encoding.
+    for (let i = 0; i < units.length; i += 4) {
+      const group = units.slice(i, i + 4);
+      const pngs = await Promise.all(group.map((u) => renderUnitStrip(atlas, u, load)));
+      for (const [j, u] of group.entries()) {
+        const png = pngs[j];
+        const file = path.join(stripDir, `unit_${String(u.unit).padStart(4, '0')}.png`);
+        await writeAtomic(file, png);
+        files.strips.push(file);
+        strips.set(u.unit, options.embedImages ? `data:image/png;base64,${png.toString('base64')}` : `strips/${path.basename(file)}`);
+        options.onProgress?.(++done, units.length);
+      }
+      // Images seen by earlier units are rarely needed again: keep the cache small.
+      if (cache.size > 512) cache.clear();
     }
   }
   await writeAtomic(files.html, atlasHtml(atlas, { strips, plotSvg }));
@@ -109,8 +116,9 @@ export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (inde
   const n = unit.topImages.length;
   const stripW = n * W + (n - 1) * GAP;
   const out = new Uint8Array(stripW * H * 3).fill(255);
+  const items = await Promise.all(unit.topImages.map((t) => load(t.index)));
   for (const [k, t] of unit.topImages.entries()) {
-    const item = await load(t.index);
+    const item = items[k];
     const x0 = k * (W + GAP);
     const mask = new Uint8Array(H * W);
     if (t.map.length === h * w) {
