@@ -35,17 +35,20 @@ export class NameTable {
 
 /**
  * The module path of a node that `torch.onnx.export` (1.13+) named by scope, e.g. `/layer4/layer4.1/conv1/Conv` →
- * `['layer4', 'layer4.1', 'layer4.1.conv1']`: every enclosing module, outermost first. Names without scopes give `[]`.
+ * `['layer4', 'layer4.1', 'layer4.1.conv1']`: every enclosing module, outermost first, as `named_modules()` names it. Names without scopes give `[]`.
  */
 export function modulePaths(nodeName: string): string[] {
   if (!nodeName.startsWith('/')) return [];
   const parts = nodeName.split('/').filter((p) => p !== '');
   parts.pop(); // the op itself, e.g. `Conv` or `Relu_1`
+  // A numbered child repeats its parent's attribute name: /layer2/layer2.0/downsample/downsample.0/Conv.
   const out: string[] = [];
-  let prev = '';
+  let path = '';
+  let last = '';
   for (const p of parts) {
-    prev = prev === '' ? p : p.startsWith(prev + '.') ? p : `${prev}.${p}`;
-    out.push(prev);
+    path = path === '' ? p : p.startsWith(last + '.') ? path + p.slice(last.length) : `${path}.${p}`;
+    last = p;
+    out.push(path);
   }
   return out;
 }
