@@ -9,6 +9,7 @@ export async function writeModelCard(dir: string, result: TrainResult, backend: 
   const ev = result.evaluation;
   const record = {
     recipe: { ...o, out: undefined, resume: undefined, maxSteps: undefined },
+    segments: result.segments,
     steps: result.steps,
     trainMinutes: +(result.trainSeconds / 60).toFixed(2),
     backend: { name: backend.name, tfjs: backend.tfjsVersion, threads: backend.threads, simd: backend.simd },
@@ -33,6 +34,10 @@ export async function writeModelCard(dir: string, result: TrainResult, backend: 
     `- Width multiplier ${o.widthMultiplier} (conv widths ${[64, 128, 256, 512, 512].map((c) => Math.round(c * o.widthMultiplier)).join(', ')}; fc ${Math.round(o.fcWidth * o.widthMultiplier)}).`,
     `- He-normal initialisation (seed ${o.seed}), Adam at ${o.learningRate} with cosine decay to 10%, batch ${o.batchSize}, softmax cross-entropy.`,
     `- ${o.epochs} epochs of ${o.scenesPerEpoch} fresh scenes each (scene i of the run has seed sceneSeed(${o.seed}, i)); ${result.steps} steps.`,
+    ...(result.segments.length > 1 ? [
+      `- The run was resumed with a different number of epochs: ${result.segments.map((g) => `from step ${g.fromStep} with --epochs ${g.epochs}`).join(', then ')}` +
+      ' (the cosine schedule follows the latest), so reproducing it exactly takes the same commands, each stopped at the next segment with --max-steps.',
+    ] : []),
     `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}, ${backend.threads ?? 1} thread(s)).`,
     '',
   ];

@@ -73,6 +73,8 @@ export interface TrainResult {
   finished: boolean;
   trainSeconds: number;
   lossHistory: Array<{ step: number; loss: number; accuracy: number }>;
+  /** Where the run changed its number of epochs on a resume (the cosine schedule follows the latest). */
+  segments: Array<{ fromStep: number; epochs: number }>;
   evaluation?: Evaluation;
 }
 
@@ -136,9 +138,13 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
   let step = 0;
   let trainSeconds = 0;
   let lossHistory: TrainResult['lossHistory'] = [];
+  let segments: TrainResult['segments'] = [{ fromStep: 0, epochs: o.epochs }];
   const statePath = path.join(ckptDir, 'state.json');
   if (o.resume && existsSync(statePath)) {
-    const state = JSON.parse(await fs.readFile(statePath, 'utf8')) as { step: number; trainSeconds: number; options: ResolvedTrainOptions; lossHistory: TrainResult['lossHistory'] };
+    const state = JSON.parse(await fs.readFile(statePath, 'utf8')) as {
+      step: number; trainSeconds: number; options: ResolvedTrainOptions; lossHistory: TrainResult['lossHistory'];
+      segments?: TrainResult['segments'];
+    };
     for (const k of ['seed', 'batchSize', 'inputSize', 'widthMultiplier', 'fcWidth', 'scenesPerEpoch'] as const) {
       if (state.options[k] !== o[k]) {
         throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${String(state.options[k])}, not ${String(o[k])}`, {
@@ -148,6 +154,8 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     }
     await restoreCheckpoint(model, optimizer, ckptDir);
     step = state.step; trainSeconds = state.trainSeconds; lossHistory = state.lossHistory;
+    segments = state.segments ?? [{ fromStep: 0, epochs: state.options.epochs }];
+    if (segments[segments.length - 1]!.epochs !== o.epochs) segments.push({ fromStep: step, epochs: o.epochs });
   }
   const trainSeed = o.seed;
   const stopAt = Math.min(totalSteps, o.maxSteps !== undefined ? step + o.maxSteps : totalSteps);
@@ -173,13 +181,13 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     hooks.onStep?.({ step, totalSteps, epoch: Math.floor((step - 1) / stepsPerEpoch) + 1, loss, accuracy });
     if (step % o.checkpointEvery === 0 || step === stopAt) {
       trainSeconds += (Date.now() - t0) / 1000; t0 = Date.now();
-      await saveCheckpoint(model, optimizer, ckptDir, { step, trainSeconds, options: o, lossHistory });
+      await saveCheckpoint(model, optimizer, ckptDir, { step, trainSeconds, options: o, lossHistory, segments });
       hooks.onCheckpoint?.(step);
     }
   }
   trainSeconds += (Date.now() - t0) / 1000;
   const finished = step >= totalSteps;
-  const result: TrainResult = { model, options: o, steps: step, finished, trainSeconds, lossHistory };
+  const result: TrainResult = { model, options: o, steps: step, finished, trainSeconds, lossHistory, segments };
   optimizer.dispose();
   if (finished) {
     result.evaluation = await evaluateScenes(model, o, trainSeed, totalSteps * o.batchSize, hooks);
