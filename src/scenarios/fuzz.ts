@@ -146,21 +146,28 @@ export async function fuzzClassifier(
   }
   const expected = (i: number): number => (expect === 'label' ? labels[i]! : cleanPredictions[i]!);
   const arb = corruptionArbitrary(eligible.length, options);
+  // A crash while checking (not a broken property) must not be shrunk as a counterexample: keep it and rethrow.
+  let crash: unknown;
   const property = fc.asyncProperty(arb, async (d) => {
-    const i = eligible[d.index]!;
-    const img = await corrupt(images[i]!, corruptionOf(d));
-    return (await predictOne(classifier, img)) === expected(i);
+    if (crash !== undefined) return true;
+    try {
+      const i = eligible[d.index]!;
+      const img = await corrupt(images[i]!, corruptionOf(d));
+      return (await predictOne(classifier, img)) === expected(i);
+    } catch (err) {
+      crash = err;
+      return true;
+    }
   });
   const details = await fc.check(property, {
     seed, numRuns: runs, verbose: 0,
     ...(options.path !== undefined ? { path: options.path, endOnFailure: true } : {}),
   });
-  if (details.errorInstance && !details.counterexample) throw details.errorInstance;
+  if (crash !== undefined) throw crash;
   if (!details.failed || !details.counterexample) {
     if (options.path !== undefined) warnings.push(`replaying seed ${seed} path ${options.path} did not fail: the model, the inputs or the scenario changed since it was found`);
     return { holds: 1, runs: details.numRuns, seed, replayed: options.path !== undefined, eligible: eligible.length, warnings };
   }
-  if (details.errorInstance) throw details.errorInstance;
   const d = details.counterexample[0];
   const i = eligible[d.index]!;
   const corruption = corruptionOf(d);
