@@ -89,12 +89,13 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
         info = native.info;
         break;
       }
-      throw usageError(`backend 'tensorflow' was asked for, but ${native.why}`, {
+      throw usageError(
+        `backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: ${native.why}`, {
         path: 'backend',
         hint: 'install it with `npm install @tensorflow/tfjs-node@' + tf.version_core
           + '` (or @tensorflow/tfjs-node-gpu for CUDA), or choose --backend wasm',
         ...(native.cause === undefined ? {} : { cause: native.cause }),
-      });
+        });
     }
     case 'wasm':
       info = await initWasm('wasm was asked for', opts.threads);
