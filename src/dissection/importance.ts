@@ -95,9 +95,9 @@ async function maskedPass(
   const n = labels.length;
   const K = classifier.classNames.length;
   const [lp, pred] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
-    const ones = new Array<number>(geom.shape.length - 1).fill(1);
-    const m = tf.tensor(masks, [G, 1, ...ones, geom.units]);
-    const x = tf.mul(tf.expandDims(A, 0), m).reshape([G * n, ...geom.shape]);
+    // A 3-D broadcast ([1, n·pixels, units] × [G, 1, units]) is about twice as fast on wasm as the 5-D one.
+    const m = tf.tensor3d(masks, [G, 1, geom.units]);
+    const x = tf.mul(tf.reshape(A, [1, n * (geom.per / geom.units), geom.units]), m).reshape([G * n, ...geom.shape]);
     const logits = classifier.run(null, { overrides: { [layer]: x } }).logits;
     const logsm = tf.logSoftmax(logits);
     const y = tf.tile(tf.tensor1d(labels, 'int32'), [G]);
