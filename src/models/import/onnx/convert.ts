@@ -103,7 +103,7 @@ export function convertOnnx(onnx: OnnxModel, options: ConvertOnnxOptions = {}): 
     throw new UnitAttackError('UA_MODEL', `${file}: the output '${outputName}' is ${out === undefined ? 'never computed' : 'a constant'}`, { file });
   }
   if (out.t.shape.length !== 2) {
-    throw new UnitAttackError('UA_MODEL', `${file}: the output '${outputName}' has shape ${JSON.stringify(ctx.onnxShape(out).map((d) => (Number.isNaN(d) ? 'N' : d)))}; `
+    throw new UnitAttackError('UA_MODEL', `${file}: the output '${outputName}' has shape [${ctx.onnxShape(out).map((d) => (Number.isNaN(d) ? 'N' : d)).join(', ')}]; `
       + 'a classifier outputs [N, classes]', { file, hint: 'export the classifier head too, so the model outputs one score per class' });
   }
   const model = tf.model({ inputs: input.t, outputs: out.t, name: sanitizeLayerName(graph.name, 'onnx_model') });
@@ -148,7 +148,7 @@ function makeInput(onnx: OnnxModel, ctx: ConversionContext, size: readonly [numb
   const shape = info.shape ?? [null, 3, null, null];
   if (shape.length !== 4 || shape[1] !== 3) {
     const nhwc = shape.length === 4 && shape[3] === 3;
-    throw new UnitAttackError('UA_MODEL', `${file}: the input '${info.name}' has shape ${JSON.stringify(shape.map((d) => d ?? '?'))}; `
+    throw new UnitAttackError('UA_MODEL', `${file}: the input '${info.name}' has shape [${shape.map((d) => d ?? '?').join(', ')}]; `
       + 'the importer reads models that take NCHW images with 3 channels, as PyTorch exports them', {
       file, hint: nhwc ? 'this looks like an NHWC (TensorFlow) model: convert it with tensorflowjs_converter instead' : 'export the model with a [N, 3, H, W] input',
     });

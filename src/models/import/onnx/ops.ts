@@ -98,15 +98,21 @@ registerOnnxOp('Conv', (ctx, node) => {
   const s = pair(ctx, node, 'strides', [1, 1]);
   const d = pair(ctx, node, 'dilations', [1, 1]);
   if (cg * groups !== cin) throw ctx.error(node, `has a weight for ${cg * groups} input channels in ${groups} groups, but its input has ${cin}`);
-  if (s.some((v) => v > 1) && d.some((v) => v > 1)) {
-    throw ctx.error(node, `has strides ${JSON.stringify(s)} and dilations ${JSON.stringify(d)}; TensorFlow.js convolutions take one or the other`);
-  }
   const pads = onnxPads(ctx, node, hw, k, s, d);
   const bias: WeightArray[] = b ? [{ data: floats(b), shape: [m] }] : [];
-  const wdata = floats(w);
+  let wdata = floats(w);
   const depthwise = groups > 1 && groups === cin && m % cin === 0;
+  // tfjs-core has no conv2d gradient for dilations > 1, and tfjs-layers' DepthwiseConv2D ignores its dilation
+  // rate: dilated kernels become dense ones with zeros between the taps, which computes the same and differentiates.
+  if (d.some((v) => v > 1)) {
+    wdata = dilateKernel(wdata, w.dims as [number, number, number, number], d);
+    k[0] = (kh - 1) * d[0] + 1;
+    k[1] = (kw - 1) * d[1] + 1;
+    d[0] = 1; d[1] = 1;
+  }
+  const kdims = [m, cg, k[0], k[1]];
   if (groups > 1 && !depthwise) {
-    const kernel = transposed(wdata, w.dims, [2, 3, 1, 0]);
+    const kernel = transposed(wdata, kdims, [2, 3, 1, 0]);
     const layer = new GroupConv2D({
       name: ctx.layerName(node), filters: m, kernelSize: k, strides: s, dilationRate: d, pads, groups, useBias: b !== undefined,
     });
@@ -123,7 +129,7 @@ registerOnnxOp('Conv', (ctx, node) => {
   if (depthwise) {
     // ONNX [C·mult, 1, kh, kw] with output channel c·mult + j  →  tf [kh, kw, C, mult].
     const mult = m / cin;
-    const kernel = transposed(wdata, [cin, mult, kh, kw], [2, 3, 0, 1]);
+    const kernel = transposed(wdata, [cin, mult, k[0], k[1]], [2, 3, 0, 1]);
     const layer = tf.layers.depthwiseConv2d({
       name: ctx.layerName(node), kernelSize: k, depthMultiplier: mult, strides: s, dilationRate: d, padding,
       useBias: b !== undefined, depthwiseInitializer: 'zeros', biasInitializer: 'zeros',
@@ -131,13 +137,27 @@ registerOnnxOp('Conv', (ctx, node) => {
     ctx.output(node, ctx.apply(node, layer, input, [kernel, ...bias]));
     return;
   }
-  const kernel = transposed(wdata, w.dims, [2, 3, 1, 0]); // OIHW → HWIO
+  const kernel = transposed(wdata, kdims, [2, 3, 1, 0]); // OIHW → HWIO
   const layer = tf.layers.conv2d({
     name: ctx.layerName(node), filters: m, kernelSize: k, strides: s, dilationRate: d, padding,
     useBias: b !== undefined, kernelInitializer: 'zeros', biasInitializer: 'zeros',
   });
   ctx.output(node, ctx.apply(node, layer, input, [kernel, ...bias]));
 });
+
+/** An OIHW kernel with `d − 1` zeros between taps: `[o, i, (kh − 1)·dh + 1, (kw − 1)·dw + 1]`. */
+function dilateKernel(w: Float32Array, dims: [number, number, number, number], d: [number, number]): Float32Array {
+  const [o, i, kh, kw] = dims;
+  const eh = (kh - 1) * d[0] + 1;
+  const ew = (kw - 1) * d[1] + 1;
+  const out = new Float32Array(o * i * eh * ew);
+  for (let a = 0; a < o * i; a++) {
+    for (let y = 0; y < kh; y++) {
+      for (let x = 0; x < kw; x++) out[(a * eh + y * d[0]) * ew + x * d[1]] = w[(a * kh + y) * kw + x]!;
+    }
+  }
+  return out;
+}
 
 /** A Dense layer for `a · kernel + bias`, with the kernel's rows reordered when `a` is a flattened NHWC map. */
 function dense(ctx: ConversionContext, node: OnnxNode, a: TensorValue, kernel: Float32Array, k: number, m: number, bias?: Float32Array): void {
