@@ -80,6 +80,8 @@ function epsilonsOf(e: RobustnessCurveOptions['epsilons'], norm: 'linf' | 'l2'):
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
+const epsLabel = (eps: number): string => (eps === 0 ? '0' : formatEpsilon(eps));
+
 async function labelArray(labels: Labels): Promise<Int32Array> {
   const arr = 'data' in labels && typeof labels.data === 'function' ? await (labels as tf.Tensor1D).data() : labels as ArrayLike<number>;
   return Int32Array.from(arr);
@@ -114,7 +116,7 @@ export async function robustnessCurve(
       await options.onResult?.(eps, r);
       const [p, li, l2v] = [await psnr(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
       rows.push({
-        epsilon: eps, label: formatEpsilon(eps), arm: 'attack',
+        epsilon: eps, label: epsLabel(eps), arm: 'attack',
         cleanAccuracy: cleanAccuracy(r.cleanPredictions, y), robustAccuracy: robustAccuracy(r.cleanPredictions, r.predictions, y),
         untargetedSuccess: untargetedSuccess(r.cleanPredictions, r.predictions, y),
         targetedSuccess: target === null ? null : targetedSuccess(r.predictions, y, target),
@@ -173,7 +175,7 @@ export async function unitAttackCurve(
       attack = r.attack;
       for (const a of [r.unit, r.control].filter((v): v is UnitAttackArm => v !== null)) {
         rows.push({
-          epsilon: eps, label: formatEpsilon(eps), arm: a.arm, cleanAccuracy: r.cleanAccuracy, robustAccuracy: a.robustAccuracy,
+          epsilon: eps, label: epsLabel(eps), arm: a.arm, cleanAccuracy: r.cleanAccuracy, robustAccuracy: a.robustAccuracy,
           untargetedSuccess: a.untargetedSuccess, targetedSuccess: a.targetedSuccess, psnr: meanFinite(a.psnr.perImage),
           linfMax: a.linf.max, l2Mean: a.l2.mean, suppressedChange: a.unitEffect.suppressed.mean, excitedChange: a.unitEffect.excited.mean,
           warnings: a.warnings,

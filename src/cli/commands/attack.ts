@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { curveTable, robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
-import { formatEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
+import { formatEpsilon, parseEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
 import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
 import { runAttack } from '../../attacks/registry.js';
 import type { AttackProgress, AttackResult } from '../../attacks/types.js';
@@ -107,8 +107,10 @@ export const attackCommand: CommandSpec = {
     const cw = argv['class-weight'] as number;
     if (typeof cw !== 'number' || !(cw >= 0)) throw usageError(`--class-weight must be a number ≥ 0, got ${String(argv['class-weight'])}`, { path: '--class-weight' });
     const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
-    const eps = parseEpsilonList(argv.eps as string, { path: '--eps', norm });
-    if (eps.length === 1 && eps[0] === 0) throw usageError('--eps must be in (0, 1] for a single attack; 0 is only allowed in a list', { path: '--eps', hint: 'e.g. --eps 4/255' });
+    if (!String(argv.eps).includes(',') && Number(argv.eps) === 0) {
+      throw usageError('--eps must be in (0, 1] for a single attack; 0 is only allowed in a list', { path: '--eps', hint: 'e.g. --eps 4/255, or --eps 0,1/255,2/255' });
+    }
+    epsilonsOf(argv.eps, norm);
     if (argv.atlas !== undefined && argv.probe !== undefined) throw usageError('give --atlas or --probe, not both', { path: '--probe' });
     unitList(argv['suppress-units'], 'suppress-units');
     unitList(argv['excite-units'], 'excite-units');
@@ -134,7 +136,7 @@ export const attackCommand: CommandSpec = {
     let x: tf.Tensor4D | undefined;
     try {
       const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
-      const epsilons = parseEpsilonList(argv.eps as string, { path: '--eps', norm });
+      const epsilons = epsilonsOf(argv.eps, norm);
       const input = await loadInputs(clf, argv);
       x = input.x;
       const out = argv.out as string;
@@ -218,6 +220,12 @@ export const attackCommand: CommandSpec = {
     }
   },
 };
+
+/** `--eps`: one budget in (0, 1], or a comma-separated list for a curve (where 0 is the clean row). */
+function epsilonsOf(v: unknown, norm: 'linf' | 'l2'): number[] {
+  const text = String(v);
+  return text.includes(',') ? parseEpsilonList(text, { path: '--eps', norm }) : [parseEpsilon(text, { path: '--eps', norm })];
+}
 
 interface Inputs {
   x: tf.Tensor4D;
