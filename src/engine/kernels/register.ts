@@ -11,6 +11,7 @@ import { makeDepthwiseConv2dNativeBackpropFilter, makeDepthwiseConv2dNativeBackp
 import { makeConv2D, makeFusedConv2D } from './conv2d_winograd.js';
 import { makeIdentity } from './identity.js';
 import { makeMaxPoolGrad } from './max_pool_grad.js';
+import { makeUnsortedSegmentSum } from './unsorted_segment_sum.js';
 
 /** A fast kernel: its name and a maker that receives the shipped kernel function (if wasm has one). */
 interface FastKernelSpec {
@@ -28,6 +29,7 @@ const SPECS: readonly FastKernelSpec[] = [
   { kernelName: 'BatchMatMul', make: makeBatchMatMul },
   { kernelName: 'Identity', make: makeIdentity },
   { kernelName: 'MaxPoolGrad', make: makeMaxPoolGrad },
+  { kernelName: 'UnsortedSegmentSum', make: makeUnsortedSegmentSum },
 ];
 
 /** Shipped kernel configs by name (`null`: wasm has none), saved at the first registration. */
