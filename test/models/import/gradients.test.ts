@@ -178,6 +178,28 @@ describe('input gradients on wasm equal the cpu backend', () => {
   });
 });
 
+describe('gather (unit selection) on wasm', () => {
+  it('has a gradient: UnsortedSegmentSum agrees with the cpu backend, dropping ids out of range', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.nat(1000),
+      async (rows, inner, segments, seed) => {
+        const rnd = lcg(seed);
+        const data = Float32Array.from({ length: rows * inner }, () => rnd() - 0.5);
+        const ids = Int32Array.from({ length: rows }, () => Math.floor(rnd() * (segments + 2)) - 1);
+        const run = (): Float32Array => tf.tidy(() =>
+          tf.unsortedSegmentSum(tf.tensor2d(data, [rows, inner]), tf.tensor1d(ids, 'int32'), segments).dataSync() as Float32Array).slice();
+        const before = tf.memory().numTensors;
+        const onWasm = run();
+        expect(tf.memory().numTensors).toBe(before);
+        await tf.setBackend('cpu');
+        const onCpu = run();
+        await tf.setBackend('wasm');
+        expect(Array.from(onWasm)).toEqual(Array.from(onCpu));
+      }), { numRuns: RUNS });
+    const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32'), 3)))(tf.ones([1, 2, 2, 4])).dataSync());
+    expect(Array.from(g.slice(0, 4))).toEqual([1, 0, 2, 0]);
+  });
+});
+
 describe('input gradients of the imported fixture models on wasm equal the cpu backend', () => {
   const expected = onnxExpected();
   it.each(Object.entries(expected.families))('%s', async (name, f) => {
