@@ -28,7 +28,7 @@ const failureSchema = z.object({
 const imageSchema = z.object({
   id: z.string(), label: z.string(), cleanPrediction: z.string(), finalPrediction: z.string().optional(),
   success: z.boolean().optional(),
-  files: z.record(z.enum(['original', 'adversarial', 'perturbation', 'heatmap', 'counterexample']), z.string()),
+  files: z.partialRecord(z.enum(['original', 'adversarial', 'perturbation', 'heatmap', 'counterexample']), z.string()),
 });
 
 const scenarioSchema = z.object({

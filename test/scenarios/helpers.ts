@@ -86,6 +86,7 @@ export async function writeColourImages(dir: string, perClass = 3, size = 16, ti
 /** Writes a scenario file (YAML with the schema comment) and returns its path. */
 export function writeScenario(dir: string, name: string, doc: Record<string, unknown>): string {
   const file = path.join(dir, `${name}.yaml`);
+  mkdirSync(dir, { recursive: true });
   writeFileSync(file, '# yaml-language-server: $schema=../schema/scenario.schema.json\n' + stringify(doc));
   return file;
 }
