@@ -110,7 +110,7 @@ describe('fast Conv2DBackpropInput', () => {
       useFastKernels();
       const fast = onWasm(run);
       expect(relErr(fast, ref)).toBeLessThan(1e-4);
-    }), { numRuns: 60, seed: 42 });
+    }), { numRuns: 40, seed: 42 });
   });
 
   it('should fall back to the shipped kernel for NCHW', () => {
@@ -171,7 +171,7 @@ describe('fast BatchMatMul with transposed operands', () => {
         useFastKernels();
         const fast = onWasm(run);
         expect(relErr(fast, ref)).toBeLessThan(1e-4);
-      }), { numRuns: 60, seed: 44 });
+      }), { numRuns: 30, seed: 44 });
   });
 });
 
@@ -355,7 +355,7 @@ describe('fast MaxPoolGrad', () => {
         const grad = (): tf.Tensor => tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, g.f, g.s, g.pad).square().sum())(
           tf.tensor4d(xData, shape));
         expect(relErr(onWasm(grad), await onCpu(grad))).toBeLessThan(1e-4);
-      }), { numRuns: 40, seed: 46 });
+      }), { numRuns: 25, seed: 46 });
   });
 });
 
@@ -422,6 +422,6 @@ describe('Winograd Conv2D and FusedConv2D (3×3, stride 1, ≥ 128 channels)', (
         const name = g.fused === 'none' ? 'Conv2D' : 'FusedConv2D';
         expect(fastKernelCalls()[name]).toBeGreaterThan(calls[name] ?? 0);
         expect(relErr(fast, ref)).toBeLessThan(1e-4);
-      }), { numRuns: 25, seed: 47 });
+      }), { numRuns: 15, seed: 47 });
   });
 });
