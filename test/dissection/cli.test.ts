@@ -92,6 +92,6 @@ describe('unit-attack dissect', () => {
     expect(r.cached).toBe(false);
     const atlas = await loadAtlas(path.join(out, 'atlas.json'));
     expect(atlas.probe.used).toBe(12);
-    expect(atlas.units[0]!.topImages.length).toBe(8);
+    expect(atlas.units[0].topImages.length).toBe(8);
   });
 });
