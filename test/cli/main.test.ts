@@ -62,7 +62,7 @@ describe('bin/unit-attack.js (spawned)', () => {
   });
 
   it('exits 2 on a usage error, with the message and no stack trace', async () => {
-    const err = await run(process.execPath, [bin, 'predict', '--backend', 'cpu', '--bogus']).catch((e: unknown) => e) as { code: number; stderr: string };
+    const err = await run(process.execPath, [bin, 'predict', '--backend', 'cpu', '--image', 'x.png', '--bogus']).catch((e: unknown) => e) as { code: number; stderr: string };
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/bogus/);
     expect(err.stderr).not.toMatch(/node:internal|\.js:\d+:\d+/);
