@@ -17,7 +17,8 @@ header { padding: 20px 28px; border-bottom: 1px solid var(--line); background: v
 header h1 { margin: 0 0 6px; font-size: 22px; }
 main { padding: 12px 28px 40px; max-width: 1280px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; vertical-align: middle; }
-.passed { background: var(--ok); } .failed { background: var(--bad); } .error { background: var(--err); }
+.badge.passed { background: var(--ok); } .badge.failed { background: var(--bad); } .badge.error { background: var(--err); }
+section.scenario.failed { border-left: 4px solid var(--bad); } section.scenario.error { border-left: 4px solid var(--err); } section.scenario.passed { border-left: 4px solid var(--ok); }
 .muted { color: var(--muted); }
 nav ul { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-wrap: wrap; gap: 6px 16px; }
 nav a { text-decoration: none; color: inherit; }
@@ -35,7 +36,7 @@ details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
 pre { background: var(--bg); padding: 8px 10px; border-radius: 6px; overflow: auto; max-height: 320px; font-size: 12px; }
 .plots { display: flex; flex-wrap: wrap; gap: 12px; }
 .plots figure { margin: 0; } .plots img { max-width: 100%; border: 1px solid var(--line); border-radius: 4px; }
-.images { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 14px; }
+.images { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 14px; }
 .example { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
 .example .row { display: flex; gap: 6px; }
 .example figure { margin: 0; text-align: center; font-size: 11px; color: var(--muted); }

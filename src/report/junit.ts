@@ -2,7 +2,8 @@
  * JUnit XML: a `<testsuite>` per scenario and a `<testcase>` per expectation, so that CI systems (GitHub Actions
  * test reporters, GitLab `artifacts:reports:junit`, Jenkins) list every gate. A failed expectation is a
  * `<failure>` with the measured value and the threshold; a scenario that could not run is an `<error>`; inputs that
- * could not be read beyond `allowErrors` and baseline regressions are failing test cases of their own.
+ * could not be read beyond `allowErrors` and baseline regressions are failing test cases of their own; the
+ * expectations of a scenario that could not run are skipped.
  */
 import { describeExpectation, formatMeasured } from './format.js';
 import type { RunResults, ScenarioResult } from './types.js';
@@ -21,6 +22,7 @@ const secs = (s: number): string => (Number.isFinite(s) && s >= 0 ? s : 0).toFix
 
 interface Case {
   name: string;
+  skipped?: string;
   failure?: { message: string; type: string; body: string };
   error?: { message: string; type: string; body: string };
 }
@@ -37,7 +39,9 @@ function casesOf(s: ScenarioResult, results: RunResults): Case[] {
   }
   for (const x of s.expectations) {
     const c: Case = { name: x.metric };
-    if (!x.passed) {
+    if (s.status === 'error') {
+      c.skipped = 'the scenario could not run';
+    } else if (!x.passed) {
       const text = describeExpectation(x);
       c.failure = {
         message: text, type: 'expectation',
@@ -74,11 +78,11 @@ export function junitXml(results: RunResults): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   const suites = results.scenarios.map((s) => ({ s, cases: casesOf(s, results) }));
   const count = (pred: (c: Case) => boolean): number => suites.reduce((a, x) => a + x.cases.filter(pred).length, 0);
-  out.push(`<testsuites name="unit-attack" tests="${count(() => true)}" failures="${count((c) => c.failure !== undefined)}" errors="${count((c) => c.error !== undefined)}" time="${secs(results.durations.total)}">`);
+  out.push(`<testsuites name="unit-attack" tests="${count(() => true)}" failures="${count((c) => c.failure !== undefined)}" errors="${count((c) => c.error !== undefined)}" skipped="${count((c) => c.skipped !== undefined)}" time="${secs(results.durations.total)}">`);
   for (const { s, cases } of suites) {
     const total = s.durations.total ?? 0;
     const each = cases.length > 0 ? total / cases.length : 0;
-    out.push(`  <testsuite name="${xmlEscape(s.name)}" tests="${cases.length}" failures="${cases.filter((c) => c.failure).length}" errors="${cases.filter((c) => c.error).length}" skipped="0" time="${secs(total)}" timestamp="${xmlEscape(results.created.replace(/\.\d+Z$/, ''))}" file="${xmlEscape(s.file)}">`);
+    out.push(`  <testsuite name="${xmlEscape(s.name)}" tests="${cases.length}" failures="${cases.filter((c) => c.failure).length}" errors="${cases.filter((c) => c.error).length}" skipped="${cases.filter((c) => c.skipped !== undefined).length}" time="${secs(total)}" timestamp="${xmlEscape(results.created.replace(/\.\d+Z$/, ''))}" file="${xmlEscape(s.file)}">`);
     const props: Array<[string, string]> = [
       ['file', s.file], ['task', s.task],
       ...(s.model ? [['model', s.model.spec], ['model.fingerprint', s.model.fingerprint]] as Array<[string, string]> : []),
@@ -90,6 +94,7 @@ export function junitXml(results: RunResults): string {
     out.push('    </properties>');
     for (const c of cases) {
       const head = `    <testcase classname="${xmlEscape(s.name)}" name="${xmlEscape(c.name)}" file="${xmlEscape(s.file)}" time="${secs(each)}"`;
+      if (c.skipped !== undefined) { out.push(`${head}><skipped message="${xmlEscape(c.skipped)}"/></testcase>`); continue; }
       const body = c.failure ?? c.error;
       if (!body) { out.push(head + '/>'); continue; }
       const tag = c.failure ? 'failure' : 'error';
