@@ -9,11 +9,12 @@ import { table } from '../format.js';
 /** Parses `--input-size`: `224` or `224x320`. */
 export function parseInputSize(v: unknown): [number, number] | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+)(?:[x×,](\d+))?$/.exec(String(v).trim());
+  const text = typeof v === 'number' ? String(v) : typeof v === 'string' ? v : '';
+  const m = /^(\d+)(?:[x×,](\d+))?$/.exec(text.trim());
   const h = m ? Number(m[1]) : NaN;
   const w = m ? Number(m[2] ?? m[1]) : NaN;
   if (!(h >= 1 && w >= 1)) {
-    throw usageError(`--input-size must be a size like 224 or 224x320, got '${String(v)}'`, { path: '--input-size' });
+    throw usageError(`--input-size must be a size like 224 or 224x320, got '${text}'`, { path: '--input-size' });
   }
   return [h, w];
 }

@@ -34,7 +34,7 @@ class AliasedClassifier implements Classifier {
   /** The real layer name for `name` (unchanged when it is a layer or an unknown name). */
   resolve(name: string): string {
     if (this.inner.layers.some((l) => l.name === name)) return name;
-    return Object.prototype.hasOwnProperty.call(this.aliases, name) ? this.aliases[name]! : name;
+    return Object.prototype.hasOwnProperty.call(this.aliases, name) ? this.aliases[name] : name;
   }
 
   layer(name: string): LayerInfo {

@@ -179,7 +179,7 @@ export function parseClassNames(text: string, file = 'the classes file'): string
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
       throw usageError(`${file} must be a JSON array of strings`, { file, path: '--classes' });
     }
-    return v as string[];
+    return v;
   }
   const lines = trimmed.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   const indexed = lines.length > 0 && lines.every((l) => /^\S+\s+\d+$/.test(l));

@@ -13,11 +13,11 @@ type ExplicitPad = [[number, number], [number, number], [number, number], [numbe
 
 /** Pads `[top, bottom, left, right]` as tf's explicit NHWC padding. */
 function explicit(p: readonly number[]): ExplicitPad {
-  return [[0, 0], [p[0]!, p[1]!], [p[2]!, p[3]!], [0, 0]];
+  return [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
 }
 
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(inputs) ? inputs[0]! : inputs;
+  return Array.isArray(inputs) ? inputs[0] : inputs;
 }
 
 function convOut(size: number | null, k: number, s: number, d: number, padBegin: number, padEnd: number): number | null {
@@ -82,7 +82,7 @@ export class GroupConv2D extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = single(inputs) as tf.Tensor4D;
       const xs = tf.split(x, this.groups, 3);
-      const ks = tf.split(this.kernel!.read() as tf.Tensor4D, this.groups, 3);
+      const ks = tf.split(this.kernel!.read(), this.groups, 3);
       const ys = xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ks[g] as tf.Tensor4D, this.strides, explicit(this.pads), 'NHWC', this.dilationRate));
       const y = tf.concat(ys, 3);
       return this.bias ? tf.add(y, this.bias.read()) : y;
@@ -320,12 +320,12 @@ export class Arithmetic extends tf.layers.Layer {
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const [a, b] = inputShape as Shape[];
-    return broadcastShape(a!, b!);
+    return broadcastShape(a, b);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const [a, b] = inputs as tf.Tensor[];
-    return tf.tidy(() => arithmetic(this.op, a!, b!));
+    return tf.tidy(() => arithmetic(this.op, a, b));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

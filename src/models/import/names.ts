@@ -98,7 +98,7 @@ export function moduleAliases(nodes: readonly AliasNode[], graphOutputs: readonl
         if (leaves) exits.add(o);
       }
     }
-    if (exits.size === 1) out.set(path, [...exits][0]!);
+    if (exits.size === 1) out.set(path, [...exits][0]);
   }
   return out;
 }

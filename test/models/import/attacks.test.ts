@@ -23,7 +23,7 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-import-attacks-'));
   for (const name of Object.keys(LAYERS)) {
-    const f = expected.families[name]!;
+    const f = expected.families[name];
     await importModel(path.join(FIXTURES, f.model), path.join(dir, name), { preprocess: f.preprocess });
     models[name] = await loadClassifier(path.join(dir, name));
   }
@@ -45,7 +45,7 @@ function images(n: number): tf.Tensor4D {
 
 describe.each(Object.entries(LAYERS))('attacks on the imported %s', (name, layer) => {
   it('PGD succeeds on an easy case (untargeted, ε = 8/255), with no NaN and no tensor left behind', async () => {
-    const clf = models[name]!;
+    const clf = models[name];
     const x = images(6);
     const labels = tf.tidy(() => tf.argMax(clf.logits(x), 1).dataSync() as Int32Array);
     const before = tf.memory().numTensors;
@@ -61,12 +61,12 @@ describe.each(Object.entries(LAYERS))('attacks on the imported %s', (name, layer
   });
 
   it(`the unit objective at '${layer}' (a module alias) has a finite, non-zero gradient that matches the cpu backend`, async () => {
-    const clf = models[name]!;
+    const clf = models[name];
     const x = images(3);
     const ctx = { labels: new Int32Array(3), targets: null };
     const grad = (): Float32Array => tf.tidy(() => {
       const o = buildObjective(clf, { kind: 'unit', layer, suppress: [0, 1], excite: [2, 3] });
-      const g = tf.grad((t: tf.Tensor4D) => tf.sum(o.loss(clf, t, ctx)))(x);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(o.loss(clf, t as tf.Tensor4D, ctx)))(x);
       return (g.dataSync() as Float32Array).slice();
     });
     const before = tf.memory().numTensors;
@@ -78,23 +78,23 @@ describe.each(Object.entries(LAYERS))('attacks on the imported %s', (name, layer
     expect(onWasm.every(Number.isFinite)).toBe(true);
     const scale = Math.max(...onCpu.map(Math.abs));
     expect(scale).toBeGreaterThan(0);
-    expect(Math.max(...onWasm.map((v, i) => Math.abs(v - onCpu[i]!))) / scale).toBeLessThan(1e-4);
+    expect(Math.max(...onWasm.map((v, i) => Math.abs(v - onCpu[i]))) / scale).toBeLessThan(1e-4);
     // And PGD on that objective raises it.
     const r = await pgd(clf, x, ctx.labels, { epsilon: '4/255', steps: 5, objective: { kind: 'unit', layer, suppress: [0, 1], excite: [2, 3] }, earlyStop: false });
     const clean = tf.tidy(() => buildObjective(clf, { kind: 'unit', layer, suppress: [0, 1], excite: [2, 3] }).loss(clf, x, ctx).dataSync());
-    for (let i = 0; i < 3; i++) expect(r.objective[i]).toBeGreaterThan(clean[i]!);
+    for (let i = 0; i < 3; i++) expect(r.objective[i]).toBeGreaterThan(clean[i]);
     r.adversarial.dispose();
     x.dispose();
   });
 
   it('dissects a layer named by its module path on a small probe set', async () => {
-    const clf = models[name]!;
+    const clf = models[name];
     const before = tf.memory().numTensors;
     const { atlas } = await dissect(clf, 'builtin:scenes?count=12&seed=5', {
       layer, cache: false, importance: false, tmpDir: dir, quantile: 0.05, batchSize: 6, topImages: 2,
     });
     expect(tf.memory().numTensors).toBe(before);
-    const channels = clf.layer(layer).shape[2]!;
+    const channels = clf.layer(layer).shape[2];
     expect(atlas.units).toHaveLength(channels);
     expect(atlas.units.every((u) => Number.isFinite(u.threshold) && u.iou >= 0 && u.iou <= 1)).toBe(true);
   });

@@ -54,8 +54,8 @@ describe('unit-attack import: runs', () => {
     const p = captureIO();
     expect(await main(['predict', '--backend', 'wasm', '--model', out, '--image', path.join(root, 'examples', 'beach.png'), '--json'], p)).toBe(0);
     const res = JSON.parse(p.stdout.join('\n')) as { results: Array<{ top: Array<{ class: string; probability: number }> }> };
-    expect(res.results[0]!.top).toHaveLength(5);
-    expect(res.results[0]!.top[0]!.class).toMatch(/^class_[a-j]$/);
+    expect(res.results[0].top).toHaveLength(5);
+    expect(res.results[0].top[0].class).toMatch(/^class_[a-j]$/);
   });
 
   it('exits 2 with what was found and what to do, for every kind of bad input', async () => {

@@ -36,9 +36,10 @@ function randomWeights(model: tf.LayersModel, seed: number): void {
     const ws = layer.weights;
     if (ws.length === 0) continue;
     layer.setWeights(ws.map((w) => {
-      const n = w.shape.reduce((a, b) => a * b, 1);
+      const shape = w.shape as number[];
+      const n = shape.reduce((a, b) => a * b, 1);
       const positive = /variance|moving_var/.test(w.name);
-      return tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + rnd() : (rnd() - 0.5) * 1.5)), w.shape);
+      return tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + rnd() : (rnd() - 0.5) * 1.5)), shape);
     }));
   }
 }
@@ -49,7 +50,7 @@ function inputGradient(model: tf.LayersModel, inShape: number[], seed: number): 
     const rnd = lcg(seed + 7);
     const n = inShape.reduce((a, b) => a * b, 1);
     const x = tf.tensor(Float32Array.from({ length: n }, () => rnd() * 2 - 1), inShape);
-    const outShape = (model.outputs[0]!.shape as number[]).map((d) => d ?? inShape[0]!);
+    const outShape = (model.outputs[0].shape as number[]).map((d) => d ?? inShape[0]);
     const m = outShape.reduce((a, b) => a * b, 1);
     const r = tf.tensor(Float32Array.from({ length: m }, () => rnd() - 0.5), outShape);
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(model.apply(t) as tf.Tensor, r)))(x);
@@ -107,7 +108,7 @@ describe('input gradients on wasm equal the cpu backend', () => {
         fc.pre(padding === 'same' || (g.h >= g.k && g.w >= g.k));
         const input = tf.input({ shape: [g.h, g.w, cin] });
         const y = sym(tf.layers.depthwiseConv2d({
-          kernelSize: g.k, depthMultiplier: mult, strides: g.stride, padding: padding as 'same',
+          kernelSize: g.k, depthMultiplier: mult, strides: g.stride, padding: padding,
         }).apply(input));
         await expectWasmMatchesCpu(tf.model({ inputs: input, outputs: y }), [g.n, g.h, g.w, cin], g.seed);
       }), { numRuns: RUNS });
@@ -133,7 +134,7 @@ describe('input gradients on wasm equal the cpu backend', () => {
       const declared: [number, number, number, number] = [pads[0], Math.max(pads[1] - 1, 0), pads[2], Math.max(pads[3] - 1, 0)];
       const input = tf.input({ shape: [g.h, g.w, 3] });
       const y = sym(new Pool2D({
-        mode: mode as 'max', poolSize: [k, k], strides: [g.stride, g.stride], pads, countPads: includePad ? declared : [0, 0, 0, 0],
+        mode: mode, poolSize: [k, k], strides: [g.stride, g.stride], pads, countPads: includePad ? declared : [0, 0, 0, 0],
       }).apply(input));
       await expectWasmMatchesCpu(tf.model({ inputs: input, outputs: y }), [g.n, g.h, g.w, 3], g.seed);
     }), { numRuns: RUNS });
@@ -143,8 +144,8 @@ describe('input gradients on wasm equal the cpu backend', () => {
     await fc.assert(fc.asyncProperty(geometry, fc.constantFrom('same', 'valid'), async (g, padding) => {
       const k = Math.min(Math.max(g.k, 2), g.h, g.w);
       const input = tf.input({ shape: [g.h, g.w, 2] });
-      const a = sym(tf.layers.averagePooling2d({ poolSize: k, strides: g.stride, padding: padding as 'same' }).apply(input));
-      const m = sym(tf.layers.maxPooling2d({ poolSize: k, strides: g.stride, padding: padding as 'same' }).apply(input));
+      const a = sym(tf.layers.averagePooling2d({ poolSize: k, strides: g.stride, padding: padding }).apply(input));
+      const m = sym(tf.layers.maxPooling2d({ poolSize: k, strides: g.stride, padding: padding }).apply(input));
       const gap = sym(tf.layers.averagePooling2d({ poolSize: [g.h, g.w], strides: [g.h, g.w] }).apply(input));
       const d = sym(tf.layers.dense({ units: 3 }).apply(sym(tf.layers.flatten().apply(sym(tf.layers.add().apply([a, m]))))));
       const out = sym(tf.layers.concatenate().apply([d, sym(tf.layers.flatten().apply(gap))]));
@@ -166,8 +167,8 @@ describe('input gradients on wasm equal the cpu backend', () => {
         const gate = sym(tf.layers.activation({ activation: 'sigmoid' }).apply(sym(tf.layers.conv2d({ filters: 5, kernelSize: 1 }).apply(squeeze))));
         const excited = sym(tf.layers.multiply().apply([silu, gate]));
         const clipped = sym(new AffineClip({ scale: 1.5, offset: 0.1, min: lo, max: hi }).apply(excited));
-        const padded = sym(new Pad2D({ pads, mode: padMode as 'constant', value: 0.25 }).apply(clipped));
-        const k = sym(new ConstArithmetic({ op: op as 'add', constShape: [1, 1, 5], constFirst: op === 'sub' }).apply(padded));
+        const padded = sym(new Pad2D({ pads, mode: padMode, value: 0.25 }).apply(clipped));
+        const k = sym(new ConstArithmetic({ op: op, constShape: [1, 1, 5], constFirst: op === 'sub' }).apply(padded));
         // Division needs a denominator away from 0: 1 + sigmoid.
         const den = sym(new ConstArithmetic({ op: 'add', constShape: [1], constFirst: false })
           .apply(sym(tf.layers.activation({ activation: 'sigmoid' }).apply(padded))));
@@ -208,9 +209,9 @@ describe('input gradients of the imported fixture models on wasm equal the cpu b
     const grad = (): Float32Array => tf.tidy(() => {
       const x = tf.slice(pixels(expected), [0, 0, 0, 0], [1, -1, -1, -1]); // one image: the cpu reference is slow
       const w = tf.range(1, clf.classNames.length + 1).reshape([1, -1]);
-      const g = tf.grad((t: tf.Tensor4D) => {
-        const r = clf.run(t, { taps: [m.defaultLayer] });
-        return tf.add(tf.sum(tf.mul(r.logits, w)), tf.mean(r.taps[m.defaultLayer]!));
+      const g = tf.grad((t: tf.Tensor) => {
+        const r = clf.run(t as tf.Tensor4D, { taps: [m.defaultLayer] });
+        return tf.add(tf.sum(tf.mul(r.logits, w)), tf.mean(r.taps[m.defaultLayer]));
       })(x);
       return (g.dataSync() as Float32Array).slice();
     });

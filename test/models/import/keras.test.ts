@@ -29,7 +29,7 @@ describe('Keras .h5 reader', () => {
     const h5 = await readKerasH5(path.join(FIXTURES, expected.weights));
     expect(h5.modelConfig).toBeUndefined();
     expect(h5.kerasVersion).toBe('2.11.0');
-    expect(h5.layers[0]!.name).toBe('input_1');
+    expect(h5.layers[0].name).toBe('input_1');
     const conv = h5.layers.find((l) => l.name === 'block1_conv1')!;
     expect(conv.weights.map((w) => [w.name, w.shortName, w.shape])).toEqual([
       ['block1_conv1/kernel:0', 'kernel', [3, 3, 3, 4]], ['block1_conv1/bias:0', 'bias', [4]],
@@ -50,7 +50,7 @@ describe('Keras .h5 import', () => {
     await expectNoLeak(() => {
       const r = clf.run(x, { taps: ['block4_conv3'] });
       expect(relError(r.logits.dataSync(), expected.logits.flat())).toBeLessThan(1e-4);
-      expect(relError(nchw(r.taps.block4_conv3!), expected.tap.values)).toBeLessThan(1e-4);
+      expect(relError(nchw(r.taps.block4_conv3), expected.tap.values)).toBeLessThan(1e-4);
       return r;
     });
     x.dispose();

@@ -38,7 +38,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
     await expectNoLeak(() => {
       const r = clf.run(x, { taps: [f.tap.module] });
       expect(relError(r.logits.dataSync(), f.logits.flat())).toBeLessThan(1e-4);
-      const tap = r.taps[f.tap.module]!;
+      const tap = r.taps[f.tap.module];
       expect([tap.shape[0], tap.shape[3], tap.shape[1], tap.shape[2]]).toEqual(f.tap.shape);
       expect(relError(nchw(tap), f.tap.values)).toBeLessThan(1e-4);
       return r;
@@ -48,7 +48,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
   });
 
   it('names layers after the ONNX nodes and answers to module paths and ONNX output names', async () => {
-    const f = expected.families.resnet_like!;
+    const f = expected.families.resnet_like;
     const m = await convertModelFile(path.join(FIXTURES, f.model), { preprocess: f.preprocess });
     const names = m.model.layers.map((l) => l.name);
     expect(names).toContain('layer2/layer2.0/conv2/Conv');
@@ -64,15 +64,15 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
     const clf = withLayerAliases(fromLayersModel(m.model, { preprocessing: m.preprocess }), m.aliases);
     const x = pixels(expected);
     const [a, b] = tf.tidy(() => [clf.activations(x, 'layer2'), clf.activations(x, f.tap.onnxOutput!)]);
-    expect(relError(a!.dataSync(), b!.dataSync())).toBe(0);
+    expect(relError(a.dataSync(), b.dataSync())).toBe(0);
     expect(clf.layer('layer2').name).toBe('layer2/layer2.0/relu_1/Relu');
-    tf.dispose([a!, b!, x]);
+    tf.dispose([a, b, x]);
     clf.dispose();
   });
 
   it('maps each operator to the layer it should become (depthwise, ReLU6, SiLU, squeeze-excite, pools)', async () => {
     const classes = async (name: string): Promise<Record<string, string>> => {
-      const f = expected.families[name]!;
+      const f = expected.families[name];
       const m = await convertModelFile(path.join(FIXTURES, f.model), { preprocess: f.preprocess });
       const out = Object.fromEntries(m.model.layers.map((l) => [l.name, l.getClassName()]));
       m.model.dispose();
@@ -100,7 +100,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
   });
 
   it('writes a model folder that loadClassifier reads, with classes, preprocessing and aliases', async () => {
-    const f = expected.families.densenet_like!;
+    const f = expected.families.densenet_like;
     const out = path.join(dir, 'densenet');
     const r = await importModel(path.join(FIXTURES, f.model), out, {
       preprocess: f.preprocess, classes: path.join(FIXTURES, 'classes10.txt'),
@@ -118,7 +118,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
     await expectNoLeak(() => {
       const res = clf.run(x, { taps: ['features.denseblock2'] });
       expect(relError(res.logits.dataSync(), f.logits.flat())).toBeLessThan(1e-4);
-      expect(relError(nchw(res.taps['features.denseblock2']!), f.tap.values)).toBeLessThan(1e-4);
+      expect(relError(nchw(res.taps['features.denseblock2']), f.tap.values)).toBeLessThan(1e-4);
       return res;
     });
     // Edits work through an alias too: zeroing every unit of the tapped block zeroes its output.
@@ -132,7 +132,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
   });
 
   it('drops a final Softmax, so the model outputs logits, and says so', async () => {
-    const f = expected.families.tiny_softmax!;
+    const f = expected.families.tiny_softmax;
     const m = await convertModelFile(path.join(FIXTURES, f.model), { preprocess: f.preprocess });
     expect(m.notes.join(' ')).toMatch(/final Softmax .* dropped/);
     const clf = fromLayersModel(m.model, { preprocessing: m.preprocess });
@@ -146,7 +146,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
   it('takes the input size from the user when the export left height and width symbolic', () => {
     const bytes = readFileSync(path.join(FIXTURES, 'mobilenet_like.onnx'));
     const onnx = decodeOnnx(bytes);
-    onnx.graph.inputs[0]!.shape = [null, 3, null, null];
+    onnx.graph.inputs[0].shape = [null, 3, null, null];
     expect(() => convertOnnx(onnx, { file: 'm.onnx' })).toThrow(/no fixed height and width/);
     const c = convertOnnx(onnx, { file: 'm.onnx', inputSize: [32, 32] });
     expect(c.inputSize).toEqual([32, 32]);
@@ -181,7 +181,7 @@ describe('ONNX import errors', () => {
   });
 
   it('checks the class names against the output size', async () => {
-    const f = expected.families.vgg_like!;
+    const f = expected.families.vgg_like;
     const classes = path.join(dir, 'three.txt');
     await fs.writeFile(classes, 'a\nb\nc\n');
     await expectError(convertModelFile(path.join(FIXTURES, f.model), { classes }), 'UA_USAGE', /has 3 class names, but the model outputs 10 classes[\s\S]*exactly 10/);

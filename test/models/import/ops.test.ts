@@ -25,7 +25,7 @@ function rand(n: number, seed: number): Float32Array {
 const f32 = (name: string, dims: number[], data: ArrayLike<number>): OnnxTensor => ({ name, dims, data: Float32Array.from(data), dataType: ONNX_DTYPE.FLOAT });
 const i64 = (name: string, data: number[]): OnnxTensor => ({ name, dims: [data.length], data: Float64Array.from(data), dataType: ONNX_DTYPE.INT64 });
 const node = (opType: string, inputs: string[], outputs: string[], attributes: OnnxNode['attributes'] = {}, name = ''): OnnxNode =>
-  ({ name: name || outputs[0]!, opType, domain: '', inputs, outputs, attributes });
+  ({ name: name || outputs[0], opType, domain: '', inputs, outputs, attributes });
 
 function model(nodes: OnnxNode[], inits: OnnxTensor[], inShape: [number, number, number, number], output: string, opset = 13): OnnxModel {
   return {
@@ -73,11 +73,11 @@ describe('Conv', () => {
     ], [f32('w0', [c, 3, 1, 1], w0), f32('w', [m, c / groups, k, k], wdata), f32('b', [m], bias)], [n, 3, h, w], 'y');
     const got = convertOnnxMap(onnx, x);
     const ref = tf.tidy(() => {
-      const x6 = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]), tf.transpose(tf.tensor4d(w0, [c, 3, 1, 1]), [2, 3, 1, 0]) as tf.Tensor4D, 1, 'valid');
-      const xs = tf.split(tf.pad(x6, [[0, 0], [pads[0]!, pads[2]!], [pads[1]!, pads[3]!], [0, 0]]), groups, 3);
+      const x6 = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]), tf.transpose<tf.Tensor4D>(tf.tensor4d(w0, [c, 3, 1, 1]), [2, 3, 1, 0]), 1, 'valid');
+      const xs = tf.split(tf.pad(x6, [[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]]), groups, 3);
       const ws = tf.split(tf.transpose(tf.tensor4d(wdata, [m, c / groups, k, k]), [2, 3, 1, 0]), groups, 3);
       const ys = xs.map((xg, i) => tf.conv2d(xg as tf.Tensor4D, ws[i] as tf.Tensor4D, 1, 'valid', 'NHWC', dil));
-      let y = tf.add(tf.concat(ys, 3), tf.tensor1d(bias)) as tf.Tensor4D;
+      let y = tf.add<tf.Tensor4D>(tf.concat(ys, 3), tf.tensor1d(bias));
       if (stride > 1) y = tf.stridedSlice(y, [0, 0, 0, 0], y.shape, [1, stride, stride, 1]) as tf.Tensor4D;
       return tf.transpose(y, [0, 3, 1, 2]).dataSync() as Float32Array;
     });
@@ -88,7 +88,7 @@ describe('Conv', () => {
 
 /** Converts a graph whose output is a map, flattened (in ONNX order) to make it a classifier output; returns NCHW values. */
 function convertOnnxMap(m: OnnxModel, x: tf.Tensor4D): Float32Array {
-  const out = m.graph.outputs[0]!.name;
+  const out = m.graph.outputs[0].name;
   m.graph.nodes.push(node('Flatten', [out], ['flat'], { axis: 1 }));
   m.graph.outputs = [{ name: 'flat', shape: null, elemType: 1 }];
   return runConverted(m, x);
@@ -208,7 +208,7 @@ describe('converter errors name the node', () => {
     await expectError(() => convertOnnx(model([node('Conv', ['x', 'w'], ['y'], {}, 'c')], [f32('w', [2, 3, 1, 1], rand(6, 1))], inShape, 'y')),
       'UA_MODEL', /output 'y' has shape \[N, 2, 4, 4\]; a classifier outputs \[N, classes\]/);
     const nhwc = model(head('x'), [], [1, 3, 4, 4], 'out');
-    nhwc.graph.inputs[0]!.shape = [null, 4, 4, 3];
+    nhwc.graph.inputs[0].shape = [null, 4, 4, 3];
     await expectError(() => convertOnnx(nhwc), 'UA_MODEL', /NCHW images with 3 channels[\s\S]*NHWC/);
   });
 });

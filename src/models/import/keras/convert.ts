@@ -46,8 +46,8 @@ function outputLayer(config: Json): Json | undefined {
   const inner = config.config as Json | undefined;
   const outs = !Array.isArray(inner) ? (inner?.output_layers as unknown[] | undefined) : undefined;
   if (Array.isArray(outs) && outs.length === 1) {
-    const first = outs[0];
-    const name = Array.isArray(first) ? first[0] : undefined;
+    const first: unknown = outs[0];
+    const name: unknown = Array.isArray(first) ? (first as unknown[])[0] : undefined;
     return layers.find((l) => (l.config as Json | undefined)?.name === name || l.name === name);
   }
   return layers[layers.length - 1];
@@ -87,8 +87,8 @@ export async function kerasModelFromH5(h5: KerasH5, file: string): Promise<Keras
 }
 
 function finish(model: tf.LayersModel, kind: KerasConversion['kind'], notes: string[], file: string): KerasConversion {
-  const inShape = model.inputs[0]!.shape;
-  const outShape = model.outputs[0]!.shape;
+  const inShape = model.inputs[0].shape;
+  const outShape = model.outputs[0].shape;
   if (model.inputs.length !== 1 || inShape.length !== 4 || inShape[3] !== 3 || inShape[1] == null || inShape[2] == null) {
     model.dispose();
     throw new UnitAttackError('UA_MODEL', `${file}: the model takes ${shapeText(inShape)}; a classifier takes images [N, H, W, 3] of a fixed size`, { file });
@@ -121,7 +121,7 @@ function setKerasWeights(model: tf.LayersModel, layers: readonly KerasLayerWeigh
       continue;
     }
     const found = have.weights.map((w) => shapeText(w.shape)).join(', ');
-    const fits = have.weights.length === want.length && want.every((w, i) => shapeText(w.shape) === shapeText(have.weights[i]!.shape));
+    const fits = have.weights.length === want.length && want.every((w, i) => shapeText(w.shape) === shapeText(have.weights[i].shape));
     if (!fits) {
       problems.push(`${layer.name}: expects weights ${expected}, found ${found === '' ? 'none' : found}`);
       continue;
@@ -156,12 +156,12 @@ export function vgg16FromKerasWeights(h5: KerasH5, file: string): KerasConversio
       file, hint: 'for other architectures, save the whole model (model.save("model.h5")) or export it to ONNX',
     });
   }
-  const kernel = (n: string): number[] => byName.get(n)!.weights[0]!.shape;
+  const kernel = (n: string): number[] => byName.get(n)!.weights[0].shape;
   const c1 = kernel('block1_conv1');
   if (c1.length !== 4 || c1[2] !== 3) {
     throw new UnitAttackError('UA_MODEL', `${file}: layer block1_conv1 has kernel ${shapeText(c1)}; the VGG-16 builder expects [3, 3, 3, filters]`, { file });
   }
-  const widthMultiplier = c1[3]! / 64;
+  const widthMultiplier = c1[3] / 64;
   const width = (c: number): number => Math.max(1, Math.round(c * widthMultiplier));
   const fc1 = kernel('fc1');
   const pred = kernel('predictions');
@@ -173,8 +173,8 @@ export function vgg16FromKerasWeights(h5: KerasH5, file: string): KerasConversio
       file, hint: 'the VGG-16 builder expects Keras VGG16 with include_top=True',
     });
   }
-  const fcWidth = fc1[1]! / widthMultiplier;
-  const model = buildVgg16({ inputSize: side, numClasses: pred[1]!, widthMultiplier, fcWidth });
+  const fcWidth = fc1[1] / widthMultiplier;
+  const model = buildVgg16({ inputSize: side, numClasses: pred[1], widthMultiplier, fcWidth });
   setKerasWeights(model, h5.layers, file, `the VGG-16 builder (width multiplier ${widthMultiplier}, input ${side}×${side}, fc ${fc1[1]})`);
   return finish(model, 'keras-vgg16-weights', [], file);
 }

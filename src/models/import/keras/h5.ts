@@ -117,7 +117,7 @@ function toFloat32(v: unknown, what: string, file: string): Float32Array {
     // float16 comes as raw halves
     const out = new Float32Array(v.length);
     for (let i = 0; i < v.length; i++) {
-      const h = v[i]!;
+      const h = v[i];
       const s = h & 0x8000 ? -1 : 1;
       const e = (h >> 10) & 0x1f;
       const f = h & 0x3ff;

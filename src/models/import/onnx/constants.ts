@@ -18,7 +18,7 @@ const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1
 
 function stridesOf(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length).fill(1);
-  for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1]! * dims[i + 1]!;
+  for (let i = dims.length - 2; i >= 0; i--) s[i] = s[i + 1] * dims[i + 1];
   return s;
 }
 
@@ -26,18 +26,18 @@ function stridesOf(dims: readonly number[]): number[] {
 export function transposeData(data: ArrayLike<number>, dims: readonly number[], perm: readonly number[], out: Float32Array | Float64Array): void {
   const n = dims.length;
   const inStrides = stridesOf(dims);
-  const outDims = perm.map((p) => dims[p]!);
+  const outDims = perm.map((p) => dims[p]);
   const total = size(outDims);
   const idx = new Array<number>(n).fill(0);
-  const step = perm.map((p) => inStrides[p]!);
+  const step = perm.map((p) => inStrides[p]);
   let src = 0;
   for (let o = 0; o < total; o++) {
     out[o] = data[src]!;
     for (let a = n - 1; a >= 0; a--) {
-      idx[a]!++;
-      src += step[a]!;
-      if (idx[a]! < outDims[a]!) break;
-      src -= step[a]! * outDims[a]!;
+      idx[a]++;
+      src += step[a];
+      if (idx[a] < outDims[a]) break;
+      src -= step[a] * outDims[a];
       idx[a] = 0;
     }
   }
@@ -47,7 +47,7 @@ function broadcast(a: OnnxTensor, b: OnnxTensor, f: (x: number, y: number) => nu
   const n = Math.max(a.dims.length, b.dims.length);
   const ad = [...new Array<number>(n - a.dims.length).fill(1), ...a.dims];
   const bd = [...new Array<number>(n - b.dims.length).fill(1), ...b.dims];
-  const dims = ad.map((x, i) => Math.max(x, bd[i]!));
+  const dims = ad.map((x, i) => Math.max(x, bd[i]));
   const as = stridesOf(ad).map((s, i) => (ad[i] === 1 ? 0 : s));
   const bs = stridesOf(bd).map((s, i) => (bd[i] === 1 ? 0 : s));
   const os = stridesOf(dims);
@@ -56,11 +56,11 @@ function broadcast(a: OnnxTensor, b: OnnxTensor, f: (x: number, y: number) => nu
   for (let o = 0; o < total; o++) {
     let ai = 0; let bi = 0; let r = o;
     for (let k = 0; k < n; k++) {
-      const q = Math.floor(r / os[k]!);
-      r -= q * os[k]!;
-      ai += q * as[k]!; bi += q * bs[k]!;
+      const q = Math.floor(r / os[k]);
+      r -= q * os[k];
+      ai += q * as[k]; bi += q * bs[k];
     }
-    out[o] = f(a.data[ai]!, b.data[bi]!);
+    out[o] = f(a.data[ai], b.data[bi]);
   }
   return constTensor(dims, out, a.dataType);
 }
@@ -106,7 +106,7 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
     case 'ConstantOfShape': {
       const dims = ints(x);
       const v = a.value as OnnxTensor | undefined;
-      const fill = v ? v.data[0]! : 0;
+      const fill = v ? v.data[0] : 0;
       return [constTensor(dims, new Array<number>(size(dims)).fill(fill), v ? v.dataType : ONNX_DTYPE.FLOAT)];
     }
     case 'Identity': case 'Dropout':
@@ -121,12 +121,12 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
       const idx = inputs[1]!;
       const outer = size(x!.dims.slice(0, axis));
       const inner = size(x!.dims.slice(axis + 1));
-      const n = x!.dims[axis]!;
+      const n = x!.dims[axis];
       const out: number[] = [];
       for (let o = 0; o < outer; o++) {
         for (const i of idx.data) {
           const j = i < 0 ? i + n : i;
-          for (let k = 0; k < inner; k++) out.push(x!.data[(o * n + j) * inner + k]!);
+          for (let k = 0; k < inner; k++) out.push(x!.data[(o * n + j) * inner + k]);
         }
       }
       return [constTensor([...x!.dims.slice(0, axis), ...idx.dims, ...x!.dims.slice(axis + 1)], out, x!.dataType)];
@@ -137,7 +137,7 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
       const set = new Set(axes.map((ax) => normAxis(ax, rank)));
       const dims: number[] = [];
       let j = 0;
-      for (let i = 0; i < rank; i++) dims.push(set.has(i) ? 1 : x!.dims[j++]!);
+      for (let i = 0; i < rank; i++) dims.push(set.has(i) ? 1 : x!.dims[j++]);
       return [{ ...x!, dims }];
     }
     case 'Squeeze': {
@@ -148,19 +148,19 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
     }
     case 'Concat': {
       const parts = inputs.filter((t): t is OnnxTensor => t !== undefined);
-      const rank = parts[0]!.dims.length;
+      const rank = parts[0].dims.length;
       const axis = normAxis(a.axis as number, rank);
-      const outer = size(parts[0]!.dims.slice(0, axis));
+      const outer = size(parts[0].dims.slice(0, axis));
       const out: number[] = [];
       for (let o = 0; o < outer; o++) {
         for (const p of parts) {
           const chunk = size(p.dims.slice(axis));
-          for (let k = 0; k < chunk; k++) out.push(p.data[o * chunk + k]!);
+          for (let k = 0; k < chunk; k++) out.push(p.data[o * chunk + k]);
         }
       }
-      const dims = [...parts[0]!.dims];
-      dims[axis] = parts.reduce((s, p) => s + p.dims[axis]!, 0);
-      return [constTensor(dims, out, parts[0]!.dataType)];
+      const dims = [...parts[0].dims];
+      dims[axis] = parts.reduce((s, p) => s + p.dims[axis], 0);
+      return [constTensor(dims, out, parts[0].dataType)];
     }
     case 'Reshape': {
       const target = ints(inputs[1]);
@@ -181,11 +181,11 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
       let cur = x!;
       axes.forEach((ax0, i) => {
         const ax = normAxis(ax0, rank);
-        const n = cur.dims[ax]!;
-        const step = steps[i]!;
+        const n = cur.dims[ax];
+        const step = steps[i];
         const clampIdx = (v: number, lo: number, hi: number): number => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
-        const s = step > 0 ? clampIdx(starts[i]!, 0, n) : clampIdx(starts[i]!, -1, n - 1);
-        const e = step > 0 ? clampIdx(ends[i]!, 0, n) : clampIdx(ends[i]!, -1, n - 1);
+        const s = step > 0 ? clampIdx(starts[i], 0, n) : clampIdx(starts[i], -1, n - 1);
+        const e = step > 0 ? clampIdx(ends[i], 0, n) : clampIdx(ends[i], -1, n - 1);
         const picks: number[] = [];
         for (let k = s; step > 0 ? k < e : k > e; k += step) picks.push(k);
         const idx = constTensor([picks.length], picks, ONNX_DTYPE.INT64);
@@ -198,7 +198,7 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
       const perm = (a.perm as number[] | undefined) ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
       const out = isFloat(x!) ? new Float32Array(x!.data.length) : new Float64Array(x!.data.length);
       transposeData(x!.data, x!.dims, perm, out);
-      return [{ ...x!, dims: perm.map((p) => x!.dims[p]!), data: out }];
+      return [{ ...x!, dims: perm.map((p) => x!.dims[p]), data: out }];
     }
     case 'Add': return [broadcast(x!, inputs[1]!, (p, q) => p + q)];
     case 'Sub': return [broadcast(x!, inputs[1]!, (p, q) => p - q)];
@@ -206,7 +206,7 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
     case 'Div': return [broadcast(x!, inputs[1]!, isFloat(x!) ? (p, q) => p / q : (p, q) => Math.trunc(p / q))];
     case 'Neg': return [constTensor(x!.dims, Array.from(x!.data, (v) => -v), x!.dataType)];
     case 'Range': {
-      const [s, l, d] = [x!.data[0]!, inputs[1]!.data[0]!, inputs[2]!.data[0]!];
+      const [s, l, d] = [x!.data[0], inputs[1]!.data[0], inputs[2]!.data[0]];
       const n = Math.max(Math.ceil((l - s) / d), 0);
       return [constTensor([n], Array.from({ length: n }, (_, i) => s + i * d), x!.dataType)];
     }
@@ -220,7 +220,7 @@ export function evalConstNode(node: OnnxNode, inputs: Array<OnnxTensor | undefin
  * dim (the batch) stays NaN. Returns undefined when the target does not fit.
  */
 export function resolveReshape(dims: readonly number[], target: readonly number[]): number[] | undefined {
-  const out = target.map((t, i) => (t === 0 ? dims[i]! : t));
+  const out = target.map((t, i) => (t === 0 ? dims[i] : t));
   const known = dims.filter((d) => !Number.isNaN(d));
   const total = size(known);
   const batchIn = dims.some((d) => Number.isNaN(d));

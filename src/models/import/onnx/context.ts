@@ -91,7 +91,7 @@ export class ConversionContext {
   /** The ONNX (NCHW) shape of a tensor value; the batch is NaN. */
   onnxShape(v: TensorValue): number[] {
     const s = v.t.shape.map((d) => (d === null ? NaN : d));
-    if (s.length === 4) return [s[0]!, s[3]!, s[1]!, s[2]!];
+    if (s.length === 4) return [s[0], s[3], s[1], s[2]];
     return s;
   }
 

@@ -73,7 +73,7 @@ export function convertOnnx(onnx: OnnxModel, options: ConvertOnnxOptions = {}): 
   if (graph.outputs.length !== 1) {
     throw new UnitAttackError('UA_MODEL', `${file} has ${graph.outputs.length} outputs; a classifier has one (the logits)`, { file });
   }
-  const outputName = graph.outputs[0]!.name;
+  const outputName = graph.outputs[0].name;
   const last = graph.nodes.find((n) => n.outputs.includes(outputName));
   if (last?.opType === 'Softmax') ctx.passThrough.add(last);
 
@@ -144,7 +144,7 @@ function makeInput(onnx: OnnxModel, ctx: ConversionContext, size: readonly [numb
   if (inputs.length !== 1) {
     throw new UnitAttackError('UA_MODEL', `${file} has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); a classifier takes one image batch`, { file });
   }
-  const info = inputs[0]!;
+  const info = inputs[0];
   const shape = info.shape ?? [null, 3, null, null];
   if (shape.length !== 4 || shape[1] !== 3) {
     const nhwc = shape.length === 4 && shape[3] === 3;
@@ -198,5 +198,5 @@ export function defaultLayerOf(model: tf.LayersModel): string {
     if (!Array.isArray(s) || s.length !== 4 || NOT_DEFAULT.has(l.getClassName())) continue;
     if ((s[1] ?? 0) * (s[2] ?? 0) > 1) best = l.name;
   }
-  return best ?? model.layers[model.layers.length - 1]!.name;
+  return best ?? model.layers[model.layers.length - 1].name;
 }

@@ -35,7 +35,7 @@ const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1
 function transposed(data: Float32Array, dims: number[], perm: number[]): WeightArray {
   const out = new Float32Array(data.length);
   transposeData(data, dims, perm, out);
-  return { data: out, shape: perm.map((p) => dims[p]!) };
+  return { data: out, shape: perm.map((p) => dims[p]) };
 }
 
 function spatial(ctx: ConversionContext, node: OnnxNode, v: TensorValue): [number, number] {
@@ -58,27 +58,27 @@ function onnxPads(ctx: ConversionContext, node: OnnxNode, hw: [number, number], 
   const auto = ctx.attr(node, 'auto_pad', 'NOTSET');
   if (auto === 'VALID') return [0, 0, 0, 0];
   if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
-    const [t, b] = samePads(hw[0], k[0]!, s[0]!, d[0]!);
-    const [l, r] = samePads(hw[1], k[1]!, s[1]!, d[1]!);
+    const [t, b] = samePads(hw[0], k[0], s[0], d[0]);
+    const [l, r] = samePads(hw[1], k[1], s[1], d[1]);
     return auto === 'SAME_UPPER' ? [t, b, l, r] : [b, t, r, l];
   }
   const p = ctx.attr<number[]>(node, 'pads', [0, 0, 0, 0]);
   if (p.length !== 4) throw ctx.error(node, `has pads ${JSON.stringify(p)}; only 2-D operators are supported`);
-  return [p[0]!, p[2]!, p[1]!, p[3]!];
+  return [p[0], p[2], p[1], p[3]];
 }
 
 /** 'valid', 'same' when the pads are what TF's 'same' pads, else undefined. */
 function paddingMode(pads: Pads, hw: [number, number], k: number[], s: number[], d: number[]): 'valid' | 'same' | undefined {
   if (pads.every((p) => p === 0)) return 'valid';
-  const [t, b] = samePads(hw[0], k[0]!, s[0]!, d[0]!);
-  const [l, r] = samePads(hw[1], k[1]!, s[1]!, d[1]!);
+  const [t, b] = samePads(hw[0], k[0], s[0], d[0]);
+  const [l, r] = samePads(hw[1], k[1], s[1], d[1]);
   return pads[0] === t && pads[1] === b && pads[2] === l && pads[3] === r ? 'same' : undefined;
 }
 
 function pair(ctx: ConversionContext, node: OnnxNode, name: string, fallback: number[]): [number, number] {
   const v = ctx.attr<number[]>(node, name, fallback);
   if (v.length !== 2) throw ctx.error(node, `has ${name} ${JSON.stringify(v)}; only 2-D operators are supported`);
-  return [v[0]!, v[1]!];
+  return [v[0], v[1]];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -202,21 +202,21 @@ registerOnnxOp('Gemm', (ctx, node) => {
   const transB = ctx.attr(node, 'transB', 0) !== 0;
   const alpha = ctx.attr(node, 'alpha', 1);
   const beta = ctx.attr(node, 'beta', 1);
-  const [k, m] = transB ? [b.dims[1]!, b.dims[0]!] : [b.dims[0]!, b.dims[1]!];
+  const [k, m] = transB ? [b.dims[1], b.dims[0]] : [b.dims[0], b.dims[1]];
   if (k !== a.t.shape[1]) throw ctx.error(node, `has a weight for ${k} inputs, but its input has ${String(a.t.shape[1])} features`);
   const bd = floats(b);
   const kernel = new Float32Array(k * m);
   if (transB) {
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) kernel[j * m + i] = alpha * bd[i * k + j]!;
+    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) kernel[j * m + i] = alpha * bd[i * k + j];
   } else {
-    for (let i = 0; i < k * m; i++) kernel[i] = alpha * bd[i]!;
+    for (let i = 0; i < k * m; i++) kernel[i] = alpha * bd[i];
   }
   let bias: Float32Array | undefined;
   if (c !== undefined) {
     const n = size(c.dims);
     if (n !== 1 && n !== m) throw ctx.error(node, `has a bias C of shape ${JSON.stringify(c.dims)}; expected ${m} values or 1`);
     const cd = floats(c);
-    bias = Float32Array.from({ length: m }, (_, i) => beta * cd[n === 1 ? 0 : i]!);
+    bias = Float32Array.from({ length: m }, (_, i) => beta * cd[n === 1 ? 0 : i]);
   }
   dense(ctx, node, a, kernel, k, m, bias);
 });
@@ -226,7 +226,7 @@ registerOnnxOp('MatMul', (ctx, node) => {
   const b = ctx.constIn(node, 1, 'the second operand (the weight)');
   if (b === undefined || b.dims.length !== 2) throw ctx.error(node, 'needs a 2-D constant second operand');
   if (b.dims[0] !== a.t.shape[1]) throw ctx.error(node, `has a weight for ${b.dims[0]} inputs, but its input has ${String(a.t.shape[1])} features`);
-  dense(ctx, node, a, floats(b), b.dims[0]!, b.dims[1]!);
+  dense(ctx, node, a, floats(b), b.dims[0], b.dims[1]);
 });
 
 registerOnnxOp('BatchNormalization', (ctx, node) => {
@@ -235,7 +235,7 @@ registerOnnxOp('BatchNormalization', (ctx, node) => {
   if (node.outputs.slice(1).some((o) => o !== '' && (ctx.consumers.get(o)?.length ?? 0) > 0)) {
     throw ctx.error(node, 'has its running statistics used as outputs (training mode)', 'export the model in eval mode (model.eval())');
   }
-  const parts = [1, 2, 3, 4].map((i) => ctx.constIn(node, i, ['scale', 'bias', 'mean', 'variance'][i - 1]!));
+  const parts = [1, 2, 3, 4].map((i) => ctx.constIn(node, i, ['scale', 'bias', 'mean', 'variance'][i - 1]));
   const ch = x.t.shape[x.t.shape.length - 1]!;
   const weights = parts.map((p, i) => {
     if (p === undefined || size(p.dims) !== ch) throw ctx.error(node, `needs ${ch} values for its ${['scale', 'bias', 'mean', 'variance'][i]}`);
@@ -266,7 +266,7 @@ function scalar(ctx: ConversionContext, node: OnnxNode, i: number, what: string)
   const t = ctx.constIn(node, i, what);
   if (t === undefined) return null;
   if (t.data.length !== 1) throw ctx.error(node, `has a ${what} of shape ${JSON.stringify(t.dims)}; expected a scalar`);
-  return t.data[0]!;
+  return t.data[0];
 }
 
 registerOnnxOp('Clip', (ctx, node) => {
@@ -403,7 +403,7 @@ function flatten(ctx: ConversionContext, node: OnnxNode, x: TensorValue): void {
     ctx.output(node, ctx.apply(node, tf.layers.flatten({ name }), x));
     return;
   }
-  const readers = ctx.readersOf(node.outputs[0]!);
+  const readers = ctx.readersOf(node.outputs[0]);
   const byWeights = readers.length > 0 && readers.every((r) => (r.opType === 'Gemm' || r.opType === 'MatMul')
     && ctx.values.get(r.inputs[1] ?? '')?.kind === 'const'
     && (r.opType !== 'Gemm' || ctx.attr(r, 'transA', 0) === 0));
@@ -426,7 +426,7 @@ registerOnnxOp('Flatten', (ctx, node) => {
 /** Reshapes a tensor value to ONNX dims `target` (batch NaN at 0). */
 function reshapeTo(ctx: ConversionContext, node: OnnxNode, x: TensorValue, target: number[]): void {
   const dims = ctx.onnxShape(x);
-  const same = target.length === dims.length && target.every((t, i) => t === dims[i] || (Number.isNaN(t) && Number.isNaN(dims[i]!)));
+  const same = target.length === dims.length && target.every((t, i) => t === dims[i] || (Number.isNaN(t) && Number.isNaN(dims[i])));
   if (same) {
     ctx.output(node, x);
     return;
@@ -437,7 +437,7 @@ function reshapeTo(ctx: ConversionContext, node: OnnxNode, x: TensorValue, targe
     return;
   }
   if (dims.length === 2 && target.length === 4 && target[2] === 1 && target[3] === 1 && target[1] === dims[1]) {
-    ctx.output(node, ctx.apply(node, tf.layers.reshape({ name: ctx.layerName(node), targetShape: [1, 1, dims[1]!] }), x));
+    ctx.output(node, ctx.apply(node, tf.layers.reshape({ name: ctx.layerName(node), targetShape: [1, 1, dims[1]] }), x));
     return;
   }
   throw ctx.error(node, `reshapes ${fmtDims(dims)} to ${fmtDims(target)}; only flattening to [N, features] and [N, C] ↔ [N, C, 1, 1] are supported`);
@@ -454,10 +454,10 @@ registerOnnxOp('Reshape', (ctx, node) => {
   // The first entry is the batch when it is the batch's value, 0 (copy), -1 with the rest fixed, or 1 for a
   // model exported with a fixed batch of 1.
   const rest = t.slice(1);
-  const batchLike = Number.isNaN(t[0]!) || t[0] === 0 || t[0] === 1 || (t[0] === -1 && !rest.includes(-1));
+  const batchLike = Number.isNaN(t[0]) || t[0] === 0 || t[0] === 1 || (t[0] === -1 && !rest.includes(-1));
   if (!batchLike) throw ctx.error(node, `reshapes ${fmtDims(dims)} to ${fmtDims(t)}, which moves the batch axis`);
   const known = size(dims.slice(1));
-  const resolved = rest.map((v, i) => (v === 0 ? dims[i + 1]! : v));
+  const resolved = rest.map((v, i) => (v === 0 ? dims[i + 1] : v));
   const infer = resolved.indexOf(-1);
   if (infer >= 0) {
     const other = size(resolved.filter((_, i) => i !== infer));
@@ -478,12 +478,12 @@ for (const op of ['Unsqueeze', 'Squeeze']) {
       const set = new Set(raw.map((a) => (a < 0 ? a + rank : a)));
       target = [];
       let j = 0;
-      for (let i = 0; i < rank; i++) target.push(set.has(i) ? 1 : dims[j++]!);
+      for (let i = 0; i < rank; i++) target.push(set.has(i) ? 1 : dims[j++]);
     } else {
       const set = new Set(raw.map((a) => (a < 0 ? a + dims.length : a)));
       target = dims.filter((d, i) => (set.size === 0 ? d !== 1 : !set.has(i)));
     }
-    if (!Number.isNaN(target[0]!)) throw ctx.error(node, `moves the batch axis (${fmtDims(dims)} → ${fmtDims(target)})`);
+    if (!Number.isNaN(target[0])) throw ctx.error(node, `moves the batch axis (${fmtDims(dims)} → ${fmtDims(target)})`);
     reshapeTo(ctx, node, x, target);
   });
 }
@@ -494,19 +494,19 @@ registerOnnxOp('Shape', (ctx, node) => {
   const start = ctx.attr(node, 'start', 0);
   const end = node.attributes.end as number | undefined;
   dims = dims.slice(start, end);
-  ctx.output(node, { kind: 'const', c: { name: node.outputs[0]!, dims: [dims.length], data: Float64Array.from(dims), dataType: ONNX_DTYPE.INT64 } });
+  ctx.output(node, { kind: 'const', c: { name: node.outputs[0], dims: [dims.length], data: Float64Array.from(dims), dataType: ONNX_DTYPE.INT64 } });
 });
 
 registerOnnxOp('Concat', (ctx, node) => {
   const xs = node.inputs.map((_, i) => ctx.tensorIn(node, i));
-  const rank = xs[0]!.t.shape.length;
+  const rank = xs[0].t.shape.length;
   let axis = ctx.attr(node, 'axis', 1);
   if (axis < 0) axis += rank;
   if (axis === 0) throw ctx.error(node, 'concatenates along the batch axis');
   if (xs.some((x) => x.flat !== undefined)) throw ctx.error(node, 'concatenates flattened maps');
-  const tfAxis = rank === 4 ? [0, 3, 1, 2][axis]! : axis;
+  const tfAxis = rank === 4 ? [0, 3, 1, 2][axis] : axis;
   if (xs.length === 1) {
-    ctx.output(node, xs[0]!);
+    ctx.output(node, xs[0]);
     return;
   }
   ctx.output(node, ctx.apply(node, tf.layers.concatenate({ name: ctx.layerName(node), axis: tfAxis }), xs));
@@ -531,7 +531,7 @@ registerOnnxOp('Pad', (ctx, node) => {
   // ONNX [n0, c0, h0, w0, n1, c1, h1, w1].
   if (pads[0] !== 0 || pads[1] !== 0 || pads[4] !== 0 || pads[5] !== 0) throw ctx.error(node, 'pads the batch or channel axis');
   if (pads.some((p) => p < 0)) throw ctx.error(node, 'has negative pads (cropping)');
-  const p: Pads = [pads[2]!, pads[6]!, pads[3]!, pads[7]!];
+  const p: Pads = [pads[2], pads[6], pads[3], pads[7]];
   const name = ctx.layerName(node);
   let layer: tf.layers.Layer;
   if (mode === 'constant' && value === 0) layer = tf.layers.zeroPadding2d({ name, padding: [[p[0], p[1]], [p[2], p[3]]] });

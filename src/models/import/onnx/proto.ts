@@ -319,7 +319,7 @@ function view<T extends { set(a: ArrayLike<number> | ArrayLike<bigint>): void }>
 function halfToFloat(h: Uint16Array): Float32Array {
   const out = new Float32Array(h.length);
   for (let i = 0; i < h.length; i++) {
-    const v = h[i]!;
+    const v = h[i];
     const s = v & 0x8000 ? -1 : 1;
     const e = (v >> 10) & 0x1f;
     const f = v & 0x3ff;
