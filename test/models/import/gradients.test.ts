@@ -194,7 +194,8 @@ describe('gather (unit selection) on wasm', () => {
         await tf.setBackend('cpu');
         const onCpu = run();
         await tf.setBackend('wasm');
-        expect(Array.from(onWasm)).toEqual(Array.from(onCpu));
+        expect(onWasm.length).toBe(onCpu.length);
+        expect(relError(onWasm, onCpu)).toBeLessThan(1e-6); // the same sums, maybe in another order
       }), { numRuns: RUNS });
     const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32'), 3)))(tf.ones([1, 2, 2, 4])).dataSync());
     expect(Array.from(g.slice(0, 4))).toEqual([1, 0, 2, 0]);
