@@ -48,7 +48,6 @@ export class QuantileSketch {
   readonly k: number;
   private levels: Float32Array[] = [];
   private sizes: number[] = [];
-  private spare: Float32Array = new Float32Array(0);
   private n = 0;
   private nan = 0;
   private errWeight = 0;
@@ -357,7 +356,14 @@ export class QuantileSketch {
     const even = m - odd;
     const offset = this.nextBit();
     this.mergeInto(h + 1, a, offset, even, 2);
-    if (odd) a[0] = a[m - 1]!;
+    if (h === 0) {
+      if (a.length > this.k) this.levels[0] = new Float32Array(this.k); // grown by a merge: back to k
+      if (odd) this.levels[0][0] = a[m - 1]!;
+    } else {
+      // Levels above the staging buffer hold exactly their items, so memory follows the (bounded) item count
+      // instead of the largest size a level ever had.
+      this.levels[h] = odd ? Float32Array.of(a[m - 1]) : new Float32Array(0);
+    }
     this.sizes[h] = odd;
     this.errWeight += 2 ** h;
   }
@@ -368,8 +374,7 @@ export class QuantileSketch {
     const bm = this.sizes[h];
     const add = Math.ceil((end - start) / step);
     const total = bm + add;
-    if (this.spare.length < total) this.spare = new Float32Array(Math.ceil(total * 1.25));
-    const out = this.spare;
+    const out = new Float32Array(total);
     let i = start; let j = 0; let o = 0;
     while (i < end && j < bm) {
       const x = src[i]; const y = b[j];
@@ -377,8 +382,6 @@ export class QuantileSketch {
     }
     while (i < end) { out[o++] = src[i]!; i += step; }
     while (j < bm) out[o++] = b[j++]!;
-    // Swap buffers: the merged items become the level, the old level becomes the spare.
-    this.spare = b;
     this.levels[h] = out;
     this.sizes[h] = total;
   }
