@@ -54,12 +54,12 @@ async function one(backend: BackendName, file: string, out: string): Promise<voi
   const row: Row = {
     backend: info.name, fileMB: fileBytes / 2 ** 20, seconds, cpuSeconds: (c.user + c.system) / 1e6,
     baseRssMB: base / 2 ** 20, peakRssMB: peak / 2 ** 20, copies: (peak - base) / fileBytes, loadSeconds, forwardSeconds,
-    parameters: r.parameters, load: os.loadavg()[0]!,
+    parameters: r.parameters, load: os.loadavg()[0],
   };
   console.log(JSON.stringify(row));
 }
 
-async function bigFile(): Promise<string> {
+function bigFile(): string {
   const file = path.join(os.tmpdir(), 'unit-attack-bench-vgg16-100mb.onnx');
   if (existsSync(file)) return file;
   console.log(`writing ${file} with scripts/fixtures/make_fixtures.py --big …`);
@@ -74,10 +74,10 @@ async function bigFile(): Promise<string> {
 
 const args = process.argv.slice(2);
 if (args[0] === '--one') {
-  await one(args[1] as BackendName, args[2]!, args[3]!);
+  await one(args[1] as BackendName, args[2], args[3]);
 } else {
   const fileArg = args.indexOf('--file');
-  const file = fileArg >= 0 ? args[fileArg + 1]! : await bigFile();
+  const file = fileArg >= 0 ? args[fileArg + 1] : bigFile();
   const out = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-bench-import-'));
   const rows: Row[] = [];
   try {
@@ -95,8 +95,8 @@ if (args[0] === '--one') {
   } finally {
     await fs.rm(out, { recursive: true, force: true });
   }
-  console.log(`\n${path.basename(file)}: ${rows[0]!.fileMB.toFixed(1)} MB, ${(rows[0]!.parameters / 1e6).toFixed(1)} M parameters; `
-    + `load average ${rows[0]!.load.toFixed(1)} on ${os.cpus().length} cores\n`);
+  console.log(`\n${path.basename(file)}: ${rows[0].fileMB.toFixed(1)} MB, ${(rows[0].parameters / 1e6).toFixed(1)} M parameters; `
+    + `load average ${rows[0].load.toFixed(1)} on ${os.cpus().length} cores\n`);
   console.log('backend  import wall  import CPU  RSS before  peak RSS  weight copies  load folder  first forward');
   for (const r of rows) {
     console.log(`${r.backend.padEnd(7)}  ${r.seconds.toFixed(1).padStart(9)} s  ${r.cpuSeconds.toFixed(1).padStart(8)} s  `
