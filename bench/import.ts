@@ -30,7 +30,7 @@ interface Row {
 async function one(backend: BackendName, file: string, out: string): Promise<void> {
   const info = await initBackend({ backend });
   // Warm the backend up so its own allocation is part of the baseline, not the import.
-  tf.tidy(() => tf.conv2d(tf.ones([1, 8, 8, 3]), tf.ones([3, 3, 3, 4]), 1, 'same').dataSync());
+  tf.tidy(() => tf.conv2d(tf.ones<tf.Rank.R4>([1, 8, 8, 3]), tf.ones<tf.Rank.R4>([3, 3, 3, 4]), 1, 'same').dataSync());
   global.gc?.();
   const base = process.memoryUsage().rss;
   const t0 = Date.now();
