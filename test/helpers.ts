@@ -20,8 +20,8 @@ export function disposeAny(x: unknown): void {
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let diff = 0; let scale = 1e-12;
   for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / scale;
 }

@@ -19,17 +19,17 @@ export function formatError(err: unknown, debug: boolean): string {
 
 /** A plain aligned table; the first row is the header. */
 export function table(rows: string[][], align: Array<'l' | 'r'> = []): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => stripAnsi(r[c] ?? '').length)));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => stripAnsi(r[c] ?? '').length)));
   return rows.map((r, i) => {
     const line = r.map((cell, c) => {
-      const pad = ' '.repeat(Math.max(0, widths[c]! - stripAnsi(cell).length));
+      const pad = ' '.repeat(Math.max(0, widths[c] - stripAnsi(cell).length));
       return align[c] === 'r' ? pad + cell : cell + pad;
     }).join('  ').trimEnd();
     return i === 0 ? chalk.bold(line) : line;
   }).join('\n');
 }
 
-// eslint-disable-next-line no-control-regex
+ 
 const ANSI = /\u001b\[[0-9;]*m/g;
 export function stripAnsi(s: string): string {
   return s.replace(ANSI, '');

@@ -77,18 +77,18 @@ class LayersClassifier implements Classifier {
     }
     if (model instanceof tf.Sequential) model.build();
     const inner = (model as unknown as { model?: GraphModel }).model;
-    this.graph = (inner && inner.nodesByDepth ? inner : model) as unknown as GraphModel;
+    this.graph = inner && inner.nodesByDepth ? inner : model;
     if (this.graph.inputs.length !== 1 || this.graph.outputs.length !== 1) {
       throw new UnitAttackError('UA_MODEL', `a classifier needs one input and one output; model '${model.name}' has ` +
         `${this.graph.inputs.length} inputs and ${this.graph.outputs.length} outputs`);
     }
-    const inShape = this.graph.inputs[0]!.shape;
+    const inShape = this.graph.inputs[0].shape;
     if (inShape.length !== 4 || inShape[3] !== 3 || inShape[1] == null || inShape[2] == null) {
       throw new UnitAttackError('UA_MODEL', `a classifier takes images [N, H, W, 3] of a fixed size; model input shape is ` +
         `${JSON.stringify(inShape)}`, { hint: 'build the model with a fixed input size and 3 channels (NHWC)' });
     }
     this.inputSize = [inShape[1], inShape[2]];
-    const outShape = this.graph.outputs[0]!.shape;
+    const outShape = this.graph.outputs[0].shape;
     const numClasses = outShape[outShape.length - 1]!;
     if (outShape.length !== 2) {
       throw new UnitAttackError('UA_MODEL', `a classifier outputs [N, classes]; model output shape is ${JSON.stringify(outShape)}`);
@@ -102,13 +102,13 @@ class LayersClassifier implements Classifier {
     this.name = options.name ?? model.name;
     this.preprocessing = resolvePreprocessing(options.preprocessing);
     const depths = Object.keys(this.graph.nodesByDepth).map(Number).sort((a, b) => b - a);
-    this.nodes = depths.flatMap((d) => this.graph.nodesByDepth[String(d)]!);
+    this.nodes = depths.flatMap((d) => this.graph.nodesByDepth[String(d)]);
     const infos: LayerInfo[] = [];
     for (const node of this.nodes) {
       const layer = node.outboundLayer;
       if (layer.getClassName() === 'InputLayer' || node.outputTensors.length !== 1) continue;
       if (this.layerIndex.has(layer.name)) continue; // a shared layer: tap its first use
-      const out = node.outputTensors[0]!;
+      const out = node.outputTensors[0];
       const info: LayerInfo = {
         name: layer.name, shape: out.shape.slice(1) as number[], className: layer.getClassName(),
         spatial: out.shape.length === 4,
@@ -121,7 +121,7 @@ class LayersClassifier implements Classifier {
     // Pooling and dropout repeat the layer before them, so the default is the last other spatial layer.
     const spatial = infos.filter((l) => l.spatial && !/Pool|Dropout/.test(l.className));
     const last = spatial[spatial.length - 1];
-    this.defaultLayer = options.defaultLayer ?? last?.name ?? infos[infos.length - 1]!.name;
+    this.defaultLayer = options.defaultLayer ?? last?.name ?? infos[infos.length - 1].name;
     if (options.defaultLayer !== undefined) this.layer(options.defaultLayer);
     if (options.fingerprint !== undefined) this.fp = options.fingerprint;
   }
@@ -154,7 +154,7 @@ class LayersClassifier implements Classifier {
   activations(x: tf.Tensor4D, layer: string): tf.Tensor {
     return tf.tidy(() => {
       const r = this.run(x, { taps: [layer] });
-      return r.taps[layer]!;
+      return r.taps[layer];
     });
   }
 
@@ -177,7 +177,7 @@ class LayersClassifier implements Classifier {
     }
     return tf.tidy(() => {
       const values = new Map<number, tf.Tensor>();
-      if (x !== null) values.set(this.graph.inputs[0]!.id, applyPreprocessing(x, this.preprocessing));
+      if (x !== null) values.set(this.graph.inputs[0].id, applyPreprocessing(x, this.preprocessing));
       const overridden = new Set(Object.keys(overrides));
       const tapped: Record<string, tf.Tensor> = {};
       for (const node of this.needed(overridden)) {
@@ -194,15 +194,15 @@ class LayersClassifier implements Classifier {
             return v;
           });
           const kwargs = { ...(node.callArgs ?? {}), training: false };
-          const res = layer.call(ins.length === 1 ? ins[0]! : ins, kwargs);
-          out = Array.isArray(res) ? res[0]! : res;
+          const res = layer.call(ins.length === 1 ? ins[0] : ins, kwargs);
+          out = Array.isArray(res) ? res[0] : res;
         }
         const edit = edits[layer.name];
         if (edit) out = applyEdit(out, edit);
-        values.set(node.outputTensors[0]!.id, out);
+        values.set(node.outputTensors[0].id, out);
         if (taps.includes(layer.name)) tapped[layer.name] = out;
       }
-      const logits = values.get(this.graph.outputs[0]!.id);
+      const logits = values.get(this.graph.outputs[0].id);
       if (logits === undefined) throw new UnitAttackError('UA_INTERNAL', 'the model output was not computed');
       return { logits: logits as tf.Tensor2D, taps: tapped };
     });
@@ -241,7 +241,7 @@ class LayersClassifier implements Classifier {
 }
 
 function checkEdit(edit: UnitEdit, info: LayerInfo): void {
-  const channels = info.shape[info.shape.length - 1]!;
+  const channels = info.shape[info.shape.length - 1];
   for (const u of edit.units) {
     if (!Number.isInteger(u) || u < 0 || u >= channels) {
       throw usageError(`unit ${u} is out of range for layer '${info.name}', which has ${channels} units (0…${channels - 1})`, {
@@ -253,7 +253,7 @@ function checkEdit(edit: UnitEdit, info: LayerInfo): void {
 
 /** `y = x · mul + add` per channel (the last axis). */
 export function applyEdit(x: tf.Tensor, edit: UnitEdit): tf.Tensor {
-  const channels = x.shape[x.shape.length - 1]!;
+  const channels = x.shape[x.shape.length - 1];
   const mul = new Float32Array(channels).fill(edit.op === 'keep' ? 0 : 1);
   const add = new Float32Array(channels);
   for (const u of edit.units) {

@@ -34,13 +34,13 @@ class GraphClassifier implements Classifier {
   constructor(private readonly model: tf.GraphModel, options: FromGraphModelOptions) {
     const input = model.inputs[0];
     const shape = input?.shape;
-    if (model.inputs.length !== 1 || !shape || shape.length !== 4 || shape[3] !== 3 || !(shape[1]! > 0) || !(shape[2]! > 0)) {
+    if (model.inputs.length !== 1 || !shape || shape.length !== 4 || shape[3] !== 3 || !(shape[1] > 0) || !(shape[2] > 0)) {
       throw new UnitAttackError('UA_MODEL', `a classifier takes one image input [N, H, W, 3] of fixed size; graph model input is ${JSON.stringify(shape)}`);
     }
-    this.inputSize = [shape[1]!, shape[2]!];
-    this.outputName = model.outputs[0]!.name;
+    this.inputSize = [shape[1], shape[2]];
+    this.outputName = model.outputs[0].name;
     const probe = tf.tidy(() => model.execute(tf.zeros([1, ...this.inputSize, 3])) as tf.Tensor);
-    const numClasses = probe.shape[probe.shape.length - 1]!;
+    const numClasses = probe.shape[probe.shape.length - 1];
     probe.dispose();
     this.classNames = options.classNames ?? Array.from({ length: numClasses }, (_, i) => `class_${i}`);
     if (this.classNames.length !== numClasses) {
@@ -72,7 +72,7 @@ class GraphClassifier implements Classifier {
   }
 
   activations(x: tf.Tensor4D, layer: string): tf.Tensor {
-    return tf.tidy(() => this.run(x, { taps: [layer] }).taps[layer]!);
+    return tf.tidy(() => this.run(x, { taps: [layer] }).taps[layer]);
   }
 
   run(x: tf.Tensor4D | null, options: RunOptions = {}): RunResult {

@@ -75,7 +75,7 @@ export interface LoadClassifierOptions {
 export async function loadClassifier(spec: string, options: LoadClassifierOptions = {}): Promise<Classifier> {
   let dir: string;
   let jsonPath: string;
-  let name = spec;
+  const name = spec;
   if (spec.startsWith('builtin:')) {
     const key = spec.slice('builtin:'.length);
     const d = BUILTIN_MODELS[key];
@@ -163,7 +163,7 @@ async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.io.Model
     weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
   };
   try {
-    json = JSON.parse(await fs.readFile(jsonPath, 'utf8'));
+    json = JSON.parse(await fs.readFile(jsonPath, 'utf8')) as typeof json;
   } catch (err) {
     throw new UnitAttackError('UA_MODEL', `${jsonPath} is not a readable model.json: ${(err as Error).message}`, {
       file: jsonPath, hint: `accepted formats:\n${formatsList()}`,
@@ -192,7 +192,7 @@ async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.io.Model
     }
   }
   const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer;
+  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
     weightSpecs: specs, weightData,

@@ -18,7 +18,7 @@ export const PREPROCESS_PRESETS: Readonly<Record<PreprocessPreset, Preprocessing
 export function resolvePreprocessing(spec: PreprocessPreset | Preprocessing | undefined, where = 'preprocessing'): Preprocessing {
   if (spec === undefined) return PREPROCESS_PRESETS.unit;
   if (typeof spec === 'string') {
-    const p = PREPROCESS_PRESETS[spec as PreprocessPreset];
+    const p = PREPROCESS_PRESETS[spec];
     if (p === undefined) {
       throw usageError(`unknown preprocessing preset '${String(spec)}'`, {
         path: where, hint: `use one of: ${Object.keys(PREPROCESS_PRESETS).join(', ')}, or an object {scale, mean, std, channelOrder}`,
@@ -44,7 +44,7 @@ export function applyPreprocessing(x: tf.Tensor4D, p: Preprocessing): tf.Tensor4
     const identity = p.scale === 1 && p.mean.every((m) => m === 0) && p.std.every((s) => s === 1);
     if (identity) return p.channelOrder === 'bgr' ? y : y.clone();
     const a = tf.tensor1d(p.std.map((s) => p.scale / s));
-    const b = tf.tensor1d(p.mean.map((m, i) => -m / p.std[i]!));
+    const b = tf.tensor1d(p.mean.map((m, i) => -m / p.std[i]));
     return tf.add(tf.mul(y, a), b);
   });
 }

@@ -107,12 +107,12 @@ export function sceneBatch(classes: readonly string[], datasetSeed: number, from
   const seeds: number[] = [];
   for (let i = 0; i < count; i++) {
     const index = from + i;
-    const cls = classes[index % classes.length]!;
+    const cls = classes[index % classes.length];
     const seed = sceneSeed(datasetSeed, index);
     seeds.push(seed);
     const scene = renderScene({ cls, seed, size });
     const off = i * size * size * 3;
-    for (let k = 0; k < scene.image.length; k++) pixels[off + k] = scene.image[k]! / 255;
+    for (let k = 0; k < scene.image.length; k++) pixels[off + k] = scene.image[k] / 255;
     y[i] = classes.indexOf(cls);
   }
   return { x: tf.tensor4d(pixels, [count, size, size, 3]), y, seeds };
@@ -155,7 +155,7 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     await restoreCheckpoint(model, optimizer, ckptDir);
     step = state.step; trainSeconds = state.trainSeconds; lossHistory = state.lossHistory;
     segments = state.segments ?? [{ fromStep: 0, epochs: state.options.epochs }];
-    if (segments[segments.length - 1]!.epochs !== o.epochs) segments.push({ fromStep: step, epochs: o.epochs });
+    if (segments[segments.length - 1].epochs !== o.epochs) segments.push({ fromStep: step, epochs: o.epochs });
   }
   const trainSeed = o.seed;
   const stopAt = Math.min(totalSteps, o.maxSteps !== undefined ? step + o.maxSteps : totalSteps);
@@ -168,10 +168,10 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     let accuracy = 0;
     const lossT = optimizer.minimize(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-      accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')).dataSync()[0]!);
-      return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+      accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')).dataSync()[0]);
+      return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, logits);
     }, true)!;
-    const loss = (await lossT.data())[0]!;
+    const loss = (await lossT.data())[0];
     tf.dispose([x, labels, lossT]);
     if (!Number.isFinite(loss)) {
       throw new UnitAttackError('UA_NUMERIC', `the training loss became ${loss} at step ${step}`, { hint: 'lower --learning-rate' });
@@ -217,8 +217,8 @@ export async function evaluateScenes(
     const pred = tf.tidy(() => tf.argMax(clf.logits(x), 1).dataSync());
     x.dispose();
     for (let i = 0; i < n; i++) {
-      if (trained.has(seeds[i]!)) continue;
-      confusion[y[i]!]![pred[i]!]!++;
+      if (trained.has(seeds[i])) continue;
+      confusion[y[i]][pred[i]]++;
       done++;
     }
     hooks.onEvalProgress?.(done, o.evalCount);
@@ -227,9 +227,9 @@ export async function evaluateScenes(
   const perClass: Evaluation['perClass'] = {};
   let correct = 0;
   o.classes.forEach((c, i) => {
-    const row = confusion[i]!; const count = row.reduce((a, b) => a + b, 0);
-    correct += row[i]!;
-    perClass[c] = { count, accuracy: count ? row[i]! / count : 0 };
+    const row = confusion[i]; const count = row.reduce((a, b) => a + b, 0);
+    correct += row[i];
+    perClass[c] = { count, accuracy: count ? row[i] / count : 0 };
   });
   return { count: done, accuracy: correct / done, perClass, confusion, evalSeed: o.evalSeed };
 }
@@ -276,6 +276,6 @@ async function readModelArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
   const bin = await fs.readFile(path.join(dir, 'weights.bin'));
   return {
     modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer,
+    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
   };
 }

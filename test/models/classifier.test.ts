@@ -26,7 +26,7 @@ function seqModel(): tf.Sequential {
   return m;
 }
 
-const x = (): tf.Tensor4D => tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+const x = (): tf.Tensor4D => tf.randomUniform<tf.Rank.R4>([2, 8, 8, 3], 0, 1, 'float32', 7);
 
 describe('fromLayersModel', () => {
   it('gives the same logits as predict, for a functional model with a branch and a merge', () => {
@@ -55,13 +55,13 @@ describe('fromLayersModel', () => {
     const input = x();
     const plain = clf.run(input, { taps: ['a', 'b1'] });
     const edited = clf.run(input, { taps: ['a', 'b1'], edits: { b1: { op: 'zero', units: [2] } } });
-    expect(relError(edited.taps.a!.dataSync(), plain.taps.a!.dataSync())).toBe(0);
-    const p = plain.taps.b1!.arraySync() as number[][][][];
-    const e = edited.taps.b1!.arraySync() as number[][][][];
+    expect(relError(edited.taps.a.dataSync(), plain.taps.a.dataSync())).toBe(0);
+    const p = plain.taps.b1.arraySync() as number[][][][];
+    const e = edited.taps.b1.arraySync() as number[][][][];
     let otherDiff = 0; let unitMax = 0;
     for (let n = 0; n < 2; n++) for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) for (let c = 0; c < 4; c++) {
-      if (c === 2) { expect(e[n]![i]![j]![c]).toBe(0); unitMax = Math.max(unitMax, p[n]![i]![j]![c]!); }
-      else otherDiff = Math.max(otherDiff, Math.abs(e[n]![i]![j]![c]! - p[n]![i]![j]![c]!));
+      if (c === 2) { expect(e[n][i][j][c]).toBe(0); unitMax = Math.max(unitMax, p[n][i][j][c]); }
+      else otherDiff = Math.max(otherDiff, Math.abs(e[n][i][j][c] - p[n][i][j][c]));
     }
     expect(otherDiff).toBe(0);
     expect(unitMax).toBeGreaterThan(0); // the edit had something to remove
@@ -73,12 +73,12 @@ describe('fromLayersModel', () => {
     const input = x();
     const base = clf.activations(input, 'a').arraySync() as number[][][][];
     const keep = clf.withEdits('a', { op: 'keep', units: [1] }).activations(input, 'a').arraySync() as number[][][][];
-    const scale = clf.run(input, { taps: ['a'], edits: { a: { op: 'scale', units: [0], factor: 3 } } }).taps.a!.arraySync() as number[][][][];
-    const set = clf.run(input, { taps: ['a'], edits: { a: { op: 'set', units: [3], value: 0.5 } } }).taps.a!.arraySync() as number[][][][];
+    const scale = clf.run(input, { taps: ['a'], edits: { a: { op: 'scale', units: [0], factor: 3 } } }).taps.a.arraySync() as number[][][][];
+    const set = clf.run(input, { taps: ['a'], edits: { a: { op: 'set', units: [3], value: 0.5 } } }).taps.a.arraySync() as number[][][][];
     for (let c = 0; c < 4; c++) {
-      expect(keep[0]![1]![1]![c]).toBeCloseTo(c === 1 ? base[0]![1]![1]![c]! : 0, 6);
-      expect(scale[0]![1]![1]![c]).toBeCloseTo(c === 0 ? 3 * base[0]![1]![1]![c]! : base[0]![1]![1]![c]!, 5);
-      expect(set[0]![1]![1]![c]).toBeCloseTo(c === 3 ? 0.5 : base[0]![1]![1]![c]!, 6);
+      expect(keep[0][1][1][c]).toBeCloseTo(c === 1 ? base[0][1][1][c] : 0, 6);
+      expect(scale[0][1][1][c]).toBeCloseTo(c === 0 ? 3 * base[0][1][1][c] : base[0][1][1][c], 5);
+      expect(set[0][1][1][c]).toBeCloseTo(c === 3 ? 0.5 : base[0][1][1][c], 6);
     }
   });
 

@@ -30,9 +30,9 @@ export const predictCommand: CommandSpec = {
       const x = await loadImage(file, { size: clf.inputSize, fit: argv.fit as FitPolicy });
       const probs = tf.tidy(() => tf.softmax(clf.logits(x)).dataSync());
       x.dispose();
-      const order = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]!);
+      const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
       const k = Math.min(argv.top as number, order.length);
-      results.push({ image: file, top: order.slice(0, k).map((i) => ({ class: clf.classNames[i]!, probability: probs[i]! })) });
+      results.push({ image: file, top: order.slice(0, k).map((i) => ({ class: clf.classNames[i], probability: probs[i] })) });
     }
     if (argv.json) {
       io.out(JSON.stringify({ model: clf.name, results }, null, 2));
