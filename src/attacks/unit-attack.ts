@@ -5,7 +5,7 @@
  * beside it, so that "predictable misclassification" is a comparison, not a single number.
  */
 import * as tf from '@tensorflow/tfjs';
-import { unitsForConcepts, type Atlas } from '../dissection/atlas.js';
+import { availableConcepts, unitsForConcepts, type Atlas } from '../dissection/atlas.js';
 import { UnitAttackError, nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { subSeed } from './_internals/random.js';
@@ -51,6 +51,12 @@ export interface UnitSelection {
    * @defaultValue 10 for classes; every labelled unit for concepts
    */
   count?: number;
+  /**
+   * Choose units by concept from their IoU with it rather than by their label: every unit whose IoU with the
+   * concept (among its best concepts in the atlas) is at least this, best first. Helps when a concept labels no
+   * unit at the atlas's cut-off. @defaultValue undefined (units labelled with the concept)
+   */
+  conceptIou?: number;
 }
 
 /** Options for {@link unitAttack}. */
@@ -80,11 +86,16 @@ export interface UnitAttackOptions extends UnitSelection {
   restarts?: number;
   /** PGD random start. @defaultValue true */
   randomStart?: boolean;
-  /** Spatial reduction of each unit's map. @defaultValue `'mean'` */
-  aggregate?: 'mean' | 'max';
+  /**
+   * Spatial reduction of each unit's map: `mean`, `max`, or `typical` — a weighted mean with weights from where the
+   * unit fires on its top-activating probe images (the atlas's `topImages` maps), so each unit is raised where it
+   * usually fires rather than everywhere. @defaultValue `'mean'`
+   */
+  aggregate?: 'mean' | 'max' | 'typical';
   /**
    * Per-unit scale of the objective: `'threshold'` divides each unit by its dissection threshold (needs the
-   * atlas), `'none'` uses raw activations, or one number per unit of the layer.
+   * atlas; floored at a tenth of the layer's median threshold), `'none'` uses raw activations, or one number per
+   * unit of the layer.
    * @defaultValue `'threshold'` with an atlas, else `'none'`
    */
   unitScale?: 'threshold' | 'none' | Float32Array | readonly number[];
@@ -160,7 +171,7 @@ export interface UnitAttackResult {
   norm: Norm;
   epsilon: number;
   steps: number;
-  aggregate: 'mean' | 'max';
+  aggregate: 'mean' | 'max' | 'typical';
   shaping: UnitShaping;
   unitScale: 'threshold' | 'none' | 'custom';
   classWeight: number;
@@ -265,7 +276,8 @@ interface Resolved {
   schedule: 'constant' | 'cosine';
   restarts: number;
   randomStart: boolean;
-  aggregate: 'mean' | 'max';
+  aggregate: 'mean' | 'max' | 'typical';
+  spatialWeights: Float32Array | null;
   scale: Float32Array | null;
   unitScaleKind: 'threshold' | 'none' | 'custom';
   shaping: UnitShaping;
@@ -315,7 +327,7 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   const schedule = checkChoice(options.schedule ?? 'cosine', 'schedule', ['constant', 'cosine'] as const);
   const restarts = checkInt(options.restarts ?? 1, 'restarts', 1);
   const randomStart = options.randomStart ?? true;
-  const aggregate = checkChoice(options.aggregate ?? 'mean', 'aggregate', ['mean', 'max'] as const);
+  const aggregate = checkChoice(options.aggregate ?? 'mean', 'aggregate', ['mean', 'max', 'typical'] as const);
   const shaping = checkChoice(options.shaping ?? 'linear', 'shaping', ['linear', 'capped', 'log'] as const);
   const cap = checkNumber(options.cap ?? 2, 'cap', { min: 0, minExclusive: true });
   const classWeight = checkNumber(options.classWeight ?? 0, 'classWeight', { min: 0 });
@@ -326,8 +338,9 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   const control = options.control ?? true;
 
   const count = options.count === undefined ? undefined : checkInt(options.count, 'count', 1, numUnits);
-  const excite = resolveSide('excite', options.excite, options.exciteClass, options.exciteUnits, atlas, count, numUnits, layer, []);
-  const suppress = resolveSide('suppress', options.suppress, options.suppressClass, options.suppressUnits, atlas, count, numUnits, layer, excite.units);
+  const minIou = options.conceptIou === undefined ? undefined : checkNumber(options.conceptIou, 'conceptIou', { min: 0, max: 1, minExclusive: true });
+  const excite = resolveSide('excite', options.excite, options.exciteClass, options.exciteUnits, atlas, count, numUnits, layer, [], minIou);
+  const suppress = resolveSide('suppress', options.suppress, options.suppressClass, options.suppressUnits, atlas, count, numUnits, layer, excite.units, minIou);
   if (suppress.units.length + excite.units.length === 0) {
     throw usageError('the unit attack needs units to suppress or excite', {
       path: 'suppress', hint: 'name concepts (suppress: [\'snow\']), a class (exciteClass: \'bedroom\') or unit indices (exciteUnits: [3, 7])',
@@ -356,7 +369,11 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   const us = options.unitScale ?? (atlas ? 'threshold' : 'none');
   if (us === 'threshold') {
     if (!atlas) throw usageError("unitScale 'threshold' needs an atlas", { path: 'unitScale', hint: "pass atlas, or unitScale: 'none'" });
-    scale = Float32Array.from(atlas.units, (u) => u.threshold);
+    // A unit that barely fires has a tiny threshold, and dividing by it would let that unit dominate the
+    // objective: thresholds are floored at a tenth of the layer's median.
+    const positive = atlas.units.map((u) => u.threshold).filter((t) => t > 0).sort((a, b) => a - b);
+    const floor = positive.length > 0 ? 0.1 * positive[Math.floor(positive.length / 2)]! : 0;
+    scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? Math.max(u.threshold, floor) : 0));
     unitScaleKind = 'threshold';
     const dead = [...suppress.units, ...excite.units].filter((u) => !(scale![u]! > 0));
     if (dead.length > 0) {
@@ -370,15 +387,21 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
     scale = Float32Array.from(us);
     unitScaleKind = 'custom';
   }
+  let spatialWeights: Float32Array | null = null;
+  if (aggregate === 'typical') {
+    if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images)", { path: 'aggregate' });
+    if (!info.spatial) throw usageError(`aggregate 'typical' needs a layer with spatial maps; '${layer}' has none`, { path: 'aggregate' });
+    spatialWeights = typicalWeights(atlas, info.shape[0]! * info.shape[1]!, numUnits);
+  }
   return {
-    layer, numUnits, suppress, excite, target, attack, epsilon, norm, steps, stepSize, schedule, restarts, randomStart,
+    layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, steps, stepSize, schedule, restarts, randomStart,
     aggregate, scale, unitScaleKind, shaping, cap, classWeight, stopAtTarget, seed, control, confidence, warnings,
   };
 }
 
 function resolveSide(
   side: 'suppress' | 'excite', concepts: readonly string[] | undefined, cls: string | undefined, units: readonly number[] | undefined,
-  atlas: Atlas | undefined, count: number | undefined, numUnits: number, layer: string, taken: readonly number[],
+  atlas: Atlas | undefined, count: number | undefined, numUnits: number, layer: string, taken: readonly number[], minIou?: number,
 ): SideSelection {
   const Side = side === 'suppress' ? 'suppress' : 'excite';
   const given = [concepts !== undefined && concepts.length > 0, cls !== undefined, units !== undefined && units.length > 0].filter(Boolean).length;
@@ -392,7 +415,7 @@ function resolveSide(
   }
   if (concepts !== undefined && concepts.length > 0) {
     if (!atlas) throw usageError(`choosing ${side} units by concept needs an atlas`, { path: 'atlas', hint: 'pass an atlas made by `unit-attack dissect`' });
-    let list = unitsForConcepts(atlas, concepts).filter((u) => !taken.includes(u));
+    let list = (minIou === undefined ? unitsForConcepts(atlas, concepts) : unitsByIou(atlas, concepts, minIou)).filter((u) => !taken.includes(u));
     if (count !== undefined) list = list.slice(0, count);
     return { by: 'concept', names: [...concepts], units: list, concepts: list.map(labelOf) };
   }
@@ -414,6 +437,42 @@ function resolveSide(
   return { by: 'none', names: [], units: [], concepts: [] };
 }
 
+/**
+ * Per unit, where it fires: the mean of its top-activating images' maps, normalised to sum 1 (`[h·w, U]`, position
+ * major). Units without maps get uniform weights (the spatial mean).
+ */
+function typicalWeights(atlas: Atlas, hw: number, numUnits: number): Float32Array {
+  const w = new Float32Array(hw * numUnits);
+  for (let u = 0; u < numUnits; u++) {
+    const maps = (atlas.units[u]?.topImages ?? []).map((t) => t.map).filter((m) => m.length === hw);
+    const acc = new Float64Array(hw);
+    for (const m of maps) for (let p = 0; p < hw; p++) acc[p] += Number.isFinite(m[p]!) ? Math.max(0, m[p]!) : 0;
+    const sum = acc.reduce((a, b) => a + b, 0);
+    for (let p = 0; p < hw; p++) w[p * numUnits + u] = sum > 0 ? acc[p]! / sum : 1 / hw;
+  }
+  return w;
+}
+
+/** Units whose IoU with any of the concepts (among their recorded best concepts) is at least `minIou`, best first. */
+function unitsByIou(atlas: Atlas, concepts: readonly string[], minIou: number): number[] {
+  const best = new Map<number, number>();
+  for (const name of concepts) {
+    let found = false;
+    for (const u of atlas.units) {
+      const ious = [...u.topConcepts.filter((c) => c.concept === name).map((c) => c.iou),
+        ...Object.values(u.perCategory).filter((c) => c.concept === name).map((c) => c.iou), ...(u.concept === name ? [u.iou] : [])];
+      const iou = Math.max(-1, ...ious);
+      if (iou >= minIou) { found = true; best.set(u.unit, Math.max(iou, best.get(u.unit) ?? -1)); }
+    }
+    if (!found) {
+      throw usageError(`no unit of layer '${atlas.layer}' has an IoU of ${minIou} or more with the concept '${name}'`, {
+        path: 'conceptIou', hint: `lower conceptIou, or choose other concepts; concepts with labelled units: ${availableConcepts(atlas).join(', ') || 'none'}`,
+      });
+    }
+  }
+  return [...best.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([u]) => u);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Objective
 
@@ -426,7 +485,9 @@ export interface ShapedUnitObjectiveSpec {
   layer: string;
   suppress?: readonly number[];
   excite?: readonly number[];
-  aggregate?: 'mean' | 'max';
+  aggregate?: 'mean' | 'max' | 'typical';
+  /** With `aggregate: 'typical'`: weights `[h·w, U]` (position major) that sum to 1 per unit. */
+  spatialWeights?: Float32Array;
   unitScale?: Float32Array | readonly number[];
   shaping: UnitShaping;
   /** Cap of `capped` shaping (units of the scale). @defaultValue 2 */
@@ -444,7 +505,10 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
   const suppress = checkUnits(s.suppress ?? [], `${path}.suppress`, numUnits, s.layer);
   const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
   if (suppress.length + excite.length === 0) throw usageError(`${path} needs at least one unit in suppress or excite`, { path: `${path}.suppress` });
-  const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max'] as const);
+  const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max', 'typical'] as const);
+  if (aggregate === 'typical' && !(s.spatialWeights instanceof Float32Array && s.spatialWeights.length === info.shape[0]! * info.shape[1]! * numUnits)) {
+    throw usageError(`${path}.spatialWeights must hold ${info.shape[0]}×${info.shape[1]}×${numUnits} weights for aggregate 'typical'`, { path: `${path}.spatialWeights` });
+  }
   const shaping = checkChoice(s.shaping ?? 'linear', `${path}.shaping`, ['linear', 'capped', 'log'] as const);
   const cap = checkNumber(s.cap ?? 2, `${path}.cap`, { min: 0, minExclusive: true });
   const classWeight = checkNumber(s.classWeight ?? 0, `${path}.classWeight`, { min: 0 });
@@ -471,7 +535,10 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
       const r = clf.run(x, { taps: [s.layer] });
       const act = r.taps[s.layer]!;
       const spatial = Array.from({ length: act.rank - 2 }, (_, i) => i + 1);
-      const pooled = (spatial.length === 0 ? act : aggregate === 'mean' ? tf.mean(act, spatial) : tf.max(act, spatial)) as tf.Tensor2D;
+      let pooled: tf.Tensor2D;
+      if (spatial.length === 0) pooled = act as tf.Tensor2D;
+      else if (aggregate === 'typical') pooled = tf.sum(tf.mul(act, tf.tensor(s.spatialWeights!, act.shape.slice(1))), spatial);
+      else pooled = (aggregate === 'mean' ? tf.mean(act, spatial) : tf.max(act, spatial)) as tf.Tensor2D;
       let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
       if (excite.length > 0) v = tf.add(v, term(pooled, excite, true));
       if (suppress.length > 0) v = tf.sub(v, term(pooled, suppress, false));
@@ -486,6 +553,7 @@ function objectiveSpec(o: Resolved, suppress: number[], excite: number[], target
   const useTarget = target !== null && (o.classWeight > 0 || o.stopAtTarget || o.attack === 'cw');
   const common = {
     layer: o.layer, suppress, excite, aggregate: o.aggregate,
+    ...(o.spatialWeights ? { spatialWeights: o.spatialWeights } : {}),
     ...(o.scale ? { unitScale: o.scale } : {}),
     ...(o.classWeight > 0 ? { classWeight: o.classWeight } : {}),
     ...(useTarget ? { target } : {}),

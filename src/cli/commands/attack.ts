@@ -64,9 +64,10 @@ export const attackCommand: CommandSpec = {
     units: { type: 'number', describe: 'units per side by class importance (default 10), or the cap per side by concept' },
     'suppress-units': { type: 'string', describe: 'unit indices to lower, e.g. 1,2' },
     'excite-units': { type: 'string', describe: 'unit indices to raise, e.g. 3' },
+    'concept-iou': { type: 'number', describe: 'choose concept units by IoU ≥ this instead of by label (for concepts that label no unit)' },
     atlas: { type: 'string', describe: 'an atlas.json made by `unit-attack dissect`' },
     probe: { type: 'string', describe: 'dissect on this probe set instead of --atlas (cached), e.g. builtin:scenes?count=1000&seed=7' },
-    aggregate: { type: 'string', choices: ['mean', 'max'], default: 'mean', describe: "spatial reduction of each unit's map" },
+    aggregate: { type: 'string', choices: ['mean', 'max', 'typical'], default: 'mean', describe: "spatial reduction of each unit's map (typical: weighted by where it fires on its top images)" },
     shaping: { type: 'string', choices: ['linear', 'capped', 'log'], default: 'linear', describe: 'shaping of each unit term of the objective' },
     'unit-scale': { type: 'string', choices: ['threshold', 'none'], describe: 'divide units by their dissection threshold (default with an atlas)' },
     'class-weight': { type: 'number', default: 0, describe: 'weight of a targeted class term (0: the pure unit attack never sees the target)' },
@@ -317,11 +318,12 @@ function unitOptions(argv: GlobalArgs, atlas: Atlas | undefined): Omit<UnitAttac
     ...(argv['excite-class'] !== undefined ? { exciteClass: argv['excite-class'] as string } : {}),
     ...(su.length ? { suppressUnits: su } : {}), ...(eu.length ? { exciteUnits: eu } : {}),
     ...(argv.units !== undefined ? { count: argv.units as number } : {}),
+    ...(argv['concept-iou'] !== undefined ? { conceptIou: argv['concept-iou'] as number } : {}),
     ...(argv.target !== undefined ? { target: argv.target as string } : {}),
     ...(argv['unit-scale'] !== undefined ? { unitScale: argv['unit-scale'] as 'threshold' | 'none' } : {}),
     ...(argv.norm !== undefined ? { norm: argv.norm as 'linf' | 'l2' } : {}),
     attack: argv.attack as string, steps: argv.steps as number, restarts: argv.restarts as number, seed: argv.seed as number,
-    aggregate: argv.aggregate as 'mean' | 'max', shaping: argv.shaping as 'linear' | 'capped' | 'log', classWeight: argv['class-weight'] as number,
+    aggregate: argv.aggregate as 'mean' | 'max' | 'typical', shaping: argv.shaping as 'linear' | 'capped' | 'log', classWeight: argv['class-weight'] as number,
   };
 }
 

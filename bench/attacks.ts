@@ -1,0 +1,250 @@
+/**
+ * Attack benchmark on the built-in model: the unit-attack story (ski resort → bedroom), the PNAS unit-effect
+ * measurement under a standard targeted PGD, robust accuracy under PGD-20, and PGD-50 timing.
+ *
+ *   npx tsx bench/attacks.ts                              # every section on builtin:scenes-vgg16
+ *   npx tsx bench/attacks.ts --section story --count 100  # one section
+ *   npx tsx bench/attacks.ts --model DIR --atlas atlas.json --section variants --eps 4
+ *
+ * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing) or 777_002 (robust accuracy), and
+ * any scene whose seed the training run used is skipped. Success is measured on the 8-bit images, the class term is
+ * off (the unit attack never sees the target) and the random-unit control has the same size as the steered set.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { runAttack } from '../src/attacks/registry.js';
+import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions, type UnitAttackResult } from '../src/attacks/unit-attack.js';
+import { cleanAccuracy, robustAccuracy, targetedSuccess, type Rate } from '../src/attacks/metrics.js';
+import type { GroupEffect } from '../src/attacks/metrics.js';
+import { SCENE_CLASSES, renderScene, sceneSeed } from '../src/data/scenes/index.js';
+import { loadAtlas, type Atlas } from '../src/dissection/atlas.js';
+import { dissect } from '../src/dissection/dissect.js';
+import { initBackend } from '../src/engine/backend.js';
+import { BUILTIN_MODELS, loadClassifier } from '../src/models/io.js';
+import type { Classifier } from '../src/models/types.js';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, def?: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const MODEL = opt('model', 'builtin:scenes-vgg16')!;
+const COUNT = Number(opt('count', '100'));
+const STEPS = Number(opt('steps', '50'));
+const SECTIONS = (opt('section', 'story,pnas,robust,timing')!).split(',');
+const EPS = (opt('eps', '1,2,4,8,16')!).split(',').map(Number);
+const SOURCE = 'ski_resort';
+const TARGET = 'bedroom';
+const UNITS = Number(opt('units', '10'));
+const SEED = Number(opt('seed', '0'));
+const JSON_OUT = opt('json');
+
+const report: Record<string, unknown> = {};
+
+/** Seeds of the scenes the built-in model was trained on (dataset seed and scene count from its recipe). */
+async function trainingSeeds(): Promise<Set<number>> {
+  let seed = 1; let count = 6 * 8000;
+  const dir = MODEL.startsWith('builtin:') ? BUILTIN_MODELS[MODEL.slice(8)]! : MODEL;
+  const file = path.join(dir, 'evaluation.json');
+  if (existsSync(file)) {
+    const r = (JSON.parse(await fs.readFile(file, 'utf8')) as { recipe?: { seed: number; epochs: number; scenesPerEpoch: number } }).recipe;
+    if (r) { seed = r.seed; count = r.epochs * r.scenesPerEpoch; }
+  }
+  const s = new Set<number>();
+  for (let i = 0; i < count; i++) s.add(sceneSeed(seed, i));
+  return s;
+}
+
+/** `n` fresh scenes of `classes` (cycled) from dataset `datasetSeed`, skipping seeds used in training. */
+function scenes(clf: Classifier, classes: readonly string[], n: number, datasetSeed: number, trained: Set<number>): { x: tf.Tensor4D; y: Int32Array; skipped: number } {
+  const size = clf.inputSize[0];
+  const px = new Float32Array(n * size * size * 3);
+  const y = new Int32Array(n);
+  let skipped = 0;
+  for (let i = 0, index = 0; i < n; index++) {
+    const seed = sceneSeed(datasetSeed, index);
+    if (trained.has(seed)) { skipped++; continue; }
+    const cls = classes[i % classes.length]!;
+    const s = renderScene({ cls, seed, size });
+    for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k]! / 255;
+    y[i] = clf.classNames.indexOf(cls);
+    i++;
+  }
+  return { x: tf.tensor4d(px, [n, size, size, 3]), y, skipped };
+}
+
+const pct = (r: Rate | null | undefined): string => (r && Number.isFinite(r.rate) ? `${(100 * r.rate).toFixed(0)}%` : '–');
+const f2 = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : '–');
+const ci = (g: GroupEffect): string => `${f2(g.mean)} [${f2(g.ci[0])}, ${f2(g.ci[1])}]`;
+const meanFinite = (v: number[]): number => { const a = v.filter(Number.isFinite); return a.reduce((s, x) => s + x, 0) / a.length; };
+
+function printTable(rows: string[][]): void {
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]!) : cell.padStart(w[c]!))).join('  '));
+}
+
+async function getAtlas(clf: Classifier): Promise<Atlas> {
+  const file = opt('atlas');
+  if (file) return loadAtlas(file);
+  const probe = opt('probe', 'builtin:scenes?count=2000&seed=7')!;
+  console.log(`dissecting ${clf.defaultLayer} on ${probe} (cached in .unit-attack-cache) …`);
+  const t0 = Date.now();
+  const r = await dissect(clf, probe, { cache: true });
+  console.log(`  ${r.cached ? 'from the cache' : `${((Date.now() - t0) / 1000).toFixed(0)} s`}`);
+  return r.atlas;
+}
+
+/** The concept selection of the story: suppress snow and mountain, excite bed (by IoU when bed labels no unit). */
+function conceptSelection(atlas: Atlas): Partial<UnitAttackOptions> & { note: string } {
+  const labelled = new Set(atlas.units.map((u) => u.concept));
+  if (labelled.has('bed')) return { suppress: ['snow', 'mountain'], excite: ['bed'], count: UNITS, note: 'units labelled snow, mountain / bed' };
+  return {
+    suppress: ['snow', 'mountain'], excite: ['bed'], conceptIou: 0.015, count: UNITS,
+    note: 'no unit is labelled bed at the atlas cut-off, so units are taken by IoU ≥ 0.015 with the concept (best first)',
+  };
+}
+
+/** The settings of the unit attack that the variants section found best (see docs/attacks.md). */
+function bestUnitOptions(): Partial<UnitAttackOptions> {
+  return { aggregate: 'mean', shaping: 'linear', unitScale: 'threshold', schedule: 'cosine' };
+}
+
+async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
+  const t = clf.classNames.indexOf(TARGET);
+  const concept = conceptSelection(atlas);
+  const rows: string[][] = [['ε', 'PGD logits', 'unit: concept', 'unit: class', 'random control', 'PSNR dB', 'Δ suppressed', 'Δ excited', 'Δ other']];
+  const data: unknown[] = [];
+  let units = '';
+  for (const e of EPS) {
+    const eps = e / 255;
+    const t0 = Date.now();
+    const logit = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'margin', target: TARGET } });
+    const logitRate = targetedSuccess(logit.predictions, y, t);
+    logit.adversarial.dispose();
+    const common: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, ...bestUnitOptions() };
+    const { note: _n, ...conceptOpts } = concept;
+    const byConcept = await unitAttack(clf, x, y, { ...common, ...conceptOpts });
+    const byClass = await unitAttack(clf, x, y, { ...common, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS });
+    units = `concept: −${byConcept.unit.suppress.length} +${byConcept.unit.excite.length} (${byConcept.unit.excite.join(',')}); `
+      + `class: −${byClass.unit.suppress.length} +${byClass.unit.excite.length}`;
+    const u = byClass.unit;
+    rows.push([`${e}/255`, pct(logitRate), pct(byConcept.unit.targetedSuccess), pct(u.targetedSuccess),
+      `${pct(byClass.control!.targetedSuccess)} / ${pct(byConcept.control!.targetedSuccess)}`,
+      f2(meanFinite(u.psnr.perImage)), ci(u.unitEffect.suppressed), ci(u.unitEffect.excited), ci(u.unitEffect.other)]);
+    data.push({ eps: e, logit: logitRate, concept: summary(byConcept), class: summary(byClass), seconds: (Date.now() - t0) / 1000 });
+    disposeUnitAttack(byConcept); disposeUnitAttack(byClass);
+    console.error(`  ε = ${e}/255 done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  console.log(`\nStory: ${x.shape[0]} fresh ${SOURCE} scenes → ${TARGET}; PGD-${STEPS}, L∞, success after rounding to 8 bits; class term off.`);
+  console.log(`Units (${concept.note}): ${units}. Random control: class-selected / concept-selected sizes.`);
+  console.log('Δ = change of spatial-max activation in units of the dissection threshold, mean [99% CI] over images (class-selected attack).');
+  printTable(rows);
+  report.story = data;
+}
+
+function summary(r: UnitAttackResult): Record<string, unknown> {
+  const arm = (a: UnitAttackResult['unit']): Record<string, unknown> => ({
+    suppress: a.suppress, excite: a.excite, targeted: a.targetedSuccess, untargeted: a.untargetedSuccess, psnr: meanFinite(a.psnr.perImage),
+    ssim: a.ssim.mean, linf: a.linf.max, suppressed: { mean: a.unitEffect.suppressed.mean, ci: a.unitEffect.suppressed.ci },
+    excited: { mean: a.unitEffect.excited.mean, ci: a.unitEffect.excited.ci }, other: { mean: a.unitEffect.other.mean, ci: a.unitEffect.other.ci },
+  });
+  return { unit: arm(r.unit), control: r.control ? arm(r.control) : null, seed: r.seed, controlSeed: r.controlSeed, warnings: r.warnings };
+}
+
+async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
+  const eps = Number(opt('pnas-eps', '8')) / 255;
+  const t = clf.classNames.indexOf(TARGET);
+  const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'ce', target: TARGET } });
+  const excite = atlas.classImportance[TARGET]!.ranking.slice(0, UNITS);
+  const suppress = atlas.classImportance[SOURCE]!.ranking.filter((u) => !excite.includes(u)).slice(0, UNITS);
+  const scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? u.threshold : 1));
+  const all = await measureUnitEffect(clf, atlas.layer, x, r.adversarial, suppress, excite, { unitScale: scale, seed: SEED });
+  const ok = Array.from(r.predictions.keys()).filter((i) => r.predictions[i] === t);
+  let fooled: Awaited<ReturnType<typeof measureUnitEffect>> | null = null;
+  if (ok.length >= 2) {
+    const idx = tf.tensor1d(ok, 'int32');
+    const [xs, as] = [tf.gather(x, idx), tf.gather(r.adversarial, idx)] as tf.Tensor4D[];
+    fooled = await measureUnitEffect(clf, atlas.layer, xs!, as!, suppress, excite, { unitScale: scale, seed: SEED });
+    [idx, xs!, as!].forEach((v) => v.dispose());
+  }
+  r.adversarial.dispose();
+  console.log(`\nPNAS measurement: standard targeted PGD-${STEPS} (cross-entropy → ${TARGET}, ε = ${eps * 255}/255) on ${x.shape[0]} ${SOURCE} scenes; `
+    + `success ${pct(targetedSuccess(r.predictions, y, t))}.`);
+  console.log(`Change of spatial-max activation (÷ dissection threshold), mean [99% bootstrap CI] over images; top-${UNITS} units by class importance.`);
+  printTable([
+    ['units', 'all images', `fooled images (${ok.length})`],
+    [`top ${UNITS} ${TARGET} (target)`, ci(all.excited), fooled ? ci(fooled.excited) : '–'],
+    [`top ${UNITS} ${SOURCE} (source)`, ci(all.suppressed), fooled ? ci(fooled.suppressed) : '–'],
+    [`other ${all.other.units.length} units`, ci(all.other), fooled ? ci(fooled.other) : '–'],
+  ]);
+  report.pnas = { eps, excite, suppress, all: { excited: all.excited.mean, suppressed: all.suppressed.mean, other: all.other.mean, ci: [all.excited.ci, all.suppressed.ci, all.other.ci] } };
+}
+
+async function robust(clf: Classifier, trained: Set<number>): Promise<void> {
+  const n = Number(opt('robust-count', String(Math.max(COUNT, 120))));
+  const { x, y } = scenes(clf, SCENE_CLASSES.filter((c) => clf.classNames.includes(c)), n, 777_002, trained);
+  const rows = [['ε', 'clean accuracy', 'robust accuracy (PGD-20)']];
+  const data: unknown[] = [];
+  for (const e of [1, 2, 4]) {
+    const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: e / 255, steps: 20, seed: SEED, objective: { kind: 'ce' } });
+    rows.push([`${e}/255`, pct(cleanAccuracy(r.cleanPredictions, y)), pct(robustAccuracy(r.cleanPredictions, r.predictions, y))]);
+    data.push({ eps: e, clean: cleanAccuracy(r.cleanPredictions, y), robust: robustAccuracy(r.cleanPredictions, r.predictions, y) });
+    r.adversarial.dispose();
+  }
+  x.dispose();
+  console.log(`\nRobust accuracy: untargeted PGD-20 (cross-entropy, L∞) on ${n} fresh scenes of all classes (dataset seed 777002).`);
+  printTable(rows);
+  report.robust = data;
+}
+
+async function timing(clf: Classifier, x: tf.Tensor4D, y: Int32Array): Promise<void> {
+  // Every image takes all 50 steps (no early stop), so the time is the full cost.
+  const t0 = performance.now();
+  const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: 4 / 255, steps: 50, seed: SEED, earlyStop: false, objective: { kind: 'margin', target: TARGET } });
+  const sec = (performance.now() - t0) / 1000;
+  r.adversarial.dispose();
+  const n = x.shape[0];
+  console.log(`\nTiming: PGD-50 on ${n} images (96×96, batch ${n}, ${tf.getBackend()}): ${sec.toFixed(1)} s = ${(1000 * sec / (50 * n)).toFixed(1)} ms per step per image.`);
+  report.timing = { images: n, steps: 50, seconds: sec, msPerStepImage: 1000 * sec / (50 * n), backend: tf.getBackend() };
+}
+
+/** The objective and unit-choice variants, at one ε, on the same images: what moves the figure. */
+async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
+  const eps = EPS[0]! / 255;
+  const base: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS };
+  const list: Array<[string, Partial<UnitAttackOptions>]> = JSON.parse(opt('variants', '[]')!) as Array<[string, Partial<UnitAttackOptions>]>;
+  const rows = [['variant', 'units', '→ target', 'control', 'PSNR', 'Δ supp.', 'Δ exc.', 'Δ other', 'seconds']];
+  for (const [name, v] of list) {
+    const t0 = Date.now();
+    const r = await unitAttack(clf, x, y, { ...base, ...v } as UnitAttackOptions);
+    rows.push([name, `−${r.unit.suppress.length} +${r.unit.excite.length}`, pct(r.unit.targetedSuccess), pct(r.control?.targetedSuccess),
+      f2(meanFinite(r.unit.psnr.perImage)), f2(r.unit.unitEffect.suppressed.mean), f2(r.unit.unitEffect.excited.mean), f2(r.unit.unitEffect.other.mean),
+      ((Date.now() - t0) / 1000).toFixed(0)]);
+    disposeUnitAttack(r);
+    console.error(`  ${name} done`);
+  }
+  console.log(`\nVariants at ε = ${EPS[0]}/255 on ${x.shape[0]} ${SOURCE} scenes → ${TARGET} (PGD-${STEPS}, class term off):`);
+  printTable(rows);
+}
+
+const backend = await initBackend({});
+const clf = await loadClassifier(MODEL);
+console.log(`model ${clf.name} (${clf.fingerprint}), backend ${backend.name}, ${new Date().toISOString()}`);
+const trained = await trainingSeeds();
+const needsStory = SECTIONS.some((s) => ['story', 'pnas', 'timing', 'variants'].includes(s));
+const atlas = SECTIONS.some((s) => ['story', 'pnas', 'variants'].includes(s)) ? await getAtlas(clf) : undefined;
+const ski = needsStory ? scenes(clf, [SOURCE], COUNT, 777_001, trained) : undefined;
+if (ski) console.log(`${COUNT} fresh ${SOURCE} scenes (dataset seed 777001; ${ski.skipped} skipped as training seeds)`);
+for (const s of SECTIONS) {
+  if (s === 'story') await story(clf, atlas!, ski!.x, ski!.y);
+  else if (s === 'pnas') await pnas(clf, atlas!, ski!.x, ski!.y);
+  else if (s === 'robust') await robust(clf, trained);
+  else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
+  else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y);
+  else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants)`);
+}
+ski?.x.dispose();
+console.log(`\ntensors left: ${tf.memory().numTensors}`);
+if (JSON_OUT) await fs.writeFile(JSON_OUT, JSON.stringify(report, null, 2));
+clf.dispose();
