@@ -10,10 +10,6 @@ import { UnitAttackError, usageError } from '../../errors.js';
 import { saveLayersModel } from '../io.js';
 import { PREPROCESS_PRESETS } from '../preprocessing.js';
 import type { PreprocessPreset } from '../types.js';
-import { kerasModelFromH5, vgg16FromKerasWeights } from './keras/convert.js';
-import { readKerasH5 } from './keras/h5.js';
-import { convertOnnx } from './onnx/convert.js';
-import { decodeOnnx } from './onnx/proto.js';
 import './layers.js';
 
 /** The formats {@link importModel} reads. */
@@ -106,12 +102,17 @@ export async function convertModelFile(file: string, options: ImportOptions = {}
   const source: ConvertedModel['source'] = { file: base, format: 'onnx', sha256, bytes: bytes.byteLength };
   if (kind === 'hdf5') {
     if (inputSize !== undefined) throw usageError('--input-size applies to ONNX models only; a Keras model fixes its input size', { path: '--input-size' });
+    // Loaded on demand: h5wasm instantiates its wasm module on import, which no other command needs.
+    const { readKerasH5 } = await import('./keras/h5.js');
+    const { kerasModelFromH5, vgg16FromKerasWeights } = await import('./keras/convert.js');
     const h5 = await readKerasH5(file);
     const c = h5.modelConfig !== undefined ? await kerasModelFromH5(h5, file) : vgg16FromKerasWeights(h5, file);
     ({ model, inputSize: size, numClasses, defaultLayer, notes } = c);
     format = c.kind;
     if (h5.kerasVersion !== undefined) source.producer = `keras ${h5.kerasVersion}`;
   } else {
+    const { decodeOnnx } = await import('./onnx/proto.js');
+    const { convertOnnx } = await import('./onnx/convert.js');
     const onnx = decodeOnnx(bytes, file);
     const c = convertOnnx(onnx, { file, ...(inputSize ? { inputSize } : {}) });
     ({ model, inputSize: size, numClasses, defaultLayer, aliases, notes } = c);
