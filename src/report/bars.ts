@@ -37,7 +37,7 @@ export function barChartSvg(options: BarChartOptions): string {
   const { categories, series } = options;
   const all = series.flatMap((s) => [...s.values, ...(s.intervals ?? []).flat()]).filter(Number.isFinite);
   const ticks = niceTicks(Math.min(0, ...all), Math.max(0, ...all), 5);
-  const [y0, y1] = ticks.length > 1 ? [ticks[0]!, ticks[ticks.length - 1]!] : [-1, 1];
+  const [y0, y1] = ticks.length > 1 ? [ticks[0], ticks[ticks.length - 1]] : [-1, 1];
   const m = { top: options.title ? 40 : 16, right: 16, bottom: 56, left: options.yLabel ? 72 : 52 };
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
@@ -48,7 +48,7 @@ export function barChartSvg(options: BarChartOptions): string {
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
   ];
   if (options.title) out.push(`<text x="${f(width / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(options.title)}</text>`);
-  const decimals = ticks.length > 1 ? Math.max(0, Math.min(6, -Math.floor(Math.log10(Math.abs(ticks[1]! - ticks[0]!)) + 1e-9))) : 2;
+  const decimals = ticks.length > 1 ? Math.max(0, Math.min(6, -Math.floor(Math.log10(Math.abs(ticks[1] - ticks[0])) + 1e-9))) : 2;
   for (const t of ticks) {
     out.push(`<line x1="${f(m.left)}" y1="${f(sy(t))}" x2="${f(m.left + pw)}" y2="${f(sy(t))}" stroke="${t === 0 ? '#555' : '#e3e3e3'}"/>`);
     out.push(`<text x="${f(m.left - 6)}" y="${f(sy(t) + 4)}" text-anchor="end" fill="#333">${t.toFixed(decimals)}</text>`);
@@ -59,7 +59,7 @@ export function barChartSvg(options: BarChartOptions): string {
   categories.forEach((cat, ci) => {
     const gx = m.left + ci * groupW + (groupW - barW * series.length) / 2;
     series.forEach((s, si) => {
-      const color = s.color ?? PALETTE[si % PALETTE.length]!;
+      const color = s.color ?? PALETTE[si % PALETTE.length];
       const v = s.values[ci] ?? Number.NaN;
       const x = gx + si * barW;
       if (Number.isFinite(v)) {
@@ -77,7 +77,7 @@ export function barChartSvg(options: BarChartOptions): string {
   series.forEach((s, si) => {
     const x = m.left + si * 170;
     const y = height - 14;
-    out.push(`<rect x="${f(x)}" y="${f(y - 9)}" width="12" height="12" fill="${escapeXml(s.color ?? PALETTE[si % PALETTE.length]!)}"/>`);
+    out.push(`<rect x="${f(x)}" y="${f(y - 9)}" width="12" height="12" fill="${escapeXml(s.color ?? PALETTE[si % PALETTE.length])}"/>`);
     out.push(`<text x="${f(x + 18)}" y="${f(y + 1)}">${escapeXml(s.name)}</text>`);
   });
   out.push('</svg>');

@@ -15,8 +15,8 @@ export function resampleMap(map: ArrayLike<number>, h: number, w: number, H: num
     for (let x = 0; x < W; x++) {
       const fx = Math.min(w - 1, Math.max(0, ((x + 0.5) * w) / W - 0.5));
       const x0 = Math.floor(fx); const x1 = Math.min(w - 1, x0 + 1); const tx = fx - x0;
-      const a = map[y0 * w + x0]! * (1 - tx) + map[y0 * w + x1]! * tx;
-      const b = map[y1 * w + x0]! * (1 - tx) + map[y1 * w + x1]! * tx;
+      const a = map[y0 * w + x0] * (1 - tx) + map[y0 * w + x1] * tx;
+      const b = map[y1 * w + x0] * (1 - tx) + map[y1 * w + x1] * tx;
       out[y * W + x] = a * (1 - ty) + b * ty;
     }
   }
@@ -34,7 +34,7 @@ const DIVERGING: ReadonlyArray<readonly [number, number, number]> = [
 function colour(stops: ReadonlyArray<readonly [number, number, number]>, t: number): [number, number, number] {
   const p = Math.min(1, Math.max(0, t)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(p)); const f = p - i;
-  const a = stops[i]!; const b = stops[i + 1]!;
+  const a = stops[i]; const b = stops[i + 1];
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
@@ -61,9 +61,9 @@ export function heatmapOverlay(base: RgbImage, map: ArrayLike<number>, h: number
   const alpha = options.alpha ?? 0.65;
   const data = new Uint8Array(W * H * 3);
   for (let i = 0; i < W * H; i++) {
-    const grey = 0.299 * base.data[i * 3]! + 0.587 * base.data[i * 3 + 1]! + 0.114 * base.data[i * 3 + 2]!;
-    const c = options.signed ? colour(DIVERGING, 0.5 + m[i]! / (2 * scale)) : colour(INFERNO, m[i]! / scale);
-    for (let k = 0; k < 3; k++) data[i * 3 + k] = Math.round(grey * (1 - alpha) + c[k]! * alpha);
+    const grey = 0.299 * base.data[i * 3] + 0.587 * base.data[i * 3 + 1] + 0.114 * base.data[i * 3 + 2];
+    const c = options.signed ? colour(DIVERGING, 0.5 + m[i] / (2 * scale)) : colour(INFERNO, m[i] / scale);
+    for (let k = 0; k < 3; k++) data[i * 3 + k] = Math.round(grey * (1 - alpha) + c[k] * alpha);
   }
   return { data, width: W, height: H };
 }
@@ -74,7 +74,7 @@ export function perturbationMagnitude(original: RgbImage, adversarial: RgbImage)
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let k = 0; k < 3; k++) s += Math.abs(adversarial.data[i * 3 + k]! - original.data[i * 3 + k]!);
+    for (let k = 0; k < 3; k++) s += Math.abs(adversarial.data[i * 3 + k] - original.data[i * 3 + k]);
     out[i] = s / 255;
   }
   return out;
@@ -93,7 +93,7 @@ function crc32(bytes: Uint8Array): number {
     }
   }
   let c = 0xffffffff;
-  for (const b of bytes) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 

@@ -114,7 +114,7 @@ export function parseResults(data: unknown, source = 'results.json'): RunResults
     const lines = r.error.issues.slice(0, 8).map((i) => `✖ ${i.message} → at ${i.path.join('.') || '(root)'}`);
     throw inputError(`${source} is not a valid results file:\n${lines.join('\n')}`, { file: source, path: r.error.issues[0]?.path.join('.') || '(root)' });
   }
-  return r.data as RunResults;
+  return r.data;
 }
 
 /** Reads and checks a `results.json`. */

@@ -9,7 +9,7 @@ import { describeExpectation, formatMeasured } from './format.js';
 import type { RunResults, ScenarioResult } from './types.js';
 
 // Characters XML 1.0 does not allow at all (C0 controls but tab/newline/return, lone surrogates, U+FFFE/U+FFFF).
-// eslint-disable-next-line no-control-regex
+ 
 const INVALID_XML = /[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 
 /** Escapes text for XML attributes and content, dropping characters XML cannot hold. */

@@ -14,14 +14,14 @@ export interface TerminalReportOptions {
   allMetrics?: boolean;
 }
 
-// eslint-disable-next-line no-control-regex
+ 
 const ANSI = /\u001b\[[0-9;]*m/g;
 const visible = (s: string): number => [...s.replace(ANSI, '')].length;
 
 function table(rows: string[][], c: ChalkInstance, indent = '  '): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => visible(r[i] ?? ''))));
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => visible(r[i] ?? ''))));
   return rows.map((r, k) => {
-    const line = r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visible(cell)))).join('  ');
+    const line = r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i] - visible(cell)))).join('  ');
     return indent + (k === 0 ? c.bold(line) : line);
   });
 }

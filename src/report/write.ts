@@ -55,7 +55,7 @@ export async function writeReports(output: RunOutput, dir: string): Promise<Writ
   const scenarios = structuredClone(output.results.scenarios);
   const usedDirs = new Set<string>();
   for (let i = 0; i < scenarios.length; i++) {
-    const s = scenarios[i]!;
+    const s = scenarios[i];
     const pics = output.artifacts[i]?.images ?? [];
     if (pics.every((p) => p.length === 0)) continue;
     let sub = safeName(s.name);
@@ -65,7 +65,7 @@ export async function writeReports(output: RunOutput, dir: string): Promise<Writ
     await fs.mkdir(folder, { recursive: true });
     await removeStaleTemporaries(folder);
     for (let k = 0; k < s.images.length; k++) {
-      const rec = s.images[k]!;
+      const rec = s.images[k];
       for (const pic of pics[k] ?? []) {
         const name = `${String(k).padStart(2, '0')}-${safeName(path.basename(rec.id))}-${pic.role}.png`;
         const file = path.join(folder, name);

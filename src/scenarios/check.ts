@@ -112,7 +112,7 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
   const tasks = (['attack', 'ablation', 'fuzz'] as const).filter((k) => file[k] !== undefined);
   if (tasks.length > 1) {
     issues.push({
-      code: 'conflict', path: [tasks[1]!], message: `a scenario runs one task, but this one has ${tasks.join(' and ')}`,
+      code: 'conflict', path: [tasks[1]], message: `a scenario runs one task, but this one has ${tasks.join(' and ')}`,
       hint: 'split it into one scenario file per task',
     });
   }
@@ -159,6 +159,9 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
         }
         if (a.layer === undefined && sides.length > 0) {
           issues.push({ code: 'missing_key', path: ['attack', 'layer'], message: 'layer is required for the unit attack without a dissection' });
+        }
+        if (a.conceptIoU !== undefined) {
+          issues.push({ code: 'conflict', path: ['attack', 'conceptIoU'], message: 'conceptIoU matches units to concepts through a dissection block, which this scenario lacks' });
         }
         if (a.scaleByThreshold === true) {
           issues.push({ code: 'conflict', path: ['attack', 'scaleByThreshold'], message: 'scaleByThreshold needs the thresholds of a dissection block' });

@@ -56,15 +56,15 @@ function blurImage(src: Float32Array, w: number, h: number, sigma: number): Floa
   const r = Math.max(1, Math.ceil(3 * sigma));
   const k = new Float32Array(2 * r + 1);
   let sum = 0;
-  for (let i = -r; i <= r; i++) { k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma)); sum += k[i + r]!; }
-  for (let i = 0; i < k.length; i++) k[i]! /= sum;
+  for (let i = -r; i <= r; i++) { k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma)); sum += k[i + r]; }
+  for (let i = 0; i < k.length; i++) k[i] /= sum;
   const tmp = new Float32Array(src.length);
   const out = new Float32Array(src.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       for (let c = 0; c < 3; c++) {
         let v = 0;
-        for (let i = -r; i <= r; i++) v += k[i + r]! * src[(y * w + Math.min(w - 1, Math.max(0, x + i))) * 3 + c]!;
+        for (let i = -r; i <= r; i++) v += k[i + r] * src[(y * w + Math.min(w - 1, Math.max(0, x + i))) * 3 + c];
         tmp[(y * w + x) * 3 + c] = v;
       }
     }
@@ -73,7 +73,7 @@ function blurImage(src: Float32Array, w: number, h: number, sigma: number): Floa
     for (let x = 0; x < w; x++) {
       for (let c = 0; c < 3; c++) {
         let v = 0;
-        for (let i = -r; i <= r; i++) v += k[i + r]! * tmp[(Math.min(h - 1, Math.max(0, y + i)) * w + x) * 3 + c]!;
+        for (let i = -r; i <= r; i++) v += k[i + r] * tmp[(Math.min(h - 1, Math.max(0, y + i)) * w + x) * 3 + c];
         out[(y * w + x) * 3 + c] = v;
       }
     }
@@ -92,23 +92,23 @@ export async function corrupt(img: RgbImage, c: Corruption): Promise<RgbImage> {
   const { width: w, height: h } = img;
   if (img.data.length !== w * h * 3) throw usageError(`an RGB image of ${w}×${h} needs ${w * h * 3} bytes, got ${img.data.length}`, { path: 'image' });
   let v: Float32Array = new Float32Array(img.data.length);
-  for (let i = 0; i < v.length; i++) v[i] = img.data[i]! / 255;
+  for (let i = 0; i < v.length; i++) v[i] = img.data[i] / 255;
   if (c.shift && (c.shift[0] !== 0 || c.shift[1] !== 0)) v = shiftImage(v, w, h, Math.round(c.shift[0]), Math.round(c.shift[1]));
   if (c.blur !== undefined && c.blur > 1e-3) v = blurImage(v, w, h, c.blur);
   if (c.contrast !== undefined && c.contrast !== 0) {
     let mean = 0;
-    for (let i = 0; i < v.length; i++) mean += v[i]!;
+    for (let i = 0; i < v.length; i++) mean += v[i];
     mean /= v.length;
     const f = 1 + c.contrast;
-    for (let i = 0; i < v.length; i++) v[i] = (v[i]! - mean) * f + mean;
+    for (let i = 0; i < v.length; i++) v[i] = (v[i] - mean) * f + mean;
   }
-  if (c.brightness !== undefined && c.brightness !== 0) for (let i = 0; i < v.length; i++) v[i]! += c.brightness;
+  if (c.brightness !== undefined && c.brightness !== 0) for (let i = 0; i < v.length; i++) v[i] += c.brightness;
   if (c.noise && c.noise.amplitude > 0) {
     const rand = mulberry32(c.noise.seed);
-    for (let i = 0; i < v.length; i++) v[i]! += c.noise.amplitude * (2 * rand() - 1);
+    for (let i = 0; i < v.length; i++) v[i] += c.noise.amplitude * (2 * rand() - 1);
   }
   const data = new Uint8Array(v.length);
-  for (let i = 0; i < v.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, v[i]!)) * 255);
+  for (let i = 0; i < v.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, v[i])) * 255);
   const out: RgbImage = { data, width: w, height: h };
   if (c.jpeg !== undefined && c.jpeg < 100) {
     const q = Math.max(1, Math.min(100, Math.round(c.jpeg)));

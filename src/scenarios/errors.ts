@@ -65,7 +65,7 @@ export class ScenarioError extends UnitAttackError {
 
   constructor(issues: readonly ScenarioIssue[], options: { cause?: unknown } = {}) {
     if (issues.length === 0) throw new UnitAttackError('UA_INTERNAL', 'a ScenarioError needs at least one issue');
-    const first = issues[0]!;
+    const first = issues[0];
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more issue${issues.length > 2 ? 's' : ''})` : '';
     super('UA_INPUT', first.message + more, {
       path: first.path, file: first.file,

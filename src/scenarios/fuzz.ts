@@ -111,7 +111,7 @@ async function predictOne(classifier: Classifier, img: RgbImage): Promise<number
   const x = rgbToTensor(img);
   const p = tf.tidy(() => tf.argMax(classifier.logits(x), 1));
   x.dispose();
-  const v = (await p.data())[0]!;
+  const v = (await p.data())[0];
   p.dispose();
   return v;
 }
@@ -144,15 +144,15 @@ export async function fuzzClassifier(
     warnings.push(expect === 'label' ? 'the model gets no input right, so there is no label to hold' : 'there are no inputs');
     return { holds: Number.NaN, runs: 0, seed, replayed: options.path !== undefined, eligible: 0, warnings };
   }
-  const expected = (i: number): number => (expect === 'label' ? labels[i]! : cleanPredictions[i]!);
+  const expected = (i: number): number => (expect === 'label' ? labels[i] : cleanPredictions[i]);
   const arb = corruptionArbitrary(eligible.length, options);
   // A crash while checking (not a broken property) must not be shrunk as a counterexample: keep it and rethrow.
   let crash: unknown;
   const property = fc.asyncProperty(arb, async (d) => {
     if (crash !== undefined) return true;
     try {
-      const i = eligible[d.index]!;
-      const img = await corrupt(images[i]!, corruptionOf(d));
+      const i = eligible[d.index];
+      const img = await corrupt(images[i], corruptionOf(d));
       return (await predictOne(classifier, img)) === expected(i);
     } catch (err) {
       crash = err;
@@ -163,15 +163,15 @@ export async function fuzzClassifier(
     seed, numRuns: runs, verbose: 0,
     ...(options.path !== undefined ? { path: options.path, endOnFailure: true } : {}),
   });
-  if (crash !== undefined) throw crash;
+  if (crash !== undefined) throw crash instanceof Error ? crash : new Error(JSON.stringify(crash));
   if (!details.failed || !details.counterexample) {
     if (options.path !== undefined) warnings.push(`replaying seed ${seed} path ${options.path} did not fail: the model, the inputs or the scenario changed since it was found`);
     return { holds: 1, runs: details.numRuns, seed, replayed: options.path !== undefined, eligible: eligible.length, warnings };
   }
   const d = details.counterexample[0];
-  const i = eligible[d.index]!;
+  const i = eligible[d.index];
   const corruption = corruptionOf(d);
-  const image = await corrupt(images[i]!, corruption);
+  const image = await corrupt(images[i], corruption);
   return {
     holds: 0, runs: details.numRuns, seed, replayed: options.path !== undefined, eligible: eligible.length, warnings,
     counterexample: {

@@ -30,10 +30,10 @@ export interface LoadedInputs {
 /** Stacks 8-bit images into a pixel-space batch `[N, H, W, 3]` (the caller disposes it). */
 export function stackImages(images: readonly RgbImage[]): tf.Tensor4D {
   if (images.length === 0) throw new UnitAttackError('UA_INTERNAL', 'stackImages needs at least one image');
-  const { width: w, height: h } = images[0]!;
+  const { width: w, height: h } = images[0];
   const per = w * h * 3;
   const f = new Float32Array(per * images.length);
-  images.forEach((img, i) => { for (let k = 0; k < per; k++) f[i * per + k] = img.data[k]! / 255; });
+  images.forEach((img, i) => { for (let k = 0; k < per; k++) f[i * per + k] = img.data[k] / 255; });
   return tf.tensor4d(f, [images.length, h, w, 3]);
 }
 

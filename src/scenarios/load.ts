@@ -64,8 +64,8 @@ function parseText(text: string, file: string, format: 'yaml' | 'json'): Parsed 
     }
   }
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const e = doc.errors[0];
+    const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw syntax(`not valid ${format === 'json' ? 'JSON' : 'YAML'}: ${msg}`, e.pos[0]);
   }
   let data: unknown;
@@ -132,7 +132,7 @@ function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 37) + '…' : v}'`;
-  return String(v);
+  return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : typeof v;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -171,7 +171,7 @@ function fromZod(issues: readonly z.core.$ZodIssue[], data: unknown, base: reado
       case 'too_big':
       case 'too_small': {
         const big = iss.code === 'too_big';
-        const bound = big ? (iss as z.core.$ZodIssueTooBig).maximum : (iss as z.core.$ZodIssueTooSmall).minimum;
+        const bound = big ? (iss).maximum : (iss).minimum;
         const inclusive = iss.inclusive ?? true;
         let message: string;
         if (iss.origin === 'string') message = big ? `${name} must have at most ${String(bound)} characters` : Number(bound) <= 1 ? `${name} must not be empty` : `${name} must have at least ${String(bound)} characters`;
@@ -192,7 +192,7 @@ function fromZod(issues: readonly z.core.$ZodIssue[], data: unknown, base: reado
         out.push({ code: 'invalid_value', path: p, message: `${name} ${iss.message.startsWith('must') ? iss.message : 'has the wrong format'}, got ${describeValue(value)}` });
         break;
       case 'invalid_union': {
-        const u = iss as z.core.$ZodIssueInvalidUnion;
+        const u = iss;
         if ((u as { note?: string }).note === 'No matching discriminator' || (u.errors.length === 0 && 'discriminator' in u)) {
           const options = ((u as unknown as { options?: unknown[] }).options ?? []).map(String);
           if (value === undefined) {
@@ -221,9 +221,9 @@ function fromZod(issues: readonly z.core.$ZodIssue[], data: unknown, base: reado
         // The branches whose type matched the value say what is wrong; if none did, the type is wrong.
         const matched = u.errors.filter((branch) => !branch.some((b) => b.code === 'invalid_type' && b.path.length === 0));
         if (matched.length > 0) {
-          out.push(...fromZod(matched[0]!, data, p));
+          out.push(...fromZod(matched[0], data, p));
         } else {
-          const expected = [...new Set(u.errors.flatMap((b) => b.filter((x) => x.code === 'invalid_type').map((x) => TYPE_NAMES[(x as z.core.$ZodIssueInvalidType).expected] ?? (x as z.core.$ZodIssueInvalidType).expected)))];
+          const expected = [...new Set(u.errors.flatMap((b) => b.filter((x) => x.code === 'invalid_type').map((x) => TYPE_NAMES[(x).expected] ?? (x).expected)))];
           out.push(value === undefined
             ? { code: 'missing_key', path: p, message: `${name} is required` }
             : { code: 'invalid_type', path: p, message: `${name} must be ${expected.join(' or ')}, got ${describeValue(value)}` });
@@ -411,7 +411,7 @@ export async function readLabelsFile(labelsFile: string, folder: string): Promis
       issues.push({ ...where, code: 'not_found', message: `no image '${r.file}' in ${folder}` });
       continue;
     }
-    out.push({ file: abs, label: label as string | number, line: r.line });
+    out.push({ file: abs, label: label, line: r.line });
   }
   if (issues.length > 0) throw new ScenarioError(issues);
   if (out.length === 0) throw scenarioError({ code: 'invalid_value', path: ROOT_PATH, message: 'the labels file names no images', file: labelsFile, line: 1 });
@@ -422,7 +422,7 @@ function splitCsv(line: string): string[] {
   const cells: string[] = [];
   let cur = ''; let quoted = false;
   for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
+    const ch = line[i];
     if (quoted) {
       if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
     } else if (ch === '"') quoted = true;

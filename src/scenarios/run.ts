@@ -89,7 +89,7 @@ export function evaluateExpectation(e: Expectation, measured: number | undefined
 
 function failureOf(err: unknown): ScenarioFailure {
   if (err instanceof ScenarioError) {
-    const i = err.issues[0]!;
+    const i = err.issues[0];
     return {
       code: err.code, message: err.issues.length > 1 ? `${i.message} (and ${err.issues.length - 1} more)` : i.message, path: i.path,
       file: displayPath(i.file), ...(i.line !== undefined ? { line: i.line } : {}), ...(i.hint !== undefined ? { hint: i.hint } : {}),
@@ -368,7 +368,7 @@ export async function runScenarios(scenarios: readonly Scenario[], options: RunS
     const cache = new RunCache();
     try {
       for (let i = 0; i < scenarios.length; i++) {
-        const s = scenarios[i]!;
+        const s = scenarios[i];
         const run = await runScenario(s, {
           cache, ...(replay && s.task.kind === 'fuzz' ? { replay } : {}),
           onProgress: (phase, done, of) => options.onProgress?.({ index: i + 1, total: scenarios.length, scenario: s.name, phase, ...(done !== undefined ? { done } : {}), ...(of !== undefined ? { of } : {}) }),

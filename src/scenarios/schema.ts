@@ -184,6 +184,8 @@ const attack = z.discriminatedUnion('kind', [
     excite: unitList.optional().describe('units to raise: concept names (from the dissection) or unit indices'),
     suppressClass: className.optional().describe('lower the units most important to this class (class importance from the dissection)'),
     exciteClass: className.optional().describe('raise the units most important to this class; also the default target'),
+    conceptIoU: z.number().gt(0).max(1).optional()
+      .describe("take every unit whose IoU with a named concept exceeds this (from the atlas's top concepts per unit), not only units labelled with it"),
     units: positiveInt.max(4096).optional().describe('units per side: the first N of each set (default: all concept units, 10 by class)'),
     aggregate: z.enum(['mean', 'max']).optional().describe('spatial reduction of each unit map (default mean)'),
     classWeight: z.number().min(0).optional().describe('weight of a targeted class term (default 0: the pure unit attack)'),

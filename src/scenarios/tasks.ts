@@ -75,13 +75,13 @@ export async function predictAll(classifier: Classifier, x: tf.Tensor4D, batch =
 }
 
 /** Per image and unit, the spatial maximum of a layer's output `[N, units]` (rank-2 outputs as they are). */
-async function pooledActivations(classifier: Classifier, x: tf.Tensor4D, layer: string, batch = PREDICT_BATCH): Promise<tf.Tensor2D> {
+function pooledActivations(classifier: Classifier, x: tf.Tensor4D, layer: string, batch = PREDICT_BATCH): tf.Tensor2D {
   const parts: tf.Tensor2D[] = [];
   for (let s = 0; s < x.shape[0]; s += batch) {
     const e = Math.min(x.shape[0], s + batch);
     parts.push(tf.tidy(() => {
       const a = classifier.activations(tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]), layer);
-      return (a.rank === 4 ? tf.max(a, [1, 2]) : a.reshape([e - s, -1])) as tf.Tensor2D;
+      return (a.rank === 4 ? tf.max(a, [1, 2]) : a.reshape([e - s, -1]));
     }));
   }
   const out = tf.concat(parts, 0);
@@ -119,7 +119,7 @@ function classOf(classifier: Classifier, ref: string | number | undefined, scena
 function checkLayer(classifier: Classifier, layer: string, scenario: Scenario, at: (string | number)[]): number {
   try {
     const info = classifier.layer(layer);
-    return info.shape[info.shape.length - 1]!;
+    return info.shape[info.shape.length - 1];
   } catch (err) {
     if (err instanceof UnitAttackError && err.code === 'UA_LAYER') throw scenarioError(issueAt(scenario.source, 'not_found', at, err.message, err.hint));
     throw err;
@@ -169,7 +169,7 @@ function logitAttackSpec(a: ResolvedAttack): AttackCall {
   let objective: ObjectiveSpec | undefined;
   if (o.objective !== undefined || a.target !== undefined || (a.kind !== 'cw' && o.confidence !== undefined)) {
     const kind = o.objective ?? (a.kind === 'cw' || a.kind === 'square' ? 'margin' : 'ce');
-    objective = { kind, ...(a.target !== undefined ? { target: a.target } : {}), ...(kind === 'margin' && a.kind !== 'cw' && o.confidence !== undefined ? { confidence: o.confidence } : {}) } as ObjectiveSpec;
+    objective = { kind, ...(a.target !== undefined ? { target: a.target } : {}), ...(kind === 'margin' && a.kind !== 'cw' && o.confidence !== undefined ? { confidence: o.confidence } : {}) };
   }
   return { kind: a.kind, ...base, ...own, ...(objective ? { objective } : {}) };
 }
@@ -198,7 +198,7 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
       const xs = tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]);
       let r: AttackResult;
       try {
-        r = await runAttack(classifier, xs, inputs.labels.subarray(s, e), spec as AttackSpec);
+        r = await runAttack(classifier, xs, inputs.labels.subarray(s, e), spec);
       } finally {
         xs.dispose();
       }
@@ -211,7 +211,7 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
       r.warnings.forEach((w) => warnings.add(w));
       ctx.onProgress?.(phase, e, n);
     }
-    const adversarial = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+    const adversarial = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
     if (parts.length > 1) parts.forEach((p) => p.dispose());
     return { adversarial, predictions, success, steps: steps / n, queries: queries / n, objectiveName, warnings: [...warnings] };
   } catch (err) {
@@ -289,9 +289,9 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
       const layer = steered.layer;
       const suppress = steered.suppress.map((c) => c.unit);
       const excite = steered.excite.map((c) => c.unit);
-      const before = await pooledActivations(classifier, x, layer);
+      const before = pooledActivations(classifier, x, layer);
       try {
-        const after = await pooledActivations(classifier, adv, layer);
+        const after = pooledActivations(classifier, adv, layer);
         try {
           effect = await unitEffect(before, after, { suppress, excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}) });
         } finally {
@@ -308,7 +308,7 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
           control.attack = await attackInBatches(ctx, controlSpec, 'random control');
           out.durations.control = seconds(t0);
           out.metrics.random_control_success = rateOf(control.attack.predictions);
-          const cAfter = await pooledActivations(classifier, control.attack.adversarial, layer);
+          const cAfter = pooledActivations(classifier, control.attack.adversarial, layer);
           try {
             controlEffect = await unitEffect(before, cAfter, {
               suppress: control.units.suppress, excite: control.units.excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}),
@@ -354,7 +354,7 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
       ['clean accuracy', out.metrics.clean_accuracy, undefined],
       ['robust accuracy', out.metrics.robust_accuracy, undefined],
       ['untargeted success', out.metrics.untargeted_success, control.attack ? untargetedSuccess(clean, control.attack.predictions, labels).rate : undefined],
-      ...(target !== undefined ? [['targeted success', out.metrics.targeted_success!, control.attack ? targetedSuccess(control.attack.predictions, labels, target).rate : undefined] as [string, number, number | undefined]] : []),
+      ...(target !== undefined ? [['targeted success', out.metrics.targeted_success, control.attack ? targetedSuccess(control.attack.predictions, labels, target).rate : undefined] as [string, number, number | undefined]] : []),
     ];
     out.plots.push({
       title: `Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`,
@@ -387,8 +387,8 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
     const examples = pickExamples(inputs.images.length, scenario.reportImages, (i) => attack.success[i] === true);
     if (examples.length > 0) {
       const exIdx = tf.tensor1d(examples, 'int32');
-      const xs = tf.gather(x, exIdx) as tf.Tensor4D;
-      const as = tf.gather(adv, exIdx) as tf.Tensor4D;
+      const xs = tf.gather(x, exIdx);
+      const as = tf.gather(adv, exIdx);
       exIdx.dispose();
       try {
         let maps: { before: Awaited<ReturnType<typeof unitMaps>>; after: Awaited<ReturnType<typeof unitMaps>> } | undefined;
@@ -397,19 +397,19 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
           maps = { before: await unitMaps(classifier, xs, steered.layer, plus, minus), after: await unitMaps(classifier, as, steered.layer, plus, minus) };
         }
         for (let k = 0; k < examples.length; k++) {
-          const i = examples[k]!;
-          const orig = inputs.images[i]!;
+          const i = examples[k];
+          const orig = inputs.images[i];
           const advImg = sliceRgb(as, k);
           let heat: RgbImage;
           if (maps?.before && maps.after) {
-            const d = maps.after.maps[k]!.map((v, j) => v - maps!.before!.maps[k]![j]!);
+            const d = maps.after.maps[k].map((v, j) => v - maps.before!.maps[k][j]);
             heat = heatmapOverlay(advImg, d, maps.after.h, maps.after.w, { signed: true });
           } else {
             heat = heatmapOverlay(orig, perturbationMagnitude(orig, advImg), orig.height, orig.width);
           }
           out.images.push({
-            id: inputs.ids[i]!, label: names[labels[i]!]!, cleanPrediction: names[clean[i]!]!, finalPrediction: names[attack.predictions[i]!]!,
-            success: attack.success[i]!, files: {},
+            id: inputs.ids[i], label: names[labels[i]], cleanPrediction: names[clean[i]], finalPrediction: names[attack.predictions[i]],
+            success: attack.success[i], files: {},
           });
           out.pictures.push([
             { role: 'original', png: await png(orig) },
@@ -454,7 +454,7 @@ async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
   const labels = inputs.labels;
   const acc = (pred: Int32Array, which: (y: number) => boolean): { rate: number; total: number } => {
     let ok = 0; let total = 0;
-    for (let i = 0; i < labels.length; i++) if (which(labels[i]!)) { total++; if (pred[i] === labels[i]) ok++; }
+    for (let i = 0; i < labels.length; i++) if (which(labels[i])) { total++; if (pred[i] === labels[i]) ok++; }
     return { rate: total > 0 ? ok / total : Number.NaN, total };
   };
   const base = acc(clean, (y) => y === k);
@@ -477,9 +477,9 @@ async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
       svg: lineChartSvg({
         title: `Zeroing the top-N units of ${cls}`, xLabel: 'N (top units zeroed or kept)', yLabel: 'accuracy', yDomain: [0, 1],
         series: [
-          { name: `${cls}, top N zeroed`, points: curve.N.map((n, i) => [n, curve.ablateAccuracy[i]!] as const) },
-          { name: `${cls}, only top N kept`, points: curve.N.map((n, i) => [n, curve.keepAccuracy[i]!] as const), dash: 'dashed' },
-          { name: 'other classes, top N zeroed', points: curve.N.map((n, i) => [n, curve.othersAccuracy[i]!] as const), dash: 'dotted' },
+          { name: `${cls}, top N zeroed`, points: curve.N.map((n, i) => [n, curve.ablateAccuracy[i]] as const) },
+          { name: `${cls}, only top N kept`, points: curve.N.map((n, i) => [n, curve.keepAccuracy[i]] as const), dash: 'dashed' },
+          { name: 'other classes, top N zeroed', points: curve.N.map((n, i) => [n, curve.othersAccuracy[i]] as const), dash: 'dotted' },
           { name: 'this scenario', points: [[topN, abl.rate]], markers: true, width: 0 },
         ],
       }),
@@ -487,22 +487,22 @@ async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
   }
   const names = classifier.classNames;
   const ofClass = Array.from({ length: labels.length }, (_, i) => i).filter((i) => labels[i] === k);
-  const examples = pickExamples(ofClass.length, scenario.reportImages, (j) => after[ofClass[j]!] !== clean[ofClass[j]!]).map((j) => ofClass[j]!);
+  const examples = pickExamples(ofClass.length, scenario.reportImages, (j) => after[ofClass[j]] !== clean[ofClass[j]]).map((j) => ofClass[j]);
   if (examples.length > 0) {
     const idx = tf.tensor1d(examples, 'int32');
-    const xs = tf.gather(x, idx) as tf.Tensor4D;
+    const xs = tf.gather(x, idx);
     idx.dispose();
     try {
       const maps = await unitMaps(classifier, xs, atlas.layer, units);
       for (let j = 0; j < examples.length; j++) {
-        const i = examples[j]!;
-        const orig = inputs.images[i]!;
+        const i = examples[j];
+        const orig = inputs.images[i];
         out.images.push({
-          id: inputs.ids[i]!, label: names[labels[i]!]!, cleanPrediction: names[clean[i]!]!, finalPrediction: names[after[i]!]!,
+          id: inputs.ids[i], label: names[labels[i]], cleanPrediction: names[clean[i]], finalPrediction: names[after[i]],
           success: after[i] !== clean[i], files: {},
         });
         const pics: ReportImage[] = [{ role: 'original', png: await png(orig) }];
-        if (maps) pics.push({ role: 'heatmap', png: await png(heatmapOverlay(orig, maps.maps[j]!, maps.h, maps.w)) });
+        if (maps) pics.push({ role: 'heatmap', png: await png(heatmapOverlay(orig, maps.maps[j], maps.h, maps.w)) });
         out.pictures.push(pics);
       }
     } finally {
@@ -542,10 +542,10 @@ async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
       index: cx.index, id: inputs.ids[cx.index], corruption: cx.corruption, description: describeCorruption(cx.corruption),
       expected: names[cx.expected], predicted: names[cx.predicted], seed: cx.seed, path: cx.path, shrinks: cx.shrinks, replay,
     };
-    const orig = inputs.images[cx.index]!;
+    const orig = inputs.images[cx.index];
     out.images.push({
-      id: inputs.ids[cx.index]!, label: names[inputs.labels[cx.index]!]!, cleanPrediction: names[clean[cx.index]!]!,
-      finalPrediction: names[cx.predicted]!, success: true, files: {},
+      id: inputs.ids[cx.index], label: names[inputs.labels[cx.index]], cleanPrediction: names[clean[cx.index]],
+      finalPrediction: names[cx.predicted], success: true, files: {},
     });
     const tagged = addPngText(await png(cx.image), {
       'unit-attack:scenario': scenario.name, 'unit-attack:seed': String(cx.seed), 'unit-attack:path': cx.path,
@@ -569,8 +569,8 @@ async function runEvaluateTask(ctx: TaskContext): Promise<TaskOutput> {
   out.metrics.clean_accuracy = cleanAccuracy(clean, inputs.labels).rate;
   const names = classifier.classNames;
   for (const i of pickExamples(inputs.images.length, scenario.reportImages, (j) => clean[j] !== inputs.labels[j])) {
-    out.images.push({ id: inputs.ids[i]!, label: names[inputs.labels[i]!]!, cleanPrediction: names[clean[i]!]!, files: {} });
-    out.pictures.push([{ role: 'original', png: await png(inputs.images[i]!) }]);
+    out.images.push({ id: inputs.ids[i], label: names[inputs.labels[i]], cleanPrediction: names[clean[i]], files: {} });
+    out.pictures.push([{ role: 'original', png: await png(inputs.images[i]) }]);
   }
   return out;
 }

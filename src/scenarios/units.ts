@@ -41,9 +41,26 @@ function describe(atlas: Atlas | undefined, unit: number, via: string): ChosenUn
   return { unit, concept: u?.concept ?? null, iou: u ? u.iou : null, via };
 }
 
+/**
+ * Units whose IoU with `concept` exceeds `minIoU`, best first, from what the atlas records per unit (its few best
+ * concepts and its best concept per category). The unit's `iou` is then its IoU with this concept.
+ */
+export function unitsByConceptIoU(atlas: Atlas, concept: string, minIoU: number): ChosenUnit[] {
+  const out: ChosenUnit[] = [];
+  for (const u of atlas.units) {
+    const ious = [
+      ...u.topConcepts.filter((c) => c.concept === concept).map((c) => c.iou),
+      ...Object.values(u.perCategory).filter((c) => c.concept === concept).map((c) => c.iou),
+    ];
+    const iou = Math.max(-Infinity, ...ious);
+    if (iou > minIoU) out.push({ unit: u.unit, concept, iou, via: concept });
+  }
+  return out.sort((a, b) => (b.iou ?? 0) - (a.iou ?? 0) || a.unit - b.unit);
+}
+
 function side(
   atlas: Atlas | undefined, key: 'suppress' | 'excite', list: readonly (string | number)[] | undefined, cls: string | undefined,
-  count: number | undefined, numUnits: number, layer: string, source: ScenarioSource, warnings: string[],
+  count: number | undefined, numUnits: number, layer: string, source: ScenarioSource, warnings: string[], conceptIoU?: number,
 ): ChosenUnit[] {
   const classKey = key === 'suppress' ? 'suppressClass' : 'exciteClass';
   if (cls !== undefined) {
@@ -73,6 +90,12 @@ function side(
         `the probe set has no concept '${item}'` + (known.length ? `; did you mean '${nearestNames(item, known, 1)[0]}'?` : ''),
         known.length ? `concepts: ${[...known].sort().join(', ')}` : undefined));
     }
+    if (conceptIoU !== undefined) {
+      const found = unitsByConceptIoU(atlas!, item, conceptIoU);
+      if (found.length === 0) warnings.push(`no unit of '${layer}' has an IoU above ${conceptIoU} with '${item}', so ${key} leaves it out`);
+      byConcept.push(...found);
+      return;
+    }
     let units: number[];
     try {
       units = unitsForConcepts(atlas!, [item]);
@@ -88,8 +111,8 @@ function side(
   const merged = [...byConcept.sort((a, b) => (b.iou ?? 0) - (a.iou ?? 0) || a.unit - b.unit), ...byIndex].filter((c) => !seen.has(c.unit) && seen.add(c.unit));
   if (merged.length === 0) {
     throw scenarioError(issueAt(source, 'not_found', ['attack', key],
-      `none of the concepts in ${key} labels a unit of '${layer}'`,
-      'dissect with more probe images or a lower iouThreshold, choose other concepts, or choose units by class (suppressClass / exciteClass)'));
+      conceptIoU !== undefined ? `no unit of '${layer}' has an IoU above ${conceptIoU} with the concepts in ${key}` : `none of the concepts in ${key} labels a unit of '${layer}'`,
+      'lower conceptIoU (or set it: it also takes units whose label is another concept), dissect with more probe images, choose other concepts, or choose units by class (suppressClass / exciteClass)'));
   }
   return count !== undefined ? merged.slice(0, count) : merged;
 }
@@ -100,8 +123,8 @@ function side(
  */
 export function resolveSteeredUnits(block: UnitBlock, atlas: Atlas | undefined, layer: string, numUnits: number, source: ScenarioSource, scaleByThreshold: boolean): SteeredUnits {
   const warnings: string[] = [];
-  const suppress = side(atlas, 'suppress', block.suppress, block.suppressClass, block.units, numUnits, layer, source, warnings);
-  const excite = side(atlas, 'excite', block.excite, block.exciteClass, block.units, numUnits, layer, source, warnings);
+  const suppress = side(atlas, 'suppress', block.suppress, block.suppressClass, block.units, numUnits, layer, source, warnings, block.conceptIoU);
+  const excite = side(atlas, 'excite', block.excite, block.exciteClass, block.units, numUnits, layer, source, warnings, block.conceptIoU);
   const exciteSet = new Set(excite.map((c) => c.unit));
   const both = suppress.filter((c) => exciteSet.has(c.unit));
   if (both.length > 0) warnings.push(`units ${both.map((c) => c.unit).join(', ')} were chosen both to suppress and to excite; they are only excited`);
@@ -111,7 +134,7 @@ export function resolveSteeredUnits(block: UnitBlock, atlas: Atlas | undefined, 
   if (scaleByThreshold && atlas) {
     const t = atlas.units.map((u) => u.threshold);
     const positive = t.filter((v) => Number.isFinite(v) && v > 0).sort((a, b) => a - b);
-    const fallback = positive.length ? positive[Math.floor(positive.length / 2)]! : 1;
+    const fallback = positive.length ? positive[Math.floor(positive.length / 2)] : 1;
     // Dead units (threshold 0) get the median threshold, so that a random control that draws one stays finite.
     unitScale = t.map((v) => (Number.isFinite(v) && v > 0 ? v : fallback));
   }

@@ -34,7 +34,7 @@ export function planWorkers(scenarios: readonly Scenario[], workers: number): Ar
   });
   const bins = Array.from({ length: Math.min(workers, groups.size) }, () => [] as Array<{ index: number; scenario: Scenario }>);
   for (const g of [...groups.values()].sort((a, b) => b.length - a.length)) {
-    bins.sort((a, b) => a.length - b.length)[0]!.push(...g);
+    bins.sort((a, b) => a.length - b.length)[0].push(...g);
   }
   return bins.filter((b) => b.length > 0);
 }
@@ -58,7 +58,7 @@ export async function runInWorkers(scenarios: readonly Scenario[], options: {
   onProgress?: ((p: RunProgress) => void) | undefined; onScenario?: ((r: ScenarioResult) => void) | undefined;
 }): Promise<ScenarioRun[]> {
   const script = workerScript();
-  const runs: Array<ScenarioRun | undefined> = new Array(scenarios.length);
+  const runs = new Array<ScenarioRun | undefined>(scenarios.length);
   const plan = planWorkers(scenarios, options.workers);
   await Promise.all(plan.map((jobs) => new Promise<void>((resolve) => {
     const input: WorkerInput = { jobs, backend: options.backend, ...(options.replay ? { replay: options.replay } : {}) };
@@ -76,7 +76,7 @@ export async function runInWorkers(scenarios: readonly Scenario[], options: {
     };
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'progress') {
-        options.onProgress?.({ index: m.index + 1, total: scenarios.length, scenario: scenarios[m.index]!.name, phase: m.phase, ...(m.done !== undefined ? { done: m.done } : {}), ...(m.of !== undefined ? { of: m.of } : {}) });
+        options.onProgress?.({ index: m.index + 1, total: scenarios.length, scenario: scenarios[m.index].name, phase: m.phase, ...(m.done !== undefined ? { done: m.done } : {}), ...(m.of !== undefined ? { of: m.of } : {}) });
       } else if (m.type === 'result') {
         runs[m.index] = m.run;
         options.onScenario?.(m.run.result);
@@ -86,7 +86,7 @@ export async function runInWorkers(scenarios: readonly Scenario[], options: {
     worker.on('exit', (code) => finish(code === 0 ? undefined : `the worker exited with code ${code}`));
   })));
   return runs.map((r, i) => {
-    if (!r) throw new UnitAttackError('UA_INTERNAL', `no result for scenario ${scenarios[i]!.name}`);
+    if (!r) throw new UnitAttackError('UA_INTERNAL', `no result for scenario ${scenarios[i].name}`);
     return r;
   });
 }

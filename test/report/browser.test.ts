@@ -14,9 +14,28 @@ import { runOutput } from './fixtures.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const require = createRequire(import.meta.url);
 
-function playwright(): typeof import('playwright-core') | undefined {
+/** The part of playwright-core this test uses (typed here, so type-checking does not need the package). */
+interface Page {
+  on(event: 'console', f: (m: { type(): string; text(): string }) => void): void;
+  on(event: 'pageerror', f: (e: Error) => void): void;
+  on(event: 'requestfailed' | 'request', f: (r: { url(): string }) => void): void;
+  goto(url: string, options: { waitUntil: 'load' }): Promise<unknown>;
+  $$eval<R>(selector: string, f: (els: ImageElement[]) => R): Promise<R>;
+  evaluate<R>(f: () => R): Promise<R>;
+  click(selector: string): Promise<void>;
+  locator(selector: string, options?: { hasText: string }): { count(): Promise<number>; isVisible(): Promise<boolean> };
+  screenshot(options: { path: string; fullPage: boolean }): Promise<unknown>;
+}
+interface ImageElement { alt: string; complete: boolean; naturalWidth: number; src: string }
+interface PlaywrightCore {
+  chromium: {
+    launchPersistentContext(dir: string, options: Record<string, unknown>): Promise<{ newPage(): Promise<Page>; close(): Promise<void> }>;
+  };
+}
+
+function playwright(): PlaywrightCore | undefined {
   try {
-    return require('playwright-core') as typeof import('playwright-core');
+    return require('playwright-core') as PlaywrightCore;
   } catch {
     return undefined;
   }
@@ -56,7 +75,7 @@ describe.skipIf(missing !== undefined)('the HTML report in headless Chromium', (
       expect(await page.locator('section.scenario.passed').isVisible()).toBe(false);
       await page.click('button[data-filter="all"]');
       expect(await page.locator('section.scenario.passed').isVisible()).toBe(true);
-      expect(await page.evaluate(() => (window as unknown as { alerted?: boolean }).alerted)).toBeUndefined();
+      expect(await page.evaluate(() => (globalThis as { alerted?: boolean }).alerted)).toBeUndefined();
       expect(await page.locator('h2', { hasText: '<script>alert(1)</script>' }).count()).toBe(1);
       const shot = process.env.REPORT_SCREENSHOT ?? path.join(os.tmpdir(), 'unit-attack-report.png');
       mkdirSync(path.dirname(shot), { recursive: true });

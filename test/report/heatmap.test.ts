@@ -65,9 +65,9 @@ describe('heatmapPair and unitMaps', () => {
     expect([m.h, m.w, m.maps.length]).toEqual([16, 16, 2]);
     const px = await x.data();
     // units 0 and 1 pass red and green through a ReLU: their sum at pixel 0 of image 0 is r + g.
-    expect(m.maps[0]![0]).toBeCloseTo(px[0]! + px[1]!, 5);
+    expect(m.maps[0][0]).toBeCloseTo(px[0] + px[1], 5);
     const none = unitMaps(clf, 'units', [], x);
-    expect(none.maps[1]!.every((v) => v === 0)).toBe(true);
+    expect(none.maps[1].every((v) => v === 0)).toBe(true);
     x.dispose(); clf.dispose();
   });
 

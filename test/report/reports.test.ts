@@ -22,9 +22,9 @@ describe('results.json', () => {
     expect(text).toContain('"measured": "Infinity"');
     expect(text).toContain('"ssim": null');
     const back = parseResults(JSON.parse(text));
-    expect(back.scenarios[0]!.expectations[1]!.measured).toBe(Number.POSITIVE_INFINITY);
-    expect(back.scenarios[0]!.metrics.ssim).toBeNaN();
-    expect(back.scenarios[2]!.error).toMatchObject({ code: 'UA_INPUT', line: 9 });
+    expect(back.scenarios[0].expectations[1].measured).toBe(Number.POSITIVE_INFINITY);
+    expect(back.scenarios[0].metrics.ssim).toBeNaN();
+    expect(back.scenarios[2].error).toMatchObject({ code: 'UA_INPUT', line: 9 });
     expect(resultsSchema.safeParse(JSON.parse(text)).success).toBe(true);
   });
 
@@ -32,7 +32,7 @@ describe('results.json', () => {
     expect(() => parseResults({ format: 'x' }, 'b.json')).toThrow(/not a unit-attack results file/);
     expect(() => parseResults({ format: 'unit-attack-results', version: 9 }, 'b.json')).toThrow(/version 9/);
     const bad = JSON.parse(resultsToJson(runResults([scenarioResult('a', 'passed')]))) as { scenarios: Array<{ status: string }> };
-    bad.scenarios[0]!.status = 'maybe';
+    bad.scenarios[0].status = 'maybe';
     try {
       parseResults(bad, 'b.json');
       expect.unreachable();
@@ -49,29 +49,29 @@ describe('junit.xml', () => {
     const doc = parseXml(junitXml(results));
     expect(doc.name).toBe('testsuites');
     expect(doc.attrs).toMatchObject({ tests: '8', failures: '1', errors: '1', skipped: '1', time: '2.500' });
-    expect(findAll(findAll(doc, 'testsuite')[2]!, 'skipped')[0]!.attrs.message).toBe('the scenario could not run');
+    expect(findAll(findAll(doc, 'testsuite')[2], 'skipped')[0].attrs.message).toBe('the scenario could not run');
     const suites = findAll(doc, 'testsuite');
-    expect(suites.map((s) => s.attrs.name)).toEqual([results.scenarios[0]!.name, 'robustness gate', 'broken']);
-    expect(suites[0]!.attrs).toMatchObject({ tests: '3', failures: '1', errors: '0', time: '1.250', timestamp: '2026-01-02T03:04:05' });
-    const cases = findAll(suites[0]!, 'testcase');
+    expect(suites.map((s) => s.attrs.name)).toEqual([results.scenarios[0].name, 'robustness gate', 'broken']);
+    expect(suites[0].attrs).toMatchObject({ tests: '3', failures: '1', errors: '0', time: '1.250', timestamp: '2026-01-02T03:04:05' });
+    const cases = findAll(suites[0], 'testcase');
     expect(cases.map((c) => c.attrs.name)).toEqual(['targeted_success', 'psnr', 'linf']);
     expect(cases.reduce((a, c) => a + Number(c.attrs.time), 0)).toBeCloseTo(1.25, 2);
-    const failure = findAll(cases[0]!, 'failure')[0]!;
+    const failure = findAll(cases[0], 'failure')[0];
     expect(failure.attrs.message).toBe('targeted_success = 0.350, expected ≥ 0.800');
     expect(failure.text).toContain('min: 0.800');
-    const error = findAll(suites[2]!, 'error')[0]!;
+    const error = findAll(suites[2], 'error')[0];
     expect(error.attrs.type).toBe('UA_INPUT');
     expect(error.text).toContain('at attack.target scenarios/broken.yaml:9');
-    const props = Object.fromEntries(findAll(suites[0]!, 'property').map((p) => [p.attrs.name, p.attrs.value]));
+    const props = Object.fromEntries(findAll(suites[0], 'property').map((p) => [p.attrs.name, p.attrs.value]));
     expect(props).toMatchObject({ 'seed.attack': '3', 'seed.inputs': '11', model: 'builtin:scenes-vgg16', backend: 'cpu' });
   });
 
   it('escapes names and messages, and drops characters XML cannot hold', () => {
     const nasty = 'a <b> & "c" \'d\' \u0001\u0008 \uD800 é 😀';
     const doc = parseXml(junitXml(runResults([scenarioResult(nasty, 'failed', { warnings: [nasty] })])));
-    const suite = findAll(doc, 'testsuite')[0]!;
+    const suite = findAll(doc, 'testsuite')[0];
     expect(suite.attrs.name).toBe('a <b> & "c" \'d\' \uFFFD\uFFFD \uFFFD é 😀');
-    expect(findAll(doc, 'system-out')[0]!.text).toContain('warning: a <b> & "c"');
+    expect(findAll(doc, 'system-out')[0].text).toContain('warning: a <b> & "c"');
     expect(xmlEscape('<&>"\'')).toBe('&lt;&amp;&gt;&quot;&apos;');
   });
 
@@ -82,9 +82,9 @@ describe('junit.xml', () => {
     });
     const cases = findAll(parseXml(junitXml(results)), 'testcase');
     const inputs = cases.find((c) => c.attrs.name === 'inputs')!;
-    expect(findAll(inputs, 'failure')[0]!.attrs.message).toBe('2 inputs could not be used; allowErrors is 1');
+    expect(findAll(inputs, 'failure')[0].attrs.message).toBe('2 inputs could not be used; allowErrors is 1');
     const reg = cases.find((c) => c.attrs.name === 'baseline psnr')!;
-    expect(findAll(reg, 'failure')[0]!.attrs.message).toContain('regressed from 40.00 dB to 35.00 dB');
+    expect(findAll(reg, 'failure')[0].attrs.message).toContain('regressed from 40.00 dB to 35.00 dB');
   });
 });
 
@@ -128,7 +128,7 @@ describe('writeReports', () => {
     writeFileSync(path.join(out, 'results.json.tmp-123-abcdef'), 'stale half-written file');
     const w = await writeReports(await runOutput(), out);
     const results = parseResults(JSON.parse(readFileSync(w.results, 'utf8')));
-    const files = results.scenarios[0]!.images[0]!.files;
+    const files = results.scenarios[0].images[0].files;
     expect(Object.keys(files).sort()).toEqual(['adversarial', 'heatmap', 'original', 'perturbation']);
     for (const f of Object.values(files)) expect(existsSync(path.join(out, f))).toBe(true);
     expect(w.images).toHaveLength(8);

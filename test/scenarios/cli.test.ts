@@ -65,16 +65,16 @@ describe('unit-attack run: exit codes', () => {
     const doc = parseXml(readFileSync(path.join(out, 'junit.xml'), 'utf8'));
     expect(doc.name).toBe('testsuites');
     const [suite] = findAll(doc, 'testsuite');
-    expect(suite!.attrs.name).toBe('fails on purpose');
-    expect(suite!.attrs.tests).toBe('3');
-    expect(suite!.attrs.failures).toBe('1');
+    expect(suite.attrs.name).toBe('fails on purpose');
+    expect(suite.attrs.tests).toBe('3');
+    expect(suite.attrs.failures).toBe('1');
     const failures = findAll(doc, 'failure');
     expect(failures).toHaveLength(1);
-    expect(failures[0]!.attrs.message).toBe('robust_accuracy = 0.000, expected ≥ 0.900');
+    expect(failures[0].attrs.message).toBe('robust_accuracy = 0.000, expected ≥ 0.900');
     const results = resultsSchema.parse(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')));
     expect(results.exitCode).toBe(1);
-    expect(results.scenarios[0]!.images[0]!.files.adversarial).toMatch(/^images\/fails-on-purpose\/00-.*-adversarial\.png$/);
-    expect(existsSync(path.join(out, results.scenarios[0]!.images[0]!.files.adversarial!))).toBe(true);
+    expect(results.scenarios[0].images[0].files.adversarial).toMatch(/^images\/fails-on-purpose\/00-.*-adversarial\.png$/);
+    expect(existsSync(path.join(out, results.scenarios[0].images[0].files.adversarial!))).toBe(true);
   });
 
   it('exits 2 on a bad epsilon, naming field, file and line', async () => {
@@ -123,9 +123,9 @@ describe('unit-attack run --baseline', () => {
     expect((await run(file, '--out', out)).code).toBe(0);
     const resultsFile = path.join(out, 'results.json');
     const baseline = JSON.parse(readFileSync(resultsFile, 'utf8')) as { scenarios: Array<{ metrics: Record<string, number> }> };
-    const measured = baseline.scenarios[0]!.metrics;
+    const measured = baseline.scenarios[0].metrics;
     // The baseline was better: higher PSNR (a min metric) and lower L2 (a max-only metric).
-    baseline.scenarios[0]!.metrics = { ...measured, psnr: measured.psnr! + 1, l2: measured.l2! - 0.1 };
+    baseline.scenarios[0].metrics = { ...measured, psnr: measured.psnr + 1, l2: measured.l2 - 0.1 };
     const better = path.join(dir, 'better.json');
     writeFileSync(better, JSON.stringify(baseline));
     let r = await run(file, '--baseline', better, '--out', path.join(dir, 'out-reg'));
@@ -160,16 +160,16 @@ describe('unit-attack run --seed --path', () => {
     const first = await run(file, '--out', out);
     expect(first.code).toBe(1);
     const results = resultsSchema.parse(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')));
-    const cx = results.scenarios[0]!.details.counterexample as { seed: number; path: string; corruption: unknown; replay: string };
+    const cx = results.scenarios[0].details.counterexample as { seed: number; path: string; corruption: unknown; replay: string };
     expect(first.stdout).toContain(`--seed ${cx.seed} --path ${cx.path}`);
-    const png = readFileSync(path.join(out, results.scenarios[0]!.images[0]!.files.counterexample!));
+    const png = readFileSync(path.join(out, results.scenarios[0].images[0].files.counterexample!));
     const out2 = path.join(dir, 'out-replay');
     const again = await run(file, '--seed', String(cx.seed), '--path', cx.path, '--out', out2);
     expect(again.code).toBe(1);
     const replayed = resultsSchema.parse(JSON.parse(readFileSync(path.join(out2, 'results.json'), 'utf8')));
-    const cx2 = replayed.scenarios[0]!.details.counterexample as typeof cx;
+    const cx2 = replayed.scenarios[0].details.counterexample as typeof cx;
     expect(cx2.corruption).toEqual(cx.corruption);
     expect(replayed.options).toMatchObject({ seed: cx.seed, path: cx.path });
-    expect(readFileSync(path.join(out2, replayed.scenarios[0]!.images[0]!.files.counterexample!)).equals(png)).toBe(true);
+    expect(readFileSync(path.join(out2, replayed.scenarios[0].images[0].files.counterexample!)).equals(png)).toBe(true);
   });
 });

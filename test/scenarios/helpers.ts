@@ -35,10 +35,10 @@ export async function saveColourModel(dir: string, size = 16): Promise<string> {
   m.add(tf.layers.globalAveragePooling2d({ name: 'gap' }));
   m.add(tf.layers.dense({ name: 'logits', units: 3 }));
   const k = [1, 0, 0, 1, 0, -1, 0, 1, 0, -1, 1, 0, 0, 0, 1, 0, -1, 1];
-  m.layers[0]!.setWeights([tf.tensor4d(k, [1, 1, 3, 6]), tf.zeros([6])]);
+  m.layers[0].setWeights([tf.tensor4d(k, [1, 1, 3, 6]), tf.zeros([6])]);
   const d = new Float32Array(18);
   for (let i = 0; i < 3; i++) d[i * 3 + i] = 20;
-  m.layers[2]!.setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
+  m.layers[2].setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
   await saveLayersModel(m, dir, { classes: ['red', 'green', 'blue'], preprocessing: 'unit', defaultLayer: 'units' });
   m.dispose();
   return dir;

@@ -63,7 +63,7 @@ describe('parseScenario', () => {
     expect(err.reason).toBe('invalid_value');
     expect(err.path).toBe('attack.epsilon');
     expect(err.line).toBe(8);
-    expect(formatIssue(err.issues[0]!)).toBe('✖ epsilon must be ≤ 1, got 8 → at attack.epsilon (scenarios/x.yaml:8)\n'
+    expect(formatIssue(err.issues[0])).toBe('✖ epsilon must be ≤ 1, got 8 → at attack.epsilon (scenarios/x.yaml:8)\n'
       + '  hint: ε is in pixel units on [0, 1] images: write 4/255 for four 8-bit steps');
   });
 
@@ -187,7 +187,7 @@ function clone<T>(v: T): T {
 function parentOf(root: Json, p: (string | number)[]): { parent: Record<string | number, Json>; key: string | number } {
   let cur = root as Record<string | number, Json>;
   for (const seg of p.slice(0, -1)) cur = cur[seg] as Record<string | number, Json>;
-  return { parent: cur, key: p[p.length - 1]! };
+  return { parent: cur, key: p[p.length - 1] };
 }
 
 const validDocs = [validUnitScenario(), validPgdScenario(), validFuzzScenario()] as unknown as Json[];
@@ -223,7 +223,7 @@ describe('loader properties', () => {
     fc.assert(fc.property(mutated, (m) => {
       const doc = clone(validDocs[m.doc]!);
       const paths = pathsOf(doc);
-      const p = paths[m.which % paths.length]!;
+      const p = paths[m.which % paths.length];
       const { parent, key } = parentOf(doc, p);
       let text: string;
       let file = 'm.yaml';
@@ -234,16 +234,16 @@ describe('loader properties', () => {
           text = stringify(doc);
           break;
         case 'replace':
-          parent[key] = m.value;
+          parent[key] = m.value as Json;
           text = stringify(doc);
           break;
         case 'json-replace':
-          parent[key] = m.value;
+          parent[key] = m.value as Json;
           text = JSON.stringify(doc, null, 2);
           file = 'm.json';
           break;
         case 'rename': {
-          if (Array.isArray(parent) || typeof key !== 'string') { parent[key] = m.value; text = stringify(doc); break; }
+          if (Array.isArray(parent) || typeof key !== 'string') { parent[key] = m.value as Json; text = stringify(doc); break; }
           const name = /^[A-Za-z0-9_$]+$/.test(m.typo) ? `${key}${m.typo}` : `${key}x`;
           const v = parent[key]!;
           delete parent[key];
@@ -307,7 +307,7 @@ describe('loadScenario and loadScenarios', () => {
     writeFileSync(path.join(dir, 'l1.json'), JSON.stringify({ 'a.png': 'beach' }));
     writeFileSync(path.join(dir, 'l2.json'), JSON.stringify([{ file: 'a.png', class: 2 }], null, 2));
     expect(await readLabelsFile(path.join(dir, 'l1.json'), img)).toEqual([{ file: path.join(img, 'a.png'), label: 'beach', line: 1 }]);
-    expect((await readLabelsFile(path.join(dir, 'l2.json'), img))[0]!.label).toBe(2);
+    expect((await readLabelsFile(path.join(dir, 'l2.json'), img))[0].label).toBe(2);
   });
 
   it('names a missing model at the model line', async () => {

@@ -33,7 +33,7 @@ async function runOne(name: string, doc: Record<string, unknown>) {
   const before = tf.memory().numTensors;
   const out = await runScenarios([await loadScenario(file)]);
   expect(tf.memory().numTensors, 'tensors left behind').toBe(before);
-  return { out, s: out.results.scenarios[0]!, a: out.artifacts[0]! };
+  return { out, s: out.results.scenarios[0], a: out.artifacts[0] };
 }
 
 describe('evaluateExpectation', () => {
@@ -70,7 +70,7 @@ describe('attack scenarios', () => {
     expect(s.status).toBe('passed');
     expect(s.metrics.clean_accuracy).toBe(1);
     expect(s.metrics.linf).toBeLessThanOrEqual(8 / 255 + 1e-6);
-    expect(s.metrics.robust_accuracy).toBeCloseTo(1 - s.metrics.untargeted_success!, 10);
+    expect(s.metrics.robust_accuracy).toBeCloseTo(1 - s.metrics.untargeted_success, 10);
     for (const e of s.expectations) {
       const v = e.measured;
       expect(e.passed).toBe((e.threshold.min === undefined || v >= e.threshold.min - 1e-6) && (e.threshold.max === undefined || v <= e.threshold.max + 1e-6));
@@ -78,7 +78,7 @@ describe('attack scenarios', () => {
     expect(s.seeds.attack).toBe(1);
     expect(s.durations.attack).toBeGreaterThan(0);
     expect(s.images.length).toBe(6);
-    expect(a.images[0]!.map((p) => p.role)).toEqual(['original', 'adversarial', 'perturbation', 'heatmap']);
+    expect(a.images[0].map((p) => p.role)).toEqual(['original', 'adversarial', 'perturbation', 'heatmap']);
     expect(a.plots.length).toBeGreaterThan(0);
   });
 
@@ -124,16 +124,16 @@ describe('inputs', () => {
     writeFileSync(path.join(sub, 'labels.csv'), 'file,class\nred-0.png,red\nbroken.png,green\ngreen-0.png,green\nblue-0.png,blue\n');
     const doc = { model: '../colour', inputs: { folder: 'images', labels: 'labels.csv' }, expectations: { clean_accuracy: { min: 0.9 } } };
     const strict = await runScenarios([await loadScenario(writeScenario(sub, 'strict', { name: 'strict', ...doc }))]);
-    const s = strict.results.scenarios[0]!;
+    const s = strict.results.scenarios[0];
     expect(s.inputs).toMatchObject({ total: 4, used: 3, allowErrors: 0 });
     expect(s.inputs.errored).toHaveLength(1);
-    expect(s.inputs.errored[0]!.id).toBe('broken.png');
+    expect(s.inputs.errored[0].id).toBe('broken.png');
     expect(s.metrics.clean_accuracy).toBe(1);
-    expect(s.expectations[0]!.passed).toBe(true);
+    expect(s.expectations[0].passed).toBe(true);
     expect(s.status).toBe('failed');
     expect(strict.results.exitCode).toBe(1);
     const lenient = await runScenarios([await loadScenario(writeScenario(sub, 'lenient', { name: 'lenient', ...doc, inputs: { ...doc.inputs, allowErrors: 1 } }))]);
-    expect(lenient.results.scenarios[0]!.status).toBe('passed');
+    expect(lenient.results.scenarios[0].status).toBe('passed');
   });
 });
 
@@ -164,16 +164,16 @@ describe('fuzz scenarios', () => {
     expect(cx.path).toMatch(/^\d+(:\d+)*$/);
     expect(cx.predicted).not.toBe(cx.expected);
     expect(cx.replay).toContain(`--seed 11 --path ${cx.path}`);
-    expect(a.images[0]!.map((p) => p.role)).toEqual(['original', 'counterexample', 'perturbation']);
+    expect(a.images[0].map((p) => p.role)).toEqual(['original', 'counterexample', 'perturbation']);
 
     const scenario = await loadScenario(path.join(dir, 'fuzz-fails.yaml'));
     const replay = await runScenarios([scenario], { seed: cx.seed, path: cx.path });
-    const r = replay.results.scenarios[0]!;
+    const r = replay.results.scenarios[0];
     expect(r.metrics.property_holds).toBe(0);
     expect((r.details.fuzz as { replayed: boolean }).replayed).toBe(true);
     expect((r.details.counterexample as typeof cx).corruption).toEqual(cx.corruption);
     expect((r.details.counterexample as typeof cx).path).toBe(cx.path);
-    expect(Buffer.from(replay.artifacts[0]!.images[0]![1]!.png).equals(Buffer.from(a.images[0]![1]!.png))).toBe(true);
+    expect(Buffer.from(replay.artifacts[0].images[0][1].png).equals(Buffer.from(a.images[0][1].png))).toBe(true);
   });
 
   it('rejects --path without --seed, and --path over several fuzz scenarios', async () => {
@@ -195,8 +195,8 @@ describe('dissection scenarios', () => {
     }));
     const out = await runScenarios([{ ...s, reportImages: 14 }]);
     const counts = new Map<string, number>();
-    for (const img of out.results.scenarios[0]!.images) counts.set(img.cleanPrediction, (counts.get(img.cleanPrediction) ?? 0) + 1);
-    ablationClass = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]![0];
+    for (const img of out.results.scenarios[0].images) counts.set(img.cleanPrediction, (counts.get(img.cleanPrediction) ?? 0) + 1);
+    ablationClass = [...counts.entries()].sort((x, y) => y[1] - x[1])[0][0];
     probe = `builtin:scenes?count=48&seed=7&classes=${[...new Set(['ski_resort', 'bedroom', ablationClass])].join(',')}`;
     const clf = await loadClassifier(path.join(dir, 'scenes'));
     try {
@@ -219,7 +219,7 @@ describe('dissection scenarios', () => {
     const d = s.details.ablation as { classAccuracy: { before: number; after: number } };
     expect(s.metrics.ablation_accuracy_drop).toBeCloseTo(1 - d.classAccuracy.after / d.classAccuracy.before, 10);
     expect((s.details.dissection as { cached: boolean }).cached).toBe(true); // computed in beforeAll, read from the disk cache
-    expect(a.plots[0]!.svg).toContain('<svg');
+    expect(a.plots[0].svg).toContain('<svg');
   });
 
   it('steers units named by concept, with the dissection thresholds as the unit scale', async () => {
@@ -278,6 +278,6 @@ describe('workers', () => {
     expect(parallel.results.scenarios.map((s) => s.name)).toEqual(serial.results.scenarios.map((s) => s.name));
     expect(parallel.results.scenarios.map((s) => s.error)).toEqual([undefined, undefined, undefined]);
     expect(parallel.results.scenarios.map((s) => s.metrics)).toEqual(serial.results.scenarios.map((s) => s.metrics));
-    expect(parallel.artifacts[0]!.images.length).toBe(serial.artifacts[0]!.images.length);
+    expect(parallel.artifacts[0].images.length).toBe(serial.artifacts[0].images.length);
   });
 });
