@@ -24,7 +24,7 @@ const root = path.resolve(here, '..');
 
 interface Row {
   backend: string; fileMB: number; seconds: number; cpuSeconds: number; baseRssMB: number; peakRssMB: number;
-  copies: number; loadSeconds: number; forwardSeconds: number; parameters: number; load: number;
+  copies: number; loadSeconds: number; forwardSeconds: number | null; parameters: number; load: number;
 }
 
 async function one(backend: BackendName, file: string, out: string): Promise<void> {
@@ -44,7 +44,7 @@ async function one(backend: BackendName, file: string, out: string): Promise<voi
   const clf = await loadClassifier(out);
   const loadSeconds = (Date.now() - t1) / 1000;
   // One forward pass of the imported model (not on cpu: a 224×224 VGG-16 takes the pure-JS backend minutes).
-  let forwardSeconds = NaN;
+  let forwardSeconds: number | null = null;
   if (info.name !== 'cpu') {
     const t2 = Date.now();
     tf.tidy(() => clf.logits(tf.zeros([1, clf.inputSize[0], clf.inputSize[1], 3])).dataSync());
@@ -101,7 +101,7 @@ if (args[0] === '--one') {
   for (const r of rows) {
     console.log(`${r.backend.padEnd(7)}  ${r.seconds.toFixed(1).padStart(9)} s  ${r.cpuSeconds.toFixed(1).padStart(8)} s  `
       + `${r.baseRssMB.toFixed(0).padStart(7)} MB  ${r.peakRssMB.toFixed(0).padStart(5)} MB  ${r.copies.toFixed(1).padStart(13)}  `
-      + `${r.loadSeconds.toFixed(1).padStart(9)} s  ${Number.isNaN(r.forwardSeconds) ? '—'.padStart(13) : `${r.forwardSeconds.toFixed(1).padStart(11)} s`}`);
+      + `${r.loadSeconds.toFixed(1).padStart(9)} s  ${r.forwardSeconds === null ? '—'.padStart(13) : `${r.forwardSeconds.toFixed(1).padStart(11)} s`}`);
   }
   console.log('\ntargets: seconds, not minutes; a few copies of the weights at most.');
 }
