@@ -52,9 +52,9 @@ export interface UnitSelection {
    */
   count?: number;
   /**
-   * Choose units by concept from their IoU with it rather than by their label: every unit whose IoU with the
-   * concept (among its best concepts in the atlas) is at least this, best first. Helps when a concept labels no
-   * unit at the atlas's cut-off. @defaultValue undefined (units labelled with the concept)
+   * For a concept that labels no unit at the atlas's cut-off: take the units whose IoU with it (among their best
+   * concepts in the atlas) is at least this instead of failing. Concepts that label units keep their labelled units.
+   * @defaultValue undefined (a concept without units is an error that lists the concepts with units)
    */
   conceptIou?: number;
 }
@@ -415,7 +415,19 @@ function resolveSide(
   }
   if (concepts !== undefined && concepts.length > 0) {
     if (!atlas) throw usageError(`choosing ${side} units by concept needs an atlas`, { path: 'atlas', hint: 'pass an atlas made by `unit-attack dissect`' });
-    let list = (minIou === undefined ? unitsForConcepts(atlas, concepts) : unitsByIou(atlas, concepts, minIou)).filter((u) => !taken.includes(u));
+    // Per concept: the units it labels; a concept that labels none falls back to IoU ≥ conceptIou when that is set.
+    const scored = new Map<number, number>();
+    for (const name of concepts) {
+      let found: Array<[number, number]>;
+      try {
+        found = unitsForConcepts(atlas, [name]).map((u) => [u, atlas.units[u]!.iou]);
+      } catch (err) {
+        if (minIou === undefined) throw err;
+        found = unitsByIou(atlas, name, minIou);
+      }
+      for (const [u, iou] of found) scored.set(u, Math.max(iou, scored.get(u) ?? -1));
+    }
+    let list = [...scored.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([u]) => u).filter((u) => !taken.includes(u));
     if (count !== undefined) list = list.slice(0, count);
     return { by: 'concept', names: [...concepts], units: list, concepts: list.map(labelOf) };
   }
@@ -453,24 +465,21 @@ function typicalWeights(atlas: Atlas, hw: number, numUnits: number): Float32Arra
   return w;
 }
 
-/** Units whose IoU with any of the concepts (among their recorded best concepts) is at least `minIou`, best first. */
-function unitsByIou(atlas: Atlas, concepts: readonly string[], minIou: number): number[] {
-  const best = new Map<number, number>();
-  for (const name of concepts) {
-    let found = false;
-    for (const u of atlas.units) {
-      const ious = [...u.topConcepts.filter((c) => c.concept === name).map((c) => c.iou),
-        ...Object.values(u.perCategory).filter((c) => c.concept === name).map((c) => c.iou), ...(u.concept === name ? [u.iou] : [])];
-      const iou = Math.max(-1, ...ious);
-      if (iou >= minIou) { found = true; best.set(u.unit, Math.max(iou, best.get(u.unit) ?? -1)); }
-    }
-    if (!found) {
-      throw usageError(`no unit of layer '${atlas.layer}' has an IoU of ${minIou} or more with the concept '${name}'`, {
-        path: 'conceptIou', hint: `lower conceptIou, or choose other concepts; concepts with labelled units: ${availableConcepts(atlas).join(', ') || 'none'}`,
-      });
-    }
+/** Units whose IoU with the concept (among their recorded best concepts) is at least `minIou`, with that IoU. */
+function unitsByIou(atlas: Atlas, name: string, minIou: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const u of atlas.units) {
+    const ious = [...u.topConcepts.filter((c) => c.concept === name).map((c) => c.iou),
+      ...Object.values(u.perCategory).filter((c) => c.concept === name).map((c) => c.iou)];
+    const iou = Math.max(-1, ...ious);
+    if (iou >= minIou) out.push([u.unit, iou]);
   }
-  return [...best.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([u]) => u);
+  if (out.length === 0) {
+    throw usageError(`no unit of layer '${atlas.layer}' stands for the concept '${name}', not even with an IoU of ${minIou}`, {
+      path: 'conceptIou', hint: `lower conceptIou, or choose other concepts; concepts with labelled units: ${availableConcepts(atlas).join(', ') || 'none'}`,
+    });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
