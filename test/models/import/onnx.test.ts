@@ -29,6 +29,7 @@ afterAll(async () => {
 
 describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
   it.each(families)('%s reproduces PyTorch\'s logits and intermediate activation within 1e-4', async (name, f) => {
+    const start = tf.memory().numTensors;
     const m = await convertModelFile(path.join(FIXTURES, f.model), { preprocess: f.preprocess });
     expect(m.format).toBe('onnx');
     expect(m.inputSize).toEqual([32, 32]);
@@ -45,6 +46,7 @@ describe('ONNX import of each CNN family (torch.onnx.export, opset 13)', () => {
     });
     x.dispose();
     clf.dispose();
+    expect(tf.memory().numTensors).toBe(start); // disposing the model frees every weight the import made
   });
 
   it('names layers after the ONNX nodes and answers to module paths and ONNX output names', async () => {

@@ -205,8 +205,10 @@ describe('converter errors name the node', () => {
       'UA_MODEL', /ONNX node 'fl' \(Flatten\): flattens from axis 2/);
     await expectError(() => convertOnnx(model([node('Pad', ['x', 'p'], ['y'], { mode: 'edge' }, 'pad'), ...head('y')], [i64('p', [0, 0, 1, 1, 0, 0, 1, 1])], inShape, 'out')),
       'UA_MODEL', /'pad' \(Pad\): pads in mode 'edge'/);
+    const before = tf.memory().numTensors;
     await expectError(() => convertOnnx(model([node('Conv', ['x', 'w'], ['y'], {}, 'c')], [f32('w', [2, 3, 1, 1], rand(6, 1))], inShape, 'y')),
       'UA_MODEL', /output 'y' has shape \[N, 2, 4, 4\]; a classifier outputs \[N, classes\]/);
+    expect(tf.memory().numTensors).toBe(before); // the conv's weights were freed
     const nhwc = model(head('x'), [], [1, 3, 4, 4], 'out');
     nhwc.graph.inputs[0].shape = [null, 4, 4, 3];
     await expectError(() => convertOnnx(nhwc), 'UA_MODEL', /NCHW images with 3 channels[\s\S]*NHWC/);

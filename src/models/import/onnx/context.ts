@@ -38,6 +38,8 @@ export class ConversionContext {
   readonly notes: string[] = [];
   /** Nodes to treat as Identity (a final Softmax). */
   readonly passThrough = new Set<OnnxNode>();
+  /** Every layer applied so far, to free their weights when the conversion fails. */
+  readonly created: tf.layers.Layer[] = [];
   private readonly primary = new Map<OnnxNode, string>();
 
   constructor(
@@ -117,6 +119,7 @@ export class ConversionContext {
   apply(node: OnnxNode, layer: tf.layers.Layer, inputs: TensorValue | TensorValue[], weights: WeightArray[] = [], primary = true): TensorValue {
     const ins = Array.isArray(inputs) ? inputs.map((v) => v.t) : inputs.t;
     let out: tf.SymbolicTensor;
+    this.created.push(layer);
     try {
       out = layer.apply(ins) as tf.SymbolicTensor;
       if (weights.length > 0) {
@@ -129,6 +132,12 @@ export class ConversionContext {
     }
     if (primary) this.nodeLayer.set(node.name, layer.name);
     return { kind: 'tensor', t: out, layer: layer.name };
+  }
+
+  /** Frees the weights of every layer created so far (after a failed conversion). */
+  disposeCreated(): void {
+    for (const layer of this.created) for (const w of layer.weights) w.dispose();
+    this.created.length = 0;
   }
 
   /** Records `node`'s output `i`. */

@@ -77,7 +77,27 @@ export function convertOnnx(onnx: OnnxModel, options: ConvertOnnxOptions = {}): 
   const last = graph.nodes.find((n) => n.outputs.includes(outputName));
   if (last?.opType === 'Softmax') ctx.passThrough.add(last);
 
-  for (const node of graph.nodes) {
+  let model: tf.LayersModel;
+  try {
+    model = convertNodes(ctx, graph.nodes, opset, outputName, input, file, graph.name);
+  } catch (err) {
+    ctx.disposeCreated();
+    throw err;
+  }
+  // Layers of branches the output does not depend on are not part of the model: free their weights.
+  const kept = new Set(model.layers);
+  for (const layer of ctx.created) if (!kept.has(layer)) for (const w of layer.weights) w.dispose();
+  const aliases = buildAliases(ctx, graph.nodes, [outputName], model);
+  return {
+    model, aliases, defaultLayer: defaultLayerOf(model), inputSize, numClasses: model.outputs[0].shape[1]!, opset,
+    producer: `${onnx.producerName} ${onnx.producerVersion}`.trim(), notes: ctx.notes,
+  };
+}
+
+/** Converts every node in order and builds the model from the input to `outputName`. */
+function convertNodes(ctx: ConversionContext, nodes: readonly OnnxNode[], opset: number, outputName: string, input: TensorValue,
+  file: string, graphName: string): tf.LayersModel {
+  for (const node of nodes) {
     const ins = node.inputs.map((name) => (name === '' ? undefined : ctx.values.get(name)));
     if (ctx.passThrough.has(node) && ins[0]?.kind === 'tensor' && ins[0].t.shape.length === 2) {
       ctx.output(node, ins[0]);
@@ -106,12 +126,7 @@ export function convertOnnx(onnx: OnnxModel, options: ConvertOnnxOptions = {}): 
     throw new UnitAttackError('UA_MODEL', `${file}: the output '${outputName}' has shape [${ctx.onnxShape(out).map((d) => (Number.isNaN(d) ? 'N' : d)).join(', ')}]; `
       + 'a classifier outputs [N, classes]', { file, hint: 'export the classifier head too, so the model outputs one score per class' });
   }
-  const model = tf.model({ inputs: input.t, outputs: out.t, name: sanitizeLayerName(graph.name, 'onnx_model') });
-  const aliases = buildAliases(ctx, graph.nodes, [outputName], model);
-  return {
-    model, aliases, defaultLayer: defaultLayerOf(model), inputSize, numClasses: out.t.shape[1]!, opset,
-    producer: `${onnx.producerName} ${onnx.producerVersion}`.trim(), notes: ctx.notes,
-  };
+  return tf.model({ inputs: input.t, outputs: out.t, name: sanitizeLayerName(graphName, 'onnx_model') });
 }
 
 /** Throws one error listing every operator the importer cannot convert, with counts. */
