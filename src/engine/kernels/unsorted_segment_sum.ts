@@ -24,11 +24,11 @@ export function makeUnsortedSegmentSum(shipped: KernelFunc | undefined): KernelF
     const dst = backend.typedArrayFromHeap(out);
     dst.fill(0);
     for (let i = 0; i < ids.length; i++) {
-      const s = ids[i]!;
+      const s = ids[i];
       if (s < 0 || s >= numSegments) continue;
       const from = i * inner;
       const to = s * inner;
-      for (let k = 0; k < inner; k++) dst[to + k] += xs[from + k]!;
+      for (let k = 0; k < inner; k++) dst[to + k] += xs[from + k];
     }
     return out;
   };
