@@ -143,6 +143,15 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
       if (a.excite !== undefined && a.exciteClass !== undefined) {
         issues.push({ code: 'conflict', path: ['attack', 'exciteClass'], message: 'excite and exciteClass cannot go together', hint: 'choose units by concept / index or by class' });
       }
+      for (const key of ['suppress', 'excite'] as const) {
+        const list = a[key] ?? [];
+        if (list.some((u) => typeof u === 'string') && list.some((u) => typeof u === 'number')) {
+          issues.push({
+            code: 'conflict', path: ['attack', key], message: `${key} mixes concept names and unit indices`,
+            hint: 'choose the units of a side one way: by concept names, by indices, or by class',
+          });
+        }
+      }
       if (!file.dissection) {
         for (const key of ['suppressClass', 'exciteClass'] as const) {
           if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['attack', key], message: `${key} ranks units by class importance, so the scenario needs a dissection block` });
@@ -157,14 +166,10 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
             });
           }
         }
-        if (a.layer === undefined && sides.length > 0) {
-          issues.push({ code: 'missing_key', path: ['attack', 'layer'], message: 'layer is required for the unit attack without a dissection' });
-        }
-        if (a.conceptIoU !== undefined) {
-          issues.push({ code: 'conflict', path: ['attack', 'conceptIoU'], message: 'conceptIoU matches units to concepts through a dissection block, which this scenario lacks' });
-        }
-        if (a.scaleByThreshold === true) {
-          issues.push({ code: 'conflict', path: ['attack', 'scaleByThreshold'], message: 'scaleByThreshold needs the thresholds of a dissection block' });
+        for (const key of ['conceptIou', 'unitScale', 'aggregate'] as const) {
+          if (a[key] !== undefined && (key !== 'unitScale' || a[key] === 'threshold') && (key !== 'aggregate' || a[key] === 'typical')) {
+            issues.push({ code: 'conflict', path: ['attack', key], message: `${key}: ${String(a[key])} needs the atlas of a dissection block, which this scenario lacks` });
+          }
         }
       } else if (a.layer !== undefined && file.dissection.layer !== undefined && a.layer !== file.dissection.layer) {
         issues.push({

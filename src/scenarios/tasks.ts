@@ -4,12 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  cleanAccuracy, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitEffect, untargetedSuccess,
-  type AttackResult, type AttackSpec, type GroupEffect, type ObjectiveSpec, type UnitEffect,
+  cleanAccuracy, disposeUnitAttack, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitAttack,
+  unitAttackToJson, untargetedSuccess, type AttackResult, type AttackSpec, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
 } from '../attacks/index.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
-import { unitsForClass, type Atlas } from '../dissection/index.js';
-import { UnitAttackError } from '../errors.js';
+import { availableConcepts, unitsForClass, type Atlas } from '../dissection/index.js';
+import { UnitAttackError, nearestNames } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { barChartSvg } from '../report/bars.js';
 import { addPngText, heatmapOverlay, perturbationMagnitude } from '../report/images.js';
@@ -21,7 +21,6 @@ import { fuzzClassifier } from './fuzz.js';
 import { stackImages, type LoadedInputs } from './inputs.js';
 import { issueAt } from './load.js';
 import type { ResolvedAttack, Scenario } from './types.js';
-import { controlUnits, resolveSteeredUnits, type SteeredUnits } from './units.js';
 
 /** Images attacked per call of the attack (bounds memory on large inputs). */
 export const ATTACK_BATCH = 32;
@@ -71,21 +70,6 @@ export async function predictAll(classifier: Classifier, x: tf.Tensor4D, batch =
     out.set(await p.data(), s);
     p.dispose();
   }
-  return out;
-}
-
-/** Per image and unit, the spatial maximum of a layer's output `[N, units]` (rank-2 outputs as they are). */
-function pooledActivations(classifier: Classifier, x: tf.Tensor4D, layer: string, batch = PREDICT_BATCH): tf.Tensor2D {
-  const parts: tf.Tensor2D[] = [];
-  for (let s = 0; s < x.shape[0]; s += batch) {
-    const e = Math.min(x.shape[0], s + batch);
-    parts.push(tf.tidy(() => {
-      const a = classifier.activations(tf.slice(x, [s, 0, 0, 0], [e - s, -1, -1, -1]), layer);
-      return (a.rank === 4 ? tf.max(a, [1, 2]) : a.reshape([e - s, -1]));
-    }));
-  }
-  const out = tf.concat(parts, 0);
-  parts.forEach((p) => p.dispose());
   return out;
 }
 
@@ -220,50 +204,71 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
   }
 }
 
-const groupSummary = (g: GroupEffect): Record<string, unknown> => ({ units: g.units, mean: g.mean, ci: g.ci });
+/** The example pictures of an attack: original, adversarial, perturbation picture and a heatmap. */
+async function attackExamples(
+  ctx: TaskContext, out: TaskOutput, adv: tf.Tensor4D, predictions: Int32Array, success: readonly boolean[],
+  unitMap?: { layer: string; plus: readonly number[]; minus: readonly number[] },
+): Promise<void> {
+  const { classifier, x, inputs, cleanPredictions: clean, scenario } = ctx;
+  const names = classifier.classNames;
+  const examples = pickExamples(inputs.images.length, scenario.reportImages, (i) => success[i] === true);
+  if (examples.length === 0) return;
+  const exIdx = tf.tensor1d(examples, 'int32');
+  const xs = tf.gather(x, exIdx);
+  const as = tf.gather(adv, exIdx);
+  exIdx.dispose();
+  try {
+    const before = unitMap ? await unitMaps(classifier, xs, unitMap.layer, unitMap.plus, unitMap.minus) : undefined;
+    const after = unitMap ? await unitMaps(classifier, as, unitMap.layer, unitMap.plus, unitMap.minus) : undefined;
+    for (let k = 0; k < examples.length; k++) {
+      const i = examples[k];
+      const orig = inputs.images[i];
+      const advImg = sliceRgb(as, k);
+      // Unit attacks: where the objective's units moved (red: in the attack's direction); others: where pixels changed.
+      const heat = before && after
+        ? heatmapOverlay(advImg, after.maps[k].map((v, j) => v - before.maps[k][j]), after.h, after.w, { signed: true })
+        : heatmapOverlay(orig, perturbationMagnitude(orig, advImg), orig.height, orig.width);
+      out.images.push({
+        id: inputs.ids[i], label: names[inputs.labels[i]], cleanPrediction: names[clean[i]], finalPrediction: names[predictions[i]],
+        success: success[i], files: {},
+      });
+      out.pictures.push([
+        { role: 'original', png: await png(orig) },
+        { role: 'adversarial', png: await png(advImg) },
+        { role: 'perturbation', png: await png(perturbationPicture(orig, advImg)) },
+        { role: 'heatmap', png: await png(heat) },
+      ]);
+    }
+  } finally {
+    xs.dispose(); as.dispose();
+  }
+}
 
-async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskOutput> {
+function ratesPlot(title: string, rows: Array<[string, number, number | undefined]>, name: string, control: boolean): { title: string; svg: string } {
+  return {
+    title,
+    svg: barChartSvg({
+      title: 'Accuracy and attack success', yLabel: 'rate', categories: rows.map((r) => r[0]),
+      series: [
+        { name, values: rows.map((r) => r[1]) },
+        ...(control ? [{ name: 'random-unit control', values: rows.map((r) => r[2] ?? Number.NaN), color: '#999999' }] : []),
+      ],
+    }),
+  };
+}
+
+/** A logit attack (fgsm, pgd, cw, square) through the attack registry, in batches. */
+async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, { kind: 'unit' }>): Promise<TaskOutput> {
   const out = emptyOutput();
-  const { classifier, x, inputs, cleanPredictions: clean, scenario, atlas } = ctx;
+  const { classifier, x, inputs, cleanPredictions: clean, scenario } = ctx;
   const labels = inputs.labels;
-  const isUnit = a.kind === 'unit';
-  const targetRef = a.target ?? (a.kind === 'unit' ? a.exciteClass : undefined);
-  const target = classOf(classifier, targetRef, scenario, ['attack', a.target !== undefined ? 'target' : 'exciteClass']);
+  const target = classOf(classifier, a.target, scenario, ['attack', 'target']);
   const seed = a.seed ?? 0;
   out.seeds.attack = seed;
-
-  let steered: SteeredUnits | undefined;
-  let spec: AttackCall;
-  let objective: Record<string, unknown> | undefined;
-  if (a.kind === 'unit') {
-    const layer = atlas ? atlas.layer : a.layer!;
-    if (atlas && a.layer !== undefined && a.layer !== atlas.layer) {
-      throw scenarioError(issueAt(scenario.source, 'conflict', ['attack', 'layer'], `attack.layer '${a.layer}' differs from the dissected layer '${atlas.layer}'`, 'drop attack.layer, or set dissection.layer'));
-    }
-    const numUnits = checkLayer(classifier, layer, scenario, atlas ? ['dissection', 'layer'] : ['attack', 'layer']);
-    for (const key of ['suppressClass', 'exciteClass'] as const) classOf(classifier, a[key], scenario, ['attack', key]);
-    steered = resolveSteeredUnits(a, atlas, layer, numUnits, scenario.source, a.scaleByThreshold ?? atlas !== undefined);
-    out.warnings.push(...steered.warnings);
-    objective = {
-      kind: 'unit', layer, suppress: steered.suppress.map((c) => c.unit), excite: steered.excite.map((c) => c.unit),
-      aggregate: a.aggregate ?? 'mean', classWeight: a.classWeight ?? 0, ...(a.classLoss ? { classLoss: a.classLoss } : {}),
-      ...(steered.unitScale ? { unitScale: steered.unitScale } : {}), ...(target !== undefined ? { target } : {}),
-    };
-    const optimizer = a.optimizer ?? 'pgd';
-    spec = {
-      kind: optimizer, ...pick(a, ['epsilon', 'norm', 'seed']),
-      ...(optimizer === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop']) : optimizer === 'cw' ? pick(a, ['steps']) : {}),
-      objective,
-    };
-  } else {
-    spec = logitAttackSpec(a);
-  }
-
   let t0 = performance.now();
-  const attack = await attackInBatches(ctx, spec, 'attack');
+  const attack = await attackInBatches(ctx, logitAttackSpec(a), 'attack');
   out.durations.attack = seconds(t0);
   const adv = attack.adversarial;
-  const control: { attack?: BatchedAttack; units?: { suppress: number[]; excite: number[] }; seed?: number } = {};
   try {
     out.warnings.push(...attack.warnings);
     t0 = performance.now();
@@ -280,153 +285,151 @@ async function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskO
     out.metrics.linf = (await linf(adv, x)).max;
     out.metrics.l2 = (await l2(adv, x)).max;
     out.durations.metrics = seconds(t0);
-
-    const rateOf = (pred: Int32Array): number => (target !== undefined ? targetedSuccess(pred, labels, target).rate : untargetedSuccess(clean, pred, labels).rate);
-    let effect: UnitEffect | undefined;
-    let controlEffect: UnitEffect | undefined;
-    if (isUnit && steered && objective) {
-      out.metrics.unit_success = rateOf(adPred);
-      const layer = steered.layer;
-      const suppress = steered.suppress.map((c) => c.unit);
-      const excite = steered.excite.map((c) => c.unit);
-      const before = pooledActivations(classifier, x, layer);
-      try {
-        const after = pooledActivations(classifier, adv, layer);
-        try {
-          effect = await unitEffect(before, after, { suppress, excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}) });
-        } finally {
-          after.dispose();
-        }
-        if (suppress.length > 0) out.metrics.unit_effect_suppressed = effect.suppressed.mean;
-        if (excite.length > 0) out.metrics.unit_effect_excited = effect.excited.mean;
-        if ((a as { randomControl?: boolean }).randomControl !== false) {
-          control.seed = (a as { randomControlSeed?: number }).randomControlSeed ?? seed + 1;
-          out.seeds.randomControl = control.seed;
-          control.units = controlUnits(steered, control.seed);
-          const controlSpec = { ...spec, objective: { ...objective, suppress: control.units.suppress, excite: control.units.excite } };
-          t0 = performance.now();
-          control.attack = await attackInBatches(ctx, controlSpec, 'random control');
-          out.durations.control = seconds(t0);
-          out.metrics.random_control_success = rateOf(control.attack.predictions);
-          const cAfter = pooledActivations(classifier, control.attack.adversarial, layer);
-          try {
-            controlEffect = await unitEffect(before, cAfter, {
-              suppress: control.units.suppress, excite: control.units.excite, seed, ...(steered.unitScale ? { unitScale: steered.unitScale } : {}),
-            });
-          } finally {
-            cAfter.dispose();
-          }
-        }
-      } finally {
-        before.dispose();
-      }
-    }
-
-    // ---- details ----
     out.details.attack = {
-      kind: a.kind, ...(a.kind === 'unit' ? { optimizer: a.optimizer ?? 'pgd' } : {}),
-      epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null, norm: a.norm ?? (a.kind === 'cw' || (a.kind === 'unit' && a.optimizer === 'cw') ? 'l2' : 'linf'),
-      objective: attack.objectiveName, target: targetRef ?? null, seed,
-      settings: pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit', 'aggregate', 'classWeight', 'classLoss']),
+      kind: a.kind, epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null,
+      norm: a.norm ?? (a.kind === 'cw' ? 'l2' : 'linf'), objective: attack.objectiveName, target: a.target ?? null, seed,
+      settings: pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit']),
       meanSteps: attack.steps, meanQueries: attack.queries,
     };
-    if (steered) {
-      out.details.units = {
-        layer: steered.layer, suppress: steered.suppress, excite: steered.excite, scaledByThreshold: steered.unitScale !== undefined,
-        ...(control.units ? { control: { ...control.units, seed: control.seed } } : {}),
-      };
-      if (effect) {
-        out.details.unitEffect = {
-          suppressed: groupSummary(effect.suppressed), excited: groupSummary(effect.excited),
-          other: { mean: effect.other.mean, ci: effect.other.ci }, confidence: effect.confidence, interval: effect.interval,
-        };
-      }
-      if (controlEffect) {
-        out.details.controlUnitEffect = {
-          suppressed: groupSummary(controlEffect.suppressed), excited: groupSummary(controlEffect.excited),
-          other: { mean: controlEffect.other.mean, ci: controlEffect.other.ci },
-        };
-      }
-    }
-
-    // ---- plots ----
-    const rates: Array<[string, number, number | undefined]> = [
+    out.plots.push(ratesPlot(`Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`, [
       ['clean accuracy', out.metrics.clean_accuracy, undefined],
       ['robust accuracy', out.metrics.robust_accuracy, undefined],
-      ['untargeted success', out.metrics.untargeted_success, control.attack ? untargetedSuccess(clean, control.attack.predictions, labels).rate : undefined],
-      ...(target !== undefined ? [['targeted success', out.metrics.targeted_success, control.attack ? targetedSuccess(control.attack.predictions, labels, target).rate : undefined] as [string, number, number | undefined]] : []),
-    ];
-    out.plots.push({
-      title: `Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`,
-      svg: barChartSvg({
-        title: 'Accuracy and attack success', yLabel: 'rate', categories: rates.map((r) => r[0]),
-        series: [
-          { name: isUnit ? 'unit attack' : a.kind, values: rates.map((r) => r[1]) },
-          ...(control.attack ? [{ name: 'random-unit control', values: rates.map((r) => r[2] ?? Number.NaN), color: '#999999' }] : []),
-        ],
-      }),
-    });
-    if (effect) {
-      const cats = ['suppressed', 'excited', 'other'];
-      const vals = (e: UnitEffect): number[] => [e.suppressed.mean, e.excited.mean, e.other.mean];
-      const ivs = (e: UnitEffect): Array<[number, number]> => [e.suppressed.ci, e.excited.ci, e.other.ci];
-      out.plots.push({
-        title: 'Unit effect: change of spatial-max activation' + (steered?.unitScale ? ' (÷ unit threshold)' : ''),
-        svg: barChartSvg({
-          title: 'Unit effect', yLabel: 'mean change', categories: cats,
-          series: [
-            { name: 'unit attack', values: vals(effect), intervals: ivs(effect) },
-            ...(controlEffect ? [{ name: 'random-unit control', values: vals(controlEffect), intervals: ivs(controlEffect), color: '#999999' }] : []),
-          ],
-        }),
-      });
-    }
-
-    // ---- examples ----
-    const names = classifier.classNames;
-    const examples = pickExamples(inputs.images.length, scenario.reportImages, (i) => attack.success[i] === true);
-    if (examples.length > 0) {
-      const exIdx = tf.tensor1d(examples, 'int32');
-      const xs = tf.gather(x, exIdx);
-      const as = tf.gather(adv, exIdx);
-      exIdx.dispose();
-      try {
-        let maps: { before: Awaited<ReturnType<typeof unitMaps>>; after: Awaited<ReturnType<typeof unitMaps>> } | undefined;
-        if (steered) {
-          const plus = steered.excite.map((c) => c.unit); const minus = steered.suppress.map((c) => c.unit);
-          maps = { before: await unitMaps(classifier, xs, steered.layer, plus, minus), after: await unitMaps(classifier, as, steered.layer, plus, minus) };
-        }
-        for (let k = 0; k < examples.length; k++) {
-          const i = examples[k];
-          const orig = inputs.images[i];
-          const advImg = sliceRgb(as, k);
-          let heat: RgbImage;
-          if (maps?.before && maps.after) {
-            const d = maps.after.maps[k].map((v, j) => v - maps.before!.maps[k][j]);
-            heat = heatmapOverlay(advImg, d, maps.after.h, maps.after.w, { signed: true });
-          } else {
-            heat = heatmapOverlay(orig, perturbationMagnitude(orig, advImg), orig.height, orig.width);
-          }
-          out.images.push({
-            id: inputs.ids[i], label: names[labels[i]], cleanPrediction: names[clean[i]], finalPrediction: names[attack.predictions[i]],
-            success: attack.success[i], files: {},
-          });
-          out.pictures.push([
-            { role: 'original', png: await png(orig) },
-            { role: 'adversarial', png: await png(advImg) },
-            { role: 'perturbation', png: await png(perturbationPicture(orig, advImg)) },
-            { role: 'heatmap', png: await png(heat) },
-          ]);
-        }
-      } finally {
-        xs.dispose(); as.dispose();
-      }
-    }
+      ['untargeted success', out.metrics.untargeted_success, undefined],
+      ...(target !== undefined ? [['targeted success', out.metrics.targeted_success, undefined] as [string, number, undefined]] : []),
+    ], a.kind, false));
+    await attackExamples(ctx, out, adv, adPred, attack.success);
     return out;
   } finally {
     adv.dispose();
-    control.attack?.adversarial.dispose();
   }
+}
+
+/** Maps a usage error of `unitAttack` (its option names) to the scenario field it came from. */
+function unitOptionPath(path: string | undefined): (string | number)[] {
+  const map: Record<string, string> = {
+    count: 'units', conceptIou: 'conceptIou', suppressUnits: 'suppress', exciteUnits: 'excite', concepts: 'suppress', attack: 'optimizer',
+    atlas: 'dissection', options: 'kind',
+  };
+  if (path === undefined) return ['attack'];
+  const key = path.split(/[.[]/)[0];
+  if (key === 'atlas') return ['dissection'];
+  return ['attack', map[key] ?? key];
+}
+
+/** The unit attack and its random-unit control, run by `unitAttack` of the attack suite. */
+async function runUnitAttackTask(ctx: TaskContext, a: Extract<ResolvedAttack, { kind: 'unit' }>): Promise<TaskOutput> {
+  const out = emptyOutput();
+  const { classifier, x, inputs, scenario, atlas } = ctx;
+  const src = scenario.source;
+  const seed = a.seed ?? 0;
+  out.seeds.attack = seed;
+  const layer = atlas ? atlas.layer : (a.layer ?? classifier.defaultLayer);
+  if (atlas && a.layer !== undefined && a.layer !== atlas.layer) {
+    throw scenarioError(issueAt(src, 'conflict', ['attack', 'layer'], `attack.layer '${a.layer}' differs from the dissected layer '${atlas.layer}'`, 'drop attack.layer, or set dissection.layer'));
+  }
+  checkLayer(classifier, layer, scenario, atlas ? ['dissection', 'layer'] : ['attack', 'layer']);
+  for (const key of ['target', 'exciteClass', 'suppressClass'] as const) classOf(classifier, a[key], scenario, ['attack', key]);
+  // Concept names are checked here, so that a typo is reported at its list entry with the nearest concept.
+  const selection: Record<string, unknown> = {};
+  for (const key of ['suppress', 'excite'] as const) {
+    const list = a[key];
+    if (list === undefined) continue;
+    if (list.every((u) => typeof u === 'number')) { selection[`${key}Units`] = list; continue; }
+    const known = atlas!.probe.concepts.map((c) => c.name);
+    const labelled = availableConcepts(atlas!);
+    list.forEach((item, i) => {
+      const name = String(item);
+      if (!known.includes(name)) {
+        throw scenarioError(issueAt(src, 'not_found', ['attack', key, i], `the probe set has no concept '${name}'; did you mean '${nearestNames(name, known, 1)[0]}'?`, `concepts: ${[...known].sort().join(', ')}`));
+      }
+      if (a.conceptIou === undefined && !labelled.includes(name)) {
+        throw scenarioError(issueAt(src, 'not_found', ['attack', key, i], `no unit of '${layer}' is labelled '${name}' (IoU above ${atlas!.params.iouThreshold})`,
+          `set conceptIou (e.g. ${Math.round(atlas!.params.iouThreshold * 50) / 100}) to take the units with the best IoU for it, or choose units by class (${key}Class); concepts with units: ${labelled.join(', ') || 'none'}`));
+      }
+    });
+    selection[key] = list;
+  }
+  const t0 = performance.now();
+  let r: UnitAttackResult;
+  try {
+    r = await unitAttack(classifier, x, inputs.labels, {
+      ...(atlas ? { atlas } : { layer }),
+      ...selection,
+      ...(a.suppressClass !== undefined ? { suppressClass: a.suppressClass } : {}),
+      ...(a.exciteClass !== undefined ? { exciteClass: a.exciteClass } : {}),
+      ...(a.units !== undefined ? { count: a.units } : {}),
+      ...(a.conceptIou !== undefined ? { conceptIou: a.conceptIou } : {}),
+      ...(a.target !== undefined ? { target: a.target } : {}),
+      ...(a.optimizer !== undefined ? { attack: a.optimizer } : {}),
+      ...pick(a, ['epsilon', 'norm', 'steps', 'stepSize', 'schedule', 'restarts', 'randomStart', 'aggregate', 'unitScale', 'shaping', 'cap', 'classWeight', 'stopAtTarget']),
+      seed, control: a.randomControl ?? true,
+      onProgress: (arm, p) => ctx.onProgress?.(arm === 'unit' ? 'unit attack' : 'random control', p.step, p.total),
+    });
+  } catch (err) {
+    if (err instanceof UnitAttackError && err.code === 'UA_USAGE') throw scenarioError(issueAt(src, 'invalid_value', unitOptionPath(err.path), err.message, err.hint), err);
+    throw err;
+  }
+  out.durations.attack = seconds(t0);
+  try {
+    const u = r.unit;
+    const c = r.control;
+    const rateOf = (arm: typeof u): number => (arm.targetedSuccess ?? arm.untargetedSuccess).rate;
+    out.metrics.clean_accuracy = r.cleanAccuracy.rate;
+    out.metrics.robust_accuracy = u.robustAccuracy.rate;
+    out.metrics.untargeted_success = u.untargetedSuccess.rate;
+    if (u.targetedSuccess) out.metrics.targeted_success = u.targetedSuccess.rate;
+    out.metrics.unit_success = rateOf(u);
+    if (c) out.metrics.random_control_success = rateOf(c);
+    out.metrics.psnr = u.psnr.finite > 0 ? u.psnr.mean : Number.POSITIVE_INFINITY;
+    out.metrics.ssim = u.ssim.mean;
+    out.metrics.linf = u.linf.max;
+    out.metrics.l2 = u.l2.max;
+    if (u.suppress.length > 0) out.metrics.unit_effect_suppressed = u.unitEffect.suppressed.mean;
+    if (u.excite.length > 0) out.metrics.unit_effect_excited = u.unitEffect.excited.mean;
+    out.seeds.randomControl = r.controlSeed;
+    out.warnings.push(...r.warnings);
+    const describe = (units: number[], via: string): Array<{ unit: number; concept: string | null; iou: number | null; via: string }> =>
+      units.map((k) => ({ unit: k, concept: atlas?.units[k]?.concept ?? null, iou: atlas ? atlas.units[k]?.iou ?? null : null, via }));
+    const via = (side: UnitAttackResult['selection']['suppress']): string => (side.by === 'class' ? `class ${side.names[0]}` : side.by === 'concept' ? side.names.join(', ') : side.by);
+    out.details.units = {
+      layer: r.layer, suppress: describe(u.suppress, via(r.selection.suppress)), excite: describe(u.excite, via(r.selection.excite)),
+      scale: r.unitScale, ...(c ? { control: { suppress: c.suppress, excite: c.excite, seed: r.controlSeed } } : {}),
+    };
+    out.details.attack = {
+      kind: 'unit', optimizer: r.attack, epsilon: r.epsilon, epsilonText: formatEpsilon(r.epsilon), norm: r.norm, objective: r.objective,
+      target: r.target?.name ?? null, seed, aggregate: r.aggregate, shaping: r.shaping, classWeight: r.classWeight, steps: r.steps,
+    };
+    out.details.unitAttack = unitAttackToJson(r, classifier.classNames);
+    const rates = (arm: typeof u | null, f: (a: typeof u) => number): number | undefined => (arm ? f(arm) : undefined);
+    out.plots.push(ratesPlot(`Rates (unit attack, ε = ${formatEpsilon(r.epsilon)})`, [
+      ['clean accuracy', r.cleanAccuracy.rate, c ? r.cleanAccuracy.rate : undefined],
+      ['robust accuracy', u.robustAccuracy.rate, rates(c, (x_) => x_.robustAccuracy.rate)],
+      ['untargeted success', u.untargetedSuccess.rate, rates(c, (x_) => x_.untargetedSuccess.rate)],
+      ...(u.targetedSuccess ? [['targeted success', u.targetedSuccess.rate, rates(c, (x_) => x_.targetedSuccess!.rate)] as [string, number, number | undefined]] : []),
+    ], 'unit attack', c !== null));
+    const vals = (e: UnitEffect): number[] => [e.suppressed.mean, e.excited.mean, e.other.mean];
+    const ivs = (e: UnitEffect): Array<[number, number]> => [e.suppressed.ci, e.excited.ci, e.other.ci];
+    out.plots.push({
+      title: 'Unit effect: change of spatial-max activation' + (r.unitScale === 'threshold' ? ' (÷ unit threshold)' : ''),
+      svg: barChartSvg({
+        title: 'Unit effect', yLabel: 'mean change', categories: ['suppressed', 'excited', 'other'],
+        series: [
+          { name: 'unit attack', values: vals(u.unitEffect), intervals: ivs(u.unitEffect) },
+          ...(c ? [{ name: 'random-unit control', values: vals(c.unitEffect), intervals: ivs(c.unitEffect), color: '#999999' }] : []),
+        ],
+      }),
+    });
+    const goal = r.target ? (i: number): boolean => u.after[i] === r.target!.index && inputs.labels[i] !== r.target!.index : (i: number): boolean => u.after[i] !== u.before[i];
+    const success = Array.from({ length: inputs.labels.length }, (_, i) => goal(i));
+    await attackExamples(ctx, out, u.attack.adversarial, u.after, success, { layer: r.layer, plus: u.excite, minus: u.suppress });
+    return out;
+  } finally {
+    disposeUnitAttack(r);
+  }
+}
+
+function runAttackTask(ctx: TaskContext, a: ResolvedAttack): Promise<TaskOutput> {
+  return a.kind === 'unit' ? runUnitAttackTask(ctx, a) : runLogitAttackTask(ctx, a);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

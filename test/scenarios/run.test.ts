@@ -96,10 +96,13 @@ describe('attack scenarios', () => {
     expect(s.metrics.unit_success).toBe(s.metrics.targeted_success);
     expect(s.metrics.unit_effect_excited).toBeGreaterThan(0);
     expect(s.metrics.unit_effect_suppressed).toBeLessThan(0);
-    const units = s.details.units as { control: { suppress: number[]; excite: number[]; seed: number } };
+    const units = s.details.units as { control: { suppress: number[]; excite: number[]; seed: number }; suppress: Array<{ unit: number; via: string }> };
+    expect(units.suppress).toEqual([{ unit: 0, concept: null, iou: null, via: 'index' }]);
     expect(units.control.suppress).toHaveLength(1);
     expect([...units.control.suppress, ...units.control.excite]).not.toContain(0);
-    expect(s.seeds.randomControl).toBe(3);
+    expect([...units.control.suppress, ...units.control.excite]).not.toContain(1);
+    expect(s.seeds.randomControl).toBe(units.control.seed);
+    expect((s.details.unitAttack as { kind: string }).kind).toBe('unit-attack');
     expect(a.plots.map((p) => p.title).join(' ')).toContain('Unit effect');
   });
 
@@ -222,7 +225,7 @@ describe('dissection scenarios', () => {
     expect(a.plots[0].svg).toContain('<svg');
   });
 
-  it('steers units named by concept, with the dissection thresholds as the unit scale', async () => {
+  it('steers units named by concept (through the unit attack of the attack suite), with the dissection thresholds as the unit scale', async () => {
     const { s } = await runOne('concept', {
       model: 'scenes', inputs: { synthetic: { class: 'ski_resort', count: 3, seed: 2 } },
       dissection: { probe, topN: 4 },
@@ -230,10 +233,11 @@ describe('dissection scenarios', () => {
       expectations: { unit_effect_excited: { min: -10 } },
     });
     expect(s.error).toBeUndefined();
-    const units = s.details.units as { excite: Array<{ concept: string; via: string }>; scaledByThreshold: boolean };
+    const units = s.details.units as { excite: Array<{ concept: string; via: string }>; scale: string };
     expect(units.excite.length).toBeGreaterThan(0);
+    expect(units.excite.length).toBeLessThanOrEqual(2);
     expect(units.excite.every((u) => u.concept === concept && u.via === concept)).toBe(true);
-    expect(units.scaledByThreshold).toBe(true);
+    expect(units.scale).toBe('threshold');
   });
 
   it('names an unknown concept at its list entry, with the nearest concept', async () => {
