@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseScenario } from '../../src/scenarios/load.js';
 import { scenarioJsonSchema } from '../../src/scenarios/schema.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -25,11 +26,12 @@ describe('schema/scenario.schema.json', () => {
     expect(s.properties.expectations.properties!.targeted_success.description).toContain('target');
   });
 
-  it('is named by the shipped scenario files for editors', () => {
+  it('is named by the shipped scenario files for editors, which are valid scenarios', () => {
     for (const name of ['ski-resort-to-bedroom', 'robustness-gate', 'corruption-fuzz', 'unit-ablation']) {
       const text = readFileSync(path.join(root, 'scenarios', `${name}.yaml`), 'utf8');
       expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../schema/scenario.schema.json');
       expect(parse(text)).toBeTypeOf('object');
+      expect(parseScenario(text, path.join(root, 'scenarios', `${name}.yaml`)).name.length).toBeGreaterThan(0);
     }
   });
 });
