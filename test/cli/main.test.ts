@@ -54,6 +54,23 @@ describe('main (in process)', () => {
   });
 });
 
+describe('synth', () => {
+  it('writes a Broden-layout folder, and leaves nothing behind on a bad class', async () => {
+    const { mkdtempSync, existsSync, readFileSync } = await import('node:fs');
+    const os = await import('node:os');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ua-synth-'));
+    const io = captureIO();
+    expect(await main(['synth', '--out', path.join(dir, 'probe'), '--count', '5', '--class', 'ski_resort', 'bedroom'], io)).toBe(0);
+    const scenes = readFileSync(path.join(dir, 'probe', 'scene.csv'), 'utf8').trim().split('\n');
+    expect(scenes).toHaveLength(6); // header + 5
+    expect(existsSync(path.join(dir, 'probe', 'index.csv'))).toBe(true);
+    const bad = captureIO();
+    expect(await main(['synth', '--out', path.join(dir, 'bad'), '--class', 'skii_resort'], bad)).toBe(2);
+    expect(bad.stderr.join('\n')).toContain('ski_resort');
+    expect(existsSync(path.join(dir, 'bad'))).toBe(false);
+  });
+});
+
 describe('bin/unit-attack.js (spawned)', () => {
   it('prints help listing the commands', async () => {
     const { stdout } = await run(process.execPath, [bin, '--help']);

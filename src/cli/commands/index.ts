@@ -4,6 +4,7 @@ import { dissectCommand } from './dissect.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
+import { synthCommand } from './synth.js';
 import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
 
@@ -11,6 +12,7 @@ import { trainCommand } from './train.js';
 export const COMMANDS: readonly CommandSpec[] = [
   infoCommand,
   predictCommand,
+  synthCommand,
   runCommand,
   trainCommand,
   dissectCommand,
