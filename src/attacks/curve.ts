@@ -83,7 +83,7 @@ function epsilonsOf(e: RobustnessCurveOptions['epsilons'], norm: 'linf' | 'l2'):
 const epsLabel = (eps: number): string => (eps === 0 ? '0' : formatEpsilon(eps));
 
 async function labelArray(labels: Labels): Promise<Int32Array> {
-  const arr = 'data' in labels && typeof labels.data === 'function' ? await (labels as tf.Tensor1D).data() : labels as ArrayLike<number>;
+  const arr = 'data' in labels && typeof labels.data === 'function' ? await (labels).data() : labels as ArrayLike<number>;
   return Int32Array.from(arr);
 }
 
@@ -105,13 +105,13 @@ export async function robustnessCurve(
   const norm = spec.norm ?? 'linf';
   const epsilons = epsilonsOf(options.epsilons, norm);
   const y = await labelArray(labels);
-  const target = spec.objective?.target === undefined ? null : resolveTargets(classifier, spec.objective.target, 1)![0]!;
+  const target = spec.objective?.target === undefined ? null : resolveTargets(classifier, spec.objective.target, 1)![0];
   const rows: CurveRow[] = [];
   for (const [i, eps] of epsilons.entries()) {
     options.onEpsilon?.(i, eps);
     const r = await runAttack(classifier, x, labels, {
       ...spec, epsilon: eps, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    } as AttackSpec);
+    });
     try {
       await options.onResult?.(eps, r);
       const [p, li, l2v] = [await psnr(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
@@ -127,7 +127,7 @@ export async function robustnessCurve(
     }
   }
   return {
-    kind: 'logit', attack: spec.kind, epsilons, arms: ['attack'], target: target === null ? null : classifier.classNames[target]!,
+    kind: 'logit', attack: spec.kind, epsilons, arms: ['attack'], target: target === null ? null : classifier.classNames[target],
     images: x.shape[0], rows, seed: spec.seed ?? 0, seconds: (Date.now() - t0) / 1000,
   };
 }
@@ -147,7 +147,7 @@ export async function unitAttackCurve(
   const y = await labelArray(labels);
   const rows: CurveRow[] = [];
   const t = options.target ?? options.exciteClass;
-  const targetIdx = t === undefined ? null : resolveTargets(classifier, t, 1, 'target')![0]!;
+  const targetIdx = t === undefined ? null : resolveTargets(classifier, t, 1, 'target')![0];
   let attack = options.attack ?? 'pgd';
   const arms = options.control === false ? ['unit'] : ['unit', 'control'];
   for (const [i, eps] of epsilons.entries()) {
@@ -185,7 +185,7 @@ export async function unitAttackCurve(
       disposeUnitAttack(r);
     }
   }
-  const target = targetIdx === null ? null : classifier.classNames[targetIdx]!;
+  const target = targetIdx === null ? null : classifier.classNames[targetIdx];
   return {
     kind: 'unit', attack, epsilons, arms, target, images: x.shape[0], rows, seed: options.seed ?? 0, seconds: (Date.now() - t0) / 1000,
   };

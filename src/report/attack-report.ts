@@ -57,7 +57,7 @@ function rows(x: tf.Tensor4D): RgbImage[] {
   const per = h * w * 3;
   return Array.from({ length: n }, (_, i) => {
     const d = new Uint8Array(per);
-    for (let k = 0; k < per; k++) d[k] = Math.round(Math.min(1, Math.max(0, data[i * per + k]!)) * 255);
+    for (let k = 0; k < per; k++) d[k] = Math.round(Math.min(1, Math.max(0, data[i * per + k])) * 255);
     return { data: d, width: w, height: h };
   });
 }
@@ -100,24 +100,24 @@ export async function writeAttackReport(
     exc = [unitMaps(classifier, r.layer, r.unit.excite, xc), unitMaps(classifier, r.layer, r.unit.excite, xa)];
     if (m !== n) { xc.dispose(); xa.dispose(); }
   }
-  const heatN = sup.length > 0 ? sup[0]!.maps.length : 0;
+  const heatN = sup.length > 0 ? sup[0].maps.length : 0;
   for (let i = 0; i < n; i++) {
     const a = path.join(outDir, 'adversarial', `${ids[i]}.png`);
-    await writePng(a, adv[i]!);
+    await writePng(a, adv[i]);
     files.adversarial.push(a);
     const p = path.join(outDir, 'perturbation', `${ids[i]}.png`);
-    await writePng(p, perturbationPicture(clean[i]!, adv[i]!));
+    await writePng(p, perturbationPicture(clean[i], adv[i]));
     files.perturbations.push(p);
     if (ctrl) {
       const c = path.join(outDir, 'adversarial', `${ids[i]}-control.png`);
-      await writePng(c, ctrl[i]!);
+      await writePng(c, ctrl[i]);
       files.control.push(c);
     }
     if (i < heatN) {
       // Strip: clean | adversarial | suppressed before | after | excited before | after.
-      const panels: RgbImage[] = [clean[i]!, adv[i]!];
+      const panels: RgbImage[] = [clean[i], adv[i]];
       for (const g of [sup, exc]) {
-        const pair = heatmapPair(clean[i]!, adv[i]!, g[0]!.maps[i]!, g[1]!.maps[i]!, g[0]!.h, g[0]!.w);
+        const pair = heatmapPair(clean[i], adv[i], g[0].maps[i], g[1].maps[i], g[0].h, g[0].w);
         panels.push(pair.before, pair.after);
       }
       const h = path.join(outDir, 'heatmaps', `${ids[i]}.png`);
@@ -161,8 +161,8 @@ export async function writeCurve(c: RobustnessCurve, outDir: string): Promise<{ 
   const out = { table: path.join(outDir, 'curve.txt'), csv: path.join(outDir, 'curve.csv'), json: path.join(outDir, 'curve.json'), png: path.join(outDir, 'curve.png') };
   await fs.mkdir(outDir, { recursive: true });
   const t = curveTable(c);
-  const widths = t[0]!.map((_, k) => Math.max(...t.map((r) => r[k]!.length)));
-  await writeAtomic(out.table, t.map((r) => r.map((cell, k) => (k < 2 ? cell.padEnd(widths[k]!) : cell.padStart(widths[k]!))).join('  ').trimEnd()).join('\n') + '\n');
+  const widths = t[0].map((_, k) => Math.max(...t.map((r) => r[k].length)));
+  await writeAtomic(out.table, t.map((r) => r.map((cell, k) => (k < 2 ? cell.padEnd(widths[k]) : cell.padStart(widths[k]))).join('  ').trimEnd()).join('\n') + '\n');
   await writeAtomic(out.csv, curveToCsv(c));
   await writeJsonAtomic(out.json, curveJson(c));
   const series: LineSeries[] = [];

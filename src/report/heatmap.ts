@@ -28,7 +28,7 @@ export function colormap(t: number): [number, number, number] {
   const v = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (ANCHORS.length - 1);
   const i = Math.min(ANCHORS.length - 2, Math.floor(v));
   const f = v - i;
-  const a = ANCHORS[i]!; const b = ANCHORS[i + 1]!;
+  const a = ANCHORS[i]; const b = ANCHORS[i + 1];
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
@@ -48,14 +48,14 @@ export function heatmapOverlay(image: RgbImage, map: ArrayLike<number>, mapH: nu
   if (options.vmax === undefined) for (const v of up) if (v > vmax) vmax = v;
   const data = new Uint8Array(image.data.length);
   for (let p = 0; p < up.length; p++) {
-    const t = vmax > 0 ? Math.min(1, Math.max(0, up[p]! / vmax)) : 0;
+    const t = vmax > 0 ? Math.min(1, Math.max(0, up[p] / vmax)) : 0;
     const a = alpha * t;
     if (a === 0) {
       data[3 * p] = image.data[3 * p]!; data[3 * p + 1] = image.data[3 * p + 1]!; data[3 * p + 2] = image.data[3 * p + 2]!;
       continue;
     }
     const c = colormap(t);
-    for (let k = 0; k < 3; k++) data[3 * p + k] = Math.round((1 - a) * image.data[3 * p + k]! + a * c[k]!);
+    for (let k = 0; k < 3; k++) data[3 * p + k] = Math.round((1 - a) * image.data[3 * p + k] + a * c[k]);
   }
   return { data, width: image.width, height: image.height };
 }
@@ -75,12 +75,12 @@ export interface UnitMaps {
 export function unitMaps(classifier: Classifier, layer: string, units: readonly number[], x: tf.Tensor4D, unitScale?: ArrayLike<number>): UnitMaps {
   const info = classifier.layer(layer);
   if (!info.spatial) throw usageError(`layer '${layer}' has no spatial maps to draw`, { path: 'layer' });
-  const [h, w] = [info.shape[0]!, info.shape[1]!];
+  const [h, w] = [info.shape[0], info.shape[1]];
   const n = x.shape[0];
   if (units.length === 0) return { maps: Array.from({ length: n }, () => new Float32Array(h * w)), h, w };
   const summed = tf.tidy(() => {
     let a = tf.gather(classifier.activations(x, layer), tf.tensor1d(units as number[], 'int32'), 3);
-    if (unitScale) a = tf.div(a, tf.tensor1d(units.map((u) => unitScale[u]!)));
+    if (unitScale) a = tf.div(a, tf.tensor1d(units.map((u) => unitScale[u])));
     return tf.sum(a, 3);
   });
   const data = summed.dataSync();

@@ -21,10 +21,10 @@ function colourLayersModel(): tf.LayersModel {
   m.add(tf.layers.conv2d({ name: 'units', inputShape: [16, 16, 3], filters: 6, kernelSize: 1, activation: 'relu' }));
   m.add(tf.layers.globalAveragePooling2d({ name: 'gap' }));
   m.add(tf.layers.dense({ name: 'logits', units: 3 }));
-  m.layers[0]!.setWeights([tf.tensor4d([1, 0, 0, 1, 0, -1, 0, 1, 0, -1, 1, 0, 0, 0, 1, 0, -1, 1], [1, 1, 3, 6]), tf.zeros([6])]);
+  m.layers[0].setWeights([tf.tensor4d([1, 0, 0, 1, 0, -1, 0, 1, 0, -1, 1, 0, 0, 0, 1, 0, -1, 1], [1, 1, 3, 6]), tf.zeros([6])]);
   const d = new Float32Array(18);
   for (let i = 0; i < 3; i++) d[i * 3 + i] = 20;
-  m.layers[2]!.setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
+  m.layers[2].setWeights([tf.tensor2d(d, [6, 3]), tf.zeros([3])]);
   return m;
 }
 
@@ -106,7 +106,9 @@ describe('attack: in-process runs on a tiny saved model', () => {
     expect((await fs.readdir(path.join(out, 'perturbation'))).length).toBe(3);
     const strip = await sharp(path.join(out, 'heatmaps', 'red-0.png')).metadata();
     expect([strip.width, strip.height]).toEqual([6 * 32 + 5 * 4, 32]);
-    const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as Record<string, any>;
+    const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as {
+      unit: { suppress: number[]; targetedSuccess: { total: number } }; control: { suppress: number[] };
+    };
     expect(result).toMatchObject({ kind: 'unit-attack', seed: 4, epsilon: 8 / 255, labelsFrom: 'prediction', target: { name: 'green' } });
     expect(result.unit.suppress).toEqual([0]);
     expect(result.control.suppress).toHaveLength(1);
@@ -115,7 +117,7 @@ describe('attack: in-process runs on a tiny saved model', () => {
     const adv = await sharp(path.join(out, 'adversarial', 'red-0.png')).raw().toBuffer();
     const clean = await sharp(path.join(images, 'red-0.png')).raw().toBuffer();
     let maxDiff = 0;
-    for (let i = 0; i < adv.length; i++) maxDiff = Math.max(maxDiff, Math.abs(adv[i]! - clean[i]!));
+    for (let i = 0; i < adv.length; i++) maxDiff = Math.max(maxDiff, Math.abs(adv[i] - clean[i]));
     expect(maxDiff).toBeLessThanOrEqual(8);
     expect(maxDiff).toBeGreaterThan(0);
   });

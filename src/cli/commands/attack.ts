@@ -26,7 +26,7 @@ const ATTACKS = ['pgd', 'fgsm', 'cw', 'square'] as const;
 /** A comma-separated option as a list (yargs gives a string, or an array when repeated). */
 function list(v: unknown): string[] {
   if (v === undefined) return [];
-  const items = Array.isArray(v) ? v.map(String) : [String(v)];
+  const items = (Array.isArray(v) ? v : [v]).map((s) => (typeof s === 'string' || typeof s === 'number' ? String(s) : ''));
   return items.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
 }
 
@@ -101,7 +101,7 @@ export const attackCommand: CommandSpec = {
     if (!Number.isInteger(restarts) || restarts < 1) throw usageError(`--restarts must be an integer ≥ 1, got ${String(argv.restarts)}`, { path: '--restarts' });
     if (!Number.isSafeInteger(argv.seed)) throw usageError(`--seed must be an integer, got ${String(argv.seed)}`, { path: '--seed' });
     if (argv.units !== undefined && (!Number.isInteger(argv.units) || (argv.units as number) < 1)) {
-      throw usageError(`--units must be a positive integer, got ${String(argv.units)}`, { path: '--units' });
+      throw usageError(`--units must be a positive integer, got ${JSON.stringify(argv.units)}`, { path: '--units' });
     }
     const heat = argv.heatmaps as number;
     if (!Number.isInteger(heat) || heat < 0) throw usageError(`--heatmaps must be an integer ≥ 0, got ${String(argv.heatmaps)}`, { path: '--heatmaps' });
@@ -251,7 +251,7 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const s = renderScene({ cls, seed: sceneSeed(seed, i), size: h });
-      for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k]! / 255;
+      for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k] / 255;
       ids.push(`${cls}-${i}`);
     }
     return { x: tf.tensor4d(px, [n, h, w, 3]), labels: new Int32Array(n).fill(label), ids, source: `${n} synthetic ${cls} scenes (dataset seed ${seed})`, labelsFrom: 'synthetic' };
@@ -261,7 +261,7 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
   const parts: tf.Tensor4D[] = [];
   try {
     for (const f of files) parts.push(await loadImage(f, { size: [h, w] }));
-    const x = tf.concat(parts) as tf.Tensor4D;
+    const x = tf.concat<tf.Tensor4D>(parts);
     let labels: Int32Array;
     let labelsFrom: Inputs['labelsFrom'];
     if (argv.label !== undefined) {
@@ -274,7 +274,7 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
       labelsFrom = 'prediction';
     }
     const ids = files.map((f) => path.basename(f, path.extname(f)));
-    return { x, labels, ids, source: argv.images !== undefined ? String(argv.images) : files.join(', '), labelsFrom };
+    return { x, labels, ids, source: typeof argv.images === 'string' ? argv.images : files.join(', '), labelsFrom };
   } finally {
     parts.forEach((t) => t.dispose());
   }
