@@ -4,7 +4,8 @@
  *
  *   npx tsx bench/attacks.ts                              # every section on builtin:scenes-vgg16
  *   npx tsx bench/attacks.ts --section story --count 100  # one section
- *   npx tsx bench/attacks.ts --model DIR --atlas atlas.json --section variants --eps 4
+ *   npx tsx bench/attacks.ts --section oracle             # the ceiling: direct edits of the layer, no pixels
+ *   npx tsx bench/attacks.ts --section variants --eps 16 --variants '[["max",{"aggregate":"max"}]]'
  *
  * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing) or 777_002 (robust accuracy), and
  * any scene whose seed the training run used is skipped. Success is measured on the 8-bit images, the class term is
@@ -16,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { runAttack } from '../src/attacks/registry.js';
 import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions, type UnitAttackResult } from '../src/attacks/unit-attack.js';
 import { cleanAccuracy, robustAccuracy, targetedSuccess, type Rate } from '../src/attacks/metrics.js';
+import { randomUnits } from '../src/attacks/random-units.js';
 import type { GroupEffect } from '../src/attacks/metrics.js';
 import { SCENE_CLASSES, renderScene, sceneSeed } from '../src/data/scenes/index.js';
 import { loadAtlas, type Atlas } from '../src/dissection/atlas.js';
@@ -45,7 +47,7 @@ const report: Record<string, unknown> = {};
 /** Seeds of the scenes the built-in model was trained on (dataset seed and scene count from its recipe). */
 async function trainingSeeds(): Promise<Set<number>> {
   let seed = 1; let count = 6 * 8000;
-  const dir = MODEL.startsWith('builtin:') ? BUILTIN_MODELS[MODEL.slice(8)]! : MODEL;
+  const dir = MODEL.startsWith('builtin:') ? BUILTIN_MODELS[MODEL.slice(8)] : MODEL;
   const file = path.join(dir, 'evaluation.json');
   if (existsSync(file)) {
     const r = (JSON.parse(await fs.readFile(file, 'utf8')) as { recipe?: { seed: number; epochs: number; scenesPerEpoch: number } }).recipe;
@@ -65,9 +67,9 @@ function scenes(clf: Classifier, classes: readonly string[], n: number, datasetS
   for (let i = 0, index = 0; i < n; index++) {
     const seed = sceneSeed(datasetSeed, index);
     if (trained.has(seed)) { skipped++; continue; }
-    const cls = classes[i % classes.length]!;
+    const cls = classes[i % classes.length];
     const s = renderScene({ cls, seed, size });
-    for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k]! / 255;
+    for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k] / 255;
     y[i] = clf.classNames.indexOf(cls);
     i++;
   }
@@ -80,8 +82,8 @@ const ci = (g: GroupEffect): string => `${f2(g.mean)} [${f2(g.ci[0])}, ${f2(g.ci
 const meanFinite = (v: number[]): number => { const a = v.filter(Number.isFinite); return a.reduce((s, x) => s + x, 0) / a.length; };
 
 function printTable(rows: string[][]): void {
-  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]!) : cell.padStart(w[c]!))).join('  '));
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  for (const r of rows) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(w[c]) : cell.padStart(w[c]))).join('  '));
 }
 
 async function getAtlas(clf: Classifier): Promise<Atlas> {
@@ -123,7 +125,8 @@ async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Arra
     const logitRate = targetedSuccess(logit.predictions, y, t);
     logit.adversarial.dispose();
     const common: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, ...bestUnitOptions() };
-    const { note: _n, ...conceptOpts } = concept;
+    const conceptOpts: Partial<UnitAttackOptions> = { ...concept };
+    delete (conceptOpts as { note?: string }).note;
     // The concept attack's own control is skipped to save time; the class attack's control is the reference.
     const byConcept = await unitAttack(clf, x, y, { ...common, ...conceptOpts, control: false });
     const byClass = await unitAttack(clf, x, y, { ...common, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS });
@@ -157,8 +160,8 @@ async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array
   const eps = Number(opt('pnas-eps', '8')) / 255;
   const t = clf.classNames.indexOf(TARGET);
   const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'ce', target: TARGET } });
-  const excite = atlas.classImportance[TARGET]!.ranking.slice(0, UNITS);
-  const suppress = atlas.classImportance[SOURCE]!.ranking.filter((u) => !excite.includes(u)).slice(0, UNITS);
+  const excite = atlas.classImportance[TARGET].ranking.slice(0, UNITS);
+  const suppress = atlas.classImportance[SOURCE].ranking.filter((u) => !excite.includes(u)).slice(0, UNITS);
   const scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? u.threshold : 1));
   const all = await measureUnitEffect(clf, atlas.layer, x, r.adversarial, suppress, excite, { unitScale: scale, seed: SEED });
   const ok = Array.from(r.predictions.keys()).filter((i) => r.predictions[i] === t);
@@ -166,8 +169,8 @@ async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array
   if (ok.length >= 2) {
     const idx = tf.tensor1d(ok, 'int32');
     const [xs, as] = [tf.gather(x, idx), tf.gather(r.adversarial, idx)] as tf.Tensor4D[];
-    fooled = await measureUnitEffect(clf, atlas.layer, xs!, as!, suppress, excite, { unitScale: scale, seed: SEED });
-    [idx, xs!, as!].forEach((v) => v.dispose());
+    fooled = await measureUnitEffect(clf, atlas.layer, xs, as, suppress, excite, { unitScale: scale, seed: SEED });
+    [idx, xs, as].forEach((v) => v.dispose());
   }
   r.adversarial.dispose();
   console.log(`\nPNAS measurement: standard targeted PGD-${STEPS} (cross-entropy → ${TARGET}, ε = ${eps * 255}/255) on ${x.shape[0]} ${SOURCE} scenes; `
@@ -212,13 +215,13 @@ async function timing(clf: Classifier, x: tf.Tensor4D, y: Int32Array): Promise<v
 
 /** The objective and unit-choice variants, at one ε, on the same images: what moves the figure. */
 async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
-  const eps = EPS[0]! / 255;
+  const eps = EPS[0] / 255;
   const base: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS };
   const list: Array<[string, Partial<UnitAttackOptions>]> = JSON.parse(opt('variants', '[]')!) as Array<[string, Partial<UnitAttackOptions>]>;
   const rows = [['variant', 'units', '→ target', 'control', 'PSNR', 'Δ supp.', 'Δ exc.', 'Δ other', 'seconds']];
   for (const [name, v] of list) {
     const t0 = Date.now();
-    const r = await unitAttack(clf, x, y, { ...base, ...v } as UnitAttackOptions);
+    const r = await unitAttack(clf, x, y, { ...base, ...v });
     rows.push([name, `−${r.unit.suppress.length} +${r.unit.excite.length}`, pct(r.unit.targetedSuccess), pct(r.control?.targetedSuccess),
       f2(meanFinite(r.unit.psnr.perImage)), f2(r.unit.unitEffect.suppressed.mean), f2(r.unit.unitEffect.excited.mean), f2(r.unit.unitEffect.other.mean),
       ((Date.now() - t0) / 1000).toFixed(0)]);
@@ -229,12 +232,52 @@ async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32A
   printTable(rows);
 }
 
+/**
+ * The ceiling of any unit attack on these units: edit the layer directly (no pixels involved) — zero the suppressed
+ * units and set each excited unit to k × its mean activation on bedroom scenes, either as a constant map or as its
+ * mean bedroom *map* — and see what the rest of the network predicts on the ski scenes.
+ */
+function oracle(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, trained: Set<number>): void {
+  const L = atlas.layer;
+  const n = x.shape[0];
+  const bed = scenes(clf, [TARGET], Math.min(n, 60), 777_003, trained);
+  const t = clf.classNames.indexOf(TARGET);
+  const act = clf.activations(x, L) as tf.Tensor4D;
+  const actBed = clf.activations(bed.x, L) as tf.Tensor4D;
+  const U = act.shape[3];
+  const bedMap = tf.mean(actBed, 0);
+  const bedLevel = tf.mean(actBed, [0, 1, 2]);
+  const rate = (excite: number[], suppress: number[], k: number, mode: 'constant' | 'map'): string => tf.tidy(() => {
+    const em = tf.tensor1d(Array.from({ length: U }, (_, u) => (excite.includes(u) ? 1 : 0)));
+    const keep = tf.tensor1d(Array.from({ length: U }, (_, u) => (excite.includes(u) || suppress.includes(u) ? 0 : 1)));
+    const level = mode === 'constant' ? tf.mul(bedLevel, k) : tf.mul(bedMap, k);
+    const edited = tf.add(tf.mul(act, keep), tf.mul(level, em));
+    const pred = tf.argMax(clf.run(null, { overrides: { [L]: edited } }).logits, 1).dataSync();
+    return pct({ rate: Array.from(pred).filter((p) => p === t).length / n, count: 0, total: n });
+  });
+  const imp = atlas.classImportance;
+  const cases: Array<[string, number[], number[]]> = [
+    [`excite top ${2 * UNITS} ${TARGET}`, imp[TARGET].ranking.slice(0, 2 * UNITS), []],
+    [`excite top ${UNITS} ${TARGET}, zero top ${UNITS} ${SOURCE}`, imp[TARGET].ranking.slice(0, UNITS),
+      imp[SOURCE].ranking.filter((u) => !imp[TARGET].ranking.slice(0, UNITS).includes(u)).slice(0, UNITS)],
+    [`control: ${2 * UNITS} random units`, randomUnits({ count: 2 * UNITS, numUnits: U, exclude: imp[TARGET].ranking.slice(0, 2 * UNITS), seed: SEED }), []],
+  ];
+  const ks = [1, 2, 4, 8];
+  const rows = [['edit at ' + L, ...ks.map((k) => `const ×${k}`), ...ks.map((k) => `map ×${k}`)]];
+  for (const [name, e, s] of cases) rows.push([name, ...ks.map((k) => rate(e, s, k, 'constant')), ...ks.map((k) => rate(e, s, k, 'map'))]);
+  console.log(`\nCeiling: direct edits of ${L} on the ${n} ${SOURCE} scenes (no perturbation): share predicted ${TARGET}. Excited units are set to k × their`);
+  console.log(`mean activation on ${bed.x.shape[0]} fresh ${TARGET} scenes, as a constant map ("const") or as their mean ${TARGET} map ("map").`);
+  printTable(rows);
+  [act, actBed, bedMap, bedLevel, bed.x].forEach((v) => v.dispose());
+  report.oracle = rows;
+}
+
 const backend = await initBackend({});
 const clf = await loadClassifier(MODEL);
 console.log(`model ${clf.name} (${clf.fingerprint}), backend ${backend.name}, ${new Date().toISOString()}`);
 const trained = await trainingSeeds();
-const needsStory = SECTIONS.some((s) => ['story', 'pnas', 'timing', 'variants'].includes(s));
-const atlas = SECTIONS.some((s) => ['story', 'pnas', 'variants'].includes(s)) ? await getAtlas(clf) : undefined;
+const needsStory = SECTIONS.some((s) => ['story', 'pnas', 'timing', 'variants', 'oracle'].includes(s));
+const atlas = SECTIONS.some((s) => ['story', 'pnas', 'variants', 'oracle'].includes(s)) ? await getAtlas(clf) : undefined;
 const ski = needsStory ? scenes(clf, [SOURCE], COUNT, 777_001, trained) : undefined;
 if (ski) console.log(`${COUNT} fresh ${SOURCE} scenes (dataset seed 777001; ${ski.skipped} skipped as training seeds)`);
 for (const s of SECTIONS) {
@@ -243,7 +286,8 @@ for (const s of SECTIONS) {
   else if (s === 'robust') await robust(clf, trained);
   else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
   else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y);
-  else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants)`);
+  else if (s === 'oracle') oracle(clf, atlas!, ski!.x, trained);
+  else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
 }
 ski?.x.dispose();
 console.log(`\ntensors left: ${tf.memory().numTensors}`);

@@ -20,7 +20,7 @@ export {
 } from './metrics.js';
 export { randomUnits, type RandomUnitsOptions } from './random-units.js';
 export {
-  unitAttack, disposeUnitAttack, measureUnitEffect, unitAttackToJson, armToJson, assertUsable,
+  unitAttack, disposeUnitAttack, measureUnitEffect, unitAttackToJson,
   type UnitAttackOptions, type UnitAttackResult, type UnitAttackArm, type UnitSelection, type SideSelection, type UnitShaping,
   type ShapedUnitObjectiveSpec, type MeasureUnitEffectOptions, type RateJson,
 } from './unit-attack.js';

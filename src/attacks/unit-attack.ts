@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { availableConcepts, unitsForConcepts, type Atlas } from '../dissection/atlas.js';
-import { UnitAttackError, nearestNames, usageError } from '../errors.js';
+import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { subSeed } from './_internals/random.js';
 import { checkChoice, checkInt, checkNumber, checkSeed, checkUnits } from './_internals/validate.js';
@@ -239,12 +239,12 @@ export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, labels:
       throw err;
     }
   }
-  const unit = arms[0]!;
+  const unit = arms[0];
   const control = arms[1] ?? null;
   warnings.push(...unit.warnings, ...(control?.warnings.map((w) => `control: ${w}`) ?? []));
   return {
     model: classifier.name, layer: o.layer, numUnits: o.numUnits, selection: { suppress: o.suppress, excite: o.excite },
-    target: target === null ? null : { index: target, name: classifier.classNames[target]! },
+    target: target === null ? null : { index: target, name: classifier.classNames[target] },
     attack: o.attack, objective: unit.attack.objectiveName, norm: unit.attack.norm, epsilon: unit.attack.epsilon, steps: o.steps,
     aggregate: o.aggregate, shaping: o.shaping, unitScale: o.unitScaleKind, classWeight: o.classWeight,
     labels: labelArr!, cleanPredictions: unit.before, cleanAccuracy: cleanAccuracy(unit.before, labelArr!),
@@ -302,7 +302,7 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
     });
   }
   const info = classifier.layer(layer);
-  const numUnits = info.shape[info.shape.length - 1]!;
+  const numUnits = info.shape[info.shape.length - 1];
   if (atlas) {
     if (atlas.units.length !== numUnits) {
       throw usageError(`the atlas has ${atlas.units.length} units for layer '${layer}', but the model's layer has ${numUnits}`, {
@@ -372,17 +372,17 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
     // A unit that barely fires has a tiny threshold, and dividing by it would let that unit dominate the
     // objective: thresholds are floored at a tenth of the layer's median.
     const positive = atlas.units.map((u) => u.threshold).filter((t) => t > 0).sort((a, b) => a - b);
-    const floor = positive.length > 0 ? 0.1 * positive[Math.floor(positive.length / 2)]! : 0;
+    const floor = positive.length > 0 ? 0.1 * positive[Math.floor(positive.length / 2)] : 0;
     scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? Math.max(u.threshold, floor) : 0));
     unitScaleKind = 'threshold';
-    const dead = [...suppress.units, ...excite.units].filter((u) => !(scale![u]! > 0));
+    const dead = [...suppress.units, ...excite.units].filter((u) => !(scale![u] > 0));
     if (dead.length > 0) {
       throw usageError(`units ${dead.join(', ')} have a dissection threshold of 0 (they never fire on the probe set), so they cannot be scaled or steered`, {
         path: 'unitScale', hint: "choose other units, or unitScale: 'none'",
       });
     }
   } else if (us !== 'none') {
-    if (typeof us === 'string') throw usageError(`unitScale must be 'threshold', 'none' or one number per unit, got '${us}'`, { path: 'unitScale' });
+    if (typeof us === 'string') throw usageError(`unitScale must be 'threshold', 'none' or one number per unit, got ${JSON.stringify(us)}`, { path: 'unitScale' });
     if (us.length !== numUnits) throw usageError(`unitScale has ${us.length} entries; layer '${layer}' has ${numUnits} units`, { path: 'unitScale' });
     scale = Float32Array.from(us);
     unitScaleKind = 'custom';
@@ -391,7 +391,7 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   if (aggregate === 'typical') {
     if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images)", { path: 'aggregate' });
     if (!info.spatial) throw usageError(`aggregate 'typical' needs a layer with spatial maps; '${layer}' has none`, { path: 'aggregate' });
-    spatialWeights = typicalWeights(atlas, info.shape[0]! * info.shape[1]!, numUnits);
+    spatialWeights = typicalWeights(atlas, info.shape[0] * info.shape[1], numUnits);
   }
   return {
     layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, steps, stepSize, schedule, restarts, randomStart,
@@ -420,7 +420,7 @@ function resolveSide(
     for (const name of concepts) {
       let found: Array<[number, number]>;
       try {
-        found = unitsForConcepts(atlas, [name]).map((u) => [u, atlas.units[u]!.iou]);
+        found = unitsForConcepts(atlas, [name]).map((u) => [u, atlas.units[u].iou]);
       } catch (err) {
         if (minIou === undefined) throw err;
         found = unitsByIou(atlas, name, minIou);
@@ -458,9 +458,9 @@ function typicalWeights(atlas: Atlas, hw: number, numUnits: number): Float32Arra
   for (let u = 0; u < numUnits; u++) {
     const maps = (atlas.units[u]?.topImages ?? []).map((t) => t.map).filter((m) => m.length === hw);
     const acc = new Float64Array(hw);
-    for (const m of maps) for (let p = 0; p < hw; p++) acc[p] += Number.isFinite(m[p]!) ? Math.max(0, m[p]!) : 0;
+    for (const m of maps) for (let p = 0; p < hw; p++) acc[p] += Number.isFinite(m[p]) ? Math.max(0, m[p]) : 0;
     const sum = acc.reduce((a, b) => a + b, 0);
-    for (let p = 0; p < hw; p++) w[p * numUnits + u] = sum > 0 ? acc[p]! / sum : 1 / hw;
+    for (let p = 0; p < hw; p++) w[p * numUnits + u] = sum > 0 ? acc[p] / sum : 1 / hw;
   }
   return w;
 }
@@ -510,12 +510,12 @@ const LOG_DELTA = 0.05;
 registerObjective('unit-shaped', (classifier, spec, path) => {
   const s = spec as unknown as ShapedUnitObjectiveSpec;
   const info = classifier.layer(s.layer);
-  const numUnits = info.shape[info.shape.length - 1]!;
+  const numUnits = info.shape[info.shape.length - 1];
   const suppress = checkUnits(s.suppress ?? [], `${path}.suppress`, numUnits, s.layer);
   const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
   if (suppress.length + excite.length === 0) throw usageError(`${path} needs at least one unit in suppress or excite`, { path: `${path}.suppress` });
   const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max', 'typical'] as const);
-  if (aggregate === 'typical' && !(s.spatialWeights instanceof Float32Array && s.spatialWeights.length === info.shape[0]! * info.shape[1]! * numUnits)) {
+  if (aggregate === 'typical' && !(s.spatialWeights instanceof Float32Array && s.spatialWeights.length === info.shape[0] * info.shape[1] * numUnits)) {
     throw usageError(`${path}.spatialWeights must hold ${info.shape[0]}×${info.shape[1]}×${numUnits} weights for aggregate 'typical'`, { path: `${path}.spatialWeights` });
   }
   const shaping = checkChoice(s.shaping ?? 'linear', `${path}.shaping`, ['linear', 'capped', 'log'] as const);
@@ -527,7 +527,7 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
   // scaled one-hot matrix, not by gather: gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.
   const picker = (units: number[]): tf.Tensor2D => {
     const m = new Float32Array(numUnits * units.length);
-    units.forEach((u, k) => { m[u * units.length + k] = 1 / (scale ? scale[u]! : 1); });
+    units.forEach((u, k) => { m[u * units.length + k] = 1 / (scale ? scale[u] : 1); });
     return tf.tensor2d(m, [numUnits, units.length]);
   };
   const term = (pooled: tf.Tensor2D, units: number[], up: boolean): tf.Tensor1D => tf.tidy(() => {
@@ -542,12 +542,12 @@ registerObjective('unit-shaped', (classifier, spec, path) => {
     goal: targeted ? 'targeted' : 'none',
     loss: (clf, x, ctx) => tf.tidy(() => {
       const r = clf.run(x, { taps: [s.layer] });
-      const act = r.taps[s.layer]!;
+      const act = r.taps[s.layer];
       const spatial = Array.from({ length: act.rank - 2 }, (_, i) => i + 1);
       let pooled: tf.Tensor2D;
       if (spatial.length === 0) pooled = act as tf.Tensor2D;
       else if (aggregate === 'typical') pooled = tf.sum(tf.mul(act, tf.tensor(s.spatialWeights!, act.shape.slice(1))), spatial);
-      else pooled = (aggregate === 'mean' ? tf.mean(act, spatial) : tf.max(act, spatial)) as tf.Tensor2D;
+      else pooled = (aggregate === 'mean' ? tf.mean(act, spatial) : tf.max(act, spatial));
       let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
       if (excite.length > 0) v = tf.add(v, term(pooled, excite, true));
       if (suppress.length > 0) v = tf.sub(v, term(pooled, suppress, false));
@@ -567,7 +567,7 @@ function objectiveSpec(o: Resolved, suppress: number[], excite: number[], target
     ...(o.classWeight > 0 ? { classWeight: o.classWeight } : {}),
     ...(useTarget ? { target } : {}),
   };
-  return { kind: 'unit-shaped', shaping: o.shaping, cap: o.cap, ...common } as ObjectiveSpec;
+  return { kind: 'unit-shaped', shaping: o.shaping, cap: o.cap, ...common };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -576,7 +576,7 @@ function objectiveSpec(o: Resolved, suppress: number[], excite: number[], target
 async function labelsArray(labels: Labels, n: number): Promise<Int32Array> {
   const arr = labels instanceof tf.Tensor ? await labels.data() : labels;
   if (arr.length !== n) throw usageError(`labels has ${arr.length} entries for ${n} images`, { path: 'labels' });
-  return Int32Array.from(arr as ArrayLike<number>);
+  return Int32Array.from(arr);
 }
 
 async function measureArm(
@@ -638,9 +638,9 @@ export async function measureUnitEffect(
     const parts: tf.Tensor2D[] = [];
     for (let i = 0; i < t.shape[0]; i += batch) {
       const a = classifier.activations(tf.slice(t, [i, 0, 0, 0], [Math.min(batch, t.shape[0] - i), -1, -1, -1]), layer);
-      parts.push((a.rank === 4 ? tf.max(a, [1, 2]) : a.rank === 2 ? a : tf.reshape(a, [a.shape[0]!, -1])) as tf.Tensor2D);
+      parts.push((a.rank === 4 ? tf.max(a, [1, 2]) : a.rank === 2 ? a : tf.reshape(a, [a.shape[0], -1])) as tf.Tensor2D);
     }
-    return parts.length === 1 ? parts[0]! : tf.concat(parts);
+    return parts.length === 1 ? parts[0] : tf.concat(parts);
   });
   const before = pooled(x);
   const after = pooled(adversarial);
@@ -667,7 +667,7 @@ const summaryJson = (m: MetricSummary): Record<string, number | null | number[]>
 });
 
 /** One arm as JSON-able data (no tensors). Infinite PSNR of unchanged images is written as 1e9. */
-export function armToJson(a: UnitAttackArm, classNames: readonly string[]): Record<string, unknown> {
+function armToJson(a: UnitAttackArm, classNames: readonly string[]): Record<string, unknown> {
   const g = (e: UnitEffect['suppressed']): Record<string, unknown> => ({ units: e.units, mean: num(e.mean), ci: e.ci.map(num) });
   return {
     arm: a.arm, suppress: a.suppress, excite: a.excite, seed: a.seed,
@@ -696,11 +696,4 @@ export function unitAttackToJson(r: UnitAttackResult, classNames: readonly strin
     unit: armToJson(r.unit, classNames), control: r.control ? armToJson(r.control, classNames) : null,
     seed: r.seed, controlSeed: r.controlSeed, backend: r.backend, tfjsVersion: r.tfjsVersion, seconds: r.seconds, warnings: r.warnings,
   };
-}
-
-/** Throws a `UA_NUMERIC` error when every image's gradient was unusable; used by callers that want no partial results. */
-export function assertUsable(r: UnitAttackResult): void {
-  if (r.unit.linf.max === 0 && r.unit.warnings.some((w) => /gradient/.test(w))) {
-    throw new UnitAttackError('UA_NUMERIC', r.unit.warnings.join(' '), { path: 'objective' });
-  }
 }

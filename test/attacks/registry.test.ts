@@ -77,11 +77,13 @@ describe('attack registry', () => {
 describe('public API of src/attacks', () => {
   it('exports exactly these names', () => {
     expect(Object.keys(attacks).sort()).toEqual([
-      'NORMS', 'attackNames', 'buildObjective', 'checkThreat', 'classMargin', 'cleanAccuracy', 'crossEntropy', 'cw',
-      'fgsm', 'formatEpsilon', 'gaussianWindow', 'getAttack', 'l2', 'linf', 'normalQuantile', 'objectiveKinds',
+      'DEFAULT_EPSILONS', 'NORMS', 'attackNames', 'buildObjective', 'checkThreat', 'classMargin', 'cleanAccuracy',
+      'crossEntropy', 'curveTable', 'curveToCsv', 'cw', 'disposeUnitAttack', 'fgsm', 'formatEpsilon',
+      'gaussianWindow', 'getAttack', 'l2', 'linf', 'measureUnitEffect', 'normalQuantile', 'objectiveKinds',
       'parseEpsilon', 'parseEpsilonList', 'perImageL2', 'perImageLinf', 'pgd', 'project', 'psnr', 'randomUnits',
-      'registerAttack', 'registerObjective', 'resolveTargets', 'robustAccuracy', 'roundTo8Bit', 'runAttack', 'square',
-      'squareFraction', 'ssim', 'successOf', 'summarize', 'targetedSuccess', 'unitEffect', 'untargetedSuccess',
+      'registerAttack', 'registerObjective', 'resolveTargets', 'robustAccuracy', 'robustnessCurve', 'roundTo8Bit',
+      'runAttack', 'square', 'squareFraction', 'ssim', 'successOf', 'summarize', 'targetedSuccess', 'unitAttack',
+      'unitAttackCurve', 'unitAttackToJson', 'unitEffect', 'untargetedSuccess',
     ]);
   });
 });

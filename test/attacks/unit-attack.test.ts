@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { unitAttackCurve } from '../../src/attacks/curve.js';
 import { disposeUnitAttack, measureUnitEffect, unitAttack, unitAttackToJson, type UnitAttackOptions } from '../../src/attacks/unit-attack.js';
-import type { Atlas } from '../../src/dissection/atlas.js';
+import type { Atlas, AtlasUnit } from '../../src/dissection/atlas.js';
 import { UnitAttackError } from '../../src/errors.js';
 import type { Classifier } from '../../src/models/types.js';
 import { expectNoLeak } from '../helpers.js';
@@ -20,9 +20,10 @@ function colourAtlas(): Atlas {
     probe: { spec: 'hand-made', kind: 'folder', count: 0, used: 0, concepts: [] },
     params: { quantile: 0.01, iouThreshold: 0.04, topN: 3, topImages: 0, metric: 'logprob', trainFraction: 0.5, sketchK: 16384, seed: 1, importance: true },
     skipped: 0, skippedIds: [],
-    units: names.map((concept, unit) => ({
+    units: names.map((concept, unit): AtlasUnit => ({
       unit, threshold: 0.5, concept, category: concept === null ? null : 'colour', iou: concept === null ? 0.01 : 0.3,
-      perCategory: {}, topConcepts: [], topImages: [],
+      perCategory: (unit === 2 ? { colour: { concept: 'teal', iou: 0.03 } } : {}),
+      topConcepts: [], topImages: [],
     })),
     classImportance: {
       red: { ranking: [1, 0, 5, 3, 2, 4], drops: [1, 0.5, 0.2, 0, 0, 0], count: 4, split: 'train' },
@@ -142,6 +143,18 @@ describe('unitAttack on a hand-wired colour model', () => {
     expect((err as UnitAttackError).hint).toMatch(/bluish, greenish, reddish/);
   });
 
+  it('falls back to units by IoU for a concept that labels no unit when conceptIou is set', async () => {
+    const atlas = colourAtlas();
+    const r = await unitAttack(clf, x, labels, { atlas, suppress: ['reddish'], excite: ['teal'], conceptIou: 0.02, epsilon: '4/255', steps: 2 });
+    try {
+      expect(r.unit.excite).toEqual([2]);
+      expect(r.unit.suppress).toEqual([0]);
+    } finally {
+      disposeUnitAttack(r);
+    }
+    await expect(unitAttack(clf, x, labels, { atlas, excite: ['teal'], conceptIou: 0.05 })).rejects.toThrow(/not even with an IoU of 0.05/);
+  });
+
   it('rejects ε outside (0, 1], steps < 1, an unknown target and a logits-only attack', async () => {
     await expect(unitAttack(clf, x, labels, { ...base, epsilon: 0 })).rejects.toThrow(/epsilon must be in \(0, 1\]/);
     await expect(unitAttack(clf, x, labels, { ...base, epsilon: 1.5 })).rejects.toThrow(/epsilon/);
@@ -156,7 +169,7 @@ describe('unitAttack on a hand-wired colour model', () => {
 
   it('warns, naming the cause, when the steered units give no gradient instead of reporting a silent 0%', async () => {
     // On exactly grey images the colour-difference units 3–5 are 0 after ReLU: no gradient reaches them.
-    const grey = tf.fill([4, 16, 16, 3], 128 / 255) as tf.Tensor4D;
+    const grey = tf.fill<tf.Rank.R4>([4, 16, 16, 3], 128 / 255);
     const r = await unitAttack(clf, grey, [0, 0, 0, 0], { exciteUnits: [3], epsilon: '4/255', steps: 3, randomStart: false, control: false });
     try {
       expect(r.warnings.join(' ')).toMatch(/gradient is zero/);
@@ -169,7 +182,7 @@ describe('unitAttack on a hand-wired colour model', () => {
   });
 
   it('measures the unit effect of any attack (the PNAS measurement)', async () => {
-    const shifted = tf.tidy(() => tf.clipByValue(tf.add(x, tf.tensor1d([-8 / 255, 8 / 255, 0])), 0, 1)) as tf.Tensor4D;
+    const shifted = tf.tidy(() => tf.clipByValue<tf.Tensor4D>(tf.add(x, tf.tensor1d([-8 / 255, 8 / 255, 0])), 0, 1));
     const e = await expectNoLeak(() => measureUnitEffect(clf, 'units', x, shifted, [0], [1], { seed: 1 }));
     shifted.dispose();
     expect(e.suppressed.mean).toBeLessThan(0);
