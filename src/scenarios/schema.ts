@@ -190,7 +190,7 @@ const attack = z.discriminatedUnion('kind', [
     suppressClass: className.optional().describe('lower the units most important to this class (class importance from the dissection)'),
     exciteClass: className.optional().describe('raise the units most important to this class; also the default target'),
     conceptIou: z.number().gt(0).max(1).optional()
-      .describe("take every unit whose IoU with a named concept is at least this (among the unit's best concepts in the atlas), not only units labelled with it"),
+      .describe("for a named concept that labels no unit: take the units whose IoU with it is at least this (among each unit's best concepts in the atlas) instead of failing"),
     units: positiveInt.max(4096).optional().describe('units per side: the count taken by class (default 10) and the cap on units taken by concept (best IoU first)'),
     aggregate: z.enum(['mean', 'max', 'typical']).optional()
       .describe("spatial reduction of each unit map: mean (default), max, or typical (weighted by where the unit fires on its top probe images)"),
