@@ -68,8 +68,9 @@ export async function main(args: readonly string[], io: CliIO = processIO, comma
   const wantsHelp = args.length === 0 || args.includes('--help') || args.includes('-h');
   try {
     if (wantsHelp) {
-      const help = await parser(args.length === 0 ? ['--help'] : args, commands).getHelp();
-      io.out(help);
+      // yargs prints a command's help itself while parsing; only the bare call needs it fetched.
+      if (args.length === 0) io.out(await parser(['--help'], commands).getHelp());
+      else await parser(args, commands).parseAsync();
       return EXIT.ok;
     }
     const argv = buildArgv(args, commands);
