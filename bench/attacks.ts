@@ -221,7 +221,10 @@ async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32A
   const rows = [['variant', 'units', '→ target', 'control', 'PSNR', 'Δ supp.', 'Δ exc.', 'Δ other', 'seconds']];
   for (const [name, v] of list) {
     const t0 = Date.now();
-    const r = await unitAttack(clf, x, y, { ...base, ...v });
+    // A null in a variant removes the base option (e.g. "suppressClass": null for an excite-only attack).
+    const merged: Record<string, unknown> = { ...base, ...v };
+    for (const [k, val] of Object.entries(merged)) if (val === null) delete merged[k];
+    const r = await unitAttack(clf, x, y, merged);
     rows.push([name, `−${r.unit.suppress.length} +${r.unit.excite.length}`, pct(r.unit.targetedSuccess), pct(r.control?.targetedSuccess),
       f2(meanFinite(r.unit.psnr.perImage)), f2(r.unit.unitEffect.suppressed.mean), f2(r.unit.unitEffect.excited.mean), f2(r.unit.unitEffect.other.mean),
       ((Date.now() - t0) / 1000).toFixed(0)]);
