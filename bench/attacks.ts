@@ -162,7 +162,11 @@ async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array
   const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'ce', target: TARGET } });
   const excite = atlas.classImportance[TARGET].ranking.slice(0, UNITS);
   const suppress = atlas.classImportance[SOURCE].ranking.filter((u) => !excite.includes(u)).slice(0, UNITS);
-  const scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? u.threshold : 1));
+  // The same scale as the unit attack: thresholds floored at a tenth of the layer's median (a nearly dead unit's tiny
+  // threshold would otherwise blow its change up).
+  const positive = atlas.units.map((u) => u.threshold).filter((v) => v > 0).sort((a, b) => a - b);
+  const floor = 0.1 * (positive[Math.floor(positive.length / 2)] ?? 1);
+  const scale = Float32Array.from(atlas.units, (u) => Math.max(u.threshold, floor));
   const all = await measureUnitEffect(clf, atlas.layer, x, r.adversarial, suppress, excite, { unitScale: scale, seed: SEED });
   const ok = Array.from(r.predictions.keys()).filter((i) => r.predictions[i] === t);
   let fooled: Awaited<ReturnType<typeof measureUnitEffect>> | null = null;
@@ -293,6 +297,6 @@ for (const s of SECTIONS) {
   else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
 }
 ski?.x.dispose();
-console.log(`\ntensors left: ${tf.memory().numTensors}`);
 if (JSON_OUT) await fs.writeFile(JSON_OUT, JSON.stringify(report, null, 2));
 clf.dispose();
+console.log(`\ntensors left after disposing the model: ${tf.memory().numTensors}`);
