@@ -13,13 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError, usageError } from '../errors.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
+import { createSketchBank, type SketchBank } from './_internals/sketch-bank.js';
 import { TopImages } from './_internals/top-images.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
 import { cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
 import { IouTally } from './iou.js';
 import { defaultLabelSize, openProbe, probeBatches, type ProbeSet } from './probe.js';
-import { QuantileSketch } from './quantile.js';
 import { ActivationStore } from './store.js';
 import { upsampleActivations } from './upsample.js';
 
@@ -163,9 +163,11 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
   const lp = lh * lw;
   const planes = probe.labelPlanes;
   const store = await ActivationStore.create(h * w * C, planes * lp, options.tmpDir);
+  let sketches: SketchBank | undefined;
   try {
     // ---- pass 1: activations, thresholds, top images ----
-    const sketches = Array.from({ length: C }, (_, u) => new QuantileSketch({ k: o.sketchK, seed: o.seed * 1000003 + u }));
+    // The sketches sort on the other core when a worker thread can be started.
+    sketches = await createSketchBank(o.sketchK, Array.from({ length: C }, (_, u) => o.seed * 1000003 + u));
     const top = new TopImages(C, o.topImages, h * w);
     const ids = new Map<number, string>();
     const classOf = new Int32Array(probe.count).fill(-1);
@@ -191,10 +193,9 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       } finally {
         acts.dispose(); upT.dispose();
       }
+      await sketches.update(up, n * lp); // may transfer `up` to the worker: not used below
       await store.append(raw, batch.labels, batch.indices);
       top.add(raw, batch.indices);
-      const per = n * lp;
-      for (let u = 0; u < C; u++) sketches[u].update(up, u * per, (u + 1) * per);
       batch.indices.forEach((idx, i) => {
         ids.set(idx, batch.ids[i]);
         const pc = batch.classIndex?.[i] ?? -1;
@@ -206,9 +207,9 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     if (used === 0) {
       throw new UnitAttackError('UA_INPUT', `no probe image of '${probe.spec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
     }
-    const thresholds = new Float32Array(C);
-    for (let u = 0; u < C; u++) thresholds[u] = sketches[u].quantile(1 - o.quantile);
-    sketches.length = 0;
+    const thresholds = await sketches.quantiles(1 - o.quantile);
+    await sketches.close();
+    sketches = undefined;
 
     // ---- pass 2: pooled IoU ----
     const maxId = probe.concepts.reduce((m, c) => Math.max(m, c.id), 0);
@@ -290,6 +291,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     if (cacheFile) await writeCachedAtlas(cacheFile, atlas);
     return { atlas, cached: false, ...(cacheFile ? { cacheFile } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
+    await sketches?.close();
     await store.close();
   }
 }

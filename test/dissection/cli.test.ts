@@ -9,7 +9,8 @@ import type { CliIO } from '../../src/cli/command.js';
 import { stripAnsi } from '../../src/cli/format.js';
 import { buildArgv, main } from '../../src/cli/main.js';
 import { loadAtlas } from '../../src/dissection/atlas.js';
-import { saveLayersModel } from '../../src/models/io.js';
+import { dissect } from '../../src/dissection/dissect.js';
+import { loadClassifier, saveLayersModel } from '../../src/models/io.js';
 import { colorLayersModel, writeColorProbe } from './fixtures.js';
 
 function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
@@ -93,5 +94,10 @@ describe('unit-attack dissect', () => {
     const atlas = await loadAtlas(path.join(out, 'atlas.json'));
     expect(atlas.probe.used).toBe(12);
     expect(atlas.units[0].topImages.length).toBe(8);
+    // The build renders scenes and sorts the sketches in worker threads; in process (here) both run on this thread.
+    const clf = await loadClassifier(model);
+    const local = (await dissect(clf, 'builtin:scenes?count=12&seed=2', { cache: false, tmpDir: dir })).atlas;
+    expect(atlas.units.map((u) => [u.threshold, u.iou, u.concept])).toEqual(local.units.map((u) => [u.threshold, u.iou, u.concept]));
+    clf.dispose();
   });
 });

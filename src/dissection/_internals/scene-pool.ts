@@ -3,33 +3,13 @@
  * `scene-worker.js` (or the `.ts` source under tsx); when neither can start (e.g. inside a test runner that transforms
  * sources in memory), when the worker fails, or with `UNIT_ATTACK_WORKERS=0`, rendering falls back to this thread.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { renderScene, sceneSpec } from '../../data/scenes/index.js';
+import { startWorker } from './worker-source.js';
 
 export interface RenderedProbeScene { image: Uint8Array; labels: Uint16Array; cls: string }
 
 interface Pending { resolve: (r: RenderedProbeScene) => void; reject: (e: Error) => void; seed: number; index: number; size: number; classes: readonly string[] }
-
-/**
- * How to start the worker: the compiled `scene-worker.js`, or — when running from the TypeScript sources under tsx,
- * whose loader does not reach worker threads by itself — a small bootstrap that registers tsx in the worker first.
- */
-function workerSource(): { source: string | URL; eval: boolean } | undefined {
-  if (process.env.UNIT_ATTACK_WORKERS === '0') return undefined;
-  const js = new URL('./scene-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { source: js, eval: false };
-  const ts = new URL('./scene-worker.ts', import.meta.url);
-  if (!existsSync(fileURLToPath(ts)) || !process.execArgv.some((a) => a.includes('tsx'))) return undefined;
-  let api: string;
-  try {
-    api = import.meta.resolve('tsx/esm/api');
-  } catch {
-    return undefined;
-  }
-  return { source: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })`, eval: true };
-}
 
 /** One render worker (the machine's other core), shared by every scenes probe set of the process. */
 export class ScenePool {
@@ -53,36 +33,30 @@ export class ScenePool {
   private ensure(): Worker | undefined {
     if (this.failed) return undefined;
     if (this.worker) return this.worker;
-    const script = workerSource();
-    if (!script) { this.failed = true; return undefined; }
-    try {
-      const w = new Worker(script.source, { eval: script.eval, execArgv: [] });
-      w.unref();
-      w.on('message', (m: { id: number; image?: Uint8Array; labels?: Uint16Array; cls?: string; error?: string }) => {
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        if (this.pending.size === 0) w.unref();
-        if (m.error !== undefined) p.reject(new Error(m.error));
-        else p.resolve({ image: m.image!, labels: m.labels!, cls: m.cls! });
-      });
-      const fail = (): void => {
-        // Render whatever was waiting here, and everything later too.
-        this.failed = true;
-        this.worker = undefined;
-        for (const p of this.pending.values()) {
-          try { p.resolve(renderHere(p.seed, p.index, p.size, p.classes)); } catch (e) { p.reject(e as Error); }
-        }
-        this.pending.clear();
-      };
-      w.on('error', fail);
-      w.on('exit', (code) => { if (code !== 0 || this.pending.size > 0) fail(); });
-      this.worker = w;
-      return w;
-    } catch {
+    const w = startWorker('scene-worker');
+    if (!w) { this.failed = true; return undefined; }
+    w.unref();
+    w.on('message', (m: { id: number; image?: Uint8Array; labels?: Uint16Array; cls?: string; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) w.unref();
+      if (m.error !== undefined) p.reject(new Error(m.error));
+      else p.resolve({ image: m.image!, labels: m.labels!, cls: m.cls! });
+    });
+    const fail = (): void => {
+      // Render whatever was waiting here, and everything later too.
       this.failed = true;
-      return undefined;
-    }
+      this.worker = undefined;
+      for (const p of this.pending.values()) {
+        try { p.resolve(renderHere(p.seed, p.index, p.size, p.classes)); } catch (e) { p.reject(e as Error); }
+      }
+      this.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => { if (code !== 0 || this.pending.size > 0) fail(); });
+    this.worker = w;
+    return w;
   }
 }
 
