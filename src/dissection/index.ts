@@ -18,7 +18,7 @@ export {
   readLabelPng, registerProbeKind, scenesProbeKind,
 } from './probe.js';
 export type { OpenProbeOptions, ProbeBatch, ProbeBatchOptions, ProbeConcept, ProbeItem, ProbeKind, ProbeSet } from './probe.js';
-export { ablationCurves, chunksOf, classImportance, rankUnits } from './importance.js';
+export { ablationCurves, chunksOf, classImportance, maskedCopies, rankUnits } from './importance.js';
 export type {
   AblationCurve, AblationOptions, ActivationChunk, ChunkSource, ClassImportance, ClassImportanceOptions, ImportanceMetric,
   RankUnitsOptions,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ablationCurves, chunksOf, classImportance, rankUnits } from '../../src/dissection/importance.js';
+import fc from 'fast-check';
+import { ablationCurves, chunksOf, classImportance, maskedCopies, rankUnits } from '../../src/dissection/importance.js';
 import { fromLayersModel } from '../../src/models/classifier.js';
 import type { Classifier } from '../../src/models/types.js';
 import { relError } from '../helpers.js';
@@ -31,6 +32,24 @@ function partlyIgnoringModel(): Classifier {
   dense.setWeights([tf.tensor2d([[1, -2, 0.5], [-1, 0.3, 2], [0, 0, 0], [0, 0, 0]]), tf.tensor1d([0, 0.1, -0.1])]);
   return fromLayersModel(model, { classNames: ['a', 'b', 'c'] });
 }
+
+describe('maskedCopies', () => {
+  it('equals the activations times each 0/1 mask, channels last', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 5 }), fc.integer(),
+      (n, pixels, units, G, seed) => {
+        let x = seed | 1;
+        const rnd = (): number => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) / 4294967296; };
+        const acts = Float32Array.from({ length: n * pixels * units }, () => rnd() * 2 - 0.5);
+        const masks = Uint8Array.from({ length: G * units }, () => (rnd() < 0.5 ? 1 : 0));
+        const out = maskedCopies(acts, units, masks, G);
+        for (let g = 0; g < G; g++) for (let i = 0; i < acts.length; i++) {
+          expect(out[g * acts.length + i] + 0).toBe(acts[i] * masks[g * units + (i % units)] + 0); // +0 folds −0 into 0
+        }
+      },
+    ), { numRuns: 100 });
+  });
+});
 
 describe('unit ablation', () => {
   it('of a unit the output ignores changes nothing', async () => {
