@@ -217,8 +217,17 @@ async function timing(clf: Classifier, x: tf.Tensor4D, y: Int32Array): Promise<v
   report.timing = { images: n, steps: 50, seconds: sec, msPerStepImage: 1000 * sec / (50 * n), backend: tf.getBackend() };
 }
 
+/** Each unit's mean activation map over fresh scenes of the target class, `[h, w, U]`. */
+async function targetMaps(clf: Classifier, layer: string, trained: Set<number>): Promise<Float32Array> {
+  const bed = scenes(clf, [TARGET], 48, 777_003, trained);
+  const m = tf.tidy(() => tf.mean(clf.activations(bed.x, layer), 0));
+  const w = Float32Array.from(await m.data());
+  m.dispose(); bed.x.dispose();
+  return w;
+}
+
 /** The objective and unit-choice variants, at one ε, on the same images: what moves the figure. */
-async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
+async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array, trained: Set<number>): Promise<void> {
   const eps = EPS[0] / 255;
   const base: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS };
   const list: Array<[string, Partial<UnitAttackOptions>]> = JSON.parse(opt('variants', '[]')!) as Array<[string, Partial<UnitAttackOptions>]>;
@@ -227,6 +236,12 @@ async function variants(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32A
     const t0 = Date.now();
     // A null in a variant removes the base option (e.g. "suppressClass": null for an excite-only attack).
     const merged: Record<string, unknown> = { ...base, ...v };
+    if ((v as { targetMaps?: boolean }).targetMaps) {
+      // Weights from where each unit fires on fresh scenes of the target class (not the attacked images).
+      delete merged.targetMaps;
+      merged.aggregate = 'typical';
+      merged.spatialWeights = await targetMaps(clf, atlas.layer, trained);
+    }
     for (const [k, val] of Object.entries(merged)) if (val === null) delete merged[k];
     const r = await unitAttack(clf, x, y, merged);
     rows.push([name, `−${r.unit.suppress.length} +${r.unit.excite.length}`, pct(r.unit.targetedSuccess), pct(r.control?.targetedSuccess),
@@ -292,7 +307,7 @@ for (const s of SECTIONS) {
   else if (s === 'pnas') await pnas(clf, atlas!, ski!.x, ski!.y);
   else if (s === 'robust') await robust(clf, trained);
   else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
-  else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y);
+  else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y, trained);
   else if (s === 'oracle') oracle(clf, atlas!, ski!.x, trained);
   else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
 }

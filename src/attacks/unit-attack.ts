@@ -93,6 +93,12 @@ export interface UnitAttackOptions extends UnitSelection {
    */
   aggregate?: 'mean' | 'max' | 'typical';
   /**
+   * With `aggregate: 'typical'`: the spatial weights to use instead of the atlas's top-image maps, `h·w·U` numbers in
+   * `[h, w, U]` order (e.g. each unit's mean map on images of the class it stands for). Each unit's weights are
+   * normalised to sum 1. @defaultValue from the atlas
+   */
+  spatialWeights?: Float32Array | readonly number[];
+  /**
    * Per-unit scale of the objective: `'threshold'` divides each unit by its dissection threshold (needs the
    * atlas; floored at a tenth of the layer's median threshold), `'none'` uses raw activations, or one number per
    * unit of the layer.
@@ -389,9 +395,19 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   }
   let spatialWeights: Float32Array | null = null;
   if (aggregate === 'typical') {
-    if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images)", { path: 'aggregate' });
     if (!info.spatial) throw usageError(`aggregate 'typical' needs a layer with spatial maps; '${layer}' has none`, { path: 'aggregate' });
-    spatialWeights = typicalWeights(atlas, info.shape[0] * info.shape[1], numUnits);
+    const hw = info.shape[0] * info.shape[1];
+    if (options.spatialWeights !== undefined) {
+      if (options.spatialWeights.length !== hw * numUnits) {
+        throw usageError(`spatialWeights has ${options.spatialWeights.length} numbers; layer '${layer}' needs ${info.shape[0]}×${info.shape[1]}×${numUnits}`, { path: 'spatialWeights' });
+      }
+      spatialWeights = normaliseWeights(Float32Array.from(options.spatialWeights), hw, numUnits);
+    } else {
+      if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images) or spatialWeights", { path: 'aggregate' });
+      spatialWeights = typicalWeights(atlas, hw, numUnits);
+    }
+  } else if (options.spatialWeights !== undefined) {
+    throw usageError(`spatialWeights are used only with aggregate 'typical', not '${aggregate}'`, { path: 'spatialWeights' });
   }
   return {
     layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, steps, stepSize, schedule, restarts, randomStart,
@@ -461,6 +477,16 @@ function typicalWeights(atlas: Atlas, hw: number, numUnits: number): Float32Arra
     for (const m of maps) for (let p = 0; p < hw; p++) acc[p] += Number.isFinite(m[p]) ? Math.max(0, m[p]) : 0;
     const sum = acc.reduce((a, b) => a + b, 0);
     for (let p = 0; p < hw; p++) w[p * numUnits + u] = sum > 0 ? acc[p] / sum : 1 / hw;
+  }
+  return w;
+}
+
+/** Clamps weights `[h·w, U]` at 0 and scales each unit's to sum 1 (uniform when they sum to 0). */
+function normaliseWeights(w: Float32Array, hw: number, numUnits: number): Float32Array {
+  for (let u = 0; u < numUnits; u++) {
+    let sum = 0;
+    for (let p = 0; p < hw; p++) { const v = Math.max(0, Number.isFinite(w[p * numUnits + u]) ? w[p * numUnits + u] : 0); w[p * numUnits + u] = v; sum += v; }
+    for (let p = 0; p < hw; p++) w[p * numUnits + u] = sum > 0 ? w[p * numUnits + u] / sum : 1 / hw;
   }
   return w;
 }

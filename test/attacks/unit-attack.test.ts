@@ -155,6 +155,23 @@ describe('unitAttack on a hand-wired colour model', () => {
     await expect(unitAttack(clf, x, labels, { atlas, excite: ['teal'], conceptIou: 0.05 })).rejects.toThrow(/not even with an IoU of 0.05/);
   });
 
+  it('weighs each unit by where it usually fires with aggregate typical', async () => {
+    // Weights on the left half only: without a random start, only the left half of the images changes.
+    const w = new Float32Array(16 * 16 * 6);
+    for (let y = 0; y < 16; y++) for (let xx = 0; xx < 8; xx++) for (let u = 0; u < 6; u++) w[(y * 16 + xx) * 6 + u] = 1;
+    const r = await unitAttack(clf, x, labels, { exciteUnits: [1], aggregate: 'typical', spatialWeights: w, epsilon: '8/255', steps: 3, randomStart: false, control: false });
+    try {
+      const d = tf.tidy(() => tf.sub(r.unit.attack.adversarial, x).abs().mean([0, 1, 3]).dataSync());
+      const left = Array.from(d.slice(0, 8)).reduce((a, b) => a + b, 0);
+      const right = Array.from(d.slice(8)).reduce((a, b) => a + b, 0);
+      expect(left).toBeGreaterThan(5 * right);
+    } finally {
+      disposeUnitAttack(r);
+    }
+    await expect(unitAttack(clf, x, labels, { exciteUnits: [1], aggregate: 'typical', spatialWeights: new Float32Array(3) })).rejects.toThrow(/spatialWeights has 3 numbers/);
+    await expect(unitAttack(clf, x, labels, { exciteUnits: [1], spatialWeights: w })).rejects.toThrow(/only with aggregate 'typical'/);
+  });
+
   it('rejects ε outside (0, 1], steps < 1, an unknown target and a logits-only attack', async () => {
     await expect(unitAttack(clf, x, labels, { ...base, epsilon: 0 })).rejects.toThrow(/epsilon must be in \(0, 1\]/);
     await expect(unitAttack(clf, x, labels, { ...base, epsilon: 1.5 })).rejects.toThrow(/epsilon/);
