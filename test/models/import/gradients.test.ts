@@ -29,7 +29,11 @@ function lcg(seed: number): () => number {
   };
 }
 
-/** Sets every weight of `model` to seeded random values (batch-norm variances positive). */
+/**
+ * Sets every weight of `model` to seeded random values (batch-norm variances positive). Constant operands of
+ * arithmetic layers get magnitudes in [0.25, 1]: a divisor near 0 makes the gradient ill-conditioned (values of
+ * 1e5 whose float32 rounding alone differs by 1e-4 between backends), which tests the condition number, not the kernels.
+ */
 function randomWeights(model: tf.LayersModel, seed: number): void {
   const rnd = lcg(seed);
   for (const layer of model.layers) {
@@ -39,7 +43,13 @@ function randomWeights(model: tf.LayersModel, seed: number): void {
       const shape = w.shape as number[];
       const n = shape.reduce((a, b) => a * b, 1);
       const positive = /variance|moving_var/.test(w.name);
-      return tf.tensor(Float32Array.from({ length: n }, () => (positive ? 0.5 + rnd() : (rnd() - 0.5) * 1.5)), shape);
+      const operand = layer instanceof ConstArithmetic;
+      const draw = (): number => {
+        if (positive) return 0.5 + rnd();
+        if (operand) return (rnd() < 0.5 ? -1 : 1) * (0.25 + 0.75 * rnd());
+        return (rnd() - 0.5) * 1.5;
+      };
+      return tf.tensor(Float32Array.from({ length: n }, draw), shape);
     }));
   }
 }
