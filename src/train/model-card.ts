@@ -34,11 +34,8 @@ export async function writeModelCard(dir: string, result: TrainResult, backend: 
     `- Width multiplier ${o.widthMultiplier} (conv widths ${[64, 128, 256, 512, 512].map((c) => Math.round(c * o.widthMultiplier)).join(', ')}; fc ${Math.round(o.fcWidth * o.widthMultiplier)}).`,
     `- He-normal initialisation (seed ${o.seed}), Adam at ${o.learningRate} with cosine decay to 10%, batch ${o.batchSize}, softmax cross-entropy.`,
     `- ${o.epochs} epochs of ${o.scenesPerEpoch} fresh scenes each (scene i of the run has seed sceneSeed(${o.seed}, i)); ${result.steps} steps.`,
-    ...(result.segments.length > 1 ? [
-      `- The run was resumed with a different number of epochs: ${result.segments.map((g) => `from step ${g.fromStep} with --epochs ${g.epochs}`).join(', then ')}` +
-      ' (the cosine schedule follows the latest), so reproducing it exactly takes the same commands, each stopped at the next segment with --max-steps.',
-    ] : []),
-    `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}, ${backend.threads ?? 1} thread(s)).`,
+    ...segmentLines(result.segments),
+    `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}), ${threadsOf(result.segments)}.`,
     '',
   ];
   if (ev) {
@@ -48,4 +45,23 @@ export async function writeModelCard(dir: string, result: TrainResult, backend: 
       ...Object.entries(ev.perClass).map(([c, v]) => `| ${c} | ${v.count} | ${(v.accuracy * 100).toFixed(1)}% |`), '');
   }
   await writeAtomic(path.join(dir, 'MODEL_CARD.md'), lines.join('\n'));
+}
+
+type Segment = TrainResult['segments'][number];
+
+/** How the run used threads: one, N, or one then N (data-parallel stretches record their worker count). */
+function threadsOf(segments: readonly Segment[]): string {
+  const counts = [...new Set(segments.map((g) => g.workers ?? 1))];
+  if (counts.length === 1) return counts[0] === 1 ? 'one thread' : `${counts[0]} threads sharing every batch (--workers ${counts[0]})`;
+  return `threads per stretch: ${segments.map((g) => `from step ${g.fromStep} ${g.workers ?? 1}`).join(', ')}`;
+}
+
+/** The resumes that changed the schedule or the threads, in words. */
+function segmentLines(segments: readonly Segment[]): string[] {
+  if (segments.length < 2) return [];
+  const epochs = new Set(segments.map((g) => g.epochs)).size > 1;
+  const lines = [`- The run was resumed: ${segments.map((g) => `from step ${g.fromStep} with --epochs ${g.epochs} --workers ${g.workers ?? 1}`).join(', then ')}.`];
+  if (epochs) lines.push('  The cosine schedule follows the latest --epochs, so reproducing the run exactly takes the same commands, each stopped at the next segment with --max-steps.');
+  lines.push('  The number of workers changes only the order of floating-point sums in each step\'s gradient.');
+  return lines;
 }

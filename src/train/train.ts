@@ -1,12 +1,18 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { SCENE_CLASSES, renderScene, sceneSeed } from '../data/scenes/index.js';
+import { SCENE_CLASSES, sceneSeed } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { fromLayersModel } from '../models/classifier.js';
 import { saveLayersModel } from '../models/io.js';
 import { buildVgg16 } from '../models/vgg16.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
+import type { BackendName } from '../engine/backend.js';
+import { sceneBatch } from './scene-batch.js';
+import { flattenVariables, shardGradient, splitBatch, trainableVariables } from './shard.js';
+import { TrainWorkers } from './workers.js';
+
+export { sceneBatch } from './scene-batch.js';
 
 /** Options for {@link trainScenesModel}; the defaults are the recipe of `builtin:scenes-vgg16`. */
 export interface TrainOptions {
@@ -14,7 +20,7 @@ export interface TrainOptions {
   out: string;
   /** Seed of the initial weights and of the training scenes. @defaultValue 1 */
   seed?: number;
-  /** Passes over `scenesPerEpoch` fresh scenes. @defaultValue 3 */
+  /** Passes over `scenesPerEpoch` fresh scenes. @defaultValue 8 */
   epochs?: number;
   /** Fresh scenes drawn per epoch (every epoch draws new ones). @defaultValue 8000 */
   scenesPerEpoch?: number;
@@ -38,6 +44,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** Stop after this many steps in this call (for tests); the run can be resumed. */
   maxSteps?: number;
+  /**
+   * Threads that share every batch (data-parallel): the main thread and `workers - 1` worker threads each compute
+   * the gradient of one shard, and the summed gradient is applied once. The result equals one-thread training up to
+   * the order of floating-point sums. @defaultValue 1
+   */
+  workers?: number;
   classes?: readonly string[];
 }
 
@@ -73,8 +85,11 @@ export interface TrainResult {
   finished: boolean;
   trainSeconds: number;
   lossHistory: Array<{ step: number; loss: number; accuracy: number }>;
-  /** Where the run changed its number of epochs on a resume (the cosine schedule follows the latest). */
-  segments: Array<{ fromStep: number; epochs: number }>;
+  /**
+   * Where the run changed its number of epochs or threads on a resume (the cosine schedule follows the latest
+   * number of epochs). `workers` is absent for stretches trained in one thread.
+   */
+  segments: Array<{ fromStep: number; epochs: number; workers?: number }>;
   evaluation?: Evaluation;
 }
 
@@ -82,15 +97,15 @@ const CHECKPOINT_DIR = 'checkpoint';
 
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const r: ResolvedTrainOptions = {
-    seed: 1, epochs: 3, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.25,
-    fcWidth: 1024, checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, classes: SCENE_CLASSES,
+    seed: 1, epochs: 8, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.25,
+    fcWidth: 1024, checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, classes: SCENE_CLASSES, workers: 1,
     ...o,
   };
   const posInt = (name: keyof TrainOptions, v: number): void => {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${v}`, { path: `--${name}` });
   };
   posInt('epochs', r.epochs); posInt('scenesPerEpoch', r.scenesPerEpoch); posInt('batchSize', r.batchSize);
-  posInt('checkpointEvery', r.checkpointEvery); posInt('evalCount', r.evalCount);
+  posInt('checkpointEvery', r.checkpointEvery); posInt('evalCount', r.evalCount); posInt('workers', r.workers);
   if (r.maxSteps !== undefined) posInt('maxSteps', r.maxSteps);
   if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learningRate must be in (0, 1), got ${r.learningRate}`, { path: '--learning-rate' });
   for (const c of r.classes) {
@@ -98,24 +113,6 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   }
   if (r.evalSeed === r.seed) throw usageError('evalSeed must differ from seed, so held-out scenes are never trained on', { path: '--eval-seed' });
   return r;
-}
-
-/** Renders scenes `[from, from+count)` of dataset `seed` as a batch: images [N,S,S,3] in [0,1] and class indices. */
-export function sceneBatch(classes: readonly string[], datasetSeed: number, from: number, count: number, size: number): { x: tf.Tensor4D; y: Int32Array; seeds: number[] } {
-  const pixels = new Float32Array(count * size * size * 3);
-  const y = new Int32Array(count);
-  const seeds: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const index = from + i;
-    const cls = classes[index % classes.length];
-    const seed = sceneSeed(datasetSeed, index);
-    seeds.push(seed);
-    const scene = renderScene({ cls, seed, size });
-    const off = i * size * size * 3;
-    for (let k = 0; k < scene.image.length; k++) pixels[off + k] = scene.image[k] / 255;
-    y[i] = classes.indexOf(cls);
-  }
-  return { x: tf.tensor4d(pixels, [count, size, size, 3]), y, seeds };
 }
 
 /**
@@ -138,7 +135,8 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
   let step = 0;
   let trainSeconds = 0;
   let lossHistory: TrainResult['lossHistory'] = [];
-  let segments: TrainResult['segments'] = [{ fromStep: 0, epochs: o.epochs }];
+  const segmentOf = (fromStep: number): TrainResult['segments'][number] => ({ fromStep, epochs: o.epochs, ...(o.workers > 1 ? { workers: o.workers } : {}) });
+  let segments: TrainResult['segments'] = [segmentOf(0)];
   const statePath = path.join(ckptDir, 'state.json');
   if (o.resume && existsSync(statePath)) {
     const state = JSON.parse(await fs.readFile(statePath, 'utf8')) as {
@@ -155,35 +153,34 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     await restoreCheckpoint(model, optimizer, ckptDir);
     step = state.step; trainSeconds = state.trainSeconds; lossHistory = state.lossHistory;
     segments = state.segments ?? [{ fromStep: 0, epochs: state.options.epochs }];
-    if (segments[segments.length - 1].epochs !== o.epochs) segments.push({ fromStep: step, epochs: o.epochs });
+    const last = segments[segments.length - 1];
+    if (last.epochs !== o.epochs || (last.workers ?? 1) !== o.workers) segments.push(segmentOf(step));
   }
   const trainSeed = o.seed;
   const stopAt = Math.min(totalSteps, o.maxSteps !== undefined ? step + o.maxSteps : totalSteps);
+  const parallel = o.workers > 1 && stopAt > step ? await startParallel(model, o) : undefined;
   let t0 = Date.now();
-  while (step < stopAt) {
-    const lr = o.learningRate * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * step / totalSteps)));
-    (optimizer as unknown as { learningRate: number }).learningRate = lr;
-    const { x, y } = sceneBatch(o.classes, trainSeed, step * o.batchSize, o.batchSize, o.inputSize);
-    const labels = tf.oneHot(tf.tensor1d(y, 'int32'), o.classes.length);
-    let accuracy = 0;
-    const lossT = optimizer.minimize(() => {
-      const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-      accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')).dataSync()[0]);
-      return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, logits);
-    }, true)!;
-    const loss = (await lossT.data())[0];
-    tf.dispose([x, labels, lossT]);
-    if (!Number.isFinite(loss)) {
-      throw new UnitAttackError('UA_NUMERIC', `the training loss became ${loss} at step ${step}`, { hint: 'lower --learning-rate' });
+  try {
+    while (step < stopAt) {
+      const lr = o.learningRate * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * step / totalSteps)));
+      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      const { loss, accuracy } = parallel
+        ? await parallelStep(model, optimizer, parallel, o, step)
+        : await singleStep(model, optimizer, o, step);
+      if (!Number.isFinite(loss)) {
+        throw new UnitAttackError('UA_NUMERIC', `the training loss became ${loss} at step ${step}`, { hint: 'lower --learning-rate' });
+      }
+      step++;
+      lossHistory.push({ step, loss, accuracy });
+      hooks.onStep?.({ step, totalSteps, epoch: Math.floor((step - 1) / stepsPerEpoch) + 1, loss, accuracy });
+      if (step % o.checkpointEvery === 0 || step === stopAt) {
+        trainSeconds += (Date.now() - t0) / 1000; t0 = Date.now();
+        await saveCheckpoint(model, optimizer, ckptDir, { step, trainSeconds, options: o, lossHistory, segments });
+        hooks.onCheckpoint?.(step);
+      }
     }
-    step++;
-    lossHistory.push({ step, loss, accuracy });
-    hooks.onStep?.({ step, totalSteps, epoch: Math.floor((step - 1) / stepsPerEpoch) + 1, loss, accuracy });
-    if (step % o.checkpointEvery === 0 || step === stopAt) {
-      trainSeconds += (Date.now() - t0) / 1000; t0 = Date.now();
-      await saveCheckpoint(model, optimizer, ckptDir, { step, trainSeconds, options: o, lossHistory, segments });
-      hooks.onCheckpoint?.(step);
-    }
+  } finally {
+    await parallel?.stop();
   }
   trainSeconds += (Date.now() - t0) / 1000;
   const finished = step >= totalSteps;
@@ -193,6 +190,70 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     result.evaluation = await evaluateScenes(model, o, trainSeed, totalSteps * o.batchSize, hooks);
   }
   return result;
+}
+
+/** One step in this thread: the batch's mean loss and its gradient by `optimizer.minimize`. */
+async function singleStep(model: tf.LayersModel, optimizer: tf.Optimizer, o: ResolvedTrainOptions, step: number): Promise<{ loss: number; accuracy: number }> {
+  const { x, y } = sceneBatch(o.classes, o.seed, step * o.batchSize, o.batchSize, o.inputSize);
+  const labels = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), o.classes.length));
+  let accuracy = 0;
+  const lossT = optimizer.minimize(() => {
+    const logits = model.apply(x, { training: true }) as tf.Tensor2D;
+    accuracy = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')).dataSync()[0]);
+    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(labels, logits);
+  }, true)!;
+  const loss = (await lossT.data())[0];
+  tf.dispose([x, labels, lossT]);
+  return { loss, accuracy };
+}
+
+interface Parallel {
+  workers: TrainWorkers;
+  vars: tf.Variable[];
+  stop(): Promise<void>;
+}
+
+async function startParallel(model: tf.LayersModel, o: ResolvedTrainOptions): Promise<Parallel> {
+  const backend = tf.getBackend() as BackendName;
+  const workers = await TrainWorkers.start(o.workers - 1, {
+    backend, classes: [...o.classes], datasetSeed: o.seed, inputSize: o.inputSize,
+    model: { inputSize: o.inputSize, numClasses: o.classes.length, widthMultiplier: o.widthMultiplier, fcWidth: o.fcWidth, seed: o.seed },
+  });
+  return { workers, vars: trainableVariables(model), stop: () => workers.stop() };
+}
+
+/**
+ * One data-parallel step: the workers compute the gradients of shards 2…N while this thread computes shard 1; the
+ * summed gradient divided by the batch size is the gradient of the batch's mean loss, applied once.
+ */
+async function parallelStep(model: tf.LayersModel, optimizer: tf.Optimizer, p: Parallel, o: ResolvedTrainOptions, step: number): Promise<{ loss: number; accuracy: number }> {
+  const start = step * o.batchSize;
+  const shards = splitBatch(o.batchSize, p.workers.size + 1).map((s) => ({ from: start + s.offset, count: s.count }));
+  const weights = flattenVariables(p.vars);
+  const remote = p.workers.steps(weights, shards.slice(1));
+  // Collect every reply (also after a failure) before going on, so no rejection is left unhandled.
+  const settled = Promise.allSettled(remote);
+  const own = shardGradient(model, p.vars, o.classes, o.seed, shards[0].from, shards[0].count, o.inputSize);
+  const parts = [own];
+  for (const r of await settled) {
+    if (r.status === 'rejected') throw r.reason;
+    parts.push(r.value);
+  }
+  const sum = own.grads;
+  for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+  const scale = 1 / o.batchSize;
+  tf.tidy(() => {
+    const named: tf.NamedTensorMap = {};
+    let off = 0;
+    for (const v of p.vars) {
+      named[v.name] = tf.mul(tf.tensor(sum.subarray(off, off + v.size), v.shape, 'float32'), scale);
+      off += v.size;
+    }
+    optimizer.applyGradients(named);
+  });
+  const lossSum = parts.reduce((a, r) => a + r.lossSum, 0);
+  const correct = parts.reduce((a, r) => a + r.correct, 0);
+  return { loss: lossSum / o.batchSize, accuracy: correct / o.batchSize };
 }
 
 /**
@@ -237,13 +298,15 @@ export async function evaluateScenes(
 async function saveCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, dir: string, state: object): Promise<void> {
   await saveLayersModel(model, dir, { description: 'training checkpoint' });
   const weights = await optimizer.getWeights();
-  const specs: Array<{ name: string; shape: number[] }> = [];
+  const specs: Array<{ name: string; shape: number[]; dtype: tf.DataType }> = [];
   const chunks: Buffer[] = [];
   for (const w of weights) {
-    specs.push({ name: w.name, shape: w.tensor.shape });
-    const d = await w.tensor.data() as Float32Array;
+    // Adam's step count ('iter') is int32: its dtype is saved with it, so the bias correction resumes where it was.
+    specs.push({ name: w.name, shape: w.tensor.shape, dtype: w.tensor.dtype });
+    const d = await w.tensor.data() as Float32Array | Int32Array;
     chunks.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
   }
+  tf.dispose(weights.filter((w) => w.name === 'iter').map((w) => w.tensor));
   await writeAtomic(path.join(dir, 'optimizer.bin'), Buffer.concat(chunks));
   await writeJsonAtomic(path.join(dir, 'optimizer.json'), specs);
   // state.json last: its presence means the checkpoint is whole
@@ -254,13 +317,16 @@ async function restoreCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer,
   const saved = await tf.loadLayersModel(tf.io.fromMemory(await readModelArtifacts(dir)));
   model.setWeights(saved.getWeights());
   saved.dispose();
-  const specs = JSON.parse(await fs.readFile(path.join(dir, 'optimizer.json'), 'utf8')) as Array<{ name: string; shape: number[] }>;
+  const specs = JSON.parse(await fs.readFile(path.join(dir, 'optimizer.json'), 'utf8')) as Array<{ name: string; shape: number[]; dtype?: 'float32' | 'int32' }>;
   const bin = await fs.readFile(path.join(dir, 'optimizer.bin'));
-  const all = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  const bytes = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
   let off = 0;
   const named = specs.map((s) => {
     const n = s.shape.reduce((a, b) => a * b, 1);
-    const t = tf.tensor(all.subarray(off, off + n), s.shape);
+    // Checkpoints from before dtypes were saved hold the int32 step count 'iter' as its raw bytes too.
+    const dtype = s.dtype ?? (s.name === 'iter' ? 'int32' : 'float32');
+    const values = dtype === 'int32' ? new Int32Array(bytes, off * 4, n) : new Float32Array(bytes, off * 4, n);
+    const t = tf.tensor(values, s.shape, dtype);
     off += n;
     return { name: s.name, tensor: t };
   });
