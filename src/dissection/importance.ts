@@ -3,9 +3,11 @@
  * much that hurts the class; then ablate a class's top-N units (or keep only them) and measure accuracy.
  *
  * The layer's activations are computed once; every edited pass runs only the rest of the network, from the layer
- * on (`run(null, { overrides })`), with many edits stacked along the batch axis.
+ * on (`run(null, { overrides })`), with many edits stacked along the batch axis. Inside `withPool` with a pool on
+ * the classifier, the chunks of images go to the pool's workers, with the same result.
  */
 import * as tf from '@tensorflow/tfjs';
+import { poolFor, runOrdered } from '../engine/pool.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 
@@ -77,9 +79,10 @@ export interface AblationOptions {
 
 const DEFAULT_MAX_ELEMENTS = 1 << 22;
 
-interface LayerGeom { shape: number[]; per: number; units: number }
+/** Shape of a layer's activations per image, values per image, and units (channels). */
+export interface LayerGeom { shape: number[]; per: number; units: number }
 
-function layerGeom(classifier: Classifier, layer: string): LayerGeom {
+export function layerGeom(classifier: Classifier, layer: string): LayerGeom {
   const info = classifier.layer(layer);
   const per = info.shape.reduce((a, b) => a * b, 1);
   return { shape: info.shape, per, units: info.shape[info.shape.length - 1] };
@@ -113,7 +116,7 @@ export function maskedCopies(acts: Float32Array, units: number, masks: Uint8Arra
  * unit, 0 zeroes it) and returns, per (mask, image), the log-probability of the image's class and whether the
  * prediction is right.
  */
-async function maskedPass(
+export async function maskedPass(
   classifier: Classifier, layer: string, geom: LayerGeom, acts: Float32Array, labels: Int32Array, masks: Uint8Array, G: number,
 ): Promise<{ logp: Float32Array; correct: Uint8Array }> {
   const n = labels.length;
@@ -134,7 +137,7 @@ async function maskedPass(
   return { logp: lpv as Float32Array, correct };
 }
 
-function checkChunk(c: ActivationChunk, geom: LayerGeom, K: number): void {
+export function checkChunk(c: ActivationChunk, geom: LayerGeom, K: number): void {
   if (c.acts.length !== c.n * geom.per || c.labels.length !== c.n) {
     throw usageError(`an activation chunk of ${c.n} images must hold ${c.n}×${geom.per} values and ${c.n} labels`, { path: 'chunks' });
   }
@@ -159,28 +162,22 @@ export async function rankUnits(classifier: Classifier, layer: string, chunks: C
   const dropSum = new Float64Array(K * U);
   const count = new Float64Array(K);
   let done = 0;
-  for await (const c of chunks()) {
-    checkChunk(c, geom, K);
-    if (c.n === 0) continue;
-    const base = await maskedPass(classifier, layer, geom, c.acts, c.labels, new Uint8Array(U).fill(1), 1);
-    const G = Math.max(1, Math.min(U, Math.floor(maxElements / (c.n * geom.per))));
-    for (let u0 = 0; u0 < U; u0 += G) {
-      const g = Math.min(G, U - u0);
-      const masks = new Uint8Array(g * U).fill(1);
-      for (let j = 0; j < g; j++) masks[j * U + u0 + j] = 0;
-      const r = await maskedPass(classifier, layer, geom, c.acts, c.labels, masks, g);
-      for (let j = 0; j < g; j++) {
-        const u = u0 + j;
-        for (let i = 0; i < c.n; i++) {
-          const y = c.labels[i];
-          const d = metric === 'logprob' ? base.logp[i] - r.logp[j * c.n + i] : base.correct[i] - r.correct[j * c.n + i];
-          dropSum[y * U + u] += d;
-        }
-      }
-    }
+  // Each chunk's sums are added to the totals in chunk order, so a pool's workers give the same numbers.
+  const add = (part: RankChunkSums, c: ActivationChunk): void => {
+    for (let i = 0; i < dropSum.length; i++) dropSum[i] += part.dropSum[i];
     for (const y of c.labels) count[y]++;
     done += c.n;
     options.onProgress?.(done);
+  };
+  const pool = poolFor(classifier);
+  const source = nonEmpty(chunks(), geom, K);
+  if (pool) {
+    await runOrdered(source, pool.size * 2, (c) => pool.run<RankChunkSums>({
+      kind: 'importance-rank', input: { layer, chunk: c, metric, maxElements } satisfies RankChunkInput,
+      transfer: [c.acts.buffer as ArrayBuffer], label: `class importance on ${c.n} probe images`,
+    }), add);
+  } else {
+    for await (const c of source) add(await rankChunk(classifier, { layer, chunk: c, metric, maxElements }), c);
   }
   const out: Record<string, ClassImportance> = {};
   for (let y = 0; y < K; y++) {
@@ -215,38 +212,24 @@ export async function ablationCurves(
   // ablCorrect[c][N-1][d]: correct predictions on class d with class c's top-N zeroed.
   const ablCorrect = classes.map(() => new Float64Array(topN * K));
   const keepCorrect = classes.map(() => new Float64Array(topN));
-  const maskSet = (ranking: number[], op: 'zero' | 'keep'): Uint8Array => {
-    const m = new Uint8Array(topN * U).fill(op === 'zero' ? 1 : 0);
-    for (let N = 1; N <= topN; N++) for (let j = 0; j < N; j++) m[(N - 1) * U + ranking[j]] = op === 'zero' ? 0 : 1;
-    return m;
-  };
-  const zeroMasks = classes.map((c) => maskSet(c.ranking, 'zero'));
-  const keepMasks = classes.map((c) => maskSet(c.ranking, 'keep'));
   let done = 0;
-  for await (const c of chunks()) {
-    checkChunk(c, geom, K);
-    if (c.n === 0) continue;
-    const base = await maskedPass(classifier, layer, geom, c.acts, c.labels, new Uint8Array(U).fill(1), 1);
-    for (let i = 0; i < c.n; i++) { count[c.labels[i]]++; baseCorrect[c.labels[i]] += base.correct[i]; }
-    for (const [ci, cls] of classes.entries()) {
-      // Ablate: every image (the other classes' accuracy counts too), masks for N = 1 … topN in groups.
-      await forGroups(topN, c.n, geom.per, maxElements, async (N0, g) => {
-        const r = await maskedPass(classifier, layer, geom, c.acts, c.labels, zeroMasks[ci].subarray(N0 * U, (N0 + g) * U), g);
-        for (let j = 0; j < g; j++) for (let i = 0; i < c.n; i++) ablCorrect[ci][(N0 + j) * K + c.labels[i]] += r.correct[j * c.n + i];
-      });
-      // Keep: only the class's own images.
-      const own = [...c.labels.keys()].filter((i) => c.labels[i] === cls.y);
-      if (own.length === 0) continue;
-      const ownLabels = new Int32Array(own.length).fill(cls.y);
-      const ownActs = new Float32Array(own.length * geom.per);
-      own.forEach((i, k) => ownActs.set(c.acts.subarray(i * geom.per, (i + 1) * geom.per), k * geom.per));
-      await forGroups(topN, own.length, geom.per, maxElements, async (N0, g) => {
-        const r = await maskedPass(classifier, layer, geom, ownActs, ownLabels, keepMasks[ci].subarray(N0 * U, (N0 + g) * U), g);
-        for (let j = 0; j < g; j++) for (let i = 0; i < own.length; i++) keepCorrect[ci][N0 + j] += r.correct[j * own.length + i];
-      });
-    }
+  // Counts of correct predictions: they add up exactly in any order.
+  const add = (part: AblationChunkCounts, c: ActivationChunk): void => {
+    for (let i = 0; i < K; i++) { count[i] += part.count[i]; baseCorrect[i] += part.baseCorrect[i]; }
+    part.ablCorrect.forEach((a, ci) => { for (let i = 0; i < a.length; i++) ablCorrect[ci][i] += a[i]; });
+    part.keepCorrect.forEach((a, ci) => { for (let i = 0; i < a.length; i++) keepCorrect[ci][i] += a[i]; });
     done += c.n;
     options.onProgress?.(done);
+  };
+  const input = (c: ActivationChunk): AblationChunkInput => ({ layer, chunk: c, classes, topN, maxElements });
+  const pool = poolFor(classifier);
+  const source = nonEmpty(chunks(), geom, K);
+  if (pool) {
+    await runOrdered(source, pool.size * 2, (c) => pool.run<AblationChunkCounts>({
+      kind: 'importance-ablate', input: input(c), transfer: [c.acts.buffer as ArrayBuffer], label: `ablation curves on ${c.n} probe images`,
+    }), add);
+  } else {
+    for await (const c of source) add(await ablateChunk(classifier, input(c)), c);
   }
   const acc = (correct: number, y: number): number => (count[y] > 0 ? correct / count[y] : NaN);
   const out: Record<string, AblationCurve> = {};
@@ -266,6 +249,97 @@ export async function ablationCurves(
     };
   }
   return out;
+}
+
+/** The chunks of `source` that hold images, each checked. */
+async function* nonEmpty(source: AsyncIterable<ActivationChunk>, geom: LayerGeom, K: number): AsyncGenerator<ActivationChunk> {
+  for await (const c of source) {
+    checkChunk(c, geom, K);
+    if (c.n > 0) yield c;
+  }
+}
+
+/** One chunk of {@link rankUnits}' work (also a pool task). */
+export interface RankChunkInput { layer: string; chunk: ActivationChunk; metric: ImportanceMetric; maxElements: number }
+
+/** Per (class, unit), the sum over a chunk's images of the metric's drop when the unit is zeroed. */
+export interface RankChunkSums { dropSum: Float64Array }
+
+/** The drops of one chunk of images, every unit zeroed in turn. */
+export async function rankChunk(classifier: Classifier, input: RankChunkInput): Promise<RankChunkSums> {
+  const { layer, chunk: c, metric, maxElements } = input;
+  const geom = layerGeom(classifier, layer);
+  const K = classifier.classNames.length;
+  const U = geom.units;
+  const dropSum = new Float64Array(K * U);
+  const base = await maskedPass(classifier, layer, geom, c.acts, c.labels, new Uint8Array(U).fill(1), 1);
+  const G = Math.max(1, Math.min(U, Math.floor(maxElements / (c.n * geom.per))));
+  for (let u0 = 0; u0 < U; u0 += G) {
+    const g = Math.min(G, U - u0);
+    const masks = new Uint8Array(g * U).fill(1);
+    for (let j = 0; j < g; j++) masks[j * U + u0 + j] = 0;
+    const r = await maskedPass(classifier, layer, geom, c.acts, c.labels, masks, g);
+    for (let j = 0; j < g; j++) {
+      const u = u0 + j;
+      for (let i = 0; i < c.n; i++) {
+        const y = c.labels[i];
+        const d = metric === 'logprob' ? base.logp[i] - r.logp[j * c.n + i] : base.correct[i] - r.correct[j * c.n + i];
+        dropSum[y * U + u] += d;
+      }
+    }
+  }
+  return { dropSum };
+}
+
+/** One chunk of {@link ablationCurves}' work (also a pool task). */
+export interface AblationChunkInput {
+  layer: string;
+  chunk: ActivationChunk;
+  classes: Array<{ name: string; y: number; ranking: number[] }>;
+  topN: number;
+  maxElements: number;
+}
+
+/** Counts of one chunk: images and correct predictions per class, with each class's top-N units zeroed or kept. */
+export interface AblationChunkCounts { count: Float64Array; baseCorrect: Float64Array; ablCorrect: Float64Array[]; keepCorrect: Float64Array[] }
+
+/** The ablation counts of one chunk of images. */
+export async function ablateChunk(classifier: Classifier, input: AblationChunkInput): Promise<AblationChunkCounts> {
+  const { layer, chunk: c, classes, topN, maxElements } = input;
+  const geom = layerGeom(classifier, layer);
+  const U = geom.units;
+  const K = classifier.classNames.length;
+  const count = new Float64Array(K);
+  const baseCorrect = new Float64Array(K);
+  const ablCorrect = classes.map(() => new Float64Array(topN * K));
+  const keepCorrect = classes.map(() => new Float64Array(topN));
+  const maskSet = (ranking: number[], op: 'zero' | 'keep'): Uint8Array => {
+    const m = new Uint8Array(topN * U).fill(op === 'zero' ? 1 : 0);
+    for (let N = 1; N <= topN; N++) for (let j = 0; j < N; j++) m[(N - 1) * U + ranking[j]] = op === 'zero' ? 0 : 1;
+    return m;
+  };
+  const base = await maskedPass(classifier, layer, geom, c.acts, c.labels, new Uint8Array(U).fill(1), 1);
+  for (let i = 0; i < c.n; i++) { count[c.labels[i]]++; baseCorrect[c.labels[i]] += base.correct[i]; }
+  for (const [ci, cls] of classes.entries()) {
+    const zeroMasks = maskSet(cls.ranking, 'zero');
+    // Ablate: every image (the other classes' accuracy counts too), masks for N = 1 … topN in groups.
+    await forGroups(topN, c.n, geom.per, maxElements, async (N0, g) => {
+      const r = await maskedPass(classifier, layer, geom, c.acts, c.labels, zeroMasks.subarray(N0 * U, (N0 + g) * U), g);
+      for (let j = 0; j < g; j++) for (let i = 0; i < c.n; i++) ablCorrect[ci][(N0 + j) * K + c.labels[i]] += r.correct[j * c.n + i];
+    });
+    // Keep: only the class's own images.
+    const own = [...c.labels.keys()].filter((i) => c.labels[i] === cls.y);
+    if (own.length === 0) continue;
+    const keepMasks = maskSet(cls.ranking, 'keep');
+    const ownLabels = new Int32Array(own.length).fill(cls.y);
+    const ownActs = new Float32Array(own.length * geom.per);
+    own.forEach((i, k) => ownActs.set(c.acts.subarray(i * geom.per, (i + 1) * geom.per), k * geom.per));
+    await forGroups(topN, own.length, geom.per, maxElements, async (N0, g) => {
+      const r = await maskedPass(classifier, layer, geom, ownActs, ownLabels, keepMasks.subarray(N0 * U, (N0 + g) * U), g);
+      for (let j = 0; j < g; j++) for (let i = 0; i < own.length; i++) keepCorrect[ci][N0 + j] += r.correct[j * own.length + i];
+    });
+  }
+  return { count, baseCorrect, ablCorrect, keepCorrect };
 }
 
 async function forGroups(total: number, n: number, per: number, maxElements: number, fn: (start: number, size: number) => Promise<void>): Promise<void> {
