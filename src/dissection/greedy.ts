@@ -19,6 +19,15 @@ export interface GreedyOptions {
   maxImages?: number;
   /** Classes to re-rank. @defaultValue every class of `single` */
   classes?: readonly string[];
+  /**
+   * Weight λ of the other classes: a candidate scores its extra drop of the class's log-probability minus λ times
+   * the extra mean drop of the other classes' log-probabilities on their own images, so that units every class
+   * relies on rank below units this class relies on. 0 ranks by the class alone, as single-unit ablation does.
+   * @defaultValue 0
+   */
+  specificity?: number;
+  /** Images of the other classes used when `specificity` > 0 (spread over the classes). @defaultValue 120 */
+  maxOthers?: number;
   /** Largest number of activation values stacked into one pass. @defaultValue 4 194 304 */
   maxElements?: number;
   /** Called after each greedy step with (steps done, steps in all). */
@@ -44,7 +53,10 @@ export async function greedyRanking(
   const candidates = options.candidates ?? 40;
   const maxImages = options.maxImages ?? 200;
   const maxElements = options.maxElements ?? 1 << 22;
-  for (const [name, v] of [['depth', depth], ['candidates', candidates], ['maxImages', maxImages]] as const) {
+  const specificity = options.specificity ?? 0;
+  const maxOthers = options.maxOthers ?? 120;
+  if (!(specificity >= 0 && Number.isFinite(specificity))) throw usageError(`specificity must be a number ≥ 0, got ${String(specificity)}`, { path: 'specificity' });
+  for (const [name, v] of [['depth', depth], ['candidates', candidates], ['maxImages', maxImages], ['maxOthers', maxOthers]] as const) {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
   }
   const names = options.classes ?? Object.keys(single);
@@ -52,15 +64,16 @@ export async function greedyRanking(
     if (!single[name]) throw usageError(`no single-unit ranking for class '${name}'`, { path: 'classes', hint: `ranked classes: ${Object.keys(single).join(', ')}` });
   }
   const wanted = new Set(names.map((n) => classifier.classNames.indexOf(n)));
-  // The class's own images, up to maxImages each.
+  // Every class's images: up to maxImages for the classes re-ranked, and enough of the others for the specificity term.
+  const perOther = specificity > 0 ? Math.max(1, Math.ceil(maxOthers / Math.max(1, K - 1))) : 0;
   const acts = new Map<number, Float32Array[]>();
   for await (const c of chunks()) {
     checkChunk(c, geom, K);
     for (let i = 0; i < c.n; i++) {
       const y = c.labels[i];
-      if (!wanted.has(y)) continue;
+      const cap = Math.max(wanted.has(y) ? maxImages : 0, perOther);
       const list = acts.get(y) ?? [];
-      if (list.length < maxImages) list.push(c.acts.slice(i * geom.per, (i + 1) * geom.per));
+      if (list.length < cap) list.push(c.acts.slice(i * geom.per, (i + 1) * geom.per));
       acts.set(y, list);
     }
   }
@@ -72,11 +85,23 @@ export async function greedyRanking(
     const list = acts.get(y) ?? [];
     if (list.length === 0) continue;
     const n = list.length;
-    const a = new Float32Array(n * geom.per);
-    list.forEach((v, i) => a.set(v, i * geom.per));
-    const labels = new Int32Array(n).fill(y);
+    // Rows 0…n-1: the class's images; then, with a specificity term, up to perOther images of each other class.
+    const rows: Array<{ acts: Float32Array; y: number }> = list.map((v) => ({ acts: v, y }));
+    if (specificity > 0) {
+      for (const [d, l] of acts) if (d !== y) rows.push(...l.slice(0, perOther).map((v) => ({ acts: v, y: d })));
+    }
+    const m = rows.length;
+    const a = new Float32Array(m * geom.per);
+    rows.forEach((r, i) => a.set(r.acts, i * geom.per));
+    const labels = Int32Array.from(rows, (r) => r.y);
     const base = await maskedPass(classifier, layer, geom, a, labels, new Uint8Array(U).fill(1), 1);
-    const baseMean = base.logp.reduce((s, v) => s + v, 0) / n;
+    const meanOf = (lp: Float32Array, off: number, from: number, to: number): number => {
+      let sum = 0;
+      for (let i = from; i < to; i++) sum += lp[off + i];
+      return to > from ? sum / (to - from) : 0;
+    };
+    const baseMean = meanOf(base.logp, 0, 0, n);
+    const baseOthers = meanOf(base.logp, 0, n, m);
     const pool = single[name].ranking.slice(0, Math.min(candidates, U));
     const chosen: number[] = [];
     const gains: number[] = [];
@@ -85,7 +110,8 @@ export async function greedyRanking(
     for (let k = 0; k < steps; k++) {
       const rest = pool.filter((u) => !chosen.includes(u));
       const drops = new Float64Array(rest.length);
-      const G = Math.max(1, Math.min(rest.length, Math.floor(maxElements / (n * geom.per))));
+      const scores = new Float64Array(rest.length);
+      const G = Math.max(1, Math.min(rest.length, Math.floor(maxElements / (m * geom.per))));
       for (let s = 0; s < rest.length; s += G) {
         const g = Math.min(G, rest.length - s);
         const masks = new Uint8Array(g * U).fill(1);
@@ -95,14 +121,13 @@ export async function greedyRanking(
         }
         const r = await maskedPass(classifier, layer, geom, a, labels, masks, g);
         for (let j = 0; j < g; j++) {
-          let sum = 0;
-          for (let i = 0; i < n; i++) sum += r.logp[j * n + i];
-          drops[s + j] = baseMean - sum / n;
+          drops[s + j] = baseMean - meanOf(r.logp, j * m, 0, n);
+          scores[s + j] = drops[s + j] - (m > n ? specificity * (baseOthers - meanOf(r.logp, j * m, n, m)) : 0);
         }
       }
-      // the largest drop; ties go to the unit ranked higher alone (`rest` keeps the single-unit order)
+      // the best score; ties go to the unit ranked higher alone (`rest` keeps the single-unit order)
       let best = 0;
-      for (let j = 1; j < rest.length; j++) if (drops[j] > drops[best]) best = j;
+      for (let j = 1; j < rest.length; j++) if (scores[j] > scores[best]) best = j;
       chosen.push(rest[best]);
       gains.push(drops[best] - current);
       current = drops[best];

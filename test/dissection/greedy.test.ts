@@ -28,22 +28,30 @@ function redundantModel(): Classifier {
   return fromLayersModel(model, { classNames: ['A', 'B'] });
 }
 
-/** The same greedy choice computed directly: every candidate set zeroed by a tf mask, the whole network rerun. */
-function bruteGreedy(clf: Classifier, x: tf.Tensor4D, y: number, layer: string, pool: number[], depth: number): number[] {
+/**
+ * The same greedy choice computed directly: every candidate set zeroed by a tf mask and the whole network rerun; a
+ * candidate scores the drop of the class's mean log-probability minus λ times the drop on the other images.
+ */
+function bruteGreedy(
+  clf: Classifier, own: { x: tf.Tensor4D; y: number }, others: { x: tf.Tensor4D; y: number[] } | null, layer: string,
+  pool: number[], depth: number, lambda = 0,
+): number[] {
   const U = clf.layer(layer).shape.at(-1)!;
-  const meanLogp = (zeroed: number[]): number => tf.tidy(() => {
+  const meanLogp = (x: tf.Tensor4D, y: number[], zeroed: number[]): number => tf.tidy(() => {
     const mask = tf.tensor1d(Array.from({ length: U }, (_, u) => (zeroed.includes(u) ? 0 : 1)));
-    const acts = tf.mul(clf.activations(x, layer), mask);
-    const logits = clf.run(null, { overrides: { [layer]: acts } }).logits;
-    return tf.mean(tf.gather(tf.logSoftmax(logits), [y], 1)).dataSync()[0];
+    const logits = clf.run(null, { overrides: { [layer]: tf.mul(clf.activations(x, layer), mask) } }).logits;
+    return tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(y, clf.classNames.length)), 1)).dataSync()[0];
   });
+  const ownY = Array.from({ length: own.x.shape[0] }, () => own.y);
+  const score = (zeroed: number[]): number =>
+    -meanLogp(own.x, ownY, zeroed) + (others && lambda > 0 ? lambda * meanLogp(others.x, others.y, zeroed) : 0);
   const chosen: number[] = [];
   for (let k = 0; k < depth; k++) {
     const rest = pool.filter((u) => !chosen.includes(u));
-    let best = rest[0]; let bestLp = Infinity;
+    let best = rest[0]; let bestScore = -Infinity;
     for (const u of rest) {
-      const lp = meanLogp([...chosen, u]);
-      if (lp < bestLp) { bestLp = lp; best = u; }
+      const v = score([...chosen, u]);
+      if (v > bestScore + 1e-6) { bestScore = v; best = u; }
     }
     chosen.push(best);
   }
@@ -68,7 +76,7 @@ describe('greedyRanking', () => {
     x.dispose();
   });
 
-  it('makes the same choices as a brute-force greedy search on a random model', async () => {
+  it('makes the same choices as a brute-force greedy search on a random model, with and without specificity', async () => {
     const input = tf.input({ shape: [6, 6, 3] });
     const conv = tf.layers.conv2d({ name: 'conv', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 11 }) });
     const hidden = tf.layers.dense({ units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 12 }) });
@@ -79,13 +87,22 @@ describe('greedyRanking', () => {
     const labels = Array.from({ length: 12 }, (_, i) => i % 3);
     const chunks = chunksOf(clf, 'conv', x, labels, 5);
     const single = await rankUnits(clf, 'conv', chunks);
-    const greedy = await greedyRanking(clf, 'conv', chunks, single, { depth: 4, candidates: 6, maxElements: 300 });
-    for (const [y, name] of ['a', 'b', 'c'].entries()) {
-      const own = tf.gather(x, labels.flatMap((l, i) => (l === y ? [i] : [])));
-      expect(greedy[name].ranking.slice(0, 4)).toEqual(bruteGreedy(clf, own, y, 'conv', single[name].ranking.slice(0, 6), 4));
-      own.dispose();
-      expect([...greedy[name].ranking].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const tops: string[] = [];
+    for (const lambda of [0, 1.5]) {
+      const greedy = await greedyRanking(clf, 'conv', chunks, single, { depth: 4, candidates: 6, maxElements: 300, specificity: lambda });
+      tops.push(JSON.stringify(Object.values(greedy).map((r) => r.ranking.slice(0, 4))));
+      for (const [y, name] of ['a', 'b', 'c'].entries()) {
+        const pick = (keep: (l: number) => boolean): number[] => labels.flatMap((l, i) => (keep(l) ? [i] : []));
+        const ownX = tf.gather(x, pick((l) => l === y));
+        const otherIdx = pick((l) => l !== y);
+        const otherX = tf.gather(x, otherIdx);
+        const expected = bruteGreedy(clf, { x: ownX, y }, { x: otherX, y: otherIdx.map((i) => labels[i]) }, 'conv', single[name].ranking.slice(0, 6), 4, lambda);
+        expect(greedy[name].ranking.slice(0, 4)).toEqual(expected);
+        tf.dispose([ownX, otherX]);
+        expect([...greedy[name].ranking].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      }
     }
+    expect(tops[1]).not.toBe(tops[0]); // the specificity term changed some choice
     x.dispose();
     model.dispose();
   });
