@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { finish, prepare, type Prepared } from './_internals/engine.js';
-import { Prng } from './_internals/random.js';
+import { Prng, imageKeys, subSeed } from './_internals/random.js';
 import { checkInt, checkNumber } from './_internals/validate.js';
 import { subsetContext, successOf } from './objectives.js';
 import { roundTo8Bit } from './threat.js';
@@ -62,11 +62,14 @@ async function runSquare(p: Prepared, budget: number, pInit: number, onProgress:
     p.warnings.push(`square: ε = ${p.epsilon} is below one 8-bit step (1/255), so no 8-bit image differs from the input within the ball`);
     return finish('square', p, roundTo8Bit(p.x0, p.x0, p.epsilon, 'linf'), steps);
   }
-  const rng = new Prng(p.seed);
+  // One stream per image, keyed by the image: a batch split over workers draws the same windows and signs.
+  const keys = imageKeys(x0, n);
+  const rngs = Array.from(keys, (key) => new Prng(subSeed(p.seed, key)));
   const clip = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
   // Vertical stripes: one sign per image, column and channel.
   const delta = new Float32Array(n * per);
   for (let i = 0; i < n; i++) {
+    const rng = rngs[i];
     for (let col = 0; col < w; col++) {
       for (let c = 0; c < ch; c++) {
         const v = rng.sign() * eps;
@@ -109,6 +112,7 @@ async function runSquare(p: Prepared, budget: number, pInit: number, onProgress:
     active.forEach((img, k) => {
       cand.set(xCur.subarray(img * per, (img + 1) * per), k * per);
       candDelta.set(delta.subarray(img * per, (img + 1) * per), k * per);
+      const rng = rngs[img];
       const r0 = rng.int(h - s + 1);
       const c0 = rng.int(w - s + 1);
       // Redraw the window's signs until the window actually changes (as the reference code does).

@@ -3,7 +3,7 @@ import { predict, ascentStep, rowMask, checkFirstGradient, evaluate, finish, gat
 import { subsetContext, successOf, type ObjectiveContext } from '../objectives.js';
 import { perImage, project, roundTo8Bit } from '../threat.js';
 import type { AttackProgress, AttackResult } from '../types.js';
-import { subSeed } from './random.js';
+import { imageKeys, subSeed } from './random.js';
 
 /** How the step size changes over the steps of a run. */
 export type StepSchedule =
@@ -30,18 +30,22 @@ export function stepSizeAt(s: IterativeSettings, t: number): number {
   return s.stepSize * Math.pow(sch.factor, Math.floor(t / sch.every));
 }
 
-/** A random point of the threat model around `x0` (uniform in the L∞ box; uniform direction and radius for L2). */
-export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', seed: number): tf.Tensor4D {
+/**
+ * A random point of the threat model around `x0` (uniform in the L∞ box; uniform direction and radius for L2).
+ * `seed` is one seed for the whole batch, or one per image (then each image's noise is its own stream, whatever
+ * else is in the batch).
+ */
+export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', seed: number | readonly number[]): tf.Tensor4D {
   return tf.tidy(() => {
-    let noise: tf.Tensor4D;
-    if (norm === 'linf') {
-      noise = tf.randomUniform(x0.shape, -eps, eps, 'float32', seed);
-    } else {
-      const g = tf.randomNormal(x0.shape, 0, 1, 'float32', seed);
+    const one = (shape: [number, number, number, number], s: number): tf.Tensor4D => {
+      if (norm === 'linf') return tf.randomUniform<tf.Rank.R4>(shape, -eps, eps, 'float32', s);
+      const g = tf.randomNormal(shape, 0, 1, 'float32', s);
       const n = tf.sqrt(tf.sum(tf.square(g), [1, 2, 3]));
-      const radius = tf.mul(tf.randomUniform([x0.shape[0]], 0, 1, 'float32', seed + 1), eps);
-      noise = tf.mul(tf.div(g, perImage(tf.maximum<tf.Tensor1D>(n, 1e-12))), perImage(radius as tf.Tensor1D));
-    }
+      const radius = tf.mul(tf.randomUniform([shape[0]], 0, 1, 'float32', s + 1), eps);
+      return tf.mul<tf.Tensor4D>(tf.div(g, perImage(tf.maximum<tf.Tensor1D>(n, 1e-12))), perImage(radius as tf.Tensor1D));
+    };
+    const [m, h, w, c] = x0.shape;
+    const noise = typeof seed === 'number' ? one([m, h, w, c], seed) : tf.concat(seed.map((s) => one([1, h, w, c], s)));
     return project(tf.add(x0, noise), x0, eps, norm);
   });
 }
@@ -60,13 +64,16 @@ export async function runIterative(attack: string, p: Prepared, s: IterativeSett
   const bestSuccess = goal === 'none' ? new Array<boolean>(p.n).fill(false) : successOf(goal, p.cleanPredictions, p.ctx);
   const bestObjective = new Float32Array(p.n).fill(Number.NEGATIVE_INFINITY);
   const runs: number[] = [];
+  // Per-image seeds keyed by the image itself: a batch split over workers starts from the same points.
+  const keys = s.randomStart ? imageKeys(await p.x0.data() as Float32Array, p.n) : new Uint32Array(p.n);
   for (let round = 0; round < s.restarts; round++) {
     // Without a success criterion every image takes part in every restart.
     const todo = Array.from({ length: p.n }, (_, i) => i).filter((i) => goal === 'none' || !bestSuccess[i]);
     if (todo.length === 0) break;
     runs.push(todo.length);
     const x0 = gatherRows(p.x0, todo);
-    const once = await runOnce(attack, p, s, x0, subsetContext(p.ctx, todo), todo, subSeed(p.seed, round), round, stopsEarly);
+    const roundSeed = subSeed(p.seed, round);
+    const once = await runOnce(attack, p, s, x0, subsetContext(p.ctx, todo), todo, todo.map((i) => subSeed(roundSeed, keys[i])), round, stopsEarly);
     x0.dispose();
     const better: number[] = []; const betterIdx: number[] = [];
     todo.forEach((img, k) => {
@@ -91,11 +98,11 @@ export async function runIterative(attack: string, p: Prepared, s: IterativeSett
 /** One run from a (random) start; returns rounded images, their success and objective. */
 async function runOnce(
   attack: string, p: Prepared, s: IterativeSettings, x0: tf.Tensor4D, ctx: ObjectiveContext, global: number[],
-  seed: number, round: number, stopsEarly: boolean,
+  seeds: readonly number[], round: number, stopsEarly: boolean,
 ): Promise<{ x: tf.Tensor4D; success: boolean[]; objective: Float32Array; steps: Int32Array }> {
   const m = x0.shape[0];
   const { classifier, objective, epsilon: eps, norm } = p;
-  let x = s.randomStart ? randomStart(x0, eps, norm, seed) : x0.clone();
+  let x = s.randomStart ? randomStart(x0, eps, norm, seeds) : x0.clone();
   const steps = new Int32Array(m);
   const stopped = new Array<boolean>(m).fill(false);
   let active = Array.from({ length: m }, (_, i) => i);
