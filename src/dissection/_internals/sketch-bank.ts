@@ -13,13 +13,24 @@ export interface SketchBank {
   update(values: Float32Array, perUnit: number): Promise<void>;
   /** Each unit's value at quantile `q`. */
   quantiles(q: number): Promise<Float32Array>;
+  /** Each unit's sketch, serialized (see `QuantileSketch.serialize`). */
+  serialize(): Promise<Uint8Array[]>;
+  /** Starts again with empty sketches seeded with `seeds` (same number of units). */
+  reset(seeds: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }
 
 class LocalSketchBank implements SketchBank {
-  private readonly sketches: QuantileSketch[];
-  constructor(k: number, seeds: readonly number[]) {
+  private sketches: QuantileSketch[];
+  constructor(private readonly k: number, seeds: readonly number[]) {
     this.sketches = seeds.map((seed) => new QuantileSketch({ k, seed }));
+  }
+  serialize(): Promise<Uint8Array[]> {
+    return Promise.resolve(this.sketches.map((s) => s.serialize()));
+  }
+  reset(seeds: readonly number[]): Promise<void> {
+    this.sketches = seeds.map((seed) => new QuantileSketch({ k: this.k, seed }));
+    return Promise.resolve();
   }
   update(values: Float32Array, perUnit: number): Promise<void> {
     for (let u = 0; u < this.sketches.length; u++) this.sketches[u].update(values, u * perUnit, (u + 1) * perUnit);
@@ -34,17 +45,19 @@ class LocalSketchBank implements SketchBank {
   }
 }
 
+type Reply = { type: string; values?: Float32Array | Uint8Array[]; message?: string };
+
 /** Batches in flight before `update` waits: bounds the memory queued for the worker. */
 const MAX_IN_FLIGHT = 2;
 
 class WorkerSketchBank implements SketchBank {
   private inFlight = 0;
   private waiters: Array<() => void> = [];
-  private reply: ((m: { type: string; values?: Float32Array; message?: string }) => void) | undefined;
+  private reply: ((m: Reply) => void) | undefined;
   private failure: UnitAttackError | undefined;
 
-  constructor(private readonly worker: Worker) {
-    worker.on('message', (m: { type: string; values?: Float32Array; message?: string }) => {
+  constructor(private readonly worker: Worker, private readonly k: number) {
+    worker.on('message', (m: Reply) => {
       if (m.type === 'ack') {
         this.inFlight--;
         this.waiters.shift()?.();
@@ -78,17 +91,30 @@ class WorkerSketchBank implements SketchBank {
     this.worker.postMessage({ type: 'update', values: own, perUnit }, [own.buffer as ArrayBuffer]);
   }
 
-  async quantiles(q: number): Promise<Float32Array> {
+  /** Waits for the updates in flight, sends `message` and returns the answer of type `expect`. */
+  private async ask(message: Record<string, unknown>, expect: string): Promise<Reply> {
     while (this.inFlight > 0 && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
     this.check();
-    const m = await new Promise<{ type: string; values?: Float32Array; message?: string }>((resolve) => {
+    const m = await new Promise<Reply>((resolve) => {
       this.reply = resolve;
-      this.worker.postMessage({ type: 'quantiles', q });
+      this.worker.postMessage(message);
     });
     this.reply = undefined;
     this.check();
-    if (m.type !== 'quantiles' || !m.values) throw new UnitAttackError('UA_WORKER', `the sketch worker answered '${m.type}'`);
-    return m.values;
+    if (m.type !== expect) throw new UnitAttackError('UA_WORKER', `the sketch worker answered '${m.type}' to '${String(message.type)}'`);
+    return m;
+  }
+
+  async quantiles(q: number): Promise<Float32Array> {
+    return (await this.ask({ type: 'quantiles', q }, 'quantiles')).values as Float32Array;
+  }
+
+  async serialize(): Promise<Uint8Array[]> {
+    return (await this.ask({ type: 'serialize' }, 'sketches')).values as Uint8Array[];
+  }
+
+  async reset(seeds: readonly number[]): Promise<void> {
+    await this.ask({ type: 'init', k: this.k, seeds: [...seeds] }, 'ready');
   }
 
   async close(): Promise<void> {
@@ -115,7 +141,7 @@ export async function createSketchBank(k: number, seeds: readonly number[]): Pro
       w.on('exit', onFail);
       w.postMessage({ type: 'init', k, seeds: [...seeds] });
     });
-    if (ready) return new WorkerSketchBank(w);
+    if (ready) return new WorkerSketchBank(w, k);
     await w.terminate().catch(() => undefined);
   }
   return new LocalSketchBank(k, seeds);
