@@ -1,7 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
+import { poolFor } from '../engine/pool.js';
 import { finish, prepare } from './_internals/engine.js';
+import { runAttackSharded } from './_internals/sharded.js';
 import { cw, type CwOptions } from './cw.js';
 import { fgsm, type FgsmOptions } from './fgsm.js';
 import { pgd, type PgdOptions } from './pgd.js';
@@ -61,7 +63,8 @@ export function attackNames(): string[] {
 
 /**
  * Runs the attack a spec names. `epsilon: 0` means "no attack" (as in ε lists): the result holds the clean
- * images, rounded to 8 bits, with their predictions.
+ * images, rounded to 8 bits, with their predictions. Inside `withPool` with a pool on this classifier, the
+ * built-in attacks spread the images over the pool's workers, with the same result.
  *
  * @example
  * const r = await runAttack(clf, images, labels, { kind: 'pgd', epsilon: '4/255', steps: 50 });
@@ -76,6 +79,11 @@ export async function runAttack(classifier: Classifier, x: tf.Tensor4D, labels: 
       objective: { kind: spec.kind === 'cw' || spec.kind === 'square' ? 'margin' : 'ce' }, allowZeroEpsilon: true,
     });
     return finish(spec.kind, p, roundTo8Bit(x, x, 0, p.norm), new Int32Array(p.n));
+  }
+  const pool = poolFor(classifier);
+  if (pool) {
+    const sharded = await runAttackSharded(pool, x, labels, spec as CustomAttackSpec);
+    if (sharded) return sharded;
   }
   return impl.run(classifier, x, labels, spec as CustomAttackSpec);
 }

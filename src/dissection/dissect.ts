@@ -13,15 +13,20 @@ import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError, usageError } from '../errors.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
+import { poolFor, runOrdered } from '../engine/pool.js';
+import {
+  addIouCounts, mergeShardSketches, shardIndices, shardSeeds, tallyIouBatch, tallyShard,
+  type IouCounts, type IouInput, type ShardInput, type ShardOutput,
+} from './_internals/shards.js';
 import { createSketchBank, type SketchBank } from './_internals/sketch-bank.js';
 import { TopImages } from './_internals/top-images.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
 import { cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
 import { IouTally } from './iou.js';
-import { defaultLabelSize, openProbe, probeBatches, type ProbeSet } from './probe.js';
-import { ActivationStore } from './store.js';
-import { upsampleActivations } from './upsample.js';
+import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
+import type { QuantileSketch } from './quantile.js';
+import { ActivationStore, type StoredBatch } from './store.js';
 
 /** Options for {@link dissect}. */
 export interface DissectOptions {
@@ -75,8 +80,11 @@ export interface DissectResult {
   seconds: number;
 }
 
+/** Kinds of probe set that pool workers open from their spec (others are read on this thread only). */
+const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder']);
+
 /** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
-const ALGORITHM_VERSION = 1;
+const ALGORITHM_VERSION = 2;
 const CONCEPTS_PER_UNIT = 3;
 
 type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning'>>;
@@ -166,66 +174,82 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
   let sketches: SketchBank | undefined;
   try {
     // ---- pass 1: activations, thresholds, top images ----
-    // The sketches sort on the other core when a worker thread can be started.
-    sketches = await createSketchBank(o.sketchK, Array.from({ length: C }, (_, u) => o.seed * 1000003 + u));
+    // Fixed shards of the probe set, each with fresh sketches merged in shard order: the same thresholds whether
+    // the shards run here (the sketches then sort on the other core when a helper thread starts) or on a pool.
+    const pool = poolFor(classifier);
+    const remote = pool && WORKER_PROBE_KINDS.has(probe.kind) ? pool : undefined;
+    const shards = shardIndices(probe.count, o.batchSize);
+    const shardInput = (s: number): ShardInput => ({
+      probe: probe.spec, indices: shards[s], layer, labelSize, batchSize: o.batchSize, sketchK: o.sketchK, seeds: shardSeeds(o.seed, s, C),
+    });
     const top = new TopImages(C, o.topImages, h * w);
     const ids = new Map<number, string>();
     const classOf = new Int32Array(probe.count).fill(-1);
     const probeToModel = (probe.classNames ?? []).map((c) => classifier.classNames.indexOf(c));
     const skippedIds: string[] = [];
     let used = 0;
-    for await (const batch of probeBatches(probe, {
-      batchSize: o.batchSize, labelSize,
-      onSkip: (id, reason) => { skippedIds.push(id); warn(`skipped the probe image '${id}': ${reason}`); },
-    })) {
-      const n = batch.count;
-      const x = tf.tensor4d(batch.images, [n, H, W, 3]);
-      let acts: tf.Tensor4D;
-      try {
-        acts = tf.tidy(() => classifier.activations(x, layer) as tf.Tensor4D);
-      } finally {
-        x.dispose();
+    let seen = 0;
+    let totals: QuantileSketch[] | undefined;
+    const actsPer = h * w * C; const labelsPer = planes * lp;
+    const take = async (out: ShardOutput): Promise<void> => {
+      totals = mergeShardSketches(totals, out.sketches);
+      for (const [id, reason] of out.skipped) { skippedIds.push(id); warn(`skipped the probe image '${id}': ${reason}`); }
+      for (let a = 0; a < out.indices.length; a += o.batchSize) {
+        const b = Math.min(out.indices.length, a + o.batchSize);
+        const acts = out.acts.subarray(a * actsPer, b * actsPer);
+        const idx = out.indices.slice(a, b);
+        await store.append(acts, out.labels.subarray(a * labelsPer, b * labelsPer), idx);
+        top.add(acts, idx);
       }
-      const upT = tf.tidy(() => tf.transpose(upsampleActivations(acts, labelSize), [3, 0, 1, 2]));
-      let raw: Float32Array; let up: Float32Array;
-      try {
-        [raw, up] = (await Promise.all([acts.data(), upT.data()])) as [Float32Array, Float32Array];
-      } finally {
-        acts.dispose(); upT.dispose();
-      }
-      await sketches.update(up, n * lp); // may transfer `up` to the worker: not used below
-      await store.append(raw, batch.labels, batch.indices);
-      top.add(raw, batch.indices);
-      batch.indices.forEach((idx, i) => {
-        ids.set(idx, batch.ids[i]);
-        const pc = batch.classIndex?.[i] ?? -1;
+      out.indices.forEach((idx, i) => {
+        ids.set(idx, out.ids[i]);
+        const pc = out.classIndex?.[i] ?? -1;
         classOf[idx] = pc >= 0 ? probeToModel[pc] ?? -1 : -1;
       });
-      used += n;
-      progress({ phase: 'activations', done: used + skippedIds.length, total: probe.count });
+      used += out.indices.length;
+      seen += out.skipped.length;
+      progress({ phase: 'activations', done: seen, total: probe.count });
+    };
+    const onBatch = (n: number): void => { seen += n; progress({ phase: 'activations', done: seen, total: probe.count }); };
+    if (remote) {
+      await runOrdered(shards.map((_, s) => s), remote.size * 2, (s) => remote.run<ShardOutput>({
+        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => onBatch(n as number),
+        label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
+      }), take);
+    } else {
+      sketches = await createSketchBank(o.sketchK, shardSeeds(o.seed, 0, C));
+      for (let s = 0; s < shards.length; s++) {
+        if (s > 0) await sketches.reset(shardSeeds(o.seed, s, C));
+        await take(await tallyShard(classifier, probe, shardInput(s), sketches, onBatch));
+      }
+      await sketches.close();
+      sketches = undefined;
     }
-    if (used === 0) {
+    if (used === 0 || !totals) {
       throw new UnitAttackError('UA_INPUT', `no probe image of '${probe.spec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
     }
-    const thresholds = await sketches.quantiles(1 - o.quantile);
-    await sketches.close();
-    sketches = undefined;
+    const thresholds = Float32Array.from(totals, (t) => t.quantile(1 - o.quantile));
+    totals = undefined;
 
     // ---- pass 2: pooled IoU ----
     const maxId = probe.concepts.reduce((m, c) => Math.max(m, c.id), 0);
     const tally = new IouTally(C, maxId + 1);
     let done = 0;
-    for await (const b of store.batches()) {
-      const upT = tf.tidy(() => tf.transpose(upsampleActivations(tf.tensor4d(b.acts, [b.count, h, w, C]), labelSize), [3, 0, 1, 2]));
-      let up: Float32Array;
-      try {
-        up = (await upT.data()) as Float32Array;
-      } finally {
-        upT.dispose();
-      }
-      tally.add(up, thresholds, b.labels, b.count, planes, lp);
+    const iouInput = (b: StoredBatch): IouInput => ({
+      acts: b.acts, labels: b.labels, count: b.count, layerShape: [h, w, C], labelSize, planes, thresholds, labelValues: maxId + 1,
+    });
+    const addBatch = (c: IouCounts, b: StoredBatch): void => {
+      addIouCounts(tally, c);
       done += b.count;
       progress({ phase: 'iou', done, total: used });
+    };
+    if (remote) {
+      await runOrdered(store.batches(), remote.size * 2, (b) => remote.run<IouCounts>({
+        kind: 'dissect-iou', input: iouInput(b), transfer: [b.acts.buffer as ArrayBuffer],
+        label: `the IoU of probe images ${b.indices[0]}–${b.indices[b.indices.length - 1]}`,
+      }), addBatch);
+    } else {
+      for await (const b of store.batches()) addBatch(await tallyIouBatch(iouInput(b)), b);
     }
     const units = labelUnits(tally, thresholds, probe, o.iouThreshold, top, ids);
 

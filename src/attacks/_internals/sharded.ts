@@ -1,0 +1,183 @@
+/**
+ * Runs an attack with its images spread over a worker pool: contiguous shards of the batch go to the workers, each
+ * runs the same attack on its shard, and the answers are put back together in image order. Every per-image choice
+ * of the attacks depends only on the image and the seed (see `imageKeys`), and the wasm kernels compute each image
+ * of a batch on its own, so the adversarial images are the same as from one batch on one thread.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { splitRange, type WorkerPool } from '../../engine/pool.js';
+import type { AttackProgress, AttackResult, Labels } from '../types.js';
+
+/** The attacks whose code every worker has (custom ones may be registered on this thread only). */
+const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square']);
+
+/** What the `attack` pool task receives. */
+export interface AttackTaskInput {
+  x: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  /** The attack spec without `onProgress`. */
+  spec: { kind: string } & Record<string, unknown>;
+}
+
+/** What the `attack` pool task answers: an {@link AttackResult} with the images as data. */
+export type AttackTaskOutput = Omit<AttackResult, 'adversarial'> & { adversarial: Float32Array };
+
+/** An attack result as plain data for {@link AttackTaskOutput}; disposes the result's images. */
+export async function attackResultToData(r: AttackResult): Promise<AttackTaskOutput> {
+  const { adversarial, ...rest } = r;
+  try {
+    return { ...rest, adversarial: Float32Array.from(await adversarial.data() as Float32Array) };
+  } finally {
+    adversarial.dispose();
+  }
+}
+
+/**
+ * The inputs in the form the workers take, or `undefined` when this attack should run here: a custom attack, one
+ * image, a spec that cannot be copied to a thread (functions), or inputs the attack itself will reject with a
+ * precise message.
+ */
+async function shardable(x: tf.Tensor4D, labels: Labels, spec: { kind: string } & Record<string, unknown>, inputSize: readonly [number, number]): Promise<{ labels: Int32Array; spec: AttackTaskInput['spec'] } | undefined> {
+  if (!SHARDABLE.has(spec.kind)) return undefined;
+  if (!(x instanceof tf.Tensor) || x.rank !== 4 || x.dtype !== 'float32' || x.shape[0] < 2) return undefined;
+  if (x.shape[1] !== inputSize[0] || x.shape[2] !== inputSize[1] || x.shape[3] !== 3) return undefined;
+  const arr = labels instanceof tf.Tensor ? await labels.data() : labels;
+  if (!arr || arr.length !== x.shape[0]) return undefined;
+  const rest: AttackTaskInput['spec'] = { ...spec };
+  delete rest.onProgress;
+  let copy: AttackTaskInput['spec'];
+  try {
+    copy = structuredClone(rest);
+  } catch {
+    return undefined;
+  }
+  const range = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
+  const [lo, hi] = await range.data();
+  range.dispose();
+  if (!(lo >= 0 && hi <= 1)) return undefined;
+  return { labels: Int32Array.from(arr), spec: copy };
+}
+
+/**
+ * Runs `spec` on `x` over the pool's workers, or returns `undefined` when it should run on this thread instead
+ * (see {@link shardable}).
+ */
+export async function runAttackSharded(
+  pool: WorkerPool, x: tf.Tensor4D, labels: Labels, spec: { kind: string; onProgress?: (p: AttackProgress) => void } & Record<string, unknown>,
+): Promise<AttackResult | undefined> {
+  const ok = await shardable(x, labels, spec, pool.classifier.inputSize);
+  if (!ok) return undefined;
+  const [n, h, w, c] = x.shape;
+  const per = h * w * c;
+  const pixels = await x.data() as Float32Array;
+  // Two shards per worker: images that stop early leave a worker idle for less time.
+  const shards = splitRange(n, pool.size * 2);
+  const rounds = spec.kind === 'pgd' ? Number(spec.restarts ?? 1) : spec.kind === 'cw' ? Number(spec.binarySteps ?? 5) : 1;
+  const progress = progressMerger(shards.length, rounds, spec.onProgress);
+  const settled = await Promise.allSettled(shards.map(async ([a, b], k) => {
+    const input: AttackTaskInput = { x: pixels.slice(a * per, b * per), shape: [b - a, h, w, c], labels: ok.labels.slice(a, b), spec: ok.spec };
+    const out = await pool.run<AttackTaskOutput>({
+      kind: 'attack', input, label: `${spec.kind} on image${b - a > 1 ? `s ${a}–${b - 1}` : ` ${a}`}`, transfer: [input.x.buffer as ArrayBuffer],
+      onProgress: (d) => progress.step(k, d as AttackProgress),
+    });
+    progress.finished(k);
+    return out;
+  }));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parts = settled.map((r) => (r as PromiseFulfilledResult<AttackTaskOutput>).value);
+  return mergeResults(parts, [n, h, w, c]);
+}
+
+/** One result from shard results in image order. */
+function mergeResults(parts: AttackTaskOutput[], shape: [number, number, number, number]): AttackResult {
+  const first = parts[0];
+  const adv = new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]);
+  let off = 0;
+  for (const p of parts) { adv.set(p.adversarial, off); off += p.adversarial.length; }
+  const cat = <T extends Int32Array | Float32Array>(get: (p: AttackTaskOutput) => T, make: (n: number) => T): T => {
+    const out = make(parts.reduce((s, p) => s + get(p).length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(get(p), o); o += get(p).length; }
+    return out;
+  };
+  const warnings = [...new Set(parts.flatMap((p) => p.warnings))];
+  const details = mergeDetails(parts.map((p) => p.details), parts.map((p) => p.predictions.length));
+  const result: AttackResult = {
+    attack: first.attack,
+    adversarial: tf.tensor4d(adv, shape),
+    success: parts.flatMap((p) => p.success),
+    predictions: cat((p) => p.predictions, (k) => new Int32Array(k)),
+    cleanPredictions: cat((p) => p.cleanPredictions, (k) => new Int32Array(k)),
+    objective: cat((p) => p.objective, (k) => new Float32Array(k)),
+    steps: cat((p) => p.steps, (k) => new Int32Array(k)),
+    queries: cat((p) => p.queries, (k) => new Int32Array(k)),
+    norm: first.norm, epsilon: first.epsilon, goal: first.goal, objectiveName: first.objectiveName,
+    seed: first.seed, backend: first.backend, tfjsVersion: first.tfjsVersion, warnings,
+  };
+  if (details) result.details = details;
+  return result;
+}
+
+/**
+ * Attack details put back together: per-image arrays are concatenated, `imagesPerRestart` is added up round by
+ * round, `restartsRun` is the most any shard ran.
+ */
+function mergeDetails(all: Array<Record<string, unknown> | undefined>, sizes: number[]): Record<string, unknown> | undefined {
+  if (all.every((d) => d === undefined)) return undefined;
+  const out: Record<string, unknown> = {};
+  const keys = new Set(all.flatMap((d) => Object.keys(d ?? {})));
+  for (const key of keys) {
+    const vals = all.map((d) => d?.[key]);
+    if (key === 'restartsRun') {
+      out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
+    } else if (key === 'imagesPerRestart') {
+      const sum: number[] = [];
+      for (const v of vals) (Array.isArray(v) ? v as number[] : []).forEach((k, i) => { sum[i] = (sum[i] ?? 0) + k; });
+      out[key] = sum;
+    } else if (vals.every((v, i) => Array.isArray(v) && v.length === sizes[i])) {
+      out[key] = vals.flatMap((v) => v as unknown[]);
+    } else {
+      out[key] = vals.find((v) => v !== undefined);
+    }
+  }
+  return out;
+}
+
+/**
+ * Progress of the whole batch from the shards' progress: the shards' mean share of their steps done (a finished
+ * shard counts as done, also when its images stopped early), reported as that share of one batch's steps, one
+ * report per step, so a progress bar sees the steps of one batch.
+ */
+function progressMerger(shards: number, rounds: number, onProgress: ((p: AttackProgress) => void) | undefined): {
+  step(shard: number, p: AttackProgress): void; finished(shard: number): void;
+} {
+  const share = new Float64Array(shards);
+  const active = new Int32Array(shards);
+  let reported = 0;
+  let last: AttackProgress | undefined;
+  const emit = (): void => {
+    if (!onProgress || !last) return;
+    const total = last.total * rounds;
+    const mean = Math.floor((share.reduce((a, b) => a + b, 0) / shards) * total + 1e-9);
+    const act = active.reduce((a, b) => a + b, 0);
+    while (reported < Math.min(mean, total)) {
+      reported++;
+      onProgress({ attack: last.attack, step: ((reported - 1) % last.total) + 1, total: last.total, active: act, round: Math.floor((reported - 1) / last.total) });
+    }
+  };
+  return {
+    step(shard, p) {
+      last = p;
+      share[shard] = Math.min(1, (p.round * p.total + p.step) / (p.total * rounds));
+      active[shard] = p.active;
+      emit();
+    },
+    finished(shard) {
+      share[shard] = 1;
+      active[shard] = 0;
+      emit();
+    },
+  };
+}
