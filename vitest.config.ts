@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
+    // Commands default to one worker thread per core; tests ask for workers explicitly where they test them.
+    env: { UNIT_ATTACK_WORKERS: '1' },
   },
 });

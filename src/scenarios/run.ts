@@ -360,9 +360,10 @@ export async function runScenarios(scenarios: readonly Scenario[], options: RunS
   const replay = options.seed !== undefined || options.path !== undefined
     ? { ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.path !== undefined ? { path: options.path } : {}) } : undefined;
   let runs: ScenarioRun[];
-  if (workers > 1 && scenarios.length > 1) {
-    const { runInWorkers } = await import('./workers.js');
-    runs = await runInWorkers(scenarios, { workers, replay, backend: backendInfo()!.requested, onProgress: options.onProgress, onScenario: options.onScenario });
+  // Scenarios of one model share a worker, so with a single model a thread would only add its start-up.
+  const threads = workers > 1 && scenarios.length > 1 ? await import('./workers.js') : undefined;
+  if (threads && threads.planWorkers(scenarios, workers).length > 1) {
+    runs = await threads.runInWorkers(scenarios, { workers, replay, backend: backendInfo()!.requested, onProgress: options.onProgress, onScenario: options.onScenario });
   } else {
     runs = [];
     const cache = new RunCache();

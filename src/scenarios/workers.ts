@@ -16,6 +16,11 @@ import type { RunProgress, ScenarioRun } from './run.js';
 import type { Scenario } from './types.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 
+/** Whether the compiled worker script exists (see {@link workerScript}). */
+export function hasWorkerScript(): boolean {
+  return existsSync(fileURLToPath(new URL('./worker.js', import.meta.url))) || existsSync(path.join(PACKAGE_ROOT, 'dist', 'scenarios', 'worker.js'));
+}
+
 /** The compiled worker script: beside this module when it runs from `dist/`, else in the built package. */
 export function workerScript(): string {
   const here = fileURLToPath(new URL('./worker.js', import.meta.url));

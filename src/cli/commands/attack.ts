@@ -11,7 +11,7 @@ import { listImages, loadImage } from '../../data/images.js';
 import { SCENE_CLASSES, renderScene, sceneSeed } from '../../data/scenes/index.js';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { dissect } from '../../dissection/dissect.js';
-import { initBackend } from '../../engine/backend.js';
+import { initBackend, type BackendInfo } from '../../engine/backend.js';
 import { nearestNames, usageError } from '../../errors.js';
 import { loadClassifier } from '../../models/io.js';
 import type { Classifier } from '../../models/types.js';
@@ -20,6 +20,7 @@ import { writeJsonAtomic } from '../../util/atomic.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
 import { startProgress, type Progress } from '../progress.js';
+import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
 const ATTACKS = ['pgd', 'fgsm', 'cw', 'square'] as const;
 
@@ -78,6 +79,7 @@ export const attackCommand: CommandSpec = {
     heatmaps: { type: 'number', default: 16, describe: 'heatmap strips for at most this many images' },
     out: { type: 'string', demandOption: true, describe: 'folder for adversarial PNGs, perturbations, heatmaps, result.json and curves' },
     json: { type: 'boolean', default: false, describe: 'print the result as JSON' },
+    workers: workersOption,
   },
   examples: [
     ['unit-attack attack --synthetic ski_resort --count 32 --excite-class bedroom --suppress-class ski_resort --atlas out/dissect/atlas.json --out out/attack',
@@ -87,6 +89,7 @@ export const attackCommand: CommandSpec = {
     ['unit-attack attack --image photo.png --target bedroom --eps 0,1/255,2/255,4/255,8/255 --out out/curve', 'a targeted PGD robustness curve'],
   ],
   check(argv) {
+    checkWorkersArg(argv);
     const sources = [argv.image !== undefined, argv.images !== undefined, argv.synthetic !== undefined].filter(Boolean).length;
     if (sources !== 1) {
       throw usageError(sources === 0 ? 'name the images to attack' : 'name the images one way only', {
@@ -140,87 +143,97 @@ export const attackCommand: CommandSpec = {
       const epsilons = epsilonsOf(argv.eps, norm);
       const input = await loadInputs(clf, argv);
       x = input.x;
-      const out = argv.out as string;
-      await fs.mkdir(out, { recursive: true });
-      const meta = {
-        command: ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
-        inputs: input.source, labelsFrom: input.labelsFrom, backend: backend.name, backendInfo: backend,
-      };
-      const unit = isUnitAttack(argv);
-      const atlas = unit ? await resolveAtlas(clf, argv, io) : undefined;
-      const single = epsilons.length === 1;
-      const bigEps = Math.max(...epsilons);
-      const arms = unit ? 2 : 1;
-      const perEps = (argv.steps as number) * (argv.attack === 'pgd' ? (argv.restarts as number) : 1) * (argv.attack === 'cw' ? 5 : 1);
-      const bar: Progress = startProgress(io, unit ? 'unit attack + control' : `${argv.attack as string} attack`,
-        perEps * arms * epsilons.filter((e) => e > 0).length, argv.quiet);
-      const tick = (p: AttackProgress): void => bar.tick(1, `${p.attack} step ${p.step}/${p.total} (${p.active} active)`);
-      let curve: RobustnessCurve | undefined;
-      let printed: string[] = [];
-      let json: Record<string, unknown> = {};
-      if (unit) {
-        const opts = unitOptions(argv, atlas);
-        const onResult = async (_eps: number, r: UnitAttackResult): Promise<void> => {
-          if (_eps !== bigEps) return;
-          await writeAttackReport(clf, x!, { kind: 'unit', result: r }, out, { ids: input.ids, maxHeatmaps: argv.heatmaps as number, meta });
-          printed = unitTable(r, clf.classNames);
-          json = unitAttackToJson(r, clf.classNames);
-        };
-        if (single) {
-          const r = await unitAttack(clf, x, input.labels, { ...opts, epsilon: bigEps, onProgress: (_a, p) => tick(p) });
-          try { await onResult(bigEps, r); } finally { disposeUnitAttack(r); }
-        } else {
-          curve = await unitAttackCurve(clf, x, input.labels, opts, { epsilons, onArmProgress: (_a, p) => tick(p), onResult });
-        }
-      } else {
-        const target = argv.target as string | undefined;
-        const spec = {
-          kind: argv.attack as string, norm, steps: argv.steps as number, seed: argv.seed as number,
-          ...(argv.attack === 'pgd' ? { restarts: argv.restarts as number } : {}),
-          objective: target === undefined ? { kind: argv.attack === 'cw' || argv.attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target },
-        };
-        const onResult = async (eps: number, r: AttackResult): Promise<void> => {
-          if (eps !== bigEps) return;
-          const m = await logitMetrics(r, x!, input.labels, target === undefined ? null : clf.classNames.indexOf(target));
-          await writeAttackReport(clf, x!, { kind: 'logit', result: r, target: target ?? null, metrics: m.json }, out, { ids: input.ids, meta });
-          printed = m.table;
-          json = { kind: 'logit-attack', target: target ?? null, ...m.json };
-        };
-        if (single) {
-          const r = await runAttack(clf, x, input.labels, { ...spec, epsilon: bigEps, onProgress: tick });
-          try { await onResult(bigEps, r); } finally { r.adversarial.dispose(); }
-        } else {
-          curve = await robustnessCurve(clf, x, input.labels, spec, { epsilons, onProgress: tick, onResult });
-        }
-      }
-      bar.stop();
-      if (curve) {
-        await writeCurve(curve, out);
-        const resultFile = path.join(out, 'result.json');
-        const body = JSON.parse(await fs.readFile(resultFile, 'utf8')) as Record<string, unknown>;
-        await writeJsonAtomic(resultFile, { ...body, curve: curveJson(curve) });
-      }
-      if (argv.json) {
-        io.out(JSON.stringify({ out, ...json, curve: curve ? curveJson(curve) : undefined }, null, 2));
-        return 0;
-      }
-      io.out(`${unit ? 'unit attack' : `${argv.attack as string} attack`} on ${input.x.shape[0]} image(s) of ${input.source} — model ${clf.name}, `
-        + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.steps as number} steps, seed ${argv.seed as number}`);
-      io.out(table(printed.map((l) => l.split('\t')), ['l', 'r', 'r']));
-      if (curve) {
-        io.out('');
-        io.out(table(curveTable(curve), ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
-      }
-      const warnings = (json.warnings as string[] | undefined) ?? [];
-      for (const w of warnings) io.err(`warning: ${w}`);
-      io.out(`wrote ${path.join(out, 'result.json')} (adversarial/, perturbation/${unit ? ', heatmaps/' : ''}${curve ? ', curve.txt/.csv/.json/.png' : ''})`);
-      return 0;
+      // A dissection (--probe) has many images even when the attack has one.
+      const items = argv.probe !== undefined ? Number.POSITIVE_INFINITY : input.x.shape[0];
+      return await withWorkers(argv, io, clf, items, () => attackWith(argv, io, clf, backend, norm, epsilons, input));
     } finally {
       x?.dispose();
       clf.dispose();
     }
   },
 };
+
+/** The attack proper, on the loaded images (inside the worker pool, when there is one). */
+async function attackWith(
+  argv: GlobalArgs, io: CliIO, clf: Classifier, backend: BackendInfo, norm: 'linf' | 'l2', epsilons: number[], input: Inputs,
+): Promise<number> {
+  const x = input.x;
+  const out = argv.out as string;
+  await fs.mkdir(out, { recursive: true });
+  const meta = {
+    command: ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
+    inputs: input.source, labelsFrom: input.labelsFrom, backend: backend.name, backendInfo: backend,
+  };
+  const unit = isUnitAttack(argv);
+  const atlas = unit ? await resolveAtlas(clf, argv, io) : undefined;
+  const single = epsilons.length === 1;
+  const bigEps = Math.max(...epsilons);
+  const arms = unit ? 2 : 1;
+  const perEps = (argv.steps as number) * (argv.attack === 'pgd' ? (argv.restarts as number) : 1) * (argv.attack === 'cw' ? 5 : 1);
+  const bar: Progress = startProgress(io, unit ? 'unit attack + control' : `${argv.attack as string} attack`,
+    perEps * arms * epsilons.filter((e) => e > 0).length, argv.quiet);
+  const tick = (p: AttackProgress): void => bar.tick(1, `${p.attack} step ${p.step}/${p.total} (${p.active} active)`);
+  let curve: RobustnessCurve | undefined;
+  let printed: string[] = [];
+  let json: Record<string, unknown> = {};
+  if (unit) {
+    const opts = unitOptions(argv, atlas);
+    const onResult = async (_eps: number, r: UnitAttackResult): Promise<void> => {
+      if (_eps !== bigEps) return;
+      await writeAttackReport(clf, x, { kind: 'unit', result: r }, out, { ids: input.ids, maxHeatmaps: argv.heatmaps as number, meta });
+      printed = unitTable(r, clf.classNames);
+      json = unitAttackToJson(r, clf.classNames);
+    };
+    if (single) {
+      const r = await unitAttack(clf, x, input.labels, { ...opts, epsilon: bigEps, onProgress: (_a, p) => tick(p) });
+      try { await onResult(bigEps, r); } finally { disposeUnitAttack(r); }
+    } else {
+      curve = await unitAttackCurve(clf, x, input.labels, opts, { epsilons, onArmProgress: (_a, p) => tick(p), onResult });
+    }
+  } else {
+    const target = argv.target as string | undefined;
+    const spec = {
+      kind: argv.attack as string, norm, steps: argv.steps as number, seed: argv.seed as number,
+      ...(argv.attack === 'pgd' ? { restarts: argv.restarts as number } : {}),
+      objective: target === undefined ? { kind: argv.attack === 'cw' || argv.attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target },
+    };
+    const onResult = async (eps: number, r: AttackResult): Promise<void> => {
+      if (eps !== bigEps) return;
+      const m = await logitMetrics(r, x, input.labels, target === undefined ? null : clf.classNames.indexOf(target));
+      await writeAttackReport(clf, x, { kind: 'logit', result: r, target: target ?? null, metrics: m.json }, out, { ids: input.ids, meta });
+      printed = m.table;
+      json = { kind: 'logit-attack', target: target ?? null, ...m.json };
+    };
+    if (single) {
+      const r = await runAttack(clf, x, input.labels, { ...spec, epsilon: bigEps, onProgress: tick });
+      try { await onResult(bigEps, r); } finally { r.adversarial.dispose(); }
+    } else {
+      curve = await robustnessCurve(clf, x, input.labels, spec, { epsilons, onProgress: tick, onResult });
+    }
+  }
+  bar.stop();
+  if (curve) {
+    await writeCurve(curve, out);
+    const resultFile = path.join(out, 'result.json');
+    const body = JSON.parse(await fs.readFile(resultFile, 'utf8')) as Record<string, unknown>;
+    await writeJsonAtomic(resultFile, { ...body, curve: curveJson(curve) });
+  }
+  if (argv.json) {
+    io.out(JSON.stringify({ out, ...json, curve: curve ? curveJson(curve) : undefined }, null, 2));
+    return 0;
+  }
+  io.out(`${unit ? 'unit attack' : `${argv.attack as string} attack`} on ${input.x.shape[0]} image(s) of ${input.source} — model ${clf.name}, `
+    + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.steps as number} steps, seed ${argv.seed as number}`);
+  io.out(table(printed.map((l) => l.split('\t')), ['l', 'r', 'r']));
+  if (curve) {
+    io.out('');
+    io.out(table(curveTable(curve), ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
+  }
+  const warnings = (json.warnings as string[] | undefined) ?? [];
+  for (const w of warnings) io.err(`warning: ${w}`);
+  io.out(`wrote ${path.join(out, 'result.json')} (adversarial/, perturbation/${unit ? ', heatmaps/' : ''}${curve ? ', curve.txt/.csv/.json/.png' : ''})`);
+  return 0;
+}
 
 /** `--eps`: one budget in (0, 1], or a comma-separated list for a curve (where 0 is the clean row). */
 function epsilonsOf(v: unknown, norm: 'linf' | 'l2'): number[] {

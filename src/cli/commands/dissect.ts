@@ -7,6 +7,7 @@ import { loadClassifier } from '../../models/io.js';
 import { writeAtlasReport } from '../../report/atlas-report.js';
 import type { CommandSpec, GlobalArgs } from '../command.js';
 import { startProgress, type Progress } from '../progress.js';
+import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
 const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
   activations: 'pass 1: activations',
@@ -46,12 +47,14 @@ export const dissectCommand: CommandSpec = {
     'embed-images': { type: 'boolean', default: false, describe: 'embed the strips in index.html instead of linking them' },
     'plot-classes': { type: 'string', array: true, describe: 'classes in the ablation plot (default: the 4 most affected)' },
     json: { type: 'boolean', default: false, describe: 'print the summary as JSON' },
+    workers: workersOption,
   },
   examples: [
     ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
     ['unit-attack dissect --model my-model --probe data/broden --layer conv5 --out out/conv5', 'dissect your own model on a Broden folder'],
   ],
   check(argv) {
+    checkWorkersArg(argv);
     checkNumber(argv, 'quantile', (v) => v > 0 && v < 1, 'in (0, 1)');
     checkNumber(argv, 'iou-threshold', (v) => v >= 0 && v <= 1, 'in [0, 1]');
     checkNumber(argv, 'top-n', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
@@ -67,7 +70,8 @@ export const dissectCommand: CommandSpec = {
       let bar: Progress | undefined;
       let phase: string | undefined;
       let last = 0;
-      const result = await dissect(clf, argv.probe as string, {
+      // Shards of the probe set go to the workers; the atlas is the same with any number of them.
+      const result = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissect(clf, argv.probe as string, {
         ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
         quantile: argv.quantile as number, iouThreshold: argv['iou-threshold'] as number, topN: argv['top-n'] as number,
         topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
@@ -84,7 +88,7 @@ export const dissectCommand: CommandSpec = {
           bar?.tick(p.done - last);
           last = p.done;
         },
-      });
+      }));
       bar?.stop();
       const atlas = result.atlas;
       const out = argv.out as string;

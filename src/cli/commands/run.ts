@@ -10,6 +10,8 @@ import { loadScenarios } from '../../scenarios/load.js';
 import { runScenarios } from '../../scenarios/run.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { startProgress } from '../progress.js';
+import { checkWorkersArg, workersOf } from '../workers.js';
+import { hasWorkerScript } from '../../scenarios/workers.js';
 
 /** Prints every issue of a scenario error as `✖ message → at path (file:line)` with its hint. */
 export function printScenarioError(err: ScenarioError, io: CliIO): void {
@@ -36,7 +38,7 @@ export const runCommand: CommandSpec = {
     tolerance: { type: 'string', array: true, describe: 'regression tolerance: a number for every metric and/or metric=number (default 0.02)' },
     seed: { type: 'number', describe: 'seed of the fuzz scenarios; with --path, replays a counterexample' },
     path: { type: 'string', describe: 'a fast-check counterexample path to replay (with the --seed it was found with)' },
-    workers: { type: 'number', default: 1, describe: 'worker threads to run scenarios in parallel (scenarios of one model share one)' },
+    workers: { type: 'number', describe: 'worker threads to run scenarios in parallel (scenarios of one model share one; default: the cores, or $UNIT_ATTACK_WORKERS)' },
     'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
   },
   examples: [
@@ -53,8 +55,7 @@ export const runCommand: CommandSpec = {
       if (seed === undefined) throw usageError('--path needs the --seed the counterexample was found with', { path: '--path', hint: 'copy both from the report: --seed S --path P' });
       if (!/^\d+(:\d+)*$/.test(p)) throw usageError(`--path must look like 12:0:3, got '${p}'`, { path: '--path' });
     }
-    const workers = argv.workers as number;
-    if (!Number.isInteger(workers) || workers < 1) throw usageError(`--workers must be a positive integer, got ${String(argv.workers)}`, { path: '--workers' });
+    checkWorkersArg(argv);
     parseTolerances(argv.tolerance as string[] | undefined);
     if (argv.tolerance !== undefined && argv.baseline === undefined) throw usageError('--tolerance applies to --baseline, which is not given', { path: '--tolerance' });
   },
@@ -77,7 +78,7 @@ export const runCommand: CommandSpec = {
     try {
       output = await runScenarios(scenarios, {
         backend: argv.backend,
-        workers: argv.workers as number,
+        workers: argv.workers === undefined && !hasWorkerScript() ? 1 : workersOf(argv, io),
         ...(argv.seed !== undefined ? { seed: argv.seed as number } : {}),
         ...(argv.path !== undefined ? { path: argv.path as string } : {}),
         ...(baseline ? { baseline } : {}),

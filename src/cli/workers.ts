@@ -1,0 +1,41 @@
+/**
+ * The `--workers N` option of the commands that work on many images, and the pool it starts.
+ */
+import type { Options } from 'yargs';
+import type { WorkerPool } from '../engine/pool.js';
+import type { Classifier } from '../models/types.js';
+import { checkWorkers, defaultWorkers, lazyPool, withPool, workersAvailable } from '../parallel/index.js';
+import type { CliIO, GlobalArgs } from './command.js';
+
+/** The option as yargs data. No yargs default: the default depends on the machine (see {@link workersOf}). */
+export const workersOption: Options = {
+  type: 'number',
+  describe: 'worker threads for the images (default: the cores, or $UNIT_ATTACK_WORKERS); 1 works on the main thread only',
+};
+
+/** Checks `--workers` when given (a usage error for 0, negatives and fractions). */
+export function checkWorkersArg(argv: GlobalArgs): void {
+  if (argv.workers !== undefined) checkWorkers(argv.workers);
+}
+
+/** The number of workers asked for (or the default), printing the warning for more than the cores. */
+export function workersOf(argv: GlobalArgs, io: CliIO): number {
+  if (argv.workers === undefined) return workersAvailable() ? defaultWorkers() : 1;
+  const { workers, warning } = checkWorkers(argv.workers);
+  if (warning) io.err(`warning: ${warning}`);
+  return workers;
+}
+
+/**
+ * Runs `fn` with a pool of `--workers` threads on `clf` (loaded from `--model`); the threads start on the first task
+ * that needs them. At most `items` workers: more would have nothing to do.
+ */
+export async function withWorkers<T>(argv: GlobalArgs, io: CliIO, clf: Classifier, items: number, fn: () => Promise<T>): Promise<T> {
+  const workers = Math.min(workersOf(argv, io), Math.max(1, items));
+  const pool: WorkerPool | undefined = workers > 1 ? lazyPool({ model: argv.model as string, classifier: clf, workers }) : undefined;
+  try {
+    return await withPool(pool, fn);
+  } finally {
+    await pool?.close();
+  }
+}

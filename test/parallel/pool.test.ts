@@ -1,0 +1,223 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAttack } from '../../src/attacks/registry.js';
+import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit-attack.js';
+import type { AttackProgress } from '../../src/attacks/types.js';
+import { buildArgv } from '../../src/cli/main.js';
+import { dissect } from '../../src/dissection/dissect.js';
+import { initBackend } from '../../src/engine/backend.js';
+import type { WorkerPool } from '../../src/engine/pool.js';
+import { UnitAttackError } from '../../src/errors.js';
+import { PACKAGE_ROOT, loadClassifier, saveLayersModel } from '../../src/models/io.js';
+import type { Classifier } from '../../src/models/types.js';
+import { checkWorkers, startPool, withPool } from '../../src/parallel/index.js';
+import { colorLayersModel, writeColorProbe } from '../dissection/fixtures.js';
+
+let dir: string;
+let tinyDir: string;
+let clf: Classifier;
+let pool: WorkerPool;
+
+/** A small seeded CNN on 16×16 inputs with 3 classes. */
+function tinyLayersModel(): tf.LayersModel {
+  const m = tf.sequential({ name: 'tiny' });
+  const init = (seed: number): ReturnType<typeof tf.initializers.heNormal> => tf.initializers.heNormal({ seed });
+  m.add(tf.layers.conv2d({ name: 'conv1', inputShape: [16, 16, 3], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(3), biasInitializer: tf.initializers.constant({ value: 0.05 }) }));
+  m.add(tf.layers.conv2d({ name: 'conv2', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(4), biasInitializer: tf.initializers.constant({ value: 0.05 }) }));
+  m.add(tf.layers.maxPooling2d({ name: 'pool', poolSize: 2 }));
+  m.add(tf.layers.flatten({ name: 'flat' }));
+  m.add(tf.layers.dense({ name: 'logits', units: 3, kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }) }));
+  return m;
+}
+
+function images(n: number, seed: number): tf.Tensor4D {
+  return tf.tidy(() => tf.div<tf.Tensor4D>(tf.round(tf.mul(tf.randomUniform([n, 16, 16, 3], 0, 1, 'float32', seed), 255)), 255));
+}
+
+async function same(a: tf.Tensor, b: tf.Tensor): Promise<boolean> {
+  const [x, y] = [await a.data(), await b.data()];
+  return x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+}
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-pool-'));
+  tinyDir = path.join(dir, 'tiny');
+  await saveLayersModel(tinyLayersModel(), tinyDir, { classes: ['a', 'b', 'c'] });
+  clf = await loadClassifier(tinyDir);
+  pool = await startPool({ model: tinyDir, classifier: clf, workers: 2 });
+});
+
+afterAll(async () => {
+  await pool?.close();
+  clf?.dispose();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('attacks over a worker pool', () => {
+  it('PGD gives byte-identical adversarial images with 1 and 2 workers, with one progress report per step', async () => {
+    const x = images(7, 11);
+    const labels = [0, 1, 2, 0, 1, 2, 0];
+    const spec = { kind: 'pgd', epsilon: '8/255', steps: 6, seed: 9, restarts: 2 } as const;
+    const one = await runAttack(clf, x, labels, spec);
+    const steps: AttackProgress[] = [];
+    const before = tf.memory().numTensors;
+    const two = await withPool(pool, () => runAttack(clf, x, labels, { ...spec, onProgress: (p) => steps.push(p) }));
+    expect(tf.memory().numTensors).toBe(before + 1); // the result's adversarial images
+    expect(await same(one.adversarial, two.adversarial)).toBe(true);
+    expect(Array.from(two.predictions)).toEqual(Array.from(one.predictions));
+    expect(Array.from(two.steps)).toEqual(Array.from(one.steps));
+    expect(Array.from(two.queries)).toEqual(Array.from(one.queries));
+    expect(two.success).toEqual(one.success);
+    expect(two.details).toEqual(one.details);
+    expect(steps.length).toBe(12);
+    expect(steps.map((p) => p.step).slice(0, 7)).toEqual([1, 2, 3, 4, 5, 6, 1]);
+    one.adversarial.dispose(); two.adversarial.dispose(); x.dispose();
+  });
+
+  it('the unit attack and its random control are identical with 1 and 2 workers', async () => {
+    const x = images(5, 12);
+    const labels = [0, 1, 2, 0, 1];
+    const opts = { layer: 'conv2', suppressUnits: [1, 2], exciteUnits: [5], epsilon: '8/255', steps: 4, seed: 3 };
+    const one = await unitAttack(clf, x, labels, opts);
+    const two = await withPool(pool, () => unitAttack(clf, x, labels, opts));
+    for (const arm of ['unit', 'control'] as const) {
+      expect(await same(one[arm]!.attack.adversarial, two[arm]!.attack.adversarial)).toBe(true);
+      expect(two[arm]!.unitEffect.suppressed.mean).toBe(one[arm]!.unitEffect.suppressed.mean);
+    }
+    disposeUnitAttack(one); disposeUnitAttack(two); x.dispose();
+  });
+
+  it('Square draws the same windows for an image whatever shard it is in', async () => {
+    const x = images(4, 13);
+    const spec = { kind: 'square', epsilon: '8/255', queries: 15, seed: 2 } as const;
+    const one = await runAttack(clf, x, [0, 1, 2, 0], spec);
+    const two = await withPool(pool, () => runAttack(clf, x, [0, 1, 2, 0], spec));
+    expect(await same(one.adversarial, two.adversarial)).toBe(true);
+    one.adversarial.dispose(); two.adversarial.dispose(); x.dispose();
+  });
+
+  it('work on another classifier stays on this thread', async () => {
+    const other = await loadClassifier(tinyDir);
+    const x = images(3, 14);
+    const r = await withPool(pool, () => runAttack(other, x, [0, 1, 2], { kind: 'fgsm', epsilon: '4/255' }));
+    expect(r.backend).toBe('wasm');
+    r.adversarial.dispose(); x.dispose(); other.dispose();
+  });
+});
+
+describe('dissection over a worker pool', () => {
+  it('writes the same atlas with 1 and 2 workers (thresholds, IoU, class importance, ablation)', async () => {
+    const probeDir = path.join(dir, 'probe');
+    await writeColorProbe(probeDir, 20);
+    const modelDir = path.join(dir, 'colors');
+    await saveLayersModel(colorLayersModel(), modelDir, { classes: ['blue_scene', 'red_scene'] });
+    const colors = await loadClassifier(modelDir);
+    const colorPool = await startPool({ model: modelDir, classifier: colors, workers: 2 });
+    try {
+      const opts = { quantile: 0.05, cache: false, batchSize: 4, tmpDir: dir, topN: 2 };
+      const strip = (a: object): object => ({ ...a, created: undefined, seconds: undefined });
+      const one = await dissect(colors, probeDir, opts);
+      const phases: string[] = [];
+      const two = await withPool(colorPool, () => dissect(colors, probeDir, { ...opts, onProgress: (p) => { if (!phases.includes(p.phase)) phases.push(p.phase); } }));
+      expect(strip(two.atlas)).toEqual(strip(one.atlas));
+      expect(phases).toEqual(['activations', 'iou', 'importance', 'ablation']);
+      expect(one.atlas.units[0].concept).toBe('redthing');
+      expect(Object.keys(one.atlas.classImportance).sort()).toEqual(['blue_scene', 'red_scene']);
+    } finally {
+      await colorPool.close();
+      colors.dispose();
+    }
+  });
+});
+
+describe('failing workers', () => {
+  let modulePath: string;
+  beforeAll(async () => {
+    modulePath = path.join(dir, 'crash-tasks.mjs');
+    const poolModule = pathToFileURL(path.join(PACKAGE_ROOT, 'dist', 'engine', 'pool.js')).href;
+    await fs.writeFile(modulePath, [
+      `import { registerPoolTask } from ${JSON.stringify(poolModule)};`,
+      "registerPoolTask('echo', async (ctx, input) => ({ value: { n: input.n, worker: ctx.worker } }));",
+      "registerPoolTask('exit', async () => { process.exit(7); });",
+      "registerPoolTask('throw', async () => { throw new Error('boom'); });",
+    ].join('\n'));
+  });
+
+  it('fails the task of a worker that exits, names the worker and the item, and carries on with the other worker', async () => {
+    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
+    try {
+      const runs = [
+        p.run({ kind: 'echo', input: { n: 0 }, label: 'item 0' }),
+        p.run({ kind: 'exit', input: {}, label: 'item 1' }),
+        p.run({ kind: 'echo', input: { n: 2 }, label: 'item 2' }),
+        p.run({ kind: 'echo', input: { n: 3 }, label: 'item 3' }),
+      ];
+      const settled = await Promise.allSettled(runs);
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      const err = (settled[1] as PromiseRejectedResult).reason as UnitAttackError;
+      expect(err).toBeInstanceOf(UnitAttackError);
+      expect(err.code).toBe('UA_WORKER');
+      expect(err.message).toMatch(/^worker [12] of 2 exited with code 7 while running item 1$/);
+      expect((settled[3] as PromiseFulfilledResult<{ n: number }>).value.n).toBe(3);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('fails the tasks still queued when every worker is gone, and map rejects with the first failure', async () => {
+    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
+    try {
+      const tasks = [
+        { kind: 'exit', input: {}, label: 'item 0' },
+        { kind: 'exit', input: {}, label: 'item 1' },
+        { kind: 'echo', input: { n: 2 }, label: 'item 2' },
+      ];
+      await expect(p.map(tasks)).rejects.toThrow(/worker [12] of 2 exited with code 7 while running item 0/);
+      await expect(p.run({ kind: 'echo', input: { n: 3 }, label: 'item 3' })).rejects.toThrow(/no worker is left to run item 3/);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('turns a task that throws into a UA_WORKER error and keeps the worker', async () => {
+    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
+    try {
+      await expect(p.run({ kind: 'throw', input: {}, label: 'item 5' })).rejects.toMatchObject({ code: 'UA_WORKER', message: expect.stringMatching(/failed on item 5: boom/) as unknown });
+      const r = await p.map<{ n: number }>([0, 1, 2].map((n) => ({ kind: 'echo', input: { n }, label: `item ${n}` })));
+      expect(r.map((v) => v.n)).toEqual([0, 1, 2]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('fails to start with a clear error when the workers cannot load the model', async () => {
+    await expect(startPool({ model: path.join(dir, 'missing'), classifier: clf, workers: 2 })).rejects.toMatchObject({
+      code: 'UA_WORKER', message: expect.stringMatching(/^worker [12] of 2 could not load/) as unknown,
+    });
+  });
+});
+
+describe('--workers', () => {
+  it('rejects 0, negative and fractional counts as usage errors naming the flag', () => {
+    for (const bad of ['0', '-1', '1.5', 'two']) {
+      expect(() => buildArgv(['attack', '--synthetic', 'beach', '--out', 'o', '--workers', bad])).toThrow(/--workers must be a whole number of worker threads ≥ 1/);
+    }
+    expect(() => buildArgv(['dissect', '--out', 'o', '--workers', '0'])).toThrow(/--workers/);
+    expect(() => buildArgv(['predict', '--image', 'a.png', '--workers', '0'])).toThrow(/--workers/);
+    expect(() => buildArgv(['run', 'a.yaml', '--workers', '0'])).toThrow(/--workers/);
+    expect(buildArgv(['attack', '--synthetic', 'beach', '--out', 'o', '--workers', '2']).workers).toBe(2);
+  });
+
+  it('allows more workers than cores with a warning', () => {
+    const cores = os.availableParallelism();
+    expect(checkWorkers(cores)).toEqual({ workers: cores });
+    const many = checkWorkers(cores + 1);
+    expect(many.workers).toBe(cores + 1);
+    expect(many.warning).toMatch(/more than the \d+ cores? of this machine/);
+  });
+});
