@@ -39,9 +39,10 @@ export class Room {
   readonly wallColor: RGB;
   readonly height = 2.6;
 
-  constructor(readonly b: SceneBuilder) {
+  /** `width` is the range of the back wall's width in metres (bedrooms are smaller than living rooms). */
+  constructor(readonly b: SceneBuilder, width: readonly [number, number] = [3, 5.2]) {
     const rng = b.rng;
-    this.width = rng.range(3, 5.2);
+    this.width = rng.range(width[0], width[1]);
     const wImg = rng.range(0.5, 0.95);
     this.m = wImg / this.width;
     this.bx0 = rng.range(0.03 - 0.1 * wImg, 0.97 - 0.9 * wImg);
@@ -220,13 +221,23 @@ export function wallWindow(room: Room, x0: number, y0: number, x1: number, y1: n
 }
 
 /** A window on a side wall (`side` -1 left, 1 right). */
-export function sideWindow(room: Room, side: number, z0: number, z1: number, y0: number, y1: number): void {
+export function sideWindow(room: Room, side: number, z0: number, z1: number, y0: number, y1: number, curtains = false): void {
   const b = room.b;
-  const frame: RGB = hsvRange(b.rng, [0, 60], [0, 0.06], [0.8, 0.97]);
+  const rng = b.rng;
+  const frame: RGB = hsvRange(rng, [0, 60], [0, 0.06], [0.8, 0.97]);
   b.poly('window', room.sideQuad(side, z0 - 0.06, z1 + 0.06, y0 - 0.06, y1 + 0.06), { color: frame });
   const q = room.sideQuad(side, z0, z1, y0, y1);
   windowView(b, q);
   b.poly('window', subQuad(q, 0.47, 0, 0.53, 1), { color: frame });
+  if (curtains) {
+    const c = fabricPaint(b);
+    const paint: Paint = { ...c, pattern: { kind: 'stripes', period: rng.range(40, 80), soft: true }, color2: shadeOf(c.color, 0.7) };
+    const w = (z1 - z0) * rng.range(0.2, 0.35);
+    const top = Math.min(room.height - 0.05, y1 + 0.2);
+    const bottom = rng.chance(0.5) ? 0.02 : y0 - 0.15;
+    b.poly('curtain', room.sideQuad(side, z0 - 0.2, z0 - 0.2 + w, bottom, top), paint);
+    b.poly('curtain', room.sideQuad(side, z1 + 0.2 - w, z1 + 0.2, bottom, top), paint);
+  }
 }
 
 /** A framed picture on the back wall; the content is decoration. */

@@ -12,7 +12,7 @@ import { Rng, hash32 } from './rng.js';
  * Version of the scene world's generators. Bump it whenever a change makes some (class, seed, size) render
  * different bytes, so that models, atlases and probe sets can record which world they were made from.
  */
-export const SCENE_WORLD_VERSION = 1;
+export const SCENE_WORLD_VERSION = 2;
 
 /** Default side length of rendered scenes (the built-in model's input size). */
 export const DEFAULT_SCENE_SIZE = 96;

@@ -33,18 +33,24 @@ function place(room: Room, taken: Slot[], w: number, tries = 8): Slot | null {
 }
 
 /** Window, painting or door on the free parts of the back wall; a side window sometimes. */
-function wallDecor(room: Room, taken: Slot[], opt: { window: number; painting: number; door: number; curtains: number }): void {
+function wallDecor(room: Room, taken: Slot[], opt: { window: number; painting: number; door: number; curtains: number; windowWidth?: readonly [number, number] }): void {
   const rng = room.b.rng;
   if (rng.chance(opt.door)) {
     const s = place(room, taken, 1.0);
     if (s) backDoor(room, s.x0);
   }
+  let sideDone = false;
   if (rng.chance(opt.window)) {
-    const w = rng.range(0.8, 1.8);
-    const s = place(room, taken, w + 0.5);
+    const w = rng.range(opt.windowWidth?.[0] ?? 0.8, opt.windowWidth?.[1] ?? 1.8);
+    const s = place(room, taken, w + 0.5, 16);
     if (s) wallWindow(room, s.x0 + 0.25, rng.range(0.8, 1.1), s.x1 - 0.25, rng.range(1.9, 2.3), rng.chance(opt.curtains));
+    else {
+      // no room on the back wall: the window goes on the side wall the camera sees more of
+      sideWindow(room, room.bx0 > 1 - room.bx1 ? -1 : 1, rng.range(0.4, 0.9), rng.range(1.5, 2.2), rng.range(0.9, 1.2), rng.range(1.9, 2.3), rng.chance(opt.curtains));
+      sideDone = true;
+    }
   }
-  if (rng.chance(0.35)) sideWindow(room, rng.chance(0.5) ? -1 : 1, rng.range(0.3, 1), rng.range(1.4, 2.2), rng.range(0.9, 1.2), rng.range(1.9, 2.3));
+  if (!sideDone && rng.chance(0.35)) sideWindow(room, rng.chance(0.5) ? -1 : 1, rng.range(0.3, 1), rng.range(1.4, 2.2), rng.range(0.9, 1.2), rng.range(1.9, 2.3));
   if (rng.chance(opt.painting)) {
     const w = rng.range(0.5, 1.2);
     const s = place(room, taken, w);
@@ -59,12 +65,12 @@ function wallDecor(room: Room, taken: Slot[], opt: { window: number; painting: n
 
 export function bedroom(b: SceneBuilder): void {
   const rng = b.rng;
-  const room = new Room(b);
+  const room = new Room(b, [2.8, 4.2]);
   room.drawShell();
   const taken: Slot[] = [];
   const double = rng.chance(0.7);
   const bw = double ? rng.range(1.4, 1.9) : rng.range(0.9, 1.1);
-  const sideways = rng.chance(0.3);
+  const sideways = rng.chance(0.15);
   const bedLen = rng.range(1.9, 2.1);
   const footprint = sideways ? bedLen : bw;
   const nightstands = !sideways && rng.chance(0.75);
@@ -77,7 +83,7 @@ export function bedroom(b: SceneBuilder): void {
     const cx = (bx0 + bx1) / 2;
     painting(room, cx - w / 2, 1.45, cx + w / 2, Math.min(2.4, 1.45 + w * rng.range(0.4, 0.7)));
   }
-  wallDecor(room, taken, { window: 0.7, painting: 0.3, door: 0.3, curtains: 0.7 });
+  wallDecor(room, taken, { window: 0.75, painting: 0.3, door: 0.25, curtains: 0.75, windowWidth: [0.5, 1.2] });
   if (rng.chance(0.4)) {
     const s = place(room, taken, rng.range(0.9, 1.6));
     if (s) {
@@ -106,33 +112,43 @@ export function bedroom(b: SceneBuilder): void {
   }
   room.shadow(bx0, bx1, z0, z1);
   // headboard (part of the bed)
-  const headH = rng.range(0.9, 1.3);
+  const headH = rng.range(1.0, 1.4);
+  const tufted = rng.chance(0.4);
+  const headPaint: Paint = tufted ? { ...fabricPaint(b), pattern: { kind: 'tiles', width: rng.range(40, 70), grout: 0.12 }, color2: shadeOf(framePaint.color, 0.6) } : framePaint;
+  const pillowPaint = (cx: number, cy: number, r: number): Paint => ({ color: sheet, color2: shadeOf(sheet, 0.78), pattern: { kind: 'radial', cx, cy, r } });
   if (sideways) {
     const left = rng.chance(0.5);
     const hx = left ? bx0 : bx1 - 0.08;
-    room.box('bed', hx, hx + 0.08, 0, headH, z0, z1, { front: framePaint });
+    room.box('bed', hx, hx + 0.08, 0, headH, z0, z1, { front: headPaint });
     room.box('bed', bx0, bx1, 0, 0.25, z0, z1, { front: framePaint });
-    room.box('bed', bx0 + 0.02, bx1 - 0.02, 0.25, mattressH, z0 + 0.02, z1 - 0.02, { front: cover, top: { ...cover, color: shadeOf(cover.color, 1.12) } });
-    const px = left ? bx0 + 0.12 : bx1 - 0.55;
-    for (const pz of double && z1 - z0 > 1.2 ? [z0 + 0.15, z0 + 0.75] : [z0 + (z1 - z0) * 0.3]) {
-      const [cx, cy] = room.pt(px + 0.22, mattressH + 0.1, pz + 0.25);
-      const s = room.scale(pz + 0.25);
-      b.ellipse('pillow', cx, cy, 0.24 * s, 0.13 * s, { color: sheet, color2: shadeOf(sheet, 0.85), pattern: { kind: 'radial', cx, cy, r: 0.25 * s } });
+    room.box('bed', bx0 + 0.02, bx1 - 0.02, 0.25, mattressH, z0 + 0.02, z1 - 0.02, { front: { color: sheet } });
+    const px = left ? bx0 + 0.1 : bx1 - 0.5;
+    for (const pz of double && z1 - z0 > 1.2 ? [z0 + 0.1, z0 + 0.75] : [z0 + (z1 - z0) * 0.25]) {
+      const [cx, cy] = room.pt(px + 0.2, mattressH + 0.15, pz + 0.3);
+      const sc = room.scale(pz + 0.3);
+      b.ellipse('pillow', cx, cy, 0.22 * sc, 0.17 * sc, pillowPaint(cx, cy, 0.25 * sc));
     }
+    const cx0 = left ? bx0 + 0.6 : bx0 - 0.03;
+    const cx1 = left ? bx1 + 0.03 : bx1 - 0.6;
+    room.box('bed', cx0, cx1, mattressH - 0.22, mattressH + 0.05, z0, z1 + 0.03, { front: cover, top: { ...cover, color: shadeOf(cover.color, 1.12) }, side: { ...cover, color: shadeOf(cover.color, 0.85) } });
   } else {
-    room.box('bed', bx0 - 0.04, bx1 + 0.04, 0, headH, 0, 0.08, { front: framePaint });
+    room.box('bed', bx0 - 0.05, bx1 + 0.05, 0, headH, 0, 0.08, { front: headPaint });
     room.box('bed', bx0, bx1, 0, 0.28, 0.08, z1, { front: framePaint });
     room.box('bed', bx0 + 0.02, bx1 - 0.02, 0.28, mattressH, 0.08, z1 - 0.02, { front: { color: sheet } });
+    // pillows propped against the headboard
     const pillows = double ? 2 : 1;
     for (let i = 0; i < pillows; i++) {
       const pw = (bx1 - bx0) / pillows;
-      const [cx, cy] = room.pt(bx0 + pw * (i + 0.5), mattressH + 0.08, 0.35);
-      const s = room.scale(0.35);
-      b.ellipse('pillow', cx, cy, pw * 0.4 * s, 0.13 * s, { color: sheet, color2: shadeOf(sheet, 0.82), pattern: { kind: 'radial', cx, cy, r: pw * 0.45 * s } });
+      const [cx, cy] = room.pt(bx0 + pw * (i + 0.5), mattressH + 0.17, 0.22);
+      const sc = room.scale(0.22);
+      b.ellipse('pillow', cx, cy, pw * 0.42 * sc, 0.2 * sc, pillowPaint(cx, cy, pw * 0.5 * sc));
     }
-    // the cover over the foot part, hanging down the front
-    const cz0 = rng.range(0.55, 0.9);
+    // the cover over the foot part, hanging down the front, with the sheet folded back over its top edge
+    const cz0 = rng.range(0.5, 0.8);
     room.box('bed', bx0 - 0.03, bx1 + 0.03, mattressH - 0.25, mattressH + 0.04, cz0, z1 + 0.02, { front: cover, top: { ...cover, color: shadeOf(cover.color, 1.12) }, side: { ...cover, color: shadeOf(cover.color, 0.85) } });
+    if (room.pt(0, mattressH + 0.04, cz0)[1] > room.vy) {
+      b.poly('bed', [...room.pt(bx0 - 0.03, mattressH + 0.045, cz0), ...room.pt(bx1 + 0.03, mattressH + 0.045, cz0), ...room.pt(bx1 + 0.03, mattressH + 0.045, cz0 + 0.25), ...room.pt(bx0 - 0.03, mattressH + 0.045, cz0 + 0.25)], { color: shadeOf(sheet, 1.05) });
+    }
   }
   if (rng.chance(0.3)) {
     const x = rng.chance(0.5) ? 0.15 : room.width - 0.6;
@@ -146,7 +162,7 @@ export function bedroom(b: SceneBuilder): void {
 
 export function kitchen(b: SceneBuilder): void {
   const rng = b.rng;
-  const room = new Room(b);
+  const room = new Room(b, [3, 5]);
   room.drawShell();
   const W = room.width;
   const x0 = rng.chance(0.7) ? 0 : rng.range(0.2, 0.8);
@@ -249,14 +265,14 @@ export function kitchen(b: SceneBuilder): void {
 
 export function livingRoom(b: SceneBuilder): void {
   const rng = b.rng;
-  const room = new Room(b);
+  const room = new Room(b, [3.5, 5.5]);
   room.drawShell();
   const taken: Slot[] = [];
   const W = room.width;
   const fabric = fabricPaint(b);
   const sofaTop = { ...fabric, color: shadeOf(fabric.color, 1.1) };
   const sofaSide = { ...fabric, color: shadeOf(fabric.color, 0.85) };
-  const tvWall = rng.chance(0.4);
+  const tvWall = rng.chance(0.35);
   if (!tvWall) {
     // sofa against the back wall, painting above, coffee table in front
     const sw = Math.min(W - 0.4, rng.range(1.6, 2.6));
@@ -306,15 +322,29 @@ export function livingRoom(b: SceneBuilder): void {
     if (rng.chance(0.5)) rug(room, cx - 1, cx + 1, 0.8, Math.min(room.floorDepth, 2.4));
     if (rng.chance(0.6)) pottedPlant(room, s.x1 + 0.3 < W ? s.x1 + 0.25 : s.x0 - 0.25, 0, 0.3, rng.range(0.7, 1.1));
     if (rng.chance(0.5)) table(room, cx - 0.5, cx + 0.5, 1.2, 1.7, 0.42);
-    const zs = Math.min(room.floorDepth - 0.2, rng.range(2.0, 2.6));
-    const sw = rng.range(1.6, 2.4);
-    const sx = cx - sw / 2 + rng.range(-0.4, 0.4);
-    const armH = rng.range(0.55, 0.7);
-    room.shadow(sx, sx + sw, zs - 0.9, zs);
-    room.box('sofa', sx, sx + 0.2, 0.08, armH, zs - 0.9, zs - 0.2, { front: sofaSide, top: sofaTop });
-    room.box('sofa', sx + sw - 0.2, sx + sw, 0.08, armH, zs - 0.9, zs - 0.2, { front: sofaSide, top: sofaTop });
-    room.box('sofa', sx + 0.2, sx + sw - 0.2, 0.08, 0.45, zs - 0.9, zs - 0.2, { front: sofaSide, top: sofaTop });
-    room.box('sofa', sx, sx + sw, 0.08, rng.range(0.8, 0.95), zs - 0.22, zs, { front: fabric, top: sofaTop, side: sofaSide });
+    // the sofa along a side wall, facing the room
+    // on the side whose wall the camera sees more of, pulled a little into the room so that it stays in view
+    const left = room.bx0 > 1 - room.bx1;
+    const sd = rng.range(0.8, 0.95);
+    const off = rng.range(0.1, 0.6);
+    const z0 = rng.range(0.5, 0.9);
+    const z1 = Math.min(room.floorDepth - 0.1, z0 + rng.range(1.6, 2.4));
+    const xa = left ? off : W - sd - off;
+    const xb = xa + sd;
+    const backX = left ? [xa, xa + 0.25] : [xb - 0.25, xb];
+    room.shadow(xa, xb, z0, z1);
+    room.box('sofa', backX[0]!, backX[1]!, 0.42, rng.range(0.8, 0.95), z0, z1, { front: fabric, top: sofaTop, side: fabric });
+    room.box('sofa', xa, xb, 0.08, 0.44, z0, z1, { front: sofaSide, top: sofaTop, side: sofaSide });
+    const cushions = rng.int(1, 3);
+    for (let i = 0; i < cushions; i++) {
+      const cz = z0 + 0.35 + ((z1 - z0 - 0.7) * (i + 0.5)) / cushions;
+      const [px, py] = room.pt(left ? xa + 0.35 : xb - 0.35, 0.62, cz);
+      const sc = room.scale(cz);
+      const pc = fabricColor(rng);
+      b.ellipse('pillow', px, py, 0.15 * sc, 0.17 * sc, { color: pc, color2: shadeOf(pc, 0.75), pattern: { kind: 'radial', cx: px, cy: py, r: 0.2 * sc } });
+    }
+    room.box('sofa', xa, xb, 0.08, 0.65, z0 - 0.05, z0 + 0.17, { front: sofaSide, top: sofaTop, side: sofaSide });
+    room.box('sofa', xa, xb, 0.08, 0.65, z1 - 0.2, z1 + 0.02, { front: sofaSide, top: sofaTop, side: sofaSide });
     if (rng.chance(0.5)) floorLamp(room, rng.chance(0.5) ? 0.3 : W - 0.3, rng.range(0.4, 1.2));
   }
   if (rng.chance(0.35)) {
@@ -327,7 +357,7 @@ export function livingRoom(b: SceneBuilder): void {
 
 export function bathroom(b: SceneBuilder): void {
   const rng = b.rng;
-  const room = new Room(b);
+  const room = new Room(b, [2.4, 3.8]);
   const tile: RGB = rng.chance(0.5) ? mix(room.wallColor, [255, 255, 255], rng.range(0, 0.5)) : hsvRange(rng, [0, 360], [0.05, 0.45], [0.5, 0.95]);
   const tiled: Paint = { color: tile, color2: shadeOf(tile, 0.72), pattern: { kind: 'tiles', width: rng.range(25, 60), height: rng.range(25, 60), grout: 0.08 }, seed: b.seed() };
   room.drawShell({ wall: rng.chance(0.65) ? tiled : wallPaint(b, room.wallColor) });
