@@ -1,0 +1,47 @@
+/**
+ * Work the benchmark times, as functions of a classifier and as pool tasks of the same name, so one worker (this
+ * thread) and all workers (a pool) run the same code. Pool workers import this module through `startPool`'s
+ * `modules`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { registerPoolTask } from '../src/engine/pool.js';
+import type { Classifier } from '../src/models/types.js';
+import type { RgbImage } from '../src/data/images.js';
+import { fuzzClassifier, type FuzzBounds } from '../src/scenarios/fuzz.js';
+
+/** Images `[count, H, W, 3]` for the per-image cases. */
+export interface ImagesInput { x: Float32Array; count: number }
+
+/** Forward passes, one image at a time (batch 1). */
+export async function forwardEach(clf: Classifier, input: ImagesInput): Promise<void> {
+  const [h, w] = clf.inputSize;
+  for (let i = 0; i < input.count; i++) {
+    const y = tf.tidy(() => clf.logits(tf.tensor4d(input.x.subarray(i * h * w * 3, (i + 1) * h * w * 3), [1, h, w, 3])));
+    await y.data();
+    y.dispose();
+  }
+}
+
+/** Input gradients of one logit, one image at a time (batch 1), as a targeted attack step takes them. */
+export async function gradientEach(clf: Classifier, input: ImagesInput): Promise<void> {
+  const [h, w] = clf.inputSize;
+  const grad = tf.grad((x: tf.Tensor) => tf.sum(tf.slice(clf.logits(x as tf.Tensor4D), [0, 0], [1, 1])));
+  for (let i = 0; i < input.count; i++) {
+    const g = tf.tidy(() => grad(tf.tensor4d(input.x.subarray(i * h * w * 3, (i + 1) * h * w * 3), [1, h, w, 3])));
+    await g.data();
+    g.dispose();
+  }
+}
+
+/** A corruption-fuzz job: `runs` drawn corruptions of `images` checked against the clean predictions. */
+export interface FuzzInput { images: RgbImage[]; labels: Int32Array; predictions: Int32Array; runs: number; seed: number; bounds: FuzzBounds }
+
+/** Runs a fuzz job; answers the corruptions checked. */
+export async function fuzzJob(clf: Classifier, input: FuzzInput): Promise<number> {
+  const r = await fuzzClassifier(clf, input.images, input.labels, input.predictions, { ...input.bounds, runs: input.runs, seed: input.seed, expect: 'prediction' });
+  return r.runs;
+}
+
+registerPoolTask<ImagesInput, null>('bench-forward', async (ctx, input) => { await forwardEach(ctx.classifier, input); return { value: null }; });
+registerPoolTask<ImagesInput, null>('bench-gradient', async (ctx, input) => { await gradientEach(ctx.classifier, input); return { value: null }; });
+registerPoolTask<FuzzInput, number>('bench-fuzz', async (ctx, input) => ({ value: await fuzzJob(ctx.classifier, input) }));
