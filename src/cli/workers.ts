@@ -1,6 +1,7 @@
 /**
  * The `--workers N` option of the commands that work on many images, and the pool it starts.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { Options } from 'yargs';
 import type { WorkerPool } from '../engine/pool.js';
 import type { Classifier } from '../models/types.js';
@@ -10,7 +11,7 @@ import type { CliIO, GlobalArgs } from './command.js';
 /** The option as yargs data. No yargs default: the default depends on the machine (see {@link workersOf}). */
 export const workersOption: Options = {
   type: 'number',
-  describe: 'worker threads for the images (default: the cores, or $UNIT_ATTACK_WORKERS); 1 works on the main thread only',
+  describe: 'worker threads for the images (default: the cores, or $UNIT_ATTACK_WORKERS; 1 with tfjs-node); 1 works on the main thread only',
 };
 
 /** Checks `--workers` when given (a usage error for 0, negatives and fractions). */
@@ -20,7 +21,8 @@ export function checkWorkersArg(argv: GlobalArgs): void {
 
 /** The number of workers asked for (or the default), printing the warning for more than the cores. */
 export function workersOf(argv: GlobalArgs, io: CliIO): number {
-  if (argv.workers === undefined) return workersAvailable() ? defaultWorkers() : 1;
+  // Native TensorFlow (tfjs-node) computes on every core by itself: more copies of the model would only compete.
+  if (argv.workers === undefined) return workersAvailable() && tf.getBackend() !== 'tensorflow' ? defaultWorkers() : 1;
   const { workers, warning } = checkWorkers(argv.workers);
   if (warning) io.err(`warning: ${warning}`);
   return workers;
