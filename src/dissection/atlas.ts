@@ -79,6 +79,10 @@ export interface Atlas {
     sketchK: number;
     seed: number;
     importance: boolean;
+    /** `greedy` when class importance was re-ranked greedily (absent: single-unit ablation, as in PNAS). */
+    ranking?: 'single' | 'greedy';
+    /** The classes re-ranked greedily (absent: every class). */
+    rankingClasses?: string[];
   };
   /** Probe images skipped because they could not be read. */
   skipped: number;
@@ -142,6 +146,8 @@ export const atlasSchema = z.object({
     sketchK: nonneg,
     seed: z.number().int(),
     importance: z.boolean(),
+    ranking: z.enum(['single', 'greedy']).optional(),
+    rankingClasses: z.array(z.string()).optional(),
   }),
   skipped: nonneg,
   skippedIds: z.array(z.string()),

@@ -10,9 +10,11 @@ import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
 import { dissect, type Atlas, type DissectProgress } from '../dissection/index.js';
 import { backendInfo, initBackend, type BackendName } from '../engine/backend.js';
+import { withPool, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, isUserError, usageError } from '../errors.js';
 import { PACKAGE_ROOT, loadClassifier } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
+import { lazyPool } from '../parallel/index.js';
 import { compareWithBaseline, type Tolerances } from '../report/baseline.js';
 import {
   RESULTS_FORMAT, RESULTS_VERSION, type ExpectationResult, type RunOutput, type RunResults, type ScenarioArtifacts,
@@ -44,7 +46,10 @@ export interface RunScenariosOptions {
   seed?: number;
   /** A fast-check counterexample path: replays it in the (single) fuzz scenario, with `seed`. */
   path?: string;
-  /** Worker threads to spread scenarios over (scenarios of one model stay together). @defaultValue 1 */
+  /**
+   * Worker threads. Scenarios of several models are spread over them (scenarios of one model stay together); the
+   * scenarios of a single model run on this thread with their images spread over a pool of this many. @defaultValue 1
+   */
   workers?: number;
   /** Compare with this earlier run. */
   baseline?: { file: string; results: RunResults; tolerances: Tolerances };
@@ -143,6 +148,8 @@ export class RunCache {
         ...(d.iouThreshold !== undefined ? { iouThreshold: d.iouThreshold } : {}),
         ...(d.topN !== undefined ? { topN: d.topN } : {}),
         ...(d.metric !== undefined ? { metric: d.metric } : {}),
+        ...(d.ranking !== undefined ? { ranking: d.ranking } : {}),
+        ...(d.rankingClasses !== undefined ? { rankingClasses: d.rankingClasses } : {}),
         ...(d.seed !== undefined ? { seed: d.seed } : {}),
         ...(d.cache !== undefined ? { cache: d.cache } : {}),
         ...(onProgress ? { onProgress } : {}), ...(onWarning ? { onWarning } : {}),
@@ -360,24 +367,41 @@ export async function runScenarios(scenarios: readonly Scenario[], options: RunS
   const replay = options.seed !== undefined || options.path !== undefined
     ? { ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.path !== undefined ? { path: options.path } : {}) } : undefined;
   let runs: ScenarioRun[];
-  // Scenarios of one model share a worker, so with a single model a thread would only add its start-up.
+  // Scenarios of one model share a scenario worker; with a single model they run here, on a pool of image workers.
   const threads = workers > 1 && scenarios.length > 1 ? await import('./workers.js') : undefined;
   if (threads && threads.planWorkers(scenarios, workers).length > 1) {
     runs = await threads.runInWorkers(scenarios, { workers, replay, backend: backendInfo()!.requested, onProgress: options.onProgress, onScenario: options.onScenario });
   } else {
     runs = [];
     const cache = new RunCache();
+    // One model: its scenarios run here, and their attacks and dissections spread their images over a pool.
+    const pools = new Map<Classifier, WorkerPool>();
+    const poolOf = async (s: Scenario): Promise<WorkerPool | undefined> => {
+      if (workers <= 1) return undefined;
+      const clf = await cache.model(s).catch(() => undefined); // a model that fails to load fails in runScenario
+      if (!clf) return undefined;
+      let pool = pools.get(clf);
+      if (!pool) {
+        pool = lazyPool({
+          model: s.model.spec, classifier: clf, workers,
+          load: { ...(s.model.preprocessing !== undefined ? { preprocessing: s.model.preprocessing } : {}), ...(s.model.classes ? { classNames: s.model.classes } : {}) },
+        });
+        pools.set(clf, pool);
+      }
+      return pool;
+    };
     try {
       for (let i = 0; i < scenarios.length; i++) {
         const s = scenarios[i];
-        const run = await runScenario(s, {
+        const run = await withPool(await poolOf(s), () => runScenario(s, {
           cache, ...(replay && s.task.kind === 'fuzz' ? { replay } : {}),
           onProgress: (phase, done, of) => options.onProgress?.({ index: i + 1, total: scenarios.length, scenario: s.name, phase, ...(done !== undefined ? { done } : {}), ...(of !== undefined ? { of } : {}) }),
-        });
+        }));
         options.onScenario?.(run.result);
         runs.push(run);
       }
     } finally {
+      await Promise.all([...pools.values()].map((p) => p.close()));
       await cache.dispose();
     }
   }

@@ -131,6 +131,8 @@ const dissection = strict({
   iouThreshold: z.number().min(0).max(1).optional().describe('IoU above which a unit is labelled with its best concept (default 0.04)'),
   topN: z.int().min(1).optional().describe('largest N of the ablation curves (default 20)'),
   metric: z.enum(['logprob', 'accuracy']).optional().describe('how class importance ranks units (default logprob)'),
+  ranking: z.enum(['single', 'greedy']).optional().describe('single: zero one unit at a time (PNAS, the default); greedy: re-rank the top units of each class by zeroing them cumulatively'),
+  rankingClasses: z.array(className).min(1).optional().describe('with ranking greedy: the classes to re-rank (default every class)'),
   seed: seed.optional().describe('seed of the quantile sketches and the train/held-out split (default 1)'),
   cache: z.boolean().optional().describe('read and write the on-disk dissection cache (default true)'),
 }, 'network dissection: labels the units of a layer with concepts and ranks them by class importance');

@@ -102,6 +102,25 @@ describe('dissect', () => {
     clf.dispose();
   });
 
+  it('re-ranks class importance greedily when asked, for the named classes, under its own cache entry', async () => {
+    const clf = colorModel();
+    const cacheDir = path.join(dir, 'cache-greedy');
+    const single = await dissect(clf, probeDir, { cacheDir, quantile: 0.05, tmpDir: dir });
+    const greedy = await dissect(clf, probeDir, { cacheDir, quantile: 0.05, tmpDir: dir, ranking: 'greedy', rankingClasses: ['red_scene'] });
+    expect(greedy.cached).toBe(false);
+    expect(greedy.cacheFile).not.toBe(single.cacheFile);
+    expect(greedy.atlas.params.ranking).toBe('greedy');
+    expect(greedy.atlas.params.rankingClasses).toEqual(['red_scene']);
+    expect(single.atlas.params.ranking).toBeUndefined();
+    // The red class still depends on unit 0 first; the blue class keeps its single-unit ranking.
+    expect(greedy.atlas.classImportance.red_scene.ranking[0]).toBe(0);
+    expect([...greedy.atlas.classImportance.red_scene.ranking].sort()).toEqual([0, 1, 2]);
+    expect(greedy.atlas.classImportance.blue_scene).toEqual(single.atlas.classImportance.blue_scene);
+    await expect(dissect(clf, probeDir, { cache: false, tmpDir: dir, ranking: 'greedy', rankingClasses: ['green_scene'] }))
+      .rejects.toThrow(/'green_scene', which is not a class of the model/);
+    clf.dispose();
+  });
+
   it('names the layer when it has no spatial maps, and suggests names for an unknown one', async () => {
     const clf = colorModel();
     await expect(dissect(clf, probeDir, { layer: 'logits', cache: false })).rejects.toThrowError(/without spatial maps/);

@@ -39,6 +39,8 @@ export const dissectCommand: CommandSpec = {
     'top-images': { type: 'number', default: 8, describe: 'top-activating probe images per unit (strips)' },
     metric: { type: 'string', choices: ['logprob', 'accuracy'], default: 'logprob', describe: 'class importance: drop of log-probability or of accuracy' },
     'train-fraction': { type: 'number', default: 0.5, describe: 'share of probe images that rank units; the rest are held out' },
+    ranking: { type: 'string', choices: ['single', 'greedy'], default: 'single', describe: 'class importance: zero one unit at a time (PNAS), or re-rank each class\'s top units by zeroing them cumulatively' },
+    'ranking-classes': { type: 'string', array: true, describe: 'with --ranking greedy: the classes to re-rank (default: all)' },
     'batch-size': { type: 'number', default: 32 },
     seed: { type: 'number', default: 1, describe: 'seed of the sketches and of the train / held-out split' },
     importance: { type: 'boolean', default: true, describe: 'class importance and ablation curves (--no-importance skips them)' },
@@ -76,7 +78,8 @@ export const dissectCommand: CommandSpec = {
         quantile: argv.quantile as number, iouThreshold: argv['iou-threshold'] as number, topN: argv['top-n'] as number,
         topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
         trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
-        importance: argv.importance as boolean, cache: argv.cache as boolean,
+        importance: argv.importance as boolean, cache: argv.cache as boolean, ranking: argv.ranking as 'single' | 'greedy',
+        ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
         onProgress: (p) => {
           if (p.phase !== phase) {
