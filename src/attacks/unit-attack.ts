@@ -220,7 +220,9 @@ export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, labels:
     { arm: 'unit', suppress: o.suppress.units, excite: o.excite.units, seed: o.seed },
   ];
   if (o.control) {
-    const steered = [...o.suppress.units, ...o.excite.units];
+    // Units that never fire on the probe set (threshold 0) cannot be scaled or steered, so the control skips them too.
+    const dead = o.scale ? [...o.scale.keys()].filter((u) => !(o.scale![u] > 0)) : [];
+    const steered = [...o.suppress.units, ...o.excite.units, ...dead];
     const cs = randomUnits({ count: o.suppress.units.length, numUnits: o.numUnits, exclude: steered, seed: controlSeed });
     const ce = randomUnits({ count: o.excite.units.length, numUnits: o.numUnits, exclude: [...steered, ...cs], seed: subSeed(controlSeed, 1) });
     sides.push({ arm: 'control', suppress: cs, excite: ce, seed: o.seed });

@@ -65,6 +65,20 @@ describe('unitAttack on a hand-wired colour model', () => {
     }
   });
 
+  it('draws the control from units that fire: units with a zero threshold are never in it, and its gradient is finite', async () => {
+    const atlas = colourAtlas();
+    for (const u of [2, 3]) atlas.units[u].threshold = 0; // only units 4 and 5 are left for the control
+    for (const seed of [1, 2, 3, 4]) {
+      const r = await unitAttack(clf, x, labels, { atlas, suppressUnits: [0], exciteUnits: [1], target: 'green', epsilon: '8/255', steps: 3, seed, randomStart: false });
+      try {
+        expect([...r.control!.suppress, ...r.control!.excite].sort()).toEqual([4, 5]);
+        expect(r.warnings.join(' ')).not.toMatch(/NaN/);
+      } finally {
+        disposeUnitAttack(r);
+      }
+    }
+  });
+
   it('returns 8-bit images in [0, 1] within ε after rounding, and metrics measured on them', async () => {
     const r = await unitAttack(clf, x, labels, base);
     try {
