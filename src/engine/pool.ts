@@ -15,7 +15,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Worker } from 'node:worker_threads';
 import { UnitAttackError, type UnitAttackErrorCode } from '../errors.js';
-import type { Classifier } from '../models/types.js';
+import type { Classifier, Preprocessing } from '../models/types.js';
 
 /** What a task handler receives besides its input. */
 export interface TaskContext {
@@ -64,7 +64,7 @@ export interface PoolTask<I = unknown> {
 
 /** Messages a pool worker posts. */
 export type PoolWorkerMessage =
-  | { type: 'ready'; fingerprint: string; backend: string }
+  | { type: 'ready'; fingerprint: string; backend: string; classNames: string[]; preprocessing: Preprocessing }
   | { type: 'failed'; error: SerializedError }
   | { type: 'progress'; id: number; data: unknown }
   | { type: 'result'; id: number; value: unknown }

@@ -13,11 +13,12 @@ import { ThreadPool, serializeError, type PoolTask, type PoolWorkerMessage, type
 import { UnitAttackError, usageError } from '../errors.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
-import type { PoolWorkerData } from './worker.js';
+import type { PoolLoadOptions, PoolWorkerData } from './worker.js';
 import './tasks.js';
 
 export { poolFor, registerPoolTask, splitRange, withPool, type PoolTask, type TaskContext, type TaskHandler, type TaskOutput, type WorkerPool } from '../engine/pool.js';
 export { checkWorkers, defaultWorkers, WORKERS_ENV_VAR } from './workers.js';
+export type { PoolLoadOptions } from './worker.js';
 
 /** Options for {@link startPool}. */
 export interface StartPoolOptions {
@@ -31,6 +32,8 @@ export interface StartPoolOptions {
   backend?: BackendName;
   /** Modules (paths or URLs) every worker imports first, e.g. ones that register tasks, attacks or probe kinds. */
   modules?: readonly string[];
+  /** Overrides the workers load the model with, as the classifier was loaded (e.g. a scenario's preprocessing). */
+  load?: PoolLoadOptions;
 }
 
 /**
@@ -83,7 +86,7 @@ export async function startPool(options: StartPoolOptions): Promise<WorkerPool> 
   const modules = (options.modules ?? []).map(toUrl);
   const workers: Worker[] = [];
   const started = await Promise.allSettled(Array.from({ length: n }, (_, i) => new Promise<Worker>((resolve, reject) => {
-    const data: PoolWorkerData = { model: options.model, backend, number: i + 1, modules };
+    const data: PoolWorkerData = { model: options.model, backend, number: i + 1, modules, load: options.load ?? {} };
     // Helper threads (scene rendering, sketches) stay off inside pool workers: the pool already fills the cores.
     const init = { workerData: data, env: { ...process.env, UNIT_ATTACK_WORKERS: '0' }, execArgv: [] as string[] };
     let w: Worker;
@@ -104,9 +107,13 @@ export async function startPool(options: StartPoolOptions): Promise<WorkerPool> 
       if (m.type === 'failed') fail(m.error, m.error.code !== undefined ? `[${m.error.code}] ` : '');
       else if (m.type === 'ready') {
         off();
-        if (m.fingerprint !== options.classifier.fingerprint) {
-          reject(new UnitAttackError('UA_WORKER', `worker ${i + 1} loaded '${options.model}' as a model with fingerprint ${m.fingerprint}, but the classifier given has ${options.classifier.fingerprint}`, {
-            hint: 'start the pool with the spec the classifier was loaded from',
+        const c = options.classifier;
+        const mismatch = m.fingerprint !== c.fingerprint ? `weights (fingerprint ${m.fingerprint}, the classifier's ${c.fingerprint})`
+          : JSON.stringify(m.classNames) !== JSON.stringify(c.classNames) ? 'class names'
+            : JSON.stringify(m.preprocessing) !== JSON.stringify(c.preprocessing) ? 'preprocessing' : undefined;
+        if (mismatch !== undefined) {
+          reject(new UnitAttackError('UA_WORKER', `worker ${i + 1} loaded '${options.model}' with other ${mismatch} than the classifier given`, {
+            hint: 'start the pool with the spec (and load options) the classifier was loaded with',
           }));
         } else {
           resolve(w);

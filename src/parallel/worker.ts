@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { poolTask, serializeError, type PoolTaskMessage, type PoolWorkerMessage, type TaskContext } from '../engine/pool.js';
-import { loadClassifier } from '../models/io.js';
+import { loadClassifier, type LoadClassifierOptions } from '../models/io.js';
 import './tasks.js';
 
 /** What a pool worker is started with. */
@@ -17,7 +17,11 @@ export interface PoolWorkerData {
   number: number;
   /** Extra modules to import before loading the model (e.g. ones that register tasks, attacks or probe kinds). */
   modules: string[];
+  load: PoolLoadOptions;
 }
+
+/** The overrides of `loadClassifier` a pool passes on to its workers (plain data). */
+export type PoolLoadOptions = Pick<LoadClassifierOptions, 'preprocessing' | 'classNames'>;
 
 async function main(port: NonNullable<typeof parentPort>, data: PoolWorkerData): Promise<void> {
   const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
@@ -25,8 +29,8 @@ async function main(port: NonNullable<typeof parentPort>, data: PoolWorkerData):
   try {
     await initBackend({ backend: data.backend });
     for (const m of data.modules) await import(m);
-    classifier = await loadClassifier(data.model);
-    post({ type: 'ready', fingerprint: classifier.fingerprint, backend: tf.getBackend() });
+    classifier = await loadClassifier(data.model, data.load);
+    post({ type: 'ready', fingerprint: classifier.fingerprint, backend: tf.getBackend(), classNames: [...classifier.classNames], preprocessing: classifier.preprocessing });
   } catch (err) {
     post({ type: 'failed', error: serializeError(err) });
     return;

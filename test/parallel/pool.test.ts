@@ -148,56 +148,56 @@ describe('failing workers', () => {
     ].join('\n'));
   });
 
+  // One pool for the next two tests, in order: a task that throws keeps its worker; a worker that exits is lost.
+  let shared: WorkerPool;
+  beforeAll(async () => { shared = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] }); });
+  afterAll(async () => { await shared?.close(); });
+
+  it('turns a task that throws into a UA_WORKER error naming the worker and the item, and keeps the worker', async () => {
+    await expect(shared.run({ kind: 'throw', input: {}, label: 'item 5' })).rejects.toMatchObject({
+      code: 'UA_WORKER', message: expect.stringMatching(/^worker [12] of 2 failed on item 5: boom$/) as unknown,
+    });
+    const r = await shared.map<{ n: number; worker: number }>([0, 1, 2, 3].map((n) => ({ kind: 'echo', input: { n }, label: `item ${n}` })));
+    expect(r.map((v) => v.n)).toEqual([0, 1, 2, 3]);
+    expect(new Set(r.map((v) => v.worker)).size).toBe(2);
+  });
+
   it('fails the task of a worker that exits, names the worker and the item, and carries on with the other worker', async () => {
-    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
+    const runs = [
+      shared.run({ kind: 'echo', input: { n: 0 }, label: 'item 0' }),
+      shared.run({ kind: 'exit', input: {}, label: 'item 1' }),
+      shared.run({ kind: 'echo', input: { n: 2 }, label: 'item 2' }),
+      shared.run({ kind: 'echo', input: { n: 3 }, label: 'item 3' }),
+    ];
+    const settled = await Promise.allSettled(runs);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const err = (settled[1] as PromiseRejectedResult).reason as UnitAttackError;
+    expect(err).toBeInstanceOf(UnitAttackError);
+    expect(err.code).toBe('UA_WORKER');
+    expect(err.message).toMatch(/^worker [12] of 2 exited with code 7 while running item 1$/);
+    expect((settled[3] as PromiseFulfilledResult<{ n: number }>).value.n).toBe(3);
+  });
+
+  it('fails the tasks still queued when no worker is left, and map rejects with the first failure', async () => {
+    const p = await startPool({ model: tinyDir, classifier: clf, workers: 1, modules: [modulePath] });
     try {
-      const runs = [
-        p.run({ kind: 'echo', input: { n: 0 }, label: 'item 0' }),
-        p.run({ kind: 'exit', input: {}, label: 'item 1' }),
-        p.run({ kind: 'echo', input: { n: 2 }, label: 'item 2' }),
-        p.run({ kind: 'echo', input: { n: 3 }, label: 'item 3' }),
-      ];
-      const settled = await Promise.allSettled(runs);
-      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-      const err = (settled[1] as PromiseRejectedResult).reason as UnitAttackError;
-      expect(err).toBeInstanceOf(UnitAttackError);
-      expect(err.code).toBe('UA_WORKER');
-      expect(err.message).toMatch(/^worker [12] of 2 exited with code 7 while running item 1$/);
-      expect((settled[3] as PromiseFulfilledResult<{ n: number }>).value.n).toBe(3);
+      const tasks = [{ kind: 'exit', input: {}, label: 'item 0' }, { kind: 'echo', input: { n: 1 }, label: 'item 1' }];
+      await expect(p.map(tasks)).rejects.toThrow(/^worker 1 of 1 exited with code 7 while running item 0$/);
+      await expect(p.run({ kind: 'echo', input: { n: 2 }, label: 'item 2' })).rejects.toThrow(/no worker is left to run item 2 \(worker 1 exited with code 7\)/);
     } finally {
       await p.close();
     }
   });
 
-  it('fails the tasks still queued when every worker is gone, and map rejects with the first failure', async () => {
-    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
-    try {
-      const tasks = [
-        { kind: 'exit', input: {}, label: 'item 0' },
-        { kind: 'exit', input: {}, label: 'item 1' },
-        { kind: 'echo', input: { n: 2 }, label: 'item 2' },
-      ];
-      await expect(p.map(tasks)).rejects.toThrow(/worker [12] of 2 exited with code 7 while running item 0/);
-      await expect(p.run({ kind: 'echo', input: { n: 3 }, label: 'item 3' })).rejects.toThrow(/no worker is left to run item 3/);
-    } finally {
-      await p.close();
-    }
-  });
-
-  it('turns a task that throws into a UA_WORKER error and keeps the worker', async () => {
-    const p = await startPool({ model: tinyDir, classifier: clf, workers: 2, modules: [modulePath] });
-    try {
-      await expect(p.run({ kind: 'throw', input: {}, label: 'item 5' })).rejects.toMatchObject({ code: 'UA_WORKER', message: expect.stringMatching(/failed on item 5: boom/) as unknown });
-      const r = await p.map<{ n: number }>([0, 1, 2].map((n) => ({ kind: 'echo', input: { n }, label: `item ${n}` })));
-      expect(r.map((v) => v.n)).toEqual([0, 1, 2]);
-    } finally {
-      await p.close();
-    }
+  it('refuses workers whose model differs from the classifier given (class names here)', async () => {
+    await expect(startPool({ model: tinyDir, classifier: clf, workers: 1, load: { classNames: ['x', 'y', 'z'] } })).rejects.toMatchObject({
+      code: 'UA_WORKER', message: expect.stringMatching(/loaded '.*' with other class names than the classifier given/) as unknown,
+    });
   });
 
   it('fails to start with a clear error when the workers cannot load the model', async () => {
-    await expect(startPool({ model: path.join(dir, 'missing'), classifier: clf, workers: 2 })).rejects.toMatchObject({
-      code: 'UA_WORKER', message: expect.stringMatching(/^worker [12] of 2 could not load/) as unknown,
+    await expect(startPool({ model: path.join(dir, 'missing'), classifier: clf, workers: 1 })).rejects.toMatchObject({
+      code: 'UA_WORKER', message: expect.stringMatching(/^worker 1 of 1 could not load/) as unknown,
     });
   });
 });

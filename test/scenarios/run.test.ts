@@ -284,4 +284,18 @@ describe('workers', () => {
     expect(parallel.results.scenarios.map((s) => s.metrics)).toEqual(serial.results.scenarios.map((s) => s.metrics));
     expect(parallel.artifacts[0].images.length).toBe(serial.artifacts[0].images.length);
   });
+
+  it('runs the scenarios of one model on this thread with their images spread over worker threads, with the same results', async () => {
+    const pgd = await loadScenario(writeScenario(dir, 'w-pgd', {
+      name: 'colour pgd', model: 'colour', inputs: colourInputs,
+      attack: { kind: 'pgd', epsilon: '8/255', steps: 4, seed: 1, target: 'green' }, expectations: { targeted_success: { min: 0 } },
+    }));
+    const serial = await runScenarios([pgd]);
+    const parallel = await runScenarios([pgd], { workers: 2 });
+    expect(parallel.results.scenarios[0].error).toBeUndefined();
+    expect(parallel.results.scenarios[0].metrics).toEqual(serial.results.scenarios[0].metrics);
+    const bytes = (o: typeof serial): Uint8Array[] => o.artifacts[0].images.flatMap((pics) => pics.map((p) => p.png));
+    expect(bytes(serial).length).toBeGreaterThan(0);
+    expect(bytes(parallel)).toEqual(bytes(serial));
+  });
 });
