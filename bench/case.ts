@@ -105,7 +105,7 @@ export async function runCase(name: CaseName, workers: number, runs: number, qui
       for (let r = 0; r < runs; r++) figures.push(await once());
       unit = 's/image'; higherIsBetter = false; work = `${count} images, batch 1`;
     } else if (name === 'dissect') {
-      const count = quick ? 96 : 480;
+      const count = quick ? 160 : 960;
       const tmp = os.tmpdir();
       const once = async (n: number, seed: number): Promise<number> => {
         const t = now();
@@ -116,7 +116,7 @@ export async function runCase(name: CaseName, workers: number, runs: number, qui
       for (let r = 0; r < runs; r++) figures.push(await once(count, 7));
       unit = 'images/s'; work = `block5_conv3 of ${BUILTIN} on ${count} scenes, class importance included`;
     } else if (name === 'pgd50') {
-      const count = quick ? 8 : 24;
+      const count = quick ? 8 : 16;
       const { x, labels } = scenes(clf, count, 5);
       const xt = tf.tensor4d(x, [count, h, h, 3]);
       const once = async (n: number): Promise<number> => {
@@ -136,7 +136,7 @@ export async function runCase(name: CaseName, workers: number, runs: number, qui
       }
       unit = 'images/s'; work = `${count} scenes, L∞ 4/255, untargeted, per-image early stop`;
     } else {
-      const total = quick ? 40 : 200;
+      const total = quick ? 40 : 120;
       const n = 24;
       const { x, labels } = scenes(clf, n, 21);
       const images = Array.from({ length: n }, (_, i) => ({ data: Uint8Array.from(x.subarray(i * per, (i + 1) * per), (v) => Math.round(v * 255)), width: h, height: h }));
@@ -160,7 +160,7 @@ export async function runCase(name: CaseName, workers: number, runs: number, qui
       await once(Math.max(8, 4 * workers));
       for (let r = 0; r < runs; r++) figures.push(await once(total));
       unit = 'checks/s';
-      work = `${total} drawn corruptions (noise, brightness, contrast, blur, JPEG, shift) of ${n} scenes${pool ? `, split into ${pool.size} fast-check runs` : ''}`;
+      work = `${total} drawn corruptions (noise, brightness, contrast, blur, JPEG, shift) of ${n} scenes, shrinking included${pool ? `, split into ${pool.size} fast-check runs` : ''}`;
     }
   } finally {
     await pool?.close();

@@ -36,10 +36,13 @@ export async function gradientEach(clf: Classifier, input: ImagesInput): Promise
 /** A corruption-fuzz job: `runs` drawn corruptions of `images` checked against the clean predictions. */
 export interface FuzzInput { images: RgbImage[]; labels: Int32Array; predictions: Int32Array; runs: number; seed: number; bounds: FuzzBounds }
 
-/** Runs a fuzz job; answers the corruptions checked. */
+/** Runs a fuzz job; answers the corrupted images the model classified (drawn cases and shrinking steps). */
 export async function fuzzJob(clf: Classifier, input: FuzzInput): Promise<number> {
-  const r = await fuzzClassifier(clf, input.images, input.labels, input.predictions, { ...input.bounds, runs: input.runs, seed: input.seed, expect: 'prediction' });
-  return r.runs;
+  let checked = 0;
+  const counting: Classifier = Object.create(clf) as Classifier;
+  Object.defineProperty(counting, 'logits', { value: (x: tf.Tensor4D) => { checked += x.shape[0]; return clf.logits(x); } });
+  await fuzzClassifier(counting, input.images, input.labels, input.predictions, { ...input.bounds, runs: input.runs, seed: input.seed, expect: 'prediction' });
+  return checked;
 }
 
 registerPoolTask<ImagesInput, null>('bench-forward', async (ctx, input) => { await forwardEach(ctx.classifier, input); return { value: null }; });
