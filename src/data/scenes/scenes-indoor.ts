@@ -333,7 +333,7 @@ export function livingRoom(b: SceneBuilder): void {
     const xb = xa + sd;
     const backX = left ? [xa, xa + 0.25] : [xb - 0.25, xb];
     room.shadow(xa, xb, z0, z1);
-    room.box('sofa', backX[0]!, backX[1]!, 0.42, rng.range(0.8, 0.95), z0, z1, { front: fabric, top: sofaTop, side: fabric });
+    room.box('sofa', backX[0], backX[1], 0.42, rng.range(0.8, 0.95), z0, z1, { front: fabric, top: sofaTop, side: fabric });
     room.box('sofa', xa, xb, 0.08, 0.44, z0, z1, { front: sofaSide, top: sofaTop, side: sofaSide });
     const cushions = rng.int(1, 3);
     for (let i = 0; i < cushions; i++) {
