@@ -71,8 +71,10 @@ export async function runAttackSharded(
   const [n, h, w, c] = x.shape;
   const per = h * w * c;
   const pixels = await x.data() as Float32Array;
-  // Two shards per worker: images that stop early leave a worker idle for less time.
-  const shards = splitRange(n, pool.size * 2);
+  // Four shards per worker: images stop early after very different numbers of steps, and small shards keep both
+  // workers busy until the end (PGD-50 on 16 images of the built-in model, 2 workers: 2.79 images/s, 2.52 with
+  // two shards per worker).
+  const shards = splitRange(n, pool.size * 4);
   const rounds = spec.kind === 'pgd' ? Number(spec.restarts ?? 1) : spec.kind === 'cw' ? Number(spec.binarySteps ?? 5) : 1;
   const progress = progressMerger(shards.length, rounds, spec.onProgress);
   const settled = await Promise.allSettled(shards.map(async ([a, b], k) => {
