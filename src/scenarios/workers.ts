@@ -3,30 +3,25 @@
  * is single-threaded inside Node), so scenarios run in parallel only in separate threads. Scenarios that share a
  * model go to the same worker, so each model is loaded (and each dissection computed) once.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { BackendName } from '../engine/backend.js';
 import { UnitAttackError, usageError } from '../errors.js';
-import { PACKAGE_ROOT } from '../models/io.js';
 import type { ScenarioResult } from '../report/types.js';
 import { displayPath } from './errors.js';
 import type { RunProgress, ScenarioRun } from './run.js';
 import type { Scenario } from './types.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
+import { compiledWorkerScript } from '../util/worker-script.js';
 
 /** Whether the compiled worker script exists (see {@link workerScript}). */
 export function hasWorkerScript(): boolean {
-  return existsSync(fileURLToPath(new URL('./worker.js', import.meta.url))) || existsSync(path.join(PACKAGE_ROOT, 'dist', 'scenarios', 'worker.js'));
+  return compiledWorkerScript(import.meta.url, 'scenarios', 'worker') !== undefined;
 }
 
 /** The compiled worker script: beside this module when it runs from `dist/`, else in the built package. */
 export function workerScript(): string {
-  const here = fileURLToPath(new URL('./worker.js', import.meta.url));
-  if (existsSync(here)) return here;
-  const built = path.join(PACKAGE_ROOT, 'dist', 'scenarios', 'worker.js');
-  if (existsSync(built)) return built;
+  const script = compiledWorkerScript(import.meta.url, 'scenarios', 'worker');
+  if (script !== undefined) return script;
   throw usageError('--workers needs the compiled package (dist/scenarios/worker.js)', { path: '--workers', hint: 'run `npm run build`, or run without --workers' });
 }
 

@@ -3,21 +3,16 @@
  * of every batch. The main thread computes the first shard itself, sums the shards' gradients and applies the
  * optimizer step, then sends the new weights with the next step's request.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UnitAttackError, usageError } from '../errors.js';
-import { PACKAGE_ROOT } from '../models/io.js';
+import { compiledWorkerScript } from '../util/worker-script.js';
 import type { ShardGradient } from './shard.js';
 import type { TrainWorkerInit, TrainWorkerReply, TrainWorkerStep } from './train-worker.js';
 
 /** The compiled worker script: beside this module when it runs from `dist/`, else in the built package. */
 function workerScript(): string {
-  const here = fileURLToPath(new URL('./train-worker.js', import.meta.url));
-  if (existsSync(here)) return here;
-  const built = path.join(PACKAGE_ROOT, 'dist', 'train', 'train-worker.js');
-  if (existsSync(built)) return built;
+  const script = compiledWorkerScript(import.meta.url, 'train', 'train-worker');
+  if (script !== undefined) return script;
   throw usageError('training with --workers > 1 needs the compiled package (dist/train/train-worker.js)', {
     path: '--workers', hint: 'run `npm run build`, or train with --workers 1',
   });
