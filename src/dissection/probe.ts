@@ -12,7 +12,7 @@ import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { IMAGE_EXTENSIONS, readImageRgb } from '../data/images.js';
 import { loadBrodenItem, readBrodenDataset, type LoadedBrodenItem } from '../data/broden/index.js';
-import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
+import { CONCEPTS, SCENE_CLASSES, SCENE_WORLD_VERSION } from '../data/scenes/index.js';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../errors.js';
 import { scenePool } from './_internals/scene-pool.js';
 
@@ -263,7 +263,7 @@ export const scenesProbeKind: ProbeKind = {
     if (h !== w) throw usageError(`the scene world renders square images, but the model input is ${h}×${w}`, { path: 'probe' });
     const canonical = `${SCENES_PREFIX}?count=${count}&seed=${seed}` + (classesParam === null ? '' : `&classes=${classes.join(',')}`);
     const probe: ProbeSet = {
-      kind: 'scenes', spec: canonical, signature: `${canonical}&size=${h}`, count, imageSize: [h, w], labelPlanes: 1,
+      kind: 'scenes', spec: canonical, signature: `${canonical}&size=${h}&world=${SCENE_WORLD_VERSION}&planes=objects`, count, imageSize: [h, w], labelPlanes: 2,
       concepts: CONCEPTS.map((c) => ({ id: c.id, name: c.name, category: c.category })),
       classNames: [...classes],
       async load(index) {

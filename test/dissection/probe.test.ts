@@ -49,7 +49,8 @@ describe('builtin:scenes probe', () => {
     expect(batches.map((b) => b.count)).toEqual([5, 5, 2]);
     const b = batches[0];
     expect(b.images.length).toBe(5 * 32 * 32 * 3);
-    expect(b.labels.length).toBe(5 * 8 * 8);
+    expect(b.labels.length).toBe(5 * 2 * 8 * 8); // the visible concept, and the whole object under it
+    expect(probe.labelPlanes).toBe(2);
     expect(Math.max(...b.images)).toBeLessThanOrEqual(1);
     expect(b.labels.some((l) => l > 0)).toBe(true);
     expect(b.classIndex!.every((c) => c >= 0)).toBe(true);

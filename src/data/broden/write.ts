@@ -159,14 +159,20 @@ export async function writeBrodenDataset(dir: string, options: WriteBrodenOption
         const n = scene.size;
         const perCategory = new Map<string, Uint16Array>();
         const counts = new Map<number, number>();
-        for (let i = 0; i < scene.labels.length; i++) {
-          const id = scene.labels[i];
-          if (id === 0) continue;
+        // Broden's category layers: the object layer holds the whole object under each pixel (a house's roof is
+        // house there), the part and material layers the visible part or material.
+        const put = (id: number, i: number): void => {
           counts.set(id, (counts.get(id) ?? 0) + 1);
           const cat = catIndex.get(id)!;
           let layer = perCategory.get(cat);
           if (layer === undefined) perCategory.set(cat, (layer = new Uint16Array(scene.labels.length)));
           layer[i] = id;
+        };
+        for (let i = 0; i < scene.labels.length; i++) {
+          const id = scene.labels[i];
+          const object = scene.objects[i];
+          if (id !== 0) put(id, i);
+          if (object !== 0 && object !== id) put(object, i);
         }
         const writes: Array<Promise<void>> = [encodePng(scene.image, n, n).then((png) => writeFile(join(partial, 'images', `${name}.png`), png))];
         const columns: Record<string, string> = {};

@@ -7,6 +7,7 @@ import type { Rng } from './rng.js';
 /** Collects shapes; `deco*` methods draw without writing the label map. */
 export class SceneBuilder {
   readonly shapes: Shape[] = [];
+  private within: string | undefined;
 
   constructor(readonly rng: Rng) {}
 
@@ -16,7 +17,19 @@ export class SceneBuilder {
   }
 
   add(concept: string, geometry: Geometry, paint: Paint, label = true): void {
-    this.shapes.push(label ? { concept, geometry, paint } : { concept, geometry, paint, label: false });
+    const object = this.within !== undefined && this.within !== concept ? { object: this.within } : {};
+    this.shapes.push(label ? { concept, geometry, paint, ...object } : { concept, geometry, paint, label: false });
+  }
+
+  /** Draws the shapes of one whole object: every labelled shape added by `draw` is part of `object` in the object map. */
+  object(object: string, draw: () => void): void {
+    const outer = this.within;
+    this.within = object;
+    try {
+      draw();
+    } finally {
+      this.within = outer;
+    }
   }
 
   rect(concept: string, x0: number, y0: number, x1: number, y1: number, paint: Paint): void {

@@ -89,6 +89,11 @@ export interface Shape {
    * @defaultValue true
    */
   readonly label?: boolean;
+  /**
+   * The whole object this shape is part of (a roof's or a window's house, a trunk's tree), written to the object
+   * map: as in Broden, a pixel of a house's roof is labelled both roof (part) and house (object).
+   */
+  readonly object?: string;
 }
 
 /** Global lighting and camera effects applied to the image (never to the labels). */

@@ -9,7 +9,7 @@ export type { SceneClassConfig } from './classes.js';
 export type {
   EllipseGeometry, Geometry, Lighting, Paint, Pattern, PolygonGeometry, RGB, RectGeometry, SceneDescription, Shape,
 } from './description.js';
-export { DEFAULT_SCENE_SIZE, MAX_SCENE_SIZE, SCENE_WORLD_VERSION, classIndexOf, describeScene, renderDescription, renderScene } from './render.js';
+export { DEFAULT_SCENE_SIZE, MAX_SCENE_SIZE, SCENE_WORLD_VERSION, classIndexOf, describeScene, renderDescription, renderScene, sceneLabelPlanes } from './render.js';
 export type { RenderSceneOptions, RenderedScene } from './render.js';
 export { renderScenes, sampleScenes, sceneSeed, sceneSpec, scenesToFloat32 } from './sample.js';
 export type { SampleScenesOptions, SceneSpec } from './sample.js';

@@ -230,6 +230,10 @@ export function barkColor(b: SceneBuilder, o: Outdoor): RGB {
 
 /** A conifer: trunk and 3–5 tiers of needles, optionally with snow on the branches. */
 export function conifer(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number, color: RGB, snowy: boolean): void {
+  b.object('tree', () => coniferShapes(b, o, x, baseY, h, color, snowy));
+}
+
+function coniferShapes(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number, color: RGB, snowy: boolean): void {
   const rng = b.rng;
   const w = h * rng.range(0.28, 0.42);
   const trunkH = h * 0.14;
@@ -262,6 +266,10 @@ export function conifer(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h
 
 /** A broadleaf tree: a tapered trunk and a crown of overlapping foliage blobs. */
 export function broadleaf(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number, color: RGB): void {
+  b.object('tree', () => broadleafShapes(b, o, x, baseY, h, color));
+}
+
+function broadleafShapes(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number, color: RGB): void {
   const rng = b.rng;
   const trunkW = h * rng.range(0.05, 0.09);
   const crownY = baseY - h * rng.range(0.55, 0.7);
@@ -293,6 +301,10 @@ export function broadleaf(b: SceneBuilder, o: Outdoor, x: number, baseY: number,
 
 /** A palm: curved trunk and drooping fronds. */
 export function palm(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number): void {
+  b.object('tree', () => palmShapes(b, o, x, baseY, h));
+}
+
+function palmShapes(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h: number): void {
   const rng = b.rng;
   const lean = rng.range(-0.35, 0.35) * h;
   const topX = x + lean;
@@ -363,6 +375,10 @@ export interface HouseOptions {
 
 /** A gabled house: walls, roof, windows, a door and maybe a chimney. */
 export function house(b: SceneBuilder, o: Outdoor, x0: number, baseY: number, w: number, h: number, opt: HouseOptions = {}): void {
+  b.object('house', () => houseShapes(b, o, x0, baseY, w, h, opt));
+}
+
+function houseShapes(b: SceneBuilder, o: Outdoor, x0: number, baseY: number, w: number, h: number, opt: HouseOptions = {}): void {
   const rng = b.rng;
   const wall = mul(
     opt.wall ??
@@ -459,6 +475,10 @@ export function paneWindow(b: SceneBuilder, x0: number, y0: number, x1: number, 
  * recede in perspective, with a grid of windows and a door at street level.
  */
 export function building(b: SceneBuilder, o: Outdoor, q: readonly number[], floors: number, cols: number): void {
+  b.object('building', () => buildingShapes(b, o, q, floors, cols));
+}
+
+function buildingShapes(b: SceneBuilder, o: Outdoor, q: readonly number[], floors: number, cols: number): void {
   const rng = b.rng;
   const wall = mul(
     rng.weighted<() => RGB>([
@@ -511,6 +531,10 @@ export function building(b: SceneBuilder, o: Outdoor, q: readonly number[], floo
 
 /** A car seen from the side (`facing` ±1) at `baseY` (bottom of the wheels). */
 export function carSide(b: SceneBuilder, o: Outdoor, x: number, baseY: number, w: number, facing: number, color?: RGB): void {
+  b.object('car', () => carSideShapes(b, o, x, baseY, w, facing, color));
+}
+
+function carSideShapes(b: SceneBuilder, o: Outdoor, x: number, baseY: number, w: number, facing: number, color?: RGB): void {
   const rng = b.rng;
   const body = mul(color ?? carColor(b), o.light);
   const h = w * rng.range(0.26, 0.32);
@@ -540,6 +564,10 @@ export function carSide(b: SceneBuilder, o: Outdoor, x: number, baseY: number, w
 
 /** A car seen from behind, centred on x, for roads that recede to the horizon. */
 export function carRear(b: SceneBuilder, o: Outdoor, x: number, baseY: number, w: number, color?: RGB): void {
+  b.object('car', () => carRearShapes(b, o, x, baseY, w, color));
+}
+
+function carRearShapes(b: SceneBuilder, o: Outdoor, x: number, baseY: number, w: number, color?: RGB): void {
   const body = mul(color ?? carColor(b), o.light);
   const h = w * 0.75;
   const x0 = x - w / 2;
@@ -607,6 +635,10 @@ export function person(b: SceneBuilder, o: Outdoor, x: number, baseY: number, h:
 
 /** A boat on the water line `waterY`: a hull, a cabin or a mast with a sail. */
 export function boat(b: SceneBuilder, o: Outdoor, x: number, waterY: number, w: number, sail: boolean): void {
+  b.object('boat', () => boatShapes(b, o, x, waterY, w, sail));
+}
+
+function boatShapes(b: SceneBuilder, o: Outdoor, x: number, waterY: number, w: number, sail: boolean): void {
   const rng = b.rng;
   const hullC = mul(rng.chance(0.5) ? hsvRange(rng, [0, 360], [0, 0.06], [0.75, 0.97]) : hsvRange(rng, [0, 360], [0.4, 0.8], [0.3, 0.75]), o.light);
   const hh = w * rng.range(0.14, 0.22);

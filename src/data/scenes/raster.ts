@@ -2,8 +2,12 @@
  * The rasteriser: draws a {@link SceneDescription} into an RGB image and a label map in one pass over the
  * shapes. A pixel belongs to a shape when its centre does, so the label map has no antialiasing and the last
  * labelled shape covering a pixel centre decides its label. Blur, lighting and noise touch the image only.
+ *
+ * A second map holds the whole object under each pixel, as Broden's object layer does: a shape of category
+ * `object` writes itself, a part or material drawn as part of an object (`Shape.object`) writes that object, a
+ * material on its own (snow on a mountain) keeps the object beneath, and a part on its own writes none.
  */
-import { conceptId } from './concepts.js';
+import { conceptById, conceptId } from './concepts.js';
 import type { Geometry, Lighting, Paint, SceneDescription, Shape } from './description.js';
 import { hash3f } from './rng.js';
 import { compilePattern, fbm, type Box } from './texture.js';
@@ -14,7 +18,17 @@ export interface Raster {
   readonly image: Uint8Array;
   /** Row-major H×W concept ids. */
   readonly labels: Uint16Array;
+  /** Row-major H×W ids of the whole object each pixel belongs to (0 = none); equals `labels` on object pixels. */
+  readonly objects: Uint16Array;
   readonly size: number;
+}
+
+/** The object-map value a labelled shape writes, or -1 when it keeps the object beneath. */
+function objectValue(shape: Shape, id: number): number {
+  if (shape.object !== undefined) return conceptId(shape.object);
+  const category = conceptById(id)?.category;
+  if (category === 'object') return id;
+  return category === 'material' ? -1 : 0;
 }
 
 /** Calls `span(y, xStart, xEnd)` (inclusive pixel indices) for every run of covered pixel centres. */
@@ -123,9 +137,10 @@ function scan(g: Geometry, size: number, span: SpanFn): void {
 const GRAIN_SALT = 0x5bd1e995;
 const MOTTLE_SALT = 7919;
 
-function drawShape(shape: Shape, size: number, img: Float32Array, labels: Uint16Array, sceneSeed: number): void {
+function drawShape(shape: Shape, size: number, img: Float32Array, labels: Uint16Array, objects: Uint16Array, sceneSeed: number): void {
   const paint: Paint = shape.paint;
   const id = conceptId(shape.concept);
+  const object = objectValue(shape, id);
   const writeLabel = shape.label !== false;
   const box = boundingBox(shape.geometry);
   const seed = (sceneSeed + Math.imul((paint.seed ?? 0) | 0, 0x9e3779b1)) | 0;
@@ -170,7 +185,10 @@ function drawShape(shape: Shape, size: number, img: Float32Array, labels: Uint16
         img[p + 1] += (g - img[p + 1]) * alpha;
         img[p + 2] += (b - img[p + 2]) * alpha;
       }
-      if (writeLabel) labels[o] = id;
+      if (writeLabel) {
+        labels[o] = id;
+        if (object >= 0) objects[o] = object;
+      }
     }
   });
 }
@@ -270,9 +288,10 @@ export function rasterize(desc: SceneDescription, size: number): Raster {
   const n = size * size;
   const img = new Float32Array(n * 3);
   const labels = new Uint16Array(n);
+  const objects = new Uint16Array(n);
   const seed = (desc.seed ?? 0) | 0;
-  for (const shape of desc.shapes) drawShape(shape, size, img, labels, seed);
+  for (const shape of desc.shapes) drawShape(shape, size, img, labels, objects, seed);
   if ((desc.blur ?? 0) > 0) blur(img, size, desc.blur!);
   const image = finish(img, size, desc.lighting ?? {}, desc.noise ?? 0, hash3f(seed, size, 99) * 4294967296);
-  return { image, labels, size };
+  return { image, labels, objects, size };
 }

@@ -35,6 +35,8 @@ export interface RenderedScene {
   readonly image: Uint8Array;
   /** Row-major `size × size` concept ids (see `CONCEPTS`; 0 = none). */
   readonly labels: Uint16Array;
+  /** Row-major `size × size` ids of the whole object under each pixel (a roof pixel of a house is house; 0 = none). */
+  readonly objects: Uint16Array;
   readonly cls: string;
   readonly classIndex: number;
   readonly size: number;
@@ -110,8 +112,8 @@ export function describeScene(cls: string | undefined, seed: number): { descript
 export function renderScene(options: RenderSceneOptions): RenderedScene {
   const size = checkSize(options.size ?? DEFAULT_SCENE_SIZE);
   const { description, cls, classIndex } = describeScene(options.cls, options.seed);
-  const { image, labels } = rasterize(description, size);
-  return { image, labels, cls, classIndex, size, seed: options.seed };
+  const { image, labels, objects } = rasterize(description, size);
+  return { image, labels, objects, cls, classIndex, size, seed: options.seed };
 }
 
 /**
@@ -121,10 +123,23 @@ export function renderScene(options: RenderSceneOptions): RenderedScene {
  * @example
  * const { labels } = renderDescription({ shapes: [{ concept: 'snow', geometry: { kind: 'rect', x0: 0.25, y0: 0.25, x1: 0.75, y1: 0.75 }, paint: { color: [250, 250, 250] } }] }, 16);
  */
-export function renderDescription(description: SceneDescription, size = DEFAULT_SCENE_SIZE): { image: Uint8Array; labels: Uint16Array; size: number } {
+export function renderDescription(description: SceneDescription, size = DEFAULT_SCENE_SIZE): { image: Uint8Array; labels: Uint16Array; objects: Uint16Array; size: number } {
   checkSize(size);
   if (description === null || typeof description !== 'object' || !Array.isArray(description.shapes)) {
     throw usageError('A scene description needs a `shapes` array.', { path: 'description.shapes' });
   }
   return rasterize(description, size);
+}
+
+/**
+ * The label planes of a rendered scene for dissection, `[2, size, size]`: plane 0 is the visible concept of each
+ * pixel, plane 1 the whole object under it where that differs (a house's roof, window or door pixels are house
+ * there), else 0 — so a pixel counts once for each concept it belongs to.
+ */
+export function sceneLabelPlanes(scene: { labels: Uint16Array; objects: Uint16Array }): Uint16Array {
+  const n = scene.labels.length;
+  const planes = new Uint16Array(2 * n);
+  planes.set(scene.labels);
+  for (let i = 0; i < n; i++) if (scene.objects[i] !== scene.labels[i]) planes[n + i] = scene.objects[i];
+  return planes;
 }

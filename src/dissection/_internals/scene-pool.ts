@@ -4,9 +4,10 @@
  * sources in memory), when the worker fails, or with `UNIT_ATTACK_WORKERS=0`, rendering falls back to this thread.
  */
 import type { Worker } from 'node:worker_threads';
-import { renderScene, sceneSpec } from '../../data/scenes/index.js';
+import { renderScene, sceneLabelPlanes, sceneSpec } from '../../data/scenes/index.js';
 import { startWorker } from './worker-source.js';
 
+/** A rendered probe scene; `labels` holds the two planes of `sceneLabelPlanes`. */
 export interface RenderedProbeScene { image: Uint8Array; labels: Uint16Array; cls: string }
 
 interface Pending { resolve: (r: RenderedProbeScene) => void; reject: (e: Error) => void; seed: number; index: number; size: number; classes: readonly string[] }
@@ -62,7 +63,7 @@ export class ScenePool {
 
 function renderHere(seed: number, index: number, size: number, classes: readonly string[]): RenderedProbeScene {
   const r = renderScene(sceneSpec(seed, index, { size, classes }));
-  return { image: r.image, labels: r.labels, cls: r.cls };
+  return { image: r.image, labels: sceneLabelPlanes(r), cls: r.cls };
 }
 
 let shared: ScenePool | undefined;

@@ -60,6 +60,23 @@ describe('scene classes', () => {
     }
   });
 
+  it('puts every roof on a house, every trunk on a tree, every wheel on a car and every sail on a boat in the object map', () => {
+    const whole: Record<string, string> = { roof: 'house', trunk: 'tree', wheel: 'car', sail: 'boat' };
+    const seen = new Set<string>();
+    for (const cls of ['ski_resort', 'street', 'harbor', 'field', 'forest_path']) {
+      for (let seed = 0; seed < 12; seed++) {
+        const { labels, objects } = renderScene({ cls, seed, size: 48 });
+        for (let i = 0; i < labels.length; i++) {
+          const part = CONCEPT_NAMES[labels[i]];
+          if (part in whole) { expect(CONCEPT_NAMES[objects[i]], `${cls} ${seed} ${part}`).toBe(whole[part]); seen.add(part); }
+          // An object pixel is its own object.
+          if (CONCEPTS[labels[i] - 1]?.category === 'object') expect(objects[i]).toBe(labels[i]);
+        }
+      }
+    }
+    expect([...seen].sort()).toEqual(Object.keys(whole).sort());
+  });
+
   it('leaves almost no pixel unlabelled', () => {
     for (const cls of SCENE_CLASSES) {
       let none = 0;

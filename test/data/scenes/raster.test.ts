@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UnitAttackError } from '../../../src/errors.js';
-import { conceptId, renderDescription, type SceneDescription, type Shape } from '../../../src/data/scenes/index.js';
+import { Rng, conceptId, renderDescription, sceneLabelPlanes, type SceneDescription, type Shape } from '../../../src/data/scenes/index.js';
+import { SceneBuilder } from '../../../src/data/scenes/builder.js';
 
 const rect = (concept: string, x0: number, y0: number, x1: number, y1: number, color: [number, number, number] = [200, 200, 200]): Shape => ({
   concept,
@@ -58,6 +59,39 @@ describe('renderDescription', () => {
     expect(Array.from(labels).every((l) => l === conceptId('road'))).toBe(true);
     expect(image[(4 * 8 + 4) * 3]).toBe(250);
     expect(image[0]).toBe(80);
+  });
+
+  it('keeps the whole object under each pixel: parts of an object, materials on one, and parts on their own', () => {
+    // Row by row (8×8, two rows per band): a mountain with snow on its lower half; a house wall with a roof that is
+    // part of the house; a window on its own; grass on nothing.
+    const shapes: Shape[] = [
+      rect('mountain', 0, 0, 1, 0.25), rect('snow', 0, 0.125, 1, 0.25),
+      rect('house', 0, 0.25, 1, 0.5), { ...rect('roof', 0, 0.375, 1, 0.5), object: 'house' },
+      rect('window', 0, 0.5, 1, 0.75),
+      rect('grass', 0, 0.75, 1, 1),
+    ];
+    const { labels, objects } = renderDescription({ shapes }, 8);
+    const [mountain, snow, house, roof, window, grass] = ['mountain', 'snow', 'house', 'roof', 'window', 'grass'].map(conceptId);
+    const rows = (m: Uint16Array): number[] => Array.from({ length: 8 }, (_, y) => at(m, 8, 3, y));
+    expect(rows(labels)).toEqual([mountain, snow, house, roof, window, window, grass, grass]);
+    expect(rows(objects)).toEqual([mountain, mountain, house, house, 0, 0, 0, 0]);
+    // The two dissection planes: the visible concept, then the object where it differs.
+    const planes = sceneLabelPlanes({ labels, objects });
+    expect(rows(planes.subarray(64))).toEqual([0, mountain, 0, house, 0, 0, 0, 0]);
+    expect(planes.subarray(0, 64)).toEqual(labels);
+  });
+
+  it('marks the shapes a builder draws inside object() as parts of that object, and only those', () => {
+    const b = new SceneBuilder(new Rng(1));
+    b.rect('sky', 0, 0, 1, 1, { color: [0, 0, 255] });
+    b.object('house', () => {
+      b.rect('house', 0, 0.5, 1, 1, { color: [200, 0, 0] });
+      b.rect('roof', 0, 0.3, 1, 0.5, { color: [90, 0, 0] });
+      b.object('tree', () => b.rect('trunk', 0, 0, 0.1, 0.1, { color: [90, 60, 0] }));
+      b.decoRect(0.4, 0.6, 0.6, 0.7, { color: [0, 0, 0] });
+    });
+    b.rect('window', 0, 0, 0.1, 0.1, { color: [0, 0, 0] });
+    expect(b.shapes.map((s) => s.object)).toEqual([undefined, undefined, 'house', 'tree', undefined, undefined]);
   });
 
   it('fills polygons by the even-odd rule at pixel centres', () => {
