@@ -16,7 +16,7 @@ export type FgsmOptions = AttackOptionsBase;
  * r.adversarial.dispose();
  */
 export async function fgsm(classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: FgsmOptions = {}): Promise<AttackResult> {
-  const p = await prepare('fgsm', classifier, x, labels, options, { objective: { kind: 'ce' } });
+  const p = await prepare('fgsm', classifier, x, labels, options, { objective: { kind: 'ce' }, minPsnr: true });
   return runIterative('fgsm', p, {
     steps: 1, stepSize: p.epsilon, schedule: 'constant', randomStart: false, restarts: 1, earlyStop: false,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -48,7 +48,7 @@ export async function pgd(classifier: Classifier, x: tf.Tensor4D, labels: Labels
   }
   const schedule = checkSchedule(options.schedule ?? 'constant');
   const earlyStop = options.earlyStop ?? true;
-  const p = await prepare('pgd', classifier, x, labels, options, { objective: { kind: 'ce' } });
+  const p = await prepare('pgd', classifier, x, labels, options, { objective: { kind: 'ce' }, minPsnr: true });
   const stepSize = options.stepSize === undefined ? (2.5 * p.epsilon) / steps
     : checkNumber(options.stepSize, 'stepSize', { min: 0, minExclusive: true });
   return runIterative('pgd', p, {

@@ -76,7 +76,7 @@ export async function runAttack(classifier: Classifier, x: tf.Tensor4D, labels: 
   const impl = getAttack(spec.kind);
   if (spec.epsilon !== undefined && Number(spec.epsilon) === 0) {
     const p = await prepare(spec.kind, classifier, x, labels, spec, {
-      objective: { kind: spec.kind === 'cw' || spec.kind === 'square' ? 'margin' : 'ce' }, allowZeroEpsilon: true,
+      objective: { kind: spec.kind === 'cw' || spec.kind === 'square' ? 'margin' : 'ce' }, allowZeroEpsilon: true, minPsnr: true,
     });
     return finish(spec.kind, p, roundTo8Bit(x, x, 0, p.norm), new Int32Array(p.n));
   }

@@ -36,23 +36,59 @@ export function perImage(v: tf.Tensor1D): tf.Tensor4D {
 }
 
 /**
+ * The largest L2 norm (pixel units) of a perturbation of `numel` values whose PSNR (peak 1) is at least `psnr` dB:
+ * PSNR = 10·log10(numel / ‖δ‖²), so ‖δ‖ ≤ √(numel · 10^(−psnr/10)).
+ *
+ * @example
+ * l2ForPsnr(35, 96 * 96 * 3); // 2.96: the L2 budget of a 96×96 RGB image at 35 dB
+ */
+export function l2ForPsnr(psnr: number, numel: number): number {
+  return Math.sqrt(numel * 10 ** (-psnr / 10));
+}
+
+const BISECTION_STEPS = 30;
+
+/**
  * Projects `xAdv` onto the threat model around `x0`: the `norm` ball of radius `eps`, then the [0, 1] box.
  * For L2 the perturbation is rescaled per image and then clipped; clipping moves every pixel toward `x0`
  * (which is inside the box), so the result stays inside the ball.
  *
+ * With a finite `maxL2` an L∞ ball is also cut by the L2 ball of that radius (a PSNR floor, see {@link l2ForPsnr}).
+ * The projection onto that intersection is exact: with δ = xAdv − x0 and the per-pixel box [lo, hi] of the L∞ ball
+ * and [0, 1], the nearest point is `x0 + clip(s·δ, lo, hi)` for the largest s ∈ [0, 1] whose norm is ≤ maxL2 (the
+ * Lagrange condition of the ball constraint, s = 1/(1+μ)); s is found per image by bisection. For L2 the two radii
+ * simply combine to the smaller.
+ *
  * @example
  * const x = project(xAdv, x0, 8 / 255, 'linf');
+ * const y = project(xAdv, x0, 8 / 255, 'linf', l2ForPsnr(35, 96 * 96 * 3)); // also PSNR ≥ 35 dB
  */
-export function project(xAdv: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: Norm): tf.Tensor4D {
+export function project(xAdv: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: Norm, maxL2 = Number.POSITIVE_INFINITY): tf.Tensor4D {
   return tf.tidy(() => {
     if (norm === 'linf') {
       const lo = tf.maximum(tf.sub(x0, eps), 0);
       const hi = tf.minimum(tf.add(x0, eps), 1);
-      return tf.minimum(tf.maximum(xAdv, lo), hi);
+      const boxed = tf.minimum<tf.Tensor4D>(tf.maximum(xAdv, lo), hi);
+      if (!Number.isFinite(maxL2)) return boxed;
+      const dLo = tf.sub(lo, x0); const dHi = tf.sub(hi, x0);
+      const d = tf.sub(xAdv, x0);
+      const normAt = (s: tf.Tensor1D): tf.Tensor1D => perImageL2(tf.minimum(tf.maximum(tf.mul(d, perImage(s)), dLo), dHi));
+      const inside = tf.lessEqual(perImageL2(tf.sub(boxed, x0)), maxL2);
+      let sLo = tf.zeros([x0.shape[0]]) as tf.Tensor1D;
+      let sHi = tf.ones([x0.shape[0]]) as tf.Tensor1D;
+      for (let i = 0; i < BISECTION_STEPS; i++) {
+        const mid = tf.div(tf.add(sLo, sHi), 2) as tf.Tensor1D;
+        const ok = tf.lessEqual(normAt(mid), maxL2);
+        sLo = tf.where(ok, mid, sLo);
+        sHi = tf.where(ok, sHi, mid);
+      }
+      const s = tf.where(inside, tf.onesLike(sLo), sLo) as tf.Tensor1D;
+      return tf.add<tf.Tensor4D>(x0, tf.minimum(tf.maximum(tf.mul(d, perImage(s)), dLo), dHi));
     }
+    const radius = Math.min(eps, maxL2);
     const d = tf.sub(xAdv, x0);
     const n = perImageL2(d);
-    const factor = tf.minimum(1, tf.div(eps, tf.maximum(n, 1e-12)));
+    const factor = tf.minimum(1, tf.div(radius, tf.maximum(n, 1e-12)));
     return tf.clipByValue(tf.add(x0, tf.mul(d, perImage(factor as tf.Tensor1D))), 0, 1);
   });
 }
@@ -101,34 +137,40 @@ function roundNearest(x: tf.Tensor): tf.Tensor4D {
  * `x0` is assumed to be 8-bit itself (it was read from an image file). If it is not, the result still lies
  * inside the ball and the box, but pixels rounded toward `x0` may be off the 8-bit grid.
  */
-export function roundTo8Bit(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: Norm): tf.Tensor4D {
+export function roundTo8Bit(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: Norm, maxL2 = Number.POSITIVE_INFINITY): tf.Tensor4D {
   return tf.tidy(() => {
     if (!Number.isFinite(eps)) return roundNearest(x);
-    const xp = project(x, x0, eps, norm);
+    const xp = project(x, x0, eps, norm, maxL2);
     const r = roundNearest(xp);
     const d = tf.sub<tf.Tensor4D>(xp, x0);
     if (norm === 'linf') {
       const outside = tf.greater(tf.abs(tf.sub(r, x0)), eps + TOL);
-      return tf.where(outside, truncateToward(x0, d), r);
+      const rounded = tf.where(outside, truncateToward(x0, d), r);
+      if (!Number.isFinite(maxL2)) return rounded;
+      // Over the L2 cap after rounding: the greedy L2 rounding, never past the L∞ radius.
+      const over = tf.greater(perImageL2(tf.sub(rounded, x0)), maxL2 * (1 + 1e-6));
+      return tf.where(tileRows(over, x.shape), greedyL2(x0, d, maxL2, Math.floor(eps * 255 + 1e-4)), rounded);
     }
+    const radius = Math.min(eps, maxL2);
     const n = perImageL2(tf.sub(r, x0));
-    const bad = tf.greater(n, eps * (1 + 1e-6));
-    return tf.where(tileRows(bad, x.shape), greedyL2(x0, d, eps), r);
+    const bad = tf.greater(n, radius * (1 + 1e-6));
+    return tf.where(tileRows(bad, x.shape), greedyL2(x0, d, radius), r);
   });
 }
 
 /**
  * The L2 fallback of {@link roundTo8Bit}: start from the perturbation rounded toward `x0`, then round away
  * from `x0` the pixels with the largest fractional part above ½, while ‖δ‖ ≤ ε. Works in units of 8-bit
- * steps, where norms² are integers.
+ * steps, where norms² are integers. With `maxSteps` no pixel is rounded past that many steps (an L∞ radius).
  */
-function greedyL2(x0: tf.Tensor4D, d: tf.Tensor4D, eps: number): tf.Tensor4D {
+function greedyL2(x0: tf.Tensor4D, d: tf.Tensor4D, eps: number, maxSteps = Number.POSITIVE_INFINITY): tf.Tensor4D {
   return tf.tidy(() => {
     const n = d.shape[0];
     const size = d.size / n;
     const a = tf.reshape(tf.mul(tf.abs(d), 255), [n, size]);
     const t = tf.floor(tf.add(a, 1e-4));
-    const frac = tf.sub(a, t);
+    // A pixel that may not grow gets fraction −1: it sorts last and is never rounded away.
+    const frac = Number.isFinite(maxSteps) ? tf.where(tf.less(t, maxSteps), tf.sub(a, t), tf.fill([n, size], -1)) : tf.sub(a, t);
     const base = tf.sum(tf.square(t), 1, true);
     const { values: sortedFrac, indices: order } = tf.topk(frac, size, true);
     const cost = tf.gather(tf.add(tf.mul(t, 2), 1), order, 1, 1);

@@ -23,6 +23,12 @@ export interface AttackOptionsBase {
   epsilon?: number | string;
   /** The threat model's norm. @defaultValue `'linf'` */
   norm?: Norm;
+  /**
+   * A PSNR floor in dB (peak 1): every adversarial image also keeps PSNR ≥ minPsnr against its clean image, i.e. the
+   * perturbation's L2 norm is capped at √(H·W·3 · 10^(−minPsnr/10)) on top of the ε ball. For FGSM, PGD and the
+   * unit attack. @defaultValue none
+   */
+  minPsnr?: number;
   /** What to maximise. @defaultValue `{ kind: 'ce' }` (untargeted cross-entropy); `margin` for C&W and Square */
   objective?: ObjectiveSpec;
   /** Seed for every random choice; recorded in the result. @defaultValue 0 */
@@ -57,6 +63,8 @@ export interface AttackResult {
   norm: Norm;
   /** Radius of the threat model (Infinity for an uncapped minimal-norm attack). */
   epsilon: number;
+  /** The PSNR floor the images were kept above, when one was asked for. */
+  minPsnr?: number;
   goal: Goal;
   /** Display name of the objective. */
   objectiveName: string;

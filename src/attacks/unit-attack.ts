@@ -76,6 +76,8 @@ export interface UnitAttackOptions extends UnitSelection {
   epsilon?: number | string;
   /** @defaultValue `'linf'` (`'l2'` for cw) */
   norm?: Norm;
+  /** A PSNR floor in dB for every adversarial image, on top of ε (pgd and fgsm; see `AttackOptionsBase.minPsnr`). */
+  minPsnr?: number;
   /** Gradient steps per restart (Adam steps per round for cw). @defaultValue 50 */
   steps?: number;
   /** PGD step size in pixel units. @defaultValue `2.5 · ε / steps` */
@@ -176,6 +178,8 @@ export interface UnitAttackResult {
   objective: string;
   norm: Norm;
   epsilon: number;
+  /** The PSNR floor the images were kept above, when one was asked for. */
+  minPsnr?: number;
   steps: number;
   aggregate: 'mean' | 'max' | 'typical';
   shaping: UnitShaping;
@@ -232,6 +236,7 @@ export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, labels:
     const spec = objectiveSpec(o, side.suppress, side.excite, target);
     const result = await runAttack(classifier, x, labels, {
       kind: o.attack, epsilon: o.epsilon, norm: o.norm, seed: side.seed, objective: spec, steps: o.steps,
+      ...(o.minPsnr !== undefined ? { minPsnr: o.minPsnr } : {}),
       ...(o.attack === 'pgd' ? {
         schedule: o.schedule, restarts: o.restarts, randomStart: o.randomStart, earlyStop: o.stopAtTarget,
         ...(o.stepSize !== undefined ? { stepSize: o.stepSize } : {}),
@@ -253,7 +258,8 @@ export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, labels:
   return {
     model: classifier.name, layer: o.layer, numUnits: o.numUnits, selection: { suppress: o.suppress, excite: o.excite },
     target: target === null ? null : { index: target, name: classifier.classNames[target] },
-    attack: o.attack, objective: unit.attack.objectiveName, norm: unit.attack.norm, epsilon: unit.attack.epsilon, steps: o.steps,
+    attack: o.attack, objective: unit.attack.objectiveName, norm: unit.attack.norm, epsilon: unit.attack.epsilon,
+    ...(o.minPsnr !== undefined ? { minPsnr: o.minPsnr } : {}), steps: o.steps,
     aggregate: o.aggregate, shaping: o.shaping, unitScale: o.unitScaleKind, classWeight: o.classWeight,
     labels: labelArr!, cleanPredictions: unit.before, cleanAccuracy: cleanAccuracy(unit.before, labelArr!),
     unit, control, seed: o.seed, controlSeed,
@@ -279,6 +285,7 @@ interface Resolved {
   attack: string;
   epsilon: number;
   norm: Norm;
+  minPsnr: number | undefined;
   steps: number;
   stepSize: number | undefined;
   schedule: 'constant' | 'cosine';
@@ -330,6 +337,8 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   const norm = checkChoice(options.norm ?? (attack === 'cw' ? 'l2' : 'linf'), 'norm', ['linf', 'l2'] as const);
   const epsRaw = options.epsilon ?? (norm === 'linf' ? 4 / 255 : 0.5);
   const epsilon = parseEpsilon(epsRaw, { path: 'epsilon', norm });
+  const minPsnr = options.minPsnr === undefined ? undefined : checkNumber(options.minPsnr, 'minPsnr', { min: 0, minExclusive: true });
+  if (minPsnr !== undefined && attack === 'cw') throw usageError('minPsnr is supported with pgd and fgsm, not cw', { path: 'minPsnr', hint: "use attack 'pgd', or cap cw through epsilon" });
   const steps = checkInt(options.steps ?? 50, 'steps', 1);
   const stepSize = options.stepSize === undefined ? undefined : checkNumber(options.stepSize, 'stepSize', { min: 0, minExclusive: true });
   const schedule = checkChoice(options.schedule ?? 'cosine', 'schedule', ['constant', 'cosine'] as const);
@@ -412,7 +421,7 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
     throw usageError(`spatialWeights are used only with aggregate 'typical', not '${aggregate}'`, { path: 'spatialWeights' });
   }
   return {
-    layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, steps, stepSize, schedule, restarts, randomStart,
+    layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, minPsnr, steps, stepSize, schedule, restarts, randomStart,
     aggregate, scale, unitScaleKind, shaping, cap, classWeight, stopAtTarget, seed, control, confidence, warnings,
   };
 }
@@ -719,6 +728,7 @@ export function unitAttackToJson(r: UnitAttackResult, classNames: readonly strin
   return {
     kind: 'unit-attack', model: r.model, layer: r.layer, numUnits: r.numUnits,
     selection: r.selection, target: r.target, attack: r.attack, objective: r.objective, norm: r.norm, epsilon: r.epsilon,
+    ...(r.minPsnr !== undefined ? { minPsnr: r.minPsnr } : {}),
     steps: r.steps, aggregate: r.aggregate, shaping: r.shaping, unitScale: r.unitScale, classWeight: r.classWeight,
     images: r.labels.length, labels: Array.from(r.labels, (c) => classNames[c] ?? String(c)), cleanAccuracy: rateJson(r.cleanAccuracy),
     unit: armToJson(r.unit, classNames), control: r.control ? armToJson(r.control, classNames) : null,

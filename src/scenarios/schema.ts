@@ -144,6 +144,9 @@ const common = {
   target: classRef.optional().describe('target class: the attack is targeted when set'),
 };
 
+const minPsnr = z.number().positive().max(200).optional()
+  .describe('PSNR floor in dB: every adversarial image also keeps PSNR ≥ this, an L2 cap on top of the ε ball (fgsm, pgd, unit)');
+
 const logitObjective = {
   objective: z.enum(['ce', 'margin']).optional().describe('loss: cross-entropy or C&W logit margin'),
   confidence: z.number().min(0).optional().describe('margin cap κ'),
@@ -163,8 +166,8 @@ const unitList = z.array(z.union([z.string().min(1), z.int().min(0)])).min(1)
 
 /** The attack block: one of the built-in attacks, chosen by `kind`. */
 const attack = z.discriminatedUnion('kind', [
-  strict({ kind: z.literal('fgsm'), ...common, ...logitObjective }, 'FGSM: one signed-gradient step of size ε'),
-  strict({ kind: z.literal('pgd'), ...common, ...logitObjective, ...iterative }, 'PGD with random start, restarts and early stop'),
+  strict({ kind: z.literal('fgsm'), ...common, minPsnr, ...logitObjective }, 'FGSM: one signed-gradient step of size ε'),
+  strict({ kind: z.literal('pgd'), ...common, minPsnr, ...logitObjective, ...iterative }, 'PGD with random start, restarts and early stop'),
   strict({
     kind: z.literal('cw'), ...common,
     steps: positiveInt.max(100_000).optional(),
@@ -179,7 +182,7 @@ const attack = z.discriminatedUnion('kind', [
     pInit: z.number().gt(0).max(1).optional(),
   }, 'Square Attack (score-based, no gradients)'),
   strict({
-    kind: z.literal('unit'), ...common,
+    kind: z.literal('unit'), ...common, minPsnr,
     optimizer: z.enum(['pgd', 'fgsm', 'cw']).optional().describe('the gradient attack that optimises the unit objective (default pgd; cw, the L2 attack of the PNAS experiment, needs a target)'),
     steps: positiveInt.max(100_000).optional().describe('gradient steps per restart (default 50)'),
     stepSize: numberOrFraction.optional().describe('PGD step size in pixel units (default 2.5·ε/steps)'),

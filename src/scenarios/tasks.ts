@@ -146,7 +146,8 @@ function pick<T extends object>(o: T, keys: readonly string[]): Record<string, u
 /** The attack spec of a logit attack (fgsm, pgd, cw, square) as `runAttack` takes it. */
 function logitAttackSpec(a: ResolvedAttack): AttackCall {
   const base = pick(a, ['epsilon', 'norm', 'seed']);
-  const own = a.kind === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop'])
+  const own = a.kind === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'minPsnr'])
+    : a.kind === 'fgsm' ? pick(a, ['minPsnr'])
     : a.kind === 'cw' ? pick(a, ['steps', 'binarySteps', 'initialConst', 'learningRate', 'confidence'])
       : a.kind === 'square' ? pick(a, ['queries', 'pInit']) : {};
   const o = a as { objective?: 'ce' | 'margin'; confidence?: number };
@@ -288,7 +289,7 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
     out.details.attack = {
       kind: a.kind, epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null,
       norm: a.norm ?? (a.kind === 'cw' ? 'l2' : 'linf'), objective: attack.objectiveName, target: a.target ?? null, seed,
-      settings: pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit']),
+      settings: pick(a, ['minPsnr', 'steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit']),
       meanSteps: attack.steps, meanQueries: attack.queries,
     };
     out.plots.push(ratesPlot(`Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`, [
@@ -361,7 +362,7 @@ async function runUnitAttackTask(ctx: TaskContext, a: Extract<ResolvedAttack, { 
       ...(a.conceptIou !== undefined ? { conceptIou: a.conceptIou } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),
       ...(a.optimizer !== undefined ? { attack: a.optimizer } : {}),
-      ...pick(a, ['epsilon', 'norm', 'steps', 'stepSize', 'schedule', 'restarts', 'randomStart', 'aggregate', 'unitScale', 'shaping', 'cap', 'classWeight', 'stopAtTarget']),
+      ...pick(a, ['epsilon', 'norm', 'minPsnr', 'steps', 'stepSize', 'schedule', 'restarts', 'randomStart', 'aggregate', 'unitScale', 'shaping', 'cap', 'classWeight', 'stopAtTarget']),
       seed, control: a.randomControl ?? true,
       onProgress: (arm, p) => ctx.onProgress?.(arm === 'unit' ? 'unit attack' : 'random control', p.step, p.total),
     });
@@ -396,7 +397,8 @@ async function runUnitAttackTask(ctx: TaskContext, a: Extract<ResolvedAttack, { 
       scale: r.unitScale, ...(c ? { control: { suppress: c.suppress, excite: c.excite, seed: r.controlSeed } } : {}),
     };
     out.details.attack = {
-      kind: 'unit', optimizer: r.attack, epsilon: r.epsilon, epsilonText: formatEpsilon(r.epsilon), norm: r.norm, objective: r.objective,
+      kind: 'unit', optimizer: r.attack, epsilon: r.epsilon, epsilonText: formatEpsilon(r.epsilon), norm: r.norm,
+      ...(r.minPsnr !== undefined ? { minPsnr: r.minPsnr } : {}), objective: r.objective,
       target: r.target?.name ?? null, seed, aggregate: r.aggregate, shaping: r.shaping, classWeight: r.classWeight, steps: r.steps,
     };
     out.details.unitAttack = unitAttackToJson(r, classifier.classNames);

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fgsm } from '../../src/attacks/fgsm.js';
 import { buildObjective } from '../../src/attacks/objectives.js';
 import { pgd } from '../../src/attacks/pgd.js';
+import { runAttack } from '../../src/attacks/registry.js';
 import type { AttackResult } from '../../src/attacks/types.js';
 import { UnitAttackError } from '../../src/errors.js';
 import type { Classifier } from '../../src/models/types.js';
@@ -123,6 +124,28 @@ describe('pgd', () => {
     expect(turned / nonGreen.length).toBeGreaterThan(0.5);
     expect(r.goal).toBe('none');
     r.adversarial.dispose(); x.dispose();
+  });
+
+  it('keeps every image above a PSNR floor, inside the ε ball, and still moves the model', async () => {
+    const clf = colourModel();
+    const x = colourImages(8, 16, 5);
+    const labels = await predictions(clf, x);
+    const free = await pgd(clf, x, labels, { epsilon: '16/255', steps: 20, seed: 2 });
+    const capped = await pgd(clf, x, labels, { epsilon: '16/255', steps: 20, seed: 2, minPsnr: 30 });
+    expect(capped.minPsnr).toBe(30);
+    const d = await distances(capped.adversarial, x);
+    const numel = 16 * 16 * 3;
+    for (let i = 0; i < 8; i++) {
+      expect(d.linf[i]).toBeLessThanOrEqual(16 / 255 + 1e-6);
+      // PSNR = 10·log10(numel / ‖δ‖²) ≥ 30 dB.
+      if (d.l2[i] > 0) expect(10 * Math.log10(numel / d.l2[i] ** 2)).toBeGreaterThanOrEqual(30 - 1e-6);
+    }
+    // The free attack uses more of the ball than the floor allows.
+    const dFree = await distances(free.adversarial, x);
+    expect(Math.max(...dFree.l2)).toBeGreaterThan(Math.max(...d.l2));
+    expect(await is8bit(capped.adversarial)).toBe(true);
+    expect(capped.success.some(Boolean)).toBe(true);
+    tf.dispose([x, free.adversarial, capped.adversarial]);
   });
 
   it('early-stopped images stay stopped: their pixels do not change however many more steps run', async () => {
@@ -258,6 +281,8 @@ describe('usage errors', () => {
     await expectUsage(pgd(clf, x, [0, 1], { schedule: 'linear' as 'cosine' }), 'schedule');
     await expectUsage(pgd(clf, x, [0, 1], { norm: 'l1' as 'l2' }), 'norm');
     await expectUsage(pgd(clf, x, [0, 1], { seed: 1.5 }), 'seed');
+    await expectUsage(pgd(clf, x, [0, 1], { minPsnr: -3 }), 'minPsnr', /35/);
+    await expectUsage(runAttack(clf, x, [0, 1], { kind: 'square', minPsnr: 35 }), 'minPsnr', /pgd/);
     await expectUsage(pgd(clf, x, [0, 1], { objective: { kind: 'ce', target: 'purple' } }), 'objective.target', /red, green, blue/);
     await expectUsage(pgd(clf, x, [0, 7]), 'labels[1]');
     await expectUsage(pgd(clf, x, [0]), 'labels');

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { project, roundTo8Bit, type Norm } from '../../src/attacks/threat.js';
+import { l2ForPsnr, project, roundTo8Bit, type Norm } from '../../src/attacks/threat.js';
 import { expectNoLeak } from '../helpers.js';
 import { distances, is8bit } from './helpers.js';
 
@@ -106,5 +106,85 @@ describe('roundTo8Bit', () => {
     const [x, x0] = makePair(2, 1, 0.5);
     await expectNoLeak(() => [roundTo8Bit(x, x0, 0.1, 'linf'), roundTo8Bit(x, x0, 0.5, 'l2')]);
     tf.dispose([x, x0]);
+  });
+});
+
+/**
+ * The projection onto {box} ∩ {‖δ‖ ≤ r} by Dykstra's alternating projections, in float64 on plain arrays: an
+ * independent computation that converges to the exact projection onto the intersection of two convex sets.
+ */
+function dykstra(z: Float64Array, lo: Float64Array, hi: Float64Array, r: number, iterations = 5000): Float64Array {
+  let x = Float64Array.from(z);
+  let p = new Float64Array(z.length); let q = new Float64Array(z.length);
+  for (let k = 0; k < iterations; k++) {
+    const y = x.map((v, i) => Math.min(hi[i], Math.max(lo[i], v + p[i])));
+    p = p.map((pi, i) => x[i] + pi - y[i]);
+    const w = y.map((v, i) => v + q[i]);
+    const n = Math.hypot(...w);
+    const xNew = n > r ? w.map((v) => (v * r) / n) : w;
+    q = q.map((qi, i) => y[i] + qi - xNew[i]);
+    x = xNew;
+  }
+  return x;
+}
+
+describe('a PSNR floor on top of the L∞ ball', () => {
+  it('gives the L2 budget of a PSNR: ‖δ‖ = √(n·10^(−psnr/10)), so a uniform ±e perturbation has PSNR 20·log10(1/e)', () => {
+    const n = 96 * 96 * 3;
+    expect(l2ForPsnr(35, n)).toBeCloseTo(Math.sqrt(n) * 10 ** -1.75, 10);
+    // ±4/255 everywhere: PSNR = 20·log10(255/4) = 36.09 dB, and its norm is exactly the budget at that PSNR.
+    const psnr = 20 * Math.log10(255 / 4);
+    expect(l2ForPsnr(psnr, n)).toBeCloseTo((4 / 255) * Math.sqrt(n), 10);
+  });
+
+  it('projects onto the intersection of the L∞ ball, the box and the L2 ball exactly (against Dykstra\'s algorithm)', async () => {
+    await fc.assert(fc.asyncProperty(batch, fc.integer({ min: 1, max: 32 }), fc.double({ min: 0.02, max: 0.6, noNaN: true }),
+      async ({ n, seed, spread }, k, rFrac) => {
+        const [x, x0] = makePair(n, seed, spread);
+        const eps = k / 255;
+        const cap = rFrac * eps * Math.sqrt(75); // 5×5×3 values: a cap below the L∞ ball's largest norm
+        const p = project(x, x0, eps, 'linf', cap);
+        const [xs, x0s, ps] = [await x.data(), await x0.data(), await p.data()];
+        const size = 75;
+        for (let i = 0; i < n; i++) {
+          const z = new Float64Array(size); const lo = new Float64Array(size); const hi = new Float64Array(size);
+          for (let j = 0; j < size; j++) {
+            const a = x0s[i * size + j];
+            z[j] = xs[i * size + j] - a; lo[j] = Math.max(-eps, -a); hi[j] = Math.min(eps, 1 - a);
+          }
+          const want = dykstra(z, lo, hi, cap);
+          for (let j = 0; j < size; j++) expect(ps[i * size + j] - x0s[i * size + j]).toBeCloseTo(want[j], 4);
+        }
+        tf.dispose([x, x0, p]);
+      }), { numRuns: 8 });
+  });
+
+  it('rounds to 8 bits inside all three: the box, the L∞ ball and the L2 cap', async () => {
+    await fc.assert(fc.asyncProperty(batch, fc.integer({ min: 1, max: 32 }), fc.double({ min: 0.05, max: 1.2, noNaN: true }),
+      async ({ n, seed, spread }, k, rFrac) => {
+        const [x, x0] = makePair(n, seed, spread);
+        const eps = k / 255;
+        const cap = rFrac * eps * Math.sqrt(75);
+        const r = roundTo8Bit(x, x0, eps, 'linf', cap);
+        expect(await is8bit(r)).toBe(true);
+        const d = await distances(r, x0);
+        for (let i = 0; i < n; i++) {
+          expect(d.linf[i]).toBeLessThanOrEqual(eps + TOL);
+          expect(d.l2[i]).toBeLessThanOrEqual(cap + TOL);
+        }
+        const data = await r.data();
+        expect(Math.min(...data)).toBeGreaterThanOrEqual(0);
+        expect(Math.max(...data)).toBeLessThanOrEqual(1);
+        tf.dispose([x, x0, r]);
+      }), { numRuns: 40 });
+  });
+
+  it('changes nothing when the cap is looser than the L∞ ball, and leaves no tensors behind', async () => {
+    const [x, x0] = makePair(2, 3, 0.5);
+    const a = project(x, x0, 4 / 255, 'linf');
+    const b = project(x, x0, 4 / 255, 'linf', 10);
+    expect(Array.from(await b.data())).toEqual(Array.from(await a.data()));
+    await expectNoLeak(() => [project(x, x0, 0.1, 'linf', 0.05), roundTo8Bit(x, x0, 0.1, 'linf', 0.05)]);
+    tf.dispose([x, x0, a, b]);
   });
 });

@@ -107,6 +107,22 @@ describe('unitAttack on a hand-wired colour model', () => {
     }
   });
 
+  it('keeps both arms above a PSNR floor and records it', async () => {
+    const r = await unitAttack(clf, x, labels, { ...base, minPsnr: 33 });
+    try {
+      expect(r.minPsnr).toBe(33);
+      expect(unitAttackToJson(r, clf.classNames).minPsnr).toBe(33);
+      for (const arm of [r.unit, r.control!]) {
+        const d = await distances(arm.attack.adversarial, x);
+        for (const v of d.linf) expect(v).toBeLessThanOrEqual(8 / 255 + 1e-6);
+        expect(arm.psnr.min).toBeGreaterThanOrEqual(33 - 1e-6);
+      }
+    } finally {
+      disposeUnitAttack(r);
+    }
+    await expect(unitAttack(clf, x, labels, { ...base, attack: 'cw', target: 'green', minPsnr: 33 })).rejects.toThrow(/minPsnr is supported with pgd and fgsm/);
+  });
+
   it('replays exactly from its seed, and another seed draws another control', async () => {
     const a = await unitAttack(clf, x, labels, base);
     const b = await unitAttack(clf, x, labels, base);

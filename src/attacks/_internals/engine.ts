@@ -5,7 +5,7 @@ import { parseEpsilon } from '../epsilon.js';
 import {
   buildObjective, resolveTargets, successOf, type Objective, type ObjectiveContext, type ObjectiveSpec,
 } from '../objectives.js';
-import { perImage, perImageL2, type Norm } from '../threat.js';
+import { l2ForPsnr, perImage, perImageL2, type Norm } from '../threat.js';
 import type { AttackOptionsBase, AttackResult, Labels } from '../types.js';
 import { checkChoice, checkSeed } from './validate.js';
 
@@ -18,6 +18,9 @@ export interface Prepared {
   objective: Objective;
   norm: Norm;
   epsilon: number;
+  /** L2 cap from a PSNR floor (`minPsnr`); Infinity without one. */
+  maxL2: number;
+  minPsnr?: number;
   seed: number;
   gradientCheck: 'warn' | 'throw';
   cleanPredictions: Int32Array;
@@ -28,7 +31,7 @@ export interface Prepared {
 /** Checks the images, labels and the options shared by every attack, and predicts the clean images. */
 export async function prepare(
   attack: string, classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: AttackOptionsBase,
-  defaults: { objective: ObjectiveSpec; norms?: readonly Norm[]; epsilonOptional?: boolean; allowZeroEpsilon?: boolean },
+  defaults: { objective: ObjectiveSpec; norms?: readonly Norm[]; epsilonOptional?: boolean; allowZeroEpsilon?: boolean; minPsnr?: boolean },
 ): Promise<Prepared> {
   if (!(x instanceof tf.Tensor) || x.rank !== 4) {
     throw usageError(`${attack}: x must be a 4-D tensor [N, H, W, 3], got ${x instanceof tf.Tensor ? `rank ${x.rank}` : typeof x}`, { path: 'x' });
@@ -55,6 +58,17 @@ export async function prepare(
   if (options.epsilon === undefined) epsilon = defaults.epsilonOptional ? Number.POSITIVE_INFINITY : norm === 'linf' ? 8 / 255 : 0.5;
   else if (defaults.allowZeroEpsilon && Number(options.epsilon) === 0) epsilon = 0;
   else epsilon = parseEpsilon(options.epsilon, { path: 'epsilon', norm });
+  const minPsnr = options.minPsnr;
+  let maxL2 = Number.POSITIVE_INFINITY;
+  if (minPsnr !== undefined) {
+    if (!defaults.minPsnr) {
+      throw usageError(`${attack}: minPsnr is supported by fgsm, pgd and the unit attack, not ${attack}`, { path: 'minPsnr', hint: 'drop minPsnr, or use pgd' });
+    }
+    if (typeof minPsnr !== 'number' || !Number.isFinite(minPsnr) || minPsnr <= 0) {
+      throw usageError(`minPsnr must be a positive number of dB, got ${String(minPsnr)}`, { path: 'minPsnr', hint: 'e.g. 35 (a perturbation of about ±4.5/255 on every pixel)' });
+    }
+    maxL2 = l2ForPsnr(minPsnr, h * w * 3);
+  }
   const seed = checkSeed(options.seed ?? 0);
   const gradientCheck = checkChoice(options.gradientCheck ?? 'warn', 'gradientCheck', ['warn', 'throw'] as const);
   const spec = options.objective ?? defaults.objective;
@@ -63,7 +77,7 @@ export async function prepare(
   const ctx: ObjectiveContext = { labels: labelArr, targets };
   const cleanPredictions = await predict(classifier, x);
   return {
-    classifier, x0: x, n, ctx, objective, norm, epsilon, seed, gradientCheck, cleanPredictions,
+    classifier, x0: x, n, ctx, objective, norm, epsilon, maxL2, ...(minPsnr !== undefined ? { minPsnr } : {}), seed, gradientCheck, cleanPredictions,
     queries: new Int32Array(n).fill(1), warnings: [],
   };
 }
@@ -236,6 +250,7 @@ export async function finish(
     queries: p.queries,
     norm: p.norm,
     epsilon: p.epsilon,
+    ...(p.minPsnr !== undefined ? { minPsnr: p.minPsnr } : {}),
     goal: p.objective.goal,
     objectiveName: p.objective.name,
     seed: p.seed,

@@ -35,7 +35,7 @@ export function stepSizeAt(s: IterativeSettings, t: number): number {
  * `seed` is one seed for the whole batch, or one per image (then each image's noise is its own stream, whatever
  * else is in the batch).
  */
-export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', seed: number | readonly number[]): tf.Tensor4D {
+export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', seed: number | readonly number[], maxL2 = Number.POSITIVE_INFINITY): tf.Tensor4D {
   return tf.tidy(() => {
     const one = (shape: [number, number, number, number], s: number): tf.Tensor4D => {
       if (norm === 'linf') return tf.randomUniform<tf.Rank.R4>(shape, -eps, eps, 'float32', s);
@@ -46,7 +46,7 @@ export function randomStart(x0: tf.Tensor4D, eps: number, norm: 'linf' | 'l2', s
     };
     const [m, h, w, c] = x0.shape;
     const noise = typeof seed === 'number' ? one([m, h, w, c], seed) : tf.concat(seed.map((s) => one([1, h, w, c], s)));
-    return project(tf.add(x0, noise), x0, eps, norm);
+    return project(tf.add(x0, noise), x0, eps, norm, maxL2);
   });
 }
 
@@ -101,8 +101,8 @@ async function runOnce(
   seeds: readonly number[], round: number, stopsEarly: boolean,
 ): Promise<{ x: tf.Tensor4D; success: boolean[]; objective: Float32Array; steps: Int32Array }> {
   const m = x0.shape[0];
-  const { classifier, objective, epsilon: eps, norm } = p;
-  let x = s.randomStart ? randomStart(x0, eps, norm, seeds) : x0.clone();
+  const { classifier, objective, epsilon: eps, norm, maxL2 } = p;
+  let x = s.randomStart ? randomStart(x0, eps, norm, seeds, maxL2) : x0.clone();
   const steps = new Int32Array(m);
   const stopped = new Array<boolean>(m).fill(false);
   let active = Array.from({ length: m }, (_, i) => i);
@@ -123,10 +123,10 @@ async function runOnce(
         throw err;
       }
     }
-    let xNew = tf.tidy(() => project(ascentStep(xa, sanitize(grad), stepSizeAt(s, t), norm), x0a, eps, norm));
+    let xNew = tf.tidy(() => project(ascentStep(xa, sanitize(grad), stepSizeAt(s, t), norm), x0a, eps, norm, maxL2));
     grad.dispose();
     if (stopsEarly) {
-      const xr = roundTo8Bit(xNew, x0a, eps, norm);
+      const xr = roundTo8Bit(xNew, x0a, eps, norm, maxL2);
       const pred = await predict(classifier, xr);
       for (const k of active) p.queries[global[k]] += 1;
       const ok = successOf(objective.goal, pred, ctxa);
@@ -147,7 +147,7 @@ async function runOnce(
     active = active.filter((k) => !stopped[k]);
     s.onProgress?.({ attack, step: t + 1, total: s.steps, active: active.length, round });
   }
-  const xr = roundTo8Bit(x, x0, eps, norm);
+  const xr = roundTo8Bit(x, x0, eps, norm, maxL2);
   x.dispose();
   const ev = await evaluate(classifier, objective, xr, ctx);
   for (let k = 0; k < m; k++) p.queries[global[k]] += ev.passes;

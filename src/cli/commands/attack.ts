@@ -74,6 +74,7 @@ export const attackCommand: CommandSpec = {
     'class-weight': { type: 'number', default: 0, describe: 'weight of a targeted class term (0: the pure unit attack never sees the target)' },
     eps: { type: 'string', default: '4/255', describe: 'budget in pixel units, or a list for a robustness curve: 0,1/255,2/255' },
     norm: { type: 'string', choices: ['linf', 'l2'], describe: 'threshold norm (default linf; l2 for cw)' },
+    'min-psnr': { type: 'number', describe: 'PSNR floor in dB: also cap each perturbation\'s L2 norm so that PSNR ≥ this (fgsm, pgd, unit)' },
     steps: { type: 'number', default: 50, describe: 'gradient steps (per restart)' },
     restarts: { type: 'number', default: 1, describe: 'PGD restarts' },
     heatmaps: { type: 'number', default: 16, describe: 'heatmap strips for at most this many images' },
@@ -194,6 +195,7 @@ async function attackWith(
     const target = argv.target as string | undefined;
     const spec = {
       kind: argv.attack as string, norm, steps: argv.steps as number, seed: argv.seed as number,
+      ...(argv['min-psnr'] !== undefined ? { minPsnr: argv['min-psnr'] as number } : {}),
       ...(argv.attack === 'pgd' ? { restarts: argv.restarts as number } : {}),
       objective: target === undefined ? { kind: argv.attack === 'cw' || argv.attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target },
     };
@@ -335,6 +337,7 @@ function unitOptions(argv: GlobalArgs, atlas: Atlas | undefined): Omit<UnitAttac
     ...(argv.target !== undefined ? { target: argv.target as string } : {}),
     ...(argv['unit-scale'] !== undefined ? { unitScale: argv['unit-scale'] as 'threshold' | 'none' } : {}),
     ...(argv.norm !== undefined ? { norm: argv.norm as 'linf' | 'l2' } : {}),
+    ...(argv['min-psnr'] !== undefined ? { minPsnr: argv['min-psnr'] as number } : {}),
     attack: argv.attack as string, steps: argv.steps as number, restarts: argv.restarts as number, seed: argv.seed as number,
     aggregate: argv.aggregate as 'mean' | 'max' | 'typical', shaping: argv.shaping as 'linear' | 'capped' | 'log', classWeight: argv['class-weight'] as number,
   };
@@ -400,7 +403,7 @@ async function logitMetrics(r: AttackResult, x: tf.Tensor4D, labels: Int32Array,
       ['L2 (mean)', f(l2v.mean, 3)].join('\t'),
     ],
     json: {
-      attack: r.attack, objective: r.objectiveName, epsilon: r.epsilon, norm: r.norm, seed: r.seed, backend: r.backend, tfjsVersion: r.tfjsVersion,
+      attack: r.attack, objective: r.objectiveName, epsilon: r.epsilon, norm: r.norm, ...(r.minPsnr !== undefined ? { minPsnr: r.minPsnr } : {}), seed: r.seed, backend: r.backend, tfjsVersion: r.tfjsVersion,
       targetedSuccess: rj(ts), untargetedSuccess: rj(us), cleanAccuracy: rj(ca), robustAccuracy: rj(ra),
       psnr: { mean: psnrMean, perImage: p.perImage.map((v) => (Number.isFinite(v) ? v : 1e9)) }, ssim: { mean: s.mean, perImage: s.perImage },
       linf: { max: li.max, perImage: li.perImage }, l2: { mean: l2v.mean, perImage: l2v.perImage },
