@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/attacks.ts                              # every section on builtin:scenes-vgg16
  *   npx tsx bench/attacks.ts --section story --count 100  # one section
+ *   npx tsx bench/attacks.ts --section story --min-psnr 35   # every attack of the story also keeps PSNR ≥ 35 dB
  *   npx tsx bench/attacks.ts --section oracle             # the ceiling: direct edits of the layer, no pixels
  *   npx tsx bench/attacks.ts --section variants --eps 16 --variants '[["max",{"aggregate":"max"}]]'
  *
@@ -41,6 +42,8 @@ const TARGET = 'bedroom';
 const UNITS = Number(opt('units', '10'));
 const SEED = Number(opt('seed', '0'));
 const JSON_OUT = opt('json');
+/** A PSNR floor (dB) for every attack of the story, or none. */
+const MIN_PSNR = opt('min-psnr') === undefined ? undefined : Number(opt('min-psnr'));
 
 const report: Record<string, unknown> = {};
 
@@ -109,7 +112,7 @@ function conceptSelection(atlas: Atlas): Partial<UnitAttackOptions> & { note: st
 
 /** The settings of the unit attack that the variants section found best (see docs/attacks.md). */
 function bestUnitOptions(): Partial<UnitAttackOptions> {
-  return { aggregate: 'max', shaping: 'linear', unitScale: 'threshold', schedule: 'cosine' };
+  return { aggregate: 'mean', shaping: 'linear', unitScale: 'threshold', schedule: 'cosine', ...(MIN_PSNR !== undefined ? { minPsnr: MIN_PSNR } : {}) };
 }
 
 async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
@@ -121,7 +124,9 @@ async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Arra
   for (const e of EPS) {
     const eps = e / 255;
     const t0 = Date.now();
-    const logit = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'margin', target: TARGET } });
+    const logit = await runAttack(clf, x, y, {
+      kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'margin', target: TARGET }, ...(MIN_PSNR !== undefined ? { minPsnr: MIN_PSNR } : {}),
+    });
     const logitRate = targetedSuccess(logit.predictions, y, t);
     logit.adversarial.dispose();
     const common: UnitAttackOptions = { atlas, target: TARGET, epsilon: eps, steps: STEPS, seed: SEED, ...bestUnitOptions() };
@@ -140,7 +145,7 @@ async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Arra
     disposeUnitAttack(byConcept); disposeUnitAttack(byClass);
     console.error(`  ε = ${e}/255 done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
-  console.log(`\nStory: ${x.shape[0]} fresh ${SOURCE} scenes → ${TARGET}; PGD-${STEPS}, L∞, success after rounding to 8 bits; class term off.`);
+  console.log(`\nStory: ${x.shape[0]} fresh ${SOURCE} scenes → ${TARGET}; PGD-${STEPS}, L∞${MIN_PSNR !== undefined ? ` and PSNR ≥ ${MIN_PSNR} dB` : ''}, success after rounding to 8 bits; class term off.`);
   console.log(`Units (${concept.note}): ${units}. Random control: same size as the class-selected set.`);
   console.log('Δ = change of spatial-max activation in units of the dissection threshold, mean [99% CI] over images (class-selected attack).');
   printTable(rows);

@@ -71,8 +71,9 @@ export interface LoadedBrodenItem {
   readonly height: number;
   /**
    * One label map (labelHeight × labelWidth) merging the pixel-level layers: layers are laid in the order
-   * color, material, object, part (then any other category), each non-zero pixel overwriting. For folders of
-   * the scene world, whose layers never overlap, this is exactly the rendered label map.
+   * object, part, material, color (then any other category), each non-zero pixel overwriting, so a part or material
+   * shows over the object it belongs to. For folders of the scene world, whose object layer holds the whole object
+   * under each part or material, this is exactly the rendered (visible) label map.
    */
   readonly labels: Uint16Array;
   readonly labelWidth: number;
@@ -83,7 +84,7 @@ export interface LoadedBrodenItem {
 }
 
 const META_COLUMNS = new Set(['image', 'split', 'ih', 'iw', 'sh', 'sw']);
-const MERGE_ORDER = ['color', 'material', 'object', 'part'];
+const MERGE_ORDER = ['object', 'part', 'material', 'color'];
 
 async function readText(file: string, what: string): Promise<string> {
   if (!existsSync(file)) throw inputError(`The Broden folder has no ${what}: '${file}' is missing.`, { file, hint: 'A Broden folder holds index.csv, label.csv and images/.' });
