@@ -24,6 +24,7 @@ import { SCENE_CLASSES, renderScene, sceneSeed } from '../src/data/scenes/index.
 import { loadAtlas, type Atlas } from '../src/dissection/atlas.js';
 import { dissect } from '../src/dissection/dissect.js';
 import { initBackend } from '../src/engine/backend.js';
+import { defaultWorkers, startPool, withPool } from '../src/parallel/index.js';
 import { BUILTIN_MODELS, loadClassifier } from '../src/models/io.js';
 import type { Classifier } from '../src/models/types.js';
 
@@ -307,14 +308,24 @@ const needsStory = SECTIONS.some((s) => ['story', 'pnas', 'timing', 'variants', 
 const atlas = SECTIONS.some((s) => ['story', 'pnas', 'variants', 'oracle'].includes(s)) ? await getAtlas(clf) : undefined;
 const ski = needsStory ? scenes(clf, [SOURCE], COUNT, 777_001, trained) : undefined;
 if (ski) console.log(`${COUNT} fresh ${SOURCE} scenes (dataset seed 777001; ${ski.skipped} skipped as training seeds)`);
-for (const s of SECTIONS) {
-  if (s === 'story') await story(clf, atlas!, ski!.x, ski!.y);
-  else if (s === 'pnas') await pnas(clf, atlas!, ski!.x, ski!.y);
-  else if (s === 'robust') await robust(clf, trained);
-  else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
-  else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y, trained);
-  else if (s === 'oracle') oracle(clf, atlas!, ski!.x, trained);
-  else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
+// Attacks split their images over a worker pool (the results are the same for any number of workers).
+const WORKERS = Number(opt('workers', String(defaultWorkers())));
+const pool = WORKERS > 1 ? await startPool({ model: MODEL, classifier: clf, workers: WORKERS }) : undefined;
+console.log(`${WORKERS} worker${WORKERS === 1 ? '' : 's'}`);
+try {
+  await withPool(pool, async () => {
+    for (const s of SECTIONS) {
+      if (s === 'story') await story(clf, atlas!, ski!.x, ski!.y);
+      else if (s === 'pnas') await pnas(clf, atlas!, ski!.x, ski!.y);
+      else if (s === 'robust') await robust(clf, trained);
+      else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
+      else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y, trained);
+      else if (s === 'oracle') oracle(clf, atlas!, ski!.x, trained);
+      else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
+    }
+  });
+} finally {
+  await pool?.close();
 }
 ski?.x.dispose();
 if (JSON_OUT) await fs.writeFile(JSON_OUT, JSON.stringify(report, null, 2));
