@@ -74,15 +74,15 @@ export function project(xAdv: tf.Tensor4D, x0: tf.Tensor4D, eps: number, norm: N
       const d = tf.sub(xAdv, x0);
       const normAt = (s: tf.Tensor1D): tf.Tensor1D => perImageL2(tf.minimum(tf.maximum(tf.mul(d, perImage(s)), dLo), dHi));
       const inside = tf.lessEqual(perImageL2(tf.sub(boxed, x0)), maxL2);
-      let sLo = tf.zeros([x0.shape[0]]) as tf.Tensor1D;
-      let sHi = tf.ones([x0.shape[0]]) as tf.Tensor1D;
+      let sLo = tf.zeros<tf.Rank.R1>([x0.shape[0]]);
+      let sHi = tf.ones<tf.Rank.R1>([x0.shape[0]]);
       for (let i = 0; i < BISECTION_STEPS; i++) {
-        const mid = tf.div(tf.add(sLo, sHi), 2) as tf.Tensor1D;
+        const mid = tf.div<tf.Tensor1D>(tf.add(sLo, sHi), 2);
         const ok = tf.lessEqual(normAt(mid), maxL2);
         sLo = tf.where(ok, mid, sLo);
         sHi = tf.where(ok, sHi, mid);
       }
-      const s = tf.where(inside, tf.onesLike(sLo), sLo) as tf.Tensor1D;
+      const s = tf.where<tf.Tensor1D>(inside, tf.onesLike(sLo), sLo);
       return tf.add<tf.Tensor4D>(x0, tf.minimum(tf.maximum(tf.mul(d, perImage(s)), dLo), dHi));
     }
     const radius = Math.min(eps, maxL2);
