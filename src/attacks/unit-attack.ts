@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { availableConcepts, unitsForConcepts, type Atlas } from '../dissection/atlas.js';
+import { steeringRanking } from '../dissection/gradients.js';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { subSeed } from './_internals/random.js';
@@ -46,6 +47,14 @@ export interface UnitSelection {
   suppressUnits?: readonly number[];
   /** Unit indices to raise. */
   exciteUnits?: readonly number[];
+  /**
+   * How `suppressClass` and `exciteClass` rank units. `gradient` — when both are given, by the atlas's class
+   * gradients on the suppressed class's images: excite the units whose rise (by their dissection threshold) raises
+   * the excited class's logit over the suppressed class's most, suppress the units that hold it down most;
+   * `ablation` — each class's own importance ranking (the units it relies on, as in PNAS).
+   * @defaultValue `gradient` when both classes are given and the atlas has class gradients, else `ablation`
+   */
+  classRanking?: 'gradient' | 'ablation';
   /**
    * Units per side taken by class importance, and the cap on units per side taken by concept (best IoU first).
    * @defaultValue 10 for classes; every labelled unit for concepts
@@ -159,6 +168,8 @@ export interface UnitAttackArm {
 /** How the units of each side were chosen. */
 export interface SideSelection {
   by: 'concept' | 'class' | 'index' | 'none';
+  /** With `by: 'class'`, how the class ranked the units. */
+  ranking?: 'gradient' | 'ablation';
   /** Concept names or the class name. */
   names: string[];
   units: number[];
@@ -356,8 +367,9 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
 
   const count = options.count === undefined ? undefined : checkInt(options.count, 'count', 1, numUnits);
   const minIou = options.conceptIou === undefined ? undefined : checkNumber(options.conceptIou, 'conceptIou', { min: 0, max: 1, minExclusive: true });
-  const excite = resolveSide('excite', options.excite, options.exciteClass, options.exciteUnits, atlas, count, numUnits, layer, [], minIou);
-  const suppress = resolveSide('suppress', options.suppress, options.suppressClass, options.suppressUnits, atlas, count, numUnits, layer, excite.units, minIou);
+  const steer = steeringLists(options, atlas);
+  const excite = resolveSide('excite', options.excite, options.exciteClass, options.exciteUnits, atlas, count, numUnits, layer, [], minIou, steer?.excite);
+  const suppress = resolveSide('suppress', options.suppress, options.suppressClass, options.suppressUnits, atlas, count, numUnits, layer, excite.units, minIou, steer?.suppress);
   if (suppress.units.length + excite.units.length === 0) {
     throw usageError('the unit attack needs units to suppress or excite', {
       path: 'suppress', hint: 'name concepts (suppress: [\'snow\']), a class (exciteClass: \'bedroom\') or unit indices (exciteUnits: [3, 7])',
@@ -426,9 +438,40 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
   };
 }
 
+/**
+ * The class-gradient rankings of both sides when the selection asks for them (see `classRanking`), or null for the
+ * ablation rankings.
+ */
+function steeringLists(options: UnitAttackOptions, atlas: Atlas | undefined): { excite: number[]; suppress: number[] } | null {
+  const ranking = options.classRanking === undefined ? undefined : checkChoice(options.classRanking, 'classRanking', ['gradient', 'ablation'] as const);
+  if (ranking === 'ablation') return null;
+  const { suppressClass: from, exciteClass: to } = options;
+  const explicit = ranking === 'gradient';
+  if (from === undefined || to === undefined || !atlas) {
+    if (!explicit) return null;
+    throw usageError('classRanking \'gradient\' ranks units for a pair of classes: set both suppressClass and exciteClass, with an atlas', {
+      path: 'classRanking', hint: "or use classRanking 'ablation'",
+    });
+  }
+  const g = atlas.classGradients?.[from];
+  if (!g) {
+    if (!explicit) return null;
+    throw usageError(`the atlas has no class gradients for '${from}'`, {
+      path: 'classRanking',
+      hint: atlas.classGradients ? `classes with gradients: ${Object.keys(atlas.classGradients).join(', ')}` : 'the atlas predates class gradients: dissect again with this version, or use classRanking \'ablation\'',
+    });
+  }
+  const source = atlas.classes.indexOf(from);
+  const target = atlas.classes.indexOf(to);
+  // A class the atlas does not know falls through to the ablation lookup, whose error names the classes it has.
+  if (source < 0 || target < 0 || target === source) return null;
+  return steeringRanking(g, source, target, atlas.units.map((u) => u.threshold));
+}
+
 function resolveSide(
   side: 'suppress' | 'excite', concepts: readonly string[] | undefined, cls: string | undefined, units: readonly number[] | undefined,
   atlas: Atlas | undefined, count: number | undefined, numUnits: number, layer: string, taken: readonly number[], minIou?: number,
+  steered?: readonly number[],
 ): SideSelection {
   const Side = side === 'suppress' ? 'suppress' : 'excite';
   const given = [concepts !== undefined && concepts.length > 0, cls !== undefined, units !== undefined && units.length > 0].filter(Boolean).length;
@@ -470,8 +513,8 @@ function resolveSide(
       });
     }
     // Units the other side already took are skipped, so each side keeps its full count.
-    const list = imp.ranking.filter((u) => !taken.includes(u)).slice(0, count ?? 10);
-    return { by: 'class', names: [cls], units: list, concepts: list.map(labelOf) };
+    const list = (steered ?? imp.ranking).filter((u) => !taken.includes(u)).slice(0, count ?? 10);
+    return { by: 'class', names: [cls], ranking: steered ? 'gradient' : 'ablation', units: list, concepts: list.map(labelOf) };
   }
   return { by: 'none', names: [], units: [], concepts: [] };
 }

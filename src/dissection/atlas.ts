@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../errors.js';
 import { writeAtomic } from '../util/atomic.js';
 import type { AblationCurve, ClassImportance } from './importance.js';
+import type { ClassGradient } from './gradients.js';
 
 export const ATLAS_FORMAT = 'unit-attack-atlas';
 export const ATLAS_VERSION = 1;
@@ -90,6 +91,11 @@ export interface Atlas {
   units: AtlasUnit[];
   classImportance: Record<string, ClassImportance & { split: 'train' }>;
   ablation: Record<string, AblationCurve & { split: 'heldout' }>;
+  /**
+   * Per class, the class gradients of the units on its training-split images (see `classGradients`): the unit
+   * attack's default way to pick units for a source and a target class. Absent in atlases made before them.
+   */
+  classGradients?: Record<string, ClassGradient & { split: 'train' }>;
   /** Why class importance is missing, when it is. */
   importanceNote?: string;
   created: string;
@@ -119,6 +125,10 @@ const importanceSchema = z.object({
 const ablationSchema = z.object({
   N: z.array(nonneg), ablateAccuracy: z.array(num), keepAccuracy: z.array(num), othersAccuracy: z.array(num),
   baseAccuracy: num, baseOthersAccuracy: num, count: nonneg, split: z.literal('heldout'),
+});
+
+const gradientSchema = z.object({
+  count: nonneg, gain: z.array(z.array(num)), attribution: z.array(z.array(num)), split: z.literal('train'),
 });
 
 /** The zod schema of version 1. */
@@ -154,6 +164,7 @@ export const atlasSchema = z.object({
   units: z.array(unitSchema),
   classImportance: z.record(z.string(), importanceSchema),
   ablation: z.record(z.string(), ablationSchema),
+  classGradients: z.record(z.string(), gradientSchema).optional(),
   importanceNote: z.string().optional(),
   created: z.string(),
   tool: z.object({ name: z.string(), version: z.string(), backend: z.string() }),

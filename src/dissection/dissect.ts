@@ -23,6 +23,7 @@ import { TopImages } from './_internals/top-images.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
 import { cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { greedyRanking } from './greedy.js';
+import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
 import { IouTally } from './iou.js';
 import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
@@ -75,7 +76,7 @@ export interface DissectOptions {
 
 /** Progress of the long passes. */
 export interface DissectProgress {
-  phase: 'activations' | 'iou' | 'importance' | 'ablation';
+  phase: 'activations' | 'iou' | 'importance' | 'greedy' | 'gradients' | 'ablation';
   done: number;
   total: number;
 }
@@ -93,7 +94,13 @@ export interface DissectResult {
 const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder']);
 
 /** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
-const ALGORITHM_VERSION = 2;
+const ALGORITHM_VERSION = 3; // 3: class gradients
+
+/** Class gradients to 4 significant digits, which keeps the atlas file small (they rank units; no more is needed). */
+function roundGradient(g: ClassGradient): ClassGradient {
+  const r = (rows: number[][]): number[][] => rows.map((row) => row.map((v) => Number(v.toPrecision(4))));
+  return { count: g.count, gain: r(g.gain), attribution: r(g.attribution) };
+}
 const CONCEPTS_PER_UNIT = 3;
 
 type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning' | 'rankingClasses'>> & { rankingClasses: readonly string[] | null };
@@ -275,6 +282,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     // ---- class importance and ablation ----
     let classImportance: Atlas['classImportance'] = {};
     let ablation: Atlas['ablation'] = {};
+    let gradients: Record<string, ClassGradient> | undefined;
     let importanceNote: string | undefined;
     if (!o.importance) {
       importanceNote = 'class importance was not asked for';
@@ -300,10 +308,13 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
           });
           if (o.ranking === 'greedy') {
             ranks = await greedyRanking(classifier, layer, chunkSource(true), ranks, {
-              depth: topN, classes: (o.rankingClasses ?? Object.keys(ranks)).filter((c) => ranks[c] !== undefined),
-              onProgress: (done, total) => progress({ phase: 'importance', done: trainCount + done, total: trainCount + total }),
+              depth: topN, metric: o.metric, classes: (o.rankingClasses ?? Object.keys(ranks)).filter((c) => ranks[c] !== undefined),
+              onProgress: (done, total) => progress({ phase: 'greedy', done, total }),
             });
           }
+          gradients = await classGradients(classifier, layer, chunkSource(true), {
+            onProgress: (d) => progress({ phase: 'gradients', done: d, total: trainCount }),
+          });
           const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
             topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
           });
@@ -334,6 +345,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       },
       skipped: skippedIds.length, skippedIds,
       units, classImportance, ablation,
+      ...(gradients ? { classGradients: Object.fromEntries(Object.entries(gradients).map(([k, v]) => [k, { ...roundGradient(v), split: 'train' as const }])) } : {}),
       ...(importanceNote !== undefined ? { importanceNote } : {}),
       created: new Date().toISOString(),
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },

@@ -7,7 +7,7 @@
  */
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { checkChunk, layerGeom, maskedPass, type ChunkSource, type ClassImportance } from './importance.js';
+import { checkChunk, layerGeom, maskedPass, type ChunkSource, type ClassImportance, type ImportanceMetric } from './importance.js';
 
 /** Options for {@link greedyRanking}. */
 export interface GreedyOptions {
@@ -26,6 +26,12 @@ export interface GreedyOptions {
    * @defaultValue 0
    */
   specificity?: number;
+  /**
+   * What a step lowers: `logprob` — the class's mean log-probability; `accuracy` — its accuracy (images flipped),
+   * ties broken by the log-probability drop. Accuracy aims the ranking at the figure the ablation curves measure.
+   * @defaultValue `logprob`
+   */
+  metric?: ImportanceMetric;
   /** Images of the other classes used when `specificity` > 0 (spread over the classes). @defaultValue 120 */
   maxOthers?: number;
   /** Largest number of activation values stacked into one pass. @defaultValue 4 194 304 */
@@ -36,7 +42,7 @@ export interface GreedyOptions {
 
 /**
  * Re-ranks the top of each class's single-unit ranking greedily (see the module comment). In the result,
- * `drops[i]` of the first `depth` units is the extra mean drop of the class's log-probability that unit `ranking[i]`
+ * `drops[i]` of the first `depth` units is the extra mean drop of the metric (log-probability or accuracy) that unit `ranking[i]`
  * added when it was chosen; the units after them keep their single-unit order and drops.
  *
  * @example
@@ -55,6 +61,8 @@ export async function greedyRanking(
   const maxElements = options.maxElements ?? 1 << 22;
   const specificity = options.specificity ?? 0;
   const maxOthers = options.maxOthers ?? 120;
+  const metric = options.metric ?? 'logprob';
+  if (metric !== 'logprob' && metric !== 'accuracy') throw usageError(`metric must be 'logprob' or 'accuracy', got '${String(metric)}'`, { path: 'metric' });
   if (!(specificity >= 0 && Number.isFinite(specificity))) throw usageError(`specificity must be a number ≥ 0, got ${String(specificity)}`, { path: 'specificity' });
   for (const [name, v] of [['depth', depth], ['candidates', candidates], ['maxImages', maxImages], ['maxOthers', maxOthers]] as const) {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -95,13 +103,15 @@ export async function greedyRanking(
     rows.forEach((r, i) => a.set(r.acts, i * geom.per));
     const labels = Int32Array.from(rows, (r) => r.y);
     const base = await maskedPass(classifier, layer, geom, a, labels, new Uint8Array(U).fill(1), 1);
-    const meanOf = (lp: Float32Array, off: number, from: number, to: number): number => {
+    const meanOf = (lp: ArrayLike<number>, off: number, from: number, to: number): number => {
       let sum = 0;
       for (let i = from; i < to; i++) sum += lp[off + i];
       return to > from ? sum / (to - from) : 0;
     };
-    const baseMean = meanOf(base.logp, 0, 0, n);
-    const baseOthers = meanOf(base.logp, 0, n, m);
+    const level = (r: { logp: Float32Array; correct: Uint8Array }): ArrayLike<number> => (metric === 'logprob' ? r.logp : r.correct);
+    const baseMean = meanOf(level(base), 0, 0, n);
+    const baseOthers = meanOf(level(base), 0, n, m);
+    const baseLogp = meanOf(base.logp, 0, 0, n);
     const pool = single[name].ranking.slice(0, Math.min(candidates, U));
     const chosen: number[] = [];
     const gains: number[] = [];
@@ -111,6 +121,7 @@ export async function greedyRanking(
       const rest = pool.filter((u) => !chosen.includes(u));
       const drops = new Float64Array(rest.length);
       const scores = new Float64Array(rest.length);
+      const ties = new Float64Array(rest.length);
       const G = Math.max(1, Math.min(rest.length, Math.floor(maxElements / (m * geom.per))));
       for (let s = 0; s < rest.length; s += G) {
         const g = Math.min(G, rest.length - s);
@@ -121,13 +132,15 @@ export async function greedyRanking(
         }
         const r = await maskedPass(classifier, layer, geom, a, labels, masks, g);
         for (let j = 0; j < g; j++) {
-          drops[s + j] = baseMean - meanOf(r.logp, j * m, 0, n);
-          scores[s + j] = drops[s + j] - (m > n ? specificity * (baseOthers - meanOf(r.logp, j * m, n, m)) : 0);
+          drops[s + j] = baseMean - meanOf(level(r), j * m, 0, n);
+          scores[s + j] = drops[s + j] - (m > n ? specificity * (baseOthers - meanOf(level(r), j * m, n, m)) : 0);
+          ties[s + j] = baseLogp - meanOf(r.logp, j * m, 0, n);
         }
       }
-      // the best score; ties go to the unit ranked higher alone (`rest` keeps the single-unit order)
+      // the best score; ties go to the larger log-probability drop, then to the unit ranked higher alone (`rest`
+      // keeps the single-unit order)
       let best = 0;
-      for (let j = 1; j < rest.length; j++) if (scores[j] > scores[best]) best = j;
+      for (let j = 1; j < rest.length; j++) if (scores[j] > scores[best] || (scores[j] === scores[best] && ties[j] > ties[best])) best = j;
       chosen.push(rest[best]);
       gains.push(drops[best] - current);
       current = drops[best];

@@ -14,7 +14,8 @@ import type { Classifier } from '../models/types.js';
 /**
  * How a unit's importance to a class is measured on images of that class:
  * `logprob` — mean drop of the class's log-probability when the unit is zeroed (default; ranks well even on a
- * confident model, where single ablations rarely flip a prediction); `accuracy` — drop of accuracy (the PNAS code).
+ * confident model, where single ablations rarely flip a prediction); `accuracy` — drop of accuracy (the PNAS code),
+ * ties broken by the log-probability drop.
  */
 export type ImportanceMetric = 'logprob' | 'accuracy';
 
@@ -160,11 +161,12 @@ export async function rankUnits(classifier: Classifier, layer: string, chunks: C
   const K = classifier.classNames.length;
   const U = geom.units;
   const dropSum = new Float64Array(K * U);
+  const logpSum = new Float64Array(K * U);
   const count = new Float64Array(K);
   let done = 0;
   // Each chunk's sums are added to the totals in chunk order, so a pool's workers give the same numbers.
   const add = (part: RankChunkSums, c: ActivationChunk): void => {
-    for (let i = 0; i < dropSum.length; i++) dropSum[i] += part.dropSum[i];
+    for (let i = 0; i < dropSum.length; i++) { dropSum[i] += part.dropSum[i]; logpSum[i] += part.logpSum[i]; }
     for (const y of c.labels) count[y]++;
     done += c.n;
     options.onProgress?.(done);
@@ -183,7 +185,9 @@ export async function rankUnits(classifier: Classifier, layer: string, chunks: C
   for (let y = 0; y < K; y++) {
     if (count[y] === 0) continue;
     const mean = Array.from({ length: U }, (_, u) => dropSum[y * U + u] / count[y]);
-    const ranking = mean.map((_, u) => u).sort((a, b) => mean[b] - mean[a] || a - b);
+    // Ties (common with `accuracy`: most single ablations flip no image) go to the larger log-probability drop.
+    const tie = Array.from({ length: U }, (_, u) => logpSum[y * U + u]);
+    const ranking = mean.map((_, u) => u).sort((a, b) => mean[b] - mean[a] || tie[b] - tie[a] || a - b);
     out[classifier.classNames[y]] = { ranking, drops: ranking.map((u) => mean[u]), count: count[y] };
   }
   return out;
@@ -263,7 +267,7 @@ async function* nonEmpty(source: AsyncIterable<ActivationChunk>, geom: LayerGeom
 export interface RankChunkInput { layer: string; chunk: ActivationChunk; metric: ImportanceMetric; maxElements: number }
 
 /** Per (class, unit), the sum over a chunk's images of the metric's drop when the unit is zeroed. */
-export interface RankChunkSums { dropSum: Float64Array }
+export interface RankChunkSums { dropSum: Float64Array; logpSum: Float64Array }
 
 /** The drops of one chunk of images, every unit zeroed in turn. */
 export async function rankChunk(classifier: Classifier, input: RankChunkInput): Promise<RankChunkSums> {
@@ -272,6 +276,7 @@ export async function rankChunk(classifier: Classifier, input: RankChunkInput): 
   const K = classifier.classNames.length;
   const U = geom.units;
   const dropSum = new Float64Array(K * U);
+  const logpSum = new Float64Array(K * U);
   const base = await maskedPass(classifier, layer, geom, c.acts, c.labels, new Uint8Array(U).fill(1), 1);
   const G = Math.max(1, Math.min(U, Math.floor(maxElements / (c.n * geom.per))));
   for (let u0 = 0; u0 < U; u0 += G) {
@@ -283,12 +288,13 @@ export async function rankChunk(classifier: Classifier, input: RankChunkInput): 
       const u = u0 + j;
       for (let i = 0; i < c.n; i++) {
         const y = c.labels[i];
-        const d = metric === 'logprob' ? base.logp[i] - r.logp[j * c.n + i] : base.correct[i] - r.correct[j * c.n + i];
-        dropSum[y * U + u] += d;
+        const dl = base.logp[i] - r.logp[j * c.n + i];
+        dropSum[y * U + u] += metric === 'logprob' ? dl : base.correct[i] - r.correct[j * c.n + i];
+        logpSum[y * U + u] += dl;
       }
     }
   }
-  return { dropSum };
+  return { dropSum, logpSum };
 }
 
 /** One chunk of {@link ablationCurves}' work (also a pool task). */

@@ -49,7 +49,7 @@ registerPoolTask<IouInput, IouCounts>('dissect-iou', async (_ctx, input) => {
 
 registerPoolTask<RankChunkInput, RankChunkSums>('importance-rank', async (ctx, input) => {
   const value = await rankChunk(ctx.classifier, input);
-  return { value, transfer: [value.dropSum.buffer as ArrayBuffer] };
+  return { value, transfer: [value.dropSum.buffer as ArrayBuffer, value.logpSum.buffer as ArrayBuffer] };
 });
 
 registerPoolTask<AblationChunkInput, AblationChunkCounts>('importance-ablate', async (ctx, input) => {

@@ -358,6 +358,7 @@ async function runUnitAttackTask(ctx: TaskContext, a: Extract<ResolvedAttack, { 
       ...selection,
       ...(a.suppressClass !== undefined ? { suppressClass: a.suppressClass } : {}),
       ...(a.exciteClass !== undefined ? { exciteClass: a.exciteClass } : {}),
+      ...(a.classRanking !== undefined ? { classRanking: a.classRanking } : {}),
       ...(a.units !== undefined ? { count: a.units } : {}),
       ...(a.conceptIou !== undefined ? { conceptIou: a.conceptIou } : {}),
       ...(a.target !== undefined ? { target: a.target } : {}),

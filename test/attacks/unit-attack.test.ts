@@ -166,6 +166,41 @@ describe('unitAttack on a hand-wired colour model', () => {
     }
   });
 
+  it('ranks a pair of classes by their class gradients when the atlas has them, and by ablation on request', async () => {
+    const atlas: Atlas = {
+      ...colourAtlas(),
+      classGradients: {
+        // on red images: raising unit 2 or 4 pulls green over red (gain), units 5 and 3 hold red up (attribution)
+        red: {
+          count: 4, split: 'train',
+          gain: [[0, 0, 0, 0, 0, 0], [0, 0.5, 2, 0, 1, 0], [0, 0, 0, 0, 0, 0]],
+          attribution: [[0, 0, 0, 2, 0, 3], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]],
+        },
+      },
+    };
+    const common: UnitAttackOptions = { atlas, suppressClass: 'red', exciteClass: 'green', count: 2, epsilon: '4/255', steps: 2, control: false };
+    const byGradient = await unitAttack(clf, x, labels, common);
+    const byAblation = await unitAttack(clf, x, labels, { ...common, classRanking: 'ablation' });
+    try {
+      expect(byGradient.unit.excite).toEqual([2, 4]);
+      expect(byGradient.unit.suppress).toEqual([5, 3]);
+      expect(byGradient.selection.excite).toMatchObject({ by: 'class', names: ['green'], ranking: 'gradient' });
+      expect(byAblation.unit.excite).toEqual([1, 4]);
+      expect(byAblation.unit.suppress).toEqual([0, 5]);
+      expect(byAblation.selection.suppress.ranking).toBe('ablation');
+    } finally {
+      disposeUnitAttack(byGradient);
+      disposeUnitAttack(byAblation);
+    }
+    // without gradients for the source class: ablation by default, an error when gradients are asked for
+    const plain = await unitAttack(clf, x, labels, { ...common, atlas: colourAtlas() });
+    expect(plain.selection.excite.ranking).toBe('ablation');
+    disposeUnitAttack(plain);
+    await expect(unitAttack(clf, x, labels, { ...common, atlas: colourAtlas(), classRanking: 'gradient' })).rejects.toThrow(/no class gradients for 'red'.*/);
+    await expect(unitAttack(clf, x, labels, { atlas, exciteClass: 'green', classRanking: 'gradient', epsilon: '4/255' })).rejects.toThrow(/set both suppressClass and exciteClass/);
+    await expect(unitAttack(clf, x, labels, { ...common, classRanking: 'typical' as 'gradient' })).rejects.toThrow(/classRanking/);
+  });
+
   it('names the available concepts when no unit carries a concept', async () => {
     const err = await unitAttack(clf, x, labels, { atlas: colourAtlas(), excite: ['bed'], epsilon: '4/255' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnitAttackError);

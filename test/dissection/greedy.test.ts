@@ -34,24 +34,28 @@ function redundantModel(): Classifier {
  */
 function bruteGreedy(
   clf: Classifier, own: { x: tf.Tensor4D; y: number }, others: { x: tf.Tensor4D; y: number[] } | null, layer: string,
-  pool: number[], depth: number, lambda = 0,
+  pool: number[], depth: number, lambda = 0, metric: 'logprob' | 'accuracy' = 'logprob',
 ): number[] {
   const U = clf.layer(layer).shape.at(-1)!;
-  const meanLogp = (x: tf.Tensor4D, y: number[], zeroed: number[]): number => tf.tidy(() => {
+  // mean log-probability of the true class, or accuracy, with the units `zeroed`
+  const mean = (x: tf.Tensor4D, y: number[], zeroed: number[], m: 'logprob' | 'accuracy'): number => tf.tidy(() => {
     const mask = tf.tensor1d(Array.from({ length: U }, (_, u) => (zeroed.includes(u) ? 0 : 1)));
     const logits = clf.run(null, { overrides: { [layer]: tf.mul(clf.activations(x, layer), mask) } }).logits;
+    if (m === 'accuracy') return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.tensor1d(y, 'int32')), 'float32')).dataSync()[0];
     return tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(y, clf.classNames.length)), 1)).dataSync()[0];
   });
   const ownY = Array.from({ length: own.x.shape[0] }, () => own.y);
-  const score = (zeroed: number[]): number =>
-    -meanLogp(own.x, ownY, zeroed) + (others && lambda > 0 ? lambda * meanLogp(others.x, others.y, zeroed) : 0);
+  const score = (zeroed: number[], m: 'logprob' | 'accuracy'): number =>
+    -mean(own.x, ownY, zeroed, m) + (others && lambda > 0 ? lambda * mean(others.x, others.y, zeroed, m) : 0);
   const chosen: number[] = [];
   for (let k = 0; k < depth; k++) {
     const rest = pool.filter((u) => !chosen.includes(u));
-    let best = rest[0]; let bestScore = -Infinity;
+    // lexicographic: the metric's score, then (for accuracy) the log-probability drop of the class alone
+    let best = rest[0]; let bestScore = -Infinity; let bestTie = -Infinity;
     for (const u of rest) {
-      const v = score([...chosen, u]);
-      if (v > bestScore + 1e-6) { bestScore = v; best = u; }
+      const v = score([...chosen, u], metric);
+      const tie = -mean(own.x, ownY, [...chosen, u], 'logprob');
+      if (v > bestScore + 1e-6 || (Math.abs(v - bestScore) <= 1e-6 && tie > bestTie + 1e-6)) { bestScore = v; bestTie = tie; best = u; }
     }
     chosen.push(best);
   }
@@ -103,6 +107,35 @@ describe('greedyRanking', () => {
       }
     }
     expect(tops[1]).not.toBe(tops[0]); // the specificity term changed some choice
+    x.dispose();
+    model.dispose();
+  });
+
+  it('ranks by accuracy with log-probability tie-breaks, as a brute-force search does', async () => {
+    const input = tf.input({ shape: [5, 5, 3] });
+    const conv = tf.layers.conv2d({ name: 'conv', filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }) });
+    const out = tf.layers.dense({ units: 2, kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }) });
+    const model = tf.model({ inputs: input, outputs: out.apply(tf.layers.flatten().apply(conv.apply(input))) as tf.SymbolicTensor });
+    const clf = fromLayersModel(model, { classNames: ['a', 'b'] });
+    const x = tf.randomUniform<tf.Rank.R4>([16, 5, 5, 3], 0, 1, 'float32', 5);
+    // every image labelled with the class the model predicts, so accuracy starts at 1 and each step can only flip
+    const labels = Array.from(tf.tidy(() => tf.argMax(clf.logits(x), 1)).dataSync());
+    const chunks = chunksOf(clf, 'conv', x, labels, 6);
+    const single = await rankUnits(clf, 'conv', chunks, { metric: 'accuracy' });
+    const before = tf.memory().numTensors;
+    const greedy = await greedyRanking(clf, 'conv', chunks, single, { depth: 5, candidates: 8, metric: 'accuracy' });
+    expect(tf.memory().numTensors).toBe(before);
+    let flips = 0;
+    for (const [y, name] of ['a', 'b'].entries()) {
+      const own = labels.flatMap((l, i) => (l === y ? [i] : []));
+      if (own.length === 0) continue;
+      const ownX = tf.gather(x, own);
+      expect(greedy[name].ranking.slice(0, 5)).toEqual(bruteGreedy(clf, { x: ownX, y }, null, 'conv', single[name].ranking.slice(0, 8), 5, 0, 'accuracy'));
+      flips += greedy[name].drops.slice(0, 5).reduce((a, b) => a + b, 0);
+      ownX.dispose();
+    }
+    expect(flips).toBeGreaterThan(0); // some step flipped images, so accuracy (not only the tie-break) chose
+    await expect(greedyRanking(clf, 'conv', chunks, single, { metric: 'margin' as 'accuracy' })).rejects.toThrow(/metric must be 'logprob' or 'accuracy'/);
     x.dispose();
     model.dispose();
   });

@@ -94,6 +94,28 @@ describe('unit ablation', () => {
     train.x.dispose();
   });
 
+  it('breaks accuracy ties by the log-probability drop', async () => {
+    const clf = partlyIgnoringModel();
+    const x = tf.randomUniform<tf.Rank.R4>([12, 8, 8, 3], 0, 1, 'float32', 9);
+    const y = Int32Array.from(tf.tidy(() => tf.argMax(clf.logits(x), 1)).dataSync());
+    const byLogp = await rankUnits(clf, 'conv', chunksOf(clf, 'conv', x, y));
+    const byAcc = await rankUnits(clf, 'conv', chunksOf(clf, 'conv', x, y), { metric: 'accuracy' });
+    for (const name of Object.keys(byAcc)) {
+      const acc = byAcc[name];
+      const lp = byLogp[name];
+      // accuracy drops in order; within equal accuracy drops, the units keep their log-probability order
+      for (let i = 1; i < acc.ranking.length; i++) {
+        expect(acc.drops[i]).toBeLessThanOrEqual(acc.drops[i - 1]);
+        if (acc.drops[i] === acc.drops[i - 1]) {
+          expect(lp.ranking.indexOf(acc.ranking[i])).toBeGreaterThan(lp.ranking.indexOf(acc.ranking[i - 1]));
+        }
+      }
+      // the ignored units 2 and 3 drop nothing either way and come last, in index order
+      expect(acc.ranking.slice(-2)).toEqual([2, 3]);
+    }
+    x.dispose();
+  });
+
   it('rejects a ranking of a class the model lacks', async () => {
     const clf = colorModel();
     const held = images(2);

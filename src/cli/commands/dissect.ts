@@ -13,6 +13,8 @@ const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
   activations: 'pass 1: activations',
   iou: 'pass 2: IoU',
   importance: 'class importance',
+  greedy: 'greedy ranking',
+  gradients: 'class gradients',
   ablation: 'ablation curves',
 };
 
