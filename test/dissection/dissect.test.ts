@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dissect, isTrainImage } from '../../src/dissection/dissect.js';
 import { unitsForClass, unitsForConcepts } from '../../src/dissection/atlas.js';
+import { steeringRanking } from '../../src/dissection/gradients.js';
 import { fromLayersModel } from '../../src/models/classifier.js';
 import { colorModel, writeColorProbe } from './fixtures.js';
 
@@ -41,7 +42,7 @@ describe('dissect', () => {
     expect(atlas.skippedIds).toEqual([path.join('red_scene', 'broken.png')]);
     expect(warnings.some((w) => w.includes('broken.png'))).toBe(true);
     expect(atlas.probe.used).toBe(48);
-    expect([...phases]).toEqual(['activations', 'iou', 'importance', 'ablation']);
+    expect([...phases]).toEqual(['activations', 'iou', 'importance', 'gradients', 'ablation']);
 
     const [u0, u1] = atlas.units;
     expect(u0.concept).toBe('redthing');
@@ -72,6 +73,20 @@ describe('dissect', () => {
     const imp = atlas.classImportance.red_scene;
     expect(imp.drops[imp.ranking.indexOf(2)]).toBe(0);
     expect(imp.count + red.count).toBe(24);
+    // Class gradients: the head is a global average pool and a dense layer, so Σ_p ∂z_k/∂a_u(p) is the dense
+    // weight W[u][k] on every image (W = [[0, 10], [10, 0], [0, 0]]; classes blue_scene, red_scene).
+    for (const name of ['red_scene', 'blue_scene']) {
+      const g = atlas.classGradients![name];
+      expect(g.count).toBe(atlas.classImportance[name].count);
+      expect(g.split).toBe('train');
+      [[0, 10, 0], [10, 0, 0]].forEach((row, k) => row.forEach((w, u) => expect(g.gain[k][u]).toBeCloseTo(w, 3)));
+      // blue_scene's logit reads unit 1 only, red_scene's unit 0 only: their other attributions are 0
+      for (const u of [0, 2]) expect(g.attribution[0][u]).toBeCloseTo(0, 6);
+      for (const u of [1, 2]) expect(g.attribution[1][u]).toBeCloseTo(0, 6);
+    }
+    expect(atlas.classGradients!.red_scene.attribution[1][0]).toBeGreaterThan(0.1); // the red unit fires on red scenes
+    // On red scenes the red unit 0 holds red_scene up against blue_scene: it is the first to suppress.
+    expect(steeringRanking(atlas.classGradients!.red_scene, 1, 0, atlas.units.map((u) => u.threshold)).suppress[0]).toBe(0);
     clf.dispose();
   });
 

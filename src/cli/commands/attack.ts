@@ -356,7 +356,8 @@ function unitTable(r: UnitAttackResult, classNames: readonly string[]): string[]
   const finiteMean = (v: number[]): number => { const x = v.filter(Number.isFinite); return x.length ? x.reduce((a, b) => a + b, 0) / x.length : Number.NaN; };
   const sel = (side: 'suppress' | 'excite'): string => {
     const s = r.selection[side];
-    return s.by === 'none' ? '' : ` by ${s.by}${s.names.length ? ` (${s.names.join(', ')})` : ''}`;
+    const what = [...s.names, ...(s.ranking ? [`${s.ranking} ranking`] : [])];
+    return s.by === 'none' ? '' : ` by ${s.by}${what.length ? ` (${what.join(', ')})` : ''}`;
   };
   return [
     ['', 'unit attack', ...(r.control ? ['random control'] : [])].join('\t'),
