@@ -137,7 +137,7 @@ async function story(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Arra
     const byConcept = await unitAttack(clf, x, y, { ...common, ...conceptOpts, control: false });
     const byClass = await unitAttack(clf, x, y, { ...common, suppressClass: SOURCE, exciteClass: TARGET, count: UNITS });
     units = `concept: −${byConcept.unit.suppress.length} +${byConcept.unit.excite.length} (${byConcept.unit.excite.join(',')}); `
-      + `class: −${byClass.unit.suppress.length} +${byClass.unit.excite.length}`;
+      + `class (${byClass.selection.excite.ranking ?? 'ablation'} ranking): −${byClass.unit.suppress.length} +${byClass.unit.excite.length}`;
     const u = byClass.unit;
     rows.push([`${e}/255`, pct(logitRate), pct(byConcept.unit.targetedSuccess), pct(u.targetedSuccess),
       pct(byClass.control!.targetedSuccess),
