@@ -125,7 +125,7 @@ describe('dissection over a worker pool', () => {
       const phases: string[] = [];
       const two = await withPool(colorPool, () => dissect(colors, probeDir, { ...opts, onProgress: (p) => { if (!phases.includes(p.phase)) phases.push(p.phase); } }));
       expect(strip(two.atlas)).toEqual(strip(one.atlas));
-      expect(phases).toEqual(['activations', 'iou', 'importance', 'ablation']);
+      expect(phases).toEqual(['activations', 'iou', 'importance', 'gradients', 'ablation']);
       expect(one.atlas.units[0].concept).toBe('redthing');
       expect(Object.keys(one.atlas.classImportance).sort()).toEqual(['blue_scene', 'red_scene']);
     } finally {
