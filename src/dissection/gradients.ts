@@ -86,15 +86,18 @@ export async function classGradients(classifier: Classifier, layer: string, chun
  * The units that steer images of class `source` toward class `target`, per side, from their class gradients:
  * to excite, the units whose rise (by `scale[u]`, e.g. the unit's dissection threshold, at every position) raises
  * z_target − z_source most; to suppress, the units whose presence holds z_target − z_source down most (the most
- * negative attribution). Each list is sorted, best first, and holds every unit.
+ * negative attribution). Each list is sorted, best first, and holds every unit; units whose scale is 0 or not a
+ * number (they never fire on the probe set) come last on both sides.
  */
 export function steeringRanking(g: ClassGradient, source: number, target: number, scale: ArrayLike<number>): { excite: number[]; suppress: number[] } {
   const U = g.gain[target].length;
-  const pull = Array.from({ length: U }, (_, u) => (g.gain[target][u] - g.gain[source][u]) * (Number.isFinite(scale[u]) ? scale[u] : 0));
-  const hold = Array.from({ length: U }, (_, u) => g.attribution[target][u] - g.attribution[source][u]);
+  // A unit that never fires (scale 0 or unknown) cannot be raised by a known amount or lowered: it goes last.
+  const live = (u: number): boolean => Number.isFinite(scale[u]) && scale[u] > 0;
+  const pull = Array.from({ length: U }, (_, u) => (live(u) ? (g.gain[target][u] - g.gain[source][u]) * scale[u] : Number.NEGATIVE_INFINITY));
+  const hold = Array.from({ length: U }, (_, u) => (live(u) ? g.attribution[target][u] - g.attribution[source][u] : Number.POSITIVE_INFINITY));
   const units = [...Array(U).keys()];
   return {
-    excite: [...units].sort((p, q) => pull[q] - pull[p] || p - q),
-    suppress: [...units].sort((p, q) => hold[p] - hold[q] || p - q),
+    excite: [...units].sort((p, q) => (pull[q] === pull[p] ? p - q : pull[q] > pull[p] ? 1 : -1)),
+    suppress: [...units].sort((p, q) => (hold[p] === hold[q] ? p - q : hold[p] > hold[q] ? 1 : -1)),
   };
 }

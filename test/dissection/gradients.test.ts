@@ -87,7 +87,9 @@ describe('steeringRanking', () => {
     const r = steeringRanking(g, 0, 1, [1, 0.1, 1, 4]);
     expect(r.excite).toEqual([3, 2, 1, 0]);
     expect(r.suppress).toEqual([0, 2, 3, 1]);
-    // a unit without a threshold (NaN: dead) cannot be raised by a known amount and ranks as no pull
-    expect(steeringRanking(g, 0, 1, [1, NaN, 1, 4]).excite).toEqual([3, 2, 1, 0]);
+    // a unit that never fires (threshold 0 or NaN) comes last on both sides, even below negative pulls and holds
+    const dead = steeringRanking(g, 0, 1, [1, 1, 0, NaN]);
+    expect(dead.excite).toEqual([1, 0, 2, 3]); // pulls [−1, 2, dead, dead]
+    expect(dead.suppress).toEqual([0, 1, 2, 3]); // holds [−2.5, 1, dead, dead]
   });
 });
