@@ -191,6 +191,17 @@ export function parseAtlas(data: unknown, source = 'atlas'): Atlas {
     const lines = r.error.issues.slice(0, 8).map((i) => `✖ ${i.message} → at ${i.path.join('.') || '(root)'}`);
     throw inputError(`${source} is not a valid atlas:\n${lines.join('\n')}`, { file: source, path: r.error.issues[0]?.path.join('.') });
   }
+  // Class gradients are indexed by class and unit: their shape must match the atlas's classes and units.
+  for (const [cls, g] of Object.entries(r.data.classGradients ?? {})) {
+    for (const key of ['gain', 'attribution'] as const) {
+      const rows = g[key];
+      if (rows.length !== r.data.classes.length || rows.some((row) => row.length !== r.data.units.length)) {
+        throw inputError(`${source}: classGradients.${cls}.${key} must hold ${r.data.classes.length} rows (one per class) of ${r.data.units.length} numbers (one per unit)`, {
+          file: source, path: `classGradients.${cls}.${key}`, hint: 'run `unit-attack dissect` again to rebuild the atlas',
+        });
+      }
+    }
+  }
   return r.data;
 }
 

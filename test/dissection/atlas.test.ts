@@ -24,6 +24,20 @@ describe('atlas files', () => {
     expect(text).toContain('"map": [0, 1, 2.5, null]'); // number arrays on one line
   });
 
+  it('round-trip class gradients, and refuse ones whose shape does not match the classes and units', async () => {
+    const file = path.join(dir, 'grad.json');
+    const rows = (v: number): number[][] => [[v, 0, 0, 1], [0, v, 2, 0]]; // 2 classes × 4 units
+    const atlas = { ...sampleAtlas(), classGradients: { a: { count: 2, gain: rows(1.5), attribution: rows(-0.25), split: 'train' as const } } };
+    await saveAtlas(atlas, file);
+    expect((await loadAtlas(file)).classGradients).toEqual(atlas.classGradients);
+    const bad = { ...atlas, classGradients: { a: { ...atlas.classGradients.a, attribution: [[1, 2, 3, 4]] } } };
+    await fs.writeFile(file, JSON.stringify(bad));
+    const err = await loadAtlas(file).catch((e: unknown) => e) as UnitAttackError;
+    expect(err.code).toBe('UA_INPUT');
+    expect(err.path).toBe('classGradients.a.attribution');
+    expect(err.message).toMatch(/must hold 2 rows .* of 4 numbers/);
+  });
+
   it('refuse another version, naming the file and both versions', async () => {
     const file = path.join(dir, 'v2.json');
     await fs.writeFile(file, JSON.stringify({ ...sampleAtlas(), version: 2 }));
