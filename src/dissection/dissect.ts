@@ -96,12 +96,13 @@ const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder']);
 /** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
 const ALGORITHM_VERSION = 3; // 3: class gradients
 
+const CONCEPTS_PER_UNIT = 3;
+
 /** Class gradients to 4 significant digits, which keeps the atlas file small (they rank units; no more is needed). */
 function roundGradient(g: ClassGradient): ClassGradient {
   const r = (rows: number[][]): number[][] => rows.map((row) => row.map((v) => Number(v.toPrecision(4))));
   return { count: g.count, gain: r(g.gain), attribution: r(g.attribution) };
 }
-const CONCEPTS_PER_UNIT = 3;
 
 type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning' | 'rankingClasses'>> & { rankingClasses: readonly string[] | null };
 

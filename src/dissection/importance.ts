@@ -266,7 +266,10 @@ async function* nonEmpty(source: AsyncIterable<ActivationChunk>, geom: LayerGeom
 /** One chunk of {@link rankUnits}' work (also a pool task). */
 export interface RankChunkInput { layer: string; chunk: ActivationChunk; metric: ImportanceMetric; maxElements: number }
 
-/** Per (class, unit), the sum over a chunk's images of the metric's drop when the unit is zeroed. */
+/**
+ * Per (class, unit), the sums over a chunk's images of the metric's drop and of the log-probability drop (the
+ * tie-break) when the unit is zeroed.
+ */
 export interface RankChunkSums { dropSum: Float64Array; logpSum: Float64Array }
 
 /** The drops of one chunk of images, every unit zeroed in turn. */
