@@ -55,7 +55,7 @@ describe('main (in process)', () => {
 });
 
 describe('synth', () => {
-  it('writes a Broden-layout folder, and leaves nothing behind on a bad class', async () => {
+  it('writes a Broden-layout folder with progress, and leaves nothing behind on a bad class', async () => {
     const { mkdtempSync, existsSync, readFileSync } = await import('node:fs');
     const os = await import('node:os');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ua-synth-'));
@@ -64,6 +64,8 @@ describe('synth', () => {
     const scenes = readFileSync(path.join(dir, 'probe', 'scene.csv'), 'utf8').trim().split('\n');
     expect(scenes).toHaveLength(6); // header + 5
     expect(existsSync(path.join(dir, 'probe', 'index.csv'))).toBe(true);
+    // Off a terminal the progress bar is one closing line with the count.
+    expect(io.stderr.join('\n')).toMatch(/scenes: 5\/5 in \d+\.\d s/);
     const bad = captureIO();
     expect(await main(['synth', '--out', path.join(dir, 'bad'), '--class', 'skii_resort'], bad)).toBe(2);
     expect(bad.stderr.join('\n')).toContain('ski_resort');

@@ -2,6 +2,7 @@ import { writeBrodenDataset } from '../../data/broden/index.js';
 import { SCENE_CLASSES } from '../../data/scenes/index.js';
 import { usageError } from '../../errors.js';
 import type { CommandSpec } from '../command.js';
+import { startProgress } from '../progress.js';
 
 export const synthCommand: CommandSpec = {
   name: 'synth',
@@ -23,10 +24,17 @@ export const synthCommand: CommandSpec = {
   async run(argv, io) {
     const classes = argv.class as string[] | undefined;
     const t0 = Date.now();
-    const result = await writeBrodenDataset(argv.out as string, {
-      count: argv.count as number, seed: argv.seed as number, size: argv.size as number,
-      ...(classes && classes.length > 0 ? { classes } : {}),
-    });
+    const bar = startProgress(io, 'scenes', argv.count as number, argv.quiet);
+    let result;
+    try {
+      result = await writeBrodenDataset(argv.out as string, {
+        count: argv.count as number, seed: argv.seed as number, size: argv.size as number,
+        ...(classes && classes.length > 0 ? { classes } : {}),
+        onProgress: () => bar.tick(),
+      });
+    } finally {
+      bar.stop();
+    }
     io.out(`wrote ${result.count} scenes of ${result.classes.length} classes to ${result.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
       `(index.csv, label.csv, category.csv, scene.csv, images/)`);
     return 0;

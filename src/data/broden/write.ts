@@ -45,6 +45,8 @@ export interface WriteBrodenOptions {
   valFraction?: number;
   /** PNG encodes running at once. @defaultValue 8 */
   concurrency?: number;
+  /** Called after each scene is written, with the number written so far and the total. */
+  onProgress?(done: number, total: number): void;
 }
 
 /** What {@link writeBrodenDataset} wrote. */
@@ -72,7 +74,7 @@ function fail(path: string, message: string, hint?: string): never {
   throw usageError(`Option '${path}' ${message}`, { path, ...(hint === undefined ? {} : { hint }) });
 }
 
-function validate(dir: unknown, options: WriteBrodenOptions): Required<WriteBrodenOptions> {
+function validate(dir: unknown, options: WriteBrodenOptions): Required<Omit<WriteBrodenOptions, 'onProgress'>> {
   if (typeof dir !== 'string' || dir.trim() === '') fail('dir', `must be a folder path, got ${String(dir)}.`);
   if (options === null || typeof options !== 'object') fail('options', 'must be an object with at least `count` and `seed`.');
   const o = { size: DEFAULT_SCENE_SIZE, classes: SCENE_CLASSES, valFraction: 0.2, concurrency: 8, ...options };
@@ -149,6 +151,7 @@ export async function writeBrodenDataset(dir: string, options: WriteBrodenOption
     const pad = Math.max(6, String(o.count - 1).length);
     let next = 0;
     let failed = false;
+    let written = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
         const k = next++;
@@ -197,6 +200,7 @@ export async function writeBrodenDataset(dir: string, options: WriteBrodenOption
         const split = splitOf(o.seed, spec.index, o.valFraction);
         indexRows[k + 1] = [`${name}.png`, split, n, n, n, n, '', columns.object ?? '', columns.part ?? '', columns.material ?? '', sceneNumber, ''];
         sceneRows[k + 1] = [`${name}.png`, split, scene.cls, scene.classIndex, spec.seed];
+        options.onProgress?.(++written, specs.length);
       }
     };
     // Let every worker stop before anything is cleaned up, then report the first failure.
