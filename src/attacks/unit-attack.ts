@@ -52,7 +52,7 @@ export interface UnitSelection {
    * gradients on the suppressed class's images: excite the units whose rise (by their dissection threshold) raises
    * the excited class's logit over the suppressed class's most, suppress the units that hold it down most;
    * `ablation` — each class's own importance ranking (the units it relies on, as in PNAS).
-   * @defaultValue `gradient` when both classes are given and the atlas has class gradients, else `ablation`
+   * @defaultValue `ablation`
    */
   classRanking?: 'gradient' | 'ablation';
   /**
@@ -443,19 +443,16 @@ function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Res
  * ablation rankings.
  */
 function steeringLists(options: UnitAttackOptions, atlas: Atlas | undefined): { excite: number[]; suppress: number[] } | null {
-  const ranking = options.classRanking === undefined ? undefined : checkChoice(options.classRanking, 'classRanking', ['gradient', 'ablation'] as const);
+  const ranking = options.classRanking === undefined ? 'ablation' : checkChoice(options.classRanking, 'classRanking', ['gradient', 'ablation'] as const);
   if (ranking === 'ablation') return null;
   const { suppressClass: from, exciteClass: to } = options;
-  const explicit = ranking === 'gradient';
   if (from === undefined || to === undefined || !atlas) {
-    if (!explicit) return null;
     throw usageError('classRanking \'gradient\' ranks units for a pair of classes: set both suppressClass and exciteClass, with an atlas', {
       path: 'classRanking', hint: "or use classRanking 'ablation'",
     });
   }
   const g = atlas.classGradients?.[from];
   if (!g) {
-    if (!explicit) return null;
     throw usageError(`the atlas has no class gradients for '${from}'`, {
       path: 'classRanking',
       hint: atlas.classGradients ? `classes with gradients: ${Object.keys(atlas.classGradients).join(', ')}` : 'the atlas predates class gradients: dissect again with this version, or use classRanking \'ablation\'',

@@ -195,7 +195,7 @@ const attack = z.discriminatedUnion('kind', [
     suppressClass: className.optional().describe('lower the units most important to this class (class importance from the dissection)'),
     exciteClass: className.optional().describe('raise the units most important to this class; also the default target'),
     classRanking: z.enum(['gradient', 'ablation']).optional()
-      .describe("how suppressClass / exciteClass rank units: 'gradient' (default when both are set) by the class gradients of the pair, 'ablation' by each class's own importance"),
+      .describe("how suppressClass / exciteClass rank units: 'ablation' (default) by each class's own importance, 'gradient' by the class gradients of the pair (needs both)"),
     conceptIou: z.number().gt(0).max(1).optional()
       .describe("for a named concept that labels no unit: take the units whose IoU with it is at least this (among each unit's best concepts in the atlas) instead of failing"),
     units: positiveInt.max(4096).optional().describe('units per side: the count taken by class (default 10) and the cap on units taken by concept (best IoU first)'),

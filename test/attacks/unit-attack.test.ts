@@ -166,7 +166,7 @@ describe('unitAttack on a hand-wired colour model', () => {
     }
   });
 
-  it('ranks a pair of classes by their class gradients when the atlas has them, and by ablation on request', async () => {
+  it('ranks each class by ablation by default, and a pair of classes by their class gradients on request', async () => {
     const atlas: Atlas = {
       ...colourAtlas(),
       classGradients: {
@@ -179,8 +179,8 @@ describe('unitAttack on a hand-wired colour model', () => {
       },
     };
     const common: UnitAttackOptions = { atlas, suppressClass: 'red', exciteClass: 'green', count: 2, epsilon: '4/255', steps: 2, control: false };
-    const byGradient = await unitAttack(clf, x, labels, common);
-    const byAblation = await unitAttack(clf, x, labels, { ...common, classRanking: 'ablation' });
+    const byGradient = await unitAttack(clf, x, labels, { ...common, classRanking: 'gradient' });
+    const byAblation = await unitAttack(clf, x, labels, common); // ablation is the default
     try {
       expect(byGradient.unit.excite).toEqual([2, 4]);
       expect(byGradient.unit.suppress).toEqual([5, 3]);
@@ -192,10 +192,7 @@ describe('unitAttack on a hand-wired colour model', () => {
       disposeUnitAttack(byGradient);
       disposeUnitAttack(byAblation);
     }
-    // without gradients for the source class: ablation by default, an error when gradients are asked for
-    const plain = await unitAttack(clf, x, labels, { ...common, atlas: colourAtlas() });
-    expect(plain.selection.excite.ranking).toBe('ablation');
-    disposeUnitAttack(plain);
+    // without gradients for the source class: an error when gradients are asked for
     await expect(unitAttack(clf, x, labels, { ...common, atlas: colourAtlas(), classRanking: 'gradient' })).rejects.toThrow(/no class gradients for 'red'.*/);
     await expect(unitAttack(clf, x, labels, { atlas, exciteClass: 'green', classRanking: 'gradient', epsilon: '4/255' })).rejects.toThrow(/set both suppressClass and exciteClass/);
     await expect(unitAttack(clf, x, labels, { ...common, classRanking: 'typical' as 'gradient' })).rejects.toThrow(/classRanking/);

@@ -62,7 +62,7 @@ export const attackCommand: CommandSpec = {
     excite: { type: 'string', describe: 'concepts whose units to raise, e.g. bed' },
     'suppress-class': { type: 'string', describe: 'lower the units that hold this class up most' },
     'excite-class': { type: 'string', describe: 'raise the units that pull toward this class most (also the default --target)' },
-    'class-ranking': { type: 'string', choices: ['gradient', 'ablation'], describe: 'how --suppress-class/--excite-class rank units: by the class gradients of the pair (default when both are set) or by each class\'s ablation importance' },
+    'class-ranking': { type: 'string', choices: ['gradient', 'ablation'], describe: 'how --suppress-class/--excite-class rank units: by each class\'s ablation importance (default) or by the class gradients of the pair (needs both)' },
     units: { type: 'number', describe: 'units per side by class importance (default 10), or the cap per side by concept' },
     'suppress-units': { type: 'string', describe: 'unit indices to lower, e.g. 1,2' },
     'excite-units': { type: 'string', describe: 'unit indices to raise, e.g. 3' },
