@@ -173,14 +173,28 @@ function greedyL2(x0: tf.Tensor4D, d: tf.Tensor4D, eps: number, maxSteps = Numbe
     const frac = Number.isFinite(maxSteps) ? tf.where(tf.less(t, maxSteps), tf.sub(a, t), tf.fill([n, size], -1)) : tf.sub(a, t);
     const base = tf.sum(tf.square(t), 1, true);
     const { values: sortedFrac, indices: order } = tf.topk(frac, size, true);
-    const cost = tf.gather(tf.add(tf.mul(t, 2), 1), order, 1, 1);
+    const cost = gatherPerRow(tf.add(tf.mul(t, 2), 1), order);
     const budget = (eps * 255) ** 2 * (1 - 1e-6);
     // Both conditions are monotone along the sorted order, so the allowed pixels form a prefix.
     const allowSorted = tf.logicalAnd(tf.lessEqual(tf.add(base, tf.cumsum(cost, 1)), budget), tf.greater(sortedFrac, 0.5)).toFloat();
     const inverse = tf.topk(tf.neg(order.toFloat()), size, true).indices;
-    const up = tf.gather(allowSorted, inverse, 1, 1);
+    const up = gatherPerRow(allowSorted, inverse);
     const steps = tf.reshape(tf.add(t, up), d.shape);
     return canonical(tf.clipByValue(tf.add(x0, tf.mul(tf.sign(d), tf.div(steps, 255))), 0, 1));
+  });
+}
+
+/**
+ * `out[r][j] = v[r][idx[r][j]]` for `[n, size]` tensors. Written as one gather from the flattened values with row
+ * offsets added, because `tf.gather(v, idx, 1, 1)` (batchDims = 1) returns wrong rows past the first on the wasm
+ * backend of tfjs 4.22.
+ */
+function gatherPerRow(v: tf.Tensor2D | tf.Tensor, idx: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [n, size] = v.shape as [number, number];
+    const offsets = tf.mul(tf.range(0, n, 1, 'int32').reshape([n, 1]), tf.scalar(size, 'int32'));
+    const flat = tf.add(idx.toInt(), offsets).reshape([n * size]);
+    return tf.reshape<tf.Rank.R2>(tf.gather(v.reshape([n * size]), flat), [n, size]);
   });
 }
 
