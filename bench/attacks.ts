@@ -6,6 +6,7 @@
  *   npx tsx bench/attacks.ts --section story --count 100  # one section
  *   npx tsx bench/attacks.ts --section story --min-psnr 35   # every attack of the story also keeps PSNR ≥ 35 dB
  *   npx tsx bench/attacks.ts --section oracle             # the ceiling: direct edits of the layer, no pixels
+ *   npx tsx bench/attacks.ts --section pnas --pnas-eps 4     # the PNAS measurement at 4/255 (--pnas-attack cw: C&W L2)
  *   npx tsx bench/attacks.ts --section variants --eps 16 --variants '[["max",{"aggregate":"max"}]]'
  *
  * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing) or 777_002 (robust accuracy), and
@@ -169,7 +170,11 @@ function summary(r: UnitAttackResult): Record<string, unknown> {
 async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array): Promise<void> {
   const eps = Number(opt('pnas-eps', '8')) / 255;
   const t = clf.classNames.indexOf(TARGET);
-  const r = await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'ce', target: TARGET } });
+  // --pnas-attack cw: C&W L2, the attack of the PNAS experiment (minimal perturbations, no ε).
+  const cw = opt('pnas-attack', 'pgd') === 'cw';
+  const r = cw
+    ? await runAttack(clf, x, y, { kind: 'cw', steps: STEPS, seed: SEED, objective: { kind: 'margin', target: TARGET } })
+    : await runAttack(clf, x, y, { kind: 'pgd', epsilon: eps, steps: STEPS, seed: SEED, objective: { kind: 'ce', target: TARGET } });
   const excite = atlas.classImportance[TARGET].ranking.slice(0, UNITS);
   const suppress = atlas.classImportance[SOURCE].ranking.filter((u) => !excite.includes(u)).slice(0, UNITS);
   // The same scale as the unit attack: thresholds floored at a tenth of the layer's median (a nearly dead unit's tiny
@@ -187,7 +192,8 @@ async function pnas(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, y: Int32Array
     [idx, xs, as].forEach((v) => v.dispose());
   }
   r.adversarial.dispose();
-  console.log(`\nPNAS measurement: standard targeted PGD-${STEPS} (cross-entropy → ${TARGET}, ε = ${eps * 255}/255) on ${x.shape[0]} ${SOURCE} scenes; `
+  const how = cw ? `C&W L2 (${STEPS} steps per constant, margin → ${TARGET})` : `PGD-${STEPS} (cross-entropy → ${TARGET}, ε = ${eps * 255}/255)`;
+  console.log(`\nPNAS measurement: standard targeted ${how} on ${x.shape[0]} ${SOURCE} scenes; `
     + `success ${pct(targetedSuccess(r.predictions, y, t))}.`);
   console.log(`Change of spatial-max activation (÷ dissection threshold), mean [99% bootstrap CI] over images; top-${UNITS} units by class importance.`);
   printTable([
