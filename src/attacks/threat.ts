@@ -189,7 +189,7 @@ function greedyL2(x0: tf.Tensor4D, d: tf.Tensor4D, eps: number, maxSteps = Numbe
  * offsets added, because `tf.gather(v, idx, 1, 1)` (batchDims = 1) returns wrong rows past the first on the wasm
  * backend of tfjs 4.22.
  */
-function gatherPerRow(v: tf.Tensor2D | tf.Tensor, idx: tf.Tensor): tf.Tensor2D {
+function gatherPerRow(v: tf.Tensor, idx: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => {
     const [n, size] = v.shape as [number, number];
     const offsets = tf.mul(tf.range(0, n, 1, 'int32').reshape([n, 1]), tf.scalar(size, 'int32'));
