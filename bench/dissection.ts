@@ -1,6 +1,6 @@
 /**
  * Dissection benchmark: wall time for 2,000 probe images on the built-in model (or, until it is trained, a
- * randomly initialised VGG-16 of the same topology: 96×96 input, width ⅛, 12 classes — the same amount of work), and
+ * randomly initialised VGG-16 of the same topology: 96×96 input, width 3⁄16, 12 classes — the same amount of work), and
  * peak RSS for 2,000 vs 8,000 probe images, each measured in a fresh process.
  *
  *   npx tsx bench/dissection.ts                   # everything
@@ -28,10 +28,10 @@ async function model(): Promise<{ clf: Classifier; which: string }> {
   if (existsSync(path.join(BUILTIN_MODELS['scenes-vgg16'], 'model.json'))) {
     return { clf: await loadClassifier('builtin:scenes-vgg16'), which: 'builtin:scenes-vgg16' };
   }
-  const m = buildVgg16({ inputSize: 96, numClasses: SCENE_CLASSES.length, widthMultiplier: 0.125, fcWidth: 1024, seed: 1 });
+  const m = buildVgg16({ inputSize: 96, numClasses: SCENE_CLASSES.length, widthMultiplier: 0.1875, fcWidth: 1024, seed: 1 });
   return {
-    clf: fromLayersModel(m, { classNames: SCENE_CLASSES, name: 'vgg16-w0.125-96 (random weights)' }),
-    which: 'random-weight VGG-16 (96×96, width 0.125) standing in for builtin:scenes-vgg16',
+    clf: fromLayersModel(m, { classNames: SCENE_CLASSES, name: 'vgg16-w0.1875-96 (random weights)' }),
+    which: 'random-weight VGG-16 (96×96, width 0.1875) standing in for builtin:scenes-vgg16',
   };
 }
 

@@ -30,7 +30,7 @@ export interface TrainOptions {
   learningRate?: number;
   /** @defaultValue 96 */
   inputSize?: number;
-  /** @defaultValue 0.125 (block5 has 64 units) */
+  /** @defaultValue 0.1875 (block5 has 96 units) */
   widthMultiplier?: number;
   /** fc1/fc2 width before the multiplier. @defaultValue 1024 */
   fcWidth?: number;
@@ -97,7 +97,7 @@ const CHECKPOINT_DIR = 'checkpoint';
 
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const r: ResolvedTrainOptions = {
-    seed: 1, epochs: 8, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.125,
+    seed: 1, epochs: 8, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.1875,
     fcWidth: 1024, checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, classes: SCENE_CLASSES, workers: 1,
     ...o,
   };

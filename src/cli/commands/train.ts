@@ -19,7 +19,7 @@ export const trainCommand: CommandSpec = {
     'batch-size': { type: 'number', default: 32 },
     'learning-rate': { type: 'number', default: 5e-4, describe: 'Adam, cosine-decayed to 10%' },
     'input-size': { type: 'number', default: 96 },
-    width: { type: 'number', default: 0.125, describe: 'VGG-16 width multiplier' },
+    width: { type: 'number', default: 0.1875, describe: 'VGG-16 width multiplier' },
     'fc-width': { type: 'number', default: 1024, describe: 'fc1/fc2 width before the multiplier' },
     'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints' },
     'eval-count': { type: 'number', default: 2000, describe: 'held-out scenes for the final evaluation' },
