@@ -114,7 +114,7 @@ function conceptSelection(atlas: Atlas): Partial<UnitAttackOptions> & { note: st
 
 /** The settings of the unit attack that the variants section found best (see docs/attacks.md). */
 function bestUnitOptions(eps: number): Partial<UnitAttackOptions> {
-  // Steps three times the PGD default (2.5·ε/steps): 55% instead of 49% at 8/255 and 35 dB (docs/attacks.md).
+  // Steps three times the PGD default (2.5·ε/steps): on the width-1/8 model, 55% instead of 49% at 8/255 and 35 dB.
   return {
     aggregate: 'mean', shaping: 'linear', unitScale: 'threshold', schedule: 'cosine', stepSize: (3 * 2.5 * eps) / STEPS,
     ...(MIN_PSNR !== undefined ? { minPsnr: MIN_PSNR } : {}),
