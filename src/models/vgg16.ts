@@ -9,6 +9,11 @@ export interface Vgg16Options {
   numClasses?: number;
   /** Multiplier on every conv width (64…512) and the fc width (4096). @defaultValue 1 */
   widthMultiplier?: number;
+  /**
+   * The conv widths of the five blocks, e.g. `[8, 16, 32, 96, 96]`, in place of `widthMultiplier` × (64, 128, 256,
+   * 512, 512); the fc width still takes the multiplier. @defaultValue the multiplied widths
+   */
+  blockWidths?: readonly number[];
   /** Width of `fc1` and `fc2` before the multiplier. @defaultValue 4096 */
   fcWidth?: number;
   /** Dropout rate after fc1 and fc2 (training only). @defaultValue 0 */
@@ -51,6 +56,13 @@ export function buildVgg16(options: Vgg16Options = {}): tf.LayersModel {
     throw usageError(`widthMultiplier must be > 0, got ${o.widthMultiplier}`, { path: 'widthMultiplier' });
   }
   const width = (c: number): number => Math.max(1, Math.round(c * o.widthMultiplier));
+  const blocks = o.blockWidths;
+  if (blocks !== undefined && !(blocks.length === 5 && blocks.every((w) => Number.isInteger(w) && w >= 1))) {
+    throw usageError(`blockWidths must be five positive integers (the conv widths of blocks 1–5), got ${JSON.stringify(blocks)}`, {
+      path: 'blockWidths', hint: 'e.g. [8, 16, 32, 96, 96]',
+    });
+  }
+  const convWidth = (name: string, channels: number): number => (blocks === undefined ? width(channels) : blocks[Number(name[5]) - 1]!);
   let seed = o.seed;
   const he = () => tf.initializers.heNormal({ seed: seed++ });
 
@@ -58,7 +70,7 @@ export function buildVgg16(options: Vgg16Options = {}): tf.LayersModel {
   let x: tf.SymbolicTensor = input;
   for (const [name, channels] of VGG16_CONV_LAYERS) {
     x = tf.layers.conv2d({
-      name, filters: width(channels), kernelSize: 3, padding: 'same', activation: 'relu',
+      name, filters: convWidth(name, channels), kernelSize: 3, padding: 'same', activation: 'relu',
       kernelInitializer: he(), biasInitializer: 'zeros',
     }).apply(x) as tf.SymbolicTensor;
     if (name.endsWith('conv2') && (name.startsWith('block1') || name.startsWith('block2'))

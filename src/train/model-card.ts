@@ -28,10 +28,12 @@ export async function writeModelCard(dir: string, result: TrainResult, backend: 
     '',
     '```',
     `unit-attack train --out DIR --seed ${o.seed} --epochs ${o.epochs} --scenes-per-epoch ${o.scenesPerEpoch} --batch-size ${o.batchSize} \\`,
-    `  --learning-rate ${o.learningRate} --input-size ${o.inputSize} --width ${o.widthMultiplier} --fc-width ${o.fcWidth}`,
+    `  --learning-rate ${o.learningRate} --input-size ${o.inputSize} --width ${o.widthMultiplier}${o.blockWidths ? ` --block-widths ${o.blockWidths.join(',')}` : ''} --fc-width ${o.fcWidth}`,
     '```',
     '',
-    `- Width multiplier ${o.widthMultiplier} (conv widths ${[64, 128, 256, 512, 512].map((c) => Math.round(c * o.widthMultiplier)).join(', ')}; fc ${Math.round(o.fcWidth * o.widthMultiplier)}).`,
+    o.blockWidths
+      ? `- Conv widths ${o.blockWidths.join(', ')} (blocks 1–5); fc ${Math.round(o.fcWidth * o.widthMultiplier)} (width multiplier ${o.widthMultiplier}).`
+      : `- Width multiplier ${o.widthMultiplier} (conv widths ${[64, 128, 256, 512, 512].map((c) => Math.round(c * o.widthMultiplier)).join(', ')}; fc ${Math.round(o.fcWidth * o.widthMultiplier)}).`,
     `- He-normal initialisation (seed ${o.seed}), Adam at ${o.learningRate} with cosine decay to 10%, batch ${o.batchSize}, softmax cross-entropy.`,
     `- ${o.epochs} epochs of ${o.scenesPerEpoch} fresh scenes each (scene i of the run has seed sceneSeed(${o.seed}, i)); ${result.steps} steps.`,
     ...segmentLines(result.segments),

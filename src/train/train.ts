@@ -5,7 +5,7 @@ import { SCENE_CLASSES, sceneSeed } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { fromLayersModel } from '../models/classifier.js';
 import { saveLayersModel } from '../models/io.js';
-import { buildVgg16 } from '../models/vgg16.js';
+import { buildVgg16, type Vgg16Options } from '../models/vgg16.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BackendName } from '../engine/backend.js';
 import { sceneBatch } from './scene-batch.js';
@@ -32,6 +32,8 @@ export interface TrainOptions {
   inputSize?: number;
   /** @defaultValue 0.1875 (block5 has 96 units) */
   widthMultiplier?: number;
+  /** The conv widths of the five blocks in place of the multiplied ones (see `Vgg16Options.blockWidths`). @defaultValue null */
+  blockWidths?: readonly number[] | null;
   /** fc1/fc2 width before the multiplier. @defaultValue 1024 */
   fcWidth?: number;
   /** Save a checkpoint every this many steps. @defaultValue 100 */
@@ -95,9 +97,17 @@ export interface TrainResult {
 
 const CHECKPOINT_DIR = 'checkpoint';
 
+/** The builder options of the model that `o` trains. */
+function modelOptions(o: ResolvedTrainOptions): Vgg16Options {
+  return {
+    inputSize: o.inputSize, numClasses: o.classes.length, widthMultiplier: o.widthMultiplier, fcWidth: o.fcWidth, seed: o.seed,
+    ...(o.blockWidths !== null ? { blockWidths: [...o.blockWidths] } : {}),
+  };
+}
+
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const r: ResolvedTrainOptions = {
-    seed: 1, epochs: 8, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.1875,
+    seed: 1, epochs: 8, scenesPerEpoch: 8000, batchSize: 32, learningRate: 5e-4, inputSize: 96, widthMultiplier: 0.1875, blockWidths: null,
     fcWidth: 1024, checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, classes: SCENE_CLASSES, workers: 1,
     ...o,
   };
@@ -128,9 +138,7 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
   await fs.mkdir(ckptDir, { recursive: true }).catch((err: unknown) => {
     throw new UnitAttackError('UA_IO', `cannot create '${ckptDir}': ${(err as Error).message}`, { file: o.out, path: '--out' });
   });
-  const model = buildVgg16({
-    inputSize: o.inputSize, numClasses: o.classes.length, widthMultiplier: o.widthMultiplier, fcWidth: o.fcWidth, seed: o.seed,
-  });
+  const model = buildVgg16(modelOptions(o));
   const optimizer = tf.train.adam(o.learningRate);
   let step = 0;
   let trainSeconds = 0;
@@ -143,9 +151,9 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
       step: number; trainSeconds: number; options: ResolvedTrainOptions; lossHistory: TrainResult['lossHistory'];
       segments?: TrainResult['segments'];
     };
-    for (const k of ['seed', 'batchSize', 'inputSize', 'widthMultiplier', 'fcWidth', 'scenesPerEpoch'] as const) {
-      if (state.options[k] !== o[k]) {
-        throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${String(state.options[k])}, not ${String(o[k])}`, {
+    for (const k of ['seed', 'batchSize', 'inputSize', 'widthMultiplier', 'blockWidths', 'fcWidth', 'scenesPerEpoch'] as const) {
+      if (JSON.stringify(state.options[k] ?? null) !== JSON.stringify(o[k])) {
+        throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(state.options[k] ?? null)}, not ${JSON.stringify(o[k])}`, {
           path: `--${k}`, hint: 'use the same options to resume, another --out, or --no-resume to start over',
         });
       }
@@ -217,7 +225,7 @@ async function startParallel(model: tf.LayersModel, o: ResolvedTrainOptions): Pr
   const backend = tf.getBackend() as BackendName;
   const workers = await TrainWorkers.start(o.workers - 1, {
     backend, classes: [...o.classes], datasetSeed: o.seed, inputSize: o.inputSize,
-    model: { inputSize: o.inputSize, numClasses: o.classes.length, widthMultiplier: o.widthMultiplier, fcWidth: o.fcWidth, seed: o.seed },
+    model: modelOptions(o),
   });
   return { workers, vars: trainableVariables(model), stop: () => workers.stop() };
 }

@@ -71,6 +71,18 @@ describe('synth', () => {
     expect(bad.stderr.join('\n')).toContain('ski_resort');
     expect(existsSync(path.join(dir, 'bad'))).toBe(false);
   });
+
+  it('train rejects --block-widths that are not five positive integers, naming the option, before writing anything', async () => {
+    const { existsSync, mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ua-train-cli-'));
+    for (const bad of ['8,16,32', '8,16,32,96,0', '8,16,x,96,96']) {
+      const io = captureIO();
+      expect(await main(['train', '--out', path.join(dir, 'm'), '--block-widths', bad, '--workers', '1'], io)).toBe(2);
+      expect(io.stderr.join('\n')).toContain('--block-widths takes five positive integers');
+      expect(existsSync(path.join(dir, 'm'))).toBe(false);
+    }
+  });
 });
 
 describe('bin/unit-attack.js (spawned)', () => {

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
+import { writeModelCard } from '../../src/train/model-card.js';
 import { splitBatch } from '../../src/train/shard.js';
 import { trainScenesModel, type TrainOptions } from '../../src/train/train.js';
 import { relError } from '../helpers.js';
@@ -73,6 +74,26 @@ describe('trainScenesModel', () => {
     const values = Float32Array.from(r.model.getWeights().flatMap((w) => Array.from(w.dataSync())));
     r.model.dispose();
     expect(relError(values, whole.values)).toBeLessThan(1e-4);
+  });
+
+  it('trains per-block conv widths in every thread, records them in the model card, and resumes only with the same widths', async () => {
+    const out = path.join(dir, 'blocks');
+    const widths = [2, 3, 4, 5, 6];
+    const r = await trainScenesModel(tiny(out, { blockWidths: widths, workers: 2, maxSteps: 2 }));
+    const filters = r.model.layers.filter((l) => l.name.endsWith('_conv3') || l.name === 'block1_conv1' || l.name === 'block2_conv2')
+      .map((l) => [l.name, (l.getWeights()[0].shape as number[])[3]]);
+    expect(filters).toEqual([['block1_conv1', 2], ['block2_conv2', 3], ['block3_conv3', 4], ['block4_conv3', 5], ['block5_conv3', 6]]);
+    // fc keeps the multiplier: 512 / 16
+    expect(r.model.getLayer('fc1').getWeights()[0].shape).toEqual([6, 32]);
+    await writeModelCard(out, r, await initBackend({ backend: 'wasm' }));
+    r.model.dispose();
+    const card = readFileSync(path.join(out, 'MODEL_CARD.md'), 'utf8');
+    expect(card).toContain('--block-widths 2,3,4,5,6');
+    expect(card).toContain('- Conv widths 2, 3, 4, 5, 6 (blocks 1–5); fc 32');
+    expect(JSON.parse(readFileSync(path.join(out, 'evaluation.json'), 'utf8')).recipe.blockWidths).toEqual(widths);
+    await expect(trainScenesModel(tiny(out, { blockWidths: [2, 3, 4, 5, 7] }))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not \[2,3,4,5,7\]/);
+    await expect(trainScenesModel(tiny(out))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not null/);
+    await expect(trainScenesModel(tiny(path.join(dir, 'bad-blocks'), { blockWidths: [2, 3, 4] }))).rejects.toThrow(/blockWidths must be five positive integers/);
   });
 
   it('rejects a worker count that is not a positive integer', async () => {

@@ -20,6 +20,7 @@ export const trainCommand: CommandSpec = {
     'learning-rate': { type: 'number', default: 5e-4, describe: 'Adam, cosine-decayed to 10%' },
     'input-size': { type: 'number', default: 96 },
     width: { type: 'number', default: 0.1875, describe: 'VGG-16 width multiplier' },
+    'block-widths': { type: 'string', describe: 'conv widths of blocks 1–5 in place of the multiplied ones, e.g. 8,16,32,96,96 (fc keeps --width)' },
     'fc-width': { type: 'number', default: 1024, describe: 'fc1/fc2 width before the multiplier' },
     'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints' },
     'eval-count': { type: 'number', default: 2000, describe: 'held-out scenes for the final evaluation' },
@@ -41,7 +42,7 @@ export const trainCommand: CommandSpec = {
     const result = await trainScenesModel({
       out, seed: argv.seed as number, epochs: argv.epochs as number, scenesPerEpoch: argv['scenes-per-epoch'] as number,
       batchSize: argv['batch-size'] as number, learningRate: argv['learning-rate'] as number, inputSize: argv['input-size'] as number,
-      widthMultiplier: argv.width as number, fcWidth: argv['fc-width'] as number, checkpointEvery: argv['checkpoint-every'] as number,
+      widthMultiplier: argv.width as number, ...(argv['block-widths'] !== undefined ? { blockWidths: parseBlockWidths(argv['block-widths']) } : {}), fcWidth: argv['fc-width'] as number, checkpointEvery: argv['checkpoint-every'] as number,
       evalCount: argv['eval-count'] as number, evalSeed: argv['eval-seed'] as number, resume: argv.resume as boolean,
       ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}), workers,
     }, {
@@ -72,3 +73,15 @@ export const trainCommand: CommandSpec = {
     return 0;
   },
 };
+
+/** `--block-widths 8,16,32,96,96` as five integers (the builder checks them further). */
+function parseBlockWidths(v: unknown): number[] {
+  const parts = String(v).split(',').map((t) => t.trim());
+  const widths = parts.map(Number);
+  if (parts.length !== 5 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
+    throw usageError(`--block-widths takes five positive integers separated by commas, got '${String(v)}'`, {
+      path: '--block-widths', hint: 'e.g. --block-widths 8,16,32,96,96',
+    });
+  }
+  return widths;
+}
