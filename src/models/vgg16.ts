@@ -62,7 +62,7 @@ export function buildVgg16(options: Vgg16Options = {}): tf.LayersModel {
       path: 'blockWidths', hint: 'e.g. [8, 16, 32, 96, 96]',
     });
   }
-  const convWidth = (name: string, channels: number): number => (blocks === undefined ? width(channels) : blocks[Number(name[5]) - 1]!);
+  const convWidth = (name: string, channels: number): number => (blocks === undefined ? width(channels) : blocks[Number(name[5]) - 1]);
   let seed = o.seed;
   const he = () => tf.initializers.heNormal({ seed: seed++ });
 

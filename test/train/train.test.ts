@@ -90,7 +90,7 @@ describe('trainScenesModel', () => {
     const card = readFileSync(path.join(out, 'MODEL_CARD.md'), 'utf8');
     expect(card).toContain('--block-widths 2,3,4,5,6');
     expect(card).toContain('- Conv widths 2, 3, 4, 5, 6 (blocks 1–5); fc 32');
-    expect(JSON.parse(readFileSync(path.join(out, 'evaluation.json'), 'utf8')).recipe.blockWidths).toEqual(widths);
+    expect((JSON.parse(readFileSync(path.join(out, 'evaluation.json'), 'utf8')) as { recipe: { blockWidths: number[] } }).recipe.blockWidths).toEqual(widths);
     await expect(trainScenesModel(tiny(out, { blockWidths: [2, 3, 4, 5, 7] }))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not \[2,3,4,5,7\]/);
     await expect(trainScenesModel(tiny(out))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not null/);
     await expect(trainScenesModel(tiny(path.join(dir, 'bad-blocks'), { blockWidths: [2, 3, 4] }))).rejects.toThrow(/blockWidths must be five positive integers/);
