@@ -101,7 +101,7 @@ const CHECKPOINT_DIR = 'checkpoint';
 function modelOptions(o: ResolvedTrainOptions): Vgg16Options {
   return {
     inputSize: o.inputSize, numClasses: o.classes.length, widthMultiplier: o.widthMultiplier, fcWidth: o.fcWidth, seed: o.seed,
-    ...(o.blockWidths !== null ? { blockWidths: [...o.blockWidths] } : {}),
+    ...(o.blockWidths != null ? { blockWidths: [...o.blockWidths] } : {}),
   };
 }
 
@@ -111,6 +111,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     fcWidth: 1024, checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, classes: SCENE_CLASSES, workers: 1,
     ...o,
   };
+  r.blockWidths ??= null;
   const posInt = (name: keyof TrainOptions, v: number): void => {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${v}`, { path: `--${name}` });
   };
