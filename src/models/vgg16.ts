@@ -24,6 +24,15 @@ export interface Vgg16Options {
   softmax?: boolean;
 }
 
+/** Throws a usage error unless `widths` is five positive integers (see {@link Vgg16Options.blockWidths}). */
+export function checkBlockWidths(widths: readonly number[]): void {
+  if (!(widths.length === 5 && widths.every((w) => Number.isInteger(w) && w >= 1))) {
+    throw usageError(`blockWidths must be five positive integers (the conv widths of blocks 1–5), got ${JSON.stringify(widths)}`, {
+      path: 'blockWidths', hint: 'e.g. [8, 16, 32, 96, 96]',
+    });
+  }
+}
+
 /** The 13 conv layers of VGG-16 in order, with their full-width channel counts. */
 export const VGG16_CONV_LAYERS: ReadonlyArray<readonly [name: string, channels: number]> = [
   ['block1_conv1', 64], ['block1_conv2', 64],
@@ -57,11 +66,7 @@ export function buildVgg16(options: Vgg16Options = {}): tf.LayersModel {
   }
   const width = (c: number): number => Math.max(1, Math.round(c * o.widthMultiplier));
   const blocks = o.blockWidths;
-  if (blocks !== undefined && !(blocks.length === 5 && blocks.every((w) => Number.isInteger(w) && w >= 1))) {
-    throw usageError(`blockWidths must be five positive integers (the conv widths of blocks 1–5), got ${JSON.stringify(blocks)}`, {
-      path: 'blockWidths', hint: 'e.g. [8, 16, 32, 96, 96]',
-    });
-  }
+  if (blocks !== undefined) checkBlockWidths(blocks);
   const convWidth = (name: string, channels: number): number => (blocks === undefined ? width(channels) : blocks[Number(name[5]) - 1]);
   let seed = o.seed;
   const he = () => tf.initializers.heNormal({ seed: seed++ });

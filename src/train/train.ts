@@ -5,7 +5,7 @@ import { SCENE_CLASSES, sceneSeed } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { fromLayersModel } from '../models/classifier.js';
 import { saveLayersModel } from '../models/io.js';
-import { buildVgg16, type Vgg16Options } from '../models/vgg16.js';
+import { buildVgg16, checkBlockWidths, type Vgg16Options } from '../models/vgg16.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BackendName } from '../engine/backend.js';
 import { sceneBatch } from './scene-batch.js';
@@ -112,6 +112,7 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
     ...o,
   };
   r.blockWidths ??= null;
+  if (r.blockWidths !== null) checkBlockWidths(r.blockWidths);
   const posInt = (name: keyof TrainOptions, v: number): void => {
     if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${v}`, { path: `--${name}` });
   };

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -94,6 +94,7 @@ describe('trainScenesModel', () => {
     await expect(trainScenesModel(tiny(out, { blockWidths: [2, 3, 4, 5, 7] }))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not \[2,3,4,5,7\]/);
     await expect(trainScenesModel(tiny(out))).rejects.toThrow(/blockWidths = \[2,3,4,5,6\], not null/);
     await expect(trainScenesModel(tiny(path.join(dir, 'bad-blocks'), { blockWidths: [2, 3, 4] }))).rejects.toThrow(/blockWidths must be five positive integers/);
+    expect(existsSync(path.join(dir, 'bad-blocks'))).toBe(false);
   });
 
   it('rejects a worker count that is not a positive integer', async () => {
