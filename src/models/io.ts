@@ -157,7 +157,7 @@ async function readSidecar(dir: string): Promise<ModelSidecar | undefined> {
   return d as ModelSidecar;
 }
 
-async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.io.ModelArtifacts; fingerprint: string }> {
+export async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.io.ModelArtifacts; fingerprint: string }> {
   let json: {
     modelTopology?: unknown; format?: string; generatedBy?: string; convertedBy?: string;
     weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
@@ -206,6 +206,14 @@ async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.io.Model
  * files are written under temporary names and renamed into place.
  */
 export async function saveLayersModel(model: tf.LayersModel, dir: string, sidecar: Omit<ModelSidecar, 'format' | 'version'>): Promise<void> {
+  await writeLayersModel(model, dir, { format: 'unit-attack-model', version: 1, ...sidecar });
+}
+
+/**
+ * Saves a layers model into `dir` as `model.json` + `weights.bin` with `sidecar` as `unit-attack.json`, atomically.
+ * The sidecar is written as given (a classifier's, a segmenter's or a generator's).
+ */
+export async function writeLayersModel(model: tf.LayersModel, dir: string, sidecar: object): Promise<void> {
   await fs.mkdir(dir, { recursive: true }).catch((err: unknown) => {
     throw new UnitAttackError('UA_IO', `cannot create the folder '${dir}': ${(err as Error).message}`, { file: dir, cause: err });
   });
@@ -220,8 +228,7 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string, sideca
     };
     await writeAtomic(path.join(dir, 'weights.bin'), bytes);
     await writeAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
-    await writeAtomic(path.join(dir, SIDECAR_FILE), JSON.stringify({ format: 'unit-attack-model', version: 1, ...sidecar }, null, 2) + '\n');
+    await writeAtomic(path.join(dir, SIDECAR_FILE), JSON.stringify(sidecar, null, 2) + '\n');
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: bytes.byteLength } };
   }));
 }
-

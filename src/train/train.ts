@@ -305,7 +305,7 @@ export async function evaluateScenes(
   return { count: done, accuracy: correct / done, perClass, confusion, evalSeed: o.evalSeed };
 }
 
-async function saveCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, dir: string, state: object): Promise<void> {
+export async function saveCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, dir: string, state: object): Promise<void> {
   await saveLayersModel(model, dir, { description: 'training checkpoint' });
   const weights = await optimizer.getWeights();
   const specs: Array<{ name: string; shape: number[]; dtype: tf.DataType }> = [];
@@ -323,7 +323,7 @@ async function saveCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, di
   await writeJsonAtomic(path.join(dir, 'state.json'), state);
 }
 
-async function restoreCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, dir: string): Promise<void> {
+export async function restoreCheckpoint(model: tf.LayersModel, optimizer: tf.Optimizer, dir: string): Promise<void> {
   const saved = await tf.loadLayersModel(tf.io.fromMemory(await readModelArtifacts(dir)));
   model.setWeights(saved.getWeights());
   saved.dispose();

@@ -56,12 +56,12 @@ class TrainWorker {
     this.worker.on('exit', (code) => fail(`exited (code ${code})`));
   }
 
-  step(weights: Float32Array, from: number, count: number): Promise<ShardGradient> {
+  step(weights: Float32Array, from: number, count: number, size?: number): Promise<ShardGradient> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<ShardGradient>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'step', id, weights, from, count } satisfies TrainWorkerStep);
+      this.worker.postMessage({ type: 'step', id, weights, from, count, ...(size !== undefined ? { size } : {}) } satisfies TrainWorkerStep);
     });
   }
 
@@ -92,8 +92,8 @@ export class TrainWorkers {
   }
 
   /** Sends shard `k` of the step to worker `k` (shards beyond the workers are the caller's). */
-  steps(weights: Float32Array, shards: ReadonlyArray<{ from: number; count: number }>): Array<Promise<ShardGradient>> {
-    return shards.map((s, k) => this.workers[k].step(weights, s.from, s.count));
+  steps(weights: Float32Array, shards: ReadonlyArray<{ from: number; count: number; size?: number }>): Array<Promise<ShardGradient>> {
+    return shards.map((s, k) => this.workers[k].step(weights, s.from, s.count, s.size));
   }
 
   async stop(): Promise<void> {

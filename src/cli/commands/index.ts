@@ -7,6 +7,7 @@ import { predictCommand } from './predict.js';
 import { synthCommand } from './synth.js';
 import { runCommand } from './run.js';
 import { trainCommand } from './train.js';
+import { trainSegmenterCommand } from './train-segmenter.js';
 
 /** Every command of the CLI, in help order. Add a command by adding its spec here. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -15,6 +16,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   synthCommand,
   runCommand,
   trainCommand,
+  trainSegmenterCommand,
   dissectCommand,
   attackCommand,
   importCommand,

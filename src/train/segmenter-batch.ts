@@ -1,0 +1,220 @@
+/**
+ * Training batches for the scene segmenter: rendered scenes, their per-category targets, and the augmentation that
+ * makes the segmenter read imperfect, generated-looking images (flips, small shifts, colour jitter, blur, noise and
+ * blockiness). Every choice is drawn from the scene's seed, so a batch is a pure function of (dataset seed, index).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CONCEPTS, Rng, SCENE_CLASSES, hash32, renderScene, sceneSeed } from '../data/scenes/index.js';
+import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
+
+/** For each scene-world concept id, its category index and channel within that category (0 = not predicted). */
+export function conceptChannels(categories: readonly SegmenterCategory[] = SCENE_SEGMENTER_CATEGORIES): { category: Int32Array; channel: Int32Array } {
+  const n = CONCEPTS.length + 1;
+  const category = new Int32Array(n).fill(-1);
+  const channel = new Int32Array(n);
+  categories.forEach((cat, k) => cat.concepts.forEach((name, j) => {
+    const c = CONCEPTS.find((x) => x.name === name);
+    if (c !== undefined) { category[c.id] = k; channel[c.id] = j + 1; }
+  }));
+  return { category, channel };
+}
+
+/**
+ * Per-category targets of a rendered scene, `[categories, H·W]` channel indices (0 = none): the visible concept of
+ * each pixel in its own category, and the whole object under it (a house under its roof, window or door) in the
+ * object category — the same pixels the exact label planes give each concept.
+ */
+export function sceneTargets(
+  scene: { labels: Uint16Array; objects: Uint16Array },
+  categories: readonly SegmenterCategory[] = SCENE_SEGMENTER_CATEGORIES,
+  lookup = conceptChannels(categories),
+): Int32Array {
+  const n = scene.labels.length;
+  const out = new Int32Array(categories.length * n);
+  for (let i = 0; i < n; i++) {
+    for (const id of [scene.objects[i], scene.labels[i]]) {
+      if (id === 0) continue;
+      const k = lookup.category[id];
+      if (k >= 0) out[k * n + i] = lookup.channel[id];
+    }
+  }
+  return out;
+}
+
+/** Switches of {@link augmentScene}; all on by default. */
+export interface AugmentOptions {
+  flip?: boolean;
+  /** Largest shift as a share of the side. @defaultValue 0.05 */
+  shift?: number;
+  color?: boolean;
+  blur?: boolean;
+  noise?: boolean;
+  blocky?: boolean;
+}
+
+const AUGMENT_SALT = 0xa09e;
+
+/**
+ * Augments one scene in place of a copy: returns the image as floats in [0, 1] and the targets moved with it.
+ * Flip and shift move image and targets alike (edges replicated); colour, blur, noise and blockiness touch the image
+ * only. Deterministic in `seed`.
+ */
+export function augmentScene(
+  image: Uint8Array, targets: Int32Array, planes: number, size: number, seed: number, options: AugmentOptions = {},
+): { image: Float32Array; targets: Int32Array } {
+  const rng = new Rng(hash32(seed >>> 0, AUGMENT_SALT));
+  const n = size * size;
+  const flip = (options.flip ?? true) && rng.next() < 0.5;
+  const maxShift = Math.round((options.shift ?? 0.05) * size);
+  const dx = maxShift > 0 ? rng.int(-maxShift, maxShift) : 0;
+  const dy = maxShift > 0 ? rng.int(-maxShift, maxShift) : 0;
+  const src = (x: number, y: number): number => {
+    let sx = Math.min(size - 1, Math.max(0, x - dx));
+    const sy = Math.min(size - 1, Math.max(0, y - dy));
+    if (flip) sx = size - 1 - sx;
+    return sy * size + sx;
+  };
+  let img: Float32Array<ArrayBuffer> = new Float32Array(n * 3);
+  const tgt = new Int32Array(planes * n);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const d = y * size + x; const s = src(x, y);
+      img[3 * d] = image[3 * s] / 255; img[3 * d + 1] = image[3 * s + 1] / 255; img[3 * d + 2] = image[3 * s + 2] / 255;
+      for (let p = 0; p < planes; p++) tgt[p * n + d] = targets[p * n + s];
+    }
+  }
+  if (options.color ?? true) {
+    const gain = [rng.range(0.85, 1.15), rng.range(0.85, 1.15), rng.range(0.85, 1.15)];
+    const contrast = rng.range(0.75, 1.25);
+    const bright = rng.range(-0.08, 0.08);
+    let mean = 0;
+    for (let i = 0; i < img.length; i++) mean += img[i];
+    mean /= img.length;
+    for (let i = 0; i < img.length; i++) img[i] = (img[i] * gain[i % 3] - mean) * contrast + mean + bright;
+  }
+  if ((options.blocky ?? true) && rng.next() < 0.2) {
+    // Average 2×2 blocks and repeat them: the coarse look of a generator's upsampled output.
+    for (let y = 0; y + 1 < size; y += 2) {
+      for (let x = 0; x + 1 < size; x += 2) {
+        for (let c = 0; c < 3; c++) {
+          const a = 3 * (y * size + x) + c; const b = a + 3; const e = a + 3 * size; const f = e + 3;
+          const m = (img[a] + img[b] + img[e] + img[f]) / 4;
+          img[a] = m; img[b] = m; img[e] = m; img[f] = m;
+        }
+      }
+    }
+  }
+  if ((options.blur ?? true) && rng.next() < 0.35) {
+    const passes = rng.next() < 0.5 ? 1 : 2;
+    for (let k = 0; k < passes; k++) img = blur121(img, size);
+  }
+  if ((options.noise ?? true) && rng.next() < 0.5) {
+    const sigma = rng.range(0, 0.05);
+    for (let i = 0; i < img.length; i++) img[i] += sigma * rng.normal();
+  }
+  for (let i = 0; i < img.length; i++) img[i] = img[i] < 0 ? 0 : img[i] > 1 ? 1 : img[i];
+  return { image: img, targets: tgt };
+}
+
+/** A separable [1, 2, 1] / 4 blur with replicated edges. */
+function blur121(img: Float32Array, size: number): Float32Array<ArrayBuffer> {
+  const tmp = new Float32Array(img.length);
+  const out = new Float32Array(img.length);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const l = Math.max(0, x - 1); const r = Math.min(size - 1, x + 1);
+      for (let c = 0; c < 3; c++) tmp[3 * (y * size + x) + c] = (img[3 * (y * size + l) + c] + 2 * img[3 * (y * size + x) + c] + img[3 * (y * size + r) + c]) / 4;
+    }
+  }
+  for (let y = 0; y < size; y++) {
+    const u = Math.max(0, y - 1); const d = Math.min(size - 1, y + 1);
+    for (let x = 0; x < size; x++) {
+      for (let c = 0; c < 3; c++) out[3 * (y * size + x) + c] = (tmp[3 * (u * size + x) + c] + 2 * tmp[3 * (y * size + x) + c] + tmp[3 * (d * size + x) + c]) / 4;
+    }
+  }
+  return out;
+}
+
+/** A batch of training scenes: images `[N, S, S, 3]` and targets `[N, categories, S·S]` flattened. */
+export interface SegmenterBatch {
+  images: Float32Array;
+  targets: Int32Array;
+  count: number;
+  size: number;
+}
+
+/**
+ * Renders scenes `[from, from + count)` of dataset `datasetSeed` at `size`, cycling through `classes`, with their
+ * targets; augmented unless `augment` is false.
+ */
+export function segmenterBatch(
+  datasetSeed: number, from: number, count: number, size: number,
+  options: { classes?: readonly string[]; augment?: boolean | AugmentOptions; categories?: readonly SegmenterCategory[] } = {},
+): SegmenterBatch {
+  const classes = options.classes ?? SCENE_CLASSES;
+  const categories = options.categories ?? SCENE_SEGMENTER_CATEGORIES;
+  const lookup = conceptChannels(categories);
+  const planes = categories.length;
+  const n = size * size;
+  const images = new Float32Array(count * n * 3);
+  const targets = new Int32Array(count * planes * n);
+  for (let i = 0; i < count; i++) {
+    const index = from + i;
+    const seed = sceneSeed(datasetSeed, index);
+    const scene = renderScene({ cls: classes[index % classes.length], seed, size });
+    const t = sceneTargets(scene, categories, lookup);
+    if (options.augment === false) {
+      for (let k = 0; k < scene.image.length; k++) images[i * n * 3 + k] = scene.image[k] / 255;
+      targets.set(t, i * planes * n);
+    } else {
+      const a = augmentScene(scene.image, t, planes, size, seed, options.augment === true || options.augment === undefined ? {} : options.augment);
+      images.set(a.image, i * n * 3);
+      targets.set(a.targets, i * planes * n);
+    }
+  }
+  return { images, targets, count, size };
+}
+
+/** Weight of the soft Dice term beside the cross-entropy. */
+export const DICE_WEIGHT = 1;
+
+/**
+ * The segmenter's training loss, summed over the images of a batch (so shards add up to the whole batch): per image
+ * and category, the mean pixel cross-entropy of the category's softmax plus {@link DICE_WEIGHT} × the soft Dice loss
+ * averaged over the concepts present in the image. Returns a scalar.
+ */
+export function segmenterLossSum(logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[]): tf.Scalar {
+  return tf.tidy(() => {
+    const [N, H, W] = logits.shape;
+    const n = H * W;
+    const planes = categories.length;
+    let total: tf.Tensor = tf.scalar(0);
+    let off = 0;
+    categories.forEach((cat, k) => {
+      const depth = cat.concepts.length + 1;
+      const slice = tf.slice(logits, [0, 0, 0, off], [N, H, W, depth]).reshape([N, n, depth]);
+      off += depth;
+      const idx = new Int32Array(N * n);
+      const present = new Float32Array(N * depth);
+      for (let b = 0; b < N; b++) {
+        for (let i = 0; i < n; i++) {
+          const v = targets[(b * planes + k) * n + i];
+          idx[b * n + i] = v;
+          if (v > 0) present[b * depth + v] = 1;
+        }
+      }
+      const y = tf.oneHot(tf.tensor2d(idx, [N, n], 'int32'), depth).toFloat();
+      const logp = tf.logSoftmax(slice);
+      const ce = tf.neg(tf.sum(tf.mul(y, logp), [1, 2])).div(n); // [N]
+      const p = tf.exp(logp);
+      const inter = tf.sum(tf.mul(p, y), 1); // [N, depth]
+      const psum = tf.sum(p, 1); const ysum = tf.sum(y, 1);
+      const ratio = tf.div(tf.add(tf.mul(inter, 2), 1), tf.add(tf.add(psum, ysum), 1));
+      const pres = tf.tensor2d(present, [N, depth]);
+      const count = tf.maximum(tf.sum(pres, 1), 1);
+      const dice = tf.div(tf.sum(tf.mul(tf.sub(1, ratio), pres), 1), count); // [N]
+      total = tf.add(total, tf.sum(tf.add(ce, tf.mul(dice, DICE_WEIGHT))));
+    });
+    return total as tf.Scalar;
+  });
+}

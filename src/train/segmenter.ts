@@ -1,0 +1,222 @@
+/**
+ * Training of the built-in scene segmenter (`builtin:scenes-segmenter`): the encoder–decoder of `segment/net.ts`
+ * trained from scratch on the scene world's exact label maps, with augmentation, on sizes that alternate step by
+ * step (96×96, the classifier's input, and 64×64, the generator's output). Data-parallel over threads like the
+ * classifier's training, checkpointed, resumable.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
+import { UnitAttackError, usageError } from '../errors.js';
+import type { BackendName } from '../engine/backend.js';
+import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES, segmenterMultiple, type SegmenterNetOptions } from '../segment/net.js';
+import { fromSegmenterModel, type Segmenter } from '../segment/segmenter.js';
+import { flattenVariables, splitBatch, trainableVariables } from './shard.js';
+import { segmenterShardGradient } from './segmenter-shard.js';
+import { restoreCheckpoint, saveCheckpoint } from './train.js';
+import { TrainWorkers } from './workers.js';
+
+/** Options for {@link trainSegmenter}; the defaults are the recipe of `builtin:scenes-segmenter`. */
+export interface TrainSegmenterOptions {
+  /** Folder for the model, checkpoints and the model card. */
+  out: string;
+  /** Seed of the initial weights, of the training scenes and of their augmentation. @defaultValue 1 */
+  seed?: number;
+  /** Optimiser steps. @defaultValue 3000 */
+  steps?: number;
+  /** Scenes per step. @defaultValue 16 */
+  batchSize?: number;
+  /** Adam learning rate, cosine-decayed to 5% over the run. @defaultValue 0.002 */
+  learningRate?: number;
+  /** Scene sizes, one per step in turn (each a multiple of 32). @defaultValue [96, 64] */
+  sizes?: readonly number[];
+  /** @defaultValue [16, 32, 64, 96, 128] */
+  encoderWidths?: readonly number[];
+  /** @defaultValue [96, 64, 48, 24] */
+  decoderWidths?: readonly number[];
+  /** @defaultValue 100 */
+  checkpointEvery?: number;
+  /** Held-out scenes of the final evaluation, at each size. @defaultValue 2000 */
+  evalCount?: number;
+  /** @defaultValue 1_000_003 */
+  evalSeed?: number;
+  /** @defaultValue true */
+  resume?: boolean;
+  /** Stop after this many steps in this call; the run can be resumed. */
+  maxSteps?: number;
+  /** Threads that share every batch. @defaultValue 1 */
+  workers?: number;
+  classes?: readonly string[];
+}
+
+export type ResolvedTrainSegmenterOptions = Required<Omit<TrainSegmenterOptions, 'maxSteps'>> & { maxSteps?: number };
+
+export interface TrainSegmenterProgress { step: number; totalSteps: number; size: number; loss: number; pixelAccuracy: number }
+
+export interface TrainSegmenterHooks {
+  onStep?(p: TrainSegmenterProgress): void;
+  onCheckpoint?(step: number): void;
+  onEvalProgress?(size: number, done: number, total: number): void;
+}
+
+export interface TrainSegmenterResult {
+  model: tf.LayersModel;
+  segmenter: Segmenter;
+  options: ResolvedTrainSegmenterOptions;
+  steps: number;
+  finished: boolean;
+  trainSeconds: number;
+  lossHistory: Array<{ step: number; size: number; loss: number; pixelAccuracy: number }>;
+  segments: Array<{ fromStep: number; workers: number }>;
+}
+
+const CHECKPOINT_DIR = 'checkpoint';
+/** Options that a resumed run must share with the checkpoint. */
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate'] as const;
+
+/** Fills in the defaults and checks every option, naming the one that is wrong. */
+export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
+  const r: ResolvedTrainSegmenterOptions = {
+    seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
+    decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
+    classes: SCENE_CLASSES, ...o,
+  };
+  const posInt = (name: string, v: unknown): void => {
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
+  };
+  posInt('steps', r.steps); posInt('batchSize', r.batchSize); posInt('checkpointEvery', r.checkpointEvery);
+  posInt('evalCount', r.evalCount); posInt('workers', r.workers);
+  if (r.maxSteps !== undefined) posInt('maxSteps', r.maxSteps);
+  if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(r.seed)}`, { path: 'seed' });
+  if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learningRate must be in (0, 1), got ${r.learningRate}`, { path: 'learningRate' });
+  const multiple = segmenterMultiple(r.encoderWidths.length);
+  if (r.sizes.length === 0 || !r.sizes.every((s) => Number.isInteger(s) && s >= multiple && s % multiple === 0)) {
+    throw usageError(`sizes must be multiples of ${multiple} (the network halves the image ${r.encoderWidths.length} times), got ${JSON.stringify(r.sizes)}`, { path: 'sizes', hint: 'e.g. 96,64' });
+  }
+  for (const c of r.classes) {
+    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+  }
+  if (r.evalSeed === r.seed) throw usageError('evalSeed must differ from seed, so held-out scenes are never trained on', { path: 'evalSeed' });
+  buildCheck(r);
+  return r;
+}
+
+function netOptions(o: ResolvedTrainSegmenterOptions): SegmenterNetOptions {
+  return { encoderWidths: [...o.encoderWidths], decoderWidths: [...o.decoderWidths], seed: o.seed, categories: SCENE_SEGMENTER_CATEGORIES };
+}
+
+/** Checks the widths by building nothing: the builder's own checks, without allocating a model. */
+function buildCheck(o: ResolvedTrainSegmenterOptions): void {
+  if (o.encoderWidths.length < 2 || !o.encoderWidths.every((w) => Number.isInteger(w) && w >= 1)) {
+    throw usageError(`encoderWidths must be at least two positive integers, got ${JSON.stringify(o.encoderWidths)}`, { path: 'encoderWidths' });
+  }
+  if (o.decoderWidths.length !== o.encoderWidths.length - 1 || !o.decoderWidths.every((w) => Number.isInteger(w) && w >= 1)) {
+    throw usageError(`decoderWidths must be ${o.encoderWidths.length - 1} positive integers, got ${JSON.stringify(o.decoderWidths)}`, { path: 'decoderWidths' });
+  }
+}
+
+/** The scene segmenter's concept ids: the scene world's own, so segmented and exact label maps agree. */
+export function sceneSegmenterIds(): number[][] {
+  return SCENE_SEGMENTER_CATEGORIES.map((c) => c.concepts.map((name) => CONCEPTS.find((x) => x.name === name)!.id));
+}
+
+/** Wraps a trained (or training) scene segmenter network as a {@link Segmenter}. */
+export function sceneSegmenter(model: tf.LayersModel, o: Pick<ResolvedTrainSegmenterOptions, 'encoderWidths'>, name = 'scenes-segmenter'): Segmenter {
+  return fromSegmenterModel(model, {
+    categories: SCENE_SEGMENTER_CATEGORIES, ids: sceneSegmenterIds(), multiple: segmenterMultiple(o.encoderWidths.length), name,
+  });
+}
+
+/** The learning rate at `step`: cosine from `lr` down to 5% of it. */
+export function segmenterLearningRate(lr: number, step: number, total: number): number {
+  return lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * step / total)));
+}
+
+/**
+ * Trains the scene segmenter, saving a checkpoint every `checkpointEvery` steps so that an interrupted run resumes
+ * where it stopped (same options, same result). Evaluation is separate: {@link evaluateSegmenter}.
+ */
+export async function trainSegmenter(options: TrainSegmenterOptions, hooks: TrainSegmenterHooks = {}): Promise<TrainSegmenterResult> {
+  const o = resolveTrainSegmenterOptions(options);
+  const ckptDir = path.join(o.out, CHECKPOINT_DIR);
+  await fs.mkdir(ckptDir, { recursive: true }).catch((err: unknown) => {
+    throw new UnitAttackError('UA_IO', `cannot create '${ckptDir}': ${(err as Error).message}`, { file: o.out, path: 'out' });
+  });
+  const model = buildSegmenterNet(netOptions(o));
+  const optimizer: tf.Optimizer = tf.train.adam(o.learningRate);
+  let step = 0;
+  let trainSeconds = 0;
+  let lossHistory: TrainSegmenterResult['lossHistory'] = [];
+  let segments: TrainSegmenterResult['segments'] = [{ fromStep: 0, workers: o.workers }];
+  const statePath = path.join(ckptDir, 'state.json');
+  if (o.resume && existsSync(statePath)) {
+    const state = JSON.parse(await fs.readFile(statePath, 'utf8')) as {
+      step: number; trainSeconds: number; options: ResolvedTrainSegmenterOptions; lossHistory: TrainSegmenterResult['lossHistory']; segments: TrainSegmenterResult['segments'];
+    };
+    for (const k of FIXED) {
+      if (JSON.stringify(state.options[k]) !== JSON.stringify(o[k])) {
+        throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(state.options[k])}, not ${JSON.stringify(o[k])}`, {
+          path: k, hint: 'use the same options to resume, another --out, or --no-resume to start over',
+        });
+      }
+    }
+    await restoreCheckpoint(model, optimizer, ckptDir);
+    step = state.step; trainSeconds = state.trainSeconds; lossHistory = state.lossHistory; segments = state.segments;
+    if (segments[segments.length - 1].workers !== o.workers) segments.push({ fromStep: step, workers: o.workers });
+  }
+  const stopAt = Math.min(o.steps, o.maxSteps !== undefined ? step + o.maxSteps : o.steps);
+  const vars = trainableVariables(model);
+  const workers = o.workers > 1 && stopAt > step
+    ? await TrainWorkers.start(o.workers - 1, { task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed })
+    : undefined;
+  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES };
+  let t0 = Date.now();
+  try {
+    while (step < stopAt) {
+      (optimizer as unknown as { learningRate: number }).learningRate = segmenterLearningRate(o.learningRate, step, o.steps);
+      const size = o.sizes[step % o.sizes.length];
+      const start = step * o.batchSize;
+      const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1).map((s) => ({ from: start + s.offset, count: s.count, size }));
+      const settled = workers ? Promise.allSettled(workers.steps(flattenVariables(vars), shards.slice(1))) : Promise.resolve([]);
+      const own = segmenterShardGradient(model, vars, ctx, shards[0].from, shards[0].count, size);
+      const parts = [own];
+      for (const r of await settled) {
+        if (r.status === 'rejected') throw r.reason;
+        parts.push(r.value);
+      }
+      const sum = own.grads;
+      for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+      tf.tidy(() => {
+        const named: tf.NamedTensorMap = {};
+        let off = 0;
+        for (const v of vars) {
+          named[v.name] = tf.mul(tf.tensor(sum.subarray(off, off + v.size), v.shape, 'float32'), 1 / o.batchSize);
+          off += v.size;
+        }
+        optimizer.applyGradients(named);
+      });
+      const loss = parts.reduce((a, r) => a + r.lossSum, 0) / o.batchSize;
+      const pixelAccuracy = parts.reduce((a, r) => a + r.correct, 0) / o.batchSize;
+      if (!Number.isFinite(loss)) {
+        throw new UnitAttackError('UA_NUMERIC', `the training loss became ${loss} at step ${step}`, { hint: 'lower --learning-rate and resume with --no-resume' });
+      }
+      step++;
+      lossHistory.push({ step, size, loss: Number(loss.toPrecision(5)), pixelAccuracy: Number(pixelAccuracy.toPrecision(4)) });
+      hooks.onStep?.({ step, totalSteps: o.steps, size, loss, pixelAccuracy });
+      if (step % o.checkpointEvery === 0 || step === stopAt) {
+        trainSeconds += (Date.now() - t0) / 1000; t0 = Date.now();
+        await saveCheckpoint(model, optimizer, ckptDir, { step, trainSeconds, options: o, lossHistory, segments });
+        hooks.onCheckpoint?.(step);
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    await workers?.stop();
+  }
+  trainSeconds += (Date.now() - t0) / 1000;
+  optimizer.dispose();
+  return {
+    model, segmenter: sceneSegmenter(model, o), options: o, steps: step, finished: step >= o.steps, trainSeconds, lossHistory, segments,
+  };
+}
