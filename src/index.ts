@@ -21,7 +21,9 @@ export {
 } from './data/images.js';
 export * from './data/scenes/index.js';
 export * from './data/broden/index.js';
+export * from './segment/index.js';
 export * from './dissection/index.js';
 export * from './attacks/index.js';
 export * from './scenarios/index.js';
 export { trainScenesModel, evaluateScenes, type TrainOptions, type TrainResult, type Evaluation } from './train/train.js';
+export { trainSegmenter, type TrainSegmenterOptions, type TrainSegmenterResult } from './train/segmenter.js';

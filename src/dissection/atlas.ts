@@ -69,7 +69,11 @@ export interface Atlas {
   labelSize: [number, number];
   /** The model's classes. */
   classes: string[];
-  probe: { spec: string; kind: string; count: number; used: number; concepts: AtlasConcept[] };
+  probe: {
+    spec: string; kind: string; count: number; used: number; concepts: AtlasConcept[];
+    /** The segmenter that labelled the probe images, when label maps came from one (`dissect --segmenter`). */
+    segmenter?: { name: string; fingerprint: string };
+  };
   params: {
     quantile: number;
     iouThreshold: number;
@@ -145,6 +149,7 @@ export const atlasSchema = z.object({
   probe: z.object({
     spec: z.string(), kind: z.string(), count: nonneg, used: nonneg,
     concepts: z.array(z.object({ id: nonneg, name: z.string(), category: z.string(), pixels: z.number().nonnegative() })),
+    segmenter: z.object({ name: z.string(), fingerprint: z.string() }).optional(),
   }),
   params: z.object({
     quantile: z.number().gt(0).lt(1),

@@ -27,6 +27,7 @@ import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
 import { IouTally } from './iou.js';
 import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
+import { openSegmentedProbe } from './segmented.js';
 import type { QuantileSketch } from './quantile.js';
 import { ActivationStore, type StoredBatch } from './store.js';
 
@@ -64,6 +65,11 @@ export interface DissectOptions {
   sketchK?: number;
   /** Seed of the sketches' coins and of the train / held-out split. @defaultValue 1 */
   seed?: number;
+  /**
+   * Label the probe images with this segmenter (`builtin:scenes-segmenter` or a segmenter folder) instead of reading
+   * label maps: the probe may then be a folder of plain images. @defaultValue none (label maps from the probe set)
+   */
+  segmenter?: string;
   /** Read and write the result cache. @defaultValue true */
   cache?: boolean;
   /** @defaultValue `$UNIT_ATTACK_CACHE`, else `.unit-attack-cache` in the working folder */
@@ -91,7 +97,7 @@ export interface DissectResult {
 }
 
 /** Kinds of probe set that pool workers open from their spec (others are read on this thread only). */
-const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder']);
+const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder', 'segmented']);
 
 /** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
 const ALGORITHM_VERSION = 3; // 3: class gradients
@@ -104,7 +110,7 @@ function roundGradient(g: ClassGradient): ClassGradient {
   return { count: g.count, gain: r(g.gain), attribution: r(g.attribution) };
 }
 
-type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning' | 'rankingClasses'>> & { rankingClasses: readonly string[] | null };
+type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning' | 'rankingClasses' | 'segmenter'>> & { rankingClasses: readonly string[] | null };
 
 function resolve(o: DissectOptions): Resolved {
   const r: Resolved = {
@@ -166,7 +172,13 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     });
   }
   const [h, w, C] = info.shape as [number, number, number];
-  const probe = typeof probeOrSpec === 'string' ? await openProbe(probeOrSpec, { inputSize: classifier.inputSize }) : probeOrSpec;
+  const probe = typeof probeOrSpec !== 'string' ? probeOrSpec
+    : options.segmenter !== undefined ? await openSegmentedProbe(probeOrSpec, options.segmenter, { inputSize: classifier.inputSize })
+    : await openProbe(probeOrSpec, { inputSize: classifier.inputSize });
+  if (probe.labelPlanes === 0 && !probe.labelBatch) {
+    throw usageError(`the probe set '${probe.spec}' has no label maps`, { path: 'probe', hint: 'label its images with a segmenter: --segmenter builtin:scenes-segmenter (or segmenter: in the library)' });
+  }
+  for (const w of probe.warnings ?? []) warn(w);
   const [H, W] = classifier.inputSize;
   if (probe.imageSize[0] !== H || probe.imageSize[1] !== W) {
     throw usageError(`the probe set's images are ${probe.imageSize[1]}×${probe.imageSize[0]}, but the model takes ${W}×${H}`, { path: 'probe' });
@@ -338,6 +350,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       probe: {
         spec: probe.spec, kind: probe.kind, count: probe.count, used,
         concepts: probe.concepts.map((c) => ({ id: c.id, name: c.name, category: c.category, pixels: pixelsOf(c.id) })),
+        ...(probe.segmenter ? { segmenter: { name: probe.segmenter.name, fingerprint: probe.segmenter.fingerprint } } : {}),
       },
       params: {
         quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages, metric: o.metric,

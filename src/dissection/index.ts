@@ -17,6 +17,8 @@ export {
   LABEL_SUFFIX, brodenProbeKind, defaultLabelSize, downsampleLabels, encodeLabelPng, folderProbeKind, openProbe, probeBatches, probeKinds,
   readLabelPng, registerProbeKind, scenesProbeKind,
 } from './probe.js';
+export { openImageFolder, openSegmentedProbe, segmentedProbeKind, segmentedSpec, withSegmenter } from './segmented.js';
+export type { ImageFolderOptions } from './segmented.js';
 export type { OpenProbeOptions, ProbeBatch, ProbeBatchOptions, ProbeConcept, ProbeItem, ProbeKind, ProbeSet } from './probe.js';
 export { ablationCurves, chunksOf, classImportance, maskedCopies, rankUnits } from './importance.js';
 export type {

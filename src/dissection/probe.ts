@@ -58,6 +58,18 @@ export interface ProbeSet {
   readonly classNames: readonly string[] | undefined;
   /** Loads item `index`; resolves to `null` when the image is corrupt (then `reason` says why through `onSkip`). */
   load(index: number, onSkip?: (id: string, reason: string) => void): Promise<ProbeItem | null>;
+  /**
+   * When label maps come from a model rather than from files (a segmenter): the labels of a whole batch of
+   * pixel-space images `[count, H, W, 3]`, as `[count, labelPlanes, H, W]`. {@link probeBatches} then reads items
+   * with `loadUnlabelled` and labels each batch at once.
+   */
+  labelBatch?(images: Float32Array, count: number): Uint16Array;
+  /** Loads an item without computing its label maps (with `labelBatch`). */
+  loadUnlabelled?(index: number, onSkip?: (id: string, reason: string) => void): Promise<ProbeItem | null>;
+  /** The segmenter that labels the images, when one does. */
+  readonly segmenter?: { readonly name: string; readonly fingerprint: string };
+  /** Things the user should know about how the set is read (images resized, …), said once by the caller. */
+  readonly warnings?: readonly string[];
 }
 
 /** What {@link openProbe} needs to know of the model. */
@@ -163,9 +175,11 @@ export async function* probeBatches(probe: ProbeSet, options: ProbeBatchOptions 
   const classIndexOf = new Map((probe.classNames ?? []).map((c, i) => [c, i]));
   const [H, W] = probe.imageSize;
   const planes = probe.labelPlanes;
+  const labelBatch = probe.labelBatch?.bind(probe);
+  const read = labelBatch && probe.loadUnlabelled ? probe.loadUnlabelled.bind(probe) : probe.load.bind(probe);
   const load = async (from: number): Promise<ProbeBatch> => {
     const slice = indices.slice(from, from + batchSize);
-    const items = (await Promise.all(slice.map((i) => probe.load(i, options.onSkip)))).filter((x): x is ProbeItem => x !== null);
+    const items = (await Promise.all(slice.map((i) => read(i, options.onSkip)))).filter((x): x is ProbeItem => x !== null);
     const n = items.length;
     const images = new Float32Array(n * H * W * 3);
     const labels = new Uint16Array(n * planes * lh * lw);
@@ -174,13 +188,21 @@ export async function* probeBatches(probe: ProbeSet, options: ProbeBatchOptions 
       const off = b * H * W * 3;
       const img = it.image;
       for (let k = 0; k < img.length; k++) images[off + k] = img[k] / 255;
+      if (classIndex && it.className !== undefined) classIndex[b] = classIndexOf.get(it.className) ?? -1;
+      if (labelBatch) return;
       const [sh, sw] = it.labelSize ?? [H, W];
       if (it.labels.length !== planes * sh * sw) {
         throw new UnitAttackError('UA_INTERNAL', `probe item '${it.id}' has ${it.labels.length} label values, expected ${planes}×${sh}×${sw}`);
       }
       downsampleLabels(it.labels, planes, sh, sw, lh, lw, labels, b * planes * lh * lw);
-      if (classIndex && it.className !== undefined) classIndex[b] = classIndexOf.get(it.className) ?? -1;
     });
+    if (labelBatch && n > 0) {
+      const full = labelBatch(images, n);
+      if (full.length !== n * planes * H * W) {
+        throw new UnitAttackError('UA_INTERNAL', `the label source of '${probe.spec}' gave ${full.length} values for ${n}×${planes}×${H}×${W}`);
+      }
+      for (let b = 0; b < n; b++) downsampleLabels(full.subarray(b * planes * H * W, (b + 1) * planes * H * W), planes, H, W, lh, lw, labels, b * planes * lh * lw);
+    }
     return {
       images, labels, ids: items.map((it) => it.id), indices: items.map((it) => it.index), count: n,
       ...(classIndex ? { classIndex } : {}),

@@ -9,6 +9,7 @@ import { attackResultToData, type AttackTaskInput, type AttackTaskOutput } from 
 import { registerPoolTask } from '../engine/pool.js';
 import { ablateChunk, rankChunk, type AblationChunkCounts, type AblationChunkInput, type RankChunkInput, type RankChunkSums } from '../dissection/importance.js';
 import { openProbe, type ProbeSet } from '../dissection/probe.js';
+import '../dissection/segmented.js'; // registers the segmented probe kind, so segmented shards open here too
 import { createSketchBank } from '../dissection/_internals/sketch-bank.js';
 import { shardTransfer, tallyIouBatch, tallyShard, type IouCounts, type IouInput, type ShardInput, type ShardOutput } from '../dissection/_internals/shards.js';
 

@@ -282,8 +282,3 @@ export async function loadSegmenter(spec: string): Promise<Segmenter> {
     ...(sidecar.inputSize !== undefined ? { inputSize: sidecar.inputSize } : {}),
   });
 }
-
-/** Writes a segmenter's sidecar beside its model.json. */
-export function segmenterSidecar(categories: readonly SegmenterCategory[], extra: Partial<SegmenterSidecar> = {}): SegmenterSidecar {
-  return { format: SEGMENTER_FORMAT, version: 1, ...extra, categories: categories.map((c) => ({ name: c.name, concepts: [...c.concepts] })) };
-}

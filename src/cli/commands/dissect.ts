@@ -32,7 +32,11 @@ export const dissectCommand: CommandSpec = {
     layer: { type: 'string', describe: "layer to dissect (default: the model's last convolution)" },
     probe: {
       type: 'string', default: 'builtin:scenes?count=2000&seed=7',
-      describe: 'probe set: builtin:scenes?count=N&seed=S, a Broden-layout folder, or a folder of foo.png + foo_label.png',
+      describe: 'probe set: builtin:scenes?count=N&seed=S, a Broden-layout folder, or a folder of foo.png + foo_label.png (with --segmenter: any folder of images)',
+    },
+    segmenter: {
+      type: 'string',
+      describe: 'label the probe images with this segmenter (builtin:scenes-segmenter or a segmenter folder) instead of label maps; the probe may then be a folder of plain images',
     },
     out: { type: 'string', demandOption: true, describe: 'folder for atlas.json, CSVs, strips, ablation.png and index.html' },
     quantile: { type: 'number', default: 0.01, describe: "top quantile of each unit's activations that counts as active" },
@@ -56,6 +60,7 @@ export const dissectCommand: CommandSpec = {
   examples: [
     ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
     ['unit-attack dissect --model my-model --probe data/broden --layer conv5 --out out/conv5', 'dissect your own model on a Broden folder'],
+    ['unit-attack dissect --probe photos/ --segmenter builtin:scenes-segmenter --out out/photos', 'dissect on a folder of plain images labelled by the built-in segmenter'],
   ],
   check(argv) {
     checkWorkersArg(argv);
@@ -81,6 +86,7 @@ export const dissectCommand: CommandSpec = {
         topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
         trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
         importance: argv.importance as boolean, cache: argv.cache as boolean, ranking: argv.ranking as 'single' | 'greedy',
+        ...(argv.segmenter !== undefined ? { segmenter: argv.segmenter as string } : {}),
         ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
         onProgress: (p) => {
