@@ -8,7 +8,7 @@ import { fromSegmenterModel, type Segmenter } from '../../src/segment/segmenter.
 export const COLOR_CATEGORIES = [{ name: 'object', concepts: ['redthing', 'bluething'] }];
 
 export function colorSegmenterModel(): tf.LayersModel {
-  const input = tf.input({ shape: [null, null, 3] as unknown as number[] });
+  const input = tf.input({ shape: [null, null, 3] });
   const conv = tf.layers.conv2d({ name: 'seg', filters: 3, kernelSize: 1 });
   const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
   // Channels: none, redthing, bluething.
