@@ -6,6 +6,7 @@ import { infoCommand } from './info.js';
 import { predictCommand } from './predict.js';
 import { synthCommand } from './synth.js';
 import { runCommand } from './run.js';
+import { segmentCommand } from './segment.js';
 import { trainCommand } from './train.js';
 import { trainSegmenterCommand } from './train-segmenter.js';
 
@@ -17,6 +18,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   runCommand,
   trainCommand,
   trainSegmenterCommand,
+  segmentCommand,
   dissectCommand,
   attackCommand,
   importCommand,
