@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderScene, sceneLabelPlanes, CONCEPTS } from '../../src/data/scenes/index.js';
+import { initBackend } from '../../src/engine/backend.js';
+import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
+import { augmentScene, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import { trainSegmenter, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
+import { relError } from '../helpers.js';
+
+/** A tiny segmenter and world: 32×32 scenes, two encoder levels of 4 and 8 channels. */
+const tiny = (out: string, extra: Partial<TrainSegmenterOptions> = {}): TrainSegmenterOptions => ({
+  out, seed: 5, steps: 6, batchSize: 4, learningRate: 0.01, sizes: [32], encoderWidths: [4, 8], decoderWidths: [4],
+  checkpointEvery: 2, evalCount: 4, classes: ['ski_resort', 'street'], ...extra,
+});
+
+let dir: string;
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ua-train-seg-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function weights(model: tf.LayersModel): Float32Array {
+  return Float32Array.from(model.getWeights().flatMap((w) => Array.from(w.dataSync())));
+}
+
+describe('segmenter training data and loss', () => {
+  it('targets give each category the concept the exact label planes give it', () => {
+    const scene = renderScene({ cls: 'street', seed: 11, size: 48 });
+    const targets = sceneTargets(scene);
+    const planes = sceneLabelPlanes(scene);
+    const n = 48 * 48;
+    let checked = 0;
+    SCENE_SEGMENTER_CATEGORIES.forEach((cat, k) => {
+      for (let i = 0; i < n; i++) {
+        const t = targets[k * n + i];
+        const name = t === 0 ? undefined : cat.concepts[t - 1];
+        // The concepts the exact planes give this pixel, in this category.
+        const exact = [planes[i], planes[n + i]].filter((id) => id > 0).map((id) => CONCEPTS.find((c) => c.id === id)!)
+          .filter((c) => c.category === cat.name).map((c) => c.name);
+        expect(exact.length <= 1 ? exact[0] : exact).toEqual(name);
+        checked++;
+      }
+    });
+    expect(checked).toBe(SCENE_SEGMENTER_CATEGORIES.length * n);
+  });
+
+  it('colour, blur and noise touch the image only; flips and shifts move the targets with it', () => {
+    const scene = renderScene({ cls: 'ski_resort', seed: 3, size: 32 });
+    const t = sceneTargets(scene);
+    const planes = SCENE_SEGMENTER_CATEGORIES.length;
+    const photometric = augmentScene(scene.image, t, planes, 32, 7, { flip: false, shift: 0 });
+    expect(Array.from(photometric.targets)).toEqual(Array.from(t));
+    for (const v of photometric.image) expect(v >= 0 && v <= 1).toBe(true);
+    // Geometric only: each output pixel's colour is the input colour found where its target came from.
+    const geo = augmentScene(scene.image, t, planes, 32, 7, { color: false, blur: false, noise: false, blocky: false });
+    let same = 0;
+    for (let i = 0; i < 32 * 32; i++) {
+      for (let j = 0; j < 32 * 32; j++) {
+        if (Math.abs(geo.image[3 * i] * 255 - scene.image[3 * j]) < 0.5 && Math.abs(geo.image[3 * i + 1] * 255 - scene.image[3 * j + 1]) < 0.5
+          && Math.abs(geo.image[3 * i + 2] * 255 - scene.image[3 * j + 2]) < 0.5 && geo.targets[i] === t[j]) { same++; break; }
+      }
+    }
+    expect(same).toBe(32 * 32);
+  });
+
+  it('the loss is cross-entropy plus soft Dice, worked by hand on two pixels', () => {
+    // One category with concepts a, b (channels none, a, b); pixel 0 is a, pixel 1 is none.
+    const cats = [{ name: 'object', concepts: ['a', 'b'] }];
+    const z = [[1, 2, 0], [0.5, -1, 0]];
+    const loss = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 2, 3]), Int32Array.from([1, 0]), cats).arraySync());
+    const softmax = (v: number[]): number[] => { const e = v.map(Math.exp); const s = e.reduce((a, b) => a + b); return e.map((x) => x / s); };
+    const p = z.map(softmax);
+    const ce = -(Math.log(p[0][1]) + Math.log(p[1][0])) / 2;
+    // Dice over the concepts present (only a): 1 − (2·p(a at pixel 0) + 1) / (p(a)summed + 1 + 1).
+    const dice = 1 - (2 * p[0][1] + 1) / (p[0][1] + p[1][1] + 1 + 1);
+    expect(loss).toBeCloseTo(ce + dice, 5);
+  });
+});
+
+describe('trainSegmenter', () => {
+  it('a few steps on a tiny net lower the loss on a fixed batch, and leave no tensors behind', async () => {
+    const batch = segmenterBatch(77, 0, 8, 32, { classes: ['ski_resort', 'street'], augment: false });
+    const lossOf = (model: tf.LayersModel): number => tf.tidy(() =>
+      segmenterLossSum(model.predict(tf.tensor4d(batch.images, [8, 32, 32, 3])) as tf.Tensor4D, batch.targets, SCENE_SEGMENTER_CATEGORIES).arraySync()) / 8;
+    const untrained = buildSegmenterNet({ encoderWidths: [4, 8], decoderWidths: [4], seed: 5 });
+    const before = lossOf(untrained);
+    untrained.dispose();
+    const tensors = tf.memory().numTensors;
+    const r = await trainSegmenter(tiny(path.join(dir, 'short'), { steps: 16, checkpointEvery: 8 }));
+    const after = lossOf(r.model);
+    r.segmenter.dispose();
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(r.lossHistory).toHaveLength(16);
+    expect(Number.isFinite(after)).toBe(true);
+    expect(after).toBeLessThan(0.9 * before);
+  });
+
+  it('an interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one', async () => {
+    const whole = await trainSegmenter(tiny(path.join(dir, 'whole')));
+    const wholeWeights = weights(whole.model);
+    whole.segmenter.dispose();
+    const out = path.join(dir, 'resumed');
+    const first = await trainSegmenter(tiny(out, { maxSteps: 3 }));
+    expect(first.finished).toBe(false);
+    first.segmenter.dispose();
+    const resumed = await trainSegmenter(tiny(out));
+    expect(resumed.finished).toBe(true);
+    expect(resumed.lossHistory.map((h) => h.loss)).toEqual(whole.lossHistory.map((h) => h.loss));
+    expect(relError(weights(resumed.model), wholeWeights)).toBe(0);
+    resumed.segmenter.dispose();
+  });
+
+  it('refuses to resume a checkpoint made with other options, naming the option', async () => {
+    const out = path.join(dir, 'mismatch');
+    (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
+    await expect(trainSegmenter(tiny(out, { batchSize: 2 }))).rejects.toThrow(/batchSize/);
+  });
+
+  it('names the option when sizes do not fit the network', async () => {
+    await expect(trainSegmenter(tiny(path.join(dir, 'bad'), { sizes: [30] }))).rejects.toThrow(/sizes must be multiples of 4/);
+    await expect(trainSegmenter(tiny(path.join(dir, 'bad'), { classes: ['moon_base'] }))).rejects.toThrow(/unknown scene class 'moon_base'/);
+  });
+});
