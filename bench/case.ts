@@ -19,9 +19,10 @@ import { loadClassifier, saveLayersModel } from '../src/models/io.js';
 import type { Classifier } from '../src/models/types.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { startPool, withPool } from '../src/parallel/index.js';
-import { forwardEach, fuzzJob, gradientEach, type FuzzInput } from './tasks.js';
+import { loadSegmenter } from '../src/segment/segmenter.js';
+import { forwardEach, fuzzJob, gradientEach, segmentScenes, type FuzzInput } from './tasks.js';
 
-export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'pgd50', 'fuzz'] as const;
+export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'dissect-segmented', 'segment', 'pgd50', 'fuzz'] as const;
 export type CaseName = (typeof CASES)[number];
 
 /** What a case process prints after `BENCH `. */
@@ -42,6 +43,7 @@ export interface CaseOutput {
 }
 
 const BUILTIN = 'builtin:scenes-vgg16';
+const SEGMENTER = 'builtin:scenes-segmenter';
 
 /** VGG-16 224×224 with 1000 classes (seeded random weights), saved once in the temp folder so workers can load it. */
 async function vgg16Folder(): Promise<string> {
@@ -104,17 +106,39 @@ export async function runCase(name: CaseName, workers: number, runs: number, qui
       await once();
       for (let r = 0; r < runs; r++) figures.push(await once());
       unit = 's/image'; higherIsBetter = false; work = `${count} images, batch 1`;
-    } else if (name === 'dissect') {
+    } else if (name === 'dissect' || name === 'dissect-segmented') {
       const count = quick ? 160 : 960;
       const tmp = os.tmpdir();
+      const segmenter = name === 'dissect-segmented' ? { segmenter: SEGMENTER } : {};
       const once = async (n: number, seed: number): Promise<number> => {
         const t = now();
-        await withPool(pool, () => dissect(clf, `builtin:scenes?count=${n}&seed=${seed}`, { cache: false, tmpDir: tmp }));
+        await withPool(pool, () => dissect(clf, `builtin:scenes?count=${n}&seed=${seed}`, { cache: false, tmpDir: tmp, ...segmenter }));
         return n / (now() - t);
       };
       await once(quick ? 32 : 64, 99);
       for (let r = 0; r < runs; r++) figures.push(await once(count, 7));
-      unit = 'images/s'; work = `block5_conv3 of ${BUILTIN} on ${count} scenes, class importance included`;
+      unit = 'images/s';
+      work = `block5_conv3 of ${BUILTIN} on ${count} scenes, class importance included${name === 'dissect-segmented' ? `, label maps from ${SEGMENTER}` : ''}`;
+    } else if (name === 'segment') {
+      const count = quick ? 200 : 2000;
+      const size = 96;
+      const seg = await loadSegmenter(SEGMENTER);
+      const once = async (n: number, seed: number): Promise<number> => {
+        const t = now();
+        if (pool) {
+          await pool.map<number>(splitRange(n, pool.size).map(([a, b]) => ({ kind: 'bench-segment', input: { from: a, count: b - a, seed, size }, label: `scenes ${a}–${b}` })));
+        } else {
+          segmentScenes(seg, { from: 0, count: n, seed, size });
+        }
+        return now() - t;
+      };
+      try {
+        await once(quick ? 20 : 100, 99);
+        for (let r = 0; r < runs; r++) figures.push(await once(count, 7));
+      } finally {
+        seg.dispose();
+      }
+      unit = 's'; higherIsBetter = false; work = `render and segment ${count} scenes at ${size}×${size} with ${SEGMENTER}, batches of 50`;
     } else if (name === 'pgd50') {
       const count = quick ? 8 : 16;
       const { x, labels } = scenes(clf, count, 5);

@@ -8,6 +8,8 @@ import { registerPoolTask } from '../src/engine/pool.js';
 import type { Classifier } from '../src/models/types.js';
 import type { RgbImage } from '../src/data/images.js';
 import { fuzzClassifier, type FuzzBounds } from '../src/scenarios/fuzz.js';
+import { renderScene, sceneSeed, SCENE_CLASSES } from '../src/data/scenes/index.js';
+import { loadSegmenter, type Segmenter } from '../src/segment/segmenter.js';
 
 /** Images `[count, H, W, 3]` for the per-image cases. */
 export interface ImagesInput { x: Float32Array; count: number }
@@ -45,6 +47,36 @@ export async function fuzzJob(clf: Classifier, input: FuzzInput): Promise<number
   return checked;
 }
 
+/** Scenes `[from, from + count)` of dataset `seed` to segment at `size`. */
+export interface SegmentInput { from: number; count: number; seed: number; size: number }
+
+/**
+ * Renders and segments scenes in batches of 50; answers the labelled pixels (a checksum that the work was done).
+ * Rendering is included: it is what dissection through a segmenter does with a scene probe too.
+ */
+export function segmentScenes(seg: Segmenter, input: SegmentInput): number {
+  const { size } = input;
+  const per = size * size * 3;
+  let labelled = 0;
+  for (let a = input.from; a < input.from + input.count; a += 50) {
+    const n = Math.min(50, input.from + input.count - a);
+    const x = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) {
+      const s = renderScene({ cls: SCENE_CLASSES[(a + i) % SCENE_CLASSES.length], seed: sceneSeed(input.seed, a + i), size });
+      for (let k = 0; k < per; k++) x[i * per + k] = s.image[k] / 255;
+    }
+    const labels = seg.segment(x, n, size, size);
+    for (const v of labels) if (v > 0) labelled++;
+  }
+  return labelled;
+}
+
+let workerSegmenter: Promise<Segmenter> | undefined;
+
+registerPoolTask<SegmentInput, number>('bench-segment', async (_ctx, input) => {
+  workerSegmenter ??= loadSegmenter('builtin:scenes-segmenter');
+  return { value: segmentScenes(await workerSegmenter, input) };
+});
 registerPoolTask<ImagesInput, null>('bench-forward', async (ctx, input) => { await forwardEach(ctx.classifier, input); return { value: null }; });
 registerPoolTask<ImagesInput, null>('bench-gradient', async (ctx, input) => { await gradientEach(ctx.classifier, input); return { value: null }; });
 registerPoolTask<FuzzInput, number>('bench-fuzz', async (ctx, input) => ({ value: await fuzzJob(ctx.classifier, input) }));
