@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import chalk from 'chalk';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { UnitAttackError, isUserError, usageError } from '../errors.js';
+import { UnitAttackError, isUserError, nearestNames, usageError } from '../errors.js';
+import { PACKAGE_ROOT } from '../models/io.js';
 import type { CliIO, CommandSpec, GlobalArgs } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { formatError } from './format.js';
@@ -15,18 +19,41 @@ export const GLOBAL_OPTIONS = {
   },
   debug: { type: 'boolean', default: false, describe: 'show stack traces' },
   quiet: { type: 'boolean', default: false, describe: 'no progress bars' },
+  color: { type: 'boolean', describe: 'colour in the terminal (--no-color, or env NO_COLOR, turns it off; env FORCE_COLOR forces it)' },
 } as const;
+
+/** The package version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Sets the colour level from `--no-color` / `--color`, then `NO_COLOR` (any non-empty value turns colour off, see
+ * no-color.org), then `FORCE_COLOR` (0–3; empty or `true` means 1); otherwise leaves chalk's own terminal detection.
+ */
+export function applyColor(args: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  if (args.includes('--no-color')) { chalk.level = 0; return; }
+  if (args.includes('--color')) { chalk.level = Math.max(chalk.level, 1) as typeof chalk.level; return; }
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') { chalk.level = 0; return; }
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) {
+    const n = force === '' || force === 'true' ? 1 : force === 'false' ? 0 : Number(force);
+    if (Number.isInteger(n) && n >= 0 && n <= 3) chalk.level = n as typeof chalk.level;
+  }
+}
 
 function parser(args: readonly string[], commands: readonly CommandSpec[]): Argv {
   let y = yargs([...args])
     .scriptName('unit-attack')
     .usage('$0 <command> [options]\n\nFind the concept units inside a CNN, attack them, and gate a model in CI.')
+    .epilogue('`unit-attack help <command>` (or `unit-attack <command> --help`) shows a command\'s options; `unit-attack --version` prints the version.')
     .options(GLOBAL_OPTIONS)
     .strict()
     .demandCommand(1, 'name a command')
     .recommendCommands()
     .exitProcess(false)
     .help()
+    .alias('h', 'help')
     .version(false)
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {
@@ -62,15 +89,49 @@ const processIO: CliIO = {
   isTTY: Boolean(process.stderr.isTTY),
 };
 
+/** The help text of one command: usage, description, its options and the global ones, examples. */
+export async function commandHelp(spec: CommandSpec): Promise<string> {
+  let y: Argv = yargs([])
+    .scriptName('unit-attack')
+    .usage(`$0 ${spec.name}${spec.positional ? ` ${spec.positional}` : ''}\n\n${spec.describe}`)
+    .options(spec.options)
+    .group(Object.keys(spec.options), 'Options:')
+    .options(GLOBAL_OPTIONS)
+    .group([...Object.keys(GLOBAL_OPTIONS), 'help'], 'Global options:')
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 100));
+  for (const [name, p] of Object.entries(spec.positionals ?? {})) y = y.positional(name, p);
+  for (const [cmd, d] of spec.examples ?? []) y = y.example(cmd, d);
+  return y.getHelp();
+}
+
+function findCommand(name: string, commands: readonly CommandSpec[]): CommandSpec {
+  const spec = commands.find((c) => c.name === name);
+  if (!spec) {
+    throw usageError(`unknown command '${name}'`, {
+      hint: `did you mean ${nearestNames(name, commands.map((c) => c.name)).join(', ')}? (\`unit-attack --help\` lists them all)`,
+    });
+  }
+  return spec;
+}
+
 /** Runs the CLI and returns the exit code. Only the caller (bin/) calls `process.exit`. */
 export async function main(args: readonly string[], io: CliIO = processIO, commands: readonly CommandSpec[] = COMMANDS): Promise<number> {
   const debug = args.includes('--debug');
-  const wantsHelp = args.length === 0 || args.includes('--help') || args.includes('-h');
+  applyColor(args);
+  const first = args.find((a) => !a.startsWith('-'));
+  const wantsHelp = args.length === 0 || args[0] === 'help' || args.includes('--help') || args.includes('-h');
   try {
+    if (args.includes('--version') && (first === undefined || first === 'help')) {
+      io.out(packageVersion());
+      return EXIT.ok;
+    }
     if (wantsHelp) {
-      // yargs prints a command's help itself while parsing; only the bare call needs it fetched.
-      if (args.length === 0) io.out(await parser(['--help'], commands).getHelp());
-      else await parser(args, commands).parseAsync();
+      // `help [command]`, `[command] --help`, `-h`, or nothing at all.
+      const named = args[0] === 'help' ? args.slice(1).find((a) => !a.startsWith('-')) : first;
+      io.out(named === undefined ? await parser([], commands).getHelp() : await commandHelp(findCommand(named, commands)));
       return EXIT.ok;
     }
     const argv = buildArgv(args, commands);

@@ -99,3 +99,64 @@ describe('bin/unit-attack.js (spawned)', () => {
     expect(err.stderr).not.toMatch(/node:internal|\.js:\d+:\d+/);
   });
 });
+
+describe('CLI conventions', () => {
+  it('shows help for -h, --help, help and help COMMAND, on the bare binary and on every command, exiting 0', async () => {
+    const { COMMANDS } = await import('../../src/cli/commands/index.js');
+    for (const args of [[], ['-h'], ['--help'], ['help']]) {
+      const io = captureIO();
+      expect(await main(args, io)).toBe(0);
+      const text = io.stdout.join('\n');
+      expect(text).toMatch(/unit-attack <command> \[options\]/);
+      for (const c of COMMANDS) expect(text).toContain(c.name);
+    }
+    for (const c of COMMANDS) {
+      for (const args of [[c.name, '-h'], [c.name, '--help'], ['help', c.name]]) {
+        const io = captureIO();
+        expect(await main(args, io)).toBe(0);
+        const text = io.stdout.join('\n');
+        expect(text).toContain(`unit-attack ${c.name}`);
+        expect(text).toContain(c.describe.slice(0, 30));
+        for (const option of Object.keys(c.options)) expect(text).toContain(`--${option}`);
+      }
+    }
+  });
+
+  it('says which commands are near an unknown one in help', async () => {
+    const io = captureIO();
+    expect(await main(['help', 'atack'], io)).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/unknown command 'atack'[\s\S]*attack/);
+  });
+
+  it('prints the package version', async () => {
+    const io = captureIO();
+    expect(await main(['--version'], io)).toBe(0);
+    const { version } = JSON.parse(await (await import('node:fs')).promises.readFile(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(io.stdout.join('\n').trim()).toBe(version);
+  });
+
+  it('follows --no-color, NO_COLOR and FORCE_COLOR, in that order', async () => {
+    const { applyColor } = await import('../../src/cli/main.js');
+    const chalk = (await import('chalk')).default;
+    const saved = chalk.level;
+    try {
+      applyColor([], { FORCE_COLOR: '2' }); expect(chalk.level).toBe(2);
+      applyColor([], { NO_COLOR: '1', FORCE_COLOR: '2' }); expect(chalk.level).toBe(0);
+      chalk.level = 3; applyColor(['--no-color'], { FORCE_COLOR: '3' }); expect(chalk.level).toBe(0);
+      applyColor([], { FORCE_COLOR: '' }); expect(chalk.level).toBe(1);
+      chalk.level = 2; applyColor([], { NO_COLOR: '' }); expect(chalk.level).toBe(2); // empty NO_COLOR is unset
+      // In a real process: an error on a forced-colour terminal has colour codes, and NO_COLOR removes them.
+      const env = { ...process.env, FORCE_COLOR: '1' };
+      const coloured = await run(process.execPath, [bin, 'predict', '--image', 'nope.png'], { env }).catch((e: { stderr: string; code: number }) => e);
+      expect((coloured as { code: number }).code).toBe(2);
+      expect((coloured as { stderr: string }).stderr).toMatch(/\u001b\[/);
+      const plain = await run(process.execPath, [bin, 'predict', '--image', 'nope.png'], { env: { ...env, NO_COLOR: '1' } }).catch((e: { stderr: string }) => e);
+      expect((plain).stderr).toContain('nope.png');
+      expect((plain).stderr).not.toMatch(/\u001b\[/);
+      const flag = await run(process.execPath, [bin, 'predict', '--no-color', '--image', 'nope.png'], { env }).catch((e: { stderr: string }) => e);
+      expect((flag).stderr).not.toMatch(/\u001b\[/);
+    } finally {
+      chalk.level = saved;
+    }
+  });
+});
