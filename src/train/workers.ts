@@ -18,6 +18,9 @@ function workerScript(): string {
   });
 }
 
+/** One shard of a step: its samples, and what the task needs besides (the segmenter's size, the GAN's phase and step). */
+export type TrainShard = Pick<TrainWorkerStep, 'from' | 'count' | 'size' | 'phase' | 'step'>;
+
 interface Pending {
   resolve(r: ShardGradient): void;
   reject(e: Error): void;
@@ -56,12 +59,12 @@ class TrainWorker {
     this.worker.on('exit', (code) => fail(`exited (code ${code})`));
   }
 
-  step(weights: Float32Array, from: number, count: number, size?: number): Promise<ShardGradient> {
+  step(weights: Float32Array, shard: TrainShard): Promise<ShardGradient> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<ShardGradient>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'step', id, weights, from, count, ...(size !== undefined ? { size } : {}) } satisfies TrainWorkerStep);
+      this.worker.postMessage({ ...shard, type: 'step', id, weights } satisfies TrainWorkerStep);
     });
   }
 
@@ -92,8 +95,8 @@ export class TrainWorkers {
   }
 
   /** Sends shard `k` of the step to worker `k` (shards beyond the workers are the caller's). */
-  steps(weights: Float32Array, shards: ReadonlyArray<{ from: number; count: number; size?: number }>): Array<Promise<ShardGradient>> {
-    return shards.map((s, k) => this.workers[k].step(weights, s.from, s.count, s.size));
+  steps(weights: Float32Array, shards: readonly TrainShard[]): Array<Promise<ShardGradient>> {
+    return shards.map((s, k) => this.workers[k].step(weights, s));
   }
 
   async stop(): Promise<void> {

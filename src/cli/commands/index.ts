@@ -9,6 +9,7 @@ import { runCommand } from './run.js';
 import { segmentCommand } from './segment.js';
 import { trainCommand } from './train.js';
 import { trainSegmenterCommand } from './train-segmenter.js';
+import { trainGanCommand } from './train-gan.js';
 
 /** Every command of the CLI, in help order. Add a command by adding its spec here. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   runCommand,
   trainCommand,
   trainSegmenterCommand,
+  trainGanCommand,
   segmentCommand,
   dissectCommand,
   attackCommand,

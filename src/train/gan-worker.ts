@@ -1,0 +1,26 @@
+/**
+ * The GAN task of a training worker thread: it holds copies of both players, sets them from the weights it is sent
+ * (generator, discriminator, spectral-norm vectors, concatenated) and computes its shard of one player's gradient.
+ */
+import { buildGenerator, createDiscriminator } from '../gan/net.js';
+import { assignVariables } from './shard.js';
+import { ganShardGradient, generatorVariables } from './gan-shard.js';
+import type { ShardGradient } from './shard.js';
+import type { TrainWorkerInit, TrainWorkerStep } from './train-worker.js';
+
+export function ganShardTask(init: Extract<TrainWorkerInit, { task: 'gan' }>): { compute(m: TrainWorkerStep): ShardGradient; dispose(): void } {
+  const generator = buildGenerator(init.generator);
+  const discriminator = createDiscriminator(init.discriminator);
+  const vars = [...generatorVariables(generator), ...discriminator.weights, ...discriminator.spectral];
+  return {
+    compute(m) {
+      if (m.phase === undefined || m.step === undefined) throw new Error('a GAN step needs a phase and a step');
+      assignVariables(vars, m.weights);
+      return ganShardGradient({ generator, discriminator }, init.context, m.phase, m.step, m.from, m.count);
+    },
+    dispose() {
+      generator.dispose();
+      discriminator.dispose();
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.js';
+import { buildGenerator, createDiscriminator, generatorOutputSize } from '../../src/gan/net.js';
+import { loadGeneratorModel, saveGenerator } from '../../src/gan/save.js';
+import { trainGan, type TrainGanOptions } from '../../src/train/gan.js';
+import { ganShardGradient, type GanShardContext } from '../../src/train/gan-shard.js';
+import { relError } from '../helpers.js';
+
+/** A tiny GAN: 8×8 images, 8 units per layer, one discriminator level. */
+const TINY = { latentSize: 8, generatorWidths: [8, 8, 8, 8], discriminatorWidths: [8] } as const;
+const tiny = (out: string, extra: Partial<TrainGanOptions> = {}): TrainGanOptions => ({
+  out, seed: 5, steps: 6, batchSize: 4, checkpointEvery: 2, instanceNoise: 0.1, instanceNoiseSteps: 4, ...TINY, ...extra,
+});
+
+let dir: string;
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ua-gan-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every weight of the run's moving-average and trained generators, and its loss history; disposes the models. */
+async function runOf(options: TrainGanOptions): Promise<{ ema: Float32Array; generator: Float32Array; history: unknown[] }> {
+  const r = await trainGan(options);
+  const flat = (m: tf.LayersModel): Float32Array => Float32Array.from(m.getWeights().flatMap((w) => Array.from(w.dataSync())));
+  const out = { ema: flat(r.ema), generator: flat(r.generator), history: r.history };
+  r.ema.dispose();
+  r.generator.dispose();
+  return out;
+}
+
+describe('GAN networks', () => {
+  it('the generator maps latents to images in [-1, 1] with an 8×8 layer4, and its layers are named layer1…layerN', () => {
+    const g = buildGenerator({ latentSize: 8, widths: [4, 4, 6, 6, 4, 4], seed: 1 });
+    const y = tf.tidy(() => g.predict(tf.randomNormal([2, 8], 0, 1, 'float32', 1)) as tf.Tensor);
+    expect(y.shape).toEqual([2, 16, 16, 3]);
+    const v = y.dataSync();
+    expect(Math.max(...v)).toBeLessThanOrEqual(1);
+    expect(Math.min(...v)).toBeGreaterThanOrEqual(-1);
+    y.dispose();
+    expect(g.getLayer('layer4').outputShape).toEqual([null, 8, 8, 6]);
+    expect(g.layers.filter((l) => /^layer\d+$/.test(l.name)).map((l) => l.name)).toEqual(['layer1', 'layer2', 'layer3', 'layer4', 'layer5', 'layer6']);
+    expect(generatorOutputSize([128, 128, 128, 128, 64, 64, 32, 32, 16, 16])).toBe(64);
+    g.dispose();
+  });
+
+  it('a saved generator loads back (pixel norm included) and gives the same outputs', async () => {
+    const g = buildGenerator({ latentSize: 8, widths: [4, 4, 4, 4], seed: 2 });
+    const folder = path.join(dir, 'saved');
+    await saveGenerator(g, folder, { latentSize: 8, latentDistribution: 'normal', outputRange: [-1, 1], outputSize: 8, layers: ['layer1', 'layer2', 'layer3', 'layer4'], defaultLayer: 'layer4' });
+    const { model, sidecar } = await loadGeneratorModel(folder);
+    expect(sidecar.latentSize).toBe(8);
+    const z = tf.randomNormal([3, 8], 0, 1, 'float32', 3);
+    const a = tf.tidy(() => (g.predict(z) as tf.Tensor).dataSync());
+    const b = tf.tidy(() => (model.predict(z) as tf.Tensor).dataSync());
+    expect(relError(b, a)).toBe(0);
+    tf.dispose([z]);
+    g.dispose();
+    model.dispose();
+  });
+
+  it('one step gives finite, non-zero gradients for both players and leaves no tensors behind', () => {
+    const generator = buildGenerator({ latentSize: 8, widths: [8, 8, 8, 8], seed: 1 });
+    const discriminator = createDiscriminator({ imageSize: 8, widths: [8], seed: 1 });
+    const ctx: GanShardContext = { seed: 1, classes: ['field'], latentSize: 8, imageSize: 8, instanceNoise: 0.1, noiseUntil: 10 };
+    const before = tf.memory().numTensors;
+    for (const phase of ['discriminator', 'generator'] as const) {
+      const r = ganShardGradient({ generator, discriminator }, ctx, phase, 0, 0, 4);
+      expect(Number.isFinite(r.lossSum)).toBe(true);
+      expect(r.grads.every(Number.isFinite)).toBe(true);
+      expect(r.grads.some((g) => g !== 0)).toBe(true);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    generator.dispose();
+    discriminator.dispose();
+  });
+});
+
+describe('trainGan', () => {
+  it('the same seed replays exactly, and a run leaves no tensors behind', async () => {
+    const before = tf.memory().numTensors;
+    const a = await runOf(tiny(path.join(dir, 'a'), { steps: 3 }));
+    expect(tf.memory().numTensors).toBe(before);
+    const b = await runOf(tiny(path.join(dir, 'b'), { steps: 3 }));
+    expect(b.history).toEqual(a.history);
+    expect(relError(b.ema, a.ema)).toBe(0);
+    const c = await runOf(tiny(path.join(dir, 'c'), { steps: 3, seed: 6 }));
+    expect(relError(c.ema, a.ema)).toBeGreaterThan(0);
+  });
+
+  it('an interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one', async () => {
+    const whole = await runOf(tiny(path.join(dir, 'whole')));
+    const out = path.join(dir, 'resumed');
+    const first = await runOf(tiny(out, { maxSteps: 3 }));
+    expect(first.history).toHaveLength(3);
+    const resumed = await runOf(tiny(out));
+    expect(resumed.history).toEqual(whole.history);
+    // tfjs's Adam restores its bias corrections as β^t by pow, where a run multiplies them step by step: ≤ 1 ulp.
+    expect(relError(resumed.ema, whole.ema)).toBeLessThan(1e-6);
+    expect(relError(resumed.generator, whole.generator)).toBeLessThan(1e-6);
+  });
+
+  it('a checkpoint made with other options is refused, naming the option', async () => {
+    const out = path.join(dir, 'refused');
+    await runOf(tiny(out, { maxSteps: 1 }));
+    await expect(trainGan(tiny(out, { batchSize: 8 }))).rejects.toMatchObject({ code: 'UA_USAGE', path: '--batch' });
+  });
+
+  it('data-parallel training over 2 threads follows the one-thread run (up to the order of float sums)', async () => {
+    const one = await runOf(tiny(path.join(dir, 'one'), { steps: 2 }));
+    const before = tf.memory().numTensors;
+    const two = await runOf(tiny(path.join(dir, 'two'), { steps: 2, workers: 2 }));
+    expect(tf.memory().numTensors).toBe(before);
+    const first = (h: unknown[]): { dLoss: number; gLoss: number } => h[0] as { dLoss: number; gLoss: number };
+    expect(first(two.history).dLoss).toBeCloseTo(first(one.history).dLoss, 4);
+    expect(relError(two.ema, one.ema)).toBeLessThan(1e-2);
+  });
+});
