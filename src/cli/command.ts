@@ -8,6 +8,9 @@ export interface CliIO {
   isTTY: boolean;
 }
 
+/** The `--json` option of every command that prints a result. */
+export const jsonOption = { type: 'boolean', default: false, describe: 'print the result as JSON on stdout (progress and warnings stay on stderr)' } as const;
+
 /** Parsed arguments common to every command. */
 export interface GlobalArgs {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';

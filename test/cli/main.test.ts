@@ -160,3 +160,29 @@ describe('CLI conventions', () => {
     }
   });
 });
+
+describe('every command', () => {
+  it('describes every option, and takes --json', async () => {
+    const { COMMANDS } = await import('../../src/cli/commands/index.js');
+    for (const c of COMMANDS) {
+      for (const [name, o] of Object.entries(c.options)) expect(`${c.name} --${name}: ${String(o.describe ?? '')}`).toMatch(/: \S/);
+      expect(Object.keys(c.options), c.name).toContain('json');
+    }
+  });
+
+  it('synth --json prints what it wrote as JSON', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ua-synth-json-'));
+    try {
+      const io = captureIO();
+      expect(await main(['synth', '--out', path.join(dir, 'p'), '--count', '3', '--size', '16', '--quiet', '--json'], io)).toBe(0);
+      const r = JSON.parse(io.stdout.join('\n')) as { dir: string; count: number; classes: string[] };
+      expect(r.count).toBe(3);
+      expect(r.dir).toBe(path.join(dir, 'p'));
+      expect(r.classes.length).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

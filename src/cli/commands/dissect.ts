@@ -47,7 +47,7 @@ export const dissectCommand: CommandSpec = {
     'train-fraction': { type: 'number', default: 0.5, describe: 'share of probe images that rank units; the rest are held out' },
     ranking: { type: 'string', choices: ['single', 'greedy'], default: 'single', describe: 'class importance: zero one unit at a time (PNAS), or re-rank each class\'s top units by zeroing them cumulatively' },
     'ranking-classes': { type: 'string', array: true, describe: 'with --ranking greedy: the classes to re-rank (default: all)' },
-    'batch-size': { type: 'number', default: 32 },
+    'batch-size': { type: 'number', default: 32, describe: 'probe images per forward pass' },
     seed: { type: 'number', default: 1, describe: 'seed of the sketches and of the train / held-out split' },
     importance: { type: 'boolean', default: true, describe: 'class importance and ablation curves (--no-importance skips them)' },
     cache: { type: 'boolean', default: true, describe: 'reuse results from .unit-attack-cache (env UNIT_ATTACK_CACHE); --no-cache recomputes' },

@@ -8,7 +8,7 @@ import { writeReports } from '../../report/write.js';
 import { ScenarioError, displayPath, issueLocation } from '../../scenarios/errors.js';
 import { loadScenarios } from '../../scenarios/load.js';
 import { runScenarios } from '../../scenarios/run.js';
-import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
+import { jsonOption, type CliIO, type CommandSpec, type GlobalArgs } from '../command.js';
 import { startProgress } from '../progress.js';
 import { checkWorkersArg, workersOf } from '../workers.js';
 import { hasWorkerScript } from '../../scenarios/workers.js';
@@ -40,6 +40,7 @@ export const runCommand: CommandSpec = {
     path: { type: 'string', describe: 'a fast-check counterexample path to replay (with the --seed it was found with)' },
     workers: { type: 'number', describe: 'worker threads to run scenarios in parallel (scenarios of one model share one; default: the cores, or $UNIT_ATTACK_WORKERS)' },
     'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
+    json: { ...jsonOption, describe: 'print results.json on stdout instead of the table (the exit code is the same)' },
   },
   examples: [
     ['unit-attack run scenarios/ --out out', 'run every scenario and write the reports to out/'],
@@ -88,8 +89,13 @@ export const runCommand: CommandSpec = {
     } finally {
       bar.stop();
     }
-    io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
     const out = argv.out as string | undefined;
+    if (argv.json) {
+      if (out !== undefined) await writeReports(output, out);
+      io.out(JSON.stringify(output.results, null, 2));
+      return output.results.exitCode;
+    }
+    io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
     if (out !== undefined) {
       const written = await writeReports(output, out);
       io.out('');

@@ -1,7 +1,7 @@
 import { writeBrodenDataset } from '../../data/broden/index.js';
 import { SCENE_CLASSES } from '../../data/scenes/index.js';
 import { usageError } from '../../errors.js';
-import type { CommandSpec } from '../command.js';
+import { jsonOption, type CommandSpec } from '../command.js';
 import { startProgress } from '../progress.js';
 
 export const synthCommand: CommandSpec = {
@@ -13,6 +13,7 @@ export const synthCommand: CommandSpec = {
     seed: { type: 'number', default: 1, describe: 'dataset seed: scene i has seed sceneSeed(seed, i)' },
     size: { type: 'number', default: 96, describe: 'image side in pixels' },
     class: { type: 'string', array: true, describe: `scene classes to draw (default: all ${SCENE_CLASSES.length})` },
+    json: jsonOption,
   },
   examples: [['unit-attack synth --out probe --count 200 --class ski_resort bedroom', '200 scenes of two classes']],
   check(argv) {
@@ -34,6 +35,10 @@ export const synthCommand: CommandSpec = {
       });
     } finally {
       bar.stop();
+    }
+    if (argv.json) {
+      io.out(JSON.stringify({ dir: result.dir, count: result.count, classes: result.classes, seconds: (Date.now() - t0) / 1000 }, null, 2));
+      return 0;
     }
     io.out(`wrote ${result.count} scenes of ${result.classes.length} classes to ${result.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
       `(index.csv, label.csv, category.csv, scene.csv, images/)`);

@@ -6,7 +6,7 @@ import { evaluateSegmenter } from '../../segment/evaluate.js';
 import { saveSegmenter } from '../../segment/save.js';
 import { trainSegmenter } from '../../train/segmenter.js';
 import { writeSegmenterCard } from '../../train/segmenter-card.js';
-import type { CommandSpec } from '../command.js';
+import { jsonOption, type CommandSpec } from '../command.js';
 import { startProgress } from '../progress.js';
 
 /** `--sizes 96,64` and the like as positive integers. */
@@ -24,6 +24,7 @@ export const trainSegmenterCommand: CommandSpec = {
   describe: 'Train the built-in scene segmenter on the scene world\'s exact label maps',
   options: {
     out: { type: 'string', demandOption: true, describe: 'folder for the segmenter, checkpoints and model card' },
+    json: jsonOption,
     seed: { type: 'number', default: 1, describe: 'seed of the initial weights, the training scenes and their augmentation' },
     steps: { type: 'number', default: 3000, describe: 'optimiser steps' },
     'batch-size': { type: 'number', default: 16, describe: 'scenes per step' },
@@ -67,7 +68,8 @@ export const trainSegmenterCommand: CommandSpec = {
     });
     bar?.stop();
     if (!result.finished) {
-      io.out(`stopped at step ${result.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`);
+      if (argv.json) io.out(JSON.stringify({ out, finished: false, steps: result.steps, trainSeconds: result.trainSeconds, checkpoint: path.join(out, 'checkpoint') }, null, 2));
+      else io.out(`stopped at step ${result.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`);
       result.segmenter.dispose();
       return 0;
     }
@@ -82,6 +84,11 @@ export const trainSegmenterCommand: CommandSpec = {
     }
     await saveSegmenter(result.model, out, result.options);
     await writeSegmenterCard(out, result, evaluations, backend);
+    if (argv.json) {
+      io.out(JSON.stringify({ out, finished: true, steps: result.steps, trainSeconds: result.trainSeconds, evaluations: evaluations.map((e) => ({ size: e.size, count: e.count, meanIou: e.meanIou })) }, null, 2));
+      result.segmenter.dispose();
+      return 0;
+    }
     for (const e of evaluations) io.out(`held-out mean IoU at ${e.size}×${e.size}: ${e.meanIou.toFixed(3)} (${e.count} scenes)`);
     io.out(`training took ${(result.trainSeconds / 60).toFixed(1)} min; segmenter written to ${out} (model.json, weights.bin, unit-attack.json, MODEL_CARD.md, evaluation.json)`);
     result.segmenter.dispose();

@@ -5,7 +5,7 @@ import { initBackend } from '../../engine/backend.js';
 import { saveLayersModel } from '../../models/io.js';
 import { trainScenesModel } from '../../train/train.js';
 import { writeModelCard } from '../../train/model-card.js';
-import type { CommandSpec } from '../command.js';
+import { jsonOption, type CommandSpec } from '../command.js';
 import { startProgress } from '../progress.js';
 
 export const trainCommand: CommandSpec = {
@@ -15,19 +15,20 @@ export const trainCommand: CommandSpec = {
     out: { type: 'string', demandOption: true, describe: 'folder for the model, checkpoints and model card' },
     seed: { type: 'number', default: 1, describe: 'seed of the initial weights and the training scenes' },
     epochs: { type: 'number', default: 8, describe: 'passes over --scenes-per-epoch fresh scenes' },
-    'scenes-per-epoch': { type: 'number', default: 8000 },
-    'batch-size': { type: 'number', default: 32 },
+    'scenes-per-epoch': { type: 'number', default: 8000, describe: 'fresh scenes per epoch (no scene is seen twice)' },
+    'batch-size': { type: 'number', default: 32, describe: 'scenes per optimiser step, split over --workers' },
     'learning-rate': { type: 'number', default: 5e-4, describe: 'Adam, cosine-decayed to 10%' },
-    'input-size': { type: 'number', default: 96 },
+    'input-size': { type: 'number', default: 96, describe: 'image side in pixels (scenes are rendered at this size)' },
     width: { type: 'number', default: 0.1875, describe: 'VGG-16 width multiplier' },
     'block-widths': { type: 'string', describe: 'conv widths of blocks 1–5 in place of the multiplied ones, e.g. 8,16,32,96,96 (fc keeps --width)' },
     'fc-width': { type: 'number', default: 1024, describe: 'fc1/fc2 width before the multiplier' },
     'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints' },
     'eval-count': { type: 'number', default: 2000, describe: 'held-out scenes for the final evaluation' },
-    'eval-seed': { type: 'number', default: 1_000_003 },
+    'eval-seed': { type: 'number', default: 1_000_003, describe: 'dataset seed of the held-out scenes (must differ from --seed)' },
     resume: { type: 'boolean', default: true, describe: 'continue from the checkpoint in --out (--no-resume starts over)' },
     'max-steps': { type: 'number', describe: 'stop after this many steps (resume later)' },
     workers: { type: 'number', default: os.availableParallelism(), defaultDescription: 'the number of cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
+    json: jsonOption,
   },
   examples: [['unit-attack train --out models/scenes-vgg16', 'reproduce the built-in model (its MODEL_CARD.md gives the recipe and the time it took)']],
   async run(argv, io) {
@@ -57,7 +58,8 @@ export const trainCommand: CommandSpec = {
     });
     bar?.stop();
     if (!result.finished) {
-      io.out(`stopped at step ${result.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`);
+      if (argv.json) io.out(JSON.stringify({ out, finished: false, steps: result.steps, trainSeconds: result.trainSeconds, checkpoint: path.join(out, 'checkpoint') }, null, 2));
+      else io.out(`stopped at step ${result.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`);
       result.model.dispose();
       return 0;
     }
@@ -67,6 +69,11 @@ export const trainCommand: CommandSpec = {
     });
     await writeModelCard(out, result, backend);
     const ev = result.evaluation!;
+    if (argv.json) {
+      io.out(JSON.stringify({ out, finished: true, steps: result.steps, trainSeconds: result.trainSeconds, evaluation: { count: ev.count, accuracy: ev.accuracy } }, null, 2));
+      result.model.dispose();
+      return 0;
+    }
     io.out(`held-out accuracy ${(ev.accuracy * 100).toFixed(2)}% on ${ev.count} scenes; training took ${(result.trainSeconds / 60).toFixed(1)} min`);
     io.out(`model written to ${out} (model.json, weights.bin, unit-attack.json, MODEL_CARD.md, evaluation.json)`);
     result.model.dispose();
