@@ -126,6 +126,17 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   return info;
 }
 
+/**
+ * Initialises the fastest backend ({@link initBackend} `auto`) unless one is chosen already, by `initBackend` or by
+ * `tf.setBackend`. Loaders call it, so a script that imports the package and loads a model runs on wasm (or
+ * tfjs-node) without knowing about backends, and a script that chose one keeps it.
+ */
+export async function ensureBackend(): Promise<void> {
+  if (state !== undefined) return;
+  if ((tf.engine() as unknown as { backendName?: string | null }).backendName) return;
+  await initBackend({});
+}
+
 /** The {@link BackendInfo} of the last {@link initBackend}, or `undefined` before the first. */
 export function backendInfo(): BackendInfo | undefined {
   if (state === undefined) return undefined;

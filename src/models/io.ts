@@ -3,6 +3,7 @@ import { promises as fs, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError } from '../errors.js';
 import { fromLayersModel } from './classifier.js';
 import { fromGraphModel } from './graph-classifier.js';
@@ -73,6 +74,7 @@ export interface LoadClassifierOptions {
  * const clf = await loadClassifier('builtin:scenes-vgg16');
  */
 export async function loadClassifier(spec: string, options: LoadClassifierOptions = {}): Promise<Classifier> {
+  await ensureBackend();
   let dir: string;
   let jsonPath: string;
   const name = spec;

@@ -17,6 +17,7 @@
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError, inputError } from '../errors.js';
 import { PACKAGE_ROOT, readArtifacts } from '../models/io.js';
 import { applyPreprocessing, resolvePreprocessing } from '../models/preprocessing.js';
@@ -235,6 +236,7 @@ export async function readSegmenterSidecar(dir: string): Promise<SegmenterSideca
  * const maps = seg.segment(pixels, 1, 96, 96); // [1, 3, 96, 96] concept ids
  */
 export async function loadSegmenter(spec: string): Promise<Segmenter> {
+  await ensureBackend();
   let dir: string;
   if (spec.startsWith('builtin:')) {
     const d = BUILTIN_SEGMENTERS[spec.slice('builtin:'.length)];
