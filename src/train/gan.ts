@@ -32,8 +32,10 @@ export interface TrainGanOptions {
   steps?: number;
   /** Real scenes and latents per update. @defaultValue 32 */
   batchSize?: number;
-  /** Adam learning rate of both players (constant). @defaultValue 2e-4 */
+  /** Adam learning rate of the generator (constant). @defaultValue 2e-4 */
   learningRate?: number;
+  /** Adam learning rate of the discriminator (constant). @defaultValue the generator's */
+  discriminatorLearningRate?: number;
   /** @defaultValue 128 */
   latentSize?: number;
   /** Generator widths, `layer1`…`layerN`. @defaultValue [128, 128, 128, 128, 64, 64, 32, 32, 16, 16] */
@@ -96,7 +98,10 @@ export interface TrainGanResult extends TrainGanRunInfo {
 }
 
 /** Options a resumed run must share with its checkpoint. */
-const FIXED = ['seed', 'batchSize', 'learningRate', 'latentSize', 'generatorWidths', 'discriminatorWidths', 'classes', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay'] as const;
+const FIXED = ['seed', 'batchSize', 'learningRate', 'discriminatorLearningRate', 'latentSize', 'generatorWidths', 'discriminatorWidths', 'classes', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay'] as const;
+
+/** CLI flags whose names are not the option's in kebab case. */
+const FLAGS: Partial<Record<string, string>> = { batchSize: '--batch', discriminatorLearningRate: '--d-learning-rate' };
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOptions {
@@ -104,6 +109,7 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   const r: ResolvedTrainGanOptions = {
     seed: 1, steps: 4000, batchSize: 32, learningRate: 2e-4, latentSize: 128, classes: GAN_SCENE_CLASSES, instanceNoise: 0.1,
     instanceNoiseSteps: 1000, emaDecay: 0.999, checkpointEvery: 100, resume: true, workers: 1, ...o,
+    discriminatorLearningRate: o.discriminatorLearningRate ?? o.learningRate ?? 2e-4,
     generatorWidths, discriminatorWidths: [...(o.discriminatorWidths ?? defaultDiscriminatorWidths(generatorOutputSize(generatorWidths)))],
   };
   if (typeof r.out !== 'string' || r.out === '') throw usageError('out must name a folder', { path: '--out', hint: 'e.g. --out runs/gan' });
@@ -115,6 +121,9 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   if (r.maxSteps !== undefined) posInt('max-steps', r.maxSteps);
   if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(r.seed)}`, { path: '--seed' });
   if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learning rate must be in (0, 1), got ${r.learningRate}`, { path: '--learning-rate', hint: 'e.g. 0.0002' });
+  if (!(r.discriminatorLearningRate > 0 && r.discriminatorLearningRate < 1)) {
+    throw usageError(`discriminator learning rate must be in (0, 1), got ${r.discriminatorLearningRate}`, { path: '--d-learning-rate', hint: 'e.g. 0.0002' });
+  }
   if (!(r.instanceNoise >= 0 && r.instanceNoise <= 1)) throw usageError(`instance noise must be in [0, 1], got ${r.instanceNoise}`, { path: '--instance-noise' });
   if (!(Number.isInteger(r.instanceNoiseSteps) && r.instanceNoiseSteps >= 0)) throw usageError(`instance-noise-steps must be an integer ≥ 0, got ${r.instanceNoiseSteps}`, { path: '--instance-noise-steps' });
   if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`ema decay must be in [0, 1), got ${r.emaDecay}`, { path: '--ema-decay', hint: 'e.g. 0.999' });
@@ -182,7 +191,7 @@ export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = 
   const d = createDiscriminator(discriminatorOptions(o));
   const gVars = generatorVariables(generator);
   const gOpt = tf.train.adam(o.learningRate, 0, 0.99, 1e-8);
-  const dOpt = tf.train.adam(o.learningRate, 0, 0.99, 1e-8);
+  const dOpt = tf.train.adam(o.discriminatorLearningRate, 0, 0.99, 1e-8);
   const ctx = shardContext(o);
   let workers: TrainWorkers | undefined;
   let ok = false;
@@ -307,7 +316,7 @@ async function restore(
     for (const k of FIXED) {
       if (JSON.stringify(state.options[k]) !== JSON.stringify(o[k])) {
         throw usageError(`the checkpoint in '${dir}' was made with ${k} = ${JSON.stringify(state.options[k])}, not ${JSON.stringify(o[k])}`, {
-          path: k === 'batchSize' ? '--batch' : `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, hint: 'use the same options to resume, another --out, or --no-resume to start over',
+          path: FLAGS[k] ?? `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, hint: 'use the same options to resume, another --out, or --no-resume to start over',
         });
       }
     }

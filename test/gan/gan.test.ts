@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
 import { buildGenerator, createDiscriminator, generatorOutputSize } from '../../src/gan/net.js';
 import { loadGeneratorModel, saveGenerator } from '../../src/gan/save.js';
-import { trainGan, type TrainGanOptions } from '../../src/train/gan.js';
+import { resolveTrainGanOptions, trainGan, type TrainGanOptions } from '../../src/train/gan.js';
+import { trainGanOptionsOf } from '../../src/cli/commands/train-gan.js';
+import type { GlobalArgs } from '../../src/cli/command.js';
 import { ganShardGradient, type GanShardContext } from '../../src/train/gan-shard.js';
 import { relError } from '../helpers.js';
 
@@ -118,5 +120,25 @@ describe('trainGan', () => {
     const first = (h: unknown[]): { dLoss: number; gLoss: number } => h[0] as { dLoss: number; gLoss: number };
     expect(first(two.history).dLoss).toBeCloseTo(first(one.history).dLoss, 4);
     expect(relError(two.ema, one.ema)).toBeLessThan(1e-2);
+  });
+});
+
+describe('train-gan options', () => {
+  const argv = (extra: Record<string, unknown>): GlobalArgs => ({
+    backend: 'wasm', debug: false, quiet: true, out: 'x', seed: 1, steps: 10, batch: 4, 'learning-rate': 2e-4, 'latent-size': 8,
+    classes: 'field', 'instance-noise': 0.1, 'instance-noise-steps': 10, 'ema-decay': 0.999, 'checkpoint-every': 5, resume: true, workers: 1, ...extra,
+  });
+
+  it('bad values are usage errors that name the flag', () => {
+    expect(() => trainGanOptionsOf(argv({ steps: 0 }))).toThrow(expect.objectContaining({ code: 'UA_USAGE', path: '--steps' }) as Error);
+    expect(() => trainGanOptionsOf(argv({ workers: 1.5 }))).toThrow(expect.objectContaining({ path: '--workers' }) as Error);
+    expect(() => trainGanOptionsOf(argv({ 'generator-widths': '8,x' }))).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
+    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({})), generatorWidths: [8, 8, 8] })).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
+    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({ classes: 'field,nowhere' })) })).toThrow(expect.objectContaining({ path: '--classes' }) as Error);
+  });
+
+  it('good values become the options of trainGan', () => {
+    const o = resolveTrainGanOptions(trainGanOptionsOf(argv({ 'generator-widths': '8,8,8,8', 'd-learning-rate': 4e-4 })));
+    expect(o).toMatchObject({ batchSize: 4, generatorWidths: [8, 8, 8, 8], discriminatorWidths: [32], learningRate: 2e-4, discriminatorLearningRate: 4e-4, classes: ['field'] });
   });
 });

@@ -33,7 +33,7 @@ export function trainGanOptionsOf(argv: GlobalArgs): TrainGanOptions {
   const workers = (argv.workers as number | undefined) ?? defaultGanWorkers();
   return {
     out: argv.out as string, seed: argv.seed as number, steps: argv.steps as number, batchSize: argv.batch as number,
-    learningRate: num('learning-rate'), latentSize: argv['latent-size'] as number,
+    learningRate: num('learning-rate'), ...(argv['d-learning-rate'] !== undefined ? { discriminatorLearningRate: num('d-learning-rate') } : {}), latentSize: argv['latent-size'] as number,
     ...(argv['generator-widths'] !== undefined ? { generatorWidths: parseIntList(argv['generator-widths'], 'generator-widths', '128,128,128,128,64,64,32,32,16,16') } : {}),
     ...(argv['discriminator-widths'] !== undefined ? { discriminatorWidths: parseIntList(argv['discriminator-widths'], 'discriminator-widths', '32,64,128,256') } : {}),
     classes: String(argv.classes).split(',').map((c) => c.trim()).filter((c) => c !== ''),
@@ -51,7 +51,8 @@ export const trainGanCommand: CommandSpec = {
     seed: { type: 'number', default: 1, describe: 'seed of the initial weights, latents, instance noise and real scenes' },
     steps: { type: 'number', default: 4000, describe: 'training steps (a discriminator and a generator update each); may grow between resumes' },
     batch: { type: 'number', default: 32, describe: 'real scenes and latents per update' },
-    'learning-rate': { type: 'number', default: 2e-4, describe: 'Adam learning rate of both players (β1 0, β2 0.99)' },
+    'learning-rate': { type: 'number', default: 2e-4, describe: 'Adam learning rate of the generator (β1 0, β2 0.99)' },
+    'd-learning-rate': { type: 'number', describe: 'Adam learning rate of the discriminator (default: --learning-rate)' },
     'latent-size': { type: 'number', default: 128, describe: 'length of the latent vector' },
     'generator-widths': { type: 'string', describe: 'units of layer1…layerN, two per resolution from 4×4 (default 128,128,128,128,64,64,32,32,16,16: 64×64 images)' },
     'discriminator-widths': { type: 'string', describe: 'discriminator widths, one per halving down to 4×4 (default 32,64,128,256 for 64×64)' },
