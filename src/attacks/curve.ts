@@ -7,6 +7,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { formatEpsilon, parseEpsilonList } from './epsilon.js';
+import { checkCurve, maskingWarnings, type MaskingCheck } from './masking.js';
 import { cleanAccuracy, l2, linf, psnr, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from './metrics.js';
 import { resolveTargets } from './objectives.js';
 import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
@@ -50,6 +51,20 @@ export interface RobustnessCurve {
   rows: CurveRow[];
   seed: number;
   seconds: number;
+  /**
+   * The curve's gradient-masking checks on its first arm (the attack, or the unit attack): robust accuracy rising with ε,
+   * and an ε = 0 row that differs from the clean accuracy of the other runs.
+   */
+  checks: MaskingCheck[];
+  /** The messages of the checks that fired. */
+  warnings: string[];
+}
+
+function curveChecks(rows: readonly CurveRow[], arm: string): { checks: MaskingCheck[]; warnings: string[] } {
+  const checks = checkCurve(rows.filter((r) => r.arm === arm).map((r) => ({
+    epsilon: r.epsilon, robust: r.robustAccuracy.count, clean: r.cleanAccuracy.count, total: r.robustAccuracy.total,
+  })));
+  return { checks, warnings: maskingWarnings(checks) };
 }
 
 /** Options for {@link robustnessCurve}. */
@@ -105,7 +120,8 @@ export async function robustnessCurve(
   const norm = spec.norm ?? 'linf';
   const epsilons = epsilonsOf(options.epsilons, norm);
   const y = await labelArray(labels);
-  const target = spec.objective?.target === undefined ? null : resolveTargets(classifier, spec.objective.target, 1)![0];
+  const objective = 'objective' in spec ? spec.objective : undefined;
+  const target = objective?.target === undefined ? null : resolveTargets(classifier, objective.target, 1)![0];
   const rows: CurveRow[] = [];
   for (const [i, eps] of epsilons.entries()) {
     options.onEpsilon?.(i, eps);
@@ -128,7 +144,7 @@ export async function robustnessCurve(
   }
   return {
     kind: 'logit', attack: spec.kind, epsilons, arms: ['attack'], target: target === null ? null : classifier.classNames[target],
-    images: x.shape[0], rows, seed: spec.seed ?? 0, seconds: (Date.now() - t0) / 1000,
+    images: x.shape[0], rows, seed: spec.seed ?? 0, seconds: (Date.now() - t0) / 1000, ...curveChecks(rows, 'attack'),
   };
 }
 
@@ -188,6 +204,7 @@ export async function unitAttackCurve(
   const target = targetIdx === null ? null : classifier.classNames[targetIdx];
   return {
     kind: 'unit', attack, epsilons, arms, target, images: x.shape[0], rows, seed: options.seed ?? 0, seconds: (Date.now() - t0) / 1000,
+    ...curveChecks(rows, 'unit'),
   };
 }
 

@@ -2,15 +2,21 @@
 export { parseEpsilon, parseEpsilonList, formatEpsilon, type ParseEpsilonOptions } from './epsilon.js';
 export { project, roundTo8Bit, perImageL2, perImageLinf, checkThreat, NORMS, type Norm, type ThreatModel } from './threat.js';
 export {
-  buildObjective, registerObjective, objectiveKinds, resolveTargets, successOf, crossEntropy, classMargin,
+  buildObjective, registerObjective, objectiveKinds, resolveTargets, successOf, crossEntropy, classMargin, dlrLoss,
   type Goal, type Objective, type ObjectiveContext, type ObjectiveFn, type ObjectiveFactory, type ObjectiveSpec,
-  type BuiltinObjectiveSpec, type CrossEntropyObjectiveSpec, type MarginObjectiveSpec, type UnitObjectiveSpec, type TargetSpec,
+  type BuiltinObjectiveSpec, type CrossEntropyObjectiveSpec, type MarginObjectiveSpec, type DlrObjectiveSpec, type UnitObjectiveSpec, type TargetSpec,
 } from './objectives.js';
 export type { AttackOptionsBase, AttackProgress, AttackResult, Labels } from './types.js';
 export { fgsm, type FgsmOptions } from './fgsm.js';
 export { pgd, type PgdOptions, type StepSchedule } from './pgd.js';
 export { cw, type CwOptions } from './cw.js';
 export { square, squareFraction, type SquareOptions } from './square.js';
+export { apgd, apgdCheckpoints, type ApgdOptions } from './apgd.js';
+export { autoattack, AUTOATTACK_VERSIONS, type AutoAttackOptions, type AutoAttackVersion, type AutoAttackComponent } from './autoattack.js';
+export {
+  checkGradientMasking, checkCurve, checkSquare, maskingWarnings,
+  type MaskingCheck, type MaskingCheckName, type MaskingCheckOptions, type CurvePoint,
+} from './masking.js';
 export {
   runAttack, registerAttack, getAttack, attackNames, type AttackSpec, type CustomAttackSpec, type AttackImpl,
 } from './registry.js';

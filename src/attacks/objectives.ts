@@ -89,7 +89,19 @@ export interface UnitObjectiveSpec {
   target?: TargetSpec;
 }
 
-export type BuiltinObjectiveSpec = CrossEntropyObjectiveSpec | MarginObjectiveSpec | UnitObjectiveSpec;
+/**
+ * The Difference of Logits Ratio of Croce & Hein (2020), with the logits sorted as z_π1 ≥ z_π2 ≥ …:
+ * untargeted `−(z_y − max_{j≠y} z_j) / (z_π1 − z_π3)`; targeted `−(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2)`.
+ * Like the margin it is positive exactly when the attack succeeds, and dividing by a spread of the logits makes it
+ * unchanged when the logits are shifted or scaled, so a model cannot hide behind large or saturated logits. Needs at
+ * least 3 classes (4 when targeted).
+ */
+export interface DlrObjectiveSpec {
+  kind: 'dlr';
+  target?: TargetSpec;
+}
+
+export type BuiltinObjectiveSpec = CrossEntropyObjectiveSpec | MarginObjectiveSpec | DlrObjectiveSpec | UnitObjectiveSpec;
 
 /** Any objective spec: a built-in one or one added with {@link registerObjective}. */
 export type ObjectiveSpec = BuiltinObjectiveSpec | { kind: string; target?: TargetSpec; [key: string]: unknown };
@@ -228,6 +240,75 @@ registerObjective('margin', (_classifier, spec, path) => {
     fromLogits,
     loss: (classifier, x, ctx) => tf.tidy(() => fromLogits(classifier.logits(x), ctx)),
   };
+});
+
+/**
+ * The `k` largest logits of each row, largest first, each as `[N]`. Written with argMax and one-hot products rather
+ * than `tf.topk`, which has no gradient in TensorFlow.js: the gradient reaches the logits through the products.
+ */
+function largestLogits(logits: tf.Tensor2D, k: number): tf.Tensor1D[] {
+  return tf.tidy(() => {
+    const c = logits.shape[1];
+    const out: tf.Tensor1D[] = [];
+    let rest: tf.Tensor2D = logits;
+    for (let i = 0; i < k; i++) {
+      const oh = tf.oneHot(tf.argMax(rest, 1), c).toFloat();
+      out.push(tf.sum(tf.mul(logits, oh), 1));
+      rest = tf.sub(rest, tf.mul(oh, 1e9));
+    }
+    return out;
+  });
+}
+
+/**
+ * Per-image DLR loss (to maximise; see {@link DlrObjectiveSpec}). `targets` null → untargeted. Needs at least 3 classes
+ * (4 with targets).
+ */
+export function dlrLoss(logits: tf.Tensor2D, labels: Int32Array, targets: Int32Array | null): tf.Tensor1D {
+  return tf.tidy(() => {
+    if (targets === null) {
+      const [z1, , z3] = largestLogits(logits, 3);
+      return tf.div<tf.Tensor1D>(tf.neg(classMargin(logits, labels)), tf.add(tf.sub(z1, z3), 1e-12));
+    }
+    const [z1, , z3, z4] = largestLogits(logits, 4);
+    const k = logits.shape[1];
+    const zy = tf.sum(tf.mul(logits, oneHot(labels, k)), 1);
+    const zt = tf.sum(tf.mul(logits, oneHot(targets, k)), 1);
+    return tf.div<tf.Tensor1D>(tf.sub(zt, zy), tf.add(tf.sub(z1, tf.div(tf.add(z3, z4), 2)), 1e-12));
+  });
+}
+
+/** The fewest classes the DLR loss is defined for: 3 untargeted (π3), 4 targeted (π4). */
+export function dlrMinClasses(targeted: boolean): number {
+  return targeted ? 4 : 3;
+}
+
+/**
+ * A DLR objective. `goal` is normally the loss's own (targeted when `targeted`); APGD-T uses the targeted loss with
+ * the untargeted goal, since it aims at a target only to find any misclassification.
+ */
+export function dlrObjective(targeted: boolean, goal: Goal = targeted ? 'targeted' : 'untargeted'): Objective {
+  const fromLogits = (logits: tf.Tensor2D, ctx: ObjectiveContext): tf.Tensor1D =>
+    dlrLoss(logits, ctx.labels, targeted ? requireTargets(ctx, 'dlr') : null);
+  return {
+    kind: 'dlr',
+    name: `DLR (${targeted ? 'targeted' : 'untargeted'})`,
+    goal,
+    fromLogits,
+    loss: (classifier, x, ctx) => tf.tidy(() => fromLogits(classifier.logits(x), ctx)),
+  };
+}
+
+registerObjective('dlr', (classifier, spec, path) => {
+  const targeted = spec.target !== undefined;
+  const need = dlrMinClasses(targeted);
+  const k = classifier.classNames.length;
+  if (k < need) {
+    throw usageError(`${path}: the ${targeted ? 'targeted ' : ''}DLR loss needs at least ${need} classes, but model '${classifier.name}' has ${k}`, {
+      path: `${path}.kind`, hint: "use objective kind 'ce' or 'margin' for this model",
+    });
+  }
+  return dlrObjective(targeted);
 });
 
 registerObjective('unit', (classifier, spec, path) => {

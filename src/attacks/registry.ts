@@ -4,6 +4,8 @@ import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { finish, prepare } from './_internals/engine.js';
 import { runAttackSharded } from './_internals/sharded.js';
+import { apgd, type ApgdOptions } from './apgd.js';
+import { autoattack, type AutoAttackOptions } from './autoattack.js';
 import { cw, type CwOptions } from './cw.js';
 import { fgsm, type FgsmOptions } from './fgsm.js';
 import { pgd, type PgdOptions } from './pgd.js';
@@ -16,7 +18,11 @@ export type AttackSpec =
   | ({ kind: 'fgsm' } & FgsmOptions)
   | ({ kind: 'pgd' } & PgdOptions)
   | ({ kind: 'cw' } & CwOptions)
-  | ({ kind: 'square' } & SquareOptions);
+  | ({ kind: 'square' } & SquareOptions)
+  | ({ kind: 'apgd-ce' } & ApgdOptions)
+  | ({ kind: 'apgd-dlr' } & ApgdOptions)
+  | ({ kind: 'apgd-t' } & ApgdOptions)
+  | ({ kind: 'autoattack' } & AutoAttackOptions);
 
 /** A spec for an attack added with {@link registerAttack}. */
 export type CustomAttackSpec = { kind: string } & AttackOptionsBase & Record<string, unknown>;
@@ -76,7 +82,7 @@ export async function runAttack(classifier: Classifier, x: tf.Tensor4D, labels: 
   const impl = getAttack(spec.kind);
   if (spec.epsilon !== undefined && Number(spec.epsilon) === 0) {
     const p = await prepare(spec.kind, classifier, x, labels, spec, {
-      objective: { kind: spec.kind === 'cw' || spec.kind === 'square' ? 'margin' : 'ce' }, allowZeroEpsilon: true, minPsnr: true,
+      objective: { kind: ['cw', 'square', 'autoattack'].includes(spec.kind) ? 'margin' : 'ce' }, allowZeroEpsilon: true, minPsnr: true,
     });
     return finish(spec.kind, p, roundTo8Bit(x, x, 0, p.norm), new Int32Array(p.n));
   }
@@ -92,3 +98,30 @@ registerAttack<{ kind: 'fgsm' } & FgsmOptions>('fgsm', { description: 'FGSM: one
 registerAttack<{ kind: 'pgd' } & PgdOptions>('pgd', { description: 'PGD: random start, restarts, step schedule, per-image early stop (L∞/L2)', run: (c, x, l, { kind: _k, ...o }) => pgd(c, x, l, o) });
 registerAttack<{ kind: 'cw' } & CwOptions>('cw', { description: 'Carlini–Wagner L2: tanh variables, Adam, binary search over c', run: (c, x, l, { kind: _k, ...o }) => cw(c, x, l, o) });
 registerAttack<{ kind: 'square' } & SquareOptions>('square', { description: 'Square Attack L∞: score-based random search, logits only', run: (c, x, l, { kind: _k, ...o }) => square(c, x, l, o) });
+registerAttack<{ kind: 'apgd-ce' } & ApgdOptions>('apgd-ce', {
+  description: 'APGD-CE: Auto-PGD on the cross-entropy, step size halved at checkpoints, momentum (L∞/L2)',
+  run: (c, x, l, { kind: _k, ...o }) => apgd(c, x, l, { ...o, objective: apgdObjective('apgd-ce', 'ce', o.objective) }),
+});
+registerAttack<{ kind: 'apgd-dlr' } & ApgdOptions>('apgd-dlr', {
+  description: 'APGD-DLR: Auto-PGD on the difference-of-logits-ratio loss (L∞/L2)',
+  run: (c, x, l, { kind: _k, ...o }) => apgd(c, x, l, { ...o, objective: apgdObjective('apgd-dlr', 'dlr', o.objective) }),
+});
+registerAttack<{ kind: 'apgd-t' } & ApgdOptions>('apgd-t', {
+  description: 'APGD-T: Auto-PGD on the targeted DLR loss over the top 9 other classes (L∞/L2)',
+  run: (c, x, l, { kind: _k, ...o }) => apgd(c, x, l, { ...o, targetClasses: o.targetClasses ?? 9 }),
+});
+registerAttack<{ kind: 'autoattack' } & AutoAttackOptions>('autoattack', {
+  description: 'AutoAttack: APGD-CE, APGD-T and Square on the images still robust (standard), or APGD with EOT (rand)',
+  run: (c, x, l, { kind: _k, ...o }) => autoattack(c, x, l, o),
+});
+
+/** The objective of `apgd-ce` / `apgd-dlr`: the attack's own loss, targeted when the spec's objective names a target. */
+function apgdObjective(attack: string, loss: 'ce' | 'dlr', objective: AttackOptionsBase['objective']): NonNullable<AttackOptionsBase['objective']> {
+  if (objective === undefined) return { kind: loss };
+  if (objective.kind !== loss) {
+    throw usageError(`${attack} uses the ${loss === 'ce' ? 'cross-entropy' : 'DLR'} loss, but objective.kind is '${objective.kind}'`, {
+      path: 'objective.kind', hint: `drop objective.kind (keep target to aim at a class), or use ${loss === 'ce' ? 'apgd-dlr' : 'apgd-ce'}`,
+    });
+  }
+  return objective;
+}

@@ -9,7 +9,7 @@ beforeAll(async () => { await tf.setBackend('cpu'); });
 
 describe('attack registry', () => {
   it('knows the built-in attacks and runs each from a spec', async () => {
-    expect(attackNames()).toEqual(expect.arrayContaining(['fgsm', 'pgd', 'cw', 'square']));
+    expect(attackNames()).toEqual(expect.arrayContaining(['fgsm', 'pgd', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack']));
     const clf = tinyCnn({ seed: 11 });
     const x = images8bit(2, 16, 5);
     const labels = await predictions(clf, x);
@@ -18,6 +18,10 @@ describe('attack registry', () => {
       { kind: 'pgd', epsilon: '4/255', steps: 2 },
       { kind: 'cw', steps: 2, binarySteps: 1 },
       { kind: 'square', epsilon: '4/255', queries: 5 },
+      { kind: 'apgd-ce', epsilon: '4/255', steps: 2 },
+      { kind: 'apgd-dlr', epsilon: '4/255', steps: 2 },
+      { kind: 'apgd-t', epsilon: '4/255', steps: 2, targetClasses: 1 },
+      { kind: 'autoattack', epsilon: '4/255', steps: 2, targetClasses: 1, queries: 5 },
     ] as const) {
       const before = tf.memory().numTensors;
       const res = await runAttack(clf, x, labels, spec);
@@ -77,9 +81,10 @@ describe('attack registry', () => {
 describe('public API of src/attacks', () => {
   it('exports exactly these names', () => {
     expect(Object.keys(attacks).sort()).toEqual([
-      'DEFAULT_EPSILONS', 'NORMS', 'attackNames', 'buildObjective', 'checkThreat', 'classMargin', 'cleanAccuracy',
-      'crossEntropy', 'curveTable', 'curveToCsv', 'cw', 'disposeUnitAttack', 'fgsm', 'formatEpsilon',
-      'gaussianWindow', 'getAttack', 'l2', 'linf', 'measureUnitEffect', 'normalQuantile', 'objectiveKinds',
+      'AUTOATTACK_VERSIONS', 'DEFAULT_EPSILONS', 'NORMS', 'apgd', 'apgdCheckpoints', 'attackNames', 'autoattack', 'buildObjective',
+      'checkCurve', 'checkGradientMasking', 'checkSquare', 'checkThreat', 'classMargin', 'cleanAccuracy',
+      'crossEntropy', 'curveTable', 'curveToCsv', 'cw', 'disposeUnitAttack', 'dlrLoss', 'fgsm', 'formatEpsilon',
+      'gaussianWindow', 'getAttack', 'l2', 'linf', 'maskingWarnings', 'measureUnitEffect', 'normalQuantile', 'objectiveKinds',
       'parseEpsilon', 'parseEpsilonList', 'perImageL2', 'perImageLinf', 'pgd', 'project', 'psnr', 'randomUnits',
       'registerAttack', 'registerObjective', 'resolveTargets', 'robustAccuracy', 'robustnessCurve', 'roundTo8Bit',
       'runAttack', 'square', 'squareFraction', 'ssim', 'successOf', 'summarize', 'targetedSuccess', 'unitAttack',

@@ -9,7 +9,7 @@ import { splitRange, type WorkerPool } from '../../engine/pool.js';
 import type { AttackProgress, AttackResult, Labels } from '../types.js';
 
 /** The attacks whose code every worker has (custom ones may be registered on this thread only). */
-const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square']);
+const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t']);
 
 /** What the `attack` pool task receives. */
 export interface AttackTaskInput {
@@ -75,7 +75,9 @@ export async function runAttackSharded(
   // workers busy until the end (PGD-50 on 16 images of the built-in model, 2 workers: 2.79 images/s, 2.52 with
   // two shards per worker).
   const shards = splitRange(n, pool.size * 4);
-  const rounds = spec.kind === 'pgd' ? Number(spec.restarts ?? 1) : spec.kind === 'cw' ? Number(spec.binarySteps ?? 5) : 1;
+  const rounds = spec.kind === 'pgd' || spec.kind === 'apgd-ce' || spec.kind === 'apgd-dlr' ? Number(spec.restarts ?? 1)
+    : spec.kind === 'apgd-t' ? Number(spec.restarts ?? 1) * Number(spec.targetClasses ?? 9)
+      : spec.kind === 'cw' ? Number(spec.binarySteps ?? 5) : 1;
   const progress = progressMerger(shards.length, rounds, spec.onProgress);
   const settled = await Promise.allSettled(shards.map(async ([a, b], k) => {
     const input: AttackTaskInput = { x: pixels.slice(a * per, b * per), shape: [b - a, h, w, c], labels: ok.labels.slice(a, b), spec: ok.spec };
@@ -134,7 +136,9 @@ function mergeDetails(all: Array<Record<string, unknown> | undefined>, sizes: nu
     const vals = all.map((d) => d?.[key]);
     if (key === 'restartsRun') {
       out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
-    } else if (key === 'imagesPerRestart') {
+    } else if (key === 'roundsRun') {
+      out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
+    } else if (key === 'imagesPerRestart' || key === 'imagesPerRound') {
       const sum: number[] = [];
       for (const v of vals) (Array.isArray(v) ? v as number[] : []).forEach((k, i) => { sum[i] = (sum[i] ?? 0) + k; });
       out[key] = sum;
