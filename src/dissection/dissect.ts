@@ -21,7 +21,7 @@ import {
 import { createSketchBank, type SketchBank } from './_internals/sketch-bank.js';
 import { TopImages } from './_internals/top-images.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
-import { cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
+import { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
@@ -364,8 +364,17 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       created: new Date().toISOString(),
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
     };
-    if (cacheFile) await writeCachedAtlas(cacheFile, atlas);
-    return { atlas, cached: false, ...(cacheFile ? { cacheFile } : {}), seconds: (Date.now() - t0) / 1000 };
+    let written = cacheFile;
+    if (cacheFile) {
+      try {
+        await writeCachedAtlas(cacheFile, atlas);
+      } catch (err) {
+        // The atlas is whole: a cache that cannot be written costs the next run its time, not this run its result.
+        warn(`the atlas could not be cached (${(err as Error).message}); the next run will compute it again — set ${CACHE_ENV_VAR} to a writable folder, or use --no-cache`);
+        written = undefined;
+      }
+    }
+    return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     await sketches?.close();
     await store.close();

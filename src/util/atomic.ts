@@ -1,11 +1,20 @@
 import { promises as fs } from 'node:fs';
 import { UnitAttackError } from '../errors.js';
 
-/** Writes a file under a temporary name, then renames it into place, so readers never see half a file. */
+/**
+ * Writes a file under a temporary name, flushes it to disk, then renames it into place, so readers (and a reader
+ * after a crash or power loss) never see half a file.
+ */
 export async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
-    await fs.writeFile(tmp, data);
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(tmp, file);
   } catch (err) {
     await fs.rm(tmp, { force: true });

@@ -117,6 +117,20 @@ describe('dissect', () => {
     clf.dispose();
   });
 
+  it('returns the atlas and warns when the cache cannot be written', async () => {
+    const clf = colorModel();
+    // A cache folder under a file: mkdir fails with ENOTDIR, whoever runs the test (root ignores permissions).
+    const blocker = path.join(dir, 'not-a-folder');
+    await fs.writeFile(blocker, 'x');
+    const warnings: string[] = [];
+    const r = await dissect(clf, probeDir, { cacheDir: path.join(blocker, 'cache'), importance: false, tmpDir: dir, onWarning: (m) => warnings.push(m) });
+    expect(r.cached).toBe(false);
+    expect(r.cacheFile).toBeUndefined();
+    expect(r.atlas.units.length).toBeGreaterThan(0);
+    expect(warnings.join('\n')).toMatch(/could not be cached[\s\S]*UNIT_ATTACK_CACHE/);
+    clf.dispose();
+  });
+
   it('re-ranks class importance greedily when asked, for the named classes, under its own cache entry', async () => {
     const clf = colorModel();
     const cacheDir = path.join(dir, 'cache-greedy');
