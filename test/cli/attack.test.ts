@@ -63,7 +63,8 @@ describe('attack: buildArgv', () => {
     expect(argv.attack).toBe('pgd');
     expect(argv['class-weight']).toBe(0);
     expect(argv.aggregate).toBe('mean');
-    expect(argv.steps).toBe(50);
+    expect(argv.steps).toBeUndefined(); // 50, or 100 for apgd-* and autoattack
+    expect(argv.checks).toBe(true);
   });
 
   it('rejects bad input with usage errors that name the option', () => {
@@ -78,6 +79,13 @@ describe('attack: buildArgv', () => {
       [['attack', '--image', 'a.png', '--excite-units', 'x', '--out', 'o'], /unit indices/],
       [['attack', '--image', 'a.png', '--class-weight', '1', '--out', 'o'], /belong to the unit attack/],
       [['attack', '--image', 'a.png', '--atlas', 'a', '--probe', 'p', '--out', 'o'], /--atlas or --probe/],
+      [['attack', '--image', 'a.png', '--attack', 'autoattack', '--version', 'plus', '--out', 'o'], /--version must be standard or rand, got "plus"/],
+      [['attack', '--image', 'a.png', '--version', 'rand', '--out', 'o'], /--version chooses the autoattack ensemble/],
+      [['attack', '--image', 'a.png', '--attack', 'autoattack', '--target', 'bed', '--out', 'o'], /picks its own target classes/],
+      [['attack', '--image', 'a.png', '--attack', 'pgd', '--eot', '4', '--out', 'o'], /--eot belongs to apgd/],
+      [['attack', '--image', 'a.png', '--attack', 'apgd-ce', '--queries', '9', '--out', 'o'], /--queries is the budget of square and autoattack/],
+      [['attack', '--image', 'a.png', '--attack', 'apgd-ce', '--excite-units', '3', '--out', 'o'], /optimised by pgd, fgsm or cw/],
+      [['attack', '--image', 'a.png', '--attack', 'autoattack', '--target-classes', '0', '--out', 'o'], /--target-classes must be an integer ≥ 1/],
     ];
     for (const [args, re] of bad) {
       let err: unknown;
@@ -137,6 +145,41 @@ describe('attack: in-process runs on a tiny saved model', () => {
     const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as { curve: unknown; kind: string };
     expect(result.kind).toBe('logit-attack');
     expect(result.curve).toBeTruthy();
+  });
+
+  it('runs autoattack and reports its components and the gradient-masking checks in the table and result.json', async () => {
+    const out = path.join(dir, 'aa');
+    const io = captureIO();
+    const before = tf.memory().numTensors;
+    const code = await main(['attack', '--backend', 'cpu', '--model', model, '--images', images, '--label', 'red', '--attack', 'autoattack',
+      '--eps', '2/255', '--steps', '5', '--target-classes', '2', '--queries', '20', '--out', out], io);
+    expect(code, io.stderr.join('\n')).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    const text = io.stdout.join('\n');
+    expect(text).toMatch(/autoattack attack on 3 image/);
+    expect(text).toMatch(/apgd-ce\s+3 → \d → \d/);
+    expect(text).toMatch(/fab-t\s+did not run: FAB-T is not part/);
+    const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as {
+      attack: string; checks: Array<{ check: string; flagged: boolean }>; autoattack: { version: string; components: Array<{ name: string }> }; warnings: string[];
+    };
+    expect(result.attack).toBe('autoattack');
+    expect(result.autoattack.version).toBe('standard');
+    expect(result.autoattack.components.map((c) => c.name)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square']);
+    expect(result.checks.map((c) => c.check)).toEqual(expect.arrayContaining(['accuracy-at-zero', 'nondeterministic', 'softmax-outputs', 'zero-gradients']));
+    // The colour model has 3 classes: APGD-T falls back to targeted cross-entropy and says so.
+    expect(io.stderr.join('\n')).toMatch(/warning: apgd-t: the targeted DLR loss needs at least 4 classes/);
+  });
+
+  it('runs apgd-ce and warns of gradient masking on a curve', async () => {
+    const out = path.join(dir, 'apgd');
+    const io = captureIO();
+    const code = await main(['attack', '--backend', 'cpu', '--model', model, '--images', images, '--label', 'red', '--attack', 'apgd-ce',
+      '--eps', '0,1/255,2/255', '--steps', '4', '--out', out, '--json'], io);
+    expect(code, io.stderr.join('\n')).toBe(0);
+    const printed = JSON.parse(io.stdout.join('\n')) as { attack: string; checks: unknown[]; curve: { checks: Array<{ check: string }> } };
+    expect(printed.attack).toBe('apgd-ce');
+    expect(printed.checks).toHaveLength(4);
+    expect(printed.curve.checks.map((c) => c.check)).toEqual(['curve-rises', 'accuracy-at-zero']);
   });
 
   it('exits 2 with a clear message on bad input', async () => {

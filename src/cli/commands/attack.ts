@@ -3,6 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { curveTable, robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
 import { formatEpsilon, parseEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
+import { AUTOATTACK_VERSIONS, type AutoAttackComponent } from '../../attacks/autoattack.js';
+import { checkGradientMasking, maskingWarnings, type MaskingCheck } from '../../attacks/masking.js';
 import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
 import { runAttack } from '../../attacks/registry.js';
 import type { AttackProgress, AttackResult } from '../../attacks/types.js';
@@ -22,7 +24,15 @@ import { table } from '../format.js';
 import { startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
-const ATTACKS = ['pgd', 'fgsm', 'cw', 'square'] as const;
+const ATTACKS = ['pgd', 'fgsm', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack'] as const;
+/** The attacks that can optimise the unit objective. */
+const UNIT_OPTIMIZERS = ['pgd', 'fgsm', 'cw'];
+const APGD = ['apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack'];
+
+/** `--steps`, or its default: 100 for APGD and AutoAttack (the paper's), 50 for the others. */
+function stepsOf(argv: GlobalArgs): number {
+  return (argv.steps as number | undefined) ?? (APGD.includes(argv.attack as string) ? 100 : 50);
+}
 
 /** A comma-separated option as a list (yargs gives a string, or an array when repeated). */
 function list(v: unknown): string[] {
@@ -55,7 +65,12 @@ export const attackCommand: CommandSpec = {
     count: { type: 'number', default: 16, describe: 'with --synthetic: how many scenes' },
     seed: { type: 'number', default: 1, describe: 'seed of the attack, of the random-unit control and of the --synthetic scenes' },
     label: { type: 'string', describe: 'true class of --image/--images (default: the clean prediction)' },
-    attack: { type: 'string', choices: [...ATTACKS], default: 'pgd' },
+    attack: { type: 'string', choices: [...ATTACKS], default: 'pgd', describe: 'the optimizer: a logit attack, or with units named the optimizer of the unit attack (pgd, fgsm, cw)' },
+    version: { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, FAB-T, Square; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
+    queries: { type: 'number', describe: 'query budget per image of square (default 1000) and of the Square step of autoattack (default 5000)' },
+    'target-classes': { type: 'number', describe: 'target classes of apgd-t and of the APGD-T step of autoattack (default 9)' },
+    eot: { type: 'number', describe: 'gradients averaged per step, for models with randomness: apgd-* (default 1) and autoattack --version rand (default 20)' },
+    checks: { type: 'boolean', default: true, describe: 'run the gradient-masking checks on a logit attack (--no-checks to skip)' },
     target: { type: 'string', describe: 'target class: the logit attack aims at it; the unit attack only measures it' },
     layer: { type: 'string', describe: "the steered layer (default: the atlas's, else the model's last convolution)" },
     suppress: { type: 'string', describe: 'concepts whose units to lower, e.g. snow,mountain' },
@@ -76,7 +91,7 @@ export const attackCommand: CommandSpec = {
     eps: { type: 'string', default: '4/255', describe: 'budget in pixel units, or a list for a robustness curve: 0,1/255,2/255' },
     norm: { type: 'string', choices: ['linf', 'l2'], describe: 'threshold norm (default linf; l2 for cw)' },
     'min-psnr': { type: 'number', describe: 'PSNR floor in dB: also cap each perturbation\'s L2 norm so that PSNR ≥ this (fgsm, pgd, unit)' },
-    steps: { type: 'number', default: 50, describe: 'gradient steps (per restart)' },
+    steps: { type: 'number', describe: 'gradient steps per restart (default 50; 100 for apgd-* and autoattack)' },
     restarts: { type: 'number', default: 1, describe: 'PGD restarts' },
     heatmaps: { type: 'number', default: 16, describe: 'heatmap strips for at most this many images' },
     out: { type: 'string', demandOption: true, describe: 'folder for adversarial PNGs, perturbations, heatmaps, result.json and curves' },
@@ -89,6 +104,7 @@ export const attackCommand: CommandSpec = {
     ['unit-attack attack --synthetic ski_resort --suppress snow,mountain --excite bed --target bedroom --probe "builtin:scenes?count=1000" --out out/a',
       'choose the units by concept (dissects first, cached)'],
     ['unit-attack attack --image photo.png --target bedroom --eps 0,1/255,2/255,4/255,8/255 --out out/curve', 'a targeted PGD robustness curve'],
+    ['unit-attack attack --images photos/ --attack autoattack --eps 8/255 --out out/aa', 'robust accuracy under AutoAttack (standard), with the gradient-masking checks'],
   ],
   check(argv) {
     checkWorkersArg(argv);
@@ -100,8 +116,37 @@ export const attackCommand: CommandSpec = {
     }
     const count = argv.count as number;
     if (!Number.isInteger(count) || count < 1) throw usageError(`--count must be a positive integer, got ${String(argv.count)}`, { path: '--count' });
-    const steps = argv.steps as number;
-    if (!Number.isInteger(steps) || steps < 1) throw usageError(`--steps must be an integer ≥ 1, got ${String(argv.steps)}`, { path: '--steps' });
+    if (argv.steps !== undefined && (!Number.isInteger(argv.steps) || (argv.steps as number) < 1)) {
+      throw usageError(`--steps must be an integer ≥ 1, got ${JSON.stringify(argv.steps)}`, { path: '--steps' });
+    }
+    for (const k of ['queries', 'target-classes', 'eot'] as const) {
+      if (argv[k] !== undefined && (!Number.isInteger(argv[k]) || (argv[k] as number) < 1)) {
+        throw usageError(`--${k} must be an integer ≥ 1, got ${JSON.stringify(argv[k])}`, { path: `--${k}` });
+      }
+    }
+    const attack = argv.attack as string;
+    if (argv.version !== undefined) {
+      if (attack !== 'autoattack') throw usageError(`--version chooses the autoattack ensemble, but --attack is ${attack}`, { path: '--version', hint: 'add --attack autoattack, or drop --version' });
+      if (!(AUTOATTACK_VERSIONS as readonly string[]).includes(argv.version as string)) {
+        throw usageError(`--version must be ${AUTOATTACK_VERSIONS.join(' or ')}, got ${JSON.stringify(argv.version)}`, {
+          path: '--version', hint: 'standard for deterministic models; rand for models that draw random numbers in their forward pass',
+        });
+      }
+    }
+    if (argv.queries !== undefined && attack !== 'square' && attack !== 'autoattack') {
+      throw usageError(`--queries is the budget of square and autoattack, not ${attack}`, { path: '--queries', hint: 'drop --queries' });
+    }
+    if (argv['target-classes'] !== undefined && attack !== 'apgd-t' && attack !== 'autoattack') {
+      throw usageError(`--target-classes belongs to apgd-t and autoattack, not ${attack}`, { path: '--target-classes', hint: 'drop --target-classes' });
+    }
+    if (argv.eot !== undefined && !APGD.includes(attack)) {
+      throw usageError(`--eot belongs to apgd-ce, apgd-dlr, apgd-t and autoattack, not ${attack}`, { path: '--eot', hint: 'use --attack apgd-ce, or autoattack --version rand' });
+    }
+    if (argv.target !== undefined && (attack === 'apgd-t' || attack === 'autoattack') && !isUnitAttack(argv)) {
+      throw usageError(`${attack} measures untargeted robustness and picks its own target classes, so --target does not apply`, {
+        path: '--target', hint: 'drop --target, or use --attack apgd-ce / apgd-dlr / pgd for a targeted attack',
+      });
+    }
     const restarts = argv.restarts as number;
     if (!Number.isInteger(restarts) || restarts < 1) throw usageError(`--restarts must be an integer ≥ 1, got ${String(argv.restarts)}`, { path: '--restarts' });
     if (!Number.isSafeInteger(argv.seed)) throw usageError(`--seed must be an integer, got ${String(argv.seed)}`, { path: '--seed' });
@@ -123,6 +168,9 @@ export const attackCommand: CommandSpec = {
     if (isUnitAttack(argv)) {
       if (argv.attack === 'square') {
         throw usageError('square only sees logits, so it cannot steer units', { path: '--attack', hint: 'use pgd, fgsm or cw for the unit attack' });
+      }
+      if (!UNIT_OPTIMIZERS.includes(attack)) {
+        throw usageError(`the unit attack is optimised by pgd, fgsm or cw, not ${attack}`, { path: '--attack', hint: 'use --attack pgd for the unit attack; apgd-* and autoattack attack the logits' });
       }
       const byAtlas = ['suppress', 'excite', 'suppress-class', 'excite-class'].some((k) => list(argv[k]).length > 0);
       if (byAtlas && argv.atlas === undefined && argv.probe === undefined) {
@@ -171,7 +219,7 @@ async function attackWith(
   const single = epsilons.length === 1;
   const bigEps = Math.max(...epsilons);
   const arms = unit ? 2 : 1;
-  const perEps = (argv.steps as number) * (argv.attack === 'pgd' ? (argv.restarts as number) : 1) * (argv.attack === 'cw' ? 5 : 1);
+  const perEps = progressTotal(argv);
   const bar: Progress = startProgress(io, unit ? 'unit attack + control' : `${argv.attack as string} attack`,
     perEps * arms * epsilons.filter((e) => e > 0).length, argv.quiet);
   const tick = (p: AttackProgress): void => bar.tick(1, `${p.attack} step ${p.step}/${p.total} (${p.active} active)`);
@@ -194,15 +242,21 @@ async function attackWith(
     }
   } else {
     const target = argv.target as string | undefined;
-    const spec = {
-      kind: argv.attack as string, norm, steps: argv.steps as number, seed: argv.seed as number,
-      ...(argv['min-psnr'] !== undefined ? { minPsnr: argv['min-psnr'] as number } : {}),
-      ...(argv.attack === 'pgd' ? { restarts: argv.restarts as number } : {}),
-      objective: target === undefined ? { kind: argv.attack === 'cw' || argv.attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target },
-    };
+    const spec = logitSpec(argv, norm);
+    // The model-level gradient-masking checks, once (autoattack runs them itself and reports them in its details).
+    const checks: MaskingCheck[] = argv.checks === false || argv.attack === 'autoattack' ? [] : await checkGradientMasking(clf, x, input.labels);
     const onResult = async (eps: number, r: AttackResult): Promise<void> => {
       if (eps !== bigEps) return;
       const m = await logitMetrics(r, x, input.labels, target === undefined ? null : clf.classNames.indexOf(target));
+      const all = [...checks, ...((r.details?.checks as MaskingCheck[] | undefined) ?? [])];
+      m.json.checks = all;
+      m.json.warnings = [...new Set([...(m.json.warnings as string[]), ...maskingWarnings(checks)])];
+      if (r.attack === 'autoattack') {
+        const comps = r.details!.components as AutoAttackComponent[];
+        m.json.autoattack = { version: r.details!.version, components: comps };
+        m.table.push('', ['autoattack component', 'images attacked → broken → robust after (seconds)'].join('\t'),
+          ...comps.map((c) => [c.name, c.ran ? `${c.attacked} → ${c.broke} → ${c.robustAfter} (${c.seconds.toFixed(1)} s)` : `did not run: ${c.reason ?? ''}`].join('\t')));
+      }
       await writeAttackReport(clf, x, { kind: 'logit', result: r, target: target ?? null, metrics: m.json }, out, { ids: input.ids, meta });
       printed = m.table;
       json = { kind: 'logit-attack', target: target ?? null, ...m.json };
@@ -226,16 +280,52 @@ async function attackWith(
     return 0;
   }
   io.out(`${unit ? 'unit attack' : `${argv.attack as string} attack`} on ${input.x.shape[0]} image(s) of ${input.source} — model ${clf.name}, `
-    + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.steps as number} steps, seed ${argv.seed as number}`);
+    + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.attack === 'square' ? `${(argv.queries as number | undefined) ?? 1000} queries` : `${stepsOf(argv)} steps`}, seed ${argv.seed as number}`);
   io.out(table(printed.map((l) => l.split('\t')), ['l', 'r', 'r']));
   if (curve) {
     io.out('');
     io.out(table(curveTable(curve), ['l', 'l', 'r', 'r', 'r', 'r', 'r']));
   }
-  const warnings = (json.warnings as string[] | undefined) ?? [];
+  const warnings = [...new Set([...((json.warnings as string[] | undefined) ?? []), ...(curve?.warnings ?? [])])];
   for (const w of warnings) io.err(`warning: ${w}`);
   io.out(`wrote ${path.join(out, 'result.json')} (adversarial/, perturbation/${unit ? ', heatmaps/' : ''}${curve ? ', curve.txt/.csv/.json/.png' : ''})`);
   return 0;
+}
+
+/** The spec of a logit attack from the arguments. */
+function logitSpec(argv: GlobalArgs, norm: 'linf' | 'l2'): { kind: string; norm: 'linf' | 'l2'; seed: number } & Record<string, unknown> {
+  const attack = argv.attack as string;
+  const target = argv.target as string | undefined;
+  const own: Record<string, unknown> = {};
+  if (attack !== 'square') own.steps = stepsOf(argv);
+  if (argv['min-psnr'] !== undefined) own.minPsnr = argv['min-psnr'];
+  if (attack === 'pgd' || attack === 'apgd-ce' || attack === 'apgd-dlr' || attack === 'apgd-t') own.restarts = argv.restarts;
+  if (argv.queries !== undefined) own.queries = argv.queries;
+  if (argv['target-classes'] !== undefined) own.targetClasses = argv['target-classes'];
+  if (argv.eot !== undefined) own.eot = argv.eot;
+  if (argv.version !== undefined) own.version = argv.version;
+  if (attack === 'autoattack') own.checks = argv.checks !== false;
+  if (attack === 'apgd-ce' || attack === 'apgd-dlr') {
+    own.objective = { kind: attack === 'apgd-ce' ? 'ce' : 'dlr', ...(target !== undefined ? { target } : {}) };
+  } else if (attack !== 'apgd-t' && attack !== 'autoattack') {
+    own.objective = target === undefined ? { kind: attack === 'cw' || attack === 'square' ? 'margin' : 'ce' } : { kind: 'margin', target };
+  }
+  return { kind: attack, norm, seed: argv.seed as number, ...own };
+}
+
+/** Progress-bar steps per ε: gradient steps (and queries) the attack takes per image at most. */
+function progressTotal(argv: GlobalArgs): number {
+  const steps = stepsOf(argv);
+  const restarts = argv.restarts as number;
+  const targets = (argv['target-classes'] as number | undefined) ?? 9;
+  switch (argv.attack as string) {
+    case 'pgd': case 'apgd-ce': case 'apgd-dlr': return steps * restarts;
+    case 'apgd-t': return steps * restarts * targets;
+    case 'cw': return steps * 5;
+    case 'square': return (argv.queries as number | undefined) ?? 1000;
+    case 'autoattack': return argv.version === 'rand' ? 2 * steps : steps * (1 + targets) + ((argv.queries as number | undefined) ?? 5000);
+    default: return steps;
+  }
 }
 
 /** `--eps`: one budget in (0, 1], or a comma-separated list for a curve (where 0 is the clean row). */
@@ -340,7 +430,7 @@ function unitOptions(argv: GlobalArgs, atlas: Atlas | undefined): Omit<UnitAttac
     ...(argv['unit-scale'] !== undefined ? { unitScale: argv['unit-scale'] as 'threshold' | 'none' } : {}),
     ...(argv.norm !== undefined ? { norm: argv.norm as 'linf' | 'l2' } : {}),
     ...(argv['min-psnr'] !== undefined ? { minPsnr: argv['min-psnr'] as number } : {}),
-    attack: argv.attack as string, steps: argv.steps as number, restarts: argv.restarts as number, seed: argv.seed as number,
+    attack: argv.attack as string, steps: stepsOf(argv), restarts: argv.restarts as number, seed: argv.seed as number,
     aggregate: argv.aggregate as 'mean' | 'max' | 'typical', shaping: argv.shaping as 'linear' | 'capped' | 'log', classWeight: argv['class-weight'] as number,
   };
 }
