@@ -5,8 +5,10 @@
  * PNAS paper dissects, so `layer4` is the second 8×8 layer. It is a tf layers model that saves and loads in the tf
  * layers format (the one custom layer, {@link PixelNorm}, is registered when this module is imported).
  *
- * The discriminator is used only in training, so it is plain tensors and variables: strided 3×3 convs with spectral
- * normalisation (one power iteration per step) and a linear score.
+ * The discriminator is used only in training, so it is plain tensors and variables: a 3×3 conv at full resolution,
+ * then per level a 2×2 average pool and two 3×3 convs, every kernel spectrally normalised (one power iteration per
+ * step), and a linear score. Pooling before stride-1 convs, not strided convs: the wasm backend's filter gradient of a
+ * stride-2 conv was 5–20× slower than that of a stride-1 conv of the same size.
  */
 import * as tf from '@tensorflow/tfjs';
 import { usageError } from '../errors.js';
@@ -142,8 +144,9 @@ export interface DiscriminatorOptions {
   /** Side of the images it judges (a power of two ≥ 8). @defaultValue 64 */
   imageSize?: number;
   /**
-   * Widths of its levels, one per halving down to 4×4 (log2(imageSize / 4) of them). Each level is a stride-2 3×3 conv
-   * and a 3×3 conv. @defaultValue [32, 64, 128, 256] for 64×64 images
+   * Widths of its levels, one per halving down to 4×4 (log2(imageSize / 4) of them). Each level is a 2×2 average pool
+   * and two 3×3 convs; the full-resolution conv before them has half the first level's width.
+   * @defaultValue [32, 64, 128, 256] for 64×64 images
    */
   widths?: readonly number[];
   /** Seed of the initial weights and of the power-iteration vectors. @defaultValue 0 */
@@ -154,7 +157,7 @@ export interface DiscriminatorOptions {
 export interface Discriminator {
   readonly imageSize: number;
   readonly widths: readonly number[];
-  /** Kernel, bias, kernel, bias, … and the final dense kernel and bias, in the order every thread flattens them. */
+  /** Kernel, bias, kernel, bias, … (the full-resolution conv, two per level) and the final dense kernel and bias, in the order every thread flattens them. */
   readonly weights: tf.Variable[];
   /** One `u` vector per kernel (its output size), updated by {@link updateSpectralVectors}. */
   readonly spectral: tf.Variable[];
@@ -183,10 +186,15 @@ export function checkDiscriminatorOptions(o: DiscriminatorOptions): Required<Dis
   return { imageSize, widths, seed: o.seed ?? 0 };
 }
 
-/** The discriminator's kernel shapes, in order: two 3×3 convs per level, then the dense kernel as `[4·4·w, 1]`. */
+/** The width of the discriminator's full-resolution conv. */
+function stemWidth(widths: readonly number[]): number {
+  return Math.max(1, Math.floor(widths[0] / 2));
+}
+
+/** The discriminator's kernel shapes, in order: the full-resolution 3×3 conv, two 3×3 convs per level, then the dense kernel as `[4·4·w, 1]`. */
 function kernelShapes(widths: readonly number[]): number[][] {
-  const shapes: number[][] = [];
-  let cin = 3;
+  let cin = stemWidth(widths);
+  const shapes: number[][] = [[3, 3, 3, cin]];
   for (const w of widths) {
     shapes.push([3, 3, cin, w], [3, 3, w, w]);
     cin = w;
@@ -239,6 +247,14 @@ export function spectralVectors(d: Discriminator): Array<{ u: tf.Tensor1D; v: tf
   }));
 }
 
+/** 2×2 average pooling as a reshape and a mean, whose gradient every backend has. */
+export function averagePool2(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    return tf.mean<tf.Tensor4D>(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]);
+  });
+}
+
 /** Keeps the power iteration's new `u` vectors (once per training step, after the discriminator's update). */
 export function updateSpectralVectors(d: Discriminator): void {
   const vecs = spectralVectors(d);
@@ -258,14 +274,16 @@ export function discriminate(d: Discriminator, images: tf.Tensor4D, vectors: Rea
       const sigma = tf.sum(tf.mul(v, tf.squeeze(tf.matMul(asMatrix(kernel), tf.reshape(u, [-1, 1])), [1])));
       return tf.div(kernel, sigma);
     };
-    let x: tf.Tensor4D = images;
     let k = 0;
+    const conv = (x: tf.Tensor4D): tf.Tensor4D => {
+      const y = tf.conv2d(x, normed(k) as tf.Tensor4D, 1, 'same');
+      const out = tf.leakyRelu(tf.add<tf.Tensor4D>(y, d.weights[2 * k + 1]), 0.2);
+      k++;
+      return out;
+    };
+    let x = conv(images);
     for (let level = 0; level < d.widths.length; level++) {
-      for (const stride of [2, 1] as const) {
-        const y = tf.conv2d(x, normed(k) as tf.Tensor4D, stride, 'same');
-        x = tf.leakyRelu(tf.add(y, d.weights[2 * k + 1]), 0.2);
-        k++;
-      }
+      x = conv(conv(averagePool2(x)));
     }
     const flat = tf.reshape(x, [x.shape[0], -1]);
     const score = tf.add(tf.matMul(flat, normed(k) as tf.Tensor2D), d.weights[2 * k + 1]);
