@@ -117,6 +117,39 @@ function findCommand(name: string, commands: readonly CommandSpec[]): CommandSpe
   return spec;
 }
 
+/** What the file system says, in words, and what to do about it. */
+const FS_ERRORS: Readonly<Record<string, { what: string; hint: string }>> = {
+  ENOSPC: { what: 'no space left on the device', hint: 'free some space, or write to another disk' },
+  EDQUOT: { what: 'the disk quota is used up', hint: 'free some space, or write to another disk' },
+  EACCES: { what: 'permission denied', hint: 'choose a path you can write to' },
+  EPERM: { what: 'operation not permitted', hint: 'choose a path you can write to' },
+  EROFS: { what: 'the file system is read-only', hint: 'choose a path on a writable disk' },
+  ENOTDIR: { what: 'a part of the path is a file, not a folder', hint: 'choose a path whose parents are folders' },
+  EISDIR: { what: 'the path is a folder, not a file', hint: 'name a file, not a folder' },
+  EEXIST: { what: 'the path exists already', hint: 'remove it or choose another path' },
+  ENAMETOOLONG: { what: 'the path is too long', hint: 'choose a shorter path' },
+  EMFILE: { what: 'too many open files', hint: 'raise the limit (ulimit -n) or use fewer --workers' },
+};
+
+/**
+ * A file-system failure anywhere in an error's cause chain (a full disk, a read-only folder, a file where a folder
+ * should be) as a user error naming the path: the environment's fault, exit code 2, not an internal error.
+ */
+export function fileSystemError(err: unknown): UnitAttackError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const known = code !== undefined ? FS_ERRORS[code] : undefined;
+    if (known) {
+      const file = (e as NodeJS.ErrnoException).path ?? (err instanceof UnitAttackError ? err.file : undefined);
+      return new UnitAttackError('UA_IO', `${file !== undefined ? `cannot use '${file}'` : 'a file operation failed'}: ${known.what} (${code})`, {
+        ...(file !== undefined ? { file } : {}), hint: known.hint, cause: err,
+        ...(err instanceof UnitAttackError && err.path !== undefined ? { path: err.path } : {}),
+      });
+    }
+  }
+  return undefined;
+}
+
 /** Runs the CLI and returns the exit code. Only the caller (bin/) calls `process.exit`. */
 export async function main(args: readonly string[], io: CliIO = processIO, commands: readonly CommandSpec[] = COMMANDS): Promise<number> {
   const debug = args.includes('--debug');
@@ -137,7 +170,8 @@ export async function main(args: readonly string[], io: CliIO = processIO, comma
     const argv = buildArgv(args, commands);
     const spec = commands.find((c) => c.name === argv._[0])!;
     return await spec.run(argv, io);
-  } catch (err) {
+  } catch (caught) {
+    const err = isUserError(caught) ? caught : fileSystemError(caught) ?? caught;
     io.err(formatError(err, debug));
     if (isUserError(err)) return EXIT.usage;
     if (err instanceof UnitAttackError) return EXIT.internal;
