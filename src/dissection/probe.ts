@@ -530,26 +530,40 @@ export const brodenProbeKind: ProbeKind = {
       planes = planes.filter((p) => only.includes(p.category));
     }
     if (planes.length === 0) throw inputError(`the Broden folder '${dir}' has no pixel-level labels`, { file: indexFile, hint: 'add ?image-labels=1 to use whole-image labels' });
-    // Check what can be checked before the long passes: sizes from index.csv and that every file exists.
+    // Check what can be checked before the long passes: sizes from index.csv and that every file exists. The size
+    // and time of every file (images, label maps, the CSVs) go into the signature, so a cached atlas is never served
+    // for a folder whose files changed while index.csv did not.
+    const sig = createHash('sha256');
+    const stampOf = async (f: string): Promise<string> => {
+      try {
+        const st = await fs.stat(f);
+        return `${f}\0${st.size}\0${st.mtimeMs}\n`;
+      } catch {
+        throw inputError(`'${f}', listed in '${indexFile}', is missing`, { file: f });
+      }
+    };
+    const csvs = (await fs.readdir(dir)).filter((n) => n.toLowerCase().endsWith('.csv')).sort();
+    for (const n of csvs) sig.update(await stampOf(path.join(dir, n)));
+    for (let a = 0; a < ds.items.length; a += 256) {
+      const chunk = ds.items.slice(a, a + 256);
+      const stamps = await Promise.all(chunk.map(async (it) => (await Promise.all([it.imagePath, ...it.labelPaths.map((l) => l.path)].map(stampOf))).join('')));
+      for (const s of stamps) sig.update(s);
+    }
     for (const it of ds.items) {
       if ((it.imageHeight > 0 && it.imageHeight !== H) || (it.imageWidth > 0 && it.imageWidth !== W)) {
         throw inputError(`the probe image '${it.imagePath}' is ${it.imageWidth}×${it.imageHeight} (index.csv), but the model takes ${W}×${H}`, {
           file: it.imagePath, hint: 'use a Broden folder made at the model input size (e.g. broden1_224 for 224×224 models)',
         });
       }
-      for (const f of [it.imagePath, ...it.labelPaths.map((l) => l.path)]) {
-        if (!existsSync(f)) throw inputError(`'${f}', listed in '${indexFile}', is missing`, { file: f });
-      }
     }
     const concepts = ds.concepts.filter((c) => c.id > 0 && c.id <= 65535).map((c) => ({ id: c.id, name: c.name, category: c.category || 'object' }));
     const classes = [...new Set(ds.items.map((it) => it.class).filter((c): c is string => c !== undefined))];
-    const stat = await fs.stat(indexFile);
     const query2 = new URLSearchParams();
     if (only) query2.set('categories', only.join(','));
     if (imageLabels) query2.set('image-labels', '1');
     const canonical = dir + (query2.size > 0 ? `?${query2.toString()}` : '');
     const probe: ProbeSet = {
-      kind: 'broden', spec: canonical, signature: `${canonical}#${stat.size}-${stat.mtimeMs}-${ds.items.length}`, count: ds.items.length,
+      kind: 'broden', spec: canonical, signature: `${canonical}#${sig.digest('hex').slice(0, 16)}-${ds.items.length}`, count: ds.items.length,
       imageSize: [H, W], labelPlanes: planes.length, concepts, classNames: classes.length > 0 ? classes : undefined,
       async load(index, onSkip) {
         const it = ds.items[index];

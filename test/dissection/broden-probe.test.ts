@@ -85,3 +85,25 @@ describe('Broden-layout probe', () => {
     await expect(openProbe(copy, { inputSize: [32, 32] })).rejects.toThrowError(new RegExp(label));
   });
 });
+
+describe('the cache of a Broden-layout probe', () => {
+  it('is not served when the images change while index.csv does not', async () => {
+    const a = path.join(dir, 'cache-a'); const b = path.join(dir, 'cache-b');
+    await writeBrodenDataset(a, { count: 8, seed: 11, size: 32 });
+    await writeBrodenDataset(b, { count: 8, seed: 12, size: 32 });
+    const clf = colorModel();
+    const cacheDir = path.join(dir, 'cache');
+    const options = { cacheDir, importance: false, quantile: 0.05, tmpDir: dir } as const;
+    const first = await dissect(clf, a, options);
+    expect((await dissect(clf, a, options)).cached).toBe(true);
+    // Copy the other folder's images (and label maps) over the first, leaving its CSVs as they are.
+    const index = await fs.readFile(path.join(a, 'index.csv'));
+    await fs.cp(path.join(b, 'images'), path.join(a, 'images'), { recursive: true, force: true });
+    expect(await fs.readFile(path.join(a, 'index.csv'))).toEqual(index);
+    const after = await dissect(clf, a, options);
+    expect(after.cached).toBe(false);
+    expect(after.cacheFile).not.toBe(first.cacheFile);
+    expect(after.atlas.units.map((u) => u.threshold)).not.toEqual(first.atlas.units.map((u) => u.threshold));
+    clf.dispose();
+  });
+});
