@@ -115,6 +115,7 @@ function scenarioSection(s: ScenarioResult, a: ScenarioArtifacts | undefined, re
     h.push(`<ul>${inp.errored.map((e) => `<li><code>${esc(e.id)}</code>: ${esc(e.reason)}</li>`).join('')}</ul>`);
   }
   for (const w of s.warnings) h.push(`<p class="muted">⚠ ${esc(w)}</p>`);
+  h.push(...checksTable(s.details.checks));
   if (a && a.plots.length > 0) {
     h.push('<div class="plots">');
     for (const p of a.plots) h.push(`<figure><img alt="${esc(p.title)}" src="${dataUri('image/svg+xml', p.svg)}"><figcaption class="muted">${esc(p.title)}</figcaption></figure>`);
@@ -135,6 +136,20 @@ function scenarioSection(s: ScenarioResult, a: ScenarioArtifacts | undefined, re
   h.push(`<details><summary>Details</summary><pre>${jsonBlock({ details: s.details, durations: s.durations })}</pre></details>`);
   h.push('</section>');
   return h.join('\n');
+}
+
+/** The gradient-masking checks of an attack scenario (`details.checks`) as a table: which fired, and why. */
+function checksTable(checks: unknown): string[] {
+  if (!Array.isArray(checks) || checks.length === 0) return [];
+  const rows = checks.filter((c): c is { check: string; flagged: boolean; message: string } =>
+    typeof c === 'object' && c !== null && typeof (c as { check?: unknown }).check === 'string');
+  const fired = rows.filter((c) => c.flagged).length;
+  return [
+    `<details${fired > 0 ? ' open' : ''}><summary>Checks against false robustness: ${fired === 0 ? 'none fired' : `${fired} fired`}</summary>`,
+    '<table><thead><tr><th>check</th><th>result</th><th>what was measured</th></tr></thead><tbody>',
+    ...rows.map((c) => `<tr class="${c.flagged ? 'fail' : 'pass'}"><td>${esc(c.check)}</td><td>${c.flagged ? '⚠ fired' : '✔ quiet'}</td><td>${esc(c.message)}</td></tr>`),
+    '</tbody></table></details>',
+  ];
 }
 
 /**

@@ -123,6 +123,12 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
     const norm = a.norm ?? 'linf';
     if (a.kind === 'cw' && a.norm === 'linf') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the cw attack is an L2 attack: norm must be l2' });
     if (a.kind === 'square' && a.norm === 'l2') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the square attack is an L∞ attack: norm must be linf' });
+    if ((a.kind === 'apgd-t' || a.kind === 'autoattack') && a.target !== undefined) {
+      issues.push({
+        code: 'conflict', path: ['attack', 'target'], message: `${a.kind} measures untargeted robustness and picks its own target classes, so it takes no target`,
+        hint: 'drop target, or use kind apgd-ce / apgd-dlr / pgd for a targeted attack',
+      });
+    }
     if (a.epsilon !== undefined) checkEpsilon(a.epsilon, norm, ['attack', 'epsilon'], issues);
     if ('stepSize' in a && a.stepSize !== undefined) checkEpsilon(a.stepSize, 'l2', ['attack', 'stepSize'], issues, 'stepSize');
     if (a.kind === 'unit') {

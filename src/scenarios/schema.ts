@@ -161,6 +161,14 @@ const iterative = {
   earlyStop: z.boolean().optional(),
 };
 
+const apgdOptions = {
+  steps: positiveInt.max(100_000).optional().describe('iterations per run (default 100)'),
+  restarts: positiveInt.max(1000).optional().describe('runs from random starts, each on the images not yet broken (default 1)'),
+  randomStart: z.boolean().optional(),
+  earlyStop: z.boolean().optional(),
+  eot: positiveInt.max(1000).optional().describe('gradients averaged per step, for models with randomness (default 1)'),
+};
+
 const unitList = z.array(z.union([z.string().min(1), z.int().min(0)])).min(1)
   .describe('units by concept name (from the dissection) or by index');
 
@@ -181,6 +189,21 @@ const attack = z.discriminatedUnion('kind', [
     queries: positiveInt.max(1_000_000).optional(),
     pInit: z.number().gt(0).max(1).optional(),
   }, 'Square Attack (score-based, no gradients)'),
+  strict({ kind: z.literal('apgd-ce'), ...common, ...apgdOptions }, 'APGD-CE: Auto-PGD on the cross-entropy (step size halved at checkpoints, momentum)'),
+  strict({ kind: z.literal('apgd-dlr'), ...common, ...apgdOptions }, 'APGD-DLR: Auto-PGD on the difference-of-logits-ratio loss'),
+  strict({
+    kind: z.literal('apgd-t'), ...common, ...apgdOptions,
+    targetClasses: positiveInt.max(1000).optional().describe('target classes, the most likely after the true one (default 9, capped at classes − 1)'),
+  }, 'APGD-T: Auto-PGD on the targeted DLR loss over the most likely other classes; success is any misclassification'),
+  strict({
+    kind: z.literal('autoattack'), ...common,
+    version: z.enum(['standard', 'rand']).optional()
+      .describe('standard (default): APGD-CE, APGD-T, FAB-T (not implemented: recorded as skipped) and Square on the images still robust; rand: APGD-CE and APGD-DLR with EOT, for models with randomness'),
+    steps: positiveInt.max(100_000).optional().describe('APGD iterations per run (default 100)'),
+    targetClasses: positiveInt.max(1000).optional().describe('target classes of APGD-T (default 9)'),
+    queries: positiveInt.max(1_000_000).optional().describe("Square's query budget per image (default 5000)"),
+    eot: positiveInt.max(1000).optional().describe('gradients averaged per step in version rand (default 20)'),
+  }, 'AutoAttack (Croce & Hein 2020): an ensemble of attacks, each on the images the earlier ones left robust'),
   strict({
     kind: z.literal('unit'), ...common, minPsnr,
     optimizer: z.enum(['pgd', 'fgsm', 'cw']).optional().describe('the gradient attack that optimises the unit objective (default pgd; cw, the L2 attack of the PNAS experiment, needs a target)'),

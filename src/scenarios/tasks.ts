@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   cleanAccuracy, disposeUnitAttack, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitAttack,
-  unitAttackToJson, untargetedSuccess, type AttackResult, type AttackSpec, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
+  unitAttackToJson, untargetedSuccess, checkGradientMasking, checkSquare, maskingWarnings,
+  type AttackResult, type AttackSpec, type AutoAttackComponent, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
 } from '../attacks/index.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
 import { availableConcepts, unitsForClass, type Atlas } from '../dissection/index.js';
@@ -149,7 +150,15 @@ function logitAttackSpec(a: ResolvedAttack): AttackCall {
   const own = a.kind === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'minPsnr'])
     : a.kind === 'fgsm' ? pick(a, ['minPsnr'])
     : a.kind === 'cw' ? pick(a, ['steps', 'binarySteps', 'initialConst', 'learningRate', 'confidence'])
-      : a.kind === 'square' ? pick(a, ['queries', 'pInit']) : {};
+      : a.kind === 'square' ? pick(a, ['queries', 'pInit'])
+        : a.kind === 'apgd-ce' || a.kind === 'apgd-dlr' || a.kind === 'apgd-t' ? pick(a, ['steps', 'restarts', 'randomStart', 'earlyStop', 'eot', 'targetClasses'])
+          // The scenario runs the model-level checks once on all its inputs (see runLogitAttackTask).
+          : a.kind === 'autoattack' ? { ...pick(a, ['version', 'steps', 'targetClasses', 'queries', 'eot']), checks: false } : {};
+  if (a.kind === 'apgd-ce' || a.kind === 'apgd-dlr') {
+    const loss = a.kind === 'apgd-ce' ? 'ce' : 'dlr';
+    return { kind: a.kind, ...base, ...own, ...(a.target !== undefined ? { objective: { kind: loss, target: a.target } } : {}) };
+  }
+  if (a.kind === 'apgd-t' || a.kind === 'autoattack') return { kind: a.kind, ...base, ...own };
   const o = a as { objective?: 'ce' | 'margin'; confidence?: number };
   let objective: ObjectiveSpec | undefined;
   if (o.objective !== undefined || a.target !== undefined || (a.kind !== 'cw' && o.confidence !== undefined)) {
@@ -167,6 +176,8 @@ interface BatchedAttack {
   queries: number;
   objectiveName: string;
   warnings: string[];
+  /** Each batch's `details`, in order. */
+  details: Array<Record<string, unknown> | undefined>;
 }
 
 async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string): Promise<BatchedAttack> {
@@ -177,6 +188,7 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
   const success: boolean[] = [];
   let steps = 0; let queries = 0; let objectiveName = '';
   const warnings = new Set<string>();
+  const details: Array<Record<string, unknown> | undefined> = [];
   try {
     for (let s = 0; s < n; s += ATTACK_BATCH) {
       const e = Math.min(n, s + ATTACK_BATCH);
@@ -194,11 +206,12 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
       queries += r.queries.reduce((a, b) => a + b, 0);
       objectiveName = r.objectiveName;
       r.warnings.forEach((w) => warnings.add(w));
+      details.push(r.details);
       ctx.onProgress?.(phase, e, n);
     }
     const adversarial = parts.length === 1 ? parts[0] : tf.concat(parts, 0);
     if (parts.length > 1) parts.forEach((p) => p.dispose());
-    return { adversarial, predictions, success, steps: steps / n, queries: queries / n, objectiveName, warnings: [...warnings] };
+    return { adversarial, predictions, success, steps: steps / n, queries: queries / n, objectiveName, warnings: [...warnings], details };
   } catch (err) {
     parts.forEach((p) => p.dispose());
     throw err;
@@ -267,11 +280,22 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
   const seed = a.seed ?? 0;
   out.seeds.attack = seed;
   let t0 = performance.now();
+  const checks = await checkGradientMasking(classifier, x, labels);
+  out.durations.checks = seconds(t0);
+  t0 = performance.now();
   const attack = await attackInBatches(ctx, logitAttackSpec(a), 'attack');
   out.durations.attack = seconds(t0);
   const adv = attack.adversarial;
   try {
     out.warnings.push(...attack.warnings);
+    if (a.kind === 'autoattack') {
+      const components = mergeComponents(attack.details);
+      out.details.autoattack = { version: a.version ?? 'standard', components };
+      const sq = components.find((c) => c.name === 'square' && c.ran);
+      if (sq) checks.push(checkSquare(sq.broke, sq.attacked, x.shape[0]));
+    }
+    out.details.checks = checks;
+    out.warnings.push(...maskingWarnings(checks));
     t0 = performance.now();
     const adPred = attack.predictions;
     out.metrics.clean_accuracy = cleanAccuracy(clean, labels).rate;
@@ -289,7 +313,8 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
     out.details.attack = {
       kind: a.kind, epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null,
       norm: a.norm ?? (a.kind === 'cw' ? 'l2' : 'linf'), objective: attack.objectiveName, target: a.target ?? null, seed,
-      settings: pick(a, ['minPsnr', 'steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit']),
+      settings: pick(a, ['minPsnr', 'steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'binarySteps', 'initialConst', 'learningRate', 'confidence', 'queries', 'pInit',
+        'eot', 'targetClasses', 'version']),
       meanSteps: attack.steps, meanQueries: attack.queries,
     };
     out.plots.push(ratesPlot(`Rates (${a.kind}${a.epsilon !== undefined ? `, ε = ${formatEpsilon(a.epsilon)}` : ''})`, [
@@ -303,6 +328,21 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
   } finally {
     adv.dispose();
   }
+}
+
+/** The components of an autoattack run in batches, added up over the batches (in the order of the first). */
+function mergeComponents(details: ReadonlyArray<Record<string, unknown> | undefined>): AutoAttackComponent[] {
+  const out: AutoAttackComponent[] = [];
+  for (const d of details) {
+    for (const c of (d?.components as AutoAttackComponent[] | undefined) ?? []) {
+      const m = out.find((o) => o.name === c.name);
+      if (!m) { out.push({ ...c }); continue; }
+      m.ran ||= c.ran;
+      if (m.ran) delete m.reason;
+      m.attacked += c.attacked; m.broke += c.broke; m.robustAfter += c.robustAfter; m.seconds += c.seconds; m.queries += c.queries;
+    }
+  }
+  return out;
 }
 
 /** Maps a usage error of `unitAttack` (its option names) to the scenario field it came from. */

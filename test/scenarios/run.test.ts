@@ -82,6 +82,39 @@ describe('attack scenarios', () => {
     expect(a.plots.length).toBeGreaterThan(0);
   });
 
+  it('runs autoattack (standard) on the images still robust, and reports its components and the gradient-masking checks', async () => {
+    const { s, out } = await runOne('autoattack', {
+      model: 'scenes', inputs: { synthetic: { count: 6, seed: 3 } },
+      attack: { kind: 'autoattack', version: 'standard', epsilon: '8/255', steps: 4, targetClasses: 2, queries: 20, seed: 1 },
+      expectations: { robust_accuracy: { max: 1 } },
+    });
+    expect(s.error).toBeUndefined();
+    const aa = s.details.autoattack as { version: string; components: Array<{ name: string; ran: boolean; attacked: number; reason?: string }> };
+    expect(aa.version).toBe('standard');
+    expect(aa.components.map((c) => c.name)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square']);
+    expect(aa.components[2]).toMatchObject({ ran: false, reason: expect.stringMatching(/FAB-T is not part/) as unknown });
+    const checks = s.details.checks as Array<{ check: string; flagged: boolean }>;
+    expect(checks.map((c) => c.check).slice(0, 4)).toEqual(['accuracy-at-zero', 'nondeterministic', 'softmax-outputs', 'zero-gradients']);
+    expect(checks.slice(0, 4).some((c) => c.flagged)).toBe(false);
+    expect((s.details.attack as { kind: string; settings: Record<string, unknown> }).settings).toMatchObject({ version: 'standard', targetClasses: 2, queries: 20 });
+    expect(s.metrics.robust_accuracy).toBeLessThanOrEqual(s.metrics.clean_accuracy);
+    const { htmlReport } = await import('../../src/report/html.js');
+    expect(htmlReport(out)).toMatch(/Checks against false robustness: (none fired|\d fired)/);
+  });
+
+  it('rejects a target on autoattack and a version that does not exist when loading', async () => {
+    const bad = writeScenario(dir, 'aa-bad', {
+      name: 'aa-bad', model: 'scenes', inputs: { synthetic: { count: 2, seed: 3 } },
+      attack: { kind: 'autoattack', version: 'plus', epsilon: '8/255' }, expectations: { robust_accuracy: { min: 0 } },
+    });
+    await expect(loadScenario(bad)).rejects.toThrow(/version/);
+    const target = writeScenario(dir, 'aa-target', {
+      name: 'aa-target', model: 'scenes', inputs: { synthetic: { count: 2, seed: 3 } },
+      attack: { kind: 'autoattack', epsilon: '8/255', target: 'beach' }, expectations: { robust_accuracy: { min: 0 } },
+    });
+    await expect(loadScenario(target)).rejects.toThrow(/picks its own target classes/);
+  });
+
   it('measures unit success, the random control and the unit effects of the unit attack by unit index', async () => {
     const { s, a } = await runOne('unit', {
       model: 'colour', inputs: colourInputs,
