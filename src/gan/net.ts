@@ -247,11 +247,15 @@ export function spectralVectors(d: Discriminator): Array<{ u: tf.Tensor1D; v: tf
   }));
 }
 
-/** 2×2 average pooling as a reshape and a mean, whose gradient every backend has. */
+/**
+ * 2×2 average pooling times 2, as a reshape and a mean (whose gradient every backend has). The factor 2 makes its
+ * operator norm 1, like the spectrally normalised convs around it: a plain average halves the norm of a smooth map at
+ * every level, which kept the discriminator's scores (and so its hinge loss) pinned near zero.
+ */
 export function averagePool2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
-    return tf.mean<tf.Tensor4D>(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]);
+    return tf.mul<tf.Tensor4D>(tf.mean(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]), 2);
   });
 }
 
