@@ -4,6 +4,7 @@ import chalk from 'chalk';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { UnitAttackError, isUserError, nearestNames, usageError } from '../errors.js';
+import { removeProcessActivationFiles } from '../dissection/store.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { CliIO, CommandSpec, GlobalArgs } from './command.js';
 import { COMMANDS } from './commands/index.js';
@@ -150,9 +151,16 @@ export function fileSystemError(err: unknown): UnitAttackError | undefined {
   return undefined;
 }
 
+let cleanupInstalled = false;
+
 /** Runs the CLI and returns the exit code. Only the caller (bin/) calls `process.exit`. */
 export async function main(args: readonly string[], io: CliIO = processIO, commands: readonly CommandSpec[] = COMMANDS): Promise<number> {
   const debug = args.includes('--debug');
+  if (!cleanupInstalled) {
+    // Temporary files of this process, its worker threads' included, go when it exits, however it exits.
+    process.once('exit', removeProcessActivationFiles);
+    cleanupInstalled = true;
+  }
   applyColor(args);
   const first = args.find((a) => !a.startsWith('-'));
   const wantsHelp = args.length === 0 || args[0] === 'help' || args.includes('--help') || args.includes('-h');

@@ -3,7 +3,7 @@
  * label maps, appended in order and read back in pass 2 and for class importance. Keeping them on disk instead of in
  * memory keeps peak memory flat as the probe set grows.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,61 @@ export interface StoredBatch {
 
 interface Entry { offset: number; count: number; indices: number[]; actBytes: number; labelBytes: number }
 
+const PREFIX = 'unit-attack-acts-';
+
+/** Activation files this thread has open, and the folders it made them in. */
+const openFiles = new Set<string>();
+const usedDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/** Deletes this thread's open activation files; runs on `exit` (also emitted after an uncaught exception). */
+function removeOpenFiles(): void {
+  for (const f of openFiles) rmSync(f, { force: true });
+  openFiles.clear();
+}
+
+/**
+ * Deletes every activation file of this process (`unit-attack-acts-<pid>-…`, worker threads' included: they share
+ * the process id) in the temp folder and the folders used, synchronously. For the main thread's exit hook only
+ * (the CLI installs it): a worker calling it would delete files the main thread still uses.
+ */
+export function removeProcessActivationFiles(): void {
+  const mine = `${PREFIX}${process.pid}-`;
+  for (const dir of new Set([os.tmpdir(), ...usedDirs])) {
+    let names: string[];
+    try { names = readdirSync(dir); } catch { continue; }
+    for (const n of names) if (n.startsWith(mine)) rmSync(path.join(dir, n), { force: true });
+  }
+}
+
+/** True when a process with this id runs on this machine. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes activation files left in `dir` by processes that no longer run (killed with SIGKILL, or a machine that
+ * lost power). Answers how many it removed.
+ */
+export async function removeStaleActivationFiles(dir: string = os.tmpdir()): Promise<number> {
+  let names: string[];
+  try { names = await fs.readdir(dir); } catch { return 0; }
+  let removed = 0;
+  for (const n of names) {
+    const m = n.startsWith(PREFIX) ? /^(\d+)-/.exec(n.slice(PREFIX.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    await fs.rm(path.join(dir, n), { force: true }).then(() => { removed++; }, () => undefined);
+  }
+  return removed;
+}
+
 /** An append-then-read file of activation batches, deleted by {@link ActivationStore.close}. */
 export class ActivationStore {
   private readonly entries: Entry[] = [];
@@ -31,9 +86,16 @@ export class ActivationStore {
 
   /** Creates the file in `dir` (default: the OS temp folder). */
   static async create(actsPerImage: number, labelsPerImage: number, dir: string = os.tmpdir()): Promise<ActivationStore> {
-    const file = path.join(dir, `unit-attack-acts-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}.bin`);
+    await removeStaleActivationFiles(dir);
+    usedDirs.add(path.resolve(dir));
+    if (!exitHookInstalled) {
+      process.on('exit', removeOpenFiles);
+      exitHookInstalled = true;
+    }
+    const file = path.join(dir, `${PREFIX}${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}.bin`);
     try {
       const fh = await fs.open(file, 'w+');
+      openFiles.add(file);
       return new ActivationStore(file, fh, actsPerImage, labelsPerImage);
     } catch (err) {
       throw new UnitAttackError('UA_IO', `cannot create the temporary file '${file}': ${(err as Error).message}`, {
@@ -107,6 +169,7 @@ export class ActivationStore {
   async close(): Promise<void> {
     await this.fh.close().catch(() => undefined);
     await fs.rm(this.file, { force: true });
+    openFiles.delete(this.file);
   }
 
   private async write(data: Uint8Array, position: number): Promise<void> {
