@@ -36,6 +36,9 @@ export interface AtlasReportFiles {
   strips: string[];
 }
 
+/** Every top-level entry {@link writeAtlasReport} may write in its folder. */
+export const ATLAS_REPORT_ENTRIES: readonly string[] = ['atlas.json', 'units.csv', 'importance.csv', 'ablation.csv', 'ablation.png', 'index.html', 'strips'];
+
 /**
  * Writes the whole report of an atlas into `outDir`.
  *

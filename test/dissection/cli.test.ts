@@ -62,9 +62,18 @@ describe('unit-attack dissect', () => {
     for (const f of ['index.html', 'units.csv', 'importance.csv', 'ablation.csv', 'ablation.png', 'strips/unit_0000.png']) {
       await fs.access(path.join(out, f));
     }
+    // A second run into the same folder is refused (files of two runs never mix) unless --force.
+    const refused = captureIO();
+    expect(await main(args, refused)).toBe(2);
+    expect(refused.stderr.join('\n')).toMatch(/--out '.*' is not empty[\s\S]*--force/);
+    await fs.writeFile(path.join(out, 'notes.txt'), 'mine');
+    await fs.writeFile(path.join(out, 'strips', 'unit_9999.png'), 'stale');
     const again = captureIO();
-    expect(await main(args, again)).toBe(0);
+    expect(await main([...args, '--force'], again)).toBe(0);
     expect(again.stdout.join('\n')).toContain('from the cache');
+    expect(await fs.readFile(path.join(out, 'notes.txt'), 'utf8')).toBe('mine'); // not the command's: left alone
+    await expect(fs.access(path.join(out, 'strips', 'unit_9999.png'))).rejects.toThrow(); // the command's: replaced
+    await fs.access(path.join(out, 'strips/unit_0000.png'));
   });
 
   it('exits 2 naming the file when a probe label map is missing', async () => {

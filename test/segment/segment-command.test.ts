@@ -86,6 +86,15 @@ describe('unit-attack segment', () => {
     expect(px(15, 4)).toEqual([0, 0, 0]);
     for (const f of ['legend.png', 'stripes.png']) expect((await sharp(path.join(out, f)).metadata()).format).toBe('png');
     expect((await fs.readdir(out)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // Again into the same folder: refused, then with --force the earlier run's files are replaced and others kept.
+    const args = ['segment', '--backend', 'cpu', '--segmenter', segDir, '--image', path.join(dir, 'stripes.png'), '--out', out];
+    let again = captureIO();
+    expect(await main(args, again)).toBe(2);
+    expect(again.stderr.join('\n')).toMatch(/not empty/);
+    await fs.writeFile(path.join(out, 'mine.txt'), 'x');
+    again = captureIO();
+    expect(await main([...args, '--force'], again)).toBe(0);
+    expect((await fs.readdir(out)).sort()).toEqual(['legend.png', 'mine.txt', 'segments.json', 'stripes.object.png', 'stripes.png']);
   });
 
   it('exits 2 when no image is readable, and when the output folder cannot be made', async () => {
@@ -94,7 +103,7 @@ describe('unit-attack segment', () => {
     expect(io.stderr.join('\n')).toMatch(/none of the 1 image/);
     io = captureIO();
     expect(await main(['segment', '--backend', 'cpu', '--segmenter', segDir, '--image', path.join(dir, 'stripes.png'), '--out', path.join(dir, 'stripes.png', 'sub')], io)).toBe(2);
-    expect(io.stderr.join('\n')).toMatch(/output folder/);
+    expect(io.stderr.join('\n')).toMatch(/not a folder|is a file/);
     io = captureIO();
     expect(await main(['segment', '--backend', 'cpu', '--out', path.join(dir, 'out3')], io)).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/--image/);

@@ -1,10 +1,11 @@
+import { forceOption, prepareOutDir } from '../out-dir.js';
 import path from 'node:path';
 import { atlasSummary } from '../../dissection/atlas.js';
 import { dissect, type DissectProgress } from '../../dissection/dissect.js';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
 import { loadClassifier } from '../../models/io.js';
-import { writeAtlasReport } from '../../report/atlas-report.js';
+import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
 import type { CommandSpec, GlobalArgs } from '../command.js';
 import { startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
@@ -55,6 +56,7 @@ export const dissectCommand: CommandSpec = {
     'embed-images': { type: 'boolean', default: false, describe: 'embed the strips in index.html instead of linking them' },
     'plot-classes': { type: 'string', array: true, describe: 'classes in the ablation plot (default: the 4 most affected)' },
     json: { type: 'boolean', default: false, describe: 'print the summary as JSON' },
+    force: forceOption,
     workers: workersOption,
   },
   examples: [
@@ -73,6 +75,7 @@ export const dissectCommand: CommandSpec = {
     checkNumber(argv, 'seed', (v) => Number.isSafeInteger(v), 'an integer');
   },
   async run(argv, io) {
+    await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'dissect', writes: ATLAS_REPORT_ENTRIES });
     await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
     try {

@@ -8,6 +8,7 @@ import { encodePng } from '../../data/images.js';
 import { loadSegmenter, type Segmenter } from '../../segment/segmenter.js';
 import { writeAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import type { CliIO, CommandSpec } from '../command.js';
+import { forceOption, prepareOutDir } from '../out-dir.js';
 import { table } from '../format.js';
 
 /** What `segment` found in one image. */
@@ -30,6 +31,7 @@ export const segmentCommand: CommandSpec = {
     out: { type: 'string', demandOption: true, describe: 'folder for the sheets, the colour-coded maps, legend.png and segments.json' },
     'max-side': { type: 'number', default: 256, describe: 'larger images are scaled down so their longer side is at most this' },
     json: { type: 'boolean', default: false, describe: 'print segments.json instead of the table' },
+    force: forceOption,
   },
   examples: [
     ['unit-attack segment --image examples/ski_resort.png --out out/segment', 'see what the built-in segmenter sees in a scene'],
@@ -55,7 +57,7 @@ export const segmentCommand: CommandSpec = {
       files.push(...found);
     }
     const out = argv.out as string;
-    await makeOutDir(out);
+    await prepareOutDir(out, { force: argv.force as boolean, command: 'segment', writes: await writtenBefore(out) });
     const seg = await loadSegmenter(argv.segmenter as string);
     try {
       const { results, skipped } = await segmentFiles(seg, files, out, argv['max-side'] as number, io);
@@ -85,15 +87,16 @@ export const segmentCommand: CommandSpec = {
   },
 };
 
-async function makeOutDir(out: string): Promise<void> {
+/** The files an earlier `segment` run wrote in `out`, from its segments.json (none when there is none). */
+async function writtenBefore(out: string): Promise<string[]> {
+  const names = ['segments.json', 'legend.png'];
   try {
-    await fs.mkdir(out, { recursive: true });
-    await fs.access(out, fs.constants.W_OK);
-  } catch (err) {
-    throw new UnitAttackError('UA_IO', `cannot write to the output folder '${out}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      file: out, path: '--out', hint: 'choose a folder you can write to', cause: err,
-    });
+    const old = JSON.parse(await fs.readFile(path.join(out, 'segments.json'), 'utf8')) as { images?: ImageSegments[] };
+    for (const r of old.images ?? []) names.push(r.files.sheet, ...Object.values(r.files.maps));
+  } catch {
+    // No earlier run here, or not one of ours: only the two fixed names are ours.
   }
+  return names;
 }
 
 /** Scales an image down so its longer side is at most `maxSide` (never up). */
