@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -104,6 +104,15 @@ describe('trainGan', () => {
     // tfjs's Adam restores its bias corrections as β^t by pow, where a run multiplies them step by step: ≤ 1 ulp.
     expect(relError(resumed.ema, whole.ema)).toBeLessThan(1e-6);
     expect(relError(resumed.generator, whole.generator)).toBeLessThan(1e-6);
+  });
+
+  it('a crash between the checkpoint renames resumes from the previous checkpoint', async () => {
+    const out = path.join(dir, 'crashed');
+    await runOf(tiny(out, { maxSteps: 2 }));
+    renameSync(path.join(out, 'checkpoint'), path.join(out, 'checkpoint.old'));
+    const resumed = await runOf(tiny(out, { maxSteps: 1 }));
+    expect(resumed.history).toHaveLength(3);
+    expect(existsSync(path.join(out, 'checkpoint.old'))).toBe(false);
   });
 
   it('a checkpoint made with other options is refused, naming the option', async () => {
