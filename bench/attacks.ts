@@ -8,14 +8,18 @@
  *   npx tsx bench/attacks.ts --section oracle             # the ceiling: direct edits of the layer, no pixels
  *   npx tsx bench/attacks.ts --section pnas --pnas-eps 4     # the PNAS measurement at 4/255 (--pnas-attack cw: C&W L2)
  *   npx tsx bench/attacks.ts --section variants --eps 16 --variants '[["max",{"aggregate":"max"}]]'
+ *   npx tsx bench/attacks.ts --section autoattack --aa-count 500    # robust accuracy: PGD-20, APGD-CE, AutoAttack (standard)
  *
- * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing) or 777_002 (robust accuracy), and
+ * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing), 777_002 (robust accuracy) or 777_004
+ * (AutoAttack), and
  * any scene whose seed the training run used is skipped. Success is measured on the 8-bit images, the class term is
  * off (the unit attack never sees the target) and the random-unit control has the same size as the steered set.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type { AutoAttackComponent } from '../src/attacks/autoattack.js';
+import type { MaskingCheck } from '../src/attacks/masking.js';
 import { runAttack } from '../src/attacks/registry.js';
 import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions, type UnitAttackResult } from '../src/attacks/unit-attack.js';
 import { cleanAccuracy, robustAccuracy, targetedSuccess, type Rate } from '../src/attacks/metrics.js';
@@ -222,6 +226,59 @@ async function robust(clf: Classifier, trained: Set<number>): Promise<void> {
   report.robust = data;
 }
 
+/**
+ * Robust accuracy under PGD-20, APGD-CE and the standard AutoAttack ensemble on the same fresh scenes of all classes
+ * (L∞, untargeted), with the time of each and the ensemble's time per component. `--aa-count` images (default 500),
+ * `--aa-eps` budgets in 8-bit steps (default 1,2,4), `--aa-steps` APGD iterations (default 100), `--aa-queries` Square's
+ * budget (default 5000).
+ */
+async function autoattackSection(clf: Classifier, trained: Set<number>): Promise<void> {
+  const n = Number(opt('aa-count', '500'));
+  const eps = (opt('aa-eps', '1,2,4')!).split(',').map(Number);
+  const steps = Number(opt('aa-steps', '100'));
+  const queries = Number(opt('aa-queries', '5000'));
+  const { x, y, skipped } = scenes(clf, SCENE_CLASSES.filter((c) => clf.classNames.includes(c)), n, 777_004, trained);
+  console.log(`\nAutoAttack: ${n} fresh scenes of all classes (dataset seed 777004; ${skipped} skipped as training seeds), L∞, untargeted, attack seed ${SEED}.`);
+  const rows = [['ε', 'clean', 'PGD-20', 'APGD-CE', 'AutoAttack', 'PGD-20 s', 'APGD-CE s', 'AutoAttack s', 'AA / PGD-20 time']];
+  const parts: string[][] = [['ε', 'component', 'attacked', 'broke', 'robust after', 'seconds', 'share of time']];
+  const data: unknown[] = [];
+  const timed = async (spec: Parameters<typeof runAttack>[3]): Promise<{ robust: Rate; clean: Rate; seconds: number; details?: Record<string, unknown>; warnings: string[] }> => {
+    const t0 = performance.now();
+    const r = await runAttack(clf, x, y, spec);
+    const seconds = (performance.now() - t0) / 1000;
+    r.adversarial.dispose();
+    return { robust: robustAccuracy(r.cleanPredictions, r.predictions, y), clean: cleanAccuracy(r.cleanPredictions, y), seconds, ...(r.details ? { details: r.details } : {}), warnings: r.warnings };
+  };
+  for (const e of eps) {
+    const epsilon = e / 255;
+    const p20 = await timed({ kind: 'pgd', epsilon, steps: 20, seed: SEED, objective: { kind: 'ce' } });
+    console.error(`  ε = ${e}/255: PGD-20 ${pct(p20.robust)} in ${p20.seconds.toFixed(0)} s`);
+    const ce = await timed({ kind: 'apgd-ce', epsilon, steps, seed: SEED });
+    console.error(`  ε = ${e}/255: APGD-CE ${pct(ce.robust)} in ${ce.seconds.toFixed(0)} s`);
+    const aa = await timed({ kind: 'autoattack', epsilon, steps, queries, seed: SEED });
+    console.error(`  ε = ${e}/255: AutoAttack ${pct(aa.robust)} in ${aa.seconds.toFixed(0)} s`);
+    const comps = aa.details!.components as AutoAttackComponent[];
+    const pcts = (r: Rate): string => `${(100 * r.rate).toFixed(1)}%`;
+    rows.push([`${e}/255`, pcts(p20.clean), pcts(p20.robust), pcts(ce.robust), pcts(aa.robust), p20.seconds.toFixed(0), ce.seconds.toFixed(0), aa.seconds.toFixed(0),
+      `${(aa.seconds / p20.seconds).toFixed(1)}×`]);
+    for (const c of comps) {
+      parts.push([`${e}/255`, c.name, c.ran ? String(c.attacked) : '–', c.ran ? String(c.broke) : '–', String(c.robustAfter),
+        c.ran ? c.seconds.toFixed(0) : (c.reason?.startsWith('FAB-T') ? 'not built' : c.reason ?? ''), c.ran ? `${((100 * c.seconds) / aa.seconds).toFixed(0)}%` : '']);
+    }
+    const fired = (aa.details!.checks as MaskingCheck[]).filter((k) => k.flagged).map((k) => k.check);
+    data.push({ eps: e, clean: p20.clean, pgd20: { robust: p20.robust, seconds: p20.seconds }, apgdCe: { robust: ce.robust, seconds: ce.seconds },
+      autoattack: { robust: aa.robust, seconds: aa.seconds, components: comps, checksFired: fired }, aboveGate: aa.robust.count > p20.robust.count });
+    if (fired.length > 0) console.log(`  ε = ${e}/255: gradient-masking checks fired: ${fired.join(', ')}`);
+  }
+  x.dispose();
+  printTable(rows);
+  console.log(`\nAutoAttack per component (APGD ${steps} iterations, APGD-T over 9 targets, Square ${queries} queries; each on the images still robust):`);
+  printTable(parts);
+  const above = (data as Array<{ eps: number; aboveGate: boolean }>).filter((d) => d.aboveGate);
+  console.log(above.length === 0 ? 'The ensemble is never above PGD-20.' : `The ensemble is ABOVE PGD-20 at ${above.map((d) => `${d.eps}/255`).join(', ')}.`);
+  report.autoattack = { images: n, steps, queries, seed: SEED, rows: data };
+}
+
 async function timing(clf: Classifier, x: tf.Tensor4D, y: Int32Array): Promise<void> {
   // Every image takes all 50 steps (no early stop), so the time is the full cost.
   const t0 = performance.now();
@@ -328,10 +385,11 @@ try {
       if (s === 'story') await story(clf, atlas!, ski!.x, ski!.y);
       else if (s === 'pnas') await pnas(clf, atlas!, ski!.x, ski!.y);
       else if (s === 'robust') await robust(clf, trained);
+      else if (s === 'autoattack') await autoattackSection(clf, trained);
       else if (s === 'timing') await timing(clf, ski!.x, ski!.y);
       else if (s === 'variants') await variants(clf, atlas!, ski!.x, ski!.y, trained);
       else if (s === 'oracle') oracle(clf, atlas!, ski!.x, trained);
-      else throw new Error(`unknown section '${s}' (story, pnas, robust, timing, variants, oracle)`);
+      else throw new Error(`unknown section '${s}' (story, pnas, robust, autoattack, timing, variants, oracle)`);
     }
   });
 } finally {
