@@ -14,7 +14,7 @@ import type { WorkerPool } from '../../src/engine/pool.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { PACKAGE_ROOT, loadClassifier, saveLayersModel } from '../../src/models/io.js';
 import type { Classifier } from '../../src/models/types.js';
-import { checkWorkers, startPool, withPool } from '../../src/parallel/index.js';
+import { checkWorkers, lazyPool, startPool, withPool } from '../../src/parallel/index.js';
 import { colorLayersModel, writeColorProbe } from '../dissection/fixtures.js';
 
 let dir: string;
@@ -101,6 +101,22 @@ describe('attacks over a worker pool', () => {
     one.adversarial.dispose(); two.adversarial.dispose(); x.dispose();
   });
 
+  it('APGD-T and the AutoAttack ensemble give the same images with 1 and 2 workers', async () => {
+    const x = images(6, 15);
+    const labels = [0, 1, 2, 0, 1, 2];
+    for (const spec of [
+      { kind: 'apgd-t', epsilon: '4/255', steps: 5, seed: 4, targetClasses: 2 },
+      { kind: 'autoattack', epsilon: '4/255', steps: 4, seed: 4, targetClasses: 2, queries: 10 },
+    ] as const) {
+      const one = await runAttack(clf, x, labels, spec);
+      const two = await withPool(pool, () => runAttack(clf, x, labels, spec));
+      expect(await same(one.adversarial, two.adversarial), spec.kind).toBe(true);
+      expect(Array.from(two.steps)).toEqual(Array.from(one.steps));
+      one.adversarial.dispose(); two.adversarial.dispose();
+    }
+    x.dispose();
+  });
+
   it('work on another classifier stays on this thread', async () => {
     const other = await loadClassifier(tinyDir);
     const x = images(3, 14);
@@ -132,6 +148,32 @@ describe('dissection over a worker pool', () => {
       await colorPool.close();
       colors.dispose();
     }
+  });
+});
+
+describe('a pool started on demand', () => {
+  it('starts no more workers than a dissection has shards', async () => {
+    const probeDir = path.join(dir, 'probe-one-shard');
+    await writeColorProbe(probeDir, 8);
+    const modelDir = path.join(dir, 'colors-limit');
+    await saveLayersModel(colorLayersModel(), modelDir, { classes: ['blue_scene', 'red_scene'] });
+    const colors = await loadClassifier(modelDir);
+    const pool = lazyPool({ model: modelDir, classifier: colors, workers: 3 });
+    try {
+      // 16 images in batches of 64: one shard.
+      const opts = { quantile: 0.05, cache: false, batchSize: 64, tmpDir: dir, importance: false };
+      const one = await dissect(colors, probeDir, opts);
+      const pooled = await withPool(pool, () => dissect(colors, probeDir, opts));
+      expect(pool.size).toBe(1);
+      expect(pooled.atlas.units).toEqual(one.atlas.units);
+    } finally {
+      await pool.close();
+      colors.dispose();
+    }
+    const started = lazyPool({ model: modelDir, classifier: colors, workers: 2 });
+    started.limit?.(5);
+    expect(started.size).toBe(2); // a limit never raises the count
+    await started.close();
   });
 });
 
@@ -219,5 +261,25 @@ describe('--workers', () => {
     const many = checkWorkers(cores + 1);
     expect(many.workers).toBe(cores + 1);
     expect(many.warning).toMatch(/more than the \d+ cores? of this machine/);
+  });
+});
+
+describe('UNIT_ATTACK_WORKERS', () => {
+  it('warns above the core count like --workers, keeps 0 on the main thread, and names itself when invalid', async () => {
+    const { workersOf } = await import('../../src/cli/workers.js');
+    const err: string[] = [];
+    const io = { out: () => undefined, err: (t: string) => { err.push(t); }, isTTY: false };
+    const saved = process.env.UNIT_ATTACK_WORKERS;
+    try {
+      process.env.UNIT_ATTACK_WORKERS = String(os.availableParallelism() + 3);
+      expect(workersOf({ backend: 'auto', debug: false, quiet: false }, io)).toBe(os.availableParallelism() + 3);
+      expect(err.join('\n')).toMatch(/UNIT_ATTACK_WORKERS \d+ is more than the \d+ core/);
+      process.env.UNIT_ATTACK_WORKERS = '0';
+      expect(workersOf({ backend: 'auto', debug: false, quiet: false }, io)).toBe(1);
+      process.env.UNIT_ATTACK_WORKERS = 'lots';
+      expect(() => workersOf({ backend: 'auto', debug: false, quiet: false }, io)).toThrow(/UNIT_ATTACK_WORKERS must be a whole number/);
+    } finally {
+      if (saved === undefined) delete process.env.UNIT_ATTACK_WORKERS; else process.env.UNIT_ATTACK_WORKERS = saved;
+    }
   });
 });
