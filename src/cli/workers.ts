@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Options } from 'yargs';
 import type { WorkerPool } from '../engine/pool.js';
 import type { Classifier } from '../models/types.js';
-import { checkWorkers, defaultWorkers, lazyPool, withPool, workersAvailable } from '../parallel/index.js';
+import { checkWorkers, defaultWorkers, lazyPool, withPool, workersAvailable, WORKERS_ENV_VAR } from '../parallel/index.js';
 import type { CliIO, GlobalArgs } from './command.js';
 
 /** The option as yargs data. No yargs default: the default depends on the machine (see {@link workersOf}). */
@@ -22,7 +22,17 @@ export function checkWorkersArg(argv: GlobalArgs): void {
 /** The number of workers asked for (or the default), printing the warning for more than the cores. */
 export function workersOf(argv: GlobalArgs, io: CliIO): number {
   // Native TensorFlow (tfjs-node) computes on every core by itself: more copies of the model would only compete.
-  if (argv.workers === undefined) return workersAvailable() && tf.getBackend() !== 'tensorflow' ? defaultWorkers() : 1;
+  if (argv.workers === undefined) {
+    if (!workersAvailable() || tf.getBackend() === 'tensorflow') return 1;
+    const env = process.env[WORKERS_ENV_VAR];
+    if (env !== undefined && env.trim() !== '') {
+      if (env.trim() === '0') return 1; // documented: 0 keeps everything on the main thread
+      const { workers, warning } = checkWorkers(env.trim(), WORKERS_ENV_VAR);
+      if (warning) io.err(`warning: ${warning}`);
+      return workers;
+    }
+    return defaultWorkers();
+  }
   const { workers, warning } = checkWorkers(argv.workers);
   if (warning) io.err(`warning: ${warning}`);
   return workers;

@@ -218,6 +218,8 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     const pool = poolFor(classifier);
     const remote = pool && WORKER_PROBE_KINDS.has(probe.kind) ? pool : undefined;
     const shards = shardIndices(probe.count, o.batchSize);
+    // More threads than shards would only load idle copies of the model.
+    remote?.limit?.(shards.length);
     const shardInput = (s: number): ShardInput => ({
       probe: probe.spec, indices: shards[s], layer, labelSize, batchSize: o.batchSize, sketchK: o.sketchK, seeds: shardSeeds(o.seed, s, C),
     });

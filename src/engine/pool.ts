@@ -113,6 +113,11 @@ export interface WorkerPool {
   map<O>(tasks: readonly PoolTask[]): Promise<O[]>;
   /** Stops the workers. Tasks still queued fail. */
   close(): Promise<void>;
+  /**
+   * Starts no more than `workers` threads, when called before the first task (a pool that starts on demand): for
+   * work known to split into fewer parts than the pool has threads, so idle copies of the model cost no memory.
+   */
+  limit?(workers: number): void;
 }
 
 interface Queued { task: PoolTask; resolve: (v: unknown) => void; reject: (e: Error) => void }

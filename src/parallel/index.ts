@@ -142,13 +142,18 @@ export async function startPool(options: StartPoolOptions): Promise<WorkerPool> 
 export function lazyPool(options: StartPoolOptions): WorkerPool {
   let started: Promise<WorkerPool> | undefined;
   let closed = false;
+  let workers = options.workers;
   const get = (): Promise<WorkerPool> => {
     if (closed) return Promise.reject(new UnitAttackError('UA_WORKER', 'the worker pool is closed'));
-    started ??= startPool(options);
+    started ??= startPool({ ...options, workers });
     return started;
   };
   return {
-    size: options.workers, model: options.model, classifier: options.classifier,
+    get size() { return workers; },
+    model: options.model, classifier: options.classifier,
+    limit(n: number) {
+      if (started === undefined && Number.isInteger(n) && n >= 1) workers = Math.min(workers, n);
+    },
     run: async <O>(task: PoolTask) => (await get()).run<O>(task),
     map: async <O>(tasks: readonly PoolTask[]) => (await get()).map<O>(tasks),
     async close() {
