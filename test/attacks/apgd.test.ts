@@ -269,5 +269,12 @@ describe('apgd: bad input', () => {
       r.adversarial.dispose();
     }
     x.dispose();
+    // Nor when it throws: a zero gradient on every image with gradientCheck 'throw'.
+    const flat = constantModel();
+    const y = images8bit(2, 4, 3);
+    const before = tf.memory().numTensors;
+    await expect(apgd(flat, y, [2, 2], { steps: 3, gradientCheck: 'throw' })).rejects.toMatchObject({ code: 'UA_NUMERIC' });
+    expect(tf.memory().numTensors).toBe(before);
+    y.dispose();
   });
 });

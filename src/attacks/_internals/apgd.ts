@@ -84,6 +84,9 @@ export async function runApgdRounds(attack: string, p: Prepared, s: ApgdSettings
     let once: RunOutput;
     try {
       once = await apgdOnce(attack, p, s, round.loss, x0, lossCtx, subsetContext(p.ctx, todo), todo, todo.map((i) => subSeed(roundSeed, keys[i])), r);
+    } catch (err) {
+      best.dispose();
+      throw err;
     } finally {
       x0.dispose();
     }
@@ -188,12 +191,12 @@ async function apgdOnce(
   let xPrev = start.clone();
   let xMax = start.clone();
   let ctx = lossCtx;
-  let ev: Evaluation;
+  let ev: Evaluation | undefined;
   try {
     ev = await evaluate(x, ctx, ids, true);
     if (round === 0) await checkFirstGradient(p, attack, x, ev.grad!, ids.map((r) => global[r]));
   } catch (err) {
-    tf.dispose([start, x0a, x, xPrev, xMax]);
+    tf.dispose([start, x0a, x, xPrev, xMax, ...(ev?.grad ? [ev.grad] : [])]);
     throw err;
   }
   let g = ev.grad!;
