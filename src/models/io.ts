@@ -194,6 +194,7 @@ export async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.i
     }
   }
   const all = Buffer.concat(buffers);
+  checkWeightBytes(jsonPath, specs, all.byteLength);
   const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   const artifacts: tf.io.ModelArtifacts = {
     modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
@@ -201,6 +202,30 @@ export async function readArtifacts(jsonPath: string): Promise<{ artifacts: tf.i
     ...(json.format !== undefined ? { format: json.format } : {}),
   };
   return { artifacts, fingerprint: hash.digest('hex').slice(0, 16) };
+}
+
+const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, int16: 2, int8: 1, complex64: 8 };
+
+/**
+ * The bytes the manifest describes against the bytes of the weight files: too few is an error naming the file (tfjs
+ * would fail deep inside), more is a warning (a weight file from another model, or a truncated manifest).
+ */
+export function checkWeightBytes(jsonPath: string, specs: readonly tf.io.WeightsManifestEntry[], actual: number): void {
+  let expected = 0;
+  for (const s of specs) {
+    const dtype = s.quantization?.dtype ?? s.dtype;
+    const per = DTYPE_BYTES[dtype];
+    if (per === undefined) return; // strings and unknown types: sizes not computable from the manifest
+    expected += s.shape.reduce((a, b) => a * b, 1) * per;
+  }
+  if (actual < expected) {
+    throw new UnitAttackError('UA_MODEL', `the weight files of ${jsonPath} hold ${actual} bytes, but its weightsManifest describes ${expected}`, {
+      file: jsonPath, hint: 'a weight file is truncated or belongs to another model: copy the model folder again',
+    });
+  }
+  if (actual > expected) {
+    process.emitWarning(`the weight files of ${jsonPath} hold ${actual - expected} bytes more than its weightsManifest describes (${expected}); the extra bytes are ignored — check that the weights belong to this model.json`, { code: 'UA_WEIGHTS_TRAILING' });
+  }
 }
 
 /**
