@@ -36,7 +36,7 @@ const scenarioSchema = z.object({
   file: z.string(),
   description: z.string().optional(),
   status: z.enum(['passed', 'failed', 'error']),
-  task: z.enum(['attack', 'ablation', 'fuzz', 'evaluate']),
+  task: z.enum(['attack', 'ablation', 'fuzz', 'evaluate', 'invalid']),
   model: z.object({
     spec: z.string(), name: z.string(), fingerprint: z.string(), inputSize: z.tuple([z.number().int(), z.number().int()]),
     classes: z.number().int(),

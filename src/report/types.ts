@@ -72,7 +72,8 @@ export interface ScenarioResult {
   description?: string;
   /** `error`: the scenario could not run (see `error`). */
   status: 'passed' | 'failed' | 'error';
-  task: 'attack' | 'ablation' | 'fuzz' | 'evaluate';
+  /** `invalid`: the scenario file itself did not validate (its issues are in `error` and `details.issues`). */
+  task: 'attack' | 'ablation' | 'fuzz' | 'evaluate' | 'invalid';
   model: { spec: string; name: string; fingerprint: string; inputSize: [number, number]; classes: number } | null;
   expectations: ExpectationResult[];
   /** Every metric measured, expected or not. */

@@ -313,6 +313,30 @@ function checkReplay(scenarios: readonly Scenario[], options: RunScenariosOption
   }
 }
 
+/**
+ * One errored result per scenario file that did not validate, holding all of that file's issues, so that a run
+ * stopped by invalid files still writes `results.json` and a JUnit case per file for CI reporters to find.
+ */
+export function invalidFileResults(err: ScenarioError): ScenarioResult[] {
+  const byFile = new Map<string, ScenarioError['issues'][number][]>();
+  for (const i of err.issues) byFile.set(i.file, [...(byFile.get(i.file) ?? []), i]);
+  return [...byFile.entries()].map(([file, issues]) => {
+    const shown = displayPath(file);
+    const first = issues[0];
+    const lines = issues.map((i) => `${i.message} (at ${i.path}, ${displayPath(i.file)}${i.line !== undefined ? `:${i.line}` : ''})${i.hint ? ` — ${i.hint}` : ''}`);
+    return {
+      name: `invalid: ${path.basename(file)}`, file: shown, status: 'error', task: 'invalid', model: null, expectations: [], metrics: {},
+      inputs: { kind: 'synthetic', total: 0, used: 0, errored: [], allowErrors: 0 }, seeds: {}, durations: { total: 0 },
+      details: { issues: issues.map((i) => ({ code: i.code, path: i.path, message: i.message, file: displayPath(i.file), ...(i.line !== undefined ? { line: i.line } : {}), ...(i.column !== undefined ? { column: i.column } : {}), ...(i.hint !== undefined ? { hint: i.hint } : {}) })) },
+      warnings: [], images: [],
+      error: {
+        code: 'UA_INPUT', message: issues.length === 1 ? lines[0] : `${issues.length} problems:\n${lines.join('\n')}`,
+        path: first.path, file: shown, ...(first.line !== undefined ? { line: first.line } : {}),
+      },
+    } satisfies ScenarioResult;
+  });
+}
+
 /** Assembles the run's results from the scenario results. */
 export function assembleResults(scenarios: ScenarioResult[], options: RunScenariosOptions, created: Date, seconds: number): RunResults {
   const info = backendInfo();

@@ -101,6 +101,29 @@ describe('unit-attack run: exit codes', () => {
     expect(r.stderr).toContain('no such scenario file or folder');
   });
 
+  it('writes results.json and junit.xml with one errored case per invalid file, listing all its issues', async () => {
+    const bad = path.join(dir, 'invalid-reports');
+    const a = writeScenario(bad, 'a', { name: 'a', model, inputs, attack: { kind: 'pgd', epsilom: 0.01, steps: -3 }, expectations: { robust_accuracy: { min: 0.5 } } });
+    writeScenario(bad, 'b', { name: 'b', model, inputs, expectations: { clean_accuracy: { min: 2 } } });
+    const out = path.join(dir, 'invalid-out');
+    const r = await run(bad, '--out', out);
+    expect(r.code).toBe(2);
+    const results = resultsSchema.parse(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')));
+    expect(results.exitCode).toBe(2);
+    const invalid = results.scenarios.filter((s) => s.task === 'invalid');
+    expect(invalid.map((s) => s.name)).toContain('invalid: a.yaml');
+    const ofA = invalid.find((s) => s.name === 'invalid: a.yaml')!;
+    expect(ofA.status).toBe('error');
+    const issues = (ofA.details as { issues: Array<{ path: string }> }).issues.map((i) => i.path);
+    expect(issues).toEqual(expect.arrayContaining(['attack.epsilom']));
+    expect(issues.length).toBeGreaterThanOrEqual(1);
+    const xml = parseXml(readFileSync(path.join(out, 'junit.xml'), 'utf8'));
+    const errors = findAll(xml, 'error');
+    expect(errors.length).toBe(invalid.length);
+    expect(JSON.stringify(errors)).toContain('epsilom');
+    expect(path.basename(a)).toBe('a.yaml');
+  });
+
   it('exits 2 when an input names a class the model does not have, after running the other scenarios', async () => {
     const sub = path.join(dir, 'mixed');
     writeScenario(sub, 'a-good', { name: 'good', model, inputs, expectations: { clean_accuracy: { min: 1 } } });

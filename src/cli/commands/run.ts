@@ -7,7 +7,7 @@ import { terminalReport } from '../../report/terminal.js';
 import { writeReports } from '../../report/write.js';
 import { ScenarioError, displayPath, issueLocation } from '../../scenarios/errors.js';
 import { loadScenarios } from '../../scenarios/load.js';
-import { runScenarios } from '../../scenarios/run.js';
+import { assembleResults, invalidFileResults, runScenarios } from '../../scenarios/run.js';
 import { jsonOption, type CliIO, type CommandSpec, type GlobalArgs } from '../command.js';
 import { startProgress } from '../progress.js';
 import { checkWorkersArg, workersOf } from '../workers.js';
@@ -66,9 +66,18 @@ export const runCommand: CommandSpec = {
     try {
       scenarios = await loadScenarios(files(argv));
     } catch (err) {
-      // Exit code 2: a scenario file (or a file it names) is invalid.
-      if (err instanceof ScenarioError) { printScenarioError(err, io); return 2; }
-      throw err;
+      // Exit code 2: a scenario file (or a file it names) is invalid. Nothing runs, but the reports are written, with
+      // one errored case per invalid file, so CI reporters always find results.json and junit.xml.
+      if (!(err instanceof ScenarioError)) throw err;
+      printScenarioError(err, io);
+      const output = { results: assembleResults(invalidFileResults(err), { workers: 1 }, new Date(), 0), artifacts: [] };
+      const out = argv.out as string | undefined;
+      if (out !== undefined) {
+        const written = await writeReports(output, out);
+        io.err(`results: ${displayPath(written.results)}; junit: ${displayPath(written.junit)}`);
+      }
+      if (argv.json) io.out(JSON.stringify(output.results, null, 2));
+      return 2;
     }
     const baselineFile = argv.baseline as string | undefined;
     const baseline = baselineFile !== undefined
