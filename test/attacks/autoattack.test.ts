@@ -4,6 +4,7 @@ import { autoattack, type AutoAttackComponent } from '../../src/attacks/autoatta
 import { getAttack, registerAttack, runAttack, type AttackImpl, type CustomAttackSpec } from '../../src/attacks/registry.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { images8bit, predictions, tinyCnn } from './helpers.js';
+import { randomLayer } from './masking-models.js';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
 
@@ -95,6 +96,15 @@ describe('autoattack', () => {
     expect(r.details).toMatchObject({ version: 'rand', eot: 2 });
     expect(r.warnings.join(' ')).toMatch(/version 'rand' on a model that gives the same logits twice.*only costs time/);
     expect(calls[0].attack).toBe('apgd-ce');
+    tf.dispose([x, r.adversarial]);
+  });
+
+  it('runs version rand on a random model without the warning, and flags the model as not deterministic', async () => {
+    const clf = randomLayer(tinyCnn({ seed: 21, classes: 5 }));
+    const x = images8bit(3, 16, 15);
+    const r = await autoattack(clf, x, [0, 1, 2], { version: 'rand', epsilon: 2 / 255, steps: 2, eot: 2, seed: 1 });
+    expect(r.warnings.join(' ')).not.toMatch(/only costs time/);
+    expect((r.details!.checks as Array<{ check: string; flagged: boolean }>).find((c) => c.check === 'nondeterministic')!.flagged).toBe(true);
     tf.dispose([x, r.adversarial]);
   });
 

@@ -65,6 +65,7 @@ describe('attack: buildArgv', () => {
     expect(argv.aggregate).toBe('mean');
     expect(argv.steps).toBeUndefined(); // 50, or 100 for apgd-* and autoattack
     expect(argv.checks).toBe(true);
+    expect(buildArgv(['attack', '--image', 'a.png', '--attack', 'autoattack', '--no-checks', '--out', 'o']).checks).toBe(false);
   });
 
   it('rejects bad input with usage errors that name the option', () => {
