@@ -16,6 +16,8 @@ const inputs = { folder: path.join(fixtures, 'images'), labels: path.join(fixtur
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu' });
+  // These tests read stdout exactly: when they run on GitHub Actions themselves, annotations would be mixed in.
+  delete process.env.GITHUB_ACTIONS;
 });
 
 async function run(...args: string[]) {
@@ -122,6 +124,33 @@ describe('unit-attack run: exit codes', () => {
     expect(errors.length).toBe(invalid.length);
     expect(JSON.stringify(errors)).toContain('epsilom');
     expect(path.basename(a)).toBe('a.yaml');
+  });
+
+  it('on GitHub Actions, annotates the scenario lines and writes the job summary, also for invalid files', async () => {
+    const summary = path.join(dir, 'summary.md');
+    const saved = { actions: process.env.GITHUB_ACTIONS, summary: process.env.GITHUB_STEP_SUMMARY };
+    process.env.GITHUB_ACTIONS = 'true'; process.env.GITHUB_STEP_SUMMARY = summary;
+    try {
+      writeFileSync(summary, '');
+      const failed = await run(failing);
+      expect(failed.code).toBe(1);
+      const yaml = readFileSync(failing, 'utf8').split('\n');
+      const line = yaml.findIndex((l) => l.includes('robust_accuracy:')) + 1;
+      expect(failed.stdout).toMatch(new RegExp(`::error file=[^,]*fails-on-purpose\\.yaml,line=${line},title=fails on purpose%3A robust_accuracy::`));
+      const md = readFileSync(summary, 'utf8');
+      expect(md).toContain('| fails on purpose | robust_accuracy |');
+      expect(md).toMatch(/❌ \*\*failed\*\* \(exit code 1\)/);
+      writeFileSync(summary, '');
+      const typo = writeScenario(path.join(dir, 'gh-invalid'), 'typo', { name: 'typo', model, inputs, attack: { kind: 'pgd', epsilom: 0.01 }, expectations: { robust_accuracy: { min: 0.5 } } });
+      const invalid = await run(typo);
+      expect(invalid.code).toBe(2);
+      const typoLine = readFileSync(typo, 'utf8').split('\n').findIndex((l) => l.includes('epsilom')) + 1;
+      expect(invalid.stdout).toMatch(new RegExp(`::error file=[^,]*typo\\.yaml,line=${typoLine}(,col=\\d+)?,title=invalid scenario%3A attack\\.epsilom::unknown key 'epsilom'`));
+      expect(readFileSync(summary, 'utf8')).toMatch(/invalid scenario file[\s\S]*`attack\.epsilom` \(line \d+\): unknown key 'epsilom'/);
+    } finally {
+      if (saved.actions === undefined) delete process.env.GITHUB_ACTIONS; else process.env.GITHUB_ACTIONS = saved.actions;
+      if (saved.summary === undefined) delete process.env.GITHUB_STEP_SUMMARY; else process.env.GITHUB_STEP_SUMMARY = saved.summary;
+    }
   });
 
   it('exits 2 when an input names a class the model does not have, after running the other scenarios', async () => {

@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import chalk from 'chalk';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
@@ -6,7 +7,9 @@ import { readResults } from '../../report/json.js';
 import { terminalReport } from '../../report/terminal.js';
 import { writeReports } from '../../report/write.js';
 import { ScenarioError, displayPath, issueLocation } from '../../scenarios/errors.js';
-import { loadScenarios } from '../../scenarios/load.js';
+import { lineOf, loadScenarios } from '../../scenarios/load.js';
+import { githubAnnotations, githubSummary, type LineOf } from '../../report/github.js';
+import type { RunResults } from '../../report/types.js';
 import { assembleResults, invalidFileResults, runScenarios } from '../../scenarios/run.js';
 import { jsonOption, type CliIO, type CommandSpec, type GlobalArgs } from '../command.js';
 import { startProgress } from '../progress.js';
@@ -21,6 +24,26 @@ export function printScenarioError(err: ScenarioError, io: CliIO): void {
   }
   const files = new Set(err.issues.map((i) => i.file)).size;
   io.err(chalk.dim(`${err.issues.length} problem${err.issues.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}; nothing was run`));
+}
+
+/**
+ * On GitHub Actions (`GITHUB_ACTIONS=true`): annotations at the scenario lines of failing expectations and invalid
+ * fields, and the results table with every issue in the job summary (`GITHUB_STEP_SUMMARY`).
+ */
+async function reportToGitHub(results: RunResults, io: CliIO, json: boolean, lineOfExpectation?: LineOf): Promise<void> {
+  if (process.env.GITHUB_ACTIONS !== 'true') return;
+  // With --json, stdout holds the JSON document only; the runner reads workflow commands on stderr too.
+  for (const a of githubAnnotations(results, lineOfExpectation)) {
+    if (json) io.err(a); else io.out(a);
+  }
+  const summary = process.env.GITHUB_STEP_SUMMARY;
+  if (summary) {
+    try {
+      await fs.appendFile(summary, githubSummary(results));
+    } catch (err) {
+      io.err(`warning: cannot write the job summary '${summary}': ${(err as Error).message}`);
+    }
+  }
 }
 
 function files(argv: GlobalArgs): string[] {
@@ -77,6 +100,7 @@ export const runCommand: CommandSpec = {
         io.err(`results: ${displayPath(written.results)}; junit: ${displayPath(written.junit)}`);
       }
       if (argv.json) io.out(JSON.stringify(output.results, null, 2));
+      await reportToGitHub(output.results, io, argv.json as boolean);
       return 2;
     }
     const baselineFile = argv.baseline as string | undefined;
@@ -99,6 +123,11 @@ export const runCommand: CommandSpec = {
       bar.stop();
     }
     const out = argv.out as string | undefined;
+    const lines = new Map(scenarios.map((s) => [s.name, s.source]));
+    await reportToGitHub(output.results, io, argv.json as boolean, (s, metric) => {
+      const source = lines.get(s.name);
+      return source ? lineOf(source, ['expectations', metric]) : undefined;
+    });
     if (argv.json) {
       if (out !== undefined) await writeReports(output, out);
       io.out(JSON.stringify(output.results, null, 2));
