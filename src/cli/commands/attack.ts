@@ -255,7 +255,7 @@ async function attackWith(
         const comps = r.details!.components as AutoAttackComponent[];
         m.json.autoattack = { version: r.details!.version, components: comps };
         m.table.push('', ['autoattack component', 'images attacked → broken → robust after (seconds)'].join('\t'),
-          ...comps.map((c) => [c.name, c.ran ? `${c.attacked} → ${c.broke} → ${c.robustAfter} (${c.seconds.toFixed(1)} s)` : `did not run: ${c.reason ?? ''}`].join('\t')));
+          ...comps.map((c) => [c.name, c.ran ? `${c.attacked} → ${c.broke} → ${c.robustAfter} (${c.seconds.toFixed(1)} s)` : `did not run: ${(c.reason ?? '').split(':')[0]}`].join('\t')));
       }
       await writeAttackReport(clf, x, { kind: 'logit', result: r, target: target ?? null, metrics: m.json }, out, { ids: input.ids, meta });
       printed = m.table;
