@@ -327,10 +327,34 @@ export function parseScenario(text: string, file: string): Scenario {
     }));
   }
   const r = scenarioSchema.safeParse(data);
-  if (!r.success) throw new ScenarioError(sortIssues(fromZod(r.error.issues, data).map(at)));
+  if (!r.success) {
+    const issues = fromZod(r.error.issues, data).map(at);
+    // When unknown keys are the only schema problems, the file without them still gets its semantic checks, so one
+    // run reports every problem (a misspelt key does not hide a bad epsilon next to it).
+    const lenient = scenarioSchema.safeParse(withoutUnknownKeys(data, r.error.issues));
+    if (lenient.success) {
+      // Not what removing the keys caused: a problem of the block that held them (e.g. "names no metric").
+      const parents = r.error.issues.filter((i) => i.code === 'unrecognized_keys').map((i) => i.path);
+      const causedByRemoval = (p: readonly PropertyKey[]): boolean => parents.some((q) => p.length <= q.length && p.every((k, j) => k === q[j]));
+      issues.push(...checkScenarioFile(lenient.data).filter((fi) => !causedByRemoval(fi.path)).map(at));
+    }
+    throw new ScenarioError(sortIssues(issues));
+  }
   const semantic = checkScenarioFile(r.data);
   if (semantic.length > 0) throw new ScenarioError(sortIssues(semantic.map(at)));
   return resolve(r.data, source);
+}
+
+/** A copy of `data` without the keys that zod reported as unrecognized. */
+function withoutUnknownKeys(data: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
+  const copy = structuredClone(data) as Record<string, unknown>;
+  for (const iss of issues) {
+    if (iss.code !== 'unrecognized_keys') continue;
+    let node: unknown = copy;
+    for (const k of iss.path) node = node !== null && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[k] : undefined;
+    if (node !== null && typeof node === 'object') for (const k of iss.keys) delete (node as Record<string, unknown>)[k];
+  }
+  return copy;
 }
 
 function sortIssues(issues: ScenarioIssue[]): ScenarioIssue[] {

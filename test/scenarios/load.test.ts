@@ -334,3 +334,15 @@ describe('loadScenario and loadScenarios', () => {
     expect(err.issues.some((i) => i.message.includes('also used by a.yaml'))).toBe(true);
   });
 });
+
+describe('every problem of a file in one run', () => {
+  it('a misspelt key does not hide a bad epsilon next to it', () => {
+    const text = ['name: two', 'model: builtin:scenes-vgg16', 'inputs:', '  synthetic: { count: 2, seed: 1 }', 'attack:', '  kind: pgd',
+      '  epsilon: 8', '  stepz: 3', 'expectations:', '  robust_accuracy: { min: 0.5 }', ''].join('\n');
+    let err: unknown;
+    try { parseScenario(text, 'two.yaml'); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(ScenarioError);
+    const issues = (err as ScenarioError).issues.map((i) => [i.path, i.line]);
+    expect(issues).toEqual([['attack.epsilon', 7], ['attack.stepz', 8]]);
+  });
+});
