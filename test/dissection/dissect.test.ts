@@ -131,6 +131,32 @@ describe('dissect', () => {
     clf.dispose();
   });
 
+  it('two processes dissecting the same thing at once both finish, and leave one valid cache file', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const root = path.resolve(import.meta.dirname, '../..');
+    const cacheDir = path.join(dir, 'cache-concurrent');
+    const script = [
+      `import { dissect } from ${JSON.stringify(path.join(root, 'src/dissection/dissect.ts'))};`,
+      `import { colorModel } from ${JSON.stringify(path.join(root, 'test/dissection/fixtures.ts'))};`,
+      "import * as tf from '@tensorflow/tfjs';",
+      "await tf.setBackend('cpu');",
+      `const r = await dissect(colorModel(), ${JSON.stringify(probeDir)}, { cacheDir: ${JSON.stringify(cacheDir)}, importance: false, tmpDir: ${JSON.stringify(dir)} });`,
+      'console.log(JSON.stringify({ cached: r.cached, units: r.atlas.units.map((u) => u.iou) }));',
+    ].join('\n');
+    const run = promisify(execFile);
+    const outs = await Promise.all([0, 1].map(async () => JSON.parse((await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root })).stdout.trim().split('\n').pop()!) as { units: number[] }));
+    expect(outs[0].units).toEqual(outs[1].units);
+    const files = await fs.readdir(path.join(cacheDir, 'dissect'));
+    expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    const clf = colorModel();
+    const again = await dissect(clf, probeDir, { cacheDir, importance: false, tmpDir: dir });
+    expect(again.cached).toBe(true); // the file one of them left parses
+    expect(again.atlas.units.map((u) => u.iou)).toEqual(outs[0].units);
+    clf.dispose();
+  }, 120_000);
+
   it('re-ranks class importance greedily when asked, for the named classes, under its own cache entry', async () => {
     const clf = colorModel();
     const cacheDir = path.join(dir, 'cache-greedy');
