@@ -1,9 +1,10 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError, usageError } from '../errors.js';
 import { writeAtomic } from '../util/atomic.js';
+import { readBrodenDataset } from './broden/read.js';
 
 /** Image file extensions unit-attack reads. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'] as const;
@@ -133,14 +134,23 @@ export function perturbationPicture(original: RgbImage, adversarial: RgbImage, a
   return { data, width: original.width, height: original.height };
 }
 
-/** Lists the image files of a folder (non-recursive), sorted by name. */
+/**
+ * Lists the images of a folder, sorted by name (non-recursive): its PNG, JPEG and WebP files, leaving out label maps
+ * (`foo_label.png`). A folder in the Broden layout (`index.csv` and `images/`, as `unit-attack synth` writes) lists
+ * the images its index names, not its label maps.
+ */
 export async function listImages(dir: string): Promise<string[]> {
+  if (existsSync(path.join(dir, 'index.csv')) && existsSync(path.join(dir, 'images'))) {
+    const { items } = await readBrodenDataset(dir);
+    return items.map((it) => it.imagePath);
+  }
   let names: string[];
   try {
     names = await fs.readdir(dir);
   } catch (err) {
     throw new UnitAttackError('UA_INPUT', `cannot read the folder '${dir}'`, { file: dir, cause: err });
   }
-  return names.filter((n) => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(n).toLowerCase()))
+  return names.filter((n) => (IMAGE_EXTENSIONS as readonly string[]).includes(path.extname(n).toLowerCase())
+    && !path.basename(n, path.extname(n)).endsWith('_label'))
     .sort().map((n) => path.join(dir, n));
 }
