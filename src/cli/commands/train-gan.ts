@@ -4,7 +4,7 @@ import { usageError } from '../../errors.js';
 import { initBackend } from '../../engine/backend.js';
 import { GAN_SCENE_CLASSES, trainGan, type TrainGanOptions } from '../../train/gan.js';
 import { writeGanOutputs } from '../../train/gan-card.js';
-import type { CommandSpec, GlobalArgs } from '../command.js';
+import { jsonOption, type CommandSpec, type GlobalArgs } from '../command.js';
 import { parseIntList } from './train-segmenter.js';
 
 /** The default of `--workers`: data-parallel over the cores (measured faster than one thread on 2 cores). */
@@ -47,6 +47,7 @@ export const trainGanCommand: CommandSpec = {
   name: 'train-gan',
   describe: 'Train the scene generator (a GAN) on outdoor scenes of the scene world; re-run the same command to resume',
   options: {
+    json: jsonOption,
     out: { type: 'string', demandOption: true, describe: 'folder for the generator, checkpoints, samples and model card' },
     seed: { type: 'number', default: 1, describe: 'seed of the initial weights, latents, instance noise and real scenes' },
     steps: { type: 'number', default: 4000, describe: 'training steps (a discriminator and a generator update each); may grow between resumes' },
@@ -98,7 +99,9 @@ export const trainGanCommand: CommandSpec = {
     const done = result.finished
       ? `finished ${result.steps} steps`
       : `stopped at step ${result.steps} of ${result.options.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`;
-    io.out(`${done}; training took ${(result.trainSeconds / 60).toFixed(1)} min; generator written to ${out} (model.json, weights.bin, unit-attack.json, samples.png, MODEL_CARD.md)`);
+    if (argv.json) {
+      io.out(JSON.stringify({ out, finished: result.finished, steps: result.steps, totalSteps: result.options.steps, trainSeconds: result.trainSeconds, checkpoint: path.join(out, 'checkpoint') }, null, 2));
+    } else io.out(`${done}; training took ${(result.trainSeconds / 60).toFixed(1)} min; generator written to ${out} (model.json, weights.bin, unit-attack.json, samples.png, MODEL_CARD.md)`);
     result.ema.dispose();
     result.generator.dispose();
     return 0;
