@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { UnitAttackError } from '../errors.js';
+import { PACKAGE_ROOT } from '../models/io.js';
 import { parseAtlas, saveAtlas, type Atlas } from './atlas.js';
 
 /** The environment variable that moves the cache folder. */
@@ -29,6 +30,13 @@ function stableJson(v: unknown): string {
   return '{' + Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
     .map((k) => JSON.stringify(k) + ':' + stableJson((v as Record<string, unknown>)[k])).join(',') + '}';
 }
+
+/**
+ * Atlases shipped with the package (`models/atlases/dissect/<key>.json`), made by the project's own run of the
+ * dissection they stand for: a first run of a shipped scenario finds its atlas there instead of computing it. They
+ * are keyed like the cache, so any difference (model weights, probe, parameters, algorithm) misses them.
+ */
+export const SHIPPED_ATLASES = path.join(PACKAGE_ROOT, 'models', 'atlases');
 
 /** The file of a dissection result. */
 export function dissectCacheFile(key: string, root: string = cacheRoot()): string {

@@ -21,7 +21,7 @@ import {
 import { createSketchBank, type SketchBank } from './_internals/sketch-bank.js';
 import { TopImages } from './_internals/top-images.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
-import { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
+import { CACHE_ENV_VAR, SHIPPED_ATLASES, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
@@ -204,6 +204,12 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
   if (cacheFile) {
     const hit = await readCachedAtlas(cacheFile);
     if (hit) return { atlas: hit, cached: true, cacheFile, seconds: (Date.now() - t0) / 1000 };
+    // An atlas shipped with the package for exactly this dissection (same key), checked against the model once more.
+    const shippedFile = dissectCacheFile(cacheKey(keyParts), SHIPPED_ATLASES);
+    const shipped = await readCachedAtlas(shippedFile);
+    if (shipped && shipped.fingerprint === classifier.fingerprint) {
+      return { atlas: shipped, cached: true, cacheFile: shippedFile, seconds: (Date.now() - t0) / 1000 };
+    }
   }
 
   const [lh, lw] = labelSize;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
-import { dissect, type Atlas, type DissectProgress } from '../dissection/index.js';
+import { dissect, type Atlas, type DissectOptions, type DissectProgress } from '../dissection/index.js';
 import { backendInfo, initBackend, type BackendName } from '../engine/backend.js';
 import { withPool, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, isUserError, usageError } from '../errors.js';
@@ -77,6 +77,25 @@ export function toolVersion(): string {
   return packageVersion;
 }
 
+/** The probe and the options of a scenario's dissection, as the runner passes them to `dissect`. */
+export function scenarioDissection(s: Scenario): { probe: string; options: DissectOptions } {
+  const d = s.dissection!;
+  return {
+    probe: d.probe ?? 'builtin:scenes?count=500&seed=7',
+    options: {
+      ...(d.layer !== undefined ? { layer: d.layer } : {}),
+      ...(d.quantile !== undefined ? { quantile: d.quantile } : {}),
+      ...(d.iouThreshold !== undefined ? { iouThreshold: d.iouThreshold } : {}),
+      ...(d.topN !== undefined ? { topN: d.topN } : {}),
+      ...(d.metric !== undefined ? { metric: d.metric } : {}),
+      ...(d.ranking !== undefined ? { ranking: d.ranking } : {}),
+      ...(d.rankingClasses !== undefined ? { rankingClasses: d.rankingClasses } : {}),
+      ...(d.seed !== undefined ? { seed: d.seed } : {}),
+      ...(d.cache !== undefined ? { cache: d.cache } : {}),
+    },
+  };
+}
+
 /** Slack on bounds for float32 rounding (an L∞ of exactly 8/255 computed in float32 may exceed 8/255 by 3e-8). */
 export const BOUND_SLACK = 1e-6;
 
@@ -142,18 +161,8 @@ export class RunCache {
     const key = JSON.stringify([s.model, d]);
     let p = this.atlases.get(key);
     if (!p) {
-      p = dissect(clf, d.probe ?? 'builtin:scenes?count=500&seed=7', {
-        ...(d.layer !== undefined ? { layer: d.layer } : {}),
-        ...(d.quantile !== undefined ? { quantile: d.quantile } : {}),
-        ...(d.iouThreshold !== undefined ? { iouThreshold: d.iouThreshold } : {}),
-        ...(d.topN !== undefined ? { topN: d.topN } : {}),
-        ...(d.metric !== undefined ? { metric: d.metric } : {}),
-        ...(d.ranking !== undefined ? { ranking: d.ranking } : {}),
-        ...(d.rankingClasses !== undefined ? { rankingClasses: d.rankingClasses } : {}),
-        ...(d.seed !== undefined ? { seed: d.seed } : {}),
-        ...(d.cache !== undefined ? { cache: d.cache } : {}),
-        ...(onProgress ? { onProgress } : {}), ...(onWarning ? { onWarning } : {}),
-      }).then((r) => ({ atlas: r.atlas, cached: r.cached, seconds: r.seconds, ...(r.cacheFile ? { cacheFile: r.cacheFile } : {}) }))
+      const { probe, options } = scenarioDissection(s);
+      p = dissect(clf, probe, { ...options, ...(onProgress ? { onProgress } : {}), ...(onWarning ? { onWarning } : {}) }).then((r) => ({ atlas: r.atlas, cached: r.cached, seconds: r.seconds, ...(r.cacheFile ? { cacheFile: r.cacheFile } : {}) }))
         .catch((err: unknown) => {
           this.atlases.delete(key);
           if (err instanceof UnitAttackError && (err.code === 'UA_USAGE' || err.code === 'UA_LAYER' || err.code === 'UA_INPUT')) {
