@@ -56,11 +56,16 @@ export interface TrainGanOptions {
   resume?: boolean;
   /** Stop after this many steps in this call; the run can be resumed. */
   maxSteps?: number;
+  /**
+   * Stop (with a checkpoint) at the first step that ends after this many minutes of this call, so a long run can be
+   * split into runs of a fixed length; the run can be resumed, with the same result as an uninterrupted one.
+   */
+  maxMinutes?: number;
   /** Threads that share every batch (data-parallel). @defaultValue 1 */
   workers?: number;
 }
 
-export type ResolvedTrainGanOptions = Required<Omit<TrainGanOptions, 'maxSteps'>> & { maxSteps?: number };
+export type ResolvedTrainGanOptions = Required<Omit<TrainGanOptions, 'maxSteps' | 'maxMinutes'>> & { maxSteps?: number; maxMinutes?: number };
 
 export interface TrainGanProgress {
   step: number;
@@ -119,6 +124,9 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   posInt('steps', r.steps); posInt('batch', r.batchSize); posInt('checkpoint-every', r.checkpointEvery); posInt('workers', r.workers);
   posInt('latent-size', r.latentSize);
   if (r.maxSteps !== undefined) posInt('max-steps', r.maxSteps);
+  if (r.maxMinutes !== undefined && !(typeof r.maxMinutes === 'number' && r.maxMinutes > 0)) {
+    throw usageError(`max-minutes must be a positive number, got ${String(r.maxMinutes)}`, { path: '--max-minutes', hint: 'e.g. --max-minutes 110' });
+  }
   if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(r.seed)}`, { path: '--seed' });
   if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learning rate must be in (0, 1), got ${r.learningRate}`, { path: '--learning-rate', hint: 'e.g. 0.0002' });
   if (!(r.discriminatorLearningRate > 0 && r.discriminatorLearningRate < 1)) {
@@ -212,6 +220,7 @@ export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = 
       });
     }
     let t0 = Date.now();
+    const callStart = t0;
     const info = (): TrainGanRunInfo => ({ options: o, steps: run.step, trainSeconds: run.trainSeconds, history: run.history, segments: run.segments });
     while (run.step < stopAt) {
       const ts = Date.now();
@@ -229,12 +238,14 @@ export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = 
       run.step++;
       run.history.push({ step: run.step, dLoss: Number(dLoss.toPrecision(5)), gLoss: Number(gLoss.toPrecision(5)), margin: Number(margin.toPrecision(5)) });
       hooks.onStep?.({ step: run.step, totalSteps: o.steps, dLoss, gLoss, margin, seconds: (Date.now() - ts) / 1000 });
-      if (run.step % o.checkpointEvery === 0 || run.step === stopAt) {
+      const timeUp = o.maxMinutes !== undefined && (Date.now() - callStart) / 60_000 >= o.maxMinutes;
+      if (run.step % o.checkpointEvery === 0 || run.step === stopAt || timeUp) {
         run.trainSeconds += (Date.now() - t0) / 1000;
         await saveRun(o.out, run, generator, ema, d, gOpt, dOpt);
         await hooks.onCheckpoint?.(run.step, ema, info());
         t0 = Date.now();
       }
+      if (timeUp) break;
       await new Promise((r) => setImmediate(r));
     }
     ok = true;

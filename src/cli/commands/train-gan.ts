@@ -40,6 +40,7 @@ export function trainGanOptionsOf(argv: GlobalArgs): TrainGanOptions {
     instanceNoise: num('instance-noise'), instanceNoiseSteps: argv['instance-noise-steps'] as number, emaDecay: num('ema-decay'),
     checkpointEvery: argv['checkpoint-every'] as number, resume: argv.resume as boolean, workers,
     ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
+    ...(argv['max-minutes'] !== undefined ? { maxMinutes: num('max-minutes') } : {}),
   };
 }
 
@@ -64,7 +65,8 @@ export const trainGanCommand: CommandSpec = {
     'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints (each also writes the generator and samples.png)' },
     resume: { type: 'boolean', default: true, describe: 'continue from the checkpoint in --out (--no-resume starts over)' },
     'max-steps': { type: 'number', describe: 'stop after this many steps in this call (resume later)' },
-    workers: { type: 'number', defaultDescription: 'min(2, the cores): two threads measured 1.6× faster than one on 2 cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
+    'max-minutes': { type: 'number', describe: 'stop with a checkpoint after this many minutes of this call (resume later)' },
+    workers: { type: 'number', defaultDescription: 'min(2, the cores)', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
   examples: [
     ['unit-attack train-gan --out runs/gan', 'train the scene generator; run the same command again to resume'],
