@@ -22,7 +22,7 @@ export {
 } from './registry.js';
 export {
   linf, l2, psnr, ssim, gaussianWindow, summarize, cleanAccuracy, robustAccuracy, untargetedSuccess, targetedSuccess,
-  unitEffect, normalQuantile, type MetricSummary, type Rate, type UnitEffect, type UnitEffectOptions, type GroupEffect,
+  unitEffect, normalQuantile, wilsonInterval, type RateInterval, type MetricSummary, type Rate, type UnitEffect, type UnitEffectOptions, type GroupEffect,
 } from './metrics.js';
 export { randomUnits, type RandomUnitsOptions } from './random-units.js';
 export {

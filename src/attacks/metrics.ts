@@ -121,6 +121,36 @@ export interface Rate {
 
 const rate = (count: number, total: number): Rate => ({ rate: total > 0 ? count / total : Number.NaN, count, total });
 
+/** A two-sided confidence interval of a rate. */
+export interface RateInterval {
+  lower: number;
+  upper: number;
+  count: number;
+  total: number;
+  /** The confidence level, e.g. 0.95. */
+  level: number;
+}
+
+/**
+ * The Wilson score interval of `count` successes in `total` trials (95% by default): unlike the normal
+ * approximation it stays inside [0, 1] and is sensible at 0 and `total` successes and for small samples. NaN bounds
+ * when `total` is 0.
+ */
+export function wilsonInterval(count: number, total: number, level = 0.95): RateInterval {
+  if (!(Number.isInteger(count) && Number.isInteger(total) && count >= 0 && total >= 0 && count <= total)) {
+    throw usageError(`wilsonInterval needs 0 ≤ count ≤ total (integers), got ${count} of ${total}`, { path: 'count' });
+  }
+  if (!(level > 0 && level < 1)) throw usageError(`level must be in (0, 1), got ${level}`, { path: 'level' });
+  if (total === 0) return { lower: Number.NaN, upper: Number.NaN, count, total, level };
+  const z = normalQuantile(1 - (1 - level) / 2);
+  const p = count / total;
+  const z2n = (z * z) / total;
+  const centre = (p + z2n / 2) / (1 + z2n);
+  const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / total + z2n / (4 * total));
+  return { lower: Math.max(0, centre - half), upper: Math.min(1, centre + half), count, total, level };
+}
+
+
 function checkLengths(what: string, arrays: Record<string, ArrayLike<number>>): number {
   const entries = Object.entries(arrays);
   const n = entries[0][1].length;

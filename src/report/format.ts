@@ -1,5 +1,5 @@
 /** How numbers and thresholds read in every report (terminal, JUnit, HTML). */
-import type { ExpectationResult, Threshold } from './types.js';
+import type { ExpectationResult, MetricInterval, Threshold } from './types.js';
 
 const RATES = new Set([
   'clean_accuracy', 'robust_accuracy', 'untargeted_success', 'targeted_success', 'unit_success', 'random_control_success',
@@ -40,9 +40,23 @@ export function formatThreshold(t: Threshold, metric = ''): string {
   return 'any';
 }
 
-/** One sentence on an expectation: `targeted_success = 0.350, expected ≥ 0.800`. */
+/** One sentence on an expectation: `targeted_success = 0.350, expected ≥ 0.800` (or its interval bound, when it gates on one). */
 export function describeExpectation(e: ExpectationResult): string {
-  return `${e.metric} = ${formatMeasured(e.metric, e.measured)}, expected ${formatThreshold(e.threshold, e.metric)}`;
+  const gated = e.bound !== undefined ? ` (${e.bound === 'lower95' ? 'lower' : 'upper'} end of the 95% interval ${formatMeasured(e.metric, e.compared ?? Number.NaN)})` : '';
+  return `${e.metric} = ${formatMeasured(e.metric, e.measured)}${gated}, expected ${e.bound !== undefined ? `its ${e.bound === 'lower95' ? 'lower' : 'upper'} 95% bound ` : ''}${formatThreshold(e.threshold, e.metric)}`;
+}
+
+/** A measured value with its 95% interval when it has one: `0.520 [0.422, 0.616]`. */
+export function formatWithInterval(metric: string, value: number, interval?: MetricInterval): string {
+  const v = formatMeasured(metric, value);
+  if (!interval || Number.isNaN(interval.lower)) return v;
+  return `${v} [${formatMeasured(metric, interval.lower)}, ${formatMeasured(metric, interval.upper)}]`;
+}
+
+/** The threshold column: the bounds, and which value they apply to when it is not the measured one. */
+export function formatGate(e: ExpectationResult): string {
+  const t = formatThreshold(e.threshold, e.metric);
+  return e.bound === undefined ? t : `${t} (${e.bound})`;
 }
 
 /** Seconds for display: `850 ms`, `12.3 s`, `4 min 05 s`. */

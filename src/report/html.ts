@@ -4,7 +4,7 @@
  * opened anywhere without a server.
  */
 import { escapeXml } from './plot.js';
-import { describeExpectation, formatMeasured, formatNumber, formatSeconds, formatThreshold } from './format.js';
+import { describeExpectation, formatGate, formatMeasured, formatNumber, formatSeconds, formatWithInterval } from './format.js';
 import type { ImageRole, RunOutput, RunResults, ScenarioArtifacts, ScenarioResult } from './types.js';
 
 const esc = escapeXml;
@@ -91,8 +91,8 @@ function scenarioSection(s: ScenarioResult, a: ScenarioArtifacts | undefined, re
   if (s.expectations.length > 0) {
     h.push('<table><thead><tr><th>metric</th><th>measured</th><th>threshold</th><th>verdict</th></tr></thead><tbody>');
     for (const e of s.expectations) {
-      h.push(`<tr class="${e.passed ? 'pass' : 'fail'}" title="${esc(describeExpectation(e))}"><td>${esc(e.metric)}</td><td class="num">${esc(formatMeasured(e.metric, e.measured))}</td>`
-        + `<td>${esc(formatThreshold(e.threshold, e.metric))}</td><td class="${e.passed ? 'verdict-pass' : 'verdict-fail'}">${e.passed ? '✔ pass' : '✖ fail'}</td></tr>`);
+      h.push(`<tr class="${e.passed ? 'pass' : 'fail'}" title="${esc(describeExpectation(e))}"><td>${esc(e.metric)}</td><td class="num">${esc(formatWithInterval(e.metric, e.measured, s.intervals?.[e.metric]))}</td>`
+        + `<td>${esc(formatGate(e))}</td><td class="${e.passed ? 'verdict-pass' : 'verdict-fail'}">${e.passed ? '✔ pass' : '✖ fail'}</td></tr>`);
     }
     h.push('</tbody></table>');
   }

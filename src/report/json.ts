@@ -17,8 +17,12 @@ const expectationSchema = z.object({
   metric: z.string(),
   measured: jsonNumber,
   threshold,
+  bound: z.enum(['lower95', 'upper95']).optional(),
+  compared: jsonNumber.optional(),
   passed: z.boolean(),
 });
+
+const intervalSchema = z.object({ lower: jsonNumber, upper: jsonNumber, count: z.number().int(), total: z.number().int(), level: z.number() });
 
 const failureSchema = z.object({
   code: z.string(), message: z.string(), hint: z.string().optional(), path: z.string().optional(),
@@ -43,6 +47,7 @@ const scenarioSchema = z.object({
   }).nullable(),
   expectations: z.array(expectationSchema),
   metrics: z.record(z.string(), jsonNumber),
+  intervals: z.record(z.string(), intervalSchema).optional(),
   inputs: z.object({
     kind: z.enum(['synthetic', 'folder']),
     total: z.number().int().nonnegative(),

@@ -3,7 +3,7 @@
  * warnings and baseline regressions, then a summary line. Returns text; the CLI prints it.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { formatMeasured, formatSeconds, formatThreshold } from './format.js';
+import { formatGate, formatMeasured, formatSeconds, formatWithInterval } from './format.js';
 import type { RunResults, ScenarioResult } from './types.js';
 
 /** Options for {@link terminalReport}. */
@@ -37,11 +37,11 @@ function scenarioBlock(s: ScenarioResult, results: RunResults, c: ChalkInstance,
   if (s.expectations.length > 0) {
     const rows = [['metric', 'measured', 'threshold', 'verdict']];
     for (const e of s.expectations) {
-      rows.push([e.metric, formatMeasured(e.metric, e.measured), formatThreshold(e.threshold, e.metric), e.passed ? c.green('✔ pass') : c.red('✖ fail')]);
+      rows.push([e.metric, formatWithInterval(e.metric, e.measured, s.intervals?.[e.metric]), formatGate(e), e.passed ? c.green('✔ pass') : c.red('✖ fail')]);
     }
     if (allMetrics) {
       for (const [k, v] of Object.entries(s.metrics)) {
-        if (!s.expectations.some((e) => e.metric === k)) rows.push([c.dim(k), c.dim(formatMeasured(k, v)), c.dim('—'), '']);
+        if (!s.expectations.some((e) => e.metric === k)) rows.push([c.dim(k), c.dim(formatWithInterval(k, v, s.intervals?.[k])), c.dim('—'), '']);
       }
     }
     lines.push(...table(rows, c));

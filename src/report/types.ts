@@ -13,12 +13,31 @@ export interface Threshold {
   max?: number;
 }
 
+/**
+ * Which value of a rate an expectation compares with its bounds: the measured rate (`value`, the default), or the
+ * lower or upper end of its 95% Wilson interval.
+ */
+export type ExpectationBound = 'value' | 'lower95' | 'upper95';
+
+/** A 95% confidence interval of a rate metric (Wilson score interval of `count` of `total`). */
+export interface MetricInterval {
+  lower: number;
+  upper: number;
+  count: number;
+  total: number;
+  level: number;
+}
+
 /** One expectation, evaluated. */
 export interface ExpectationResult {
   metric: string;
   /** The measured value (NaN when it could not be measured, e.g. no image had the class). */
   measured: number;
   threshold: Threshold;
+  /** Present when the expectation gates on a bound of the interval rather than the measured value. */
+  bound?: Exclude<ExpectationBound, 'value'>;
+  /** The value compared with the threshold: `measured`, or the interval bound named by `bound`. */
+  compared?: number;
   passed: boolean;
 }
 
@@ -78,6 +97,8 @@ export interface ScenarioResult {
   expectations: ExpectationResult[];
   /** Every metric measured, expected or not. */
   metrics: Record<string, number>;
+  /** 95% Wilson intervals of the rate metrics (accuracies and success rates), by metric. */
+  intervals?: Record<string, MetricInterval>;
   inputs: {
     kind: 'synthetic' | 'folder';
     total: number;

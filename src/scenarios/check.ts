@@ -16,6 +16,9 @@ export interface FieldIssue {
   hint?: string;
 }
 
+/** The metrics that are rates of images, with a 95% Wilson interval in the results (and `bound` in expectations). */
+export const RATE_METRICS: ReadonlySet<string> = new Set(['clean_accuracy', 'robust_accuracy', 'untargeted_success', 'targeted_success', 'unit_success', 'random_control_success']);
+
 /** The metrics each task measures (besides `clean_accuracy`, which every task measures). */
 export function metricsOf(file: ScenarioFile): Set<MetricName> {
   const m = new Set<MetricName>(['clean_accuracy']);
@@ -225,6 +228,12 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
     }
     if (t.min !== undefined && t.max !== undefined && readFraction(t.min) > readFraction(t.max)) {
       issues.push({ code: 'invalid_value', path: ['expectations', m, 'max'], message: `max (${String(t.max)}) is below min (${String(t.min)})` });
+    }
+    if (t.bound !== undefined && t.bound !== 'value' && !RATE_METRICS.has(m)) {
+      issues.push({
+        code: 'conflict', path: ['expectations', m, 'bound'], message: `${m} is not a rate, so it has no confidence interval to gate on`,
+        hint: `bound applies to ${[...RATE_METRICS].join(', ')}; remove it here`,
+      });
     }
     if (!measured.has(m)) {
       issues.push({

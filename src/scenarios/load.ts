@@ -274,6 +274,7 @@ function resolve(f: ScenarioFile, source: ScenarioSource): Scenario {
       metric: metric as Expectation['metric'],
       ...(t.min !== undefined ? { min: readFraction(t.min) } : {}),
       ...(t.max !== undefined ? { max: readFraction(t.max) } : {}),
+      ...(t.bound !== undefined && t.bound !== 'value' ? { bound: t.bound } : {}),
     });
   }
   const inputs: Scenario['inputs'] = f.inputs.synthetic

@@ -18,7 +18,7 @@ import { lazyPool } from '../parallel/index.js';
 import { compareWithBaseline, type Tolerances } from '../report/baseline.js';
 import {
   RESULTS_FORMAT, RESULTS_VERSION, type ExpectationResult, type RunOutput, type RunResults, type ScenarioArtifacts,
-  type ScenarioFailure, type ScenarioResult,
+  type MetricInterval, type ScenarioFailure, type ScenarioResult,
 } from '../report/types.js';
 import { ScenarioError, displayPath, scenarioError } from './errors.js';
 import { loadInputs, type LoadedInputs } from './inputs.js';
@@ -99,14 +99,21 @@ export function scenarioDissection(s: Scenario): { probe: string; options: Disse
 /** Slack on bounds for float32 rounding (an L∞ of exactly 8/255 computed in float32 may exceed 8/255 by 3e-8). */
 export const BOUND_SLACK = 1e-6;
 
-/** Evaluates one expectation: NaN never passes; bounds are inclusive (with {@link BOUND_SLACK}, relative above 1). */
-export function evaluateExpectation(e: Expectation, measured: number | undefined): ExpectationResult {
+/**
+ * Evaluates one expectation: NaN never passes; bounds are inclusive (with {@link BOUND_SLACK}, relative above 1).
+ * With `bound: lower95` or `upper95`, that end of the metric's 95% interval is compared instead of the value
+ * (a metric without an interval then does not pass).
+ */
+export function evaluateExpectation(e: Expectation, measured: number | undefined, interval?: MetricInterval): ExpectationResult {
   const v = measured ?? Number.NaN;
+  const bound = e.bound !== undefined && e.bound !== 'value' ? e.bound : undefined;
+  const compared = bound === undefined ? v : interval ? (bound === 'lower95' ? interval.lower : interval.upper) : Number.NaN;
   const slack = (b: number): number => BOUND_SLACK * Math.max(1, Math.abs(b));
-  const passed = !Number.isNaN(v) && (e.min === undefined || v >= e.min - slack(e.min)) && (e.max === undefined || v <= e.max + slack(e.max));
+  const passed = !Number.isNaN(compared) && (e.min === undefined || compared >= e.min - slack(e.min)) && (e.max === undefined || compared <= e.max + slack(e.max));
   return {
     metric: e.metric, measured: v,
     threshold: { ...(e.min !== undefined ? { min: e.min } : {}), ...(e.max !== undefined ? { max: e.max } : {}) },
+    ...(bound !== undefined ? { bound, compared } : {}),
     passed,
   };
 }
@@ -267,6 +274,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
     }
     if (task) {
       Object.assign(result.metrics, task.metrics);
+      if (Object.keys(task.intervals).length > 0) result.intervals = { ...task.intervals };
       Object.assign(result.details, task.details);
       Object.assign(result.seeds, task.seeds);
       Object.assign(durations, task.durations);
@@ -275,7 +283,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       artifacts.images = task.pictures;
       artifacts.plots = task.plots;
     }
-    result.expectations = scenario.expectations.map((e) => evaluateExpectation(e, result.metrics[e.metric]));
+    result.expectations = scenario.expectations.map((e) => evaluateExpectation(e, result.metrics[e.metric], result.intervals?.[e.metric]));
     const inputsOk = inputs.errored.length <= scenario.allowErrors;
     result.status = result.expectations.every((e) => e.passed) && inputsOk ? 'passed' : 'failed';
   } catch (err) {

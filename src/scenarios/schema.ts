@@ -257,6 +257,8 @@ const fuzz = strict({
 const threshold = strict({
   min: numberOrFraction.optional().describe('the measured value must be ≥ min'),
   max: numberOrFraction.optional().describe('the measured value must be ≤ max'),
+  bound: z.enum(['value', 'lower95', 'upper95']).optional()
+    .describe('rates only: compare min/max with the measured value (default) or with the lower or upper end of its 95% Wilson interval'),
 });
 
 const expectations = strict(

@@ -5,8 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   cleanAccuracy, disposeUnitAttack, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitAttack,
-  unitAttackToJson, untargetedSuccess, checkGradientMasking, checkSquare, maskingWarnings,
-  type AttackResult, type AttackSpec, type AutoAttackComponent, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
+  unitAttackToJson, untargetedSuccess, checkGradientMasking, checkSquare, maskingWarnings, wilsonInterval,
+  type AttackResult, type Rate, type AttackSpec, type AutoAttackComponent, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
 } from '../attacks/index.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
 import { availableConcepts, unitsForClass, type Atlas } from '../dissection/index.js';
@@ -15,7 +15,7 @@ import type { Classifier } from '../models/types.js';
 import { barChartSvg } from '../report/bars.js';
 import { addPngText, heatmapOverlay, perturbationMagnitude } from '../report/images.js';
 import { lineChartSvg } from '../report/plot.js';
-import type { ImageRecord, ReportImage } from '../report/types.js';
+import type { ImageRecord, MetricInterval, ReportImage } from '../report/types.js';
 import { describeCorruption } from './corruptions.js';
 import { scenarioError } from './errors.js';
 import { fuzzClassifier } from './fuzz.js';
@@ -46,6 +46,8 @@ export interface TaskContext {
 /** What a task produces. */
 export interface TaskOutput {
   metrics: Record<string, number>;
+  /** 95% Wilson intervals of the rate metrics. */
+  intervals: Record<string, MetricInterval>;
   details: Record<string, unknown>;
   warnings: string[];
   seeds: Record<string, number>;
@@ -55,8 +57,14 @@ export interface TaskOutput {
   plots: Array<{ title: string; svg: string }>;
 }
 
+/** Records a rate metric with its 95% Wilson interval. */
+function setRate(out: TaskOutput, metric: string, r: Rate): void {
+  out.metrics[metric] = r.rate;
+  out.intervals[metric] = wilsonInterval(r.count, r.total);
+}
+
 function emptyOutput(): TaskOutput {
-  return { metrics: {}, details: {}, warnings: [], seeds: {}, durations: {}, images: [], pictures: [], plots: [] };
+  return { metrics: {}, intervals: {}, details: {}, warnings: [], seeds: {}, durations: {}, images: [], pictures: [], plots: [] };
 }
 
 const seconds = (t0: number): number => (performance.now() - t0) / 1000;
@@ -298,10 +306,10 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
     out.warnings.push(...maskingWarnings(checks));
     t0 = performance.now();
     const adPred = attack.predictions;
-    out.metrics.clean_accuracy = cleanAccuracy(clean, labels).rate;
-    out.metrics.robust_accuracy = robustAccuracy(clean, adPred, labels).rate;
-    out.metrics.untargeted_success = untargetedSuccess(clean, adPred, labels).rate;
-    if (target !== undefined) out.metrics.targeted_success = targetedSuccess(adPred, labels, target).rate;
+    setRate(out, 'clean_accuracy', cleanAccuracy(clean, labels));
+    setRate(out, 'robust_accuracy', robustAccuracy(clean, adPred, labels));
+    setRate(out, 'untargeted_success', untargetedSuccess(clean, adPred, labels));
+    if (target !== undefined) setRate(out, 'targeted_success', targetedSuccess(adPred, labels, target));
     const p = await psnr(adv, x);
     out.metrics.psnr = p.finite > 0 ? p.mean : Number.POSITIVE_INFINITY;
     const [h, w] = classifier.inputSize;
@@ -415,13 +423,13 @@ async function runUnitAttackTask(ctx: TaskContext, a: Extract<ResolvedAttack, { 
   try {
     const u = r.unit;
     const c = r.control;
-    const rateOf = (arm: typeof u): number => (arm.targetedSuccess ?? arm.untargetedSuccess).rate;
-    out.metrics.clean_accuracy = r.cleanAccuracy.rate;
-    out.metrics.robust_accuracy = u.robustAccuracy.rate;
-    out.metrics.untargeted_success = u.untargetedSuccess.rate;
-    if (u.targetedSuccess) out.metrics.targeted_success = u.targetedSuccess.rate;
-    out.metrics.unit_success = rateOf(u);
-    if (c) out.metrics.random_control_success = rateOf(c);
+    const rateOf = (arm: typeof u): Rate => arm.targetedSuccess ?? arm.untargetedSuccess;
+    setRate(out, 'clean_accuracy', r.cleanAccuracy);
+    setRate(out, 'robust_accuracy', u.robustAccuracy);
+    setRate(out, 'untargeted_success', u.untargetedSuccess);
+    if (u.targetedSuccess) setRate(out, 'targeted_success', u.targetedSuccess);
+    setRate(out, 'unit_success', rateOf(u));
+    if (c) setRate(out, 'random_control_success', rateOf(c));
     out.metrics.psnr = u.psnr.finite > 0 ? u.psnr.mean : Number.POSITIVE_INFINITY;
     out.metrics.ssim = u.ssim.mean;
     out.metrics.linf = u.linf.max;
@@ -507,7 +515,7 @@ async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
   const abl = acc(after, (y) => y === k);
   const othersBase = acc(clean, (y) => y !== k);
   const othersAbl = acc(after, (y) => y !== k);
-  out.metrics.clean_accuracy = cleanAccuracy(clean, labels).rate;
+  setRate(out, 'clean_accuracy', cleanAccuracy(clean, labels));
   out.metrics.ablation_accuracy_drop = base.rate > 0 ? (base.rate - abl.rate) / base.rate : Number.NaN;
   if (base.total === 0) out.warnings.push(`no input is of the class '${cls}', so its accuracy cannot drop; add inputs of that class`);
   else if (base.rate === 0) out.warnings.push(`the model gets no '${cls}' input right before the ablation, so there is no accuracy to drop`);
@@ -568,7 +576,7 @@ async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
   const f = scenario.task.fuzz;
   const seed = ctx.replay?.seed ?? f.seed ?? 0;
   out.seeds.fuzz = seed;
-  out.metrics.clean_accuracy = cleanAccuracy(clean, inputs.labels).rate;
+  setRate(out, 'clean_accuracy', cleanAccuracy(clean, inputs.labels));
   const t0 = performance.now();
   const r = await fuzzClassifier(classifier, inputs.images, inputs.labels, clean, {
     runs: f.runs ?? 100, seed, expect: f.expect ?? 'label',
@@ -612,7 +620,7 @@ async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
 async function runEvaluateTask(ctx: TaskContext): Promise<TaskOutput> {
   const out = emptyOutput();
   const { classifier, inputs, cleanPredictions: clean, scenario } = ctx;
-  out.metrics.clean_accuracy = cleanAccuracy(clean, inputs.labels).rate;
+  setRate(out, 'clean_accuracy', cleanAccuracy(clean, inputs.labels));
   const names = classifier.classNames;
   for (const i of pickExamples(inputs.images.length, scenario.reportImages, (j) => clean[j] !== inputs.labels[j])) {
     out.images.push({ id: inputs.ids[i], label: names[inputs.labels[i]], cleanPrediction: names[clean[i]], files: {} });

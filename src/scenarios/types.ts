@@ -14,6 +14,8 @@ export interface Expectation {
   metric: MetricName;
   min?: number;
   max?: number;
+  /** Gate on the measured value (default) or on a bound of its 95% interval (rate metrics only). */
+  bound?: 'value' | 'lower95' | 'upper95';
 }
 
 /** Synthetic inputs: scenes of the built-in world. */

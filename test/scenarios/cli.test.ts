@@ -53,7 +53,7 @@ describe('unit-attack run: exit codes', () => {
     const r = await run(file, '--out', out);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/clean_accuracy\s+1\.000\s+≥ 1\.000\s+✔ pass/);
+    expect(r.stdout).toMatch(/clean_accuracy\s+1\.000 \[0\.\d{3}, 1\.000\]\s+≥ 1\.000\s+✔ pass/); // with its 95% Wilson interval
     expect(r.stdout).toContain('1 scenario: 1 passed, 0 failed; 2/2 expectations held');
     expect(r.stdout).toContain(`report:  ${path.join(out, 'report.html')}`);
     for (const f of ['results.json', 'junit.xml', 'report.html']) expect(existsSync(path.join(out, f))).toBe(true);
@@ -63,7 +63,7 @@ describe('unit-attack run: exit codes', () => {
     const out = path.join(dir, 'out-fail');
     const r = await run(failing, '--out', out);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/robust_accuracy\s+0\.000\s+≥ 0\.900\s+✖ fail/);
+    expect(r.stdout).toMatch(/robust_accuracy\s+0\.000 \[0\.000, 0\.\d{3}\]\s+≥ 0\.900\s+✖ fail/);
     const doc = parseXml(readFileSync(path.join(out, 'junit.xml'), 'utf8'));
     expect(doc.name).toBe('testsuites');
     const [suite] = findAll(doc, 'testsuite');
