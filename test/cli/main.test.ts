@@ -186,3 +186,15 @@ describe('every command', () => {
     }
   });
 });
+
+describe('progress', () => {
+  it('estimates the time left only once there is something to estimate from', async () => {
+    const { etaText } = await import('../../src/cli/progress.js');
+    expect(etaText(0, Number.POSITIVE_INFINITY)).toBe('estimating time left');
+    expect(etaText(0, 12)).toBe('estimating time left');
+    expect(etaText(3, Number.NaN)).toBe('estimating time left');
+    expect(etaText(3, 42.4)).toBe('42 s left');
+    expect(etaText(3, 125)).toBe('2 min 05 s left');
+    expect(etaText(3, 7380)).toBe('2 h 03 min left');
+  });
+});
