@@ -46,6 +46,7 @@ async function filesIn(d: string): Promise<string[]> {
 const WRITERS: Array<[name: string, args: string[]]> = [
   ['synth', ['synth', '--count', '3', '--size', '16', '--quiet', '--out', 'OUT']],
   ['attack', ['attack', '--image', image, '--attack', 'fgsm', '--eps', '2/255', '--quiet', '--out', 'OUT']],
+  ['segment', ['segment', '--image', image, '--out', 'OUT']],
   ['dissect', ['dissect', '--probe', 'builtin:scenes?count=24&seed=3', '--no-cache', '--no-importance', '--quiet', '--out', 'OUT']],
 ];
 

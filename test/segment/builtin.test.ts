@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONCEPTS, renderScene, sceneLabelPlanes, sceneSeed } from '../../src/data/scenes/index.js';
+import { initBackend } from '../../src/engine/backend.js';
+import { evaluateSegmenter } from '../../src/segment/evaluate.js';
+import { loadSegmenter, type Segmenter } from '../../src/segment/segmenter.js';
+
+let seg: Segmenter;
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+  seg = await loadSegmenter('builtin:scenes-segmenter');
+});
+afterAll(() => seg.dispose());
+
+const idOf = (name: string): number => CONCEPTS.find((c) => c.name === name)!.id;
+
+/** Renders scenes of held-out dataset seed 424242 (never trained on) and segments them. */
+function segmented(cls: string, count: number, size: number): { exact: Uint16Array[]; maps: Uint16Array } {
+  const n = size * size;
+  const images = new Float32Array(count * n * 3);
+  const exact: Uint16Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = renderScene({ cls, seed: sceneSeed(424242, i), size });
+    for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
+    exact.push(sceneLabelPlanes(s));
+  }
+  return { exact, maps: seg.segment(images, count, size, size) };
+}
+
+/** IoU of one concept over a set of scenes, counted pixel by pixel from both label sets. */
+function bruteIou(name: string, exact: Uint16Array[], maps: Uint16Array, size: number): number {
+  const id = idOf(name);
+  const n = size * size;
+  const planes = seg.categories.length;
+  let inter = 0; let union = 0;
+  exact.forEach((e, i) => {
+    for (let p = 0; p < n; p++) {
+      const t = e[p] === id || e[n + p] === id;
+      let q = false;
+      for (let k = 0; k < planes; k++) if (maps[(i * planes + k) * n + p] === id) q = true;
+      if (t && q) inter++;
+      if (t || q) union++;
+    }
+  });
+  return inter / union;
+}
+
+describe('builtin:scenes-segmenter', () => {
+  it('labels rendered scenes close to their exact masks, at the classifier size and at the generator size', () => {
+    const before = tf.memory().numTensors;
+    for (const size of [96, 64]) {
+      const ski = segmented('ski_resort', 6, size);
+      expect(bruteIou('sky', ski.exact, ski.maps, size)).toBeGreaterThan(0.8);
+      expect(bruteIou('snow', ski.exact, ski.maps, size)).toBeGreaterThan(0.6);
+      const forest = segmented('forest_path', 6, size);
+      expect(bruteIou('tree', forest.exact, forest.maps, size)).toBeGreaterThan(0.5);
+      const bed = segmented('bedroom', 6, size);
+      expect(bruteIou('wall', bed.exact, bed.maps, size)).toBeGreaterThan(0.6);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('evaluateSegmenter pools IoU the same way as a pixel-by-pixel count', async () => {
+    // Scenes 0..5 of seed 424242 cycling through two classes, as evaluateSegmenter renders them.
+    const size = 64;
+    const classes = ['street', 'forest_path'];
+    const ev = await evaluateSegmenter(seg, { count: 6, seed: 424242, size, classes, batchSize: 4 });
+    const n = size * size;
+    const images = new Float32Array(6 * n * 3);
+    const exact: Uint16Array[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = renderScene({ cls: classes[i % 2], seed: sceneSeed(424242, i), size });
+      for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
+      exact.push(sceneLabelPlanes(s));
+    }
+    const maps = seg.segment(images, 6, size, size);
+    for (const name of ['sky', 'tree', 'road', 'house']) {
+      expect(ev.concepts.find((c) => c.concept === name)!.iou, name).toBeCloseTo(bruteIou(name, exact, maps, size), 10);
+    }
+  });
+});
