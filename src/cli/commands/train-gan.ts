@@ -7,7 +7,11 @@ import { writeGanOutputs } from '../../train/gan-card.js';
 import { jsonOption, type CommandSpec, type GlobalArgs } from '../command.js';
 import { parseIntList } from './train-segmenter.js';
 
-/** The default of `--workers`: data-parallel over the cores (measured faster than one thread on 2 cores). */
+/**
+ * The default of `--workers`: data-parallel over up to two cores, like the other training commands. Measured on a 2-core
+ * machine that other jobs kept loaded (load average ≈ 7.5), 2 threads took 5.47 s per batch-32 step and 1 thread 5.29 s:
+ * no gain there; the comparison on idle cores is still to be made (`--steps 12 --workers 1` against `--workers 2`).
+ */
 function defaultGanWorkers(): number {
   return Math.min(2, os.availableParallelism());
 }
