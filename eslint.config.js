@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'models/**', 'bench/**/*.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'models/**', 'bench/**/*.js', 'test/fixtures/**/*.mjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
