@@ -88,7 +88,7 @@ describe('public API of src/attacks', () => {
       'parseEpsilon', 'parseEpsilonList', 'perImageL2', 'perImageLinf', 'pgd', 'project', 'psnr', 'randomUnits',
       'registerAttack', 'registerObjective', 'resolveTargets', 'robustAccuracy', 'robustnessCurve', 'roundTo8Bit',
       'runAttack', 'square', 'squareFraction', 'ssim', 'successOf', 'summarize', 'targetedSuccess', 'unitAttack',
-      'unitAttackCurve', 'unitAttackToJson', 'unitEffect', 'untargetedSuccess',
+      'unitAttackCurve', 'unitAttackToJson', 'unitEffect', 'untargetedSuccess', 'wilsonInterval',
     ]);
   });
 });
