@@ -11,7 +11,8 @@ import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { BackendName } from '../engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES, segmenterMultiple, type SegmenterNetOptions } from '../segment/net.js';
-import { fromSegmenterModel, type Segmenter } from '../segment/segmenter.js';
+import { BUILTIN_SEGMENTERS, fromSegmenterModel, type Segmenter } from '../segment/segmenter.js';
+import { readArtifacts } from '../models/io.js';
 import { flattenVariables, splitBatch, trainableVariables } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
@@ -45,12 +46,17 @@ export interface TrainSegmenterOptions {
   resume?: boolean;
   /** Stop after this many steps in this call; the run can be resumed. */
   maxSteps?: number;
+  /**
+   * Start from the weights of this segmenter (`builtin:scenes-segmenter` or a folder of the same architecture) instead
+   * of a fresh initialisation: a new schedule that continues an earlier run. Ignored when resuming a checkpoint.
+   */
+  initFrom?: string;
   /** Threads that share every batch. @defaultValue 1 */
   workers?: number;
   classes?: readonly string[];
 }
 
-export type ResolvedTrainSegmenterOptions = Required<Omit<TrainSegmenterOptions, 'maxSteps'>> & { maxSteps?: number };
+export type ResolvedTrainSegmenterOptions = Required<Omit<TrainSegmenterOptions, 'maxSteps' | 'initFrom'>> & { maxSteps?: number; initFrom?: string };
 
 export interface TrainSegmenterProgress { step: number; totalSteps: number; size: number; loss: number; pixelAccuracy: number }
 
@@ -73,7 +79,7 @@ export interface TrainSegmenterResult {
 
 const CHECKPOINT_DIR = 'checkpoint';
 /** Options that a resumed run must share with the checkpoint. */
-const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate'] as const;
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom'] as const;
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
@@ -128,6 +134,31 @@ export function sceneSegmenter(model: tf.LayersModel, o: Pick<ResolvedTrainSegme
   });
 }
 
+/** Copies the weights of the segmenter at `spec` into `model`, which must have the same architecture. */
+async function initWeightsFrom(model: tf.LayersModel, spec: string): Promise<void> {
+  const dir = spec.startsWith('builtin:') ? BUILTIN_SEGMENTERS[spec.slice('builtin:'.length)] : spec;
+  if (dir === undefined) {
+    throw usageError(`unknown built-in segmenter '${spec}'`, { path: 'initFrom', hint: `built-in segmenters: ${Object.keys(BUILTIN_SEGMENTERS).map((k) => `builtin:${k}`).join(', ')}` });
+  }
+  const jsonPath = path.join(dir, 'model.json');
+  if (!existsSync(jsonPath)) throw usageError(`initFrom: '${dir}' has no model.json`, { path: 'initFrom', file: dir, hint: 'name a segmenter folder, e.g. builtin:scenes-segmenter' });
+  const { artifacts } = await readArtifacts(jsonPath);
+  const source = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    const from = source.getWeights();
+    const to = model.getWeights();
+    const same = from.length === to.length && from.every((w, i) => w.shape.join('×') === to[i].shape.join('×'));
+    if (!same) {
+      throw usageError(`initFrom: the segmenter in '${dir}' has another architecture than the one asked for (${from.length} weight tensors against ${to.length}, or other shapes)`, {
+        path: 'initFrom', file: dir, hint: 'give the same --encoder-widths and --decoder-widths as the run that made it (see its MODEL_CARD.md)',
+      });
+    }
+    model.setWeights(from);
+  } finally {
+    source.dispose();
+  }
+}
+
 /** The learning rate at `step`: cosine from `lr` down to 5% of it. */
 export function segmenterLearningRate(lr: number, step: number, total: number): number {
   return lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * step / total)));
@@ -164,6 +195,8 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
     await restoreCheckpoint(model, optimizer, ckptDir);
     step = state.step; trainSeconds = state.trainSeconds; lossHistory = state.lossHistory; segments = state.segments;
     if (segments[segments.length - 1].workers !== o.workers) segments.push({ fromStep: step, workers: o.workers });
+  } else if (o.initFrom !== undefined) {
+    await initWeightsFrom(model, o.initFrom);
   }
   const stopAt = Math.min(o.steps, o.maxSteps !== undefined ? step + o.maxSteps : o.steps);
   const vars = trainableVariables(model);

@@ -125,3 +125,19 @@ describe('trainSegmenter', () => {
     await expect(trainSegmenter(tiny(path.join(dir, 'bad'), { classes: ['moon_base'] }))).rejects.toThrow(/unknown scene class 'moon_base'/);
   });
 });
+
+describe('trainSegmenter from earlier weights', () => {
+  it('starts from the weights of a segmenter folder (the first step sees them), and refuses another architecture', async () => {
+    const first = await trainSegmenter(tiny(path.join(dir, 'init-a'), { steps: 4 }));
+    const { saveSegmenter } = await import('../../src/segment/save.js');
+    const saved = path.join(dir, 'init-a-model');
+    await saveSegmenter(first.model, saved, first.options);
+    const trained = weights(first.model);
+    first.segmenter.dispose();
+    // One step from those weights: the loss it reports is the loss of the trained weights, not of a fresh net.
+    const fromThem = await trainSegmenter(tiny(path.join(dir, 'init-b'), { steps: 1, initFrom: saved, learningRate: 1e-9 }));
+    expect(relError(weights(fromThem.model), trained)).toBeLessThan(1e-6);
+    fromThem.segmenter.dispose();
+    await expect(trainSegmenter(tiny(path.join(dir, 'init-c'), { steps: 1, initFrom: saved, encoderWidths: [4, 16] }))).rejects.toThrow(/another architecture/);
+  });
+});

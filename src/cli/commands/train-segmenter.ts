@@ -37,6 +37,7 @@ export const trainSegmenterCommand: CommandSpec = {
     'eval-seed': { type: 'number', default: 1_000_003, describe: 'dataset seed of the held-out scenes' },
     resume: { type: 'boolean', default: true, describe: 'continue from the checkpoint in --out (--no-resume starts over)' },
     'max-steps': { type: 'number', describe: 'stop after this many steps (resume later)' },
+    'init-from': { type: 'string', describe: 'start from the weights of this segmenter (builtin:scenes-segmenter or a folder of the same widths): a new schedule continuing an earlier run' },
     workers: { type: 'number', default: os.availableParallelism(), defaultDescription: 'the number of cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
   examples: [['unit-attack train-segmenter --out models/scenes-segmenter', 'reproduce the built-in segmenter (its MODEL_CARD.md gives the recipe and the time it took)']],
@@ -56,6 +57,7 @@ export const trainSegmenterCommand: CommandSpec = {
       decoderWidths: parseIntList(argv['decoder-widths'], 'decoder-widths', '96,64,48,24'),
       checkpointEvery: argv['checkpoint-every'] as number, evalCount: argv['eval-count'] as number, evalSeed: argv['eval-seed'] as number,
       resume: argv.resume as boolean, workers, ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
+      ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
     }, {
       onStep(p) {
         if (!bar) {
