@@ -183,6 +183,30 @@ describe('attack: in-process runs on a tiny saved model', () => {
     expect(printed.curve.checks.map((c) => c.check)).toEqual(['curve-rises', 'accuracy-at-zero']);
   });
 
+  it('skips and names an unreadable image (listed in result.json), and refuses to write over an earlier run unless --force', async () => {
+    const mixed = path.join(dir, 'mixed');
+    await fs.mkdir(mixed);
+    await fs.copyFile(path.join(images, 'red-0.png'), path.join(mixed, 'red-0.png'));
+    const good = await fs.readFile(path.join(images, 'red-1.png'));
+    await fs.writeFile(path.join(mixed, 'truncated.png'), good.subarray(0, Math.floor(good.length / 2)));
+    const out = path.join(dir, 'skip');
+    const args = ['attack', '--backend', 'cpu', '--model', model, '--images', mixed, '--label', 'red', '--attack', 'fgsm', '--eps', '8/255', '--out', out];
+    const io = captureIO();
+    expect(await main(args, io), io.stderr.join('\n')).toBe(0);
+    expect(io.stderr.join('\n')).toMatch(/skipped '.*truncated\.png'/);
+    const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as { skipped: Array<{ file: string; reason: string }> };
+    expect(result.skipped.map((x) => path.basename(x.file))).toEqual(['truncated.png']);
+    await expect(fs.stat(path.join(out, 'adversarial', 'red-0.png'))).resolves.toBeTruthy();
+    const strict = captureIO();
+    expect(await main([...args.slice(0, -2), '--out', path.join(dir, 'skip-strict'), '--strict'], strict)).toBe(2);
+    const again = captureIO();
+    expect(await main(args, again)).toBe(2);
+    expect(again.stderr.join('\n')).toMatch(/not empty[\s\S]*--force/);
+    await fs.writeFile(path.join(out, 'adversarial', 'stale.png'), 'old run');
+    expect(await main([...args, '--force'], captureIO())).toBe(0);
+    await expect(fs.stat(path.join(out, 'adversarial', 'stale.png'))).rejects.toThrow();
+  });
+
   it('exits 2 with a clear message on bad input', async () => {
     const io = captureIO();
     expect(await main(['attack', '--backend', 'cpu', '--model', model, '--images', path.join(dir, 'nope'), '--out', path.join(dir, 'x')], io)).toBe(2);

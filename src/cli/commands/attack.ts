@@ -14,7 +14,8 @@ import { SCENE_CLASSES, renderScene, sceneSeed } from '../../data/scenes/index.j
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { dissect } from '../../dissection/dissect.js';
 import { initBackend, type BackendInfo } from '../../engine/backend.js';
-import { nearestNames, usageError } from '../../errors.js';
+import { UnitAttackError, inputError, nearestNames, usageError } from '../../errors.js';
+import { forceOption, prepareOutDir } from '../out-dir.js';
 import { loadClassifier } from '../../models/io.js';
 import type { Classifier } from '../../models/types.js';
 import { curveJson, writeAttackReport, writeCurve } from '../../report/attack-report.js';
@@ -96,6 +97,8 @@ export const attackCommand: CommandSpec = {
     heatmaps: { type: 'number', default: 16, describe: 'heatmap strips for at most this many images' },
     out: { type: 'string', demandOption: true, describe: 'folder for adversarial PNGs, perturbations, heatmaps, result.json and curves' },
     json: { type: 'boolean', default: false, describe: 'print the result as JSON' },
+    force: forceOption,
+    strict: { type: 'boolean', default: false, describe: 'exit 2 when any image cannot be read (default: skip it with a warning and list it in result.json)' },
     workers: workersOption,
   },
   examples: [
@@ -185,13 +188,14 @@ export const attackCommand: CommandSpec = {
     }
   },
   async run(argv, io) {
+    await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'attack', writes: ATTACK_ENTRIES });
     const backend = await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
     let x: tf.Tensor4D | undefined;
     try {
       const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
       const epsilons = epsilonsOf(argv.eps, norm);
-      const input = await loadInputs(clf, argv);
+      const input = await loadInputs(clf, argv, io);
       x = input.x;
       // A dissection (--probe) has many images even when the attack has one.
       const items = argv.probe !== undefined ? Number.POSITIVE_INFINITY : input.x.shape[0];
@@ -213,6 +217,7 @@ async function attackWith(
   const meta = {
     command: ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
     inputs: input.source, labelsFrom: input.labelsFrom, backend: backend.name, backendInfo: backend,
+    skipped: input.skipped ?? [],
   };
   const unit = isUnitAttack(argv);
   const atlas = unit ? await resolveAtlas(clf, argv, io) : undefined;
@@ -340,9 +345,14 @@ interface Inputs {
   ids: string[];
   source: string;
   labelsFrom: 'synthetic' | 'label' | 'prediction';
+  /** Image files that could not be read, with why (skipped, unless --strict). */
+  skipped?: Array<{ file: string; reason: string }>;
 }
 
-async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
+/** Every top-level entry `attack` may write in `--out` (what `--force` replaces). */
+const ATTACK_ENTRIES: readonly string[] = ['result.json', 'adversarial', 'perturbation', 'heatmaps', 'curve.txt', 'curve.csv', 'curve.json', 'curve.png'];
+
+async function loadInputs(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise<Inputs> {
   const [h, w] = clf.inputSize;
   if (argv.synthetic !== undefined) {
     const cls = argv.synthetic as string;
@@ -365,13 +375,26 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
   const files = argv.images !== undefined ? await listImages(argv.images as string) : (argv.image as string[]);
   if (files.length === 0) throw usageError(`no images (.png, .jpg, .jpeg, .webp) in '${String(argv.images)}'`, { path: '--images' });
   const parts: tf.Tensor4D[] = [];
+  const skipped: Array<{ file: string; reason: string }> = [];
+  const read: string[] = [];
   try {
-    for (const f of files) parts.push(await loadImage(f, { size: [h, w] }));
+    // An unreadable file is skipped and named (--strict stops on it); only when none is readable is it an error.
+    for (const f of files) {
+      try {
+        parts.push(await loadImage(f, { size: [h, w] }));
+        read.push(f);
+      } catch (err) {
+        if (argv.strict || !(err instanceof UnitAttackError)) throw err;
+        skipped.push({ file: f, reason: err.message });
+        io.err(`warning: skipped '${f}': ${err.message}`);
+      }
+    }
+    if (read.length === 0) throw inputError(`none of the ${files.length} image(s) could be read`, { path: '--image', hint: 'see the warnings above for why each was skipped' });
     const x = tf.concat<tf.Tensor4D>(parts);
     let labels: Int32Array;
     let labelsFrom: Inputs['labelsFrom'];
     if (argv.label !== undefined) {
-      labels = new Int32Array(files.length).fill(classIndex(clf, argv.label as string, '--label'));
+      labels = new Int32Array(read.length).fill(classIndex(clf, argv.label as string, '--label'));
       labelsFrom = 'label';
     } else {
       const p = tf.tidy(() => tf.argMax(clf.logits(x), 1));
@@ -379,8 +402,8 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs): Promise<Inputs> {
       p.dispose();
       labelsFrom = 'prediction';
     }
-    const ids = files.map((f) => path.basename(f, path.extname(f)));
-    return { x, labels, ids, source: typeof argv.images === 'string' ? argv.images : files.join(', '), labelsFrom };
+    const ids = read.map((f) => path.basename(f, path.extname(f)));
+    return { x, labels, ids, source: typeof argv.images === 'string' ? argv.images : read.join(', '), labelsFrom, ...(skipped.length > 0 ? { skipped } : {}) };
   } finally {
     parts.forEach((t) => t.dispose());
   }
