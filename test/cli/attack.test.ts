@@ -194,6 +194,7 @@ describe('attack: in-process runs on a tiny saved model', () => {
     const io = captureIO();
     expect(await main(args, io), io.stderr.join('\n')).toBe(0);
     expect(io.stderr.join('\n')).toMatch(/skipped '.*truncated\.png'/);
+    expect(io.stdout.join('\n')).toMatch(/fgsm attack on 1 image\(s\) .*, 1 step, seed/); // one step, whatever --steps says
     const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as { skipped: Array<{ file: string; reason: string }> };
     expect(result.skipped.map((x) => path.basename(x.file))).toEqual(['truncated.png']);
     await expect(fs.stat(path.join(out, 'adversarial', 'red-0.png'))).resolves.toBeTruthy();

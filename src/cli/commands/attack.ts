@@ -285,7 +285,7 @@ async function attackWith(
     return 0;
   }
   io.out(`${unit ? 'unit attack' : `${argv.attack as string} attack`} on ${input.x.shape[0]} image(s) of ${input.source} — model ${clf.name}, `
-    + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${argv.attack === 'square' ? `${(argv.queries as number | undefined) ?? 1000} queries` : `${stepsOf(argv)} steps`}, seed ${argv.seed as number}`);
+    + `ε = ${formatEpsilon(bigEps)} (${norm === 'linf' ? 'L∞' : 'L2'}), ${budgetText(argv, unit)}, seed ${argv.seed as number}`);
   io.out(table(printed.map((l) => l.split('\t')), ['l', 'r', 'r']));
   if (curve) {
     io.out('');
@@ -318,8 +318,16 @@ function logitSpec(argv: GlobalArgs, norm: 'linf' | 'l2'): { kind: string; norm:
   return { kind: attack, norm, seed: argv.seed as number, ...own };
 }
 
+/** The attack's budget as the header says it: one step for FGSM, queries for Square, else the gradient steps. */
+function budgetText(argv: GlobalArgs, unit: boolean): string {
+  if (!unit && argv.attack === 'fgsm') return '1 step';
+  if (!unit && argv.attack === 'square') return `${(argv.queries as number | undefined) ?? 1000} queries`;
+  return `${stepsOf(argv)} steps`;
+}
+
 /** Progress-bar steps per ε: gradient steps (and queries) the attack takes per image at most. */
 function progressTotal(argv: GlobalArgs): number {
+  if (!isUnitAttack(argv) && argv.attack === 'fgsm') return 1;
   const steps = stepsOf(argv);
   const restarts = argv.restarts as number;
   const targets = (argv['target-classes'] as number | undefined) ?? 9;
