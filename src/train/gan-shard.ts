@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { discriminate, spectralVectors, type Discriminator } from '../gan/net.js';
 import { GAN_DRAW, gaussianSamples, instanceNoiseAt, realScenes } from './gan-batch.js';
-import { sizeOf, type ShardGradient } from './shard.js';
+import { flatGrads, type ShardGradient } from './shard.js';
 
 /** Which player a shard computes the gradient of. */
 export type GanPhase = 'discriminator' | 'generator';
@@ -33,18 +33,6 @@ export interface GanNets {
 /** The generator's trainable variables, in the order every thread flattens them. */
 export function generatorVariables(g: tf.LayersModel): tf.Variable[] {
   return g.trainableWeights.map((w) => w.read() as tf.Variable);
-}
-
-function flatGrads(vars: readonly tf.Variable[], grads: tf.NamedTensorMap): Float32Array {
-  const flat = new Float32Array(sizeOf(vars));
-  let off = 0;
-  for (const v of vars) {
-    const g = grads[v.name];
-    if (g === undefined) throw new Error(`no gradient for weight '${v.name}'`);
-    flat.set(g.dataSync(), off);
-    off += v.size;
-  }
-  return flat;
 }
 
 function withNoise(x: tf.Tensor4D, sigma: number, ctx: GanShardContext, step: number, draw: (typeof GAN_DRAW)[keyof typeof GAN_DRAW], from: number): tf.Tensor4D {

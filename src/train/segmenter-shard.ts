@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
 import { segmenterBatch, segmenterLossSum } from './segmenter-batch.js';
-import { sizeOf, type ShardGradient } from './shard.js';
+import { flatGrads, type ShardGradient } from './shard.js';
 
 /** What every shard of a run shares. */
 export interface SegmenterShardContext {
@@ -32,14 +32,7 @@ export function segmenterShardGradient(
     correct = pixelAccuracySum(logits, batch.targets, categories);
     return segmenterLossSum(logits, batch.targets, categories);
   }, vars as tf.Variable[]);
-  const flat = new Float32Array(sizeOf(vars));
-  let off = 0;
-  for (const v of vars) {
-    const g = grads[v.name];
-    if (g === undefined) throw new Error(`no gradient for weight '${v.name}'`);
-    flat.set(g.dataSync(), off);
-    off += v.size;
-  }
+  const flat = flatGrads(vars, grads);
   const lossSum = value.dataSync()[0];
   tf.dispose([x, value, ...Object.values(grads)]);
   return { grads: flat, lossSum, correct };

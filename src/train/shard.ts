@@ -26,6 +26,19 @@ export function sizeOf(vars: readonly tf.Variable[]): number {
   return vars.reduce((n, v) => n + v.size, 0);
 }
 
+/** The gradients of `vars`, flattened in their order into one array (the layout every thread shares). */
+export function flatGrads(vars: readonly tf.Variable[], grads: tf.NamedTensorMap): Float32Array {
+  const flat = new Float32Array(sizeOf(vars));
+  let off = 0;
+  for (const v of vars) {
+    const g = grads[v.name];
+    if (g === undefined) throw new Error(`no gradient for weight '${v.name}'`);
+    flat.set(g.dataSync(), off);
+    off += v.size;
+  }
+  return flat;
+}
+
 /** Copies every variable's values into one array. */
 export function flattenVariables(vars: readonly tf.Variable[]): Float32Array {
   const out = new Float32Array(sizeOf(vars));
@@ -62,14 +75,7 @@ export function shardGradient(
     correct = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')).dataSync()[0]);
     return tf.losses.softmaxCrossEntropy(labels, logits, undefined, undefined, tf.Reduction.SUM);
   }, vars as tf.Variable[]);
-  const flat = new Float32Array(sizeOf(vars));
-  let off = 0;
-  for (const v of vars) {
-    const g = grads[v.name];
-    if (g === undefined) throw new Error(`no gradient for weight '${v.name}'`);
-    flat.set(g.dataSync(), off);
-    off += v.size;
-  }
+  const flat = flatGrads(vars, grads);
   const lossSum = value.dataSync()[0];
   tf.dispose([x, labels, value, ...Object.values(grads)]);
   return { grads: flat, lossSum, correct };
