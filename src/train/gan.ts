@@ -16,7 +16,7 @@ import {
 } from '../gan/net.js';
 import { ganShardGradient, generatorVariables, type GanPhase, type GanShardContext } from './gan-shard.js';
 import { findGanCheckpoint, readGanCheckpoint, writeGanCheckpoint } from './gan-checkpoint.js';
-import { flattenVariables, splitBatch } from './shard.js';
+import { flattenVariables, gatherShards, splitBatch } from './shard.js';
 import { TrainWorkers } from './workers.js';
 
 /** The outdoor classes where trees, houses (doors, windows, roofs), mountains and sky co-occur. */
@@ -271,13 +271,8 @@ async function phaseStep(
   const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1).map((s) => ({ from: start + s.offset, count: s.count, phase, step }));
   const settled = workers ? Promise.allSettled(workers.steps(allWeights(gVars, d), shards.slice(1))) : Promise.resolve([]);
   const own = ganShardGradient({ generator, discriminator: d }, ctx, phase, step, shards[0].from, shards[0].count);
-  const parts = [own];
-  for (const r of await settled) {
-    if (r.status === 'rejected') throw r.reason;
-    parts.push(r.value);
-  }
-  const sum = own.grads;
-  for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+  const parts = gatherShards(own, await settled);
+  const sum = own.grads; // the sum of every shard's gradients, in shard order
   const vars = phase === 'generator' ? gVars : d.weights;
   tf.tidy(() => {
     const named: tf.NamedTensorMap = {};

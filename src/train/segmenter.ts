@@ -13,7 +13,7 @@ import type { BackendName } from '../engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES, segmenterMultiple, type SegmenterNetOptions } from '../segment/net.js';
 import { BUILTIN_SEGMENTERS, fromSegmenterModel, type Segmenter } from '../segment/segmenter.js';
 import { readArtifacts } from '../models/io.js';
-import { flattenVariables, splitBatch, trainableVariables } from './shard.js';
+import { flattenVariables, gatherShards, splitBatch, trainableVariables } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
 import { TrainWorkers } from './workers.js';
@@ -213,13 +213,8 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
       const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1).map((s) => ({ from: start + s.offset, count: s.count, size }));
       const settled = workers ? Promise.allSettled(workers.steps(flattenVariables(vars), shards.slice(1))) : Promise.resolve([]);
       const own = segmenterShardGradient(model, vars, ctx, shards[0].from, shards[0].count, size);
-      const parts = [own];
-      for (const r of await settled) {
-        if (r.status === 'rejected') throw r.reason;
-        parts.push(r.value);
-      }
-      const sum = own.grads;
-      for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+      const parts = gatherShards(own, await settled);
+      const sum = own.grads; // the sum of every shard's gradients, in shard order
       tf.tidy(() => {
         const named: tf.NamedTensorMap = {};
         let off = 0;

@@ -26,6 +26,21 @@ export function sizeOf(vars: readonly tf.Variable[]): number {
   return vars.reduce((n, v) => n + v.size, 0);
 }
 
+/**
+ * The shards of one step, this thread's first and then the workers' in order: a failed worker fails the step. Adds
+ * every worker's gradients into `own.grads` in that fixed order, so the sum does not depend on which answers first.
+ */
+export function gatherShards<T extends { grads: Float32Array }>(own: T, settled: ReadonlyArray<PromiseSettledResult<T>>): T[] {
+  const parts = [own];
+  for (const r of settled) {
+    if (r.status === 'rejected') throw r.reason;
+    parts.push(r.value);
+  }
+  const sum = own.grads;
+  for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+  return parts;
+}
+
 /** The gradients of `vars`, flattened in their order into one array (the layout every thread shares). */
 export function flatGrads(vars: readonly tf.Variable[], grads: tf.NamedTensorMap): Float32Array {
   const flat = new Float32Array(sizeOf(vars));

@@ -9,7 +9,7 @@ import { buildVgg16, checkBlockWidths, type Vgg16Options } from '../models/vgg16
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BackendName } from '../engine/backend.js';
 import { sceneBatch } from './scene-batch.js';
-import { flattenVariables, shardGradient, splitBatch, trainableVariables } from './shard.js';
+import { flattenVariables, gatherShards, shardGradient, splitBatch, trainableVariables } from './shard.js';
 import { TrainWorkers } from './workers.js';
 
 export { sceneBatch } from './scene-batch.js';
@@ -244,13 +244,8 @@ async function parallelStep(model: tf.LayersModel, optimizer: tf.Optimizer, p: P
   // Collect every reply (also after a failure) before going on, so no rejection is left unhandled.
   const settled = Promise.allSettled(remote);
   const own = shardGradient(model, p.vars, o.classes, o.seed, shards[0].from, shards[0].count, o.inputSize);
-  const parts = [own];
-  for (const r of await settled) {
-    if (r.status === 'rejected') throw r.reason;
-    parts.push(r.value);
-  }
-  const sum = own.grads;
-  for (const part of parts.slice(1)) for (let i = 0; i < sum.length; i++) sum[i] += part.grads[i];
+  const parts = gatherShards(own, await settled);
+  const sum = own.grads; // the sum of every shard's gradients, in shard order
   const scale = 1 / o.batchSize;
   tf.tidy(() => {
     const named: tf.NamedTensorMap = {};
