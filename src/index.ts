@@ -1,29 +1,88 @@
 /**
  * unit-attack: find the concept units inside a CNN, attack them, and gate a model in CI on the result.
- * The public API, by stage (see the README and docs/ for each).
+ *
+ * The public API, grouped by stage (docs/api.md shows each group with an example). Everything a user needs to load
+ * a model, dissect it, attack it, run scenarios and write reports is named here; the stage folders export more for
+ * their own tests and for each other, and those names are internal (they may change in any release).
  */
-export * from './errors.js';
-export * from './engine/index.js';
+
+// ── Errors and the engine ───────────────────────────────────────────────────────────────────────────────────────
+export { UnitAttackError, isUserError, type UnitAttackErrorCode, type UnitAttackErrorOptions } from './errors.js';
+export {
+  initBackend, backendInfo, BACKEND_NAMES, type BackendInfo, type BackendName, type InitBackendOptions,
+} from './engine/index.js';
+
+// ── Models ──────────────────────────────────────────────────────────────────────────────────────────────────────
 export type {
   Classifier, LayerInfo, Preprocessing, PreprocessPreset, RunOptions, RunResult, UnitEdit,
 } from './models/types.js';
-export { fromLayersModel, applyEdit, type FromLayersModelOptions } from './models/classifier.js';
+export { loadClassifier, saveLayersModel, BUILTIN_MODELS, type LoadClassifierOptions, type ModelSidecar } from './models/io.js';
+export { fromLayersModel, type FromLayersModelOptions } from './models/classifier.js';
 export { fromGraphModel, type FromGraphModelOptions } from './models/graph-classifier.js';
-export {
-  loadClassifier, saveLayersModel, BUILTIN_MODELS, SIDECAR_FILE, type LoadClassifierOptions, type ModelSidecar,
-} from './models/io.js';
-export { PREPROCESS_PRESETS, applyPreprocessing, resolvePreprocessing } from './models/preprocessing.js';
+export { PREPROCESS_PRESETS } from './models/preprocessing.js';
 export { buildVgg16, VGG16_CONV_LAYERS, type Vgg16Options } from './models/vgg16.js';
-export * from './models/import/index.js';
-export {
-  loadImage, readImageRgb, savePng, encodePng, rgbToTensor, tensorToRgb, perturbationPicture, listImages, IMAGE_EXTENSIONS,
-  type FitPolicy, type LoadImageOptions, type RgbImage,
-} from './data/images.js';
-export * from './data/scenes/index.js';
-export * from './data/broden/index.js';
-export * from './segment/index.js';
-export * from './dissection/index.js';
-export * from './attacks/index.js';
-export * from './scenarios/index.js';
+export { importModel, type ImportOptions, type ImportResult, type ImportFormat } from './models/import/index.js';
 export { trainScenesModel, evaluateScenes, type TrainOptions, type TrainResult, type Evaluation } from './train/train.js';
+
+// ── Images and probe data ───────────────────────────────────────────────────────────────────────────────────────
+export {
+  loadImage, savePng, listImages, rgbToTensor, tensorToRgb, type FitPolicy, type LoadImageOptions, type RgbImage,
+} from './data/images.js';
+export {
+  renderScene, renderScenes, sampleScenes, SCENE_CLASSES, CONCEPT_NAMES,
+  type RenderSceneOptions, type RenderedScene, type SampleScenesOptions, type SceneSpec,
+} from './data/scenes/index.js';
+export { writeBrodenDataset, readBrodenDataset, type WriteBrodenOptions, type BrodenDataset } from './data/broden/index.js';
+
+// ── Dissection ──────────────────────────────────────────────────────────────────────────────────────────────────
+export {
+  dissect, loadAtlas, saveAtlas, atlasSummary, availableConcepts, unitsForClass, unitsForConcepts,
+  classImportance, ablationCurves, openProbe, registerProbeKind, openImageFolder, withSegmenter,
+  type DissectOptions, type DissectProgress, type DissectResult, type Atlas, type AtlasUnit, type AtlasConcept,
+  type AtlasSummary, type ConceptMatch, type UnitsForConceptsOptions, type ClassImportance, type ClassImportanceOptions,
+  type AblationCurve, type AblationOptions, type OpenProbeOptions, type ProbeSet, type ProbeKind, type ProbeBatch,
+  type ProbeItem, type ProbeConcept, type ImageFolderOptions,
+} from './dissection/index.js';
+
+// ── Segmenter ───────────────────────────────────────────────────────────────────────────────────────────────────
+export {
+  loadSegmenter, fromSegmenterModel, evaluateSegmenter, BUILTIN_SEGMENTERS,
+  type Segmenter, type SegmenterConcept, type FromSegmenterModelOptions, type EvaluateSegmenterOptions,
+  type SegmenterEvaluation, type ConceptScore,
+} from './segment/index.js';
 export { trainSegmenter, type TrainSegmenterOptions, type TrainSegmenterResult } from './train/segmenter.js';
+
+// ── Attacks ─────────────────────────────────────────────────────────────────────────────────────────────────────
+export {
+  fgsm, pgd, cw, square, apgd, autoattack, runAttack, registerAttack, attackNames, registerObjective,
+  unitAttack, disposeUnitAttack, robustnessCurve, unitAttackCurve, curveTable, DEFAULT_EPSILONS,
+  checkGradientMasking, parseEpsilon, formatEpsilon,
+  linf, l2, psnr, ssim, cleanAccuracy, robustAccuracy, untargetedSuccess, targetedSuccess, unitEffect, wilsonInterval,
+  type AttackOptionsBase, type AttackResult, type AttackProgress, type Labels, type AttackSpec, type CustomAttackSpec, type AttackImpl,
+  type FgsmOptions, type PgdOptions, type CwOptions, type SquareOptions, type ApgdOptions, type AutoAttackOptions,
+  type ObjectiveSpec, type ObjectiveFactory, type TargetSpec, type Norm, type ThreatModel,
+  type UnitAttackOptions, type UnitAttackResult, type UnitAttackArm, type UnitSelection,
+  type RobustnessCurve, type RobustnessCurveOptions, type LogitCurveOptions, type UnitCurveOptions, type CurveRow,
+  type MaskingCheck, type MaskingCheckOptions, type Rate, type RateInterval, type MetricSummary, type UnitEffect,
+} from './attacks/index.js';
+
+// ── Scenarios ───────────────────────────────────────────────────────────────────────────────────────────────────
+export {
+  loadScenario, loadScenarios, parseScenario, runScenarios, runScenarioFiles, runScenario,
+  scenarioJsonSchema, exitCodeOf, ScenarioError, METRICS, fuzzClassifier,
+  type Scenario, type ScenarioFile, type ScenarioIssue, type RunScenariosOptions, type ScenarioRun, type MetricName,
+  type FuzzOptions, type FuzzResult, type Corruption,
+} from './scenarios/index.js';
+
+// ── Reports ─────────────────────────────────────────────────────────────────────────────────────────────────────
+export { writeReports, type WrittenReports } from './report/write.js';
+export { terminalReport, type TerminalReportOptions } from './report/terminal.js';
+export { readResults } from './report/json.js';
+export { compareWithBaseline, type Tolerances } from './report/baseline.js';
+export { writeAtlasReport, type AtlasReportOptions } from './report/atlas-report.js';
+export { writeAttackReport, writeCurve, type AttackReportOptions, type AttackRun } from './report/attack-report.js';
+export type { RunOutput, RunResults, ScenarioResult, ExpectationResult, Regression } from './report/types.js';
+
+// ── Generator ───────────────────────────────────────────────────────────────────────────────────────────────────
+// The scene GAN (src/gan): its public entry (loading a generator, unit ablation and insertion) is added here when
+// src/gan/index.ts lands.

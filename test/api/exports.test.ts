@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import * as api from '../../src/index.js';
+
+/**
+ * The root export is the package's public API: adding a name is a decision (and a line here), removing one breaks
+ * users. Stage folders export more for their own tests; those names stay out of the root.
+ */
+const PUBLIC_NAMES = [
+  'BACKEND_NAMES', 'BUILTIN_MODELS', 'BUILTIN_SEGMENTERS', 'CONCEPT_NAMES', 'DEFAULT_EPSILONS', 'METRICS',
+  'PREPROCESS_PRESETS', 'SCENE_CLASSES', 'ScenarioError', 'UnitAttackError', 'VGG16_CONV_LAYERS',
+  'ablationCurves', 'apgd', 'atlasSummary', 'attackNames', 'autoattack', 'availableConcepts', 'backendInfo',
+  'buildVgg16', 'checkGradientMasking', 'classImportance', 'cleanAccuracy', 'compareWithBaseline', 'curveTable',
+  'cw', 'disposeUnitAttack', 'dissect', 'evaluateScenes', 'evaluateSegmenter', 'exitCodeOf', 'fgsm',
+  'formatEpsilon', 'fromGraphModel', 'fromLayersModel', 'fromSegmenterModel', 'fuzzClassifier', 'importModel',
+  'initBackend', 'isUserError', 'l2', 'linf', 'listImages', 'loadAtlas', 'loadClassifier', 'loadImage',
+  'loadScenario', 'loadScenarios', 'loadSegmenter', 'openImageFolder', 'openProbe', 'parseEpsilon',
+  'parseScenario', 'pgd', 'psnr', 'readBrodenDataset', 'readResults', 'registerAttack', 'registerObjective',
+  'registerProbeKind', 'renderScene', 'renderScenes', 'rgbToTensor', 'robustAccuracy', 'robustnessCurve',
+  'runAttack', 'runScenario', 'runScenarioFiles', 'runScenarios', 'sampleScenes', 'saveAtlas', 'saveLayersModel',
+  'savePng', 'scenarioJsonSchema', 'square', 'ssim', 'targetedSuccess', 'tensorToRgb', 'terminalReport',
+  'trainScenesModel', 'trainSegmenter', 'unitAttack', 'unitAttackCurve', 'unitEffect', 'unitsForClass',
+  'unitsForConcepts', 'untargetedSuccess', 'wilsonInterval', 'withSegmenter', 'writeAtlasReport',
+  'writeAttackReport', 'writeBrodenDataset', 'writeCurve', 'writeReports',
+];
+
+describe('the package root export', () => {
+  it('exports exactly the curated names', () => {
+    expect(Object.keys(api).sort()).toEqual(PUBLIC_NAMES);
+  });
+
+  it('keeps internals internal', () => {
+    for (const name of ['chunksOf', 'hash32', 'workerScript', 'BOUND_SLACK', 'Rng', 'usageError', 'nearestNames', 'planWorkers']) {
+      expect(Object.keys(api), name).not.toContain(name);
+    }
+  });
+
+  it('stays a list a user can read (60 to 100 names)', () => {
+    expect(PUBLIC_NAMES.length).toBeGreaterThanOrEqual(60);
+    expect(PUBLIC_NAMES.length).toBeLessThanOrEqual(100);
+  });
+
+  it('exports every report writer the docs refer to', () => {
+    expect(typeof api.writeReports).toBe('function');
+    expect(typeof api.writeAtlasReport).toBe('function');
+    expect(typeof api.writeAttackReport).toBe('function');
+  });
+});
