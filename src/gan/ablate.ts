@@ -1,0 +1,342 @@
+/**
+ * Ablation of a generator's concept units (PNAS 2020, Fig. 4): zero the n units of a layer ranked highest for a
+ * concept, at every position, generate the same latents again, and measure the portion of the concept's pixels
+ * that the segmenter no longer finds, paired per latent; beside it a random-unit control of the same size (several
+ * draws) and the change of every other concept. Units are ranked on latents held out from the measured ones, by
+ * IoU (the PNAS way) and causally (each unit's own removal). Memory stays flat in the sample count: batches are
+ * streamed and only counts are kept.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { randomUnits } from '../attacks/random-units.js';
+import type { RgbImage } from '../data/images.js';
+import type { Atlas } from '../dissection/atlas.js';
+import { inputError, usageError } from '../errors.js';
+import type { Segmenter } from '../segment/segmenter.js';
+import {
+  PairedRatioTally, checkSamples, conceptCounts, conceptIndexOf, resolveConcept, spreadOf, type LabelBatch, type RatioEstimate,
+  type ResolvedConcept, type Spread,
+} from './measure.js';
+import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer, type UnitRanking } from './ranking.js';
+import type { Generator } from './types.js';
+
+export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
+
+/** The sizes of the PNAS figure (k = 0 … 30) with 1 added. */
+export const DEFAULT_ABLATION_SIZES: readonly number[] = Object.freeze([0, 1, 2, 4, 8, 20, 30]);
+
+export type RankingKind = 'iou' | 'causal';
+
+/** Options for {@link ablateConcept}. */
+export interface AblateConceptOptions {
+  /** The concept whose units are zeroed (a concept of the segmenter). */
+  concept: string;
+  /** Numbers of top-ranked units zeroed. @defaultValue [0, 1, 2, 4, 8, 20, 30] */
+  sizes?: readonly number[];
+  /** Latents measured (numbers 0 … samples − 1 of the stream `seed`). @defaultValue 2000 */
+  samples?: number;
+  /** @defaultValue the generator's default layer */
+  layer?: string;
+  /** Seed of the latent stream and of the control draws. @defaultValue 1 */
+  seed?: number;
+  /** Rankings whose curves are measured. @defaultValue `both` */
+  ranking?: RankingKind | 'both';
+  /** Random-unit draws per size. @defaultValue 5 */
+  controlDraws?: number;
+  /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
+  rankSamples?: number;
+  /** Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent). @defaultValue 64 */
+  causalSamples?: number;
+  /** Top quantile that sets each unit's threshold for the IoU ranking. @defaultValue 0.01 */
+  quantile?: number;
+  /** A dissection atlas of the layer: its thresholds and its IoU order rank the units (the PNAS way). */
+  atlas?: Atlas;
+  /** Confidence level of the intervals. @defaultValue 0.99 */
+  level?: number;
+  /** Latents per forward pass. @defaultValue 32 */
+  batchSize?: number;
+  /** Latents (the first ones) kept as before/after pictures. @defaultValue 4 */
+  examples?: number;
+  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'ablation'; done: number; total: number }) => void;
+}
+
+/** How a concept changed under an ablation: mean pixels per image before and after. */
+export interface ConceptChange {
+  before: number;
+  after: number;
+  /** `after / before − 1` (NaN when there was none before). */
+  change: number;
+}
+
+/** One point of an ablation curve. */
+export interface AblationPoint {
+  n: number;
+  units: number[];
+  /** The portion of the concept's pixels removed, with its interval. */
+  removed: RatioEstimate;
+  /** Every concept seen before or after, by name. */
+  concepts: Record<string, ConceptChange>;
+}
+
+/** The random-unit control of one size. */
+export interface ControlPoint {
+  n: number;
+  draws: Array<{ seed: number; units: number[]; removed: number }>;
+  /** Of the draws' portions removed. */
+  removed: Spread;
+  /** Every concept, pooled over the draws. */
+  concepts: Record<string, ConceptChange>;
+}
+
+/** What {@link ablateConcept} measured (JSON-ready; numbers may be NaN). */
+export interface GeneratorAblation {
+  format: typeof GAN_ABLATION_FORMAT;
+  version: 1;
+  generator: { name: string; fingerprint: string };
+  segmenter: { name: string; fingerprint: string };
+  layer: string;
+  layerShape: [number, number, number];
+  concept: { name: string; category: string };
+  samples: number;
+  seed: number;
+  level: number;
+  /** How the intervals are computed. */
+  interval: string;
+  latents: { measured: [number, number]; ranking: [number, number] };
+  baseline: {
+    /** Mean pixels of the concept per image, and its share of all pixels. */
+    conceptPixels: number;
+    conceptShare: number;
+    imagePixels: number;
+  };
+  rankings: Partial<Record<RankingKind, UnitRanking & { source: string }>>;
+  curves: Partial<Record<RankingKind, AblationPoint[]>>;
+  control: ControlPoint[];
+  controlDraws: number;
+  warnings: string[];
+  seconds: number;
+}
+
+/** Before/after pictures of the first latents (not part of the JSON). */
+export interface AblationExamples {
+  latents: number[];
+  before: RgbImage[];
+  /** `after[ranking][k][j]`: size `sizes[k]` (n > 0 only, in order), latent j. */
+  after: Partial<Record<RankingKind, RgbImage[][]>>;
+  sizes: number[];
+}
+
+/** Pixels of image `i` of a `[N, H, W, 3]` float batch as 8-bit RGB. */
+export function rgbAt(data: Float32Array, i: number, height: number, width: number): RgbImage {
+  const n = height * width * 3;
+  const out = new Uint8Array(n);
+  for (let k = 0; k < n; k++) out[k] = Math.round(Math.min(1, Math.max(0, data[i * n + k])) * 255);
+  return { data: out, width, height };
+}
+
+/** Checks the sizes of an ablation curve against the layer width. */
+export function checkSizes(sizes: readonly number[], units: number, layer: string, option = '--units'): number[] {
+  if (sizes.length === 0) throw usageError(`${option} names no size`, { path: option, hint: 'e.g. --units 0,1,2,4,8,20,30' });
+  for (const n of sizes) {
+    if (!Number.isInteger(n) || n < 0 || n > units) {
+      throw usageError(`${option}: ${String(n)} is out of range: ${layer} has ${units} units, so a size must be an integer in 0…${units}`, {
+        path: option, hint: `e.g. ${option} ${DEFAULT_ABLATION_SIZES.filter((k) => k <= units).join(',')}`,
+      });
+    }
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+interface Condition {
+  kind: RankingKind | 'control';
+  n: number;
+  units: number[];
+  draw?: number;
+  seed?: number;
+  tally: PairedRatioTally;
+  after: Float64Array;
+}
+
+const segmentData = (segmenter: Segmenter, data: Float32Array, count: number, height: number, width: number): LabelBatch => (
+  { labels: segmenter.segment(data, count, height, width), count, planes: segmenter.categories.length, height, width }
+);
+
+function changes(names: readonly string[], before: Float64Array, after: Float64Array, n: number): Record<string, ConceptChange> {
+  const out: Record<string, ConceptChange> = {};
+  names.forEach((name, k) => {
+    if (before[k] === 0 && after[k] === 0) return;
+    const b = before[k] / n; const a = after[k] / n;
+    out[name] = { before: b, after: a, change: b > 0 ? a / b - 1 : Number.NaN };
+  });
+  return out;
+}
+
+/**
+ * Zeroes the top-n units of a layer for a concept, for each n of `sizes`, and measures the portion of the concept's
+ * pixels removed over `samples` latents, with a random-unit control and the other concepts' changes.
+ *
+ * @example
+ * const { result } = await ablateConcept(generator, segmenter, { concept: 'tree', sizes: [0, 5, 20], samples: 500 });
+ * result.curves.iou?.[2].removed.value; // portion of tree pixels removed by the 20 best tree units
+ */
+export async function ablateConcept(
+  g: Generator, segmenter: Segmenter, options: AblateConceptOptions,
+): Promise<{ result: GeneratorAblation; examples: AblationExamples }> {
+  const t0 = performance.now();
+  const layer = options.layer ?? g.defaultLayer;
+  const { h, w, units } = spatialLayer(g, layer);
+  const concept: ResolvedConcept = resolveConcept(segmenter, options.concept);
+  const sizes = checkSizes(options.sizes ?? DEFAULT_ABLATION_SIZES.filter((n) => n <= units), units, layer);
+  const samples = checkSamples(options.samples ?? 2000, '--samples');
+  const rankSamples = checkSamples(options.rankSamples ?? 200, '--rank-samples');
+  const causalSamples = checkSamples(options.causalSamples ?? 64, '--causal-samples');
+  const seed = options.seed ?? 1;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
+  const controlDraws = options.controlDraws ?? 5;
+  if (!Number.isInteger(controlDraws) || controlDraws < 0) throw usageError(`--control-draws must be a non-negative integer, got ${String(controlDraws)}`, { path: '--control-draws' });
+  const level = options.level ?? 0.99;
+  const batchSize = checkSamples(options.batchSize ?? 32, '--batch-size');
+  const kinds: RankingKind[] = options.ranking === 'iou' ? ['iou'] : options.ranking === 'causal' ? ['causal'] : ['iou', 'causal'];
+  const atlas = options.atlas;
+  if (atlas) {
+    if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: '--atlas', hint: `pass --layer ${atlas.layer}, or an atlas of ${layer}` });
+    if (atlas.units.length !== units) throw inputError(`the atlas has ${atlas.units.length} units, but ${layer} of ${g.name} has ${units}`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator' });
+  }
+  const warnings: string[] = [];
+  if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
+
+  // ---- rankings, on latents held out from the measured ones ----
+  const held = { seed, from: samples, count: Math.max(rankSamples, causalSamples) };
+  const rankings: GeneratorAblation['rankings'] = {};
+  if (kinds.includes('iou')) {
+    const iou = await rankByIou(g, segmenter, layer, concept, { ...held, count: rankSamples }, {
+      quantile: options.quantile ?? atlas?.params.quantile ?? 0.01,
+      ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
+      batchSize: Math.min(batchSize, 16),
+      onProgress: (done, total) => options.onProgress?.({ phase: 'iou ranking', done, total }),
+    });
+    if (iou.conceptPixels === 0) {
+      throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
+        path: '--concept', hint: 'choose a concept the generator draws (`unit-attack generate` writes samples with their segmentations)',
+      });
+    }
+    if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };
+    else rankings.iou = { units: iou.units, scores: iou.scores, source: `IoU over latents ${held.from}…${held.from + rankSamples - 1} at the top ${(options.quantile ?? 0.01) * 100}% of each unit` };
+    const best = Math.max(...iou.scores);
+    if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
+  }
+  if (kinds.includes('causal')) {
+    const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
+      batchSize: Math.min(batchSize, 16),
+      onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
+    });
+    rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
+  }
+
+  // ---- conditions ----
+  const C = segmenter.concepts.length;
+  const conditions: Condition[] = [];
+  for (const kind of kinds) {
+    for (const n of sizes) if (n > 0) conditions.push({ kind, n, units: rankings[kind]!.units.slice(0, n), tally: new PairedRatioTally(), after: new Float64Array(C) });
+  }
+  for (const n of sizes) {
+    if (n === 0) continue;
+    const ranked = new Set(kinds.flatMap((k) => rankings[k]!.units.slice(0, n)));
+    const exclude = units - ranked.size >= n ? [...ranked] : [];
+    for (let d = 0; d < controlDraws; d++) {
+      const s = (seed * 7919 + n * 131 + d) % 2 ** 32;
+      conditions.push({ kind: 'control', n, draw: d, seed: s, units: randomUnits({ count: n, numUnits: units, exclude, seed: s }), tally: new PairedRatioTally(), after: new Float64Array(C) });
+    }
+  }
+
+  // ---- measurement ----
+  const indexOf = conceptIndexOf(segmenter);
+  const baseSum = new Float64Array(C);
+  const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
+  const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: sizes.filter((n) => n > 0) };
+  for (const k of kinds) examples.after[k] = examples.sizes.map(() => []);
+  let imagePixels = 0;
+  const steps = latentBatches({ seed, from: 0, count: samples }, batchSize);
+  let done = 0;
+  const total = samples * (1 + conditions.length);
+  for (const b of steps) {
+    const z = g.latents(seed, b.from, b.count);
+    try {
+      const run = async (edit?: readonly number[]): Promise<{ counts: Float64Array; data: Float32Array; H: number; W: number }> => {
+        const r = g.generate(z, edit ? { edits: { [layer]: { op: 'zero', units: edit } } } : {});
+        tf.dispose(Object.values(r.taps));
+        try {
+          const [, H, W] = r.images.shape;
+          const data = await r.images.data() as Float32Array;
+          return { counts: conceptCounts(segmentData(segmenter, data, b.count, H, W), indexOf, C), data, H, W };
+        } finally {
+          r.images.dispose();
+        }
+      };
+      const base = await run();
+      imagePixels = base.H * base.W;
+      for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base.counts[i];
+      if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(base.data, j, base.H, base.W));
+      done += b.count;
+      for (const c of conditions) {
+        const after = await run(c.units);
+        for (let i = 0; i < b.count; i++) c.tally.add(base.counts[i * C + concept.index], after.counts[i * C + concept.index]);
+        for (let i = 0; i < b.count * C; i++) c.after[i % C] += after.counts[i];
+        if (b.from === 0 && c.kind !== 'control') {
+          const k = examples.sizes.indexOf(c.n);
+          for (let j = 0; j < nExamples; j++) examples.after[c.kind]![k].push(rgbAt(after.data, j, after.H, after.W));
+        }
+        done += b.count;
+        options.onProgress?.({ phase: 'ablation', done, total });
+      }
+    } finally {
+      z.dispose();
+    }
+  }
+
+  // ---- results ----
+  const names = segmenter.concepts.map((c) => c.name);
+  const zero = (): AblationPoint => ({
+    n: 0, units: [],
+    removed: { value: 0, se: 0, interval: [0, 0], level, count: samples, meanBefore: baseSum[concept.index] / samples, meanAfter: baseSum[concept.index] / samples },
+    concepts: changes(names, baseSum, baseSum, samples),
+  });
+  const curves: GeneratorAblation['curves'] = {};
+  for (const kind of kinds) {
+    curves[kind] = sizes.map((n) => {
+      if (n === 0) return zero();
+      const c = conditions.find((x) => x.kind === kind && x.n === n)!;
+      return { n, units: c.units, removed: c.tally.estimate(level), concepts: changes(names, baseSum, c.after, samples) };
+    });
+  }
+  const control: ControlPoint[] = [];
+  if (controlDraws > 0) {
+    for (const n of sizes) {
+      if (n === 0) continue;
+      const draws = conditions.filter((x) => x.kind === 'control' && x.n === n);
+      const pooled = new Float64Array(C);
+      for (const d of draws) for (let k = 0; k < C; k++) pooled[k] += d.after[k] / draws.length;
+      control.push({
+        n,
+        draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
+        removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
+        concepts: changes(names, baseSum, pooled, samples),
+      });
+    }
+  }
+  const conceptPixels = baseSum[concept.index] / samples;
+  if (conceptPixels === 0) warnings.push(`the segmenter sees no '${concept.name}' pixels in the ${samples} measured samples: nothing can be removed`);
+  return {
+    result: {
+      format: GAN_ABLATION_FORMAT, version: 1,
+      generator: { name: g.name, fingerprint: g.fingerprint }, segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
+      layer, layerShape: [h, w, units], concept: { name: concept.name, category: concept.category },
+      samples, seed, level,
+      interval: `ratio estimator Σ(before − after) / Σ before over paired latents, ± ${level * 100}% normal quantile × delta-method standard error`,
+      latents: { measured: [0, samples - 1], ranking: [samples, samples + held.count - 1] },
+      baseline: { conceptPixels, conceptShare: imagePixels > 0 ? conceptPixels / imagePixels : Number.NaN, imagePixels },
+      rankings, curves, control, controlDraws, warnings,
+      seconds: (performance.now() - t0) / 1000,
+    },
+    examples,
+  };
+}

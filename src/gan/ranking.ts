@@ -1,0 +1,218 @@
+/**
+ * Ranking a generator layer's units for a concept, on latents held out from the ones an ablation measures:
+ * - by IoU, the PNAS way: each unit's activation map upsampled to the segmentation, thresholded at its top-quantile
+ *   level, against the concept's pixels, pooled over the latents (the dissection's own quantile sketch and IoU
+ *   tally, on this one concept); or in the order of a dissection atlas of the layer;
+ * - causally: the portion of the concept's pixels that zeroing each unit alone removes (the single-unit ablation
+ *   the PNAS code also runs), measured through the generator and the segmenter.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Atlas } from '../dissection/atlas.js';
+import { availableConcepts } from '../dissection/atlas.js';
+import { IouTally } from '../dissection/iou.js';
+import { QuantileSketch } from '../dissection/quantile.js';
+import { upsampleActivations } from '../dissection/upsample.js';
+import { UnitAttackError, usageError } from '../errors.js';
+import type { Segmenter } from '../segment/segmenter.js';
+import { PairedRatioTally, conceptCounts, conceptIndexOf, segmentBatch, type ResolvedConcept } from './measure.js';
+import type { Generator } from './types.js';
+
+/** Latents `from … from + count − 1` of the stream `seed`. */
+export interface LatentRange {
+  seed: number;
+  from: number;
+  count: number;
+}
+
+/** A ranking of a layer's units for a concept, best first. */
+export interface UnitRanking {
+  /** Every unit of the layer, best first (ties by index). */
+  units: number[];
+  /** Each unit's score, by unit index (IoU, or portion removed when zeroed alone). */
+  scores: number[];
+}
+
+/** Common options of the rankings. */
+export interface RankingOptions {
+  /** Latents per forward pass. @defaultValue 16 */
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Options for {@link rankByIou}. */
+export interface IouRankingOptions extends RankingOptions {
+  /** Top quantile of each unit's upsampled activations that counts as active. @defaultValue 0.01 */
+  quantile?: number;
+  /** Thresholds per unit (e.g. a dissection atlas's); measured over the latents when absent. */
+  thresholds?: ArrayLike<number>;
+}
+
+/** Units in order of score (high first), ties by index. */
+export function orderByScore(scores: ArrayLike<number>): number[] {
+  return Array.from({ length: scores.length }, (_, u) => u)
+    .sort((a, b) => (scores[b] - scores[a]) || a - b);
+}
+
+/** The batches of a latent range. */
+export function latentBatches(range: LatentRange, size: number): Array<{ from: number; count: number }> {
+  const out: Array<{ from: number; count: number }> = [];
+  for (let s = 0; s < range.count; s += size) out.push({ from: range.from + s, count: Math.min(size, range.count - s) });
+  return out;
+}
+
+/** The layer's map size and unit count; a `UA_USAGE` error when it has no spatial map. */
+export function spatialLayer(g: Generator, layer: string): { h: number; w: number; units: number } {
+  const info = g.layer(layer);
+  if (!info.spatial || info.shape.length !== 3) {
+    throw usageError(`the generator layer '${layer}' has no spatial map (its shape is [${info.shape.join(', ')}])`, {
+      path: '--layer', hint: `choose a convolutional layer with an h×w×units map, e.g. ${g.defaultLayer}`,
+    });
+  }
+  return { h: info.shape[0], w: info.shape[1], units: info.shape[2] };
+}
+
+/** Upsampled activations of `layer`, unit-major `[units, images, H·W]`, and the images. */
+function tapped(g: Generator, z: tf.Tensor2D, layer: string): { values: tf.Tensor; images: tf.Tensor4D } {
+  const r = g.generate(z, { taps: [layer] });
+  const acts = r.taps[layer] as tf.Tensor4D;
+  const values = tf.tidy(() => {
+    const [, H, W] = r.images.shape;
+    const up = upsampleActivations(acts, [H, W]);
+    return tf.reshape(tf.transpose(up, [3, 0, 1, 2]), [up.shape[3], -1]);
+  });
+  acts.dispose();
+  return { values, images: r.images };
+}
+
+/**
+ * Every unit's pooled IoU with `concept` over the latents `range`, and the thresholds used. Two passes (quantiles,
+ * then IoU) unless thresholds are given.
+ */
+export async function rankByIou(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: IouRankingOptions = {},
+): Promise<UnitRanking & { thresholds: number[]; conceptPixels: number }> {
+  const { units } = spatialLayer(g, layer);
+  const batchSize = options.batchSize ?? 16;
+  const quantile = options.quantile ?? 0.01;
+  if (!(quantile > 0 && quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${quantile}`, { path: '--quantile' });
+  const passes = options.thresholds ? 1 : 2;
+  const total = passes * range.count;
+  let done = 0;
+  let thresholds: number[];
+  if (options.thresholds) {
+    if (options.thresholds.length !== units) throw usageError(`${options.thresholds.length} thresholds for a layer of ${units} units`, { path: 'thresholds' });
+    thresholds = Array.from(options.thresholds);
+  } else {
+    const sketches = Array.from({ length: units }, (_, u) => new QuantileSketch({ seed: u + 1 }));
+    for (const b of latentBatches(range, batchSize)) {
+      const z = g.latents(range.seed, b.from, b.count);
+      const { values, images } = tapped(g, z, layer);
+      z.dispose(); images.dispose();
+      const v = await values.data() as Float32Array;
+      values.dispose();
+      const per = v.length / units;
+      for (let u = 0; u < units; u++) sketches[u].update(v, u * per, (u + 1) * per);
+      done += b.count;
+      options.onProgress?.(done, total);
+    }
+    thresholds = sketches.map((s) => s.quantile(1 - quantile));
+  }
+  const tally = new IouTally(units, 2);
+  for (const b of latentBatches(range, batchSize)) {
+    const z = g.latents(range.seed, b.from, b.count);
+    const { values, images } = tapped(g, z, layer);
+    z.dispose();
+    let labels;
+    try {
+      labels = await segmentBatch(segmenter, images);
+    } finally {
+      images.dispose();
+    }
+    const v = await values.data() as Float32Array;
+    values.dispose();
+    const P = labels.height * labels.width;
+    const mask = new Uint16Array(labels.count * P);
+    for (let i = 0; i < labels.count; i++) {
+      const src = (i * labels.planes + concept.plane) * P;
+      for (let j = 0; j < P; j++) if (labels.labels[src + j] === concept.id) mask[i * P + j] = 1;
+    }
+    tally.add(v, thresholds, mask, labels.count, 1, P);
+    done += b.count;
+    options.onProgress?.(done, total);
+  }
+  const scores = Array.from({ length: units }, (_, u) => tally.iou(u, 1));
+  return { units: orderByScore(scores), scores, thresholds, conceptPixels: tally.labelCount[1] };
+}
+
+/**
+ * The IoU ranking of a dissection atlas of the layer: units whose listed concepts (best overall or per category)
+ * include `concept`, by that IoU, then the rest in the order of `fallback` (scores by unit). Throws a `UA_USAGE`
+ * error listing the concepts the atlas's units carry when no unit lists it.
+ */
+export function rankFromAtlas(atlas: Atlas, concept: string, fallback: ArrayLike<number>): UnitRanking {
+  const listed = new Map<number, number>();
+  for (const u of atlas.units) {
+    const ious = [...u.topConcepts.filter((c) => c.concept === concept).map((c) => c.iou),
+      ...Object.values(u.perCategory).filter((c) => c.concept === concept).map((c) => c.iou)];
+    if (ious.length > 0 && Math.max(...ious) > 0) listed.set(u.unit, Math.max(...ious));
+  }
+  if (listed.size === 0) {
+    const carried = availableConcepts(atlas, true);
+    throw usageError(`no unit of ${atlas.layer} in the atlas carries the concept '${concept}'`, {
+      path: '--concept',
+      hint: carried.length > 0 ? `concepts the atlas's units carry (IoU > ${atlas.params.iouThreshold}): ${carried.join(', ')}` : 'the atlas labels no unit; dissect with more samples or another layer',
+    });
+  }
+  const scores = Array.from({ length: atlas.units.length }, (_, u) => listed.get(u) ?? Number.NEGATIVE_INFINITY);
+  const first = orderByScore(scores).slice(0, listed.size);
+  const inFirst = new Set(first);
+  const rest = orderByScore(fallback).filter((u) => !inFirst.has(u));
+  return { units: [...first, ...rest], scores: scores.map((s, u) => (Number.isFinite(s) ? s : Number(fallback[u]))) };
+}
+
+/**
+ * Each unit's causal score for `concept`: the pooled portion of its pixels removed when that unit alone is zeroed at
+ * every position, over the latents `range` (one generation per unit and latent, plus the unedited one).
+ */
+export async function rankByRemoval(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: RankingOptions = {},
+): Promise<UnitRanking> {
+  const { units } = spatialLayer(g, layer);
+  const batchSize = options.batchSize ?? 16;
+  const indexOf = conceptIndexOf(segmenter);
+  const C = segmenter.concepts.length;
+  const tallies = Array.from({ length: units }, () => new PairedRatioTally());
+  const total = range.count * (units + 1);
+  let done = 0;
+  const counts = async (z: tf.Tensor2D, zeroed?: number): Promise<Float64Array> => {
+    const r = g.generate(z, zeroed === undefined ? {} : { edits: { [layer]: { op: 'zero', units: [zeroed] } } });
+    tf.dispose(Object.values(r.taps));
+    try {
+      return conceptCounts(await segmentBatch(segmenter, r.images), indexOf, C);
+    } finally {
+      r.images.dispose();
+    }
+  };
+  for (const b of latentBatches(range, batchSize)) {
+    const z = g.latents(range.seed, b.from, b.count);
+    try {
+      const before = await counts(z);
+      done += b.count;
+      for (let u = 0; u < units; u++) {
+        const after = await counts(z, u);
+        for (let i = 0; i < b.count; i++) tallies[u].add(before[i * C + concept.index], after[i * C + concept.index]);
+        done += b.count;
+        options.onProgress?.(done, total);
+      }
+    } finally {
+      z.dispose();
+    }
+  }
+  const scores = tallies.map((t) => t.estimate().value);
+  if (scores.every((s) => !Number.isFinite(s))) {
+    throw new UnitAttackError('UA_USAGE', `the segmenter sees no '${concept.name}' pixels in the ${range.count} held-out samples, so no unit can be ranked by removing it`, {
+      path: '--concept', hint: 'choose a concept the generator draws (see `unit-attack generate` for what it draws), or rank on more samples',
+    });
+  }
+  return { units: orderByScore(scores.map((s) => (Number.isFinite(s) ? s : Number.NEGATIVE_INFINITY))), scores };
+}

@@ -1,0 +1,160 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.js';
+import { UnitAttackError } from '../../src/errors.js';
+import { ablateConcept } from '../../src/gan/ablate.js';
+import { PairedRatioTally } from '../../src/gan/measure.js';
+import { expectNoLeak } from '../helpers.js';
+import { CELL, latentValues, tinyGenerator, tinySegmenter } from './tiny.js';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+/** A deterministic normal draw (Box–Muller over a small LCG), for the coverage check. */
+function normals(seed: number): () => number {
+  let s = seed >>> 0;
+  const u = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 2 ** 32; };
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+describe('PairedRatioTally', () => {
+  it('gives the portion removed and the delta-method interval of a hand-worked case', () => {
+    const t = new PairedRatioTally();
+    // before 10, 20, 30, 40; after 5, 10, 20, 20 → d = 5, 10, 10, 20; R = 45 / 100 = 0.45.
+    [[10, 5], [20, 10], [30, 20], [40, 20]].forEach(([b, a]) => t.add(b, a));
+    const e = t.estimate(0.99);
+    expect(e.value).toBeCloseTo(0.45, 12);
+    // residuals d − R·b: 0.5, 1, −3.5, 2; Σ² = 0.25 + 1 + 12.25 + 4 = 17.5; se = sqrt(17.5 / (4·3)) / 25.
+    const se = Math.sqrt(17.5 / 12) / 25;
+    expect(e.se).toBeCloseTo(se, 12);
+    expect(e.interval[0]).toBeCloseTo(0.45 - 2.5758293035489 * se, 9);
+    expect(e.interval[1]).toBeCloseTo(0.45 + 2.5758293035489 * se, 9);
+    expect(e.meanBefore).toBe(25);
+    expect(e.meanAfter).toBe(13.75);
+  });
+
+  it('merging two tallies equals tallying everything in one', () => {
+    const a = new PairedRatioTally(); const b = new PairedRatioTally(); const all = new PairedRatioTally();
+    for (let i = 0; i < 20; i++) {
+      const before = 10 + (i * 7) % 13; const after = (i * 5) % 9;
+      (i % 2 ? a : b).add(before, after);
+      all.add(before, after);
+    }
+    expect(a.merge(b).estimate().value).toBeCloseTo(all.estimate().value, 12);
+    expect(a.estimate().se).toBeCloseTo(all.estimate().se, 12);
+  });
+
+  it('has about its stated 99% coverage on paired counts with a known ratio', () => {
+    // before ~ 100 + 30·N, removed = 0.4·before + 8·N: the true pooled ratio is 0.4.
+    const draw = normals(7);
+    let covered = 0;
+    const reps = 2000;
+    for (let r = 0; r < reps; r++) {
+      const t = new PairedRatioTally();
+      for (let i = 0; i < 200; i++) {
+        const before = Math.max(0, 100 + 30 * draw());
+        const d = 0.4 * before + 8 * draw();
+        t.add(before, before - d);
+      }
+      const [lo, hi] = t.estimate(0.99).interval;
+      if (lo <= 0.4 && 0.4 <= hi) covered++;
+    }
+    expect(covered / reps).toBeGreaterThan(0.98);
+    expect(covered / reps).toBeLessThan(0.997);
+  });
+
+  it('is NaN when the concept never appeared', () => {
+    const t = new PairedRatioTally();
+    t.add(0, 0);
+    expect(t.estimate().value).toBeNaN();
+  });
+});
+
+describe('ablateConcept on a hand-built generator', () => {
+  it('zeroing the one tree unit removes every tree pixel; a random unit that draws nothing removes none', async () => {
+    const g = tinyGenerator();
+    const seg = tinySegmenter();
+    const { result, examples } = await expectNoLeak(() => ablateConcept(g, seg, {
+      concept: 'tree', sizes: [0, 1], samples: 40, rankSamples: 16, causalSamples: 8, controlDraws: 3, batchSize: 16, examples: 2,
+    }), () => undefined);
+    expect(result.rankings.iou!.units[0]).toBe(0);
+    expect(result.rankings.causal!.units[0]).toBe(0);
+    expect(result.rankings.causal!.scores[0]).toBeCloseTo(1, 12);
+    for (const kind of ['iou', 'causal'] as const) {
+      const [p0, p1] = result.curves[kind]!;
+      expect(p0.removed.value).toBe(0);
+      expect(p1.units).toEqual([0]);
+      expect(p1.removed.value).toBeCloseTo(1, 12);
+      expect(p1.concepts.tree.after).toBe(0);
+      expect(p1.concepts.sky.change).toBeGreaterThan(0);
+    }
+    // The control excludes the ranked unit: its draws are units 1 and 2, which draw nothing.
+    expect(result.control[0].draws.every((d) => d.units[0] !== 0 && d.removed === 0)).toBe(true);
+    expect(result.control[0].removed.mean).toBe(0);
+    expect(examples.before).toHaveLength(2);
+    expect(examples.after.iou![0]).toHaveLength(2);
+    expect(result.baseline.conceptPixels).toBeGreaterThan(0);
+  });
+
+  it('the portion removed equals a brute-force recount of the tree pixels before and after', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const samples = 30;
+    const { result } = await ablateConcept(g, seg, { concept: 'tree', sizes: [1, 2], samples, rankSamples: 16, causalSamples: 8, controlDraws: 0, batchSize: 7 });
+    const z = latentValues(g, 1, 0, samples);
+    for (const kind of ['iou', 'causal'] as const) {
+      const p = result.curves[kind]![0];
+      const zeroed = p.units[0];
+      expect([0, 2]).toContain(zeroed);
+      let before = 0; let after = 0;
+      for (let i = 0; i < samples; i++) {
+        for (let c = 0; c < 4; c++) {
+          const u0 = Math.max(0, z[i * 8 + c]); const u2 = Math.max(0, z[i * 8 + 4 + c]);
+          if (u0 + u2 > 0.5) before += CELL * CELL;
+          if ((zeroed === 0 ? u2 : u0) > 0.5) after += CELL * CELL;
+        }
+      }
+      expect(p.removed.value).toBeCloseTo((before - after) / before, 12);
+      expect(p.removed.meanBefore).toBeCloseTo(before / samples, 9);
+      expect(p.removed.interval[0]).toBeLessThan(p.removed.value);
+      expect(p.removed.interval[1]).toBeGreaterThan(p.removed.value);
+      // Both tree units zeroed: no tree left.
+      expect(result.curves[kind]![1].removed.value).toBeCloseTo(1, 12);
+    }
+  });
+
+  it('gives the same curve whatever the batch size', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const run = (batchSize: number) => ablateConcept(g, seg, { concept: 'tree', sizes: [1], samples: 20, ranking: 'iou', rankSamples: 8, controlDraws: 2, batchSize });
+    const a = (await run(4)).result; const b = (await run(20)).result;
+    expect(a.curves.iou![0].removed.value).toBe(b.curves.iou![0].removed.value);
+    expect(a.control[0].removed.mean).toBe(b.control[0].removed.mean);
+  });
+});
+
+describe('ablateConcept bad input', () => {
+  const g = tinyGenerator();
+  const seg = tinySegmenter();
+  const fails = async (options: Parameters<typeof ablateConcept>[2], path: string, message: RegExp): Promise<void> => {
+    const before = tf.memory().numTensors;
+    const err = await ablateConcept(g, seg, options).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(UnitAttackError);
+    expect((err as UnitAttackError).path).toBe(path);
+    expect((err as UnitAttackError).message).toMatch(message);
+    expect(tf.memory().numTensors).toBe(before);
+  };
+  it('a concept the segmenter lacks names --concept and lists its concepts', async () => {
+    await fails({ concept: 'tre', samples: 4 }, '--concept', /does not label the concept 'tre'/);
+    const err = await ablateConcept(g, seg, { concept: 'tre', samples: 4 }).catch((e: unknown) => e as UnitAttackError);
+    expect(err.hint).toMatch(/tree/);
+  });
+  it('a concept the generator never draws is refused', async () => {
+    await fails({ concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }, '--concept', /no 'door' pixels/);
+  });
+  it('sizes out of range and --samples < 1 name their option', async () => {
+    await fails({ concept: 'tree', samples: 4, sizes: [1, 4] }, '--units', /4 is out of range: layer1 has 3 units/);
+    await fails({ concept: 'tree', samples: 0 }, '--samples', /positive integer/);
+  });
+});
