@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { UnitAttackError, nearestNames, usageError } from '../errors.js';
+import { UnitAttackError, usageError } from '../errors.js';
+import { graphLayer, layersGraph, runLayersGraph, type LayersGraph } from './layers-graph.js';
 import { applyPreprocessing, resolvePreprocessing } from './preprocessing.js';
+import type { GeneratorEdit } from '../gan/types.js';
 import type {
   Classifier, LayerInfo, Preprocessing, PreprocessPreset, RunOptions, RunResult, UnitEdit,
 } from './types.js';
@@ -17,20 +19,6 @@ export interface FromLayersModelOptions {
   defaultLayer?: string;
   /** A precomputed fingerprint (e.g. the hash of the weight files). @defaultValue a hash of topology and weights */
   fingerprint?: string;
-}
-
-// The parts of tfjs-layers' graph that the executor walks (public fields, not in the .d.ts of LayersModel).
-interface GraphNode {
-  outboundLayer: tf.layers.Layer;
-  inputTensors: tf.SymbolicTensor[];
-  outputTensors: tf.SymbolicTensor[];
-  callArgs?: Record<string, unknown>;
-}
-interface GraphModel {
-  inputs: tf.SymbolicTensor[];
-  outputs: tf.SymbolicTensor[];
-  layers: tf.layers.Layer[];
-  nodesByDepth: Record<string, GraphNode[]>;
 }
 
 /**
@@ -54,10 +42,7 @@ class LayersClassifier implements Classifier {
   readonly layers: readonly LayerInfo[];
   readonly defaultLayer: string;
   readonly differentiable = true;
-  private readonly graph: GraphModel;
-  private readonly nodes: GraphNode[];
-  private readonly layerOutputId = new Map<string, number>();
-  private readonly layerIndex = new Map<string, LayerInfo>();
+  private readonly graph: LayersGraph;
   private readonly fixedEdits: Readonly<Record<string, UnitEdit>>;
   private fp: string | undefined;
 
@@ -71,13 +56,10 @@ class LayersClassifier implements Classifier {
     if (shared) {
       this.name = shared.name; this.inputSize = shared.inputSize; this.classNames = shared.classNames;
       this.preprocessing = shared.preprocessing; this.layers = shared.layers; this.defaultLayer = shared.defaultLayer;
-      this.graph = shared.graph; this.nodes = shared.nodes; this.layerOutputId = shared.layerOutputId;
-      this.layerIndex = shared.layerIndex; this.fp = shared.fp;
+      this.graph = shared.graph; this.fp = shared.fp;
       return;
     }
-    if (model instanceof tf.Sequential) model.build();
-    const inner = (model as unknown as { model?: GraphModel }).model;
-    this.graph = inner && inner.nodesByDepth ? inner : model;
+    this.graph = layersGraph(model);
     if (this.graph.inputs.length !== 1 || this.graph.outputs.length !== 1) {
       throw new UnitAttackError('UA_MODEL', `a classifier needs one input and one output; model '${model.name}' has ` +
         `${this.graph.inputs.length} inputs and ${this.graph.outputs.length} outputs`);
@@ -101,22 +83,7 @@ class LayersClassifier implements Classifier {
     }
     this.name = options.name ?? model.name;
     this.preprocessing = resolvePreprocessing(options.preprocessing);
-    const depths = Object.keys(this.graph.nodesByDepth).map(Number).sort((a, b) => b - a);
-    this.nodes = depths.flatMap((d) => this.graph.nodesByDepth[String(d)]);
-    const infos: LayerInfo[] = [];
-    for (const node of this.nodes) {
-      const layer = node.outboundLayer;
-      if (layer.getClassName() === 'InputLayer' || node.outputTensors.length !== 1) continue;
-      if (this.layerIndex.has(layer.name)) continue; // a shared layer: tap its first use
-      const out = node.outputTensors[0];
-      const info: LayerInfo = {
-        name: layer.name, shape: out.shape.slice(1) as number[], className: layer.getClassName(),
-        spatial: out.shape.length === 4,
-      };
-      infos.push(info);
-      this.layerIndex.set(layer.name, info);
-      this.layerOutputId.set(layer.name, out.id);
-    }
+    const infos = this.graph.layers;
     this.layers = infos;
     // Pooling and dropout repeat the layer before them, so the default is the last other spatial layer.
     const spatial = infos.filter((l) => l.spatial && !/Pool|Dropout/.test(l.className));
@@ -137,14 +104,7 @@ class LayersClassifier implements Classifier {
   }
 
   layer(name: string): LayerInfo {
-    const info = this.layerIndex.get(name);
-    if (!info) {
-      const near = nearestNames(name, [...this.layerIndex.keys()]);
-      throw new UnitAttackError('UA_LAYER', `model '${this.name}' has no layer '${name}'`, {
-        path: 'layer', hint: `nearest layer names: ${near.join(', ')}`,
-      });
-    }
-    return info;
+    return graphLayer(this.graph, name, this.name);
   }
 
   logits(x: tf.Tensor4D): tf.Tensor2D {
@@ -176,54 +136,12 @@ class LayersClassifier implements Classifier {
       throw usageError('run() needs an input or at least one override', { path: 'x' });
     }
     return tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>();
-      if (x !== null) values.set(this.graph.inputs[0].id, applyPreprocessing(x, this.preprocessing));
-      const overridden = new Set(Object.keys(overrides));
-      const tapped: Record<string, tf.Tensor> = {};
-      for (const node of this.needed(overridden)) {
-        const layer = node.outboundLayer;
-        let out: tf.Tensor;
-        if (overridden.has(layer.name)) {
-          out = overrides[layer.name]!;
-        } else {
-          const ins = node.inputTensors.map((t) => {
-            const v = values.get(t.id);
-            if (v === undefined) {
-              throw usageError(`layer '${layer.name}' needs an input that neither x nor the overrides provide`, { path: 'overrides' });
-            }
-            return v;
-          });
-          const kwargs = { ...(node.callArgs ?? {}), training: false };
-          const res = layer.call(ins.length === 1 ? ins[0] : ins, kwargs);
-          out = Array.isArray(res) ? res[0] : res;
-        }
-        const edit = edits[layer.name];
-        if (edit) out = applyEdit(out, edit);
-        values.set(node.outputTensors[0].id, out);
-        if (taps.includes(layer.name)) tapped[layer.name] = out;
-      }
-      const logits = values.get(this.graph.outputs[0].id);
-      if (logits === undefined) throw new UnitAttackError('UA_INTERNAL', 'the model output was not computed');
-      return { logits: logits as tf.Tensor2D, taps: tapped };
+      const input = x !== null ? applyPreprocessing(x, this.preprocessing) : null;
+      const r = runLayersGraph(this.graph, input, {
+        taps, overrides, edit: (layer, out) => { const e = edits[layer]; return e ? applyEdit(out, e) : out; },
+      });
+      return { logits: r.output as tf.Tensor2D, taps: r.taps };
     });
-  }
-
-  /** Nodes in execution order that the outputs (and taps) depend on, stopping at overridden layers. */
-  private needed(overridden: Set<string>): GraphNode[] {
-    if (overridden.size === 0) return this.nodes.filter((n) => n.outboundLayer.getClassName() !== 'InputLayer');
-    const producer = new Map<number, GraphNode>();
-    for (const n of this.nodes) for (const t of n.outputTensors) producer.set(t.id, n);
-    const keep = new Set<GraphNode>();
-    const stack = [...this.graph.outputs.map((t) => t.id)];
-    while (stack.length > 0) {
-      const node = producer.get(stack.pop()!);
-      if (!node || keep.has(node)) continue;
-      keep.add(node);
-      if (overridden.has(node.outboundLayer.name)) continue;
-      for (const t of node.inputTensors) stack.push(t.id);
-    }
-    return this.nodes.filter((n) => keep.has(n) && n.outboundLayer.getClassName() !== 'InputLayer'
-      || overridden.has(n.outboundLayer.name));
   }
 
   private checkInput(x: tf.Tensor): void {
@@ -240,7 +158,14 @@ class LayersClassifier implements Classifier {
   }
 }
 
-function checkEdit(edit: UnitEdit, info: LayerInfo): void {
+/** A classifier's unit edit or a generator's (per-unit values, a region of cells). */
+export type AnyUnitEdit = UnitEdit | GeneratorEdit;
+
+/**
+ * Checks an edit against the layer it applies to: unit indices in range, one value per unit for a per-unit `set`,
+ * finite numbers, and a region inside the layer's map. Errors name the option and the valid range.
+ */
+export function checkEdit(edit: AnyUnitEdit, info: LayerInfo): void {
   const channels = info.shape[info.shape.length - 1];
   for (const u of edit.units) {
     if (!Number.isInteger(u) || u < 0 || u >= channels) {
@@ -249,22 +174,53 @@ function checkEdit(edit: UnitEdit, info: LayerInfo): void {
       });
     }
   }
+  if (edit.op === 'set') {
+    const v = edit.value;
+    if (typeof v !== 'number' && v.length !== edit.units.length) {
+      throw usageError(`a 'set' edit of layer '${info.name}' gives ${v.length} values for ${edit.units.length} units`, {
+        path: 'value', hint: 'give one value for all the units, or one per unit in the order of `units`',
+      });
+    }
+    if (!(typeof v === 'number' ? [v] : v).every(Number.isFinite)) throw usageError(`a 'set' edit of layer '${info.name}' has a value that is not a finite number`, { path: 'value' });
+  }
+  if (edit.op === 'scale' && !Number.isFinite(edit.factor)) throw usageError(`a 'scale' edit of layer '${info.name}' has factor ${edit.factor}`, { path: 'factor' });
+  const region = 'region' in edit ? edit.region : undefined;
+  if (region !== undefined) {
+    if (!info.spatial || info.shape.length !== 3) {
+      throw usageError(`an edit of layer '${info.name}' names a region, but the layer has no spatial map (shape [${info.shape.join(', ')}])`, { path: 'region' });
+    }
+    const [h, w] = info.shape;
+    const ok = (r: readonly [number, number], n: number): boolean => Number.isInteger(r[0]) && Number.isInteger(r[1]) && r[0] >= 0 && r[0] < r[1] && r[1] <= n;
+    if (!ok(region.rows, h) || !ok(region.cols, w)) {
+      throw usageError(`the region rows [${region.rows.join(', ')}) × cols [${region.cols.join(', ')}) is not inside the ${h}×${w} map of layer '${info.name}'`, {
+        path: 'region', hint: `rows and cols are half-open ranges [start, end) with 0 ≤ start < end ≤ ${h} (rows) and ≤ ${w} (cols)`,
+      });
+    }
+  }
 }
 
-/** `y = x · mul + add` per channel (the last axis). */
-export function applyEdit(x: tf.Tensor, edit: UnitEdit): tf.Tensor {
+/**
+ * `y = x · mul + add` per channel (the last axis); with a region (a generator's edit), only at the cells of the
+ * region: `y = x + mask · (x · mul + add − x)`.
+ */
+export function applyEdit(x: tf.Tensor, edit: AnyUnitEdit): tf.Tensor {
   const channels = x.shape[x.shape.length - 1];
   const mul = new Float32Array(channels).fill(edit.op === 'keep' ? 0 : 1);
   const add = new Float32Array(channels);
-  for (const u of edit.units) {
+  edit.units.forEach((u, i) => {
     if (edit.op === 'zero') mul[u] = 0;
     else if (edit.op === 'keep') mul[u] = 1;
     else if (edit.op === 'scale') mul[u] = edit.factor;
-    else { mul[u] = 0; add[u] = edit.value; }
-  }
+    else { mul[u] = 0; add[u] = typeof edit.value === 'number' ? edit.value : edit.value[i]; }
+  });
+  const region = 'region' in edit ? edit.region : undefined;
   return tf.tidy(() => {
     let y = tf.mul(x, tf.tensor1d(mul));
     if (edit.op === 'set') y = tf.add(y, tf.tensor1d(add));
-    return y;
+    if (region === undefined) return y;
+    const [, h, w] = x.shape;
+    const mask = new Float32Array(h * w);
+    for (let r = region.rows[0]; r < region.rows[1]; r++) for (let c = region.cols[0]; c < region.cols[1]; c++) mask[r * w + c] = 1;
+    return tf.add(x, tf.mul(tf.tensor4d(mask, [1, h, w, 1]), tf.sub(y, x)));
   });
 }
