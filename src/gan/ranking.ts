@@ -85,6 +85,28 @@ function tapped(g: Generator, z: tf.Tensor2D, layer: string): { values: tf.Tenso
 }
 
 /**
+ * Each unit's `q` quantile of its activations upsampled to the image size, over every pixel of the latents `range`
+ * (the dissection's streaming quantile sketch; `q = 0.99` is the top-1% level that thresholds units).
+ */
+export async function unitQuantiles(g: Generator, layer: string, range: LatentRange, q: number, options: RankingOptions = {}): Promise<number[]> {
+  const { units } = spatialLayer(g, layer);
+  const sketches = Array.from({ length: units }, (_, u) => new QuantileSketch({ seed: u + 1 }));
+  let done = 0;
+  for (const b of latentBatches(range, options.batchSize ?? 16)) {
+    const z = g.latents(range.seed, b.from, b.count);
+    const { values, images } = tapped(g, z, layer);
+    z.dispose(); images.dispose();
+    const v = await values.data() as Float32Array;
+    values.dispose();
+    const per = v.length / units;
+    for (let u = 0; u < units; u++) sketches[u].update(v, u * per, (u + 1) * per);
+    done += b.count;
+    options.onProgress?.(done, range.count);
+  }
+  return sketches.map((s) => s.quantile(q));
+}
+
+/**
  * Every unit's pooled IoU with `concept` over the latents `range`, and the thresholds used. Two passes (quantiles,
  * then IoU) unless thresholds are given.
  */
@@ -103,19 +125,9 @@ export async function rankByIou(
     if (options.thresholds.length !== units) throw usageError(`${options.thresholds.length} thresholds for a layer of ${units} units`, { path: 'thresholds' });
     thresholds = Array.from(options.thresholds);
   } else {
-    const sketches = Array.from({ length: units }, (_, u) => new QuantileSketch({ seed: u + 1 }));
-    for (const b of latentBatches(range, batchSize)) {
-      const z = g.latents(range.seed, b.from, b.count);
-      const { values, images } = tapped(g, z, layer);
-      z.dispose(); images.dispose();
-      const v = await values.data() as Float32Array;
-      values.dispose();
-      const per = v.length / units;
-      for (let u = 0; u < units; u++) sketches[u].update(v, u * per, (u + 1) * per);
-      done += b.count;
-      options.onProgress?.(done, total);
-    }
-    thresholds = sketches.map((s) => s.quantile(1 - quantile));
+    thresholds = await unitQuantiles(g, layer, range, 1 - quantile, {
+      batchSize, onProgress: (d) => { done = d; options.onProgress?.(done, total); },
+    });
   }
   const tally = new IouTally(units, 2);
   for (const b of latentBatches(range, batchSize)) {

@@ -1,0 +1,308 @@
+/**
+ * Insertion of a concept (PNAS 2020, Fig. 5): set the concept's top units of a layer to a high level (each unit's
+ * 99.5th percentile) at one cell of the map, generate the same latent again, and measure the concept's pixels added
+ * in the image region that cell covers and overall, grouped by what the segmenter saw at the cell's centre before
+ * (house, window, tree, sky, …). Doors appear on buildings, not in the sky: the effect depends on context.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { normalQuantile } from '../attacks/metrics.js';
+import type { RgbImage } from '../data/images.js';
+import type { Atlas } from '../dissection/atlas.js';
+import { inputError, usageError } from '../errors.js';
+import type { Segmenter } from '../segment/segmenter.js';
+import { rgbAt } from './ablate.js';
+import { checkSamples, resolveConcept, type LabelBatch, type ResolvedConcept } from './measure.js';
+import { latentBatches, rankByIou, rankFromAtlas, spatialLayer, unitQuantiles } from './ranking.js';
+import type { CellRegion, Generator } from './types.js';
+
+export const GAN_INSERTION_FORMAT = 'unit-attack-gan-insertion';
+
+/** Options for {@link insertConcept}. */
+export interface InsertConceptOptions {
+  /** The concept inserted (a concept of the segmenter). */
+  concept: string;
+  /** How many of the concept's top units (by IoU) are set high. @defaultValue 20 (capped at the layer width) */
+  units?: number;
+  /** Units to set, instead of the concept's top ones. */
+  unitList?: readonly number[];
+  /** The cell `[row, col]` of the layer's map; every cell, one at a time, when absent. */
+  at?: readonly [number, number];
+  /** Latents measured (numbers 0 … samples − 1 of the stream `seed`). @defaultValue 200 */
+  samples?: number;
+  /** @defaultValue the generator's default layer */
+  layer?: string;
+  /** @defaultValue 1 */
+  seed?: number;
+  /** The level each unit is set to: this quantile of its activations. @defaultValue 0.995 */
+  quantile?: number;
+  /** Held-out latents that rank the units and measure their levels. @defaultValue 200 */
+  rankSamples?: number;
+  /** A dissection atlas of the layer: its IoU order ranks the units; its thresholds are the levels when its quantile matches. */
+  atlas?: Atlas;
+  /** Confidence level of the intervals. @defaultValue 0.99 */
+  level?: number;
+  /** @defaultValue 32 */
+  batchSize?: number;
+  /** Example pictures: the first placement seen in each context, up to this many. @defaultValue 6 */
+  examples?: number;
+  onProgress?: (p: { phase: 'ranking' | 'levels' | 'insertion'; done: number; total: number }) => void;
+}
+
+/** A mean with its interval. */
+export interface MeanEstimate {
+  value: number;
+  se: number;
+  interval: [number, number];
+}
+
+/** The concept added in one context. */
+export interface ContextInsertion {
+  /** What the segmenter saw at the cell's centre before: a concept name, or `none`. */
+  context: string;
+  /** Placements (latent × cell) in this context. */
+  count: number;
+  /** Share of the cell's image region that became the concept (after − before, over the region's pixels). */
+  addedInRegion: MeanEstimate;
+  /** Concept pixels added in the whole image, per placement. */
+  addedOverall: number;
+  /** Pixels of one cell's region. */
+  regionPixels: number;
+}
+
+/** What {@link insertConcept} measured (JSON-ready). */
+export interface GeneratorInsertion {
+  format: typeof GAN_INSERTION_FORMAT;
+  version: 1;
+  generator: { name: string; fingerprint: string };
+  segmenter: { name: string; fingerprint: string };
+  layer: string;
+  layerShape: [number, number, number];
+  concept: { name: string; category: string };
+  units: number[];
+  /** The level each unit is set to, in the order of `units`. */
+  levels: number[];
+  quantile: number;
+  levelSource: string;
+  rankingSource: string;
+  /** `[row, col]`, or `all` (every cell, one at a time). */
+  cells: [number, number] | 'all';
+  samples: number;
+  seed: number;
+  level: number;
+  /** Every placement together. */
+  overall: ContextInsertion;
+  /** By context, most placements first. */
+  byContext: ContextInsertion[];
+  /** Mean share of the cell's region that became the concept, per cell (row-major), over every context. */
+  byCell: number[];
+  warnings: string[];
+  seconds: number;
+}
+
+/** Example placements (not part of the JSON). */
+export interface InsertionExamples {
+  rows: Array<{ latent: number; cell: [number, number]; context: string; before: RgbImage; after: RgbImage }>;
+}
+
+/** Running mean and spread of per-placement values. */
+class MeanTally {
+  n = 0; sum = 0; sumSq = 0; overall = 0;
+  add(v: number, overall: number): void { this.n++; this.sum += v; this.sumSq += v * v; this.overall += overall; }
+  estimate(level: number): MeanEstimate {
+    if (this.n === 0) return { value: Number.NaN, se: Number.NaN, interval: [Number.NaN, Number.NaN] };
+    const m = this.sum / this.n;
+    const se = this.n > 1 ? Math.sqrt(Math.max(0, this.sumSq - this.n * m * m) / (this.n - 1) / this.n) : Number.NaN;
+    const z = normalQuantile(1 - (1 - level) / 2);
+    return { value: m, se, interval: [m - z * se, m + z * se] };
+  }
+}
+
+/** The image region `[r0, r1) × [c0, c1)` in pixels that cell `(row, col)` of an `h×w` map covers in an `H×W` image. */
+export function cellPixels(row: number, col: number, h: number, w: number, H: number, W: number): { rows: [number, number]; cols: [number, number] } {
+  return { rows: [Math.round((row * H) / h), Math.round(((row + 1) * H) / h)], cols: [Math.round((col * W) / w), Math.round(((col + 1) * W) / w)] };
+}
+
+/** Checks `--at ROW,COL` against the map; a `UA_USAGE` error naming `--at` when outside it. */
+export function checkCell(at: readonly number[], h: number, w: number, layer: string): [number, number] {
+  const [r, c] = at;
+  if (at.length !== 2 || !Number.isInteger(r) || !Number.isInteger(c) || r < 0 || r >= h || c < 0 || c >= w) {
+    throw usageError(`--at ${at.join(',')} is outside the ${h}×${w} map of ${layer}`, {
+      path: '--at', hint: `give ROW,COL with ROW in 0…${h - 1} and COL in 0…${w - 1} (e.g. --at ${Math.floor(h / 2)},${Math.floor(w / 2)}), or leave --at out to try every cell`,
+    });
+  }
+  return [r, c];
+}
+
+/** What the segmenter saw at a pixel: the label of the concept's own category there, else the first category's, else `none`. */
+function contextAt(batch: LabelBatch, i: number, pixel: number, concept: ResolvedConcept, names: Map<number, string>): string {
+  const P = batch.height * batch.width;
+  const own = batch.labels[(i * batch.planes + concept.plane) * P + pixel];
+  if (own !== 0) return names.get(own) ?? 'none';
+  const first = batch.labels[(i * batch.planes) * P + pixel];
+  return first !== 0 ? names.get(first) ?? 'none' : 'none';
+}
+
+function countIn(batch: LabelBatch, i: number, concept: ResolvedConcept, region?: { rows: [number, number]; cols: [number, number] }): number {
+  const { height: H, width: W } = batch;
+  const off = (i * batch.planes + concept.plane) * H * W;
+  const r = region ?? { rows: [0, H], cols: [0, W] };
+  let n = 0;
+  for (let y = r.rows[0]; y < r.rows[1]; y++) for (let x = r.cols[0]; x < r.cols[1]; x++) if (batch.labels[off + y * W + x] === concept.id) n++;
+  return n;
+}
+
+/**
+ * Sets a concept's top units to their high level at one cell (or at every cell, one at a time) and measures the
+ * concept's pixels added, by what the segmenter saw at the cell before.
+ *
+ * @example
+ * const { result } = await insertConcept(generator, segmenter, { concept: 'door', units: 20, samples: 100 });
+ * result.byContext.map((c) => [c.context, c.addedInRegion.value]);
+ */
+export async function insertConcept(g: Generator, segmenter: Segmenter, options: InsertConceptOptions): Promise<{ result: GeneratorInsertion; examples: InsertionExamples }> {
+  const t0 = performance.now();
+  const layer = options.layer ?? g.defaultLayer;
+  const { h, w, units: width } = spatialLayer(g, layer);
+  const concept = resolveConcept(segmenter, options.concept);
+  const samples = checkSamples(options.samples ?? 200, '--samples');
+  const rankSamples = checkSamples(options.rankSamples ?? 200, '--rank-samples');
+  const batchSize = checkSamples(options.batchSize ?? 32, '--batch-size');
+  const seed = options.seed ?? 1;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
+  const quantile = options.quantile ?? 0.995;
+  if (!(quantile > 0 && quantile < 1)) throw usageError(`--quantile must be in (0, 1), got ${String(quantile)}`, { path: '--quantile', hint: 'e.g. 0.995, the 99.5th percentile' });
+  const level = options.level ?? 0.99;
+  const cell = options.at ? checkCell(options.at, h, w, layer) : undefined;
+  const count = options.unitList ? options.unitList.length : options.units ?? Math.min(20, width);
+  if (!Number.isInteger(count) || count < 1 || count > width) {
+    throw usageError(`--units must be an integer in 1…${width} (${layer} has ${width} units), got ${String(options.units)}`, { path: '--units', hint: `e.g. --units ${Math.min(20, width)}` });
+  }
+  for (const u of options.unitList ?? []) {
+    if (!Number.isInteger(u) || u < 0 || u >= width) throw usageError(`unit ${String(u)} is out of range: ${layer} has units 0…${width - 1}`, { path: '--units' });
+  }
+  const atlas = options.atlas;
+  if (atlas && (atlas.layer !== layer || atlas.units.length !== width)) {
+    throw inputError(`the atlas dissects '${atlas.layer}' (${atlas.units.length} units), not '${layer}' of ${g.name} (${width} units)`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator layer' });
+  }
+  const warnings: string[] = [];
+  const held = { seed, from: samples, count: rankSamples };
+
+  // ---- units and levels ----
+  let units: number[];
+  let rankingSource: string;
+  if (options.unitList) {
+    units = [...options.unitList];
+    rankingSource = 'given';
+  } else {
+    const iou = await rankByIou(g, segmenter, layer, concept, held, {
+      quantile: atlas?.params.quantile ?? 0.01, ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
+      batchSize: Math.min(batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'ranking', done, total }),
+    });
+    if (iou.conceptPixels === 0 && !atlas) {
+      throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
+        path: '--concept', hint: 'choose a concept the generator draws (`unit-attack generate` writes samples with their segmentations), or give a dissection atlas (--atlas)',
+      });
+    }
+    const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;
+    units = ranking.units.slice(0, count);
+    rankingSource = atlas ? `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` : `IoU over latents ${held.from}…${held.from + rankSamples - 1}`;
+    const best = Math.max(...iou.scores);
+    if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): its top units are weak`);
+  }
+  let levels: number[];
+  let levelSource: string;
+  if (atlas && Math.abs(atlas.params.quantile - (1 - quantile)) < 1e-12) {
+    levels = units.map((u) => atlas.units[u].threshold);
+    levelSource = `the atlas's thresholds (top ${atlas.params.quantile * 100}%)`;
+  } else {
+    const all = await unitQuantiles(g, layer, held, quantile, { batchSize: Math.min(batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'levels', done, total }) });
+    levels = units.map((u) => all[u]);
+    levelSource = `the ${quantile} quantile of each unit's upsampled activations over latents ${held.from}…${held.from + rankSamples - 1}`;
+  }
+
+  // ---- placements ----
+  const cells: Array<[number, number]> = cell ? [cell] : Array.from({ length: h * w }, (_, k) => [Math.floor(k / w), k % w] as [number, number]);
+  const names = new Map(segmenter.concepts.map((c) => [c.id, c.name]));
+  const byContext = new Map<string, MeanTally>();
+  const all = new MeanTally();
+  const byCell = Array.from({ length: h * w }, () => new MeanTally());
+  const examples: InsertionExamples = { rows: [] };
+  const maxExamples = options.examples ?? 6;
+  let regionPixels = 0;
+  const total = samples * (1 + cells.length);
+  let done = 0;
+  for (const b of latentBatches({ seed, from: 0, count: samples }, batchSize)) {
+    const z = g.latents(seed, b.from, b.count);
+    try {
+      const run = async (region?: CellRegion): Promise<{ batch: LabelBatch; data: Float32Array }> => {
+        const r = g.generate(z, region ? { edits: { [layer]: { op: 'set', units, value: levels, region } } } : {});
+        tf.dispose(Object.values(r.taps));
+        try {
+          const [, H, W] = r.images.shape;
+          const data = await r.images.data() as Float32Array;
+          return { batch: { labels: segmenter.segment(data, b.count, H, W), count: b.count, planes: segmenter.categories.length, height: H, width: W }, data };
+        } finally {
+          r.images.dispose();
+        }
+      };
+      const before = await run();
+      done += b.count;
+      const { height: H, width: W } = before.batch;
+      for (const [row, col] of cells) {
+        const px = cellPixels(row, col, h, w, H, W);
+        regionPixels = (px.rows[1] - px.rows[0]) * (px.cols[1] - px.cols[0]);
+        const centre = Math.min(H - 1, Math.floor((px.rows[0] + px.rows[1]) / 2)) * W + Math.min(W - 1, Math.floor((px.cols[0] + px.cols[1]) / 2));
+        const after = await run({ rows: [row, row + 1], cols: [col, col + 1] });
+        for (let i = 0; i < b.count; i++) {
+          const context = contextAt(before.batch, i, centre, concept, names);
+          const added = (countIn(after.batch, i, concept, px) - countIn(before.batch, i, concept, px)) / regionPixels;
+          const overall = countIn(after.batch, i, concept) - countIn(before.batch, i, concept);
+          let t = byContext.get(context);
+          if (!t) { t = new MeanTally(); byContext.set(context, t); }
+          t.add(added, overall);
+          all.add(added, overall);
+          byCell[row * w + col].add(added, overall);
+          if (examples.rows.length < maxExamples && !examples.rows.some((e) => e.context === context)) {
+            examples.rows.push({ latent: b.from + i, cell: [row, col], context, before: rgbAt(before.data, i, H, W), after: rgbAt(after.data, i, H, W) });
+          }
+        }
+        done += b.count;
+        options.onProgress?.({ phase: 'insertion', done, total });
+      }
+    } finally {
+      z.dispose();
+    }
+  }
+  const summary = (context: string, t: MeanTally): ContextInsertion => ({
+    context, count: t.n, addedInRegion: t.estimate(level), addedOverall: t.n > 0 ? t.overall / t.n : Number.NaN, regionPixels,
+  });
+  return {
+    result: {
+      format: GAN_INSERTION_FORMAT, version: 1,
+      generator: { name: g.name, fingerprint: g.fingerprint }, segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
+      layer, layerShape: [h, w, width], concept: { name: concept.name, category: concept.category },
+      units, levels, quantile, levelSource, rankingSource, cells: cell ?? 'all', samples, seed, level,
+      overall: summary('all', all),
+      byContext: [...byContext.entries()].map(([c, t]) => summary(c, t)).sort((a, b) => b.count - a.count || a.context.localeCompare(b.context)),
+      byCell: byCell.map((t) => (t.n > 0 ? t.sum / t.n : Number.NaN)),
+      warnings, seconds: (performance.now() - t0) / 1000,
+    },
+    examples,
+  };
+}
+
+/**
+ * The ratio of the concept added (share of the cell's region) in contexts `on` over contexts `over`, pooled over
+ * placements, e.g. doors on houses over doors in the sky. NaN when either side has no placement; Infinity when
+ * nothing was added over there.
+ */
+export function insertionRatio(r: GeneratorInsertion, on: readonly string[], over: readonly string[]): number {
+  const pooled = (names: readonly string[]): number => {
+    const groups = r.byContext.filter((g) => names.includes(g.context) && g.count > 0);
+    const n = groups.reduce((a, g) => a + g.count, 0);
+    return n > 0 ? groups.reduce((a, g) => a + g.addedInRegion.value * g.count, 0) / n : Number.NaN;
+  };
+  const a = pooled(on); const b = pooled(over);
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return Number.NaN;
+  return b > 0 ? a / b : a > 0 ? Number.POSITIVE_INFINITY : Number.NaN;
+}
