@@ -6,6 +6,11 @@ const RATES = new Set([
   'ablation_accuracy_drop', 'ssim',
 ]);
 
+/** Whether a metric is a fraction in [0, 1] (accuracies, success rates, drops, SSIM), shown with 3 decimals. */
+export function isFractionMetric(metric: string): boolean {
+  return RATES.has(metric);
+}
+
 /** A number for display: `n/a` for NaN, `∞` for infinity, else rounded sensibly. */
 export function formatNumber(v: number): string {
   if (Number.isNaN(v)) return 'n/a';

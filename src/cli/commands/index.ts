@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command.js';
 import { attackCommand } from './attack.js';
+import { calibrateCommand } from './calibrate.js';
 import { dissectCommand } from './dissect.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   predictCommand,
   synthCommand,
   runCommand,
+  calibrateCommand,
   trainCommand,
   trainSegmenterCommand,
   trainGanCommand,
