@@ -11,6 +11,13 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      // A warning while files still import the all-in-one; an error once every import goes through src/tf.ts.
+      'no-restricted-imports': ['warn', {
+        paths: [{
+          name: '@tensorflow/tfjs',
+          message: "import TensorFlow.js from src/tf.ts (`import * as tf from '../tf.js'`): the package depends on tfjs-core, -layers, -converter and the backends, not on the all-in-one @tensorflow/tfjs",
+        }],
+      }],
       'no-restricted-properties': ['error',
         { object: 'it', property: 'only' }, { object: 'describe', property: 'only' }, { object: 'test', property: 'only' }],
     },

@@ -139,7 +139,7 @@ describe('dissect', () => {
     const script = [
       `import { dissect } from ${JSON.stringify(path.join(root, 'src/dissection/dissect.ts'))};`,
       `import { colorModel } from ${JSON.stringify(path.join(root, 'test/dissection/fixtures.ts'))};`,
-      "import * as tf from '@tensorflow/tfjs';",
+      `import * as tf from ${JSON.stringify(path.join(root, 'src/tf.ts'))};`,
       "await tf.setBackend('cpu');",
       `const r = await dissect(colorModel(), ${JSON.stringify(probeDir)}, { cacheDir: ${JSON.stringify(cacheDir)}, importance: false, tmpDir: ${JSON.stringify(dir)} });`,
       'console.log(JSON.stringify({ cached: r.cached, units: r.atlas.units.map((u) => u.iou) }));',
