@@ -6,7 +6,7 @@
  * IoU (the PNAS way) and causally (each unit's own removal). Memory stays flat in the sample count: batches are
  * streamed and only counts are kept.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { randomUnits } from '../attacks/random-units.js';
 import type { RgbImage } from '../data/images.js';
 import type { Atlas } from '../dissection/atlas.js';
@@ -277,8 +277,17 @@ export async function ablateConcept(
       for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base.counts[i];
       if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(base.data, j, base.H, base.W));
       done += b.count;
+      // Conditions with the same units (e.g. both rankings' top unit) share one generation.
+      const seen = new Map<string, { counts: Float64Array; data: Float32Array; H: number; W: number }>();
       for (const c of conditions) {
-        const after = await run(c.units);
+        const key = [...c.units].sort((x, y) => x - y).join(',');
+        let after = seen.get(key);
+        if (!after) {
+          after = await run(c.units);
+          // Pixels are kept for the first batch only (its first latents are the examples).
+          if (b.from !== 0) after = { ...after, data: new Float32Array(0) };
+          seen.set(key, after);
+        }
         for (let i = 0; i < b.count; i++) c.tally.add(base.counts[i * C + concept.index], after.counts[i * C + concept.index]);
         for (let i = 0; i < b.count * C; i++) c.after[i % C] += after.counts[i];
         if (b.from === 0 && c.kind !== 'control') {

@@ -4,7 +4,7 @@
  * in the image region that cell covers and overall, grouped by what the segmenter saw at the cell's centre before
  * (house, window, tree, sky, …). Doors appear on buildings, not in the sky: the effect depends on context.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { normalQuantile } from '../attacks/metrics.js';
 import type { RgbImage } from '../data/images.js';
 import type { Atlas } from '../dissection/atlas.js';

@@ -5,7 +5,7 @@
  * with a confidence interval. Everything here keeps counts, never images, so memory does not grow with the sample
  * count.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { normalQuantile } from '../attacks/metrics.js';
 import { usageError, nearestNames } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';

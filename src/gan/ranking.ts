@@ -6,7 +6,7 @@
  * - causally: the portion of the concept's pixels that zeroing each unit alone removes (the single-unit ablation
  *   the PNAS code also runs), measured through the generator and the segmenter.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { Atlas } from '../dissection/atlas.js';
 import { availableConcepts } from '../dissection/atlas.js';
 import { IouTally } from '../dissection/iou.js';

@@ -69,7 +69,7 @@ export function ablationChart(r: GeneratorAblation): LineChartOptions {
     title: `Portion of ${r.concept.name} pixels removed by zeroing ${r.layer} units (${r.samples} samples)`,
     xLabel: 'units zeroed', yLabel: `portion of ${r.concept.name} pixels removed`,
     series,
-    xDomain: [0, maxN], yDomain: [Math.min(0, ...ys), Math.max(1, ...ys)], width: 960, height: 500, legend: 'bottom',
+    xDomain: [0, maxN], xTicks: [...new Set(Object.values(r.curves).flatMap((p) => p.map((x) => x.n)))].sort((a, b) => a - b), yDomain: [Math.min(0, ...ys), Math.max(1, ...ys)], width: 960, height: 500, legend: 'bottom',
     yFormat: (v) => `${Math.round(v * 100)}%`,
   };
 }

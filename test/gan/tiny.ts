@@ -5,7 +5,7 @@
  * sky blue, with each 4×4 block painted tree green where unit 0 + unit 2 > 0.5 at its cell. The segmenter labels a
  * pixel tree when its green channel exceeds 0.6, else sky.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import type { CellRegion, GenerateOptions, GenerateResult, Generator, GeneratorEdit } from '../../src/gan/types.js';
 import type { Segmenter } from '../../src/segment/segmenter.js';
 

@@ -1,9 +1,11 @@
 import type { CommandSpec } from '../command.js';
+import { ablateCommand } from './ablate.js';
 import { attackCommand } from './attack.js';
 import { calibrateCommand } from './calibrate.js';
 import { dissectCommand } from './dissect.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
+import { insertCommand } from './insert.js';
 import { predictCommand } from './predict.js';
 import { synthCommand } from './synth.js';
 import { runCommand } from './run.js';
@@ -25,5 +27,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   segmentCommand,
   dissectCommand,
   attackCommand,
+  ablateCommand,
+  insertCommand,
   importCommand,
 ];

@@ -1,0 +1,168 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
+import { initBackend } from '../../engine/backend.js';
+import { usageError } from '../../errors.js';
+import { DEFAULT_ABLATION_SIZES, ablateConcept, checkSizes, type GeneratorAblation, type RankingKind } from '../../gan/ablate.js';
+import { loadGenerator } from '../../gan/generator.js';
+import { resolveConcept } from '../../gan/measure.js';
+import { spatialLayer } from '../../gan/ranking.js';
+import type { Generator } from '../../gan/types.js';
+import { ABLATION_REPORT_ENTRIES, writeAblationReport } from '../../report/gan-report.js';
+import { loadSegmenter, type Segmenter } from '../../segment/segmenter.js';
+import type { CommandSpec, GlobalArgs } from '../command.js';
+import { table } from '../format.js';
+import { forceOption, prepareOutDir } from '../out-dir.js';
+import { startProgress, type Progress } from '../progress.js';
+
+/** Parses a comma-separated list of non-negative integers (`--units 0,1,2`), naming the option when it is not one. */
+export function parseIntList(value: unknown, option: string, example: string): number[] {
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  const parts = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const out = parts.map(Number);
+  if (parts.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw usageError(`${option} must be a comma-separated list of non-negative integers, got '${text}'`, { path: option, hint: `e.g. ${option} ${example}` });
+  }
+  return out;
+}
+
+function checkInt(argv: GlobalArgs, name: string, min: number): void {
+  const v = argv[name];
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw usageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`, { path: `--${name}`, hint: name === 'samples' ? 'e.g. --samples 2000' : undefined });
+  }
+}
+
+/** Removes `out` when this command created it and left it empty (a run that failed before writing). */
+export async function removeIfEmpty(out: string): Promise<void> {
+  try {
+    if ((await fs.readdir(out)).length === 0) await fs.rmdir(out);
+  } catch { /* not there, or not ours to remove */ }
+}
+
+const pct = (v: number): string => (Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : '–');
+
+/** The terminal table of an ablation: per size, each curve with its interval, the control, and the largest other concepts' change. */
+export function ablationTable(r: GeneratorAblation, others = 3): string {
+  const kinds = Object.keys(r.curves) as RankingKind[];
+  const first = r.curves[kinds[0]] ?? [];
+  const base = first[0]?.concepts ?? {};
+  const shown = Object.entries(base).filter(([name]) => name !== r.concept.name).sort((a, b) => b[1].before - a[1].before).slice(0, others).map(([name]) => name);
+  const header = ['units', ...kinds.map((k) => `${r.concept.name} removed (${k} ranking, ${r.level * 100}% interval)`), `random units (mean ± sd of ${r.controlDraws})`,
+    ...shown.map((c) => `${c} change (${kinds[0]})`)];
+  const rows = first.map((p, i) => {
+    const c = r.control.find((x) => x.n === p.n);
+    return [
+      String(p.n),
+      ...kinds.map((k) => {
+        const q = r.curves[k]![i];
+        return q.n === 0 ? '0' : `${pct(q.removed.value)} [${pct(q.removed.interval[0])}, ${pct(q.removed.interval[1])}]`;
+      }),
+      p.n === 0 ? '0' : c ? `${pct(c.removed.mean)} ± ${pct(c.removed.sd)}` : '–',
+      ...shown.map((name) => pct(p.concepts[name]?.change ?? Number.NaN)),
+    ];
+  });
+  return table([header, ...rows], header.map((_, i) => (i === 0 ? 'r' : 'l')));
+}
+
+export const ablateCommand: CommandSpec = {
+  name: 'ablate',
+  describe: "Generator ablation: zero a concept's top units of a layer and measure the portion of its pixels removed, with a random-unit control",
+  options: {
+    model: { type: 'string', default: 'builtin:scenes-gan', describe: 'the generator: builtin:scenes-gan, or a generator folder / model.json' },
+    concept: { type: 'string', demandOption: true, describe: 'the concept whose units are zeroed (a concept of the segmenter), e.g. tree' },
+    units: { type: 'string', default: DEFAULT_ABLATION_SIZES.join(','), describe: 'numbers of top-ranked units zeroed, comma-separated' },
+    samples: { type: 'number', default: 2000, describe: 'latents measured (0 … samples − 1 of the stream --seed), the same before and after' },
+    layer: { type: 'string', describe: "the generator layer (default: the generator's default, layer4 for the built-in one)" },
+    seed: { type: 'number', default: 1, describe: 'seed of the latents and of the control draws' },
+    segmenter: { type: 'string', default: 'builtin:scenes-segmenter', describe: 'the segmenter that labels the generated images' },
+    ranking: { type: 'string', choices: ['iou', 'causal', 'both'], default: 'both', describe: 'rank units by IoU with the concept (PNAS), causally (each unit\'s own removal), or both' },
+    'control-draws': { type: 'number', default: 3, describe: 'random-unit draws per size (0: no control)' },
+    'rank-samples': { type: 'number', default: 200, describe: 'held-out latents (after the measured ones) that rank units by IoU' },
+    'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent)' },
+    quantile: { type: 'number', default: 0.01, describe: "top quantile of a unit's activations that counts as active, for the IoU ranking" },
+    atlas: { type: 'string', describe: "a dissection atlas of the layer (atlas.json of `unit-attack dissect` on this generator): its thresholds and IoU order rank the units" },
+    level: { type: 'number', default: 0.99, describe: 'confidence level of the intervals' },
+    'batch-size': { type: 'number', default: 32, describe: 'latents per forward pass' },
+    examples: { type: 'number', default: 4, describe: 'latents shown before and after (examples/ablation-<ranking>.png)' },
+    out: { type: 'string', demandOption: true, describe: 'folder for ablation.json, ablation.csv, concepts.csv, ablation.png and examples/' },
+    json: { type: 'boolean', default: false, describe: 'print ablation.json on stdout' },
+    force: forceOption,
+  },
+  examples: [
+    ['unit-attack ablate --concept tree --units 0,1,2,4,8,20,30 --samples 2000 --out out/ablate-tree', 'remove trees from the built-in generator\'s scenes'],
+    ['unit-attack ablate --concept tree --units 5,20 --samples 200 --ranking iou --out out/quick', 'a quick look'],
+  ],
+  check(argv) {
+    parseIntList(argv.units, '--units', '0,1,2,4,8,20,30');
+    checkInt(argv, 'samples', 1);
+    checkInt(argv, 'seed', 0);
+    checkInt(argv, 'control-draws', 0);
+    checkInt(argv, 'rank-samples', 1);
+    checkInt(argv, 'causal-samples', 1);
+    checkInt(argv, 'batch-size', 1);
+    checkInt(argv, 'examples', 0);
+    const q = argv.quantile as number;
+    if (!(q > 0 && q < 1)) throw usageError(`--quantile must be in (0, 1), got ${String(q)}`, { path: '--quantile' });
+    const l = argv.level as number;
+    if (!(l > 0 && l < 1)) throw usageError(`--level must be in (0, 1), got ${String(l)}`, { path: '--level', hint: 'e.g. 0.99' });
+  },
+  async run(argv, io) {
+    await initBackend({ backend: argv.backend });
+    const out = argv.out as string;
+    let atlas: Atlas | undefined;
+    if (argv.atlas !== undefined) atlas = await loadAtlas(argv.atlas as string);
+    const g: Generator = await loadGenerator(argv.model as string);
+    let seg: Segmenter | undefined;
+    try {
+      seg = await loadSegmenter(argv.segmenter as string);
+      // Everything that can be checked before the long work is checked before --out is touched.
+      const layer = (argv.layer as string | undefined) ?? g.defaultLayer;
+      const { units } = spatialLayer(g, layer);
+      const sizes = checkSizes(parseIntList(argv.units, '--units', '0,1,2,4,8,20,30'), units, layer);
+      resolveConcept(seg, argv.concept as string);
+      await prepareOutDir(out, { force: argv.force as boolean, command: 'ablate', writes: ABLATION_REPORT_ENTRIES });
+      let bar: Progress | undefined;
+      let phase = '';
+      let last = 0;
+      let result: GeneratorAblation;
+      let files;
+      try {
+        const r = await ablateConcept(g, seg, {
+          concept: argv.concept as string, sizes, samples: argv.samples as number, layer, seed: argv.seed as number,
+          ranking: argv.ranking as RankingKind | 'both', controlDraws: argv['control-draws'] as number,
+          rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number, quantile: argv.quantile as number,
+          level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
+          ...(atlas ? { atlas } : {}),
+          onProgress: (p) => {
+            if (p.phase !== phase) { bar?.stop(); phase = p.phase; last = 0; bar = startProgress(io, p.phase, p.total, argv.quiet); }
+            bar?.tick(p.done - last);
+            last = p.done;
+          },
+        });
+        bar?.stop();
+        result = r.result;
+        files = await writeAblationReport(r.result, r.examples, out);
+      } catch (err) {
+        bar?.stop();
+        await removeIfEmpty(out);
+        throw err;
+      }
+      for (const w of result.warnings) io.err(`warning: ${w}`);
+      if (argv.json) {
+        io.out(JSON.stringify(result, null, 2));
+        return 0;
+      }
+      io.out(`ablated ${result.concept.name} units of ${result.layer} [${result.layerShape.join('×')}] of ${result.generator.name}: ${result.samples} samples (seed ${result.seed}), `
+        + `${result.concept.name} ${pct(result.baseline.conceptShare)} of pixels before, in ${result.seconds.toFixed(1)} s`);
+      for (const [k, rk] of Object.entries(result.rankings)) io.out(`${k} ranking: ${rk.units.slice(0, Math.min(10, Math.max(...sizes))).join(', ')}${Math.max(...sizes) > 10 ? ', …' : ''} (${rk.source})`);
+      io.out(ablationTable(result));
+      io.out(`wrote ${path.join(out, 'ablation.json')} (ablation.csv, concepts.csv, ablation.png${files.examples.length ? `, ${files.examples.map((f) => path.relative(out, f)).join(', ')}` : ''})`);
+      return 0;
+    } finally {
+      seg?.dispose();
+      g.dispose();
+    }
+  },
+};
