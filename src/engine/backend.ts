@@ -239,7 +239,9 @@ async function initCpu(reason: string): Promise<BackendInfo> {
 function isModuleNotFound(err: unknown, pkg: string): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   const msg = messageOf(err);
-  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && msg.includes(pkg);
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && msg.includes(pkg)) return true;
+  // Vite (and vitest) replace a missing optional peer dependency with a module that throws this.
+  return msg.startsWith(`Could not resolve "${pkg}" imported by`);
 }
 
 function messageOf(err: unknown): string {
