@@ -18,10 +18,11 @@ function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
 
 describe('buildArgv', () => {
   it('parses predict options with their defaults', () => {
-    const argv = buildArgv(['predict', '--image', 'a.png', 'b.png', '--top', '3']);
+    const argv = buildArgv(['predict', '--image', 'a.png', 'b.png', '--top-n', '3']);
     expect(argv._[0]).toBe('predict');
     expect(argv.image).toEqual(['a.png', 'b.png']);
-    expect(argv.top).toBe(3);
+    expect(argv['top-n']).toBe(3);
+    expect(buildArgv(['predict', '--image', 'a.png'])['top-n']).toBe(5);
     expect(argv.model).toBe('builtin:scenes-vgg16');
     expect(argv.backend).toBe(process.env.UNIT_ATTACK_BACKEND ?? 'auto');
   });
@@ -29,6 +30,7 @@ describe('buildArgv', () => {
   it('rejects an unknown option, a bad choice and a failed check as usage errors', () => {
     expect(() => buildArgv(['predict', '--image', 'a.png', '--tpo', '3'])).toThrowError(UnitAttackError);
     expect(() => buildArgv(['info', '--backend', 'gpu'])).toThrowError(/backend/);
+    expect(() => buildArgv(['predict', '--image', 'a.png', '--top-n', '0'])).toThrowError(/--top-n must be a positive integer/);
     expect(() => buildArgv(['predict', '--image', 'a.png', '--top', '0'])).toThrowError(/--top must be a positive integer/);
   });
 });

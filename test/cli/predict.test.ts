@@ -46,6 +46,27 @@ describe('unit-attack predict over a folder', () => {
     for (const x of r.results) expect(x.image).not.toMatch(/_(object|part|material|color|label)\.png$/);
   });
 
+  it('shows --top-n classes; the deprecated --top still works, with a warning, and stays out of the help', async () => {
+    const image = path.join(root, 'examples', 'ski_resort.png');
+    const run = async (args: string[]): Promise<{ io: ReturnType<typeof captureIO>; top: Array<{ class: string }> }> => {
+      const io = captureIO();
+      expect(await main(['predict', '--image', image, '--workers', '1', '--json', ...args], io)).toBe(0);
+      return { io, top: (JSON.parse(io.stdout.join('\n')) as { results: Array<{ top: Array<{ class: string }> }> }).results[0].top };
+    };
+    expect((await run([])).top).toHaveLength(5);
+    const n = await run(['--top-n', '2']);
+    expect(n.top).toHaveLength(2);
+    expect(n.io.stderr.join('\n')).not.toMatch(/deprecated/);
+    const old = await run(['--top', '3']);
+    expect(old.top).toHaveLength(3);
+    expect(old.io.stderr.join('\n')).toMatch(/--top is deprecated; use --top-n/);
+    const help = captureIO();
+    expect(await main(['predict', '--help'], help)).toBe(0);
+    const text = help.stdout.join('\n');
+    expect(text).toMatch(/--top-n .*how many classes to show \(--top, the former spelling, is deprecated/);
+    expect(text).not.toMatch(/^\s*--top\s/m);
+  });
+
   it('asks for images one way', async () => {
     const io = captureIO();
     expect(await main(['predict'], io)).toBe(2);

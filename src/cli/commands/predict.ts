@@ -18,7 +18,8 @@ export const predictCommand: CommandSpec = {
     image: { type: 'string', array: true, describe: 'image file(s): PNG, JPEG or WebP' },
     images: { type: 'string', describe: 'a folder of images (a folder written by `unit-attack synth`: its scenes)' },
     strict: { type: 'boolean', default: false, describe: 'exit 2 when any image cannot be read (default: skip it with a warning)' },
-    top: { type: 'number', default: 5, describe: 'how many classes to show' },
+    'top-n': { type: 'number', default: 5, describe: 'how many classes to show (--top, the former spelling, is deprecated but still accepted)' },
+    top: { type: 'number', hidden: true, describe: 'deprecated: use --top-n' },
     fit: { type: 'string', choices: ['crop', 'stretch'], default: 'crop', describe: 'fit other sizes by centre crop or stretch' },
     json: { type: 'boolean', default: false, describe: 'print JSON' },
     workers: workersOption,
@@ -33,10 +34,11 @@ export const predictCommand: CommandSpec = {
       throw usageError(named ? 'name the images one way only' : 'name the images to classify', { path: '--image', hint: 'give --image FILE… or --images DIR' });
     }
     checkWorkersArg(argv);
-    const top = argv.top as number;
-    if (!Number.isInteger(top) || top < 1) throw usageError(`--top must be a positive integer, got ${String(argv.top)}`, { path: '--top' });
+    const { top, flag } = topOf(argv);
+    if (!Number.isInteger(top) || top < 1) throw usageError(`${flag} must be a positive integer, got ${String(top)}`, { path: flag });
   },
   async run(argv, io) {
+    if (argv.top !== undefined) io.err('warning: --top is deprecated; use --top-n');
     await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
     const named = argv.images !== undefined ? await listImages(argv.images as string) : argv.image as string[];
@@ -64,7 +66,7 @@ export const predictCommand: CommandSpec = {
     const results: Array<{ image: string; top: Array<{ class: string; probability: number }> }> = files.map((file, f) => {
       const p = probs[f];
       const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
-      const k = Math.min(argv.top as number, order.length);
+      const k = Math.min(topOf(argv).top, order.length);
       return { image: file, top: order.slice(0, k).map((i) => ({ class: clf.classNames[i], probability: p[i] })) };
     });
     if (argv.json) {
@@ -103,4 +105,9 @@ async function predictAll(clf: Classifier, images: readonly tf.Tensor4D[]): Prom
     return { kind: 'predict', input: { x, count: b - a }, transfer: [x.buffer], label: `images ${a + 1}–${b}` };
   }));
   return parts.flatMap((p) => Array.from({ length: p.length / K }, (_, i) => p.slice(i * K, (i + 1) * K)));
+}
+
+/** How many classes to show: `--top-n`, or the deprecated `--top` when given. */
+function topOf(argv: Record<string, unknown>): { top: number; flag: '--top-n' | '--top' } {
+  return argv.top !== undefined ? { top: argv.top as number, flag: '--top' } : { top: argv['top-n'] as number, flag: '--top-n' };
 }
