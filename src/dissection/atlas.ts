@@ -29,6 +29,15 @@ export interface ConceptMatch {
   concept: string;
   category: string;
   iou: number;
+  /**
+   * The best IoU a mask of the unit's active size could reach against this concept's mask, `min(|A|, |M|) / max(|A|,
+   * |M|)` (see `iouCeiling`). Absent in atlases made before it.
+   */
+  ceiling?: number;
+  /** With `params.threshold: 'iqr'`: the activation level chosen for this concept, the top fraction of pixels it keeps, and its information quality ratio. */
+  threshold?: number;
+  level?: number;
+  iqr?: number;
 }
 
 /** One unit of the dissected layer. */
@@ -41,6 +50,10 @@ export interface AtlasUnit {
   category: string | null;
   /** The best IoU over all concepts (also when below the threshold). */
   iou: number;
+  /** The IoU ceiling of the best concept (see {@link ConceptMatch.ceiling}). */
+  ceiling?: number;
+  /** The unit's activation at a few high quantiles of its upsampled values, by quantile (`"0.99"`, `"0.995"`, `"0.999"`). */
+  levels?: Record<string, number>;
   /** Best concept per category, whatever its IoU. */
   perCategory: Record<string, { concept: string; iou: number }>;
   /** The few best concepts overall, best first. */
@@ -88,6 +101,11 @@ export interface Atlas {
     ranking?: 'single' | 'greedy';
     /** The classes re-ranked greedily (absent: every class). */
     rankingClasses?: string[];
+    /**
+     * How active regions are chosen: `quantile` (each unit's top-quantile level, PNAS) or `iqr` (per unit and concept,
+     * the level of highest information quality ratio, GAN Dissection). Absent: `quantile`.
+     */
+    threshold?: 'quantile' | 'iqr';
   };
   /** Probe images skipped because they could not be read. */
   skipped: number;
@@ -102,6 +120,8 @@ export interface Atlas {
   classGradients?: Record<string, ClassGradient & { split: 'train' }>;
   /** Why class importance is missing, when it is. */
   importanceNote?: string;
+  /** For a generator's atlas: the latent stream of its samples (latents `0 … probe.count − 1` of `seed`) and its output range. */
+  generator?: { latentSize: number; seed: number; outputRange: [number, number] };
   created: string;
   tool: { name: string; version: string; backend: string };
 }
@@ -117,8 +137,13 @@ const unitSchema = z.object({
   concept: z.string().nullable(),
   category: z.string().nullable(),
   iou: num,
+  ceiling: num.optional(),
+  levels: z.record(z.string(), num).optional(),
   perCategory: z.record(z.string(), z.object({ concept: z.string(), iou: num })),
-  topConcepts: z.array(z.object({ concept: z.string(), category: z.string(), iou: num })),
+  topConcepts: z.array(z.object({
+    concept: z.string(), category: z.string(), iou: num,
+    ceiling: num.optional(), threshold: num.optional(), level: num.optional(), iqr: num.optional(),
+  })),
   topImages: z.array(z.object({ index: nonneg, id: z.string(), value: num, map: z.array(num) })),
 });
 
@@ -163,6 +188,7 @@ export const atlasSchema = z.object({
     importance: z.boolean(),
     ranking: z.enum(['single', 'greedy']).optional(),
     rankingClasses: z.array(z.string()).optional(),
+    threshold: z.enum(['quantile', 'iqr']).optional(),
   }),
   skipped: nonneg,
   skippedIds: z.array(z.string()),
@@ -171,6 +197,7 @@ export const atlasSchema = z.object({
   ablation: z.record(z.string(), ablationSchema),
   classGradients: z.record(z.string(), gradientSchema).optional(),
   importanceNote: z.string().optional(),
+  generator: z.object({ latentSize: nonneg, seed: z.number().int(), outputRange: z.tuple([z.number(), z.number()]) }).optional(),
   created: z.string(),
   tool: z.object({ name: z.string(), version: z.string(), backend: z.string() }),
 });

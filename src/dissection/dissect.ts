@@ -13,23 +13,17 @@ import * as tf from '@tensorflow/tfjs';
 import { UnitAttackError, usageError } from '../errors.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
-import { poolFor, runOrdered } from '../engine/pool.js';
-import {
-  addIouCounts, mergeShardSketches, shardIndices, shardSeeds, tallyIouBatch, tallyShard,
-  type IouCounts, type IouInput, type ShardInput, type ShardOutput,
-} from './_internals/shards.js';
-import { createSketchBank, type SketchBank } from './_internals/sketch-bank.js';
-import { TopImages } from './_internals/top-images.js';
-import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit, type ConceptMatch } from './atlas.js';
+import { poolFor } from '../engine/pool.js';
+import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
+import { tallyShard } from './_internals/shards.js';
+import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
 import { CACHE_ENV_VAR, SHIPPED_ATLASES, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
-import { IouTally } from './iou.js';
 import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
 import { openSegmentedProbe } from './segmented.js';
-import type { QuantileSketch } from './quantile.js';
-import { ActivationStore, type StoredBatch } from './store.js';
+import { ActivationStore } from './store.js';
 
 /** Options for {@link dissect}. */
 export interface DissectOptions {
@@ -39,6 +33,12 @@ export interface DissectOptions {
   quantile?: number;
   /** A unit is labelled with its best concept when the IoU exceeds this. @defaultValue 0.04 */
   iouThreshold?: number;
+  /**
+   * How each unit's active region is chosen: `quantile`, its top-`quantile` level (PNAS); or `iqr`, per unit and
+   * concept the level of highest information quality ratio on a log grid of top fractions from 0.1% to 50% (GAN
+   * Dissection), concepts then ranked by the IoU at their own level. @defaultValue `quantile`
+   */
+  threshold?: ThresholdMethod;
   /** Largest N of the ablation curves. @defaultValue 20 */
   topN?: number;
   /** Top-activating images kept per unit. @defaultValue 8 */
@@ -100,9 +100,7 @@ export interface DissectResult {
 const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder', 'segmented']);
 
 /** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
-const ALGORITHM_VERSION = 3; // 3: class gradients
-
-const CONCEPTS_PER_UNIT = 3;
+export const ALGORITHM_VERSION = 3; // 3: class gradients
 
 /** Class gradients to 4 significant digits, which keeps the atlas file small (they rank units; no more is needed). */
 function roundGradient(g: ClassGradient): ClassGradient {
@@ -117,8 +115,9 @@ function resolve(o: DissectOptions): Resolved {
     quantile: o.quantile ?? 0.01, iouThreshold: o.iouThreshold ?? 0.04, topN: o.topN ?? 20, topImages: o.topImages ?? 8,
     batchSize: o.batchSize ?? 32, importance: o.importance ?? true, metric: o.metric ?? 'logprob',
     trainFraction: o.trainFraction ?? 0.5, sketchK: o.sketchK ?? 16384, seed: o.seed ?? 1, cache: o.cache ?? true,
-    ranking: o.ranking ?? 'single', rankingClasses: o.rankingClasses ?? null,
+    ranking: o.ranking ?? 'single', rankingClasses: o.rankingClasses ?? null, threshold: o.threshold ?? 'quantile',
   };
+  if (r.threshold !== 'quantile' && r.threshold !== 'iqr') throw usageError(`threshold must be 'quantile' or 'iqr', got '${String(o.threshold)}'`, { path: 'threshold', hint: 'quantile: the top-1% level of each unit (PNAS); iqr: per unit and concept by information quality ratio (GAN Dissection)' });
   if (r.ranking !== 'single' && r.ranking !== 'greedy') throw usageError(`ranking must be 'single' or 'greedy', got '${String(o.ranking)}'`, { path: 'ranking' });
   if (!(r.quantile > 0 && r.quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${String(o.quantile)}`, { path: 'quantile', hint: 'the PNAS setting is 0.01 (the 99th percentile)' });
   if (!(r.iouThreshold >= 0 && r.iouThreshold <= 1)) throw usageError(`iouThreshold must be in [0, 1], got ${String(o.iouThreshold)}`, { path: 'iouThreshold' });
@@ -132,7 +131,8 @@ function resolve(o: DissectOptions): Resolved {
 }
 
 let toolVersion: string | undefined;
-function version(): string {
+/** This package's version, recorded in atlases. */
+export function version(): string {
   if (toolVersion === undefined) {
     try {
       toolVersion = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -192,6 +192,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     layer, probe: probe.signature, labelSize, quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages,
     importance: o.importance, metric: o.metric, trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed,
     ...(o.ranking === 'greedy' ? { ranking: o.ranking, rankingClasses: o.rankingClasses } : {}),
+    ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
   };
   if (o.rankingClasses) {
     for (const c of o.rankingClasses) {
@@ -212,93 +213,24 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     }
   }
 
-  const [lh, lw] = labelSize;
-  const lp = lh * lw;
-  const planes = probe.labelPlanes;
-  const store = await ActivationStore.create(h * w * C, planes * lp, options.tmpDir);
-  let sketches: SketchBank | undefined;
+  const store = await ActivationStore.create(h * w * C, probe.labelPlanes * labelSize[0] * labelSize[1], options.tmpDir);
   try {
-    // ---- pass 1: activations, thresholds, top images ----
     // Fixed shards of the probe set, each with fresh sketches merged in shard order: the same thresholds whether
     // the shards run here (the sketches then sort on the other core when a helper thread starts) or on a pool.
     const pool = poolFor(classifier);
-    const remote = pool && WORKER_PROBE_KINDS.has(probe.kind) ? pool : undefined;
-    const shards = shardIndices(probe.count, o.batchSize);
-    // More threads than shards would only load idle copies of the model.
-    remote?.limit?.(shards.length);
-    const shardInput = (s: number): ShardInput => ({
-      probe: probe.spec, indices: shards[s], layer, labelSize, batchSize: o.batchSize, sketchK: o.sketchK, seeds: shardSeeds(o.seed, s, C),
-    });
-    const top = new TopImages(C, o.topImages, h * w);
-    const ids = new Map<number, string>();
     const classOf = new Int32Array(probe.count).fill(-1);
     const probeToModel = (probe.classNames ?? []).map((c) => classifier.classNames.indexOf(c));
-    const skippedIds: string[] = [];
-    let used = 0;
-    let seen = 0;
-    let totals: QuantileSketch[] | undefined;
-    const actsPer = h * w * C; const labelsPer = planes * lp;
-    const take = async (out: ShardOutput): Promise<void> => {
-      totals = mergeShardSketches(totals, out.sketches);
-      for (const [id, reason] of out.skipped) { skippedIds.push(id); warn(`skipped the probe image '${id}': ${reason}`); }
-      for (let a = 0; a < out.indices.length; a += o.batchSize) {
-        const b = Math.min(out.indices.length, a + o.batchSize);
-        const acts = out.acts.subarray(a * actsPer, b * actsPer);
-        const idx = out.indices.slice(a, b);
-        await store.append(acts, out.labels.subarray(a * labelsPer, b * labelsPer), idx);
-        top.add(acts, idx);
-      }
-      out.indices.forEach((idx, i) => {
-        ids.set(idx, out.ids[i]);
-        const pc = out.classIndex?.[i] ?? -1;
-        classOf[idx] = pc >= 0 ? probeToModel[pc] ?? -1 : -1;
-      });
-      used += out.indices.length;
-      seen += out.skipped.length;
-      progress({ phase: 'activations', done: seen, total: probe.count });
-    };
-    const onBatch = (n: number): void => { seen += n; progress({ phase: 'activations', done: seen, total: probe.count }); };
-    if (remote) {
-      await runOrdered(shards.map((_, s) => s), remote.size * 2, (s) => remote.run<ShardOutput>({
-        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => onBatch(n as number),
-        label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
-      }), take);
-    } else {
-      sketches = await createSketchBank(o.sketchK, shardSeeds(o.seed, 0, C));
-      for (let s = 0; s < shards.length; s++) {
-        if (s > 0) await sketches.reset(shardSeeds(o.seed, s, C));
-        await take(await tallyShard(classifier, probe, shardInput(s), sketches, onBatch));
-      }
-      await sketches.close();
-      sketches = undefined;
-    }
-    if (used === 0 || !totals) {
-      throw new UnitAttackError('UA_INPUT', `no probe image of '${probe.spec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
-    }
-    const thresholds = Float32Array.from(totals, (t) => t.quantile(1 - o.quantile));
-    totals = undefined;
-
-    // ---- pass 2: pooled IoU ----
-    const maxId = probe.concepts.reduce((m, c) => Math.max(m, c.id), 0);
-    const tally = new IouTally(C, maxId + 1);
-    let done = 0;
-    const iouInput = (b: StoredBatch): IouInput => ({
-      acts: b.acts, labels: b.labels, count: b.count, layerShape: [h, w, C], labelSize, planes, thresholds, labelValues: maxId + 1,
-    });
-    const addBatch = (c: IouCounts, b: StoredBatch): void => {
-      addIouCounts(tally, c);
-      done += b.count;
-      progress({ phase: 'iou', done, total: used });
-    };
-    if (remote) {
-      await runOrdered(store.batches(), remote.size * 2, (b) => remote.run<IouCounts>({
-        kind: 'dissect-iou', input: iouInput(b), transfer: [b.acts.buffer as ArrayBuffer],
-        label: `the IoU of probe images ${b.indices[0]}–${b.indices[b.indices.length - 1]}`,
-      }), addBatch);
-    } else {
-      for await (const b of store.batches()) addBatch(await tallyIouBatch(iouInput(b)), b);
-    }
-    const units = labelUnits(tally, thresholds, probe, o.iouThreshold, top, ids);
+    const { units, tally, used, ids, skippedIds } = await layerPasses({
+      layer, layerShape: [h, w, C], labelSize, count: probe.count, planes: probe.labelPlanes, concepts: probe.concepts, probeSpec: probe.spec,
+      shard: (input, bank, onBatch) => tallyShard(classifier, probe, input, bank, onBatch),
+      ...(pool && WORKER_PROBE_KINDS.has(probe.kind) ? { remote: pool } : {}),
+      onShard(out) {
+        out.indices.forEach((idx, i) => {
+          const pc = out.classIndex?.[i] ?? -1;
+          classOf[idx] = pc >= 0 ? probeToModel[pc] ?? -1 : -1;
+        });
+      },
+    }, o, store, progress, warn);
 
     // ---- class importance and ablation ----
     let classImportance: Atlas['classImportance'] = {};
@@ -364,6 +296,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
         quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages, metric: o.metric,
         trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed, importance: o.importance,
         ...(o.ranking === 'greedy' ? { ranking: 'greedy' as const, ...(o.rankingClasses ? { rankingClasses: [...o.rankingClasses] } : {}) } : {}),
+        ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
       },
       skipped: skippedIds.length, skippedIds,
       units, classImportance, ablation,
@@ -384,36 +317,6 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     }
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
-    await sketches?.close();
     await store.close();
   }
-}
-
-function sig(x: number, digits = 6): number {
-  return Number.isFinite(x) ? Number(x.toPrecision(digits)) : x;
-}
-
-/** Best concept overall and per category for every unit, from the IoU tally. */
-function labelUnits(tally: IouTally, thresholds: Float32Array, probe: ProbeSet, iouThreshold: number, top: TopImages, ids: Map<number, string>): AtlasUnit[] {
-  const units: AtlasUnit[] = [];
-  for (let u = 0; u < tally.units; u++) {
-    const scored: ConceptMatch[] = probe.concepts
-      .map((c) => ({ concept: c.name, category: c.category, iou: tally.iou(u, c.id) }))
-      .sort((a, b) => b.iou - a.iou || a.concept.localeCompare(b.concept));
-    const best = scored[0];
-    const perCategory: AtlasUnit['perCategory'] = {};
-    for (const s of scored) if (!perCategory[s.category]) perCategory[s.category] = { concept: s.concept, iou: sig(s.iou) };
-    const labelled = best !== undefined && best.iou > iouThreshold;
-    units.push({
-      unit: u,
-      threshold: sig(thresholds[u], 7),
-      concept: labelled ? best.concept : null,
-      category: labelled ? best.category : null,
-      iou: sig(best?.iou ?? 0),
-      perCategory,
-      topConcepts: scored.slice(0, CONCEPTS_PER_UNIT).filter((s) => s.iou > 0).map((s) => ({ ...s, iou: sig(s.iou) })),
-      topImages: top.entries(u).map((e) => ({ index: e.index, id: ids.get(e.index) ?? String(e.index), value: sig(e.value), map: Array.from(e.map, (v) => sig(v, 5)) })),
-    });
-  }
-  return units;
 }

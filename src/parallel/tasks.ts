@@ -11,7 +11,7 @@ import { ablateChunk, rankChunk, type AblationChunkCounts, type AblationChunkInp
 import { openProbe, type ProbeSet } from '../dissection/probe.js';
 import '../dissection/segmented.js'; // registers the segmented probe kind, so segmented shards open here too
 import { createSketchBank } from '../dissection/_internals/sketch-bank.js';
-import { shardTransfer, tallyIouBatch, tallyShard, type IouCounts, type IouInput, type ShardInput, type ShardOutput } from '../dissection/_internals/shards.js';
+import { iouTransfer, shardTransfer, tallyIouBatch, tallyShard, type IouCounts, type IouInput, type ShardInput, type ShardOutput } from '../dissection/_internals/shards.js';
 
 registerPoolTask<AttackTaskInput, AttackTaskOutput>('attack', async (ctx, input) => {
   const x = tf.tensor4d(input.x, input.shape);
@@ -45,7 +45,7 @@ registerPoolTask<ShardInput, ShardOutput>('dissect-shard', async (ctx, input) =>
 
 registerPoolTask<IouInput, IouCounts>('dissect-iou', async (_ctx, input) => {
   const value = await tallyIouBatch(input);
-  return { value, transfer: [value.activeCount.buffer as ArrayBuffer, value.labelCount.buffer as ArrayBuffer, value.intersection.buffer as ArrayBuffer] };
+  return { value, transfer: iouTransfer(value) };
 });
 
 registerPoolTask<RankChunkInput, RankChunkSums>('importance-rank', async (ctx, input) => {

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Classifier } from '../../models/types.js';
-import { IouTally } from '../iou.js';
+import { IouTally, LevelTally, type LevelCounts } from '../iou.js';
 import { probeBatches, type ProbeSet } from '../probe.js';
 import { QuantileSketch } from '../quantile.js';
 import { upsampleActivations } from '../upsample.js';
@@ -60,6 +60,18 @@ export interface ShardOutput {
   skipped: Array<[string, string]>;
 }
 
+/** One batch of pass 1: a layer's activations and the label maps of the same images. */
+export interface LayerBatch {
+  /** Raw activations `[n, h, w, C]`; {@link tallyBatches} disposes it. */
+  acts: tf.Tensor4D;
+  /** Label maps `[n, planes, labelH, labelW]`. */
+  labels: Uint16Array;
+  indices: number[];
+  ids: string[];
+  /** Class index per image, when the source has classes. */
+  classIndex?: ArrayLike<number>;
+}
+
 /**
  * Pass 1 over one shard. `bank` must hold fresh sketches seeded with `input.seeds`; it is left holding the shard's
  * values. `onBatch` hears the number of images of each batch done.
@@ -68,39 +80,59 @@ export async function tallyShard(
   classifier: Classifier, probe: ProbeSet, input: ShardInput, bank: SketchBank, onBatch?: (images: number) => void,
 ): Promise<ShardOutput> {
   const [H, W] = classifier.inputSize;
-  const [lh, lw] = input.labelSize;
-  const lp = lh * lw;
+  const skipped: Array<[string, string]> = [];
+  async function* batches(): AsyncGenerator<LayerBatch> {
+    for await (const batch of probeBatches(probe, {
+      batchSize: input.batchSize, labelSize: input.labelSize, indices: input.indices,
+      onSkip: (id, reason) => { skipped.push([id, reason]); },
+    })) {
+      const x = tf.tensor4d(batch.images, [batch.count, H, W, 3]);
+      let acts: tf.Tensor4D;
+      try {
+        acts = tf.tidy(() => classifier.activations(x, input.layer) as tf.Tensor4D);
+      } finally {
+        x.dispose();
+      }
+      yield { acts, labels: batch.labels, indices: batch.indices, ids: batch.ids, ...(batch.classIndex ? { classIndex: batch.classIndex } : {}) };
+    }
+  }
+  const out = await tallyBatches(batches(), input.labelSize, bank, onBatch, probe.classNames !== undefined);
+  return { ...out, skipped };
+}
+
+/**
+ * Pass 1 over any source of batches (a classifier on a probe set, a generator on its latents): each unit's upsampled
+ * values go to `bank`; the raw activations and label maps are gathered for the caller to store.
+ */
+export async function tallyBatches(
+  batches: AsyncIterable<LayerBatch>, labelSize: readonly [number, number], bank: SketchBank, onBatch?: (images: number) => void, withClasses = false,
+): Promise<ShardOutput> {
+  const lp = labelSize[0] * labelSize[1];
   const acts: Float32Array[] = []; const labels: Uint16Array[] = [];
   const indices: number[] = []; const ids: string[] = []; const classIndex: number[] = [];
-  const skipped: Array<[string, string]> = [];
-  for await (const batch of probeBatches(probe, {
-    batchSize: input.batchSize, labelSize: input.labelSize, indices: input.indices,
-    onSkip: (id, reason) => { skipped.push([id, reason]); },
-  })) {
-    const n = batch.count;
-    const x = tf.tensor4d(batch.images, [n, H, W, 3]);
-    let a: tf.Tensor4D;
-    try {
-      a = tf.tidy(() => classifier.activations(x, input.layer) as tf.Tensor4D);
-    } finally {
-      x.dispose();
-    }
-    const upT = tf.tidy(() => tf.transpose(upsampleActivations(a, input.labelSize), [3, 0, 1, 2]));
+  for await (const batch of batches) {
+    const a = batch.acts;
+    const n = a.shape[0];
     let raw: Float32Array; let up: Float32Array;
     try {
-      [raw, up] = (await Promise.all([a.data(), upT.data()])) as [Float32Array, Float32Array];
+      const upT = tf.tidy(() => tf.transpose(upsampleActivations(a, labelSize), [3, 0, 1, 2]));
+      try {
+        [raw, up] = (await Promise.all([a.data(), upT.data()])) as [Float32Array, Float32Array];
+      } finally {
+        upT.dispose();
+      }
     } finally {
-      a.dispose(); upT.dispose();
+      a.dispose();
     }
     await bank.update(up, n * lp); // may transfer `up` to the sketch worker: not used below
     acts.push(raw); labels.push(batch.labels);
     indices.push(...batch.indices); ids.push(...batch.ids);
-    if (batch.classIndex) classIndex.push(...batch.classIndex);
+    if (batch.classIndex) classIndex.push(...Array.from(batch.classIndex));
     onBatch?.(n);
   }
   return {
     sketches: await bank.serialize(), acts: concat(acts, Float32Array), labels: concat(labels, Uint16Array), indices, ids,
-    classIndex: probe.classNames ? Int32Array.from(classIndex) : null, skipped,
+    classIndex: withClasses ? Int32Array.from(classIndex) : null, skipped: [],
   };
 }
 
@@ -133,10 +165,17 @@ export interface IouInput {
   planes: number;
   thresholds: Float32Array;
   labelValues: number;
+  /** With the IQR threshold: `[C, G]` levels per unit for a {@link LevelTally} as well. */
+  levels?: Float32Array;
+  grid?: number;
 }
 
 /** The IoU counts of one batch, as plain data. */
-export interface IouCounts { activeCount: Float64Array; labelCount: Float64Array; intersection: Float64Array; pixels: number }
+export interface IouCounts {
+  activeCount: Float64Array; labelCount: Float64Array; intersection: Float64Array; pixels: number;
+  /** The {@link LevelTally} counts, with levels. */
+  levels?: LevelCounts;
+}
 
 /** Pass 2 of one stored batch: upsample, threshold and count. */
 export async function tallyIouBatch(input: IouInput): Promise<IouCounts> {
@@ -148,13 +187,27 @@ export async function tallyIouBatch(input: IouInput): Promise<IouCounts> {
   } finally {
     upT.dispose();
   }
+  const lp = input.labelSize[0] * input.labelSize[1];
   const tally = new IouTally(C, input.labelValues);
-  tally.add(up, input.thresholds, input.labels, input.count, input.planes, input.labelSize[0] * input.labelSize[1]);
-  return { activeCount: tally.activeCount, labelCount: tally.labelCount, intersection: tally.intersection, pixels: tally.pixels };
+  tally.add(up, input.thresholds, input.labels, input.count, input.planes, lp);
+  let levels: LevelCounts | undefined;
+  if (input.levels && input.grid) {
+    const lt = new LevelTally(C, input.labelValues, input.levels, input.grid);
+    lt.add(up, input.labels, input.count, input.planes, lp);
+    levels = lt.counts();
+  }
+  return { activeCount: tally.activeCount, labelCount: tally.labelCount, intersection: tally.intersection, pixels: tally.pixels, ...(levels ? { levels } : {}) };
 }
 
-/** Adds a batch's counts to `tally`. */
-export function addIouCounts(tally: IouTally, c: IouCounts): void {
+/** The buffers of {@link IouCounts} to move rather than copy across threads. */
+export function iouTransfer(c: IouCounts): ArrayBuffer[] {
+  const b = [c.activeCount, c.labelCount, c.intersection, ...(c.levels ? [c.levels.bins, c.levels.binInter, c.levels.labelCount] : [])];
+  return b.map((x) => x.buffer as ArrayBuffer);
+}
+
+/** Adds a batch's counts to `tally` (and its level counts to `levels`). */
+export function addIouCounts(tally: IouTally, c: IouCounts, levels?: LevelTally): void {
+  if (levels && c.levels) levels.addCounts(c.levels);
   const part = new IouTally(tally.units, tally.labelValues);
   part.activeCount.set(c.activeCount); part.labelCount.set(c.labelCount); part.intersection.set(c.intersection);
   part.pixels = c.pixels;
