@@ -10,7 +10,7 @@ import { jsonOption, type CliIO, type CommandSpec } from '../command.js';
 import { table } from '../format.js';
 import { startProgress } from '../progress.js';
 import { checkWorkersArg, workersOf } from '../workers.js';
-import { printScenarioError } from './run.js';
+import { printScenarioError, scenarioProgress } from './run.js';
 
 /** The expectations block with the suggested thresholds, as YAML to paste into the scenario file. */
 export function suggestedYaml(c: Calibration): string {
@@ -86,8 +86,7 @@ export const calibrateCommand: CommandSpec = {
         seeds, margin: argv.margin as number,
         ...(argv.from !== undefined ? { from: argv.from as number } : {}),
         workers: argv.workers === undefined && !hasWorkerScript() ? 1 : workersOf(argv, io),
-        onProgress: (p) => bar.tick(0, `${p.scenario}: ${p.phase}${p.of ? ` ${p.done ?? 0}/${p.of}` : ''}`),
-        onScenario: (r) => bar.tick(1, `${r.name}: ${r.status}`),
+        ...scenarioProgress(bar, Array.from({ length: seeds + 1 }, () => scenario)),
       });
     } finally {
       bar.stop();

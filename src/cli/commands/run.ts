@@ -10,9 +10,10 @@ import { ScenarioError, displayPath, issueLocation } from '../../scenarios/error
 import { lineOf, loadScenarios } from '../../scenarios/load.js';
 import { githubAnnotations, githubSummary, type LineOf } from '../../report/github.js';
 import type { RunResults } from '../../report/types.js';
-import { assembleResults, invalidFileResults, runScenarios } from '../../scenarios/run.js';
+import { assembleResults, invalidFileResults, runScenarios, type RunScenariosOptions } from '../../scenarios/run.js';
+import type { Scenario } from '../../scenarios/types.js';
 import { jsonOption, type CliIO, type CommandSpec, type GlobalArgs } from '../command.js';
-import { startProgress } from '../progress.js';
+import { startProgress, WorkMeter, type Progress } from '../progress.js';
 import { checkWorkersArg, workersOf } from '../workers.js';
 import { hasWorkerScript } from '../../scenarios/workers.js';
 
@@ -44,6 +45,30 @@ async function reportToGitHub(results: RunResults, io: CliIO, json: boolean, lin
       io.err(`warning: cannot write the job summary '${summary}': ${(err as Error).message}`);
     }
   }
+}
+
+/** The phases of a scenario that report their work (`done` of `of`): a unit attack and its random control, else one. */
+export function countedPhases(s: Scenario): number {
+  return s.task.kind === 'attack' && s.task.attack.kind === 'unit' && s.task.attack.randomControl !== false ? 2 : 1;
+}
+
+/**
+ * Progress callbacks for `runScenarios` that move `bar` by the work done inside each scenario (see {@link WorkMeter}),
+ * so the time left is estimated from work from the first scenario on.
+ */
+export function scenarioProgress(bar: Progress, scenarios: readonly Scenario[]): Pick<RunScenariosOptions, 'onProgress' | 'onScenario'> {
+  const meter = new WorkMeter((i) => countedPhases(scenarios[i - 1]));
+  const indexOf = new Map<string, number>();
+  return {
+    onProgress: (p) => {
+      indexOf.set(p.scenario, p.index);
+      bar.update(meter.update(p), `${p.scenario}: ${p.phase}${p.of ? ` ${p.done ?? 0}/${p.of}` : ''}`);
+    },
+    onScenario: (r) => {
+      const i = indexOf.get(r.name) ?? scenarios.findIndex((s) => s.name === r.name) + 1;
+      bar.update(meter.finish(i), `${r.name}: ${r.status}`);
+    },
+  };
 }
 
 function files(argv: GlobalArgs): string[] {
@@ -116,8 +141,7 @@ export const runCommand: CommandSpec = {
         ...(argv.seed !== undefined ? { seed: argv.seed as number } : {}),
         ...(argv.path !== undefined ? { path: argv.path as string } : {}),
         ...(baseline ? { baseline } : {}),
-        onProgress: (p) => bar.tick(0, `${p.scenario}: ${p.phase}${p.of ? ` ${p.done ?? 0}/${p.of}` : ''}`),
-        onScenario: (r) => bar.tick(1, `${r.name}: ${r.status}`),
+        ...scenarioProgress(bar, scenarios),
       });
     } finally {
       bar.stop();
