@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import chalk from 'chalk';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
@@ -21,7 +22,29 @@ export const GLOBAL_OPTIONS = {
   debug: { type: 'boolean', default: false, describe: 'show stack traces' },
   quiet: { type: 'boolean', default: false, describe: 'no progress bars' },
   color: { type: 'boolean', describe: 'colour in the terminal (--no-color, or env NO_COLOR, turns it off; env FORCE_COLOR forces it)' },
+  import: {
+    type: 'string', array: true,
+    describe: 'modules to import before the command runs, e.g. one that adds an attack with registerAttack (a path or a package name; repeatable)',
+  },
 } as const;
+
+/**
+ * Imports the `--import` modules, in order. A path (relative to the working folder) or a package name; a module that
+ * cannot be found or throws is a usage error that names it.
+ */
+export async function importModules(specs: readonly string[] | undefined): Promise<void> {
+  for (const spec of specs ?? []) {
+    const local = spec.startsWith('.') || path.isAbsolute(spec) || existsSync(spec);
+    const url = local ? pathToFileURL(path.resolve(spec)).href : spec;
+    try {
+      await import(/* @vite-ignore */ url);
+    } catch (err) {
+      throw usageError(`--import '${spec}' could not be imported: ${err instanceof Error ? err.message : String(err)}`, {
+        path: '--import', hint: 'give a path to an ES module (.js, .mjs) or the name of an installed package', cause: err,
+      });
+    }
+  }
+}
 
 /** The package version, from its package.json. */
 export function packageVersion(): string {
@@ -177,6 +200,7 @@ export async function main(args: readonly string[], io: CliIO = processIO, comma
     }
     const argv = buildArgv(args, commands);
     const spec = commands.find((c) => c.name === argv._[0])!;
+    await importModules(argv.import as string[] | undefined);
     return await spec.run(argv, io);
   } catch (caught) {
     const err = isUserError(caught) ? caught : fileSystemError(caught) ?? caught;

@@ -6,11 +6,12 @@ import { promises as fs, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { attackNames } from '../attacks/registry.js';
 import { editDistance, nearestNames } from '../errors.js';
 import { BUILTIN_MODELS } from '../models/io.js';
 import { checkScenarioFile, type FieldIssue } from './check.js';
 import { ROOT_PATH, ScenarioError, scenarioError, type ScenarioIssue, type ScenarioIssueCode } from './errors.js';
-import { ATTACK_KEYS, readFraction, scenarioSchema, unknownKeyMessage, type ScenarioFile } from './schema.js';
+import { ATTACK_KEYS, readFraction, scenarioSchemaWith, unknownKeyMessage, type ScenarioFile } from './schema.js';
 import type { Expectation, FolderInputs, LabelledFile, ModelRef, ResolvedAttack, Scenario, ScenarioSource, ScenarioTask } from './types.js';
 
 /** File extensions read as scenario files when a folder is named. */
@@ -327,12 +328,14 @@ export function parseScenario(text: string, file: string): Scenario {
       hint: 'see scenarios/*.yaml for examples',
     }));
   }
-  const r = scenarioSchema.safeParse(data);
+  // The schema takes every attack in the registry, those added with registerAttack included.
+  const schema = scenarioSchemaWith(attackNames());
+  const r = schema.safeParse(data);
   if (!r.success) {
     const issues = fromZod(r.error.issues, data).map(at);
     // When unknown keys are the only schema problems, the file without them still gets its semantic checks, so one
     // run reports every problem (a misspelt key does not hide a bad epsilon next to it).
-    const lenient = scenarioSchema.safeParse(withoutUnknownKeys(data, r.error.issues));
+    const lenient = schema.safeParse(withoutUnknownKeys(data, r.error.issues));
     if (lenient.success) {
       // Not what removing the keys caused: a problem of the block that held them (e.g. "names no metric").
       const parents = r.error.issues.filter((i) => i.code === 'unrecognized_keys').map((i) => i.path);

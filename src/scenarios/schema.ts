@@ -236,6 +236,18 @@ const attack = z.discriminatedUnion('kind', [
 /** Every key some attack kind takes: keys outside it are unknown whatever the kind. */
 export const ATTACK_KEYS: readonly string[] = [...new Set(attack.options.flatMap((o) => Object.keys(o.shape)))];
 
+/** The attack kinds the schema itself knows (each with its own keys). */
+export const BUILTIN_ATTACK_KINDS: readonly string[] = attack.options.map((o) => o.shape.kind.value);
+
+/**
+ * The attack block of attacks added with `registerAttack`: the registered name as `kind`, the keys every attack
+ * takes (epsilon, norm, seed, target), and any other key, passed to the attack as an option.
+ */
+function registeredAttack(kinds: readonly [string, ...string[]]) {
+  return z.looseObject({ kind: z.enum(kinds), ...common })
+    .describe('an attack added with registerAttack: kind is its registered name; other keys are passed to it as options');
+}
+
 const ablation = strict({
   class: className.describe('the class whose most important units are zeroed'),
   topN: positiveInt.max(4096).describe('how many of its top units (by class importance) to zero'),
@@ -284,6 +296,26 @@ export const scenarioSchema = strict({
   expectations,
   report: report.optional(),
 }, 'A unit-attack scenario: a model, inputs, an optional dissection, an attack, an ablation or a fuzzing block, and expectations with thresholds.');
+
+const schemas = new Map<string, typeof scenarioSchema>();
+
+/**
+ * The scenario schema that also takes the attack kinds in `registered` (names from the attack registry; the
+ * built-in kinds among them are left to their own schemas). Memoised per set of names.
+ */
+export function scenarioSchemaWith(registered: readonly string[]): typeof scenarioSchema {
+  const extra = [...new Set(registered)].filter((k) => !BUILTIN_ATTACK_KINDS.includes(k)).sort();
+  if (extra.length === 0) return scenarioSchema;
+  const key = extra.join('\n');
+  let s = schemas.get(key);
+  if (s === undefined) {
+    const withRegistered = z.discriminatedUnion('kind', [...attack.options, registeredAttack(extra as [string, ...string[]])])
+      .describe(attack.description ?? '');
+    s = scenarioSchema.extend({ attack: withRegistered.optional() }) as unknown as typeof scenarioSchema;
+    schemas.set(key, s);
+  }
+  return s;
+}
 
 /** A scenario file as written (after the schema has accepted it). */
 export type ScenarioFile = z.output<typeof scenarioSchema>;

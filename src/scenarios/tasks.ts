@@ -21,6 +21,7 @@ import { scenarioError } from './errors.js';
 import { fuzzClassifier } from './fuzz.js';
 import { stackImages, type LoadedInputs } from './inputs.js';
 import { issueAt } from './load.js';
+import { BUILTIN_ATTACK_KINDS } from './schema.js';
 import type { ResolvedAttack, Scenario } from './types.js';
 
 /** Images attacked per call of the attack (bounds memory on large inputs). */
@@ -154,6 +155,11 @@ function pick<T extends object>(o: T, keys: readonly string[]): Record<string, u
 
 /** The attack spec of a logit attack (fgsm, pgd, cw, square) as `runAttack` takes it. */
 function logitAttackSpec(a: ResolvedAttack): AttackCall {
+  if (!BUILTIN_ATTACK_KINDS.includes(a.kind)) {
+    // An attack added with registerAttack: the keys of its block are its options; a target aims its objective.
+    const { kind, target, ...options } = a as { kind: string; target?: string | number } & Record<string, unknown>;
+    return { kind, ...options, ...(target !== undefined ? { objective: { kind: 'ce', target } } : {}) };
+  }
   const base = pick(a, ['epsilon', 'norm', 'seed']);
   const own = a.kind === 'pgd' ? pick(a, ['steps', 'stepSize', 'restarts', 'randomStart', 'schedule', 'earlyStop', 'minPsnr'])
     : a.kind === 'fgsm' ? pick(a, ['minPsnr'])

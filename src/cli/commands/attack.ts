@@ -6,7 +6,7 @@ import { formatEpsilon, parseEpsilon, parseEpsilonList } from '../../attacks/eps
 import { AUTOATTACK_VERSIONS, type AutoAttackComponent } from '../../attacks/autoattack.js';
 import { checkGradientMasking, maskingWarnings, type MaskingCheck } from '../../attacks/masking.js';
 import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
-import { runAttack } from '../../attacks/registry.js';
+import { attackNames, runAttack } from '../../attacks/registry.js';
 import type { AttackProgress, AttackResult } from '../../attacks/types.js';
 import { disposeUnitAttack, unitAttack, unitAttackToJson, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit-attack.js';
 import { listImages, loadImage } from '../../data/images.js';
@@ -50,6 +50,16 @@ function unitList(v: unknown, name: string): number[] {
   });
 }
 
+/** `--attack` names a registered attack: a built-in one, or one added with registerAttack (e.g. by an --import module). */
+function checkAttackName(name: string): void {
+  const names = attackNames();
+  if (names.includes(name)) return;
+  throw usageError(`unknown attack '${name}'`, {
+    path: '--attack',
+    hint: `known attacks: ${names.join(', ')}; did you mean ${nearestNames(name, names, 1)[0]}? An attack of your own: --import a module that calls registerAttack`,
+  });
+}
+
 /** True when the arguments name units to steer (a unit attack) rather than a logit attack. */
 function isUnitAttack(argv: GlobalArgs): boolean {
   return ['suppress', 'excite', 'suppress-class', 'excite-class', 'suppress-units', 'excite-units'].some((k) => list(argv[k]).length > 0);
@@ -66,7 +76,10 @@ export const attackCommand: CommandSpec = {
     count: { type: 'number', default: 16, describe: 'with --synthetic: how many scenes' },
     seed: { type: 'number', default: 1, describe: 'seed of the attack, of the random-unit control and of the --synthetic scenes' },
     label: { type: 'string', describe: 'true class of --image/--images (default: the clean prediction)' },
-    attack: { type: 'string', choices: [...ATTACKS], default: 'pgd', describe: 'the optimizer: a logit attack, or with units named the optimizer of the unit attack (pgd, fgsm, cw)' },
+    attack: {
+      type: 'string', default: 'pgd',
+      describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw)`,
+    },
     version: { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, FAB-T, Square; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
     queries: { type: 'number', describe: 'query budget per image of square (default 1000) and of the Square step of autoattack (default 5000)' },
     'target-classes': { type: 'number', describe: 'target classes of apgd-t and of the APGD-T step of autoattack (default 9)' },
@@ -128,6 +141,8 @@ export const attackCommand: CommandSpec = {
       }
     }
     const attack = argv.attack as string;
+    // An attack added by an --import module is known only once the command runs (which checks it again).
+    if (argv.import === undefined) checkAttackName(attack);
     if (argv.version !== undefined) {
       if (attack !== 'autoattack') throw usageError(`--version chooses the autoattack ensemble, but --attack is ${attack}`, { path: '--version', hint: 'add --attack autoattack, or drop --version' });
       if (!(AUTOATTACK_VERSIONS as readonly string[]).includes(argv.version as string)) {
@@ -188,6 +203,7 @@ export const attackCommand: CommandSpec = {
     }
   },
   async run(argv, io) {
+    checkAttackName(argv.attack as string);
     await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'attack', writes: ATTACK_ENTRIES });
     const backend = await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
