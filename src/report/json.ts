@@ -40,7 +40,7 @@ const scenarioSchema = z.object({
   file: z.string(),
   description: z.string().optional(),
   status: z.enum(['passed', 'failed', 'error']),
-  task: z.enum(['attack', 'ablation', 'fuzz', 'evaluate', 'invalid']),
+  task: z.enum(['attack', 'ablation', 'insertion', 'fuzz', 'evaluate', 'invalid']),
   model: z.object({
     spec: z.string(), name: z.string(), fingerprint: z.string(), inputSize: z.tuple([z.number().int(), z.number().int()]),
     classes: z.number().int(),
@@ -49,7 +49,7 @@ const scenarioSchema = z.object({
   metrics: z.record(z.string(), jsonNumber),
   intervals: z.record(z.string(), intervalSchema).optional(),
   inputs: z.object({
-    kind: z.enum(['synthetic', 'folder']),
+    kind: z.enum(['synthetic', 'folder', 'latents']),
     total: z.number().int().nonnegative(),
     used: z.number().int().nonnegative(),
     errored: z.array(z.object({ id: z.string(), reason: z.string() })),

@@ -92,7 +92,7 @@ export interface ScenarioResult {
   /** `error`: the scenario could not run (see `error`). */
   status: 'passed' | 'failed' | 'error';
   /** `invalid`: the scenario file itself did not validate (its issues are in `error` and `details.issues`). */
-  task: 'attack' | 'ablation' | 'fuzz' | 'evaluate' | 'invalid';
+  task: 'attack' | 'ablation' | 'insertion' | 'fuzz' | 'evaluate' | 'invalid';
   model: { spec: string; name: string; fingerprint: string; inputSize: [number, number]; classes: number } | null;
   expectations: ExpectationResult[];
   /** Every metric measured, expected or not. */
@@ -100,7 +100,8 @@ export interface ScenarioResult {
   /** 95% Wilson intervals of the rate metrics (accuracies and success rates), by metric. */
   intervals?: Record<string, MetricInterval>;
   inputs: {
-    kind: 'synthetic' | 'folder';
+    /** `latents`: a generator scenario's latents (`total` = `used` = samples). */
+    kind: 'synthetic' | 'folder' | 'latents';
     total: number;
     used: number;
     errored: ErroredInput[];

@@ -6,7 +6,7 @@
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { nearestNames } from '../errors.js';
 import type { ScenarioIssueCode } from './errors.js';
-import { METRICS, readFraction, type MetricName, type ScenarioFile } from './schema.js';
+import { GENERATOR_METRICS, METRICS, readFraction, type MetricName, type ScenarioFile } from './schema.js';
 
 /** An issue found by {@link checkScenarioFile}, before the file and line are attached. */
 export interface FieldIssue {
@@ -19,8 +19,25 @@ export interface FieldIssue {
 /** The metrics that are rates of images, with a 95% Wilson interval in the results (and `bound` in expectations). */
 export const RATE_METRICS: ReadonlySet<string> = new Set(['clean_accuracy', 'robust_accuracy', 'untargeted_success', 'targeted_success', 'unit_success', 'random_control_success']);
 
-/** The metrics each task measures (besides `clean_accuracy`, which every task measures). */
+/** Whether a scenario file tests a generator: an insertion block, or an ablation block naming a concept. */
+export function isGeneratorScenario(file: Pick<ScenarioFile, 'ablation' | 'insertion'>): boolean {
+  return file.insertion !== undefined || file.ablation?.concept !== undefined;
+}
+
+/** The sizes of a generator ablation block, as a list. */
+export function ablationSizes(file: ScenarioFile): number[] {
+  const u = file.ablation?.units;
+  return u === undefined ? [] : Array.isArray(u) ? u : [u];
+}
+
+/** The metrics each task measures (besides `clean_accuracy`, which every classifier task measures). */
 export function metricsOf(file: ScenarioFile): Set<MetricName> {
+  if (isGeneratorScenario(file)) {
+    if (file.insertion) return new Set<MetricName>(['concept_inserted', 'insertion_ratio']);
+    const m = new Set<MetricName>(['concept_removed', 'concept_change']);
+    if (file.ablation?.controlDraws !== 0) m.add('control_removed');
+    return m;
+  }
   const m = new Set<MetricName>(['clean_accuracy']);
   if (file.dissection) m.add('units_labelled');
   const a = file.attack;
@@ -49,6 +66,12 @@ function whyNot(metric: MetricName, file: ScenarioFile): string {
     case 'unit_effect_excited': return file.attack?.kind === 'unit' ? 'the unit attack excites no units' : 'it needs the unit attack (attack.kind: unit)';
     case 'ablation_accuracy_drop': return 'it needs an ablation block';
     case 'property_holds': return 'it needs a fuzz block';
+    case 'concept_removed':
+    case 'concept_change': return "it needs a generator's ablation block (ablation: { concept, units })";
+    case 'control_removed': return file.ablation?.concept !== undefined ? 'ablation.controlDraws is 0' : "it needs a generator's ablation block (ablation: { concept, units })";
+    case 'concept_inserted':
+    case 'insertion_ratio': return 'it needs an insertion block';
+    case 'clean_accuracy': return 'a generator scenario has no images to classify';
     default: return 'it needs an attack block';
   }
 }
@@ -72,7 +95,62 @@ function checkEpsilon(value: number | string, norm: 'linf' | 'l2', path: (string
 /** Every cross-field problem of a schema-valid scenario file. */
 export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  const { inputs } = file;
+  if (isGeneratorScenario(file)) {
+    checkGeneratorScenario(file, issues);
+  } else if (file.inputs === undefined) {
+    issues.push({
+      code: 'missing_key', path: ['inputs'], message: 'inputs is required',
+      hint: 'e.g. inputs: { synthetic: { class: ski_resort, count: 20, seed: 1 } } or inputs: { folder: images, labels: labels.csv }',
+    });
+  } else {
+    checkInputs(file.inputs, issues);
+  }
+  checkTasks(file, issues);
+  return issues;
+}
+
+/** The checks of a generator scenario: no images, no dissection, one concept, sizes that the expectations read. */
+function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void {
+  if (file.inputs !== undefined) {
+    issues.push({
+      code: 'conflict', path: ['inputs'], message: 'a generator scenario draws its own latents, so it takes no inputs',
+      hint: `set ${file.insertion ? 'insertion' : 'ablation'}.samples and .seed instead, and drop inputs`,
+    });
+  }
+  if (file.dissection !== undefined) {
+    issues.push({ code: 'conflict', path: ['dissection'], message: 'a generator scenario ranks its units itself, on latents held out from the measured ones; it takes no dissection block', hint: 'drop dissection' });
+  }
+  const a = file.ablation;
+  if (a) {
+    for (const key of ['class', 'topN'] as const) {
+      if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a classifier's ablation; this one names a concept (a generator's ablation)`, hint: 'keep concept and units, or class and topN' });
+    }
+    if (a.units === undefined) issues.push({ code: 'missing_key', path: ['ablation', 'units'], message: 'ablation.units is required: the numbers of top units zeroed', hint: 'e.g. units: [5, 20]' });
+    if (a.ranking !== 'both' && a.ranking !== 'causal' && a.causalSamples !== undefined) {
+      issues.push({ code: 'conflict', path: ['ablation', 'causalSamples'], message: 'causalSamples needs ranking: causal or both' });
+    }
+  }
+  const sizes = ablationSizes(file);
+  const concept = a?.concept ?? file.insertion?.concept;
+  for (const m of METRICS) {
+    const t = file.expectations[m] as { units?: number; concept?: string; ranking?: string } | undefined;
+    if (t === undefined || !GENERATOR_METRICS.has(m)) continue;
+    if (t.units !== undefined && a && sizes.length > 0 && !sizes.includes(t.units)) {
+      issues.push({ code: 'invalid_value', path: ['expectations', m, 'units'], message: `${m} reads ${t.units} units, but ablation.units measures ${sizes.join(', ')}`, hint: `add ${t.units} to ablation.units` });
+    }
+    if (m === 'concept_removed' && t.concept !== undefined && t.concept !== concept) {
+      issues.push({ code: 'conflict', path: ['expectations', m, 'concept'], message: `concept_removed names '${t.concept}', but the ablation zeroes the units of '${String(concept)}'`, hint: 'one concept per scenario: drop concept here, or name the ablation\'s' });
+    }
+    if (m === 'concept_change' && t.concept === concept) {
+      issues.push({ code: 'invalid_value', path: ['expectations', m, 'concept'], message: `concept_change is the change of another concept than the one ablated ('${String(concept)}')`, hint: 'gate the ablated concept with concept_removed' });
+    }
+    if (t.ranking !== undefined && a && (a.ranking ?? 'iou') !== 'both' && (a.ranking ?? 'iou') !== t.ranking) {
+      issues.push({ code: 'conflict', path: ['expectations', m, 'ranking'], message: `${m} reads the ${t.ranking} ranking, but the ablation measures only the ${a.ranking ?? 'iou'} ranking`, hint: `set ablation.ranking to ${t.ranking} or both` });
+    }
+  }
+}
+
+function checkInputs(inputs: NonNullable<ScenarioFile['inputs']>, issues: FieldIssue[]): void {
 
   // ---- inputs ----
   const hasSynthetic = inputs.synthetic !== undefined;
@@ -110,9 +188,12 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
       issues.push({ code: 'invalid_value', path: ['inputs', 'synthetic', 'class'], message: 'class lists a class twice' });
     }
   }
+}
+
+function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
 
   // ---- one task ----
-  const tasks = (['attack', 'ablation', 'fuzz'] as const).filter((k) => file[k] !== undefined);
+  const tasks = (['attack', 'ablation', 'insertion', 'fuzz'] as const).filter((k) => file[k] !== undefined);
   if (tasks.length > 1) {
     issues.push({
       code: 'conflict', path: [tasks[1]], message: `a scenario runs one task, but this one has ${tasks.join(' and ')}`,
@@ -191,7 +272,17 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
   }
 
   // ---- ablation ----
-  if (file.ablation && !file.dissection) {
+  if (file.ablation && !isGeneratorScenario(file)) {
+    for (const key of ['class', 'topN'] as const) {
+      if (file.ablation[key] === undefined) {
+        issues.push({ code: 'missing_key', path: ['ablation', key], message: `ablation.${key} is required`, hint: "a classifier's ablation zeroes the topN units of a class (a generator's names a concept and units)" });
+      }
+    }
+    for (const key of ['units', 'ranking', 'controlDraws', 'causalSamples', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
+      if (file.ablation[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a generator's ablation, which names a concept`, hint: "a classifier's ablation takes class and topN" });
+    }
+  }
+  if (file.ablation && !file.dissection && !isGeneratorScenario(file)) {
     issues.push({ code: 'conflict', path: ['ablation'], message: 'ablation ranks units by class importance, so the scenario needs a dissection block', hint: 'add dissection: {}' });
   }
 
@@ -242,5 +333,4 @@ export function checkScenarioFile(file: ScenarioFile): FieldIssue[] {
       });
     }
   }
-  return issues;
 }

@@ -96,6 +96,7 @@ export async function loadInputs(scenario: Scenario, classifier: Classifier): Pr
       total: specs.length,
     };
   }
+  if (inputs.kind === 'latents') throw new UnitAttackError('UA_INTERNAL', 'loadInputs: a generator scenario has latents, not images');
   const issues = [];
   const labels: number[] = [];
   const images: RgbImage[] = [];

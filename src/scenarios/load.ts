@@ -8,8 +8,10 @@ import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Docum
 import type { z } from 'zod';
 import { attackNames } from '../attacks/registry.js';
 import { editDistance, nearestNames } from '../errors.js';
+import { BUILTIN_GENERATORS, isGeneratorSpec } from '../gan/generator.js';
 import { BUILTIN_MODELS } from '../models/io.js';
-import { checkScenarioFile, type FieldIssue } from './check.js';
+import { BUILTIN_SEGMENTERS } from '../segment/segmenter.js';
+import { ablationSizes, checkScenarioFile, isGeneratorScenario, type FieldIssue } from './check.js';
 import { ROOT_PATH, ScenarioError, scenarioError, type ScenarioIssue, type ScenarioIssueCode } from './errors.js';
 import { ATTACK_KEYS, readFraction, scenarioSchemaWith, unknownKeyMessage, type ScenarioFile } from './schema.js';
 import type { Expectation, FolderInputs, LabelledFile, ModelRef, ResolvedAttack, Scenario, ScenarioSource, ScenarioTask } from './types.js';
@@ -248,7 +250,33 @@ function resolveModel(m: ScenarioFile['model'], dir: string): ModelRef {
   return { spec: abs, ...(m.preprocessing !== undefined ? { preprocessing: m.preprocessing } : {}), ...(m.classes ? { classes: m.classes } : {}) };
 }
 
-function resolveTask(f: ScenarioFile): ScenarioTask {
+const segmenterSpec = (spec: string | undefined, dir: string): string => (spec === undefined ? 'builtin:scenes-segmenter' : spec.startsWith('builtin:') ? spec : path.resolve(dir, spec));
+
+function resolveTask(f: ScenarioFile, dir: string): ScenarioTask {
+  if (f.insertion) {
+    const i = f.insertion;
+    return {
+      kind: 'insertion',
+      insertion: {
+        concept: i.concept, units: i.units ?? 20, samples: i.samples ?? 100, seed: i.seed ?? 1, segmenter: segmenterSpec(i.segmenter, dir),
+        ...(i.at ? { at: [i.at[0], i.at[1]] as [number, number] } : {}), ...(i.layer !== undefined ? { layer: i.layer } : {}),
+        ...(i.level !== undefined ? { level: i.level } : {}), ...(i.rankSamples !== undefined ? { rankSamples: i.rankSamples } : {}),
+        ...(i.quantile !== undefined ? { quantile: i.quantile } : {}),
+      },
+    };
+  }
+  if (f.ablation && isGeneratorScenario(f)) {
+    const a = f.ablation;
+    return {
+      kind: 'gan-ablation',
+      ablation: {
+        concept: a.concept!, sizes: ablationSizes(f), samples: a.samples ?? 500, seed: a.seed ?? 1, segmenter: segmenterSpec(a.segmenter, dir),
+        ranking: a.ranking ?? 'iou', controlDraws: a.controlDraws ?? 3, ...(a.layer !== undefined ? { layer: a.layer } : {}),
+        ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}), ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}),
+        ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
+      },
+    };
+  }
   if (f.attack) {
     const { epsilon, ...rest } = f.attack;
     const stepSize = 'stepSize' in f.attack ? f.attack.stepSize : undefined;
@@ -269,16 +297,22 @@ function resolveTask(f: ScenarioFile): ScenarioTask {
 function resolve(f: ScenarioFile, source: ScenarioSource): Scenario {
   const dir = path.dirname(source.file);
   const expectations: Expectation[] = [];
+  const list = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
   for (const [metric, t] of Object.entries(f.expectations)) {
     if (t === undefined) continue;
+    const g = t as { concept?: string; units?: number; ranking?: 'iou' | 'causal'; context?: string | string[]; on?: string | string[]; over?: string | string[] };
+    const context = list(g.context); const on = list(g.on); const over = list(g.over);
     expectations.push({
       metric: metric as Expectation['metric'],
       ...(t.min !== undefined ? { min: readFraction(t.min) } : {}),
       ...(t.max !== undefined ? { max: readFraction(t.max) } : {}),
       ...(t.bound !== undefined && t.bound !== 'value' ? { bound: t.bound } : {}),
+      ...(g.concept !== undefined ? { concept: g.concept } : {}), ...(g.units !== undefined ? { units: g.units } : {}),
+      ...(g.ranking !== undefined ? { ranking: g.ranking } : {}), ...(context ? { context } : {}), ...(on ? { on } : {}), ...(over ? { over } : {}),
     });
   }
-  const inputs: Scenario['inputs'] = f.inputs.synthetic
+  const gen = f.insertion ?? (isGeneratorScenario(f) ? f.ablation : undefined);
+  const inputs: Scenario['inputs'] = !f.inputs ? { kind: 'latents', count: gen?.samples ?? (f.insertion ? 100 : 500), seed: gen?.seed ?? 1 } : f.inputs.synthetic
     ? {
       kind: 'synthetic',
       classes: f.inputs.synthetic.class === undefined ? undefined : Array.isArray(f.inputs.synthetic.class) ? f.inputs.synthetic.class : [f.inputs.synthetic.class],
@@ -298,9 +332,9 @@ function resolve(f: ScenarioFile, source: ScenarioSource): Scenario {
     file: source.file,
     model: resolveModel(f.model, dir),
     inputs,
-    allowErrors: f.inputs.allowErrors ?? 0,
+    allowErrors: f.inputs?.allowErrors ?? 0,
     ...(dissection ? { dissection } : {}),
-    task: resolveTask(f),
+    task: resolveTask(f, dir),
     expectations,
     reportImages: f.report?.images ?? DEFAULT_REPORT_IMAGES,
     source,
@@ -465,7 +499,27 @@ async function checkFiles(s: Scenario): Promise<Scenario> {
   const issues: ScenarioIssue[] = [];
   const src = s.source;
   const modelPath = src.lines['model.path'] !== undefined ? ['model', 'path'] : ['model'];
-  if (s.model.spec.startsWith('builtin:')) {
+  const generatorTask = s.task.kind === 'gan-ablation' || s.task.kind === 'insertion';
+  if (generatorTask) {
+    const block = s.task.kind === 'insertion' ? 'insertion' : 'ablation';
+    if (!isGeneratorSpec(s.model.spec)) {
+      const names = Object.keys(BUILTIN_GENERATORS);
+      const builtin = s.model.spec.startsWith('builtin:');
+      issues.push(issueAt(src, 'not_found', modelPath, builtin
+        ? `'${s.model.spec}' is not a built-in generator, and the ${block} block tests a generator`
+        : existsSync(s.model.spec) ? `'${s.model.spec}' is not a generator (no unit-attack.json of format "unit-attack-generator" beside its model.json)` : `no generator at '${s.model.spec}'`,
+      `built-in generators: ${names.map((n) => 'builtin:' + n).join(', ')}; a generator folder holds model.json, weights and a unit-attack.json sidecar; paths are relative to the scenario file`));
+    }
+    const seg = s.task.kind === 'insertion' ? s.task.insertion.segmenter : s.task.kind === 'gan-ablation' ? s.task.ablation.segmenter : '';
+    const segPath = [block, 'segmenter'];
+    if (seg.startsWith('builtin:') ? BUILTIN_SEGMENTERS[seg.slice('builtin:'.length)] === undefined : !existsSync(seg)) {
+      issues.push(issueAt(src, 'not_found', segPath, seg.startsWith('builtin:') ? `unknown built-in segmenter '${seg}'` : `no segmenter at '${seg}'`,
+        `built-in segmenters: ${Object.keys(BUILTIN_SEGMENTERS).map((n) => 'builtin:' + n).join(', ')}; paths are relative to the scenario file`));
+    }
+  } else if (isGeneratorSpec(s.model.spec)) {
+    issues.push(issueAt(src, 'conflict', modelPath, `'${s.model.spec}' is a generator: it has no classes to attack, fuzz or evaluate`,
+      "a generator scenario has an ablation block naming a concept (ablation: { concept: tree, units: [5, 20] }) or an insertion block, and no inputs"));
+  } else if (s.model.spec.startsWith('builtin:')) {
     const key = s.model.spec.slice('builtin:'.length);
     const names = Object.keys(BUILTIN_MODELS);
     const dir = BUILTIN_MODELS[key];

@@ -23,6 +23,7 @@ import {
 import { ScenarioError, displayPath, scenarioError } from './errors.js';
 import { loadInputs, type LoadedInputs } from './inputs.js';
 import { issueAt, loadScenarios } from './load.js';
+import { runGeneratorTask } from './generator-tasks.js';
 import { inputsTensor, predictAll, runTask, type TaskOutput } from './tasks.js';
 import type { Expectation, Scenario } from './types.js';
 
@@ -218,13 +219,37 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
   const file = displayPath(scenario.file);
   const result: ScenarioResult = {
     name: scenario.name, file, ...(scenario.description !== undefined ? { description: scenario.description } : {}),
-    status: 'error', task: scenario.task.kind, model: null, expectations: [], metrics: {},
-    inputs: { kind: scenario.inputs.kind, total: scenario.inputs.kind === 'synthetic' ? scenario.inputs.count : scenario.inputs.entries.length, used: 0, errored: [], allowErrors: scenario.allowErrors },
+    status: 'error', task: scenario.task.kind === 'gan-ablation' ? 'ablation' : scenario.task.kind, model: null, expectations: [], metrics: {},
+    inputs: { kind: scenario.inputs.kind, total: scenario.inputs.kind === 'folder' ? scenario.inputs.entries.length : scenario.inputs.count, used: 0, errored: [], allowErrors: scenario.allowErrors },
     seeds: scenario.inputs.kind === 'synthetic' ? { inputs: scenario.inputs.seed } : {},
     durations, details: {}, warnings: [], images: [],
   };
   const artifacts: ScenarioArtifacts = { images: [], plots: [] };
   let x: tf.Tensor4D | undefined;
+  if (scenario.task.kind === 'gan-ablation' || scenario.task.kind === 'insertion') {
+    try {
+      const g = await runGeneratorTask(scenario, progress);
+      result.model = g.model;
+      result.inputs = { ...result.inputs, used: result.inputs.total };
+      Object.assign(result.metrics, g.metrics);
+      if (Object.keys(g.intervals).length > 0) result.intervals = g.intervals;
+      Object.assign(result.details, g.details);
+      Object.assign(result.seeds, g.seeds);
+      Object.assign(durations, g.durations);
+      result.warnings.push(...g.warnings);
+      artifacts.plots = g.plots;
+      result.expectations = scenario.expectations.map((e) => evaluateExpectation(e, result.metrics[e.metric]));
+      result.status = result.expectations.every((e) => e.passed) ? 'passed' : 'failed';
+    } catch (err) {
+      result.status = 'error';
+      result.error = failureOf(err);
+      result.expectations = scenario.expectations.map((e) => ({ ...evaluateExpectation(e, Number.NaN), passed: false }));
+    } finally {
+      durations.total = (performance.now() - t0) / 1000;
+      progress('done');
+    }
+    return { result, artifacts };
+  }
   try {
     progress('model');
     let t = mark();
@@ -434,7 +459,8 @@ export async function runScenarios(scenarios: readonly Scenario[], options: RunS
     try {
       for (let i = 0; i < scenarios.length; i++) {
         const s = scenarios[i];
-        const run = await withPool(await poolOf(s), () => runScenario(s, {
+        const generator = s.task.kind === 'gan-ablation' || s.task.kind === 'insertion';
+        const run = await withPool(generator ? undefined : await poolOf(s), () => runScenario(s, {
           cache, ...(replay && s.task.kind === 'fuzz' ? { replay } : {}),
           onProgress: (phase, done, of) => options.onProgress?.({ index: i + 1, total: scenarios.length, scenario: s.name, phase, ...(done !== undefined ? { done } : {}), ...(of !== undefined ? { of } : {}) }),
         }));

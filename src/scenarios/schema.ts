@@ -26,6 +26,11 @@ export const METRICS = [
   'ablation_accuracy_drop',
   'units_labelled',
   'property_holds',
+  'concept_removed',
+  'control_removed',
+  'concept_change',
+  'concept_inserted',
+  'insertion_ratio',
 ] as const;
 
 export type MetricName = (typeof METRICS)[number];
@@ -47,7 +52,15 @@ export const METRIC_DESCRIPTIONS: Readonly<Record<MetricName, string>> = {
   ablation_accuracy_drop: 'relative drop of the class accuracy when its top units are zeroed: 1 − ablated / clean',
   units_labelled: 'units of the dissected layer labelled with a concept (IoU above the threshold)',
   property_holds: 'fuzzing: 1 when the property held for every drawn corruption, else 0',
+  concept_removed: "generator ablation: portion of the concept's pixels removed by zeroing its top units, Σ(before − after) / Σ before over paired latents (units: the size, default the largest; ranking: iou or causal)",
+  control_removed: 'generator ablation: the same portion for random units of the same size, mean over the control draws (units: the size, default the largest)',
+  concept_change: "generator ablation: relative change of another concept's pixels under the same ablation, after / before − 1 (concept: required)",
+  concept_inserted: "generator insertion: share of the cell's image region that became the concept, mean over placements (context: only placements where the segmenter saw these concepts at the cell before)",
+  insertion_ratio: 'generator insertion: concept_inserted in the contexts `on` over concept_inserted in the contexts `over` (e.g. doors on houses over doors in the sky)',
 };
+
+/** The metrics of generator scenarios (ablation or insertion of a generator's units), which take extra keys. */
+export const GENERATOR_METRICS: ReadonlySet<MetricName> = new Set(['concept_removed', 'control_removed', 'concept_change', 'concept_inserted', 'insertion_ratio']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Building blocks
@@ -248,10 +261,37 @@ function registeredAttack(kinds: readonly [string, ...string[]]) {
     .describe('an attack added with registerAttack: kind is its registered name; other keys are passed to it as options');
 }
 
+const sizes = z.union([z.int().min(0).max(4096), z.array(z.int().min(0).max(4096)).min(1)]);
+const contexts = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+/** Keys of a generator's ablation or insertion block (besides concept and units). */
+const generatorRun = {
+  samples: positiveInt.max(1_000_000).optional().describe('latents measured: numbers 0 … samples − 1 of the stream seed'),
+  seed: seed.optional().describe('seed of the latents (default 1)'),
+  layer: z.string().min(1).optional().describe("the generator layer (default: the generator's default layer)"),
+  segmenter: z.string().min(1).optional().describe('the segmenter that labels the generated images: builtin:scenes-segmenter (default) or a folder (relative to the scenario file)'),
+  rankSamples: positiveInt.max(100_000).optional().describe('held-out latents (after the measured ones) that rank the units by IoU (default 200)'),
+  quantile: z.number().gt(0).lt(1).optional(),
+};
+
 const ablation = strict({
-  class: className.describe('the class whose most important units are zeroed'),
-  topN: positiveInt.max(4096).describe('how many of its top units (by class importance) to zero'),
-}, 'unit ablation: zero the top units of a class (needs a dissection)');
+  class: className.optional().describe('classifier: the class whose most important units are zeroed'),
+  topN: positiveInt.max(4096).optional().describe('classifier: how many of its top units (by class importance) to zero'),
+  concept: z.string().min(1).optional().describe("generator: the concept whose top units are zeroed (a concept of the segmenter)"),
+  units: sizes.optional().describe('generator: the numbers of top-ranked units zeroed, e.g. [5, 20]'),
+  ranking: z.enum(['iou', 'causal', 'both']).optional().describe("generator: rank units by IoU with the concept (default), causally (each unit's own removal), or both"),
+  controlDraws: z.int().min(0).max(1000).optional().describe('generator: random-unit draws per size (default 3)'),
+  causalSamples: positiveInt.max(100_000).optional().describe('generator: held-out latents of the causal ranking (default 32)'),
+  ...generatorRun,
+}, "unit ablation: a classifier's top units of a class (class, topN; needs a dissection), or a generator's top units of a concept (concept, units)");
+
+const insertion = strict({
+  concept: z.string().min(1).describe('the concept inserted (a concept of the segmenter)'),
+  units: positiveInt.max(4096).optional().describe("how many of the concept's top units (by IoU) are set high (default 20)"),
+  at: z.tuple([z.int().min(0), z.int().min(0)]).optional().describe('[row, col] of the cell of the layer map; every cell, one at a time, when omitted'),
+  level: z.number().gt(0).lt(1).optional().describe("the quantile of each unit's activations it is set to (default 0.995)"),
+  ...generatorRun,
+}, "generator insertion: set a concept's top units high at a cell and measure the concept added, by what was there before");
 
 const fuzz = strict({
   runs: positiveInt.max(100_000).optional().describe('corruptions drawn (default 100)'),
@@ -273,8 +313,22 @@ const threshold = strict({
     .describe('rates only: compare min/max with the measured value (default) or with the lower or upper end of its 95% Wilson interval'),
 });
 
+const limits = {
+  min: numberOrFraction.optional().describe('the measured value must be ≥ min'),
+  max: numberOrFraction.optional().describe('the measured value must be ≤ max'),
+};
+
+/** The generator metrics' thresholds, with the keys that say what is measured. */
+const generatorThresholds: Partial<Record<MetricName, z.ZodType>> = {
+  concept_removed: strict({ ...limits, concept: z.string().min(1).optional().describe('must be the ablation block\'s concept'), units: z.int().min(0).optional().describe('the size (one of ablation.units; default the largest)'), ranking: z.enum(['iou', 'causal']).optional().describe('default iou when measured') }),
+  control_removed: strict({ ...limits, units: z.int().min(0).optional().describe('the size (one of ablation.units; default the largest)') }),
+  concept_change: strict({ ...limits, concept: z.string().min(1).describe('another concept of the segmenter, e.g. sky'), units: z.int().min(0).optional(), ranking: z.enum(['iou', 'causal']).optional() }),
+  concept_inserted: strict({ ...limits, context: contexts.optional().describe('only placements where the segmenter saw one of these at the cell before') }),
+  insertion_ratio: strict({ ...limits, on: contexts.describe('contexts above the line, e.g. [house, building]'), over: contexts.describe('contexts below the line, e.g. [sky, tree]') }),
+};
+
 const expectations = strict(
-  Object.fromEntries(METRICS.map((m) => [m, threshold.optional().describe(METRIC_DESCRIPTIONS[m])])) as Record<MetricName, z.ZodOptional<typeof threshold>>,
+  Object.fromEntries(METRICS.map((m) => [m, (generatorThresholds[m] ?? threshold).optional().describe(METRIC_DESCRIPTIONS[m])])) as Record<MetricName, z.ZodOptional<typeof threshold>>,
   'metric → { min, max }: the scenario passes when every measured metric is inside its bounds',
 );
 
@@ -288,14 +342,15 @@ export const scenarioSchema = strict({
   name: z.string().min(1).max(200).regex(/^[^\n\r]+$/, { error: 'must be a single line' }).describe('the scenario name (a JUnit test suite)'),
   description: z.string().optional(),
   model: model.describe('the model under test'),
-  inputs,
+  inputs: inputs.optional().describe('the images a classifier scenario runs on (a generator scenario draws its own latents)'),
   dissection: dissection.optional(),
   attack: attack.optional(),
   ablation: ablation.optional(),
+  insertion: insertion.optional(),
   fuzz: fuzz.optional(),
   expectations,
   report: report.optional(),
-}, 'A unit-attack scenario: a model, inputs, an optional dissection, an attack, an ablation or a fuzzing block, and expectations with thresholds.');
+}, 'A unit-attack scenario: a model, inputs, an optional dissection, an attack, an ablation, an insertion or a fuzzing block, and expectations with thresholds.');
 
 const schemas = new Map<string, typeof scenarioSchema>();
 
@@ -323,6 +378,7 @@ export type AttackBlock = NonNullable<ScenarioFile['attack']>;
 export type UnitAttackBlock = Extract<AttackBlock, { kind: 'unit' }>;
 export type FuzzBlock = NonNullable<ScenarioFile['fuzz']>;
 export type AblationBlock = NonNullable<ScenarioFile['ablation']>;
+export type InsertionBlock = NonNullable<ScenarioFile['insertion']>;
 export type DissectionBlock = NonNullable<ScenarioFile['dissection']>;
 export type InputsBlock = ScenarioFile['inputs'];
 export type ModelBlock = ScenarioFile['model'];

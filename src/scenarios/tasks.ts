@@ -496,7 +496,9 @@ async function runAblationTask(ctx: TaskContext): Promise<TaskOutput> {
   const out = emptyOutput();
   const { classifier, x, inputs, cleanPredictions: clean, scenario, atlas } = ctx;
   if (scenario.task.kind !== 'ablation' || !atlas) throw new UnitAttackError('UA_INTERNAL', 'runAblationTask needs an ablation scenario and an atlas');
-  const { class: cls, topN } = scenario.task.ablation;
+  // The checks made class and topN required for a classifier's ablation.
+  const cls = scenario.task.ablation.class!;
+  const topN = scenario.task.ablation.topN!;
   const k = classOf(classifier, cls, scenario, ['ablation', 'class'])!;
   let units: number[];
   try {
@@ -643,6 +645,9 @@ export async function runTask(ctx: TaskContext): Promise<TaskOutput> {
     case 'ablation': return runAblationTask(ctx);
     case 'fuzz': return runFuzzTask(ctx);
     case 'evaluate': return runEvaluateTask(ctx);
+    case 'gan-ablation':
+    case 'insertion':
+      throw new UnitAttackError('UA_INTERNAL', 'generator scenarios run through runGeneratorTask, without images');
   }
 }
 

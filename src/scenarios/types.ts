@@ -16,6 +16,15 @@ export interface Expectation {
   max?: number;
   /** Gate on the measured value (default) or on a bound of its 95% interval (rate metrics only). */
   bound?: 'value' | 'lower95' | 'upper95';
+  /** Generator metrics: the concept (`concept_change`), the size (`units`) and the ranking whose curve is read. */
+  concept?: string;
+  units?: number;
+  ranking?: 'iou' | 'causal';
+  /** `concept_inserted`: the contexts pooled (every placement when absent). */
+  context?: string[];
+  /** `insertion_ratio`: contexts above and below the line. */
+  on?: string[];
+  over?: string[];
 }
 
 /** Synthetic inputs: scenes of the built-in world. */
@@ -48,6 +57,43 @@ export interface FolderInputs {
   fit: 'crop' | 'stretch';
 }
 
+/** A generator scenario's inputs: latents 0 … count − 1 of the stream `seed`. */
+export interface LatentInputs {
+  kind: 'latents';
+  count: number;
+  seed: number;
+}
+
+/** A generator's ablation, as the runner takes it. */
+export interface GeneratorAblationTask {
+  concept: string;
+  sizes: number[];
+  samples: number;
+  seed: number;
+  layer?: string;
+  /** `builtin:NAME` or an absolute path. */
+  segmenter: string;
+  ranking: 'iou' | 'causal' | 'both';
+  controlDraws: number;
+  rankSamples?: number;
+  causalSamples?: number;
+  quantile?: number;
+}
+
+/** A generator's insertion, as the runner takes it. */
+export interface GeneratorInsertionTask {
+  concept: string;
+  units: number;
+  at?: [number, number];
+  samples: number;
+  seed: number;
+  layer?: string;
+  segmenter: string;
+  level?: number;
+  rankSamples?: number;
+  quantile?: number;
+}
+
 /** The model a scenario tests. */
 export interface ModelRef {
   /** `builtin:NAME` or an absolute path. */
@@ -63,6 +109,8 @@ export type ResolvedAttack = AttackBlock extends infer A ? A extends AttackBlock
 export type ScenarioTask =
   | { kind: 'attack'; attack: ResolvedAttack }
   | { kind: 'ablation'; ablation: AblationBlock }
+  | { kind: 'gan-ablation'; ablation: GeneratorAblationTask }
+  | { kind: 'insertion'; insertion: GeneratorInsertionTask }
   | { kind: 'fuzz'; fuzz: Omit<FuzzBlock, 'noise'> & { noise?: number } }
   | { kind: 'evaluate' };
 
@@ -73,7 +121,7 @@ export interface Scenario {
   /** Absolute path of the file it came from. */
   file: string;
   model: ModelRef;
-  inputs: SyntheticInputs | FolderInputs;
+  inputs: SyntheticInputs | FolderInputs | LatentInputs;
   allowErrors: number;
   dissection?: DissectionBlock;
   task: ScenarioTask;

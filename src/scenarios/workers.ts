@@ -42,7 +42,7 @@ export function planWorkers(scenarios: readonly Scenario[], workers: number): Ar
 function crashed(scenario: Scenario, message: string): ScenarioRun {
   return {
     result: {
-      name: scenario.name, file: displayPath(scenario.file), status: 'error', task: scenario.task.kind, model: null,
+      name: scenario.name, file: displayPath(scenario.file), status: 'error', task: scenario.task.kind === 'gan-ablation' ? 'ablation' : scenario.task.kind, model: null,
       expectations: scenario.expectations.map((e) => ({ metric: e.metric, measured: Number.NaN, threshold: { ...(e.min !== undefined ? { min: e.min } : {}), ...(e.max !== undefined ? { max: e.max } : {}) }, passed: false })),
       metrics: {}, inputs: { kind: scenario.inputs.kind, total: 0, used: 0, errored: [], allowErrors: scenario.allowErrors },
       seeds: {}, durations: { total: 0 }, details: {}, warnings: [], images: [],

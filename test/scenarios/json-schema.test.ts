@@ -22,7 +22,7 @@ describe('schema/scenario.schema.json', () => {
     const s = JSON.parse(generated) as { $schema: string; additionalProperties: boolean; required: string[]; properties: Record<string, { properties?: Record<string, { description?: string }> }> };
     expect(s.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(s.additionalProperties).toBe(false);
-    expect(s.required).toEqual(expect.arrayContaining(['name', 'model', 'inputs', 'expectations']));
+    expect(s.required).toEqual(expect.arrayContaining(['name', 'model', 'expectations']));
     expect(s.properties.expectations.properties!.targeted_success.description).toContain('target');
   });
 
