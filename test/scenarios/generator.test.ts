@@ -21,7 +21,7 @@ const treeScenario = (): Record<string, unknown> => ({
   },
 });
 
-function issuesOf(o: unknown): Array<{ path: string; message: string; code: string }> {
+function issuesOf(o: unknown): ReadonlyArray<{ path: string; message: string; code: string }> {
   try {
     parseScenario(stringify(o), '/tmp/g/gan.yaml');
   } catch (err) {
