@@ -20,10 +20,15 @@ import type { Classifier } from '../src/models/types.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { startPool, withPool } from '../src/parallel/index.js';
 import { loadSegmenter } from '../src/segment/segmenter.js';
+import { ablateConcept } from '../src/gan/ablate.js';
+import { loadGenerator } from '../src/gan/generator.js';
 import { forwardEach, fuzzJob, gradientEach, segmentScenes, type FuzzInput } from './tasks.js';
 
-export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'dissect-segmented', 'segment', 'pgd50', 'fuzz'] as const;
+export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'dissect-segmented', 'segment', 'pgd50', 'fuzz', 'gan-ablate'] as const;
 export type CaseName = (typeof CASES)[number];
+
+/** Cases that run on the calling thread only: `npm run bench` times them with one worker. */
+export const SINGLE_THREAD_CASES: ReadonlySet<CaseName> = new Set(['gan-ablate']);
 
 /** What a case process prints after `BENCH `. */
 export interface CaseOutput {
@@ -71,7 +76,34 @@ function scenes(clf: Classifier, n: number, seed: number): { x: Float32Array; la
 
 const now = (): number => performance.now() / 1000;
 
+/** The removal curve of tree in `builtin:scenes-gan` (7 sizes, both rankings, 3 control draws); seconds per run. */
+async function ganAblateCase(runs: number, quick: boolean): Promise<CaseOutput> {
+  await initBackend({ backend: 'wasm' });
+  const g = await loadGenerator('builtin:scenes-gan');
+  const seg = await loadSegmenter(SEGMENTER);
+  const samples = quick ? 40 : 2000;
+  const sizes = [0, 1, 2, 4, 8, 20, 30];
+  const figures: number[] = [];
+  try {
+    const once = async (n: number, rank: number, causal: number): Promise<number> => {
+      const t = now();
+      await ablateConcept(g, seg, { concept: 'tree', sizes, samples: n, ranking: 'both', controlDraws: 3, rankSamples: rank, causalSamples: causal, examples: 0 });
+      return now() - t;
+    };
+    await once(4, 4, 1);
+    for (let r = 0; r < runs; r++) figures.push(await once(samples, quick ? 20 : 200, quick ? 2 : 32));
+  } finally {
+    seg.dispose();
+    g.dispose();
+  }
+  return {
+    case: 'gan-ablate', workers: 1, runs: figures, unit: 's', higherIsBetter: false, startupSeconds: 0, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    work: `ablate tree in builtin:scenes-gan layer4: ${samples} samples, sizes ${sizes.join(',')}, IoU and causal rankings (${quick ? 20 : 200} / ${quick ? 2 : 32} held-out latents), 3 random-unit draws per size; one thread`,
+  };
+}
+
 export async function runCase(name: CaseName, workers: number, runs: number, quick: boolean): Promise<CaseOutput> {
+  if (name === 'gan-ablate') return ganAblateCase(runs, quick);
   await initBackend({ backend: 'wasm' });
   const spec = name.startsWith('vgg16') ? await vgg16Folder() : BUILTIN;
   const clf = await loadClassifier(spec);
