@@ -7,7 +7,7 @@
  * The samples are also a probe kind, `generated:<generator>?seed=S&count=N` (images only, no labels), so an atlas's
  * strips reopen them from its spec like any probe set.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { loadGenerator } from '../gan/generator.js';
 import type { Generator } from '../gan/types.js';

@@ -3,7 +3,7 @@
  * overrides at any named layer. The classifier adapter and the generator adapter both run their layers models
  * through it, so gradients flow through every path and a layer's edit is seen by everything after it.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, nearestNames, usageError } from '../errors.js';
 import type { LayerInfo } from './types.js';
 

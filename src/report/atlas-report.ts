@@ -192,6 +192,9 @@ export function atlasHtml(atlas: Atlas, parts: { strips?: ReadonlyMap<number, st
   for (const [cls, imp] of Object.entries(atlas.classImportance)) {
     for (const u of imp.ranking.slice(0, 5)) importantFor.set(u, [...(importantFor.get(u) ?? []), cls]);
   }
+  const withCeiling = atlas.units.some((u) => u.ceiling !== undefined);
+  const iqr = atlas.params.threshold === 'iqr';
+  const generated = atlas.generator !== undefined;
   const rows = atlas.units.map((u) => {
     const strip = parts.strips?.get(u.unit);
     const cats = categories.map((c) => {
@@ -201,7 +204,9 @@ export function atlasHtml(atlas: Atlas, parts: { strips?: ReadonlyMap<number, st
     return `<tr data-unit="${u.unit}" data-iou="${Number.isFinite(u.iou) ? u.iou : -1}" data-concept="${escapeXml(u.concept ?? '~')}" `
       + `data-category="${escapeXml(u.category ?? '~')}" data-threshold="${Number.isFinite(u.threshold) ? u.threshold : -1}">`
       + `<td class="num">${u.unit}</td><td>${u.concept ? `<b>${escapeXml(u.concept)}</b>` : `<i>(${escapeXml(u.topConcepts[0]?.concept ?? 'none')})</i>`}</td>`
-      + `<td>${escapeXml(u.category ?? '')}</td><td class="num">${fmt(u.iou)}</td><td class="num">${fmt(u.threshold, 4)}</td>${cats}`
+      + `<td>${escapeXml(u.category ?? '')}</td><td class="num">${fmt(u.iou)}</td>`
+      + (withCeiling ? `<td class="num" title="the best IoU a mask of this unit's active size could reach for its best concept">${fmt(u.ceiling ?? NaN)}</td>` : '')
+      + `<td class="num">${fmt(u.threshold, 4)}</td>${cats}`
       + `<td>${escapeXml((importantFor.get(u.unit) ?? []).join(', '))}</td>`
       + `<td class="strip">${strip ? `<img loading="lazy" src="${escapeXml(strip)}" alt="unit ${u.unit}" title="${escapeXml(u.topImages.map((t) => t.id).join(', '))}">` : ''}</td></tr>`;
   }).join('\n');
@@ -220,8 +225,9 @@ td.strip img{height:${Math.max(64, Math.min(128, atlas.inputSize[0]))}px;image-r
 .plot svg{max-width:100%;height:auto} #filter{margin-top:1em;padding:3px 6px}
 </style></head><body>
 <h1>Unit atlas of <code>${escapeXml(atlas.layer)}</code> in ${escapeXml(atlas.model)}</h1>
-<div class="meta">Probe <code>${escapeXml(atlas.probe.spec)}</code>: ${atlas.probe.used} images${atlas.skipped ? ` (${atlas.skipped} skipped)` : ''};
-threshold: top ${atlas.params.quantile * 100}% of each unit's upsampled activations; label when IoU &gt; ${atlas.params.iouThreshold};
+<div class="meta">${generated ? `Generated samples <code>${escapeXml(atlas.probe.spec)}</code> (latents 0…${atlas.probe.count - 1} of seed ${atlas.generator?.seed ?? ''}), labelled by the segmenter <code>${escapeXml(atlas.probe.segmenter?.name ?? '')}</code>: ${atlas.probe.used} samples;`
+  : `Probe <code>${escapeXml(atlas.probe.spec)}</code>: ${atlas.probe.used} images${atlas.skipped ? ` (${atlas.skipped} skipped)` : ''};`}
+threshold: ${iqr ? `per unit and concept, the level of highest information quality ratio (the threshold column is the top-${atlas.params.quantile * 100}% level)` : `top ${atlas.params.quantile * 100}% of each unit's upsampled activations`}; label when IoU &gt; ${atlas.params.iouThreshold};${withCeiling ? ' the ceiling is the best IoU a mask of the unit\'s active size could reach for that concept;' : ''}
 model fingerprint ${escapeXml(atlas.fingerprint)}; ${escapeXml(atlas.tool.name)} ${escapeXml(atlas.tool.version)} on ${escapeXml(atlas.tool.backend)}, ${escapeXml(atlas.created)}.</div>
 <p><b>${s.labelled}</b> of ${s.units} units labelled, covering <b>${s.concepts.length}</b> concepts: ${concepts || 'none'}.</p>
 ${headline}
@@ -229,8 +235,8 @@ ${parts.plotSvg ? `<div class="plot">${parts.plotSvg.replace(/^<\?xml[^>]*>/, ''
 <input id="filter" placeholder="filter by concept, category or class…" size="40">
 <table id="units"><thead><tr>
 <th data-key="unit" data-type="num">unit</th><th data-key="concept">concept</th><th data-key="category">category</th>
-<th data-key="iou" data-type="num">IoU</th><th data-key="threshold" data-type="num">threshold</th>
-${categories.map((c) => `<th>best ${escapeXml(c)}</th>`).join('')}<th>top-5 unit of</th><th>top-activating probe images</th>
+<th data-key="iou" data-type="num">IoU</th>${withCeiling ? '<th>ceiling</th>' : ''}<th data-key="threshold" data-type="num">threshold</th>
+${categories.map((c) => `<th>best ${escapeXml(c)}</th>`).join('')}<th>top-5 unit of</th><th>top-activating ${generated ? 'samples' : 'probe images'}</th>
 </tr></thead><tbody>
 ${rows}
 </tbody></table>

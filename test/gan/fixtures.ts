@@ -7,7 +7,7 @@
  * `layer2` adds (−4, +4, −4) to the RGB logits, which start at (−1, −1, +1): sky where it is silent, tree where it
  * exceeds ~0.5. Unit 1 paints nothing.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { fromSegmenterModel, type Segmenter } from '../../src/segment/segmenter.js';
 
 export const TINY_LATENT = 4;

@@ -2,11 +2,15 @@ import { forceOption, prepareOutDir } from '../out-dir.js';
 import path from 'node:path';
 import { atlasSummary } from '../../dissection/atlas.js';
 import { dissect, type DissectProgress } from '../../dissection/dissect.js';
+import { dissectableLayer, dissectGenerator, generatedProbe } from '../../dissection/generated.js';
+import type { ThresholdMethod } from '../../dissection/_internals/passes.js';
+import { isGeneratorSpec, loadGenerator } from '../../gan/generator.js';
+import { loadSegmenter } from '../../segment/segmenter.js';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
 import { loadClassifier } from '../../models/io.js';
 import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
-import type { CommandSpec, GlobalArgs } from '../command.js';
+import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
@@ -29,7 +33,7 @@ export const dissectCommand: CommandSpec = {
   name: 'dissect',
   describe: 'Network dissection: label the units of a layer with concepts, rank them by class importance, write an atlas',
   options: {
-    model: { type: 'string', default: 'builtin:scenes-vgg16', describe: 'builtin:NAME, a model folder or a model.json' },
+    model: { type: 'string', default: 'builtin:scenes-vgg16', describe: 'builtin:NAME, a model folder or a model.json; a generator (builtin:scenes-gan, or a folder whose unit-attack.json has format unit-attack-generator) is dissected on its own samples' },
     layer: { type: 'string', describe: "layer to dissect (default: the model's last convolution)" },
     probe: {
       type: 'string', default: 'builtin:scenes?count=2000&seed=7',
@@ -37,7 +41,12 @@ export const dissectCommand: CommandSpec = {
     },
     segmenter: {
       type: 'string',
-      describe: 'label the probe images with this segmenter (builtin:scenes-segmenter or a segmenter folder) instead of label maps; the probe may then be a folder of plain images',
+      describe: 'label the probe images with this segmenter (builtin:scenes-segmenter or a segmenter folder) instead of label maps; the probe may then be a folder of plain images. With a generator it labels the samples (default builtin:scenes-segmenter)',
+    },
+    samples: { type: 'number', describe: 'with a generator: dissect its samples of latents 0…N−1 of --seed (default 2000; the PNAS experiment used 10000)' },
+    threshold: {
+      type: 'string', choices: ['quantile', 'iqr'], default: 'quantile',
+      describe: "active region of a unit: its top --quantile level (PNAS), or per unit and concept the level of highest information quality ratio on a log grid of top fractions 0.1%…50% (iqr, GAN Dissection)",
     },
     out: { type: 'string', demandOption: true, describe: 'folder for atlas.json, CSVs, strips, ablation.png and index.html' },
     quantile: { type: 'number', default: 0.01, describe: "top quantile of each unit's activations that counts as active" },
@@ -49,7 +58,7 @@ export const dissectCommand: CommandSpec = {
     ranking: { type: 'string', choices: ['single', 'greedy'], default: 'single', describe: 'class importance: zero one unit at a time (PNAS), or re-rank each class\'s top units by zeroing them cumulatively' },
     'ranking-classes': { type: 'string', array: true, describe: 'with --ranking greedy: the classes to re-rank (default: all)' },
     'batch-size': { type: 'number', default: 32, describe: 'probe images per forward pass' },
-    seed: { type: 'number', default: 1, describe: 'seed of the sketches and of the train / held-out split' },
+    seed: { type: 'number', default: 1, describe: "seed of the sketches and of the train / held-out split; with a generator also the latent stream of its samples" },
     importance: { type: 'boolean', default: true, describe: 'class importance and ablation curves (--no-importance skips them)' },
     cache: { type: 'boolean', default: true, describe: 'reuse results from .unit-attack-cache (env UNIT_ATTACK_CACHE); --no-cache recomputes' },
     strips: { type: 'boolean', default: true, describe: 'draw a strip of top-activating images per unit (--no-strips skips)' },
@@ -63,6 +72,7 @@ export const dissectCommand: CommandSpec = {
     ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
     ['unit-attack dissect --model my-model --probe data/broden --layer conv5 --out out/conv5', 'dissect your own model on a Broden folder'],
     ['unit-attack dissect --probe photos/ --segmenter builtin:scenes-segmenter --out out/photos', 'dissect on a folder of plain images labelled by the built-in segmenter'],
+    ['unit-attack dissect --model builtin:scenes-gan --layer layer4 --samples 10000 --segmenter builtin:scenes-segmenter --out out/gan', 'dissect layer4 of the built-in generator on 10,000 of its samples (the PNAS experiment)'],
   ],
   check(argv) {
     checkWorkersArg(argv);
@@ -73,8 +83,15 @@ export const dissectCommand: CommandSpec = {
     checkNumber(argv, 'train-fraction', (v) => v > 0 && v < 1, 'in (0, 1)');
     checkNumber(argv, 'batch-size', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
     checkNumber(argv, 'seed', (v) => Number.isSafeInteger(v), 'an integer');
+    if (argv.samples !== undefined && (typeof argv.samples !== 'number' || !Number.isInteger(argv.samples) || argv.samples < 1)) {
+      throw usageError(`--samples must be a whole number ≥ 1, got ${JSON.stringify(argv.samples)}`, { path: '--samples', hint: 'e.g. --samples 10000 (the PNAS experiment), or 100 for a quick look' });
+    }
+    if (argv.samples !== undefined && !isGeneratorSpec(argv.model as string)) {
+      throw usageError(`--samples applies to a generator, and '${String(argv.model)}' is not one`, { path: '--samples', hint: 'for a classifier, size the probe set instead: --probe builtin:scenes?count=N' });
+    }
   },
   async run(argv, io) {
+    if (isGeneratorSpec(argv.model as string)) return dissectGeneratorCommand(argv, io);
     await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'dissect', writes: ATLAS_REPORT_ENTRIES });
     await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
@@ -89,6 +106,7 @@ export const dissectCommand: CommandSpec = {
         topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
         trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
         importance: argv.importance as boolean, cache: argv.cache as boolean, ranking: argv.ranking as 'single' | 'greedy',
+        threshold: argv.threshold as ThresholdMethod,
         ...(argv.segmenter !== undefined ? { segmenter: argv.segmenter as string } : {}),
         ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
@@ -137,3 +155,86 @@ export const dissectCommand: CommandSpec = {
     }
   },
 };
+
+/** Progress bars for the phases of a dissection. */
+function phaseBars(argv: GlobalArgs, io: CliIO): { onProgress: (p: DissectProgress) => void; stop: () => void } {
+  let bar: Progress | undefined;
+  let phase: string | undefined;
+  let last = 0;
+  return {
+    onProgress(p) {
+      if (p.phase !== phase) {
+        bar?.stop();
+        phase = p.phase;
+        bar = startProgress(io, PHASE_LABEL[p.phase], p.total, argv.quiet);
+        last = 0;
+      }
+      bar?.tick(p.done - last);
+      last = p.done;
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+/**
+ * `dissect --model <generator>`: the generator's samples (latents 0…N−1 of --seed) labelled by a segmenter. Options
+ * are checked before anything is written: the out folder is prepared only once the generator, the layer and the
+ * segmenter are known to fit.
+ */
+async function dissectGeneratorCommand(argv: GlobalArgs, io: CliIO): Promise<number> {
+  await initBackend({ backend: argv.backend });
+  const g = await loadGenerator(argv.model as string);
+  try {
+    const layer = (argv.layer as string | undefined) ?? g.defaultLayer;
+    dissectableLayer(g, layer);
+    const segSpec = (argv.segmenter as string | undefined) ?? 'builtin:scenes-segmenter';
+    const seg = await loadSegmenter(segSpec);
+    try {
+      if (seg.concepts.length === 0) {
+        throw usageError(`the segmenter '${segSpec}' names no concepts, so there is nothing to match units with`, { path: '--segmenter', hint: 'use a segmenter whose unit-attack.json lists categories with concepts, e.g. builtin:scenes-segmenter' });
+      }
+      await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'dissect', writes: ATLAS_REPORT_ENTRIES });
+      const samples = (argv.samples as number | undefined) ?? 2000;
+      const seed = argv.seed as number;
+      const bars = phaseBars(argv, io);
+      const result = await dissectGenerator(g, {
+        segmenter: seg, layer, samples, seed, quantile: argv.quantile as number, threshold: argv.threshold as ThresholdMethod,
+        iouThreshold: argv['iou-threshold'] as number, topImages: argv['top-images'] as number, batchSize: argv['batch-size'] as number,
+        cache: argv.cache as boolean, onWarning: (m) => io.err(`warning: ${m}`), onProgress: bars.onProgress,
+      });
+      bars.stop();
+      const atlas = result.atlas;
+      const out = argv.out as string;
+      let stripBar: Progress | undefined;
+      const files = await writeAtlasReport(atlas, out, {
+        probe: argv.strips ? generatedProbe(g, seed, samples, atlas.probe.spec) : false,
+        embedImages: argv['embed-images'] as boolean,
+        onProgress: (done, total) => {
+          stripBar ??= startProgress(io, 'strips', total, argv.quiet);
+          stripBar.tick(1, `unit ${done}`);
+        },
+      });
+      stripBar?.stop();
+      const s = atlasSummary(atlas);
+      const pixels = atlas.probe.used * atlas.labelSize[0] * atlas.labelSize[1];
+      const shares = atlas.probe.concepts.filter((c) => c.pixels > 0).map((c) => ({ concept: c.name, share: c.pixels / pixels })).sort((a, b) => b.share - a.share);
+      if (argv.json) {
+        io.out(JSON.stringify({ atlas: files.atlas, html: files.html, cached: result.cached, seconds: result.seconds, summary: s, conceptShares: shares }, null, 2));
+        return 0;
+      }
+      io.out(`dissected ${atlas.layer} [${atlas.layerShape.join('×')}] of the generator ${atlas.model} on ${atlas.probe.used} samples (latents 0…${atlas.probe.count - 1} of seed ${seed}) labelled by ${segSpec}`
+        + (result.cached ? ` (from the cache: ${result.cacheFile ?? ''})` : ` in ${result.seconds.toFixed(1)} s`));
+      io.out(`units labelled: ${s.labelled} of ${s.units} (IoU > ${atlas.params.iouThreshold}, ${atlas.params.threshold === 'iqr' ? 'threshold per unit and concept by IQR' : `at the top ${atlas.params.quantile * 100}%`})`
+        + (Object.keys(s.categories).length > 0 ? ` — ${Object.entries(s.categories).map(([c, n]) => `${c} ${n}`).join(', ')}` : ''));
+      io.out(`concepts covered: ${s.concepts.length}${s.concepts.length ? ': ' + s.concepts.map((c) => `${c.concept} (${c.units})`).join(', ') : ''}`);
+      io.out(`pixel shares of the samples: ${shares.slice(0, 8).map((c) => `${c.concept} ${(100 * c.share).toFixed(1)}%`).join(', ')}`);
+      io.out('class importance: none (a generator has no classes; see `unit-attack ablate` and `unit-attack insert`)');
+      io.out(`wrote ${path.join(out, 'index.html')} (atlas.json, units.csv${files.strips.length ? `, ${files.strips.length} strips` : ''})`);
+      return 0;
+    } finally {
+      seg.dispose();
+    }
+  } finally {
+    g.dispose();
+  }
+}

@@ -3,6 +3,7 @@ import { ablateCommand } from './ablate.js';
 import { attackCommand } from './attack.js';
 import { calibrateCommand } from './calibrate.js';
 import { dissectCommand } from './dissect.js';
+import { generateCommand } from './generate.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { insertCommand } from './insert.js';
@@ -25,6 +26,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainSegmenterCommand,
   trainGanCommand,
   segmentCommand,
+  generateCommand,
   dissectCommand,
   attackCommand,
   ablateCommand,

@@ -12,7 +12,7 @@ import { forceOption, prepareOutDir } from '../out-dir.js';
 import { table } from '../format.js';
 
 /** What `segment` found in one image. */
-interface ImageSegments {
+export interface ImageSegments {
   image: string;
   size: [number, number];
   /** Files written for it, relative to the output folder. */
@@ -123,7 +123,6 @@ async function segmentFiles(seg: Segmenter, files: readonly string[], out: strin
   const results: ImageSegments[] = [];
   const skipped: Array<{ file: string; reason: string }> = [];
   const stems = outputStems(files);
-  const byId = new Map(seg.concepts.map((c) => [c.id, c]));
   for (const [f, file] of files.entries()) {
     let img: RgbImage;
     try {
@@ -140,26 +139,40 @@ async function segmentFiles(seg: Segmenter, files: readonly string[], out: strin
     const pixels = new Float32Array(img.data.length);
     for (let i = 0; i < pixels.length; i++) pixels[i] = img.data[i] / 255;
     const labels = seg.segment(pixels, 1, h, w);
-    const n = h * w;
-    const maps = seg.categories.map((cat, k) => ({ category: cat.name, labels: labels.subarray(k * n, (k + 1) * n) }));
-    const stem = stems[f];
-    const written: Record<string, string> = {};
-    for (const m of maps) {
-      const name = `${stem}.${m.category}.png`;
-      await writeAtomic(path.join(out, name), await encodePng(colorizeLabels(m.labels, w, h, seg.concepts)));
-      written[m.category] = name;
-    }
-    const sheet = `${stem}.png`;
-    await writeAtomic(path.join(out, sheet), await segmentationSheet(img, maps, seg.concepts, { title: path.basename(file) }));
-    const concepts: ImageSegments['concepts'] = [];
-    for (const m of maps) {
-      for (const [id, share] of labelShares(m.labels)) {
-        const c = byId.get(id);
-        if (c) concepts.push({ name: c.name, category: c.category, share: Number(share.toFixed(6)) });
-      }
-    }
-    concepts.sort((a, b) => b.share - a.share || a.name.localeCompare(b.name));
-    results.push({ image: file, size: [h, w], files: { sheet, maps: written }, concepts });
+    results.push(await writeImageSegments(seg, img, labels, stems[f], out, { image: file, title: path.basename(file) }));
   }
   return { results, skipped };
+}
+
+/**
+ * Writes the segmentation of one image into `out`: a colour-coded map per category (`<stem>.<category>.png`) and a
+ * sheet (`<stem>.png`, or `sheetName`), and returns what `segments.json` records of it.
+ *
+ * @param labels the segmenter's maps of `img`, `[categories, height, width]`
+ */
+export async function writeImageSegments(
+  seg: Segmenter, img: RgbImage, labels: Uint16Array, stem: string, out: string,
+  options: { image: string; title: string; sheetName?: string },
+): Promise<ImageSegments> {
+  const { width: w, height: h } = img;
+  const n = h * w;
+  const byId = new Map(seg.concepts.map((c) => [c.id, c]));
+  const maps = seg.categories.map((cat, k) => ({ category: cat.name, labels: labels.subarray(k * n, (k + 1) * n) }));
+  const written: Record<string, string> = {};
+  for (const m of maps) {
+    const name = `${stem}.${m.category}.png`;
+    await writeAtomic(path.join(out, name), await encodePng(colorizeLabels(m.labels, w, h, seg.concepts)));
+    written[m.category] = name;
+  }
+  const sheet = options.sheetName ?? `${stem}.png`;
+  await writeAtomic(path.join(out, sheet), await segmentationSheet(img, maps, seg.concepts, { title: options.title }));
+  const concepts: ImageSegments['concepts'] = [];
+  for (const m of maps) {
+    for (const [id, share] of labelShares(m.labels)) {
+      const c = byId.get(id);
+      if (c) concepts.push({ name: c.name, category: c.category, share: Number(share.toFixed(6)) });
+    }
+  }
+  concepts.sort((a, b) => b.share - a.share || a.name.localeCompare(b.name));
+  return { image: options.image, size: [h, w], files: { sheet, maps: written }, concepts };
 }
