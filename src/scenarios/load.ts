@@ -261,7 +261,6 @@ function resolveTask(f: ScenarioFile, dir: string): ScenarioTask {
         concept: i.concept, units: i.units ?? 20, samples: i.samples ?? 100, seed: i.seed ?? 1, segmenter: segmenterSpec(i.segmenter, dir),
         ...(i.at ? { at: [i.at[0], i.at[1]] as [number, number] } : {}), ...(i.layer !== undefined ? { layer: i.layer } : {}),
         ...(i.level !== undefined ? { level: i.level } : {}), ...(i.rankSamples !== undefined ? { rankSamples: i.rankSamples } : {}),
-        ...(i.quantile !== undefined ? { quantile: i.quantile } : {}),
       },
     };
   }

@@ -271,7 +271,6 @@ const generatorRun = {
   layer: z.string().min(1).optional().describe("the generator layer (default: the generator's default layer)"),
   segmenter: z.string().min(1).optional().describe('the segmenter that labels the generated images: builtin:scenes-segmenter (default) or a folder (relative to the scenario file)'),
   rankSamples: positiveInt.max(100_000).optional().describe('held-out latents (after the measured ones) that rank the units by IoU (default 200)'),
-  quantile: z.number().gt(0).lt(1).optional(),
 };
 
 const ablation = strict({
@@ -282,6 +281,7 @@ const ablation = strict({
   ranking: z.enum(['iou', 'causal', 'both']).optional().describe("generator: rank units by IoU with the concept (default), causally (each unit's own removal), or both"),
   controlDraws: z.int().min(0).max(1000).optional().describe('generator: random-unit draws per size (default 3)'),
   causalSamples: positiveInt.max(100_000).optional().describe('generator: held-out latents of the causal ranking (default 32)'),
+  quantile: z.number().gt(0).lt(1).optional().describe("generator: top quantile of a unit's activations that counts as active, for the IoU ranking (default 0.01)"),
   ...generatorRun,
 }, "unit ablation: a classifier's top units of a class (class, topN; needs a dissection), or a generator's top units of a concept (concept, units)");
 

@@ -89,9 +89,9 @@ export interface GeneratorInsertionTask {
   seed: number;
   layer?: string;
   segmenter: string;
+  /** The quantile of each unit's activations it is set to. */
   level?: number;
   rankSamples?: number;
-  quantile?: number;
 }
 
 /** The model a scenario tests. */
