@@ -12,6 +12,7 @@ import { cleanAccuracy, l2, linf, psnr, robustAccuracy, targetedSuccess, untarge
 import { resolveTargets } from './objectives.js';
 import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
 import type { AttackProgress, AttackResult, Labels } from './types.js';
+import { labelIndices } from './_internals/labels.js';
 import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from './unit-attack.js';
 
 /** The budgets of the default curve: `0, 1/255, 2/255, 4/255, 8/255`. */
@@ -116,6 +117,7 @@ const meanFinite = (v: readonly number[]): number => {
 export async function robustnessCurve(
   classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec, options: LogitCurveOptions = {},
 ): Promise<RobustnessCurve> {
+  labels = labelIndices(classifier.classNames, labels);
   const t0 = Date.now();
   const norm = spec.norm ?? 'linf';
   const epsilons = epsilonsOf(options.epsilons, norm);
@@ -158,6 +160,7 @@ export async function unitAttackCurve(
   classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: Omit<UnitAttackOptions, 'epsilon' | 'onProgress'>,
   curve: UnitCurveOptions = {},
 ): Promise<RobustnessCurve> {
+  labels = labelIndices(classifier.classNames, labels);
   const t0 = Date.now();
   const epsilons = epsilonsOf(curve.epsilons, options.norm ?? (options.attack === 'cw' ? 'l2' : 'linf'));
   const y = await labelArray(labels);

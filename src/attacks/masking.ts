@@ -11,6 +11,7 @@ import { formatEpsilon } from './epsilon.js';
 import { classMargin } from './objectives.js';
 import { roundTo8Bit } from './threat.js';
 import type { Labels } from './types.js';
+import { labelIndices } from './_internals/labels.js';
 
 /** The checks, by name. */
 export type MaskingCheckName =
@@ -66,7 +67,8 @@ export async function checkGradientMasking(classifier: Classifier, x: tf.Tensor4
   const batch = checkInt(options.batch ?? 7, 'batch', 1);
   if (!(x instanceof tf.Tensor) || x.rank !== 4) throw usageError('checkGradientMasking takes a batch of images [N, H, W, 3]', { path: 'x' });
   const n = x.shape[0];
-  const y = Int32Array.from(labels instanceof tf.Tensor ? await labels.data() : labels);
+  const named = labelIndices(classifier.classNames, labels);
+  const y = Int32Array.from(named instanceof tf.Tensor ? await named.data() : named);
   if (y.length !== n) throw usageError(`labels has ${y.length} entries for ${n} images`, { path: 'labels' });
   const checks: MaskingCheck[] = [];
 

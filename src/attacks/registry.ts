@@ -12,6 +12,7 @@ import { pgd, type PgdOptions } from './pgd.js';
 import { square, type SquareOptions } from './square.js';
 import { roundTo8Bit } from './threat.js';
 import type { AttackOptionsBase, AttackResult, Labels } from './types.js';
+import { labelIndices } from './_internals/labels.js';
 
 /** A built-in attack named by `kind`, with its options. */
 export type AttackSpec =
@@ -75,7 +76,8 @@ export function attackNames(): string[] {
  * @example
  * const r = await runAttack(clf, images, labels, { kind: 'pgd', epsilon: '4/255', steps: 50 });
  */
-export async function runAttack(classifier: Classifier, x: tf.Tensor4D, labels: Labels, spec: AttackSpec | CustomAttackSpec): Promise<AttackResult> {
+export async function runAttack(classifier: Classifier, x: tf.Tensor4D, trueLabels: Labels, spec: AttackSpec | CustomAttackSpec): Promise<AttackResult> {
+  const labels = labelIndices(classifier.classNames, trueLabels);
   if (!spec || typeof spec !== 'object' || typeof spec.kind !== 'string') {
     throw usageError('an attack spec needs a kind, e.g. { kind: \'pgd\', epsilon: \'4/255\' }', { path: 'attack.kind', hint: `known attacks: ${attackNames().join(', ')}` });
   }

@@ -2,8 +2,8 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Goal, ObjectiveSpec } from './objectives.js';
 import type { Norm } from './threat.js';
 
-/** True labels: one class index per image. */
-export type Labels = ArrayLike<number> | tf.Tensor1D;
+/** True labels: one class per image, as its index or its name (`'ski_resort'`). */
+export type Labels = ArrayLike<number | string> | tf.Tensor1D;
 
 /** Progress reported by iterative attacks (for progress bars). */
 export interface AttackProgress {

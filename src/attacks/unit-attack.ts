@@ -23,6 +23,7 @@ import { randomUnits } from './random-units.js';
 import { runAttack } from './registry.js';
 import type { Norm } from './threat.js';
 import type { AttackProgress, AttackResult, Labels } from './types.js';
+import { labelIndices } from './_internals/labels.js';
 
 /** How the per-unit terms of the objective are shaped before they are averaged. */
 export type UnitShaping =
@@ -223,7 +224,8 @@ const ATTACKS_WITH_GRADIENTS = ['pgd', 'fgsm', 'cw'];
  * console.log(r.unit.targetedSuccess?.rate, r.control?.targetedSuccess?.rate);
  * disposeUnitAttack(r);
  */
-export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: UnitAttackOptions): Promise<UnitAttackResult> {
+export async function unitAttack(classifier: Classifier, x: tf.Tensor4D, trueLabels: Labels, options: UnitAttackOptions): Promise<UnitAttackResult> {
+  const labels = labelIndices(classifier.classNames, trueLabels);
   const t0 = Date.now();
   const o = resolveOptions(classifier, options);
   const n = x.shape[0];
@@ -650,7 +652,7 @@ function objectiveSpec(o: Resolved, suppress: number[], excite: number[], target
 // ---------------------------------------------------------------------------------------------------------------
 // Measurement
 
-async function labelsArray(labels: Labels, n: number): Promise<Int32Array> {
+async function labelsArray(labels: ArrayLike<number> | tf.Tensor1D, n: number): Promise<Int32Array> {
   const arr = labels instanceof tf.Tensor ? await labels.data() : labels;
   if (arr.length !== n) throw usageError(`labels has ${arr.length} entries for ${n} images`, { path: 'labels' });
   return Int32Array.from(arr);

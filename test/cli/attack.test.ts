@@ -98,6 +98,25 @@ describe('attack: buildArgv', () => {
 });
 
 describe('attack: in-process runs on a tiny saved model', () => {
+  it('takes --target and --label by class index as well as by name', async () => {
+    const run = async (name: string, args: string[]): Promise<Record<string, unknown>> => {
+      const io = captureIO();
+      const code = await main(['attack', '--backend', 'cpu', '--model', model, '--images', images, '--attack', 'fgsm', '--eps', '8/255',
+        '--out', path.join(dir, name), '--json', ...args], io);
+      expect(code, io.stderr.join('\n')).toBe(0);
+      return JSON.parse(io.stdout.join('\n')) as Record<string, unknown>;
+    };
+    const byName = await run('by-name', ['--target', 'green', '--label', 'red']);
+    const byIndex = await run('by-index', ['--target', '1', '--label', '0']);
+    expect(byIndex.target).toEqual(byName.target);
+    expect(byName.target).toBe('green');
+    expect(byIndex.labelsFrom).toEqual(byName.labelsFrom);
+    expect(byIndex.images).toEqual(byName.images);
+    const io = captureIO();
+    expect(await main(['attack', '--backend', 'cpu', '--model', model, '--images', images, '--target', '7', '--out', path.join(dir, 'bad-index')], io)).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/--target: the model has no class '7'/);
+  });
+
   it('runs the unit attack with its control and writes images, heatmaps and result.json', async () => {
     const out = path.join(dir, 'unit');
     const io = captureIO();

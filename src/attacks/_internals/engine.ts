@@ -7,6 +7,7 @@ import {
 } from '../objectives.js';
 import { l2ForPsnr, perImage, perImageL2, type Norm } from '../threat.js';
 import type { AttackOptionsBase, AttackResult, Labels } from '../types.js';
+import { labelIndices } from './labels.js';
 import { checkChoice, checkSeed } from './validate.js';
 
 /** Everything an optimizer needs once the entry has checked the inputs. */
@@ -51,7 +52,7 @@ export async function prepare(
       path: 'x', hint: 'pass images before the model\'s preprocessing; the classifier applies it',
     });
   }
-  const labelArr = await readLabels(labels, n, classifier.classNames.length);
+  const labelArr = await readLabels(labelIndices(classifier.classNames, labels), n, classifier.classNames.length);
 
   const norm = checkChoice(options.norm ?? 'linf', 'norm', defaults.norms ?? ['linf', 'l2']);
   let epsilon: number;
@@ -82,11 +83,11 @@ export async function prepare(
   };
 }
 
-async function readLabels(labels: Labels, n: number, numClasses: number): Promise<Int32Array> {
+async function readLabels(labels: ArrayLike<number> | tf.Tensor1D, n: number, numClasses: number): Promise<Int32Array> {
   let arr: ArrayLike<number>;
   if (labels instanceof tf.Tensor) arr = await labels.data();
   else if (labels && typeof (labels).length === 'number') arr = labels;
-  else throw usageError('labels must be an array of class indices, one per image', { path: 'labels' });
+  else throw usageError('labels must be an array of class indices or names, one per image', { path: 'labels' });
   if (arr.length !== n) {
     throw usageError(`labels has ${arr.length} entries for ${n} images`, { path: 'labels', hint: 'give one class index per image' });
   }

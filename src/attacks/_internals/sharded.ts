@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { splitRange, type WorkerPool } from '../../engine/pool.js';
-import type { AttackProgress, AttackResult, Labels } from '../types.js';
+import type { AttackProgress, AttackResult } from '../types.js';
 
 /** The attacks whose code every worker has (custom ones may be registered on this thread only). */
 const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t']);
@@ -38,7 +38,7 @@ export async function attackResultToData(r: AttackResult): Promise<AttackTaskOut
  * image, a spec that cannot be copied to a thread (functions), or inputs the attack itself will reject with a
  * precise message.
  */
-async function shardable(x: tf.Tensor4D, labels: Labels, spec: { kind: string } & Record<string, unknown>, inputSize: readonly [number, number]): Promise<{ labels: Int32Array; spec: AttackTaskInput['spec'] } | undefined> {
+async function shardable(x: tf.Tensor4D, labels: ArrayLike<number> | tf.Tensor1D, spec: { kind: string } & Record<string, unknown>, inputSize: readonly [number, number]): Promise<{ labels: Int32Array; spec: AttackTaskInput['spec'] } | undefined> {
   if (!SHARDABLE.has(spec.kind)) return undefined;
   if (!(x instanceof tf.Tensor) || x.rank !== 4 || x.dtype !== 'float32' || x.shape[0] < 2) return undefined;
   if (x.shape[1] !== inputSize[0] || x.shape[2] !== inputSize[1] || x.shape[3] !== 3) return undefined;
@@ -64,7 +64,7 @@ async function shardable(x: tf.Tensor4D, labels: Labels, spec: { kind: string } 
  * (see {@link shardable}).
  */
 export async function runAttackSharded(
-  pool: WorkerPool, x: tf.Tensor4D, labels: Labels, spec: { kind: string; onProgress?: (p: AttackProgress) => void } & Record<string, unknown>,
+  pool: WorkerPool, x: tf.Tensor4D, labels: ArrayLike<number> | tf.Tensor1D, spec: { kind: string; onProgress?: (p: AttackProgress) => void } & Record<string, unknown>,
 ): Promise<AttackResult | undefined> {
   const ok = await shardable(x, labels, spec, pool.classifier.inputSize);
   if (!ok) return undefined;

@@ -75,7 +75,7 @@ export const attackCommand: CommandSpec = {
     synthetic: { type: 'string', describe: 'attack N fresh scenes of this class from the synthetic scene world' },
     count: { type: 'number', default: 16, describe: 'with --synthetic: how many scenes' },
     seed: { type: 'number', default: 1, describe: 'seed of the attack, of the random-unit control and of the --synthetic scenes' },
-    label: { type: 'string', describe: 'true class of --image/--images (default: the clean prediction)' },
+    label: { type: 'string', describe: 'true class of --image/--images, by name or index (default: the clean prediction)' },
     attack: {
       type: 'string', default: 'pgd',
       describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw)`,
@@ -85,7 +85,7 @@ export const attackCommand: CommandSpec = {
     'target-classes': { type: 'number', describe: 'target classes of apgd-t and of the APGD-T step of autoattack (default 9)' },
     eot: { type: 'number', describe: 'gradients averaged per step, for models with randomness: apgd-* (default 1) and autoattack --version rand (default 20)' },
     checks: { type: 'boolean', default: true, describe: 'run the gradient-masking checks on a logit attack (--no-checks to skip)' },
-    target: { type: 'string', describe: 'target class: the logit attack aims at it; the unit attack only measures it' },
+    target: { type: 'string', describe: 'target class, by name or index: the logit attack aims at it; the unit attack only measures it' },
     layer: { type: 'string', describe: "the steered layer (default: the atlas's, else the model's last convolution)" },
     suppress: { type: 'string', describe: 'concepts whose units to lower, e.g. snow,mountain' },
     excite: { type: 'string', describe: 'concepts whose units to raise, e.g. bed' },
@@ -209,6 +209,8 @@ export const attackCommand: CommandSpec = {
     const clf = await loadClassifier(argv.model as string);
     let x: tf.Tensor4D | undefined;
     try {
+      // Classes by index are named from here on (results and the library take the name).
+      if (argv.target !== undefined) argv.target = clf.classNames[classIndex(clf, String(argv.target as string | number), '--target')];
       const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
       const epsilons = epsilonsOf(argv.eps, norm);
       const input = await loadInputs(clf, argv, io);
@@ -433,8 +435,10 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise
   }
 }
 
+/** A class named by its name or by its index. */
 function classIndex(clf: Classifier, name: string, option: string): number {
-  const i = clf.classNames.indexOf(name);
+  let i = clf.classNames.indexOf(name);
+  if (i < 0 && /^\d+$/.test(name) && Number(name) < clf.classNames.length) i = Number(name);
   if (i < 0) {
     throw usageError(`${option}: the model has no class '${name}'`, {
       path: option, hint: `classes: ${clf.classNames.length <= 30 ? clf.classNames.join(', ') : nearestNames(name, clf.classNames, 5).join(', ') + ', …'}`,
