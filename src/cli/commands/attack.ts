@@ -210,7 +210,8 @@ export const attackCommand: CommandSpec = {
     let x: tf.Tensor4D | undefined;
     try {
       // Classes by index are named from here on (results and the library take the name).
-      if (argv.target !== undefined) argv.target = clf.classNames[classIndex(clf, String(argv.target as string | number), '--target')];
+      const target = argv.target as string | number | undefined;
+      if (target !== undefined) argv.target = clf.classNames[classIndex(clf, String(target), '--target')];
       const norm = (argv.norm as 'linf' | 'l2' | undefined) ?? (argv.attack === 'cw' ? 'l2' : 'linf');
       const epsilons = epsilonsOf(argv.eps, norm);
       const input = await loadInputs(clf, argv, io);
