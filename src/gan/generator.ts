@@ -294,7 +294,8 @@ class GraphGenerator extends BaseGenerator {
       feeds[node] = edited[layer];
     }
     const rest = taps.filter((t) => edited[t] === undefined);
-    const outs = this.model.execute(feeds, [this.outputName, ...rest.map((t) => this.nodes[t] ?? t)]) as tf.Tensor[];
+    const res = this.model.execute(feeds, [this.outputName, ...rest.map((t) => this.nodes[t] ?? t)]);
+    const outs = Array.isArray(res) ? res : [res];
     const tapped: Record<string, tf.Tensor> = {};
     for (const t of taps) tapped[t] = edited[t] ?? outs[1 + rest.indexOf(t)];
     return { output: outs[0], taps: tapped };
