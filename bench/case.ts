@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { runAttack } from '../src/attacks/registry.js';
 import { renderScene, sceneSeed, SCENE_CLASSES } from '../src/data/scenes/index.js';
 import { dissect } from '../src/dissection/dissect.js';
+import { dissectGenerator } from '../src/dissection/generated.js';
 import { initBackend } from '../src/engine/backend.js';
 import { splitRange, type WorkerPool } from '../src/engine/pool.js';
 import { loadClassifier, saveLayersModel } from '../src/models/io.js';
@@ -24,11 +25,11 @@ import { ablateConcept } from '../src/gan/ablate.js';
 import { loadGenerator } from '../src/gan/generator.js';
 import { forwardEach, fuzzJob, gradientEach, segmentScenes, type FuzzInput } from './tasks.js';
 
-export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'dissect-segmented', 'segment', 'pgd50', 'fuzz', 'gan-ablate'] as const;
+export const CASES = ['vgg16-forward', 'vgg16-gradient', 'dissect', 'dissect-segmented', 'segment', 'pgd50', 'fuzz', 'gan-ablate', 'gan-dissect'] as const;
 export type CaseName = (typeof CASES)[number];
 
 /** Cases that run on the calling thread only: `npm run bench` times them with one worker. */
-export const SINGLE_THREAD_CASES: ReadonlySet<CaseName> = new Set(['gan-ablate']);
+export const SINGLE_THREAD_CASES: ReadonlySet<CaseName> = new Set(['gan-ablate', 'gan-dissect']);
 
 /** What a case process prints after `BENCH `. */
 export interface CaseOutput {
@@ -102,8 +103,40 @@ async function ganAblateCase(runs: number, quick: boolean): Promise<CaseOutput> 
   };
 }
 
+/**
+ * Dissection of `layer4` of `builtin:scenes-gan` over its samples labelled by the built-in segmenter (the PNAS
+ * experiment's 10,000; 200 with --quick), no cache; seconds per run. The model runs on the calling thread, the
+ * quantile sketches on a helper thread.
+ */
+async function ganDissectCase(runs: number, quick: boolean): Promise<CaseOutput> {
+  await initBackend({ backend: 'wasm' });
+  const g = await loadGenerator('builtin:scenes-gan');
+  const seg = await loadSegmenter(SEGMENTER);
+  const samples = quick ? 200 : 10000;
+  const figures: number[] = [];
+  let labelled = 0;
+  try {
+    const once = async (n: number): Promise<number> => {
+      const t = now();
+      const { atlas } = await dissectGenerator(g, { segmenter: seg, layer: 'layer4', samples: n, seed: 1, cache: false });
+      labelled = atlas.units.filter((u) => u.concept !== null).length;
+      return now() - t;
+    };
+    await once(32);
+    for (let r = 0; r < runs; r++) figures.push(await once(samples));
+  } finally {
+    seg.dispose();
+    g.dispose();
+  }
+  return {
+    case: 'gan-dissect', workers: 1, runs: figures, unit: 's', higherIsBetter: false, startupSeconds: 0, peakRssMb: process.resourceUsage().maxRSS / 1024,
+    work: `dissect layer4 of builtin:scenes-gan on ${samples} samples (seed 1) labelled by ${SEGMENTER}, top-1% threshold, 32×32 labels; ${labelled} of 128 units labelled; model on one thread, sketches on a helper thread`,
+  };
+}
+
 export async function runCase(name: CaseName, workers: number, runs: number, quick: boolean): Promise<CaseOutput> {
   if (name === 'gan-ablate') return ganAblateCase(runs, quick);
+  if (name === 'gan-dissect') return ganDissectCase(runs, quick);
   await initBackend({ backend: 'wasm' });
   const spec = name.startsWith('vgg16') ? await vgg16Folder() : BUILTIN;
   const clf = await loadClassifier(spec);
