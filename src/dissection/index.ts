@@ -11,7 +11,13 @@ export {
 export type { Atlas, AtlasConcept, AtlasSummary, AtlasTopImage, AtlasUnit, ConceptMatch, UnitsForConceptsOptions } from './atlas.js';
 export { QuantileSketch, targetRank } from './quantile.js';
 export type { QuantileSketchOptions } from './quantile.js';
-export { IouTally } from './iou.js';
+export { IouTally, LevelTally, informationQualityRatio, iouCeiling, thresholdGrid } from './iou.js';
+export type { LevelCounts } from './iou.js';
+export {
+  dissectGenerator, dissectableLayer, generatedProbe, generatedProbeKind, generatedSpec, parseGeneratedSpec, sampleId,
+} from './generated.js';
+export type { DissectGeneratorOptions } from './generated.js';
+export type { ThresholdMethod } from './_internals/passes.js';
 export { upsampleActivations, upsampleMap } from './upsample.js';
 export {
   LABEL_SUFFIX, brodenProbeKind, defaultLabelSize, downsampleLabels, encodeLabelPng, folderProbeKind, openProbe, probeBatches, probeKinds,
