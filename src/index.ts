@@ -26,8 +26,9 @@ export { trainScenesModel, evaluateScenes, type TrainOptions, type TrainResult, 
 
 // ── Images and probe data ───────────────────────────────────────────────────────────────────────────────────────
 export {
-  loadImage, savePng, listImages, rgbToTensor, tensorToRgb, type FitPolicy, type LoadImageOptions, type RgbImage,
+  loadImage, readImageRgb, savePng, listImages, rgbToTensor, tensorToRgb, type FitPolicy, type LoadImageOptions, type RgbImage,
 } from './data/images.js';
+export { stackImages } from './scenarios/inputs.js';
 export {
   renderScene, renderScenes, sampleScenes, SCENE_CLASSES, CONCEPT_NAMES,
   type RenderSceneOptions, type RenderedScene, type SampleScenesOptions, type SceneSpec,
