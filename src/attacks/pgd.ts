@@ -10,7 +10,7 @@ export type { StepSchedule } from './_internals/iterative.js';
 
 /** Options for {@link pgd}. */
 export interface PgdOptions extends AttackOptionsBase {
-  /** Gradient steps per restart. @defaultValue 10 */
+  /** Gradient steps per restart. @defaultValue 10 (the CLI's `attack --steps` defaults to 50) */
   steps?: number;
   /** Step size in pixel units (L∞: per pixel; L2: per image). @defaultValue `2.5 · ε / steps` */
   stepSize?: number;

@@ -19,7 +19,7 @@ export interface AttackProgress {
 
 /** Options every attack accepts. */
 export interface AttackOptionsBase {
-  /** Radius of the threat model in pixel units, e.g. `'4/255'`. @defaultValue `8/255` (L∞), `0.5` (L2) */
+  /** Radius of the threat model in pixel units, e.g. `'4/255'`. @defaultValue `8/255` (L∞), `0.5` (L2); the CLI's `--eps` defaults to 4/255 */
   epsilon?: number | string;
   /** The threat model's norm. @defaultValue `'linf'` */
   norm?: Norm;
@@ -31,7 +31,7 @@ export interface AttackOptionsBase {
   minPsnr?: number;
   /** What to maximise. @defaultValue `{ kind: 'ce' }` (untargeted cross-entropy); `margin` for C&W and Square */
   objective?: ObjectiveSpec;
-  /** Seed for every random choice; recorded in the result. @defaultValue 0 */
+  /** Seed for every random choice; recorded in the result. @defaultValue 0 (the CLI's `--seed` defaults to 1) */
   seed?: number;
   /**
    * What to do when the input gradient is NaN or zero for every image at the first step: record a warning
