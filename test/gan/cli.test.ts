@@ -31,7 +31,7 @@ describe('unit-attack generate', () => {
     const out = path.join(dir, 'gen');
     const r = await run(['generate', '--model', 'builtin:scenes-gan', '--count', '3', '--seed', '5', '--batch-size', '2', '--out', out, '--json']);
     expect(r.code).toBe(0);
-    const result = JSON.parse(r.out) as { count: number; seed: number; samples: Array<{ file: string; index: number; concepts: Array<{ name: string; share: number }> }> };
+    const result = JSON.parse(r.out) as { count: number; seed: number; samples: Array<{ file: string; index: number; concepts: Array<{ name: string; category: string; share: number }> }> };
     expect(result.samples.map((s) => s.file)).toEqual(['sample-00000.png', 'sample-00001.png', 'sample-00002.png']);
     const files = await fs.readdir(out);
     for (const f of ['contact-sheet.png', 'segments.json', 'samples.json', 'legend.png', 'sample-00002.sheet.png']) expect(files).toContain(f);
@@ -41,7 +41,7 @@ describe('unit-attack generate', () => {
     // Each category's concept shares of a sample add up to at most 1 (the rest is "none of this category").
     expect(result.samples[0].concepts.length).toBeGreaterThan(0);
     const byCategory = new Map<string, number>();
-    for (const c of result.samples[0].concepts as Array<{ category: string; share: number }>) byCategory.set(c.category, (byCategory.get(c.category) ?? 0) + c.share);
+    for (const c of result.samples[0].concepts) byCategory.set(c.category, (byCategory.get(c.category) ?? 0) + c.share);
     for (const v of byCategory.values()) expect(v).toBeLessThanOrEqual(1 + 1e-6);
     // The same seed and a different cut of the stream give the same sample 2.
     const out2 = path.join(dir, 'gen2');
