@@ -27,7 +27,7 @@ describe('schema/scenario.schema.json', () => {
   });
 
   it('is named by the shipped scenario files for editors, which are valid scenarios', () => {
-    for (const name of ['ski-resort-to-bedroom', 'robustness-gate', 'corruption-fuzz', 'unit-ablation']) {
+    for (const name of ['ski-resort-to-bedroom', 'robustness-gate', 'corruption-fuzz', 'unit-ablation', 'gan-remove-trees']) {
       const text = readFileSync(path.join(root, 'scenarios', `${name}.yaml`), 'utf8');
       expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=../schema/scenario.schema.json');
       expect(parse(text)).toBeTypeOf('object');
