@@ -184,6 +184,22 @@ export function ablationChart(atlas: Atlas, classes?: readonly string[]): LineCh
 
 const fmt = (x: number, d = 3): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
+/**
+ * A unit's strip as tiles that wrap: each tile shows one top image of the strip PNG (its background, shifted), so
+ * that on a window up to 1280 px wide the strip breaks into rows of four instead of widening the table. The `<img>`
+ * beside them (hidden) keeps the strip a plain image for text browsers, and the page's link to the file.
+ */
+function stripTiles(src: string, unit: AtlasUnit, [H, W]: readonly [number, number]): string {
+  const n = unit.topImages.length;
+  const d = Math.max(64, Math.min(128, H));
+  const s = d / H;
+  const px = (v: number): string => `${Math.round(v * 100) / 100}px`;
+  const tiles = unit.topImages.map((t, k) => `<i style="background-position:${px(-k * (W + GAP) * s)} 0" title="${escapeXml(t.id)}"></i>`).join('');
+  const vars = `--strip:url('${escapeXml(src)}');--tw:${px(W * s)};--th:${px(d)};--sw:${px((n * W + (n - 1) * GAP) * s)}`;
+  return `<div class="tiles" role="img" aria-label="unit ${unit.unit}: top-activating images" style="${vars}">${tiles}</div>`
+    + `<img loading="lazy" src="${escapeXml(src)}" alt="unit ${unit.unit}" title="${escapeXml(unit.topImages.map((t) => t.id).join(', '))}">`;
+}
+
 /** The self-contained HTML page of an atlas (inline CSS and JS; strips linked or embedded). */
 export function atlasHtml(atlas: Atlas, parts: { strips?: ReadonlyMap<number, string>; plotSvg?: string } = {}): string {
   const s = atlasSummary(atlas);
@@ -208,7 +224,7 @@ export function atlasHtml(atlas: Atlas, parts: { strips?: ReadonlyMap<number, st
       + (withCeiling ? `<td class="num" title="the best IoU a mask of this unit's active size could reach for its best concept">${fmt(u.ceiling ?? NaN)}</td>` : '')
       + `<td class="num">${fmt(u.threshold, 4)}</td>${cats}`
       + `<td>${escapeXml((importantFor.get(u.unit) ?? []).join(', '))}</td>`
-      + `<td class="strip">${strip ? `<img loading="lazy" src="${escapeXml(strip)}" alt="unit ${u.unit}" title="${escapeXml(u.topImages.map((t) => t.id).join(', '))}">` : ''}</td></tr>`;
+      + `<td class="strip">${strip ? stripTiles(strip, u, atlas.inputSize) : ''}</td></tr>`;
   }).join('\n');
   const headline = s.headline ? `<p>${escapeXml(s.headline)}</p>` : atlas.importanceNote ? `<p>No class importance: ${escapeXml(atlas.importanceNote)}.</p>` : '';
   const concepts = s.concepts.map((c) => `${escapeXml(c.concept)} (${c.units})`).join(', ');
@@ -221,7 +237,8 @@ h1{font-size:1.4em;margin-bottom:.2em} .meta{color:#555;font-size:.9em}
 table{border-collapse:collapse;margin-top:1em;font-size:.9em} th,td{padding:3px 8px;border-bottom:1px solid #e5e5e5;vertical-align:middle;text-align:left}
 th{position:sticky;top:0;background:#f7f7f7;cursor:pointer;user-select:none;white-space:nowrap} th.sorted-asc::after{content:" ▲"} th.sorted-desc::after{content:" ▼"}
 td.num{text-align:right;font-variant-numeric:tabular-nums} td.cat span{color:#777;font-size:.85em} td.weak{color:#aaa}
-td.strip img{height:${Math.max(64, Math.min(128, atlas.inputSize[0]))}px;image-rendering:pixelated;display:block} tr:hover{background:#fafaf0}
+td.strip img{display:none} .tiles{display:flex;flex-wrap:wrap;gap:2px} .tiles i{display:block;width:var(--tw);height:var(--th);background:var(--strip) 0 0/var(--sw) var(--th) no-repeat;image-rendering:pixelated}
+@media (max-width:1280px){.tiles{max-width:calc(4 * var(--tw) + 6px)}} tr:hover{background:#fafaf0}
 .plot svg{max-width:100%;height:auto} #filter{margin-top:1em;padding:3px 6px}
 </style></head><body>
 <h1>Unit atlas of <code>${escapeXml(atlas.layer)}</code> in ${escapeXml(atlas.model)}</h1>

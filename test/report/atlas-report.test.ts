@@ -53,6 +53,18 @@ describe('writeAtlasReport', () => {
     expect(html).toContain('3</b> of 4 units labelled');
   });
 
+  it('draws each strip as tiles that wrap into rows of four on windows up to 1280 px wide', async () => {
+    const atlas = sampleAtlas();
+    const html = (await import('../../src/report/atlas-report.js')).atlasHtml(atlas, { strips: new Map([[2, 'strips/unit_0002.png']]) });
+    const row = html.split('\n').find((l) => l.startsWith('<tr data-unit="2"'))!;
+    const tiles = row.match(/<div class="tiles"[^>]*>(.*?)<\/div>/)!;
+    expect(tiles[0]).toContain("--strip:url('strips/unit_0002.png')");
+    const n = atlas.units.find((u) => u.unit === 2)!.topImages.length;
+    expect(tiles[1].match(/<i style="background-position:/g)).toHaveLength(n);
+    expect(html).toMatch(/@media \(max-width:1280px\)\{\.tiles\{max-width:calc\(4 \* var\(--tw\) \+ 6px\)\}\}/);
+    expect(html).toMatch(/\.tiles\{display:flex;flex-wrap:wrap/);
+  });
+
   it('embeds strips as data URIs on request, and can skip them', async () => {
     const a = await writeAtlasReport(sampleAtlas(), path.join(dir, 'embed'), { probe: greyProbe(), embedImages: true });
     expect(await fs.readFile(a.html, 'utf8')).toContain('src="data:image/png;base64,');
