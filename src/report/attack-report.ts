@@ -14,7 +14,7 @@ import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../d
 import { UnitAttackError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { heatmapPair, sideBySide, unitMaps } from './heatmap.js';
+import { heatmapPair, labelledStrip, perturbationAmplification, unitMaps } from './heatmap.js';
 import { saveLineChart, type LineSeries } from './plot.js';
 
 /** What was attacked and how: a unit attack (with its control) or a logit attack. */
@@ -66,6 +66,9 @@ async function writePng(file: string, img: RgbImage): Promise<void> {
   await writeAtomic(file, await encodePng(img));
 }
 
+/** The panels of a heatmap strip, left to right (also `heatmapLayout` in `result.json`). */
+const HEATMAP_TITLES = ['clean', 'adversarial', 'suppressed before', 'suppressed after', 'excited before', 'excited after'];
+
 /**
  * Writes the report of an attack run into `outDir`.
  *
@@ -114,14 +117,21 @@ export async function writeAttackReport(
       files.control.push(c);
     }
     if (i < heatN) {
-      // Strip: clean | adversarial | suppressed before | after | excited before | after.
+      // Strip: clean | adversarial | suppressed before | after | excited before | after, titled, with the colour
+      // scale of each group and the amplification of the perturbation picture beside it.
       const panels: RgbImage[] = [clean[i], adv[i]];
-      for (const g of [sup, exc]) {
+      const scales: Array<{ label: string; vmax: number }> = [];
+      for (const [g, label] of [[sup, 'suppressed'], [exc, 'excited']] as const) {
         const pair = heatmapPair(clean[i], adv[i], g[0].maps[i], g[1].maps[i], g[0].h, g[0].w);
         panels.push(pair.before, pair.after);
+        scales.push({ label, vmax: pair.vmax });
       }
       const h = path.join(outDir, 'heatmaps', `${ids[i]}.png`);
-      await writePng(h, sideBySide(panels, 4, 2));
+      const k = perturbationAmplification(clean[i], adv[i]);
+      await writeAtomic(h, await labelledStrip(panels, {
+        titles: HEATMAP_TITLES, scales,
+        note: `summed activation of each group's units; perturbation/${ids[i]}.png shows adversarial − clean amplified ×${k.toFixed(1)}`,
+      }, 4, 2));
       files.heatmaps.push(h);
     }
     options.onProgress?.(i + 1, n);
@@ -137,7 +147,7 @@ export async function writeAttackReport(
       adversarial: files.adversarial.map((f) => path.relative(outDir, f)), control: files.control.map((f) => path.relative(outDir, f)),
       perturbation: files.perturbations.map((f) => path.relative(outDir, f)), heatmaps: files.heatmaps.map((f) => path.relative(outDir, f)),
     },
-    heatmapLayout: run.kind === 'unit' ? ['clean', 'adversarial', 'suppressed before', 'suppressed after', 'excited before', 'excited after'] : undefined,
+    heatmapLayout: run.kind === 'unit' ? HEATMAP_TITLES : undefined,
   });
   return files;
 }

@@ -136,3 +136,57 @@ export function heatmapPair(
     vmax,
   };
 }
+
+/** What {@link labelledStrip} writes around the panels. */
+export interface StripLegend {
+  /** One title per panel, written above it. */
+  titles: readonly string[];
+  /** The colour scales of the heatmap panels: each runs from 0 to `vmax` (e.g. one per group of units). */
+  scales: ReadonlyArray<{ label: string; vmax: number }>;
+  /** A line under the scales, e.g. the perturbation picture's amplification. */
+  note?: string;
+}
+
+const escapeText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * Panels side by side (as {@link sideBySide}), their titles above and, below, the heatmap's colour scale bar with
+ * the value at its top for each scale, and a note. PNG bytes.
+ */
+export async function labelledStrip(panels: readonly RgbImage[], legend: StripLegend, gap = 4, scale = 1): Promise<Buffer> {
+  if (legend.titles.length !== panels.length) throw usageError(`${legend.titles.length} titles for ${panels.length} panels`, { path: 'titles' });
+  const strip = sideBySide(panels, gap, scale);
+  const head = 20;
+  const foot = 22 + (legend.note ? 16 : 0);
+  const width = Math.max(strip.width, 420);
+  const height = head + strip.height + foot;
+  let x0 = 0;
+  const titles = panels.map((p, i) => {
+    const w = p.width * scale;
+    const t = `<text x="${x0 + w / 2}" y="14" text-anchor="middle">${escapeText(legend.titles[i])}</text>`;
+    x0 += w + gap;
+    return t;
+  }).join('');
+  const stops = ANCHORS.map((c, i) => `<stop offset="${(i / (ANCHORS.length - 1)).toFixed(3)}" stop-color="rgb(${c.join(',')})"/>`).join('');
+  const y = head + strip.height + 6;
+  const values = legend.scales.map((s) => `${s.label} ${formatScale(s.vmax)}`).join(', ');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11" fill="#222">`
+    + `<defs><linearGradient id="g">${stops}</linearGradient></defs><rect width="100%" height="100%" fill="#fff"/>${titles}`
+    + `<text x="0" y="${y + 9}">0</text><rect x="10" y="${y}" width="120" height="10" fill="url(#g)"/>`
+    + `<text x="136" y="${y + 9}">max: ${escapeText(values)}</text>`
+    + (legend.note ? `<text x="0" y="${y + 25}">${escapeText(legend.note)}</text>` : '')
+    + '</svg>';
+  const body = await sharp(strip.data, { raw: { width: strip.width, height: strip.height, channels: 3 } }).png().toBuffer();
+  return sharp(Buffer.from(svg)).composite([{ input: body, top: head, left: 0 }]).flatten({ background: '#ffffff' }).png().toBuffer();
+}
+
+function formatScale(v: number): string {
+  return !Number.isFinite(v) ? String(v) : v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(2);
+}
+
+/** The factor {@link perturbationPicture} amplifies a perturbation by (the largest change maps to full contrast). */
+export function perturbationAmplification(original: RgbImage, adversarial: RgbImage): number {
+  let maxAbs = 0;
+  for (let i = 0; i < original.data.length; i++) maxAbs = Math.max(maxAbs, Math.abs(adversarial.data[i] - original.data[i]));
+  return maxAbs === 0 ? 1 : 127.5 / maxAbs;
+}

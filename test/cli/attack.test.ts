@@ -133,7 +133,9 @@ describe('attack: in-process runs on a tiny saved model', () => {
     expect(files).toEqual(['red-0-control.png', 'red-0.png', 'red-1-control.png', 'red-1.png', 'red-2-control.png', 'red-2.png']);
     expect((await fs.readdir(path.join(out, 'perturbation'))).length).toBe(3);
     const strip = await sharp(path.join(out, 'heatmaps', 'red-0.png')).metadata();
-    expect([strip.width, strip.height]).toEqual([6 * 32 + 5 * 4, 32]);
+    // Six 32-px panels (16 px images at scale 2) under a 20-px title row, over the colour scale and the note (38 px);
+    // at least 420 px wide, so that the legend fits.
+    expect([strip.width, strip.height]).toEqual([Math.max(6 * 32 + 5 * 4, 420), 20 + 32 + 38]);
     const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as {
       unit: { suppress: number[]; targetedSuccess: { total: number } }; control: { suppress: number[] };
     };

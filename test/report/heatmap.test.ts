@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { colormap, heatmapOverlay, heatmapPair, rgbToPng, sideBySide, unitMaps } from '../../src/report/heatmap.js';
+import { colormap, heatmapOverlay, heatmapPair, labelledStrip, perturbationAmplification, rgbToPng, sideBySide, unitMaps } from '../../src/report/heatmap.js';
 import type { RgbImage } from '../../src/data/images.js';
 import { expectNoLeak } from '../helpers.js';
 import { colourImages, colourModel } from '../attacks/helpers.js';
@@ -74,5 +74,45 @@ describe('heatmapPair and unitMaps', () => {
   it('places panels side by side with a gap, scaled', () => {
     const s = sideBySide([image(4, 4), image(6, 4)], 2, 2);
     expect([s.width, s.height]).toEqual([8 + 2 + 12, 8]);
+  });
+});
+
+describe('labelledStrip', () => {
+  const panel = (v: number): { data: Uint8Array; width: number; height: number } => ({ data: new Uint8Array(40 * 30 * 3).fill(v), width: 40, height: 30 });
+
+  it('puts the panels under a row of titles, unchanged, with the colour scale and the note below', async () => {
+    const panels = [panel(10), panel(200), panel(90)];
+    const png = await labelledStrip(panels, { titles: ['clean', 'adversarial', 'units'], scales: [{ label: 'suppressed', vmax: 2.5 }], note: 'amplified ×12.0' }, 4, 2);
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const bare = sideBySide(panels, 4, 2);
+    expect(info.width).toBe(Math.max(bare.width, 420));
+    expect(info.height).toBe(20 + bare.height + 38);
+    for (const [x, y] of [[0, 0], [100, 30], [bare.width - 1, bare.height - 1]]) {
+      const at = ((20 + y) * info.width + x) * info.channels;
+      const src = (y * bare.width + x) * 3;
+      expect([data[at], data[at + 1], data[at + 2]]).toEqual([bare.data[src], bare.data[src + 1], bare.data[src + 2]]);
+    }
+    // The title row and the legend are drawn (not blank), and the colour bar runs dark to light.
+    const rowInk = (y0: number, y1: number): number => {
+      let ink = 0;
+      for (let y = y0; y < y1; y++) for (let x = 0; x < info.width; x++) if (data[(y * info.width + x) * info.channels] < 128) ink++;
+      return ink;
+    };
+    expect(rowInk(0, 20)).toBeGreaterThan(20);
+    expect(rowInk(20 + bare.height, info.height)).toBeGreaterThan(20);
+    const bar = (x: number): number => data[((20 + bare.height + 10) * info.width + x) * info.channels];
+    expect(bar(12)).toBeLessThan(bar(128));
+  });
+
+  it('wants one title per panel', async () => {
+    await expect(labelledStrip([panel(1), panel(2)], { titles: ['one'], scales: [] })).rejects.toThrow(/1 titles for 2 panels/);
+  });
+});
+
+describe('perturbationAmplification', () => {
+  it('is the factor that maps the largest change to full contrast', () => {
+    const a = { data: new Uint8Array([10, 20, 30]), width: 1, height: 1 };
+    expect(perturbationAmplification(a, { ...a, data: new Uint8Array([15, 20, 30]) })).toBeCloseTo(127.5 / 5, 10);
+    expect(perturbationAmplification(a, a)).toBe(1);
   });
 });
