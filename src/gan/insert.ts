@@ -133,13 +133,19 @@ export function checkCell(at: readonly number[], h: number, w: number, layer: st
   return [r, c];
 }
 
-/** What the segmenter saw at a pixel: the label of the concept's own category there, else the first category's, else `none`. */
+/**
+ * What the segmenter saw at a pixel: the label of the concept's own category there (e.g. window, for a door, a
+ * part), else the first category's (objects: house, tree, sky, …), else any other category's (materials: grass,
+ * water, …), else `none`.
+ */
 function contextAt(batch: LabelBatch, i: number, pixel: number, concept: ResolvedConcept, names: Map<number, string>): string {
   const P = batch.height * batch.width;
-  const own = batch.labels[(i * batch.planes + concept.plane) * P + pixel];
-  if (own !== 0) return names.get(own) ?? 'none';
-  const first = batch.labels[(i * batch.planes) * P + pixel];
-  return first !== 0 ? names.get(first) ?? 'none' : 'none';
+  const order = [concept.plane, ...Array.from({ length: batch.planes }, (_, p) => p).filter((p) => p !== concept.plane)];
+  for (const p of order) {
+    const l = batch.labels[(i * batch.planes + p) * P + pixel];
+    if (l !== 0) return names.get(l) ?? 'none';
+  }
+  return 'none';
 }
 
 function countIn(batch: LabelBatch, i: number, concept: ResolvedConcept, region?: { rows: [number, number]; cols: [number, number] }): number {
