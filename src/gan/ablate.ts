@@ -216,7 +216,7 @@ export async function ablateConcept(
     });
     if (iou.conceptPixels === 0) {
       throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: 'choose a concept the generator draws (`unit-attack generate` writes samples with their segmentations)',
+        path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
       });
     }
     if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };

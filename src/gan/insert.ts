@@ -206,7 +206,7 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
     });
     if (iou.conceptPixels === 0 && !atlas) {
       throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: 'choose a concept the generator draws (`unit-attack generate` writes samples with their segmentations), or give a dissection atlas (--atlas)',
+        path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas (--atlas)`,
       });
     }
     const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;

@@ -112,7 +112,7 @@ export async function unitQuantiles(g: Generator, layer: string, range: LatentRa
  */
 export async function rankByIou(
   g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: IouRankingOptions = {},
-): Promise<UnitRanking & { thresholds: number[]; conceptPixels: number }> {
+): Promise<UnitRanking & { thresholds: number[]; conceptPixels: number; seen: string[] }> {
   const { units } = spatialLayer(g, layer);
   const batchSize = options.batchSize ?? 16;
   const quantile = options.quantile ?? 0.01;
@@ -130,6 +130,8 @@ export async function rankByIou(
     });
   }
   const tally = new IouTally(units, 2);
+  const indexOf = conceptIndexOf(segmenter);
+  const totals = new Float64Array(segmenter.concepts.length);
   for (const b of latentBatches(range, batchSize)) {
     const z = g.latents(range.seed, b.from, b.count);
     const { values, images } = tapped(g, z, layer);
@@ -149,11 +151,15 @@ export async function rankByIou(
       for (let j = 0; j < P; j++) if (labels.labels[src + j] === concept.id) mask[i * P + j] = 1;
     }
     tally.add(v, thresholds, mask, labels.count, 1, P);
+    const counts = conceptCounts(labels, indexOf, totals.length);
+    for (let i = 0; i < counts.length; i++) totals[i % totals.length] += counts[i];
     done += b.count;
     options.onProgress?.(done, total);
   }
   const scores = Array.from({ length: units }, (_, u) => tally.iou(u, 1));
-  return { units: orderByScore(scores), scores, thresholds, conceptPixels: tally.labelCount[1] };
+  // The concepts the segmenter sees in the samples, most pixels first (what an error can offer instead).
+  const seen = segmenter.concepts.map((c, k) => ({ name: c.name, n: totals[k] })).filter((c) => c.n > 0).sort((a, b) => b.n - a.n).map((c) => c.name);
+  return { units: orderByScore(scores), scores, thresholds, conceptPixels: tally.labelCount[1], seen };
 }
 
 /**

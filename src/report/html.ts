@@ -5,7 +5,7 @@
  */
 import { escapeXml } from './plot.js';
 import { describeExpectation, formatGate, formatMeasured, formatNumber, formatSeconds, formatWithInterval } from './format.js';
-import type { ImageRole, RunOutput, RunResults, ScenarioArtifacts, ScenarioResult } from './types.js';
+import type { ImageRole, ReportImage, RunOutput, RunResults, ScenarioArtifacts, ScenarioResult } from './types.js';
 
 const esc = escapeXml;
 
@@ -40,6 +40,10 @@ pre { background: var(--bg); padding: 8px 10px; border-radius: 6px; overflow: au
 .example { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
 .example .row { display: flex; gap: 6px; }
 .example figure { margin: 0; text-align: center; font-size: 11px; color: var(--muted); }
+.scale { display: flex; align-items: center; justify-content: center; gap: 3px; font-size: 10px; }
+.scale i { display: inline-block; width: 56px; height: 8px; border: 1px solid var(--line); }
+.scale i.signed { background: linear-gradient(90deg, rgb(33,102,172), rgb(247,247,247), rgb(178,24,43)); }
+.scale i.magnitude { background: linear-gradient(90deg, rgb(0,0,4), rgb(159,42,99), rgb(245,125,21), rgb(252,255,164)); }
 .example img { width: 96px; height: 96px; image-rendering: pixelated; border: 1px solid var(--line); }
 .example .caption { font-size: 12px; margin-top: 4px; }
 .hit { color: var(--bad); font-weight: 600; } .miss { color: var(--muted); }
@@ -64,6 +68,14 @@ const JS = `
 const ROLE_TITLES: Record<ImageRole, string> = {
   original: 'original', adversarial: 'adversarial', perturbation: 'perturbation', heatmap: 'heatmap', counterexample: 'counterexample',
 };
+
+/** A heatmap's colour scale under its caption: the gradient between its end values. */
+function colourScale(scale: ReportImage['scale']): string {
+  if (!scale) return '';
+  const v = formatNumber(scale.max);
+  const [lo, hi, cls] = scale.kind === 'signed' ? [`−${v}`, `+${v}`, 'signed'] : ['0', v, 'magnitude'];
+  return `<span class="scale"><span>${esc(lo)}</span><i class="${cls}"></i><span>${esc(hi)}</span></span>`;
+}
 
 function dataUri(mime: string, bytes: Uint8Array | string): string {
   const b = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -126,7 +138,10 @@ function scenarioSection(s: ScenarioResult, a: ScenarioArtifacts | undefined, re
     s.images.forEach((img, k) => {
       const pics = a.images[k] ?? [];
       h.push('<div class="example"><div class="row">');
-      for (const p of pics) h.push(`<figure><img alt="${esc(`${img.id} ${ROLE_TITLES[p.role]}`)}" src="${dataUri('image/png', p.png)}"><figcaption>${esc(ROLE_TITLES[p.role])}</figcaption></figure>`);
+      for (const p of pics) {
+        const title = p.caption ?? ROLE_TITLES[p.role];
+        h.push(`<figure><img alt="${esc(`${img.id} ${title}`)}" src="${dataUri('image/png', p.png)}"><figcaption>${esc(title)}${colourScale(p.scale)}</figcaption></figure>`);
+      }
       const outcome = img.finalPrediction !== undefined
         ? ` → <span class="${img.success ? 'hit' : 'miss'}">${esc(img.finalPrediction)}</span>` : '';
       h.push(`</div><div class="caption"><code>${esc(img.id)}</code><br>label ${esc(img.label)}, predicted ${esc(img.cleanPrediction)}${outcome}</div></div>`);

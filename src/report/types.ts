@@ -142,6 +142,10 @@ export interface RunResults {
 export interface ReportImage {
   role: ImageRole;
   png: Uint8Array;
+  /** What the picture shows, when the role alone does not say (e.g. `perturbation ×31.5`). @defaultValue the role */
+  caption?: string;
+  /** A heatmap's colour scale: signed (blue −max … red +max) or a magnitude (0 … max). */
+  scale?: { kind: 'signed' | 'magnitude'; max: number };
 }
 
 /** Pictures and plots of one scenario, for the HTML report (not in `results.json`). */

@@ -13,7 +13,8 @@ import { availableConcepts, unitsForClass, type Atlas } from '../dissection/inde
 import { UnitAttackError, nearestNames } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { barChartSvg } from '../report/bars.js';
-import { addPngText, heatmapOverlay, perturbationMagnitude } from '../report/images.js';
+import { perturbationAmplification } from '../report/heatmap.js';
+import { addPngText, heatmapOverlay } from '../report/images.js';
 import { lineChartSvg } from '../report/plot.js';
 import type { ImageRecord, MetricInterval, ReportImage } from '../report/types.js';
 import { describeCorruption } from './corruptions.js';
@@ -232,7 +233,7 @@ async function attackInBatches(ctx: TaskContext, spec: AttackCall, phase: string
   }
 }
 
-/** The example pictures of an attack: original, adversarial, perturbation picture and a heatmap. */
+/** The example pictures of an attack: original, adversarial, perturbation picture and, for a unit attack, a heatmap. */
 async function attackExamples(
   ctx: TaskContext, out: TaskOutput, adv: tf.Tensor4D, predictions: Int32Array, success: readonly boolean[],
   unitMap?: { layer: string; plus: readonly number[]; minus: readonly number[] },
@@ -252,10 +253,10 @@ async function attackExamples(
       const i = examples[k];
       const orig = inputs.images[i];
       const advImg = sliceRgb(as, k);
-      // Unit attacks: where the objective's units moved (red: in the attack's direction); others: where pixels changed.
-      const heat = before && after
-        ? heatmapOverlay(advImg, after.maps[k].map((v, j) => v - before.maps[k][j]), after.h, after.w, { signed: true })
-        : heatmapOverlay(orig, perturbationMagnitude(orig, advImg), orig.height, orig.width);
+      // Unit attacks: where the objective's units moved (red: in the attack's direction). Logit attacks have no
+      // units to show; the perturbation picture says where pixels changed.
+      const change = before && after ? after.maps[k].map((v, j) => v - before.maps[k][j]) : undefined;
+      const changeMax = change ? change.reduce((m, v) => Math.max(m, Math.abs(v)), 0) : 0;
       out.images.push({
         id: inputs.ids[i], label: names[inputs.labels[i]], cleanPrediction: names[clean[i]], finalPrediction: names[predictions[i]],
         success: success[i], files: {},
@@ -263,8 +264,11 @@ async function attackExamples(
       out.pictures.push([
         { role: 'original', png: await png(orig) },
         { role: 'adversarial', png: await png(advImg) },
-        { role: 'perturbation', png: await png(perturbationPicture(orig, advImg)) },
-        { role: 'heatmap', png: await png(heat) },
+        { role: 'perturbation', png: await png(perturbationPicture(orig, advImg)), caption: `perturbation ×${perturbationAmplification(orig, advImg).toFixed(1)}` },
+        ...(change && after ? [{
+          role: 'heatmap' as const, png: await png(heatmapOverlay(advImg, change, after.h, after.w, { signed: true, scale: changeMax || 1 })),
+          caption: 'unit change (red: the attack\'s way)', scale: { kind: 'signed' as const, max: changeMax },
+        }] : []),
       ]);
     }
   } finally {

@@ -152,6 +152,8 @@ describe('ablateConcept bad input', () => {
   });
   it('a concept the generator never draws is refused', async () => {
     await fails({ concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }, '--concept', /no 'door' pixels/);
+    const err = await ablateConcept(g, seg, { concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }).then(() => undefined, (e: unknown) => e as UnitAttackError);
+    expect(err?.hint).toMatch(/the segmenter sees, most first: (sky, tree|tree, sky)$/);
   });
   it('sizes out of range and --samples < 1 name their option', async () => {
     await fails({ concept: 'tree', samples: 4, sizes: [1, 4] }, '--units', /4 is out of range: layer1 has 3 units/);

@@ -122,6 +122,20 @@ describe('HTML report', () => {
   });
 });
 
+describe('htmlReport example pictures', () => {
+  it('caption a picture with what it shows, and a heatmap with its colour scale', async () => {
+    const out = await runOutput();
+    const pics = out.artifacts[0].images[0];
+    pics[2] = { ...pics[2], caption: 'perturbation ×31.9' };
+    pics[3] = { ...pics[3], caption: 'unit change (red: the attack\'s way)', scale: { kind: 'signed', max: 0.5 } };
+    const html = htmlReport(out);
+    expect(html).toContain('<figcaption>perturbation ×31.9</figcaption>');
+    expect(html).toContain('<figcaption>unit change (red: the attack&#39;s way)<span class="scale"><span>−0.5</span><i class="signed"></i><span>+0.5</span></span></figcaption>');
+    expect(html).toMatch(/\.scale i\.signed \{ background: linear-gradient/);
+    expect(html).toContain('<figcaption>original</figcaption>');
+  });
+});
+
 describe('writeReports', () => {
   it('writes results.json, junit.xml, report.html and the PNGs, with the image paths in results.json', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'ua-write-'));

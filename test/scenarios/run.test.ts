@@ -78,7 +78,9 @@ describe('attack scenarios', () => {
     expect(s.seeds.attack).toBe(1);
     expect(s.durations.attack).toBeGreaterThan(0);
     expect(s.images.length).toBe(6);
-    expect(a.images[0].map((p) => p.role)).toEqual(['original', 'adversarial', 'perturbation', 'heatmap']);
+    // A logit attack has no units to map: no heatmap; the perturbation picture says how much it is amplified.
+    expect(a.images[0].map((p) => p.role)).toEqual(['original', 'adversarial', 'perturbation']);
+    expect(a.images[0][2].caption).toMatch(/^perturbation ×\d+\.\d$/);
     expect(a.plots.length).toBeGreaterThan(0);
   });
 
@@ -137,6 +139,10 @@ describe('attack scenarios', () => {
     expect(s.seeds.randomControl).toBe(units.control.seed);
     expect((s.details.unitAttack as { kind: string }).kind).toBe('unit-attack');
     expect(a.plots.map((p) => p.title).join(' ')).toContain('Unit effect');
+    const heat = a.images[0].find((p) => p.role === 'heatmap');
+    expect(heat?.caption).toMatch(/unit change/);
+    expect(heat?.scale?.kind).toBe('signed');
+    expect(heat?.scale?.max).toBeGreaterThan(0);
   });
 
   it('reports a class the model lacks as a scenario error with its line, and exit code 2', async () => {
