@@ -33,8 +33,8 @@ describe('labels as class names', () => {
     const curveA = await robustnessCurve(clf, x, indices, { kind: 'fgsm' }, { epsilons: '0,8/255' });
     const curveB = await robustnessCurve(clf, x, names, { kind: 'fgsm' }, { epsilons: '0,8/255' });
     expect(curveB.rows.map((r) => r.robustAccuracy)).toEqual(curveA.rows.map((r) => r.robustAccuracy));
-    const u = await unitAttack(clf, x, names, { suppressUnits: [0], exciteUnits: [1], epsilon: '8/255', steps: 3, randomControl: false, target: 'green' });
-    const v = await unitAttack(clf, x, indices, { suppressUnits: [0], exciteUnits: [1], epsilon: '8/255', steps: 3, randomControl: false, target: 'green' });
+    const u = await unitAttack(clf, x, names, { suppressUnits: [0], exciteUnits: [1], epsilon: '8/255', steps: 3, control: false, target: 'green' });
+    const v = await unitAttack(clf, x, indices, { suppressUnits: [0], exciteUnits: [1], epsilon: '8/255', steps: 3, control: false, target: 'green' });
     expect(u.unit.targetedSuccess).toEqual(v.unit.targetedSuccess);
     disposeUnitAttack(u);
     disposeUnitAttack(v);
