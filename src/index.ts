@@ -22,11 +22,11 @@ export { fromGraphModel, type FromGraphModelOptions } from './models/graph-class
 export { PREPROCESS_PRESETS } from './models/preprocessing.js';
 export { buildVgg16, VGG16_CONV_LAYERS, type Vgg16Options } from './models/vgg16.js';
 export { importModel, type ImportOptions, type ImportResult, type ImportFormat } from './models/import/index.js';
-export { trainScenesModel, evaluateScenes, type TrainOptions, type TrainResult, type Evaluation } from './train/train.js';
+export { trainScenesModel, type TrainOptions, type TrainResult } from './train/train.js';
 
 // ── Images and probe data ───────────────────────────────────────────────────────────────────────────────────────
 export {
-  loadImage, readImageRgb, savePng, listImages, rgbToTensor, tensorToRgb, type FitPolicy, type LoadImageOptions, type RgbImage,
+  loadImage, readImageRgb, savePng, listImages, tensorToRgb, type FitPolicy, type LoadImageOptions, type RgbImage,
 } from './data/images.js';
 export { stackImages } from './scenarios/inputs.js';
 export {
@@ -85,5 +85,11 @@ export { writeAttackReport, writeCurve, type AttackReportOptions, type AttackRun
 export type { RunOutput, RunResults, ScenarioResult, ExpectationResult, Regression } from './report/types.js';
 
 // ── Generator ───────────────────────────────────────────────────────────────────────────────────────────────────
-// The scene GAN (src/gan): its public entry (loading a generator, unit ablation and insertion) is added here when
-// src/gan/index.ts lands.
+export {
+  loadGenerator, generatorFromModel, BUILTIN_GENERATORS,
+  type Generator, type GeneratorEdit, type GenerateOptions, type GenerateResult, type CellRegion,
+  type LoadGeneratorOptions, type FromGeneratorModelOptions,
+} from './gan/index.js';
+export { saveGenerator, type GeneratorSidecar } from './gan/save.js';
+export { ablateConcept, type AblateConceptOptions, type GeneratorAblation } from './gan/ablate.js';
+export { insertConcept, type InsertConceptOptions, type GeneratorInsertion } from './gan/insert.js';

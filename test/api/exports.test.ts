@@ -6,21 +6,21 @@ import * as api from '../../src/index.js';
  * users. Stage folders export more for their own tests; those names stay out of the root.
  */
 const PUBLIC_NAMES = [
-  'BACKEND_NAMES', 'BUILTIN_MODELS', 'BUILTIN_SEGMENTERS', 'CONCEPT_NAMES', 'DEFAULT_EPSILONS', 'METRICS',
-  'PREPROCESS_PRESETS', 'SCENE_CLASSES', 'ScenarioError', 'UnitAttackError', 'VGG16_CONV_LAYERS', 'ablationCurves',
-  'apgd', 'atlasSummary', 'attackNames', 'autoattack', 'availableConcepts', 'backendInfo', 'buildVgg16',
-  'checkGradientMasking', 'classImportance', 'cleanAccuracy', 'compareWithBaseline', 'curveTable', 'cw',
-  'disposeUnitAttack', 'dissect', 'evaluateScenes', 'evaluateSegmenter', 'exitCodeOf', 'fgsm', 'formatEpsilon',
-  'fromGraphModel', 'fromLayersModel', 'fromSegmenterModel', 'fuzzClassifier', 'importModel', 'initBackend',
-  'isUserError', 'l2', 'linf', 'listImages', 'loadAtlas', 'loadClassifier', 'loadImage', 'loadScenario',
-  'loadScenarios', 'loadSegmenter', 'openImageFolder', 'openProbe', 'parseEpsilon', 'parseScenario', 'pgd', 'psnr',
-  'readBrodenDataset', 'readImageRgb', 'readResults', 'registerAttack', 'registerObjective', 'registerProbeKind',
-  'renderScene', 'renderScenes', 'rgbToTensor', 'robustAccuracy', 'robustnessCurve', 'runAttack', 'runScenario',
-  'runScenarioFiles', 'runScenarios', 'sampleScenes', 'saveAtlas', 'saveLayersModel', 'savePng',
-  'scenarioJsonSchema', 'square', 'ssim', 'stackImages', 'targetedSuccess', 'tensorToRgb', 'terminalReport',
-  'trainScenesModel', 'trainSegmenter', 'unitAttack', 'unitAttackCurve', 'unitEffect', 'unitsForClass',
-  'unitsForConcepts', 'untargetedSuccess', 'wilsonInterval', 'withSegmenter', 'writeAtlasReport',
-  'writeAttackReport', 'writeBrodenDataset', 'writeCurve', 'writeReports',
+  'BACKEND_NAMES', 'BUILTIN_GENERATORS', 'BUILTIN_MODELS', 'BUILTIN_SEGMENTERS', 'CONCEPT_NAMES', 'DEFAULT_EPSILONS',
+  'METRICS', 'PREPROCESS_PRESETS', 'SCENE_CLASSES', 'ScenarioError', 'UnitAttackError', 'VGG16_CONV_LAYERS',
+  'ablateConcept', 'ablationCurves', 'apgd', 'atlasSummary', 'attackNames', 'autoattack', 'availableConcepts',
+  'backendInfo', 'buildVgg16', 'checkGradientMasking', 'classImportance', 'cleanAccuracy', 'compareWithBaseline',
+  'curveTable', 'cw', 'disposeUnitAttack', 'dissect', 'evaluateSegmenter', 'exitCodeOf', 'fgsm', 'formatEpsilon',
+  'fromGraphModel', 'fromLayersModel', 'fromSegmenterModel', 'fuzzClassifier', 'generatorFromModel', 'importModel',
+  'initBackend', 'insertConcept', 'isUserError', 'l2', 'linf', 'listImages', 'loadAtlas', 'loadClassifier',
+  'loadGenerator', 'loadImage', 'loadScenario', 'loadScenarios', 'loadSegmenter', 'openImageFolder', 'openProbe',
+  'parseEpsilon', 'parseScenario', 'pgd', 'psnr', 'readBrodenDataset', 'readImageRgb', 'readResults',
+  'registerAttack', 'registerObjective', 'registerProbeKind', 'renderScene', 'renderScenes', 'robustAccuracy',
+  'robustnessCurve', 'runAttack', 'runScenario', 'runScenarioFiles', 'runScenarios', 'sampleScenes', 'saveAtlas',
+  'saveGenerator', 'saveLayersModel', 'savePng', 'scenarioJsonSchema', 'square', 'ssim', 'stackImages',
+  'targetedSuccess', 'tensorToRgb', 'terminalReport', 'trainScenesModel', 'trainSegmenter', 'unitAttack',
+  'unitAttackCurve', 'unitEffect', 'unitsForClass', 'unitsForConcepts', 'untargetedSuccess', 'wilsonInterval',
+  'withSegmenter', 'writeAtlasReport', 'writeAttackReport', 'writeBrodenDataset', 'writeCurve', 'writeReports',
 ];
 
 describe('the package root export', () => {
