@@ -13,7 +13,10 @@ import { loadGenerator } from '../gan/generator.js';
 import type { Generator } from '../gan/types.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
-import { tallyBatches, type LayerBatch, type ShardInput } from './_internals/shards.js';
+import { SHARD_BATCHES, tallyBatches, type LayerBatch, type ShardInput } from './_internals/shards.js';
+import { startWorker } from './_internals/worker-source.js';
+import { ThreadPool } from '../engine/pool.js';
+import type { Worker } from 'node:worker_threads';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
 import { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';
@@ -102,6 +105,84 @@ export const generatedProbeKind: ProbeKind = {
 
 registerProbeKind(generatedProbeKind);
 
+/**
+ * Pass-1 batches of a generator's samples: latents `input.indices` (contiguous) of `seed`, generated in batches of
+ * `input.batchSize` with the layer tapped, labelled by the segmenter and taken to `input.labelSize` by nearest
+ * neighbour.
+ */
+export async function* generatedBatches(g: Generator, seg: Segmenter, seed: number, input: ShardInput): AsyncGenerator<LayerBatch> {
+  const S = g.outputSize;
+  const planes = seg.categories.length;
+  const [lh, lw] = input.labelSize;
+  for (let a = 0; a < input.indices.length; a += input.batchSize) {
+    const idx = input.indices.slice(a, a + input.batchSize);
+    const n = idx.length;
+    const z = g.latents(seed, idx[0], n);
+    let r;
+    try {
+      r = g.generate(z, { taps: [input.layer] });
+    } finally {
+      z.dispose();
+    }
+    let pixels: Float32Array;
+    try {
+      pixels = (await r.images.data()) as Float32Array;
+    } catch (err) {
+      tf.dispose(r.taps[input.layer]);
+      throw err;
+    } finally {
+      r.images.dispose();
+    }
+    const full = seg.segment(pixels, n, S, S);
+    let labels = full;
+    if (lh !== S || lw !== S) {
+      labels = new Uint16Array(n * planes * lh * lw);
+      for (let i = 0; i < n; i++) {
+        downsampleLabels(full.subarray(i * planes * S * S, (i + 1) * planes * S * S), planes, S, S, lh, lw, labels, i * planes * lh * lw);
+      }
+    }
+    yield { acts: r.taps[input.layer] as tf.Tensor4D, labels, indices: idx, ids: idx.map(sampleId) };
+  }
+}
+
+/** What a generated-shard worker is started with. */
+export interface GeneratedWorkerData { generator: string; segmenter: string; seed: number }
+
+/**
+ * Starts `workers` threads (no more than there are shards) of `generated-worker`, each loading the generator and the
+ * segmenter, as a {@link ThreadPool} that runs the `dissect-shard` and `dissect-iou` tasks. `undefined` (the work
+ * then stays on this thread) when threads cannot start here, or one fails to load — said through `warn`.
+ */
+async function startGeneratedPool(g: Generator, segmenter: string, seed: number, workers: number, shards: number, warn: (m: string) => void): Promise<ThreadPool<undefined> | undefined> {
+  const n = Math.max(1, Math.min(workers, shards));
+  if (n < 2) return undefined;
+  const data: GeneratedWorkerData = { generator: g.name, segmenter, seed };
+  const started: Worker[] = [];
+  for (let i = 0; i < n; i++) {
+    // Helper threads stay off inside these workers: they already fill the cores.
+    const w = startWorker('generated-worker', { workerData: data, env: { ...process.env, UNIT_ATTACK_WORKERS: '0' } });
+    if (!w) break;
+    started.push(w);
+  }
+  const ready = await Promise.all(started.map((w) => new Promise<string>((resolve) => {
+    const done = (why: string): void => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); resolve(why); };
+    const onMessage = (m: { type: string; fingerprint?: string; error?: { message: string } }): void => {
+      if (m.type === 'ready') done(m.fingerprint === g.fingerprint ? '' : `it loaded '${g.name}' with another fingerprint (${m.fingerprint ?? ''})`);
+      else if (m.type === 'failed') done(m.error?.message ?? 'it failed to load');
+    };
+    const onError = (err: Error): void => done(err.message);
+    const onExit = (code: number): void => done(`it exited with code ${code}`);
+    w.on('message', onMessage); w.on('error', onError); w.on('exit', onExit);
+  })));
+  const failed = ready.find((r) => r !== '');
+  if (started.length < 2 || failed !== undefined) {
+    await Promise.all(started.map((w) => w.terminate()));
+    if (failed !== undefined) warn(`the sample workers could not start (${failed}); working on this thread`);
+    return undefined;
+  }
+  return new ThreadPool(started, g.name, undefined);
+}
+
 /** Options for {@link dissectGenerator}. */
 export interface DissectGeneratorOptions {
   /** Labels the samples: `builtin:scenes-segmenter`, a segmenter folder, or a loaded {@link Segmenter}. */
@@ -126,6 +207,11 @@ export interface DissectGeneratorOptions {
   labelSize?: readonly [number, number];
   /** @defaultValue 16384 */
   sketchK?: number;
+  /**
+   * Threads that generate, segment and sketch the samples, each loading the generator (by its name, a spec) and the
+   * segmenter (given as a spec) itself; 1 works on this thread, the sketches on a helper thread. @defaultValue 1
+   */
+  workers?: number;
   /** @defaultValue true */
   cache?: boolean;
   cacheDir?: string;
@@ -204,47 +290,23 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
     const [rh, rw] = seg.runSize(S, S);
     if (rh !== S || rw !== S) warn(`the segmenter '${segName}' runs at ${rw}×${rh}: the ${S}×${S} samples are resized for it and its label maps resized back`);
 
-    async function* batches(input: ShardInput): AsyncGenerator<LayerBatch> {
-      for (let a = 0; a < input.indices.length; a += input.batchSize) {
-        const idx = input.indices.slice(a, a + input.batchSize);
-        const n = idx.length;
-        const z = g.latents(seed, idx[0], n);
-        let r;
-        try {
-          r = g.generate(z, { taps: [layer] });
-        } finally {
-          z.dispose();
-        }
-        let pixels: Float32Array;
-        try {
-          pixels = (await r.images.data()) as Float32Array;
-        } catch (err) {
-          tf.dispose([r.images, r.taps[layer]]);
-          throw err;
-        } finally {
-          r.images.dispose();
-        }
-        const full = seg.segment(pixels, n, S, S);
-        const [lh, lw] = labelSize;
-        const labels = lh === S && lw === S ? full : new Uint16Array(n * planes * lh * lw);
-        if (labels !== full) {
-          for (let i = 0; i < n; i++) {
-            downsampleLabels(full.subarray(i * planes * S * S, (i + 1) * planes * S * S), planes, S, S, lh, lw, labels, i * planes * lh * lw);
-          }
-        }
-        yield { acts: r.taps[layer] as tf.Tensor4D, labels, indices: idx, ids: idx.map(sampleId) };
-      }
-    }
-
+    // Threads that generate, segment and sketch shards of the samples (each with its own copies of both models), when
+    // more than one is asked for and they can start; the atlas is the same with any number of them.
+    const workers = options.workers ?? 1;
+    const pool = workers > 1 && typeof options.segmenter === 'string'
+      ? await startGeneratedPool(g, options.segmenter, seed, workers, Math.ceil(samples / (o.batchSize * SHARD_BATCHES)), warn)
+      : undefined;
     const store = await ActivationStore.create(h * w * C, planes * labelSize[0] * labelSize[1], options.tmpDir);
     let passes;
     try {
       passes = await layerPasses({
         layer, layerShape: [h, w, C], labelSize, count: samples, planes, concepts: seg.concepts, probeSpec,
-        shard: (input, bank, onBatch) => tallyBatches(batches(input), labelSize, bank, onBatch),
+        shard: (input, bank, onBatch) => tallyBatches(generatedBatches(g, seg, seed, input), labelSize, bank, onBatch),
+        ...(pool ? { remote: pool } : {}),
       }, o, store, progress, warn);
     } finally {
       await store.close();
+      await pool?.close();
     }
     const { units, tally, used } = passes;
     const atlas: Atlas = {

@@ -132,14 +132,18 @@ interface Slot {
 const workerError = (message: string, cause?: unknown, hint?: string): UnitAttackError =>
   new UnitAttackError('UA_WORKER', message, { ...(cause !== undefined ? { cause } : {}), hint: hint ?? 'run with --workers 1 to do the work on the main thread, where the error is easier to follow' });
 
-/** The pool over threads already started and ready (see `src/parallel`). */
-export class ThreadPool implements WorkerPool {
+/**
+ * The pool over threads already started and ready (see `src/parallel`). `classifier` is the main thread's model the
+ * workers mirror; a pool of threads that hold another kind of model (a generator's sample workers) has none, and is
+ * then used directly, never handed out by {@link poolFor}.
+ */
+export class ThreadPool<C extends Classifier | undefined = Classifier> {
   private readonly slots: Slot[];
   private readonly queue: Queued[] = [];
   private nextId = 1;
   private closed = false;
 
-  constructor(workers: readonly Worker[], readonly model: string, readonly classifier: Classifier) {
+  constructor(workers: readonly Worker[], readonly model: string, readonly classifier: C) {
     this.slots = workers.map((worker, i) => ({ number: i + 1, worker, current: undefined, dead: undefined }));
     for (const slot of this.slots) this.watch(slot);
   }

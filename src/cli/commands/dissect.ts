@@ -12,7 +12,7 @@ import { loadClassifier } from '../../models/io.js';
 import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { startProgress, type Progress } from '../progress.js';
-import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
+import { checkWorkersArg, withWorkers, workersOf, workersOption } from '../workers.js';
 
 const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
   activations: 'pass 1: activations',
@@ -198,7 +198,8 @@ async function dissectGeneratorCommand(argv: GlobalArgs, io: CliIO): Promise<num
       const seed = argv.seed as number;
       const bars = phaseBars(argv, io);
       const result = await dissectGenerator(g, {
-        segmenter: seg, layer, samples, seed, quantile: argv.quantile as number, threshold: argv.threshold as ThresholdMethod,
+        // By spec, so that sample workers (--workers) load it too.
+        segmenter: segSpec, workers: workersOf(argv, io), layer, samples, seed, quantile: argv.quantile as number, threshold: argv.threshold as ThresholdMethod,
         iouThreshold: argv['iou-threshold'] as number, topImages: argv['top-images'] as number, batchSize: argv['batch-size'] as number,
         cache: argv.cache as boolean, onWarning: (m) => io.err(`warning: ${m}`), onProgress: bars.onProgress,
       });

@@ -43,8 +43,8 @@ export interface LayerSource {
   probeSpec: string;
   /** Pass 1 of one shard on this thread. */
   shard(input: ShardInput, bank: SketchBank, onBatch: (images: number) => void): Promise<ShardOutput>;
-  /** Workers that run both passes (they open the probe from `probeSpec`). */
-  remote?: WorkerPool;
+  /** Workers that run both passes' tasks (`dissect-shard`, opening the probe from `probeSpec`, and `dissect-iou`). */
+  remote?: Pick<WorkerPool, 'size' | 'run' | 'limit'>;
   /** Hears each shard's answer, in shard order, after its batches are stored. */
   onShard?(out: ShardOutput): void;
 }

@@ -6,19 +6,19 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /** Starts the worker script `name` (without extension) of this folder, or returns undefined. */
-export function startWorker(name: string): Worker | undefined {
+export function startWorker(name: string, options: Pick<WorkerOptions, 'workerData' | 'env'> = {}): Worker | undefined {
   if (process.env.UNIT_ATTACK_WORKERS === '0') return undefined;
   const js = new URL(`./${name}.js`, import.meta.url);
   try {
-    if (existsSync(fileURLToPath(js))) return new Worker(js, { execArgv: [] });
+    if (existsSync(fileURLToPath(js))) return new Worker(js, { ...options, execArgv: [] });
     const ts = new URL(`./${name}.ts`, import.meta.url);
     if (!existsSync(fileURLToPath(ts)) || !process.execArgv.some((a) => a.includes('tsx'))) return undefined;
     const api = import.meta.resolve('tsx/esm/api');
     const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })`;
-    return new Worker(boot, { eval: true, execArgv: [] });
+    return new Worker(boot, { ...options, eval: true, execArgv: [] });
   } catch {
     return undefined;
   }
