@@ -54,6 +54,11 @@ export const TREE_CATEGORIES = [{ name: 'object', concepts: ['tree', 'sky'] }];
 
 /** A 1×1 conv on pixels: `tree` where g − r − b is large, `sky` where b − r − g is, none elsewhere. */
 export function treeSegmenter(): Segmenter {
+  return fromSegmenterModel(treeSegmenterModel(), { categories: TREE_CATEGORIES, ids: [[1, 2]], name: 'tree-segmenter', fingerprint: 'tree-v1' });
+}
+
+/** The model of {@link treeSegmenter}. */
+export function treeSegmenterModel(): tf.LayersModel {
   const input = tf.input({ shape: [null, null, 3] });
   const conv = tf.layers.conv2d({ name: 'seg', filters: 3, kernelSize: 1 });
   const model = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
@@ -61,7 +66,7 @@ export function treeSegmenter(): Segmenter {
   const weights = [tf.tensor4d([[[[0, -10, -10], [0, 10, -10], [0, -10, 10]]]]), tf.tensor1d([0, -2, -2])];
   conv.setWeights(weights);
   tf.dispose(weights);
-  return fromSegmenterModel(model, { categories: TREE_CATEGORIES, ids: [[1, 2]], name: 'tree-segmenter', fingerprint: 'tree-v1' });
+  return model;
 }
 
 /** The same rule in plain JavaScript on pixels in [0, 1]: 1 tree, 2 sky, 0 none. */
