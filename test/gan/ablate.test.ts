@@ -4,6 +4,8 @@ import { initBackend } from '../../src/engine/backend.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { ablateConcept } from '../../src/gan/ablate.js';
 import { PairedRatioTally } from '../../src/gan/measure.js';
+import { rankFromAtlas } from '../../src/gan/ranking.js';
+import type { Atlas } from '../../src/dissection/atlas.js';
 import { expectNoLeak } from '../helpers.js';
 import { CELL, latentValues, tinyGenerator, tinySegmenter } from './tiny.js';
 
@@ -158,5 +160,41 @@ describe('ablateConcept bad input', () => {
   it('sizes out of range and --samples < 1 name their option', async () => {
     await fails({ concept: 'tree', samples: 4, sizes: [1, 4] }, '--units', /4 is out of range: layer1 has 3 units/);
     await fails({ concept: 'tree', samples: 0 }, '--samples', /positive integer/);
+  });
+});
+
+describe('ranking from a dissection atlas', () => {
+  const unit = (u: number, concept: string | null, iou: number, listed: Array<[string, number]>) => ({
+    unit: u, threshold: 0.5 + u, concept, category: concept ? 'object' : null, iou,
+    perCategory: Object.fromEntries(listed.slice(0, 1).map(([c, v]) => ['object', { concept: c, iou: v }])),
+    topConcepts: listed.map(([c, v]) => ({ concept: c, category: 'object', iou: v })), topImages: [],
+  });
+  const atlas = {
+    layer: 'layer1', units: [unit(0, 'sky', 0.2, [['sky', 0.2], ['tree', 0.01]]), unit(1, 'tree', 0.1, [['tree', 0.1]]), unit(2, null, 0.02, [['sky', 0.02]])],
+    params: { iouThreshold: 0.04, quantile: 0.01 }, probe: { spec: 'generated:tiny' }, fingerprint: 'x',
+  } as unknown as Atlas;
+
+  it('puts the units that list the concept first, by their IoU, then the rest in the fallback order', () => {
+    expect(rankFromAtlas(atlas, 'tree', [0, 0, 0.3]).units).toEqual([1, 0, 2]);
+    expect(rankFromAtlas(atlas, 'sky', [0.9, 0.8, 0]).units).toEqual([0, 2, 1]);
+  });
+
+  it('refuses a concept no unit carries, listing the concepts that units do carry', () => {
+    expect(() => rankFromAtlas(atlas, 'door', [0, 0, 0])).toThrow(/no unit of layer1 in the atlas carries the concept 'door'/);
+    try { rankFromAtlas(atlas, 'door', [0, 0, 0]); } catch (err) { expect((err as UnitAttackError).hint).toMatch(/sky, tree/); }
+  });
+
+  it('an atlas of another layer or width is refused, naming --atlas', async () => {
+    const err = await ablateConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', samples: 2, atlas: { ...atlas, layer: 'layer4' } as Atlas })
+      .then(() => undefined, (e: unknown) => e as UnitAttackError);
+    expect(err?.path).toBe('--atlas');
+    expect(err?.message).toMatch(/dissects 'layer4', not 'layer1'/);
+  });
+
+  it('with an atlas, the IoU ranking uses its thresholds and order', async () => {
+    const { result } = await ablateConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', sizes: [1], samples: 8, ranking: 'iou', rankSamples: 8, controlDraws: 0, atlas });
+    expect(result.rankings.iou!.units[0]).toBe(1);
+    expect(result.rankings.iou!.source).toMatch(/^atlas/);
+    expect(result.warnings.some((w) => /another version of the generator/.test(w))).toBe(true);
   });
 });
