@@ -185,7 +185,7 @@ describe('ranking from a dissection atlas', () => {
   });
 
   it('an atlas of another layer or width is refused, naming --atlas', async () => {
-    const err = await ablateConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', samples: 2, atlas: { ...atlas, layer: 'layer4' } as Atlas })
+    const err = await ablateConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', samples: 2, atlas: { ...atlas, layer: 'layer4' } })
       .then(() => undefined, (e: unknown) => e as UnitAttackError);
     expect(err?.path).toBe('--atlas');
     expect(err?.message).toMatch(/dissects 'layer4', not 'layer1'/);
