@@ -44,7 +44,7 @@ export interface AblateConceptOptions {
   controlDraws?: number;
   /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
   rankSamples?: number;
-  /** Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent). @defaultValue 64 */
+  /** Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent). @defaultValue 32 */
   causalSamples?: number;
   /** Top quantile that sets each unit's threshold for the IoU ranking. @defaultValue 0.01 */
   quantile?: number;
@@ -188,7 +188,7 @@ export async function ablateConcept(
   const sizes = checkSizes(options.sizes ?? DEFAULT_ABLATION_SIZES.filter((n) => n <= units), units, layer);
   const samples = checkSamples(options.samples ?? 2000, '--samples');
   const rankSamples = checkSamples(options.rankSamples ?? 200, '--rank-samples');
-  const causalSamples = checkSamples(options.causalSamples ?? 64, '--causal-samples');
+  const causalSamples = checkSamples(options.causalSamples ?? 32, '--causal-samples');
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
   const controlDraws = options.controlDraws ?? 5;
