@@ -386,6 +386,15 @@ export type ModelBlock = ScenarioFile['model'];
 /** The JSON Schema of scenario files (draft-07, which YAML editors read), as published in `schema/`. */
 export function scenarioJsonSchema(): Record<string, unknown> {
   const s = z.toJSONSchema(scenarioSchema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  // Attacks added with registerAttack are not known here: any other kind is allowed, with any options.
+  const registered = z.toJSONSchema(z.looseObject({ kind: z.string(), ...common }), { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  delete registered.$schema;
+  (registered.properties as Record<string, unknown>).kind = {
+    type: 'string', not: { enum: [...BUILTIN_ATTACK_KINDS] }, description: 'the name an attack was registered under with registerAttack',
+  };
+  registered.description = 'an attack added with registerAttack: kind is its registered name; other keys are passed to it as options';
+  const attackSchema = (s.properties as Record<string, { oneOf?: unknown[] }>).attack;
+  attackSchema.oneOf = [...(attackSchema.oneOf ?? []), registered];
   return {
     $schema: s.$schema,
     title: 'unit-attack scenario',

@@ -10,6 +10,7 @@ import { initBackend } from '../../src/engine/backend.js';
 import { loadScenario } from '../../src/scenarios/load.js';
 import { runScenarios } from '../../src/scenarios/run.js';
 import { ScenarioError } from '../../src/scenarios/errors.js';
+import { BUILTIN_ATTACK_KINDS, scenarioJsonSchema } from '../../src/scenarios/schema.js';
 import { captureIO, saveColourModel, tempDir, writeColourImages, writeScenario } from '../scenarios/helpers.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -52,6 +53,15 @@ describe('an attack added with registerAttack', () => {
     expect(s.metrics.linf).toBeLessThanOrEqual(8 / 255 + 1e-6);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ kind: 'test-nudge', epsilon: 8 / 255, seed: 3, strength: 2, objective: { kind: 'ce', target: 'green' } });
+  });
+
+  it('is allowed by the published JSON Schema (any kind but the built-in ones, with any options)', () => {
+    const attack = (scenarioJsonSchema().properties as Record<string, { oneOf: Array<Record<string, unknown>> }>).attack;
+    const last = attack.oneOf[attack.oneOf.length - 1] as { properties: { kind: { type: string; not: { enum: string[] } } }; required: string[]; additionalProperties?: unknown };
+    expect(last.properties.kind).toMatchObject({ type: 'string', not: { enum: [...BUILTIN_ATTACK_KINDS] } });
+    expect(last.required).toEqual(['kind']);
+    expect(last.additionalProperties).not.toBe(false);
+    expect(attack.oneOf).toHaveLength(BUILTIN_ATTACK_KINDS.length + 1);
   });
 
   it('leaves a kind nobody registered an error that names the registered ones', async () => {
