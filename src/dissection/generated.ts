@@ -15,6 +15,7 @@ import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { SHARD_BATCHES, tallyBatches, type LayerBatch, type ShardInput } from './_internals/shards.js';
 import { startWorker } from './_internals/worker-source.js';
+import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
 import type { Worker } from 'node:worker_threads';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
@@ -146,7 +147,7 @@ export async function* generatedBatches(g: Generator, seg: Segmenter, seed: numb
 }
 
 /** What a generated-shard worker is started with. */
-export interface GeneratedWorkerData { generator: string; segmenter: string; seed: number }
+export interface GeneratedWorkerData { generator: string; segmenter: string; seed: number; backend: BackendName }
 
 /**
  * Starts `workers` threads (no more than there are shards) of `generated-worker`, each loading the generator and the
@@ -156,7 +157,9 @@ export interface GeneratedWorkerData { generator: string; segmenter: string; see
 async function startGeneratedPool(g: Generator, segmenter: string, seed: number, workers: number, shards: number, warn: (m: string) => void): Promise<ThreadPool<undefined> | undefined> {
   const n = Math.max(1, Math.min(workers, shards));
   if (n < 2) return undefined;
-  const data: GeneratedWorkerData = { generator: g.name, segmenter, seed };
+  // The workers compute on this thread's backend, so that their numbers are this thread's.
+  const current = tf.getBackend() as BackendName;
+  const data: GeneratedWorkerData = { generator: g.name, segmenter, seed, backend: BACKEND_NAMES.includes(current) ? current : 'auto' };
   const started: Worker[] = [];
   for (let i = 0; i < n; i++) {
     // Helper threads stay off inside these workers: they already fill the cores.

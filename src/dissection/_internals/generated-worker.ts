@@ -17,7 +17,7 @@ async function main(port: NonNullable<typeof parentPort>, data: GeneratedWorkerD
   const post = (m: PoolWorkerMessage | { type: 'ready'; fingerprint: string }, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   let g; let seg;
   try {
-    await initBackend({ backend: 'wasm' });
+    await initBackend({ backend: data.backend });
     g = await loadGenerator(data.generator);
     seg = await loadSegmenter(data.segmenter);
     post({ type: 'ready', fingerprint: g.fingerprint });
