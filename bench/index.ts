@@ -43,7 +43,7 @@ const TARGETS: Partial<Record<CaseName, { text: string; met: (one: CaseOutput, a
   pgd50: { text: '≥ 1.7× one worker', met: (one, all) => median(all.runs) >= 1.7 * median(one.runs) },
   'gan-ablate': { text: '≤ 600 s over 2000 samples (issue #17)', met: (one) => median(one.runs) <= 600 },
   // Judged on the full run only: --quick dissects 200 samples.
-  'gan-dissect': { text: '≤ 600 s over 10,000 samples (issue #17)', met: (one) => (one.work.includes(' on 10000 samples') ? median(one.runs) <= 600 : undefined) },
+  'gan-dissect': { text: '≤ 600 s over 10,000 samples (issue #17)', met: (_one, all) => (all.work.includes(' on 10000 samples') ? median(all.runs) <= 600 : undefined) },
 };
 
 function median(xs: readonly number[]): number {
