@@ -37,7 +37,7 @@ export interface InsertConceptOptions {
   quantile?: number;
   /** Held-out latents that rank the units and measure their levels. @defaultValue 200 */
   rankSamples?: number;
-  /** A dissection atlas of the layer: its IoU order ranks the units; its thresholds are the levels when its quantile matches. */
+  /** A dissection atlas of the layer: its IoU order ranks the units; its units' levels at `quantile` (or its thresholds, when its quantile is 1 − `quantile`) are the levels. */
   atlas?: Atlas;
   /** Confidence level of the intervals. @defaultValue 0.99 */
   level?: number;
@@ -217,7 +217,11 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
   }
   let levels: number[];
   let levelSource: string;
-  if (atlas && Math.abs(atlas.params.quantile - (1 - quantile)) < 1e-12) {
+  const fromAtlas = atlas?.units.every((u) => Number.isFinite(u.levels?.[String(quantile)])) === true;
+  if (atlas && fromAtlas) {
+    levels = units.map((u) => atlas.units[u].levels![String(quantile)]);
+    levelSource = `the atlas's levels at the ${quantile} quantile (${atlas.probe.spec})`;
+  } else if (atlas && Math.abs(atlas.params.quantile - (1 - quantile)) < 1e-12) {
     levels = units.map((u) => atlas.units[u].threshold);
     levelSource = `the atlas's thresholds (top ${atlas.params.quantile * 100}%)`;
   } else {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { cellPixels, insertConcept, insertionRatio } from '../../src/gan/insert.js';
+import type { Atlas } from '../../src/dissection/atlas.js';
 import { expectNoLeak } from '../helpers.js';
 import { CELL, TREE, latentValues, tinyGenerator, tinySegmenter } from './tiny.js';
 
@@ -80,5 +81,22 @@ describe('insertConcept bad input', () => {
     await fails({ concept: 'tree', samples: 0 }, '--samples', /positive integer/);
     await fails({ concept: 'roof', samples: 4 }, '--concept', /does not label the concept 'roof'/);
     await fails({ concept: 'door', samples: 4, rankSamples: 4 }, '--concept', /no 'door' pixels/);
+  });
+});
+
+describe('insertConcept with a dissection atlas', () => {
+  it('takes the units\' levels at the quantile from the atlas, and its IoU order', async () => {
+    const unit = (u: number, concept: string, iou: number) => ({
+      unit: u, threshold: 0.1, concept, category: 'object', iou, levels: { '0.99': 1, '0.995': 2 + u, '0.999': 3 },
+      perCategory: { object: { concept, iou } }, topConcepts: [{ concept, category: 'object', iou }], topImages: [],
+    });
+    const atlas = {
+      layer: 'layer1', units: [unit(0, 'tree', 0.3), unit(1, 'sky', 0.2), unit(2, 'tree', 0.1)], params: { iouThreshold: 0.04, quantile: 0.01 },
+      probe: { spec: 'generated:tiny' }, fingerprint: 'x',
+    } as unknown as Atlas;
+    const { result } = await insertConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', units: 2, at: [0, 0], samples: 4, rankSamples: 4, atlas });
+    expect(result.units).toEqual([0, 2]);
+    expect(result.levels).toEqual([2, 4]);
+    expect(result.levelSource).toMatch(/atlas's levels at the 0.995 quantile/);
   });
 });
