@@ -20,7 +20,7 @@ export { loadClassifier, saveLayersModel, BUILTIN_MODELS, type LoadClassifierOpt
 export { fromLayersModel, type FromLayersModelOptions } from './models/classifier.js';
 export { fromGraphModel, type FromGraphModelOptions } from './models/graph-classifier.js';
 export { PREPROCESS_PRESETS } from './models/preprocessing.js';
-export { buildVgg16, VGG16_CONV_LAYERS, type Vgg16Options } from './models/vgg16.js';
+export { buildVgg16, type Vgg16Options } from './models/vgg16.js';
 export { importModel, type ImportOptions, type ImportResult, type ImportFormat } from './models/import/index.js';
 export { trainScenesModel, type TrainOptions, type TrainResult } from './train/train.js';
 
@@ -74,6 +74,7 @@ export {
   type Scenario, type ScenarioFile, type ScenarioIssue, type RunScenariosOptions, type ScenarioRun, type MetricName,
   type FuzzOptions, type FuzzResult, type Corruption,
 } from './scenarios/index.js';
+export { calibrateScenario, type CalibrateOptions, type Calibration, type CalibrationRow } from './scenarios/calibrate.js';
 
 // ── Reports ─────────────────────────────────────────────────────────────────────────────────────────────────────
 export { writeReports, type WrittenReports } from './report/write.js';
@@ -91,5 +92,6 @@ export {
   type LoadGeneratorOptions, type FromGeneratorModelOptions,
 } from './gan/index.js';
 export { saveGenerator, type GeneratorSidecar } from './gan/save.js';
+export { dissectGenerator, type DissectGeneratorOptions, type ThresholdMethod } from './dissection/index.js';
 export { ablateConcept, type AblateConceptOptions, type GeneratorAblation } from './gan/ablate.js';
 export { insertConcept, type InsertConceptOptions, type GeneratorInsertion } from './gan/insert.js';

@@ -7,10 +7,10 @@ import * as api from '../../src/index.js';
  */
 const PUBLIC_NAMES = [
   'BACKEND_NAMES', 'BUILTIN_GENERATORS', 'BUILTIN_MODELS', 'BUILTIN_SEGMENTERS', 'CONCEPT_NAMES', 'DEFAULT_EPSILONS',
-  'METRICS', 'PREPROCESS_PRESETS', 'SCENE_CLASSES', 'ScenarioError', 'UnitAttackError', 'VGG16_CONV_LAYERS',
+  'METRICS', 'PREPROCESS_PRESETS', 'SCENE_CLASSES', 'ScenarioError', 'UnitAttackError',
   'ablateConcept', 'ablationCurves', 'apgd', 'atlasSummary', 'attackNames', 'autoattack', 'availableConcepts',
-  'backendInfo', 'buildVgg16', 'checkGradientMasking', 'classImportance', 'cleanAccuracy', 'compareWithBaseline',
-  'curveTable', 'cw', 'disposeUnitAttack', 'dissect', 'evaluateSegmenter', 'exitCodeOf', 'fgsm', 'formatEpsilon',
+  'backendInfo', 'buildVgg16', 'calibrateScenario', 'checkGradientMasking', 'classImportance', 'cleanAccuracy', 'compareWithBaseline',
+  'curveTable', 'cw', 'disposeUnitAttack', 'dissect', 'dissectGenerator', 'evaluateSegmenter', 'exitCodeOf', 'fgsm', 'formatEpsilon',
   'fromGraphModel', 'fromLayersModel', 'fromSegmenterModel', 'fuzzClassifier', 'generatorFromModel', 'importModel',
   'initBackend', 'insertConcept', 'isUserError', 'l2', 'linf', 'listImages', 'loadAtlas', 'loadClassifier',
   'loadGenerator', 'loadImage', 'loadScenario', 'loadScenarios', 'loadSegmenter', 'openImageFolder', 'openProbe',
