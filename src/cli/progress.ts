@@ -106,3 +106,33 @@ export class WorkMeter {
     return sum;
   }
 }
+
+/** A progress report of work in phases: `done` of `total` in the phase named `phase`. */
+export interface PhaseReport {
+  phase: string;
+  done: number;
+  total: number;
+}
+
+/**
+ * One progress bar per phase of a long computation (a dissection's passes, an ablation's rankings and
+ * measurement): a new bar starts when the phase changes. `label` names a phase on its bar.
+ */
+export function phaseProgress(io: CliIO, quiet: boolean, label: (phase: string) => string = (p) => p): { onProgress: (p: PhaseReport) => void; stop: () => void } {
+  let bar: Progress | undefined;
+  let phase: string | undefined;
+  let last = 0;
+  return {
+    onProgress(p) {
+      if (p.phase !== phase) {
+        bar?.stop();
+        phase = p.phase;
+        bar = startProgress(io, label(p.phase), p.total, quiet);
+        last = 0;
+      }
+      bar?.tick(p.done - last);
+      last = p.done;
+    },
+    stop: () => bar?.stop(),
+  };
+}

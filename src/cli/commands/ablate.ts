@@ -13,7 +13,7 @@ import { loadSegmenter, type Segmenter } from '../../segment/segmenter.js';
 import type { CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
 import { forceOption, prepareOutDir } from '../out-dir.js';
-import { startProgress, type Progress } from '../progress.js';
+import { phaseProgress } from '../progress.js';
 
 /** Parses a comma-separated list of non-negative integers (`--units 0,1,2`), naming the option when it is not one. */
 export function parseIntList(value: unknown, option: string, example: string): number[] {
@@ -123,9 +123,7 @@ export const ablateCommand: CommandSpec = {
       const sizes = checkSizes(parseIntList(argv.units, '--units', '0,1,2,4,8,20,30'), units, layer);
       resolveConcept(seg, argv.concept as string);
       await prepareOutDir(out, { force: argv.force as boolean, command: 'ablate', writes: ABLATION_REPORT_ENTRIES });
-      let bar: Progress | undefined;
-      let phase = '';
-      let last = 0;
+      const bars = phaseProgress(io, argv.quiet);
       let result: GeneratorAblation;
       let files;
       try {
@@ -135,17 +133,13 @@ export const ablateCommand: CommandSpec = {
           rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number, quantile: argv.quantile as number,
           level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
           ...(atlas ? { atlas } : {}),
-          onProgress: (p) => {
-            if (p.phase !== phase) { bar?.stop(); phase = p.phase; last = 0; bar = startProgress(io, p.phase, p.total, argv.quiet); }
-            bar?.tick(p.done - last);
-            last = p.done;
-          },
+          onProgress: bars.onProgress,
         });
-        bar?.stop();
+        bars.stop();
         result = r.result;
         files = await writeAblationReport(r.result, r.examples, out);
       } catch (err) {
-        bar?.stop();
+        bars.stop();
         await removeIfEmpty(out);
         throw err;
       }

@@ -22,7 +22,7 @@ import { curveJson, writeAttackReport, writeCurve } from '../../report/attack-re
 import { writeJsonAtomic } from '../../util/atomic.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
-import { startProgress, type Progress } from '../progress.js';
+import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
 const ATTACKS = ['pgd', 'fgsm', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack'] as const;
@@ -451,16 +451,13 @@ function classIndex(clf: Classifier, name: string, option: string): number {
 async function resolveAtlas(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise<Atlas | undefined> {
   if (argv.atlas !== undefined) return loadAtlas(argv.atlas as string);
   if (argv.probe === undefined) return undefined;
-  let bar: Progress | undefined; let phase = ''; let last = 0;
+  const bars = phaseProgress(io, argv.quiet, (phase: string) => `dissect: ${phase}`);
   const r = await dissect(clf, argv.probe as string, {
     ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
     onWarning: (m) => io.err(`warning: ${m}`),
-    onProgress: (p) => {
-      if (p.phase !== phase) { bar?.stop(); phase = p.phase; bar = startProgress(io, `dissect: ${p.phase}`, p.total, argv.quiet); last = 0; }
-      bar?.tick(p.done - last); last = p.done;
-    },
+    onProgress: bars.onProgress,
   });
-  bar?.stop();
+  bars.stop();
   if (r.cached) io.err(`dissection from the cache: ${r.cacheFile ?? ''}`);
   return r.atlas;
 }

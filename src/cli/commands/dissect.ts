@@ -11,7 +11,7 @@ import { usageError } from '../../errors.js';
 import { loadClassifier } from '../../models/io.js';
 import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
-import { startProgress, type Progress } from '../progress.js';
+import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOf, workersOption } from '../workers.js';
 
 const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
@@ -96,9 +96,7 @@ export const dissectCommand: CommandSpec = {
     await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
     try {
-      let bar: Progress | undefined;
-      let phase: string | undefined;
-      let last = 0;
+      const bars = phaseBars(argv, io);
       // Shards of the probe set go to the workers; the atlas is the same with any number of them.
       const result = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissect(clf, argv.probe as string, {
         ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
@@ -110,18 +108,9 @@ export const dissectCommand: CommandSpec = {
         ...(argv.segmenter !== undefined ? { segmenter: argv.segmenter as string } : {}),
         ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
-        onProgress: (p) => {
-          if (p.phase !== phase) {
-            bar?.stop();
-            phase = p.phase;
-            bar = startProgress(io, PHASE_LABEL[p.phase], p.total, argv.quiet);
-            last = 0;
-          }
-          bar?.tick(p.done - last);
-          last = p.done;
-        },
+        onProgress: bars.onProgress,
       }));
-      bar?.stop();
+      bars.stop();
       const atlas = result.atlas;
       const out = argv.out as string;
       let stripBar: Progress | undefined;
@@ -158,22 +147,7 @@ export const dissectCommand: CommandSpec = {
 
 /** Progress bars for the phases of a dissection. */
 function phaseBars(argv: GlobalArgs, io: CliIO): { onProgress: (p: DissectProgress) => void; stop: () => void } {
-  let bar: Progress | undefined;
-  let phase: string | undefined;
-  let last = 0;
-  return {
-    onProgress(p) {
-      if (p.phase !== phase) {
-        bar?.stop();
-        phase = p.phase;
-        bar = startProgress(io, PHASE_LABEL[p.phase], p.total, argv.quiet);
-        last = 0;
-      }
-      bar?.tick(p.done - last);
-      last = p.done;
-    },
-    stop: () => bar?.stop(),
-  };
+  return phaseProgress(io, argv.quiet, (phase) => PHASE_LABEL[phase as DissectProgress['phase']]);
 }
 
 /**

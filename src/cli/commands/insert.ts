@@ -12,7 +12,7 @@ import { loadSegmenter, type Segmenter } from '../../segment/segmenter.js';
 import type { CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
 import { forceOption, prepareOutDir } from '../out-dir.js';
-import { startProgress, type Progress } from '../progress.js';
+import { phaseProgress } from '../progress.js';
 import { parseIntList, removeIfEmpty } from './ablate.js';
 
 function checkInt(argv: GlobalArgs, name: string, min: number): void {
@@ -94,9 +94,7 @@ export const insertCommand: CommandSpec = {
       if ((argv.units as number) > units) throw usageError(`--units must be an integer in 1…${units} (${layer} has ${units} units), got ${String(argv.units)}`, { path: '--units' });
       resolveConcept(seg, argv.concept as string);
       await prepareOutDir(out, { force: argv.force as boolean, command: 'insert', writes: INSERTION_REPORT_ENTRIES });
-      let bar: Progress | undefined;
-      let phase = '';
-      let last = 0;
+      const bars = phaseProgress(io, argv.quiet);
       let result: GeneratorInsertion;
       let files;
       try {
@@ -104,17 +102,13 @@ export const insertCommand: CommandSpec = {
           concept: argv.concept as string, units: argv.units as number, ...(at ? { at } : {}), samples: argv.samples as number, layer,
           seed: argv.seed as number, quantile: argv.quantile as number, rankSamples: argv['rank-samples'] as number, level: argv.level as number,
           batchSize: argv['batch-size'] as number, examples: argv.examples as number, ...(atlas ? { atlas } : {}),
-          onProgress: (p) => {
-            if (p.phase !== phase) { bar?.stop(); phase = p.phase; last = 0; bar = startProgress(io, p.phase, p.total, argv.quiet); }
-            bar?.tick(p.done - last);
-            last = p.done;
-          },
+          onProgress: bars.onProgress,
         });
-        bar?.stop();
+        bars.stop();
         result = r.result;
         files = await writeInsertionReport(r.result, r.examples, out);
       } catch (err) {
-        bar?.stop();
+        bars.stop();
         await removeIfEmpty(out);
         throw err;
       }
