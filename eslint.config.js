@@ -11,8 +11,7 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      // A warning while files still import the all-in-one; an error once every import goes through src/tf.ts.
-      'no-restricted-imports': ['warn', {
+      'no-restricted-imports': ['error', {
         paths: [{
           name: '@tensorflow/tfjs',
           message: "import TensorFlow.js from src/tf.ts (`import * as tf from '../tf.js'`): the package depends on tfjs-core, -layers, -converter and the backends, not on the all-in-one @tensorflow/tfjs",

@@ -17,7 +17,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import type { AutoAttackComponent } from '../src/attacks/autoattack.js';
 import type { MaskingCheck } from '../src/attacks/masking.js';
 import { runAttack } from '../src/attacks/registry.js';

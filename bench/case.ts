@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { runAttack } from '../src/attacks/registry.js';
 import { renderScene, sceneSeed, SCENE_CLASSES } from '../src/data/scenes/index.js';
 import { dissect } from '../src/dissection/dissect.js';

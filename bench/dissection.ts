@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { dissect, type DissectProgress } from '../src/dissection/dissect.js';
 import { QuantileSketch } from '../src/dissection/quantile.js';
 import { initBackend } from '../src/engine/backend.js';

@@ -14,7 +14,7 @@ import { existsSync, promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { initBackend, type BackendName } from '../src/engine/backend.js';
 import { importModel } from '../src/models/import/import.js';
 import { loadClassifier } from '../src/models/io.js';

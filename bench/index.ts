@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { CASES, SINGLE_THREAD_CASES, type CaseName, type CaseOutput } from './case.js';
 
 const LABELS: Record<CaseName, string> = {

@@ -3,7 +3,7 @@
  * thread) and all workers (a pool) run the same code. Pool workers import this module through `startPool`'s
  * `modules`.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { registerPoolTask } from '../src/engine/pool.js';
 import type { Classifier } from '../src/models/types.js';
 import type { RgbImage } from '../src/data/images.js';

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/vgg16.ts [--runs 3] [--no-shipped] [--no-train] [--no-profile]
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { pathToFileURL } from 'node:url';
 import { initBackend, type BackendInfo } from '../src/engine/backend.js';
 import { useFastKernels, useShippedKernels } from '../src/engine/kernels/register.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { expect } from 'vitest';
 
 /** Runs `fn` and checks it leaves `tf.memory().numTensors` as it found it (after `keep` returned tensors are disposed). */

@@ -3,7 +3,7 @@
  * clean row. Works for logit attacks (one arm, the attack) and for the unit attack (two arms: the steered units
  * and the random-unit control).
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { formatEpsilon, parseEpsilonList } from './epsilon.js';

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import type { Classifier } from '../models/types.js';
 import { prepare } from './_internals/engine.js';
 import { runIterative } from './_internals/iterative.js';

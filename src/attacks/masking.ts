@@ -3,7 +3,7 @@
  * its gradients (gradient masking), not because it resists them. After the flags of AutoAttack's own checks (Croce &
  * Hein 2020). Each check reports whether it fired and why; {@link maskingWarnings} turns the fired ones into warnings.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { checkInt, checkNumber } from './_internals/validate.js';

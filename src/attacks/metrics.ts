@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import { Prng } from './_internals/random.js';
 import { checkInt, checkNumber, checkSeed } from './_internals/validate.js';

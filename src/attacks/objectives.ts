@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { checkChoice, checkNumber, checkUnits } from './_internals/validate.js';

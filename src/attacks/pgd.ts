@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { prepare } from './_internals/engine.js';

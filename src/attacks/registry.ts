@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';

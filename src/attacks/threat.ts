@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 
 /** The norm of the threat model: an L∞ or L2 ball around the clean image, intersected with the [0, 1] box. */

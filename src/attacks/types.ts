@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import type { Goal, ObjectiveSpec } from './objectives.js';
 import type { Norm } from './threat.js';
 

@@ -4,7 +4,7 @@
  * model then predicts the class the excited units stand for. A random-unit control of the same size is always run
  * beside it, so that "predictable misclassification" is a comparison, not a single number.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { availableConcepts, unitsForConcepts, type Atlas } from '../dissection/atlas.js';
 import { steeringRanking } from '../dissection/gradients.js';
 import { nearestNames, usageError } from '../errors.js';

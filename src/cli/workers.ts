@@ -1,7 +1,7 @@
 /**
  * The `--workers N` option of the commands that work on many images, and the pool it starts.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { Options } from 'yargs';
 import type { WorkerPool } from '../engine/pool.js';
 import type { Classifier } from '../models/types.js';

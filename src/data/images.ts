@@ -1,7 +1,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { writeAtomic } from '../util/atomic.js';
 import { readBrodenDataset } from './broden/read.js';

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';

@@ -9,7 +9,7 @@
  *   every position;
  * - `attribution[k][u]` = mean of Σ_p a_u(p)·∂z_k/∂a_u(p): to first order, how much z_k falls when u is zeroed.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { Classifier } from '../models/types.js';
 import { checkChunk, layerGeom, type ChunkSource } from './importance.js';
 

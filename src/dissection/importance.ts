@@ -6,7 +6,7 @@
  * on (`run(null, { overrides })`), with many edits stacked along the batch axis. Inside `withPool` with a pool on
  * the classifier, the chunks of images go to the pool's workers, with the same result.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { poolFor, runOrdered } from '../engine/pool.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';

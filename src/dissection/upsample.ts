@@ -3,7 +3,7 @@
  * `interpolate(mode='bilinear', align_corners=False)`, as the PNAS code uses): output pixel y samples the input at
  * `(y + ½)·h/H − ½`, clamped to the border.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** Upsamples `[N, h, w, C]` activations to `[N, H, W, C]` (tfjs `resizeBilinear`, alignCorners false, half-pixel centres). */
 export function upsampleActivations(acts: tf.Tensor4D, size: readonly [number, number]): tf.Tensor4D {

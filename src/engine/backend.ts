@@ -2,7 +2,7 @@
  * TensorFlow.js backend choice: native TensorFlow when the user has installed it, else the wasm backend with the
  * faster gradient kernels of `./kernels`, else the pure-JS cpu backend.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { fastKernelNames, registerFastKernels, useShippedKernels } from './kernels/register.js';
 

@@ -10,7 +10,7 @@
  * step), and a linear score. Pooling before stride-1 convs, not strided convs: the wasm backend's filter gradient of a
  * stride-2 conv was 5–20× slower than that of a stride-1 conv of the same size.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;

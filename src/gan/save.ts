@@ -4,7 +4,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError } from '../errors.js';
 import { readArtifacts, writeLayersModel, SIDECAR_FILE } from '../models/io.js';
 import { GENERATOR_OUTPUT_RANGE } from './net.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { graphLayer, layersGraph, runLayersGraph, type LayersGraph } from './layers-graph.js';
 import { applyPreprocessing, resolvePreprocessing } from './preprocessing.js';

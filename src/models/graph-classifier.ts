@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError, nearestNames, usageError } from '../errors.js';
 import { applyPreprocessing, resolvePreprocessing } from './preprocessing.js';
 import type { Classifier, LayerInfo, Preprocessing, PreprocessPreset, RunOptions, RunResult, UnitEdit } from './types.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError } from '../errors.js';
 import { fromLayersModel } from './classifier.js';

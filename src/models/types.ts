@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 
 /**
  * How a model turns pixel-space input (float32 NHWC in [0, 1]) into its own input:

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 
 /** Options for {@link buildVgg16}. */

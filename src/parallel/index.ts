@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool, serializeError, type PoolTask, type PoolWorkerMessage, type SerializedError, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, usageError } from '../errors.js';

@@ -2,7 +2,7 @@
  * The built-in pool tasks: attacks on a shard of images, dissection's passes over a shard of the probe set, class
  * importance over a chunk of activations, and predictions. Every pool worker imports this module.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import '../attacks/index.js'; // registers the attacks and the objectives, the unit attack's included
 import { runAttack } from '../attacks/registry.js';
 import { attackResultToData, type AttackTaskInput, type AttackTaskOutput } from '../attacks/_internals/sharded.js';

@@ -3,7 +3,7 @@
  * and then runs the tasks it is sent, one at a time, posting each answer (or error) back.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { poolTask, serializeError, type PoolTaskMessage, type PoolWorkerMessage, type TaskContext } from '../engine/pool.js';
 import { loadClassifier, type LoadClassifierOptions } from '../models/io.js';

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { curveTable, curveToCsv, type RobustnessCurve } from '../attacks/curve.js';
 import type { Rate } from '../attacks/metrics.js';
 import type { AttackResult } from '../attacks/types.js';

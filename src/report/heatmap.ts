@@ -3,7 +3,7 @@
  * alpha-blended over the image, so that "where do the steered units fire, before and after the attack" is a
  * picture. Zero activation leaves the image untouched; the blend's opacity grows with the activation.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import sharp from 'sharp';
 import { upsampleMap } from '../dissection/upsample.js';
 import { usageError } from '../errors.js';

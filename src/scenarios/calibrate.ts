@@ -7,7 +7,7 @@
 import { usageError } from '../errors.js';
 import { isFractionMetric } from '../report/format.js';
 import type { ScenarioResult } from '../report/types.js';
-import { runScenarios, type RunProgress } from './run.js';
+import { BOUND_SLACK, runScenarios, type RunProgress } from './run.js';
 import type { Expectation, Scenario } from './types.js';
 
 /** Options for {@link calibrateScenario}. */
@@ -17,8 +17,8 @@ export interface CalibrateOptions {
   /** The first of the other seeds; they are `from`, `from + 1`, …. @defaultValue the scenario's seed + 1 */
   from?: number;
   /**
-   * What a suggested threshold leaves below the lowest (above the highest) value seen: an absolute amount for metrics
-   * that are fractions (accuracies, success rates, drops), a share of the value for the others. @defaultValue 0.03
+   * What a suggested threshold leaves below the lowest (above the highest) value seen, for metrics that are fractions
+   * (accuracies, success rates, drops); other metrics leave the spread the samples showed. @defaultValue 0.03
    */
   margin?: number;
   /** Worker threads (see `runScenarios`). @defaultValue 1 */
@@ -38,9 +38,9 @@ export interface CalibrationRow {
   lowest: number;
   highest: number;
   /**
-   * A threshold every sample clears with the margin: the current one when it does, else `min` = lowest − margin for a
-   * lower bound, `max` = highest + margin for an upper bound (fractions clamped to [0, 1]), rounded outwards to 2
-   * decimals (3 below 0.1).
+   * A threshold every sample clears with room to spare: the current one when it does, else `min` = lowest − room for
+   * a lower bound, `max` = highest + room for an upper bound, rounded outwards to 2 decimals (3 below 0.1). The room is
+   * the margin for fractions (clamped to [0, 1]) and the samples' spread for other metrics.
    */
   suggested: { min?: number; max?: number };
 }
@@ -67,9 +67,10 @@ export function roundOutward(v: number, dir: -1 | 1): number {
 }
 
 /**
- * The threshold that every value clears with the margin (see {@link CalibrationRow.suggested}). The current threshold
- * is kept when it already does, or when it holds and every sample measured the same (a constraint the attack
- * enforces, such as ε or a PSNR floor, has no spread to leave a margin for).
+ * The threshold that every value clears with room to spare (see {@link CalibrationRow.suggested}): for fractions
+ * (rates, accuracies, drops) `margin` below the lowest value (above the highest); for other metrics the spread the
+ * samples showed (highest − lowest), so that an enforced constraint that every sample meets about equally (ε, a PSNR
+ * floor) keeps its threshold. The current threshold is kept when it already leaves that room.
  */
 export function suggestThreshold(e: Expectation, values: readonly number[], margin: number): { min?: number; max?: number } {
   const finite = values.filter(Number.isFinite);
@@ -77,15 +78,17 @@ export function suggestThreshold(e: Expectation, values: readonly number[], marg
   const fraction = isFractionMetric(e.metric);
   const lo = Math.min(...finite);
   const hi = Math.max(...finite);
-  const constant = hi - lo <= 1e-9 * Math.max(1, Math.abs(hi));
+  const room = fraction ? margin : hi - lo;
+  // The slack with which expectations are evaluated (float32 measurements of a bound such as ε = 2/255).
+  const slack = (b: number): number => BOUND_SLACK * Math.max(1, Math.abs(b));
   const out: { min?: number; max?: number } = {};
   if (e.min !== undefined) {
-    const m = fraction ? Math.max(0, lo - margin) : lo - margin * Math.abs(lo);
-    out.min = e.min <= m || (constant && e.min <= lo) ? e.min : roundOutward(m, -1);
+    const m = fraction ? Math.max(0, lo - room) : lo - room;
+    out.min = e.min <= m + slack(e.min) ? e.min : roundOutward(m, -1);
   }
   if (e.max !== undefined) {
-    const m = fraction ? Math.min(1, hi + margin) : hi + margin * Math.abs(hi);
-    out.max = e.max >= m || (constant && e.max >= hi) ? e.max : roundOutward(m, 1);
+    const m = fraction ? Math.min(1, hi + room) : hi + room;
+    out.max = e.max >= m - slack(e.max) ? e.max : roundOutward(m, 1);
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * and reported with fast-check's `seed` and `counterexamplePath`, which replay it exactly.
  */
 import fc from 'fast-check';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { rgbToTensor, type RgbImage } from '../data/images.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
@@ -37,6 +37,12 @@ export interface FuzzOptions extends FuzzBounds {
   path?: string;
   /** What must hold: the true label (checked on images the model gets right) or the clean prediction. @defaultValue `'label'` */
   expect?: 'label' | 'prediction';
+  /**
+   * Check only images whose clean probabilities put the top class at least this far above the runner-up (0 to 1).
+   * An image on the decision boundary changes class under any change at all (a JPEG round trip at quality 99), which
+   * says nothing about robustness to the corruption; a margin leaves such images out. @defaultValue 0 (every image)
+   */
+  minMargin?: number;
 }
 
 /** A minimal failing case. */
@@ -107,6 +113,22 @@ function corruptionOf(d: Drawn): Corruption {
   return c;
 }
 
+/** The clean probability margin (top class minus runner-up) of each image. */
+export async function probabilityMargins(classifier: Classifier, images: readonly RgbImage[]): Promise<Float32Array> {
+  const out = new Float32Array(images.length);
+  for (let i = 0; i < images.length; i++) {
+    const x = rgbToTensor(images[i]);
+    const m = tf.tidy(() => {
+      const top = tf.topk(tf.softmax(classifier.logits(x)), Math.min(2, classifier.classNames.length)).values;
+      return top.shape[1] === 1 ? tf.squeeze(top) : tf.sub(tf.slice(top, [0, 0], [1, 1]), tf.slice(top, [0, 1], [1, 1]));
+    });
+    x.dispose();
+    out[i] = (await m.data())[0];
+    m.dispose();
+  }
+  return out;
+}
+
 async function predictOne(classifier: Classifier, img: RgbImage): Promise<number> {
   const x = rgbToTensor(img);
   const p = tf.tidy(() => tf.argMax(classifier.logits(x), 1));
@@ -137,11 +159,20 @@ export async function fuzzClassifier(
   if (images.length !== labels.length || images.length !== cleanPredictions.length) {
     throw usageError(`fuzzClassifier needs one label and one prediction per image (${images.length} images, ${labels.length} labels, ${cleanPredictions.length} predictions)`, { path: 'labels' });
   }
+  const minMargin = options.minMargin ?? 0;
+  if (!(minMargin >= 0 && minMargin < 1)) throw usageError(`minMargin must be in [0, 1), got ${String(options.minMargin)}`, { path: 'fuzz.minMargin', hint: 'e.g. 0.2: leave out images whose top class is less than 0.2 above the runner-up' });
   const warnings: string[] = [];
   // With `label`, images the model already gets wrong would fail at once: they are left out (clean accuracy reports them).
-  const eligible = images.map((_, i) => i).filter((i) => expect === 'prediction' || cleanPredictions[i] === labels[i]);
+  let eligible = images.map((_, i) => i).filter((i) => expect === 'prediction' || cleanPredictions[i] === labels[i]);
+  if (minMargin > 0 && eligible.length > 0) {
+    const margins = await probabilityMargins(classifier, eligible.map((i) => images[i]));
+    const before = eligible.length;
+    eligible = eligible.filter((_, k) => margins[k] >= minMargin);
+    if (eligible.length < before) warnings.push(`${before - eligible.length} of ${before} images left out: their top class is less than ${minMargin} above the runner-up`);
+  }
   if (eligible.length === 0) {
-    warnings.push(expect === 'label' ? 'the model gets no input right, so there is no label to hold' : 'there are no inputs');
+    warnings.push(minMargin > 0 ? `no image is classified with a margin of ${minMargin}; lower fuzz.minMargin`
+      : expect === 'label' ? 'the model gets no input right, so there is no label to hold' : 'there are no inputs');
     return { holds: Number.NaN, runs: 0, seed, replayed: options.path !== undefined, eligible: 0, warnings };
   }
   const expected = (i: number): number => (expect === 'label' ? labels[i] : cleanPredictions[i]);

@@ -3,7 +3,7 @@
  * size, or a folder of images with a labels file. An image that cannot be read is an *errored input*: it is left
  * out, recorded with the reason, and the rest run.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import sharp from 'sharp';
 import { readImageRgb, rgbToTensor, type RgbImage } from '../data/images.js';
 import { SCENE_CLASSES, renderScene, sampleScenes } from '../data/scenes/index.js';

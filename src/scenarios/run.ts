@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { dissect, type Atlas, type DissectOptions, type DissectProgress } from '../dissection/index.js';
 import { backendInfo, initBackend, type BackendName } from '../engine/backend.js';
 import { withPool, type WorkerPool } from '../engine/pool.js';

@@ -304,6 +304,8 @@ const fuzz = strict({
   shift: z.int().min(0).max(64).optional().describe('shift by up to this many pixels in x and y (edges repeated)'),
   expect: z.enum(['label', 'prediction']).optional()
     .describe("what must hold: the true label (on images the model gets right; default) or the clean prediction"),
+  minMargin: z.number().min(0).lt(1).optional()
+    .describe('check only images whose clean top-class probability is at least this far above the runner-up (default 0: every image); images on the decision boundary flip under any change'),
 }, 'property-based fuzzing: draw corruptions and expect the label to hold');
 
 const threshold = strict({

@@ -2,7 +2,7 @@
  * What a scenario does with its inputs — attack, ablate, fuzz or only evaluate — and the metrics, details and
  * pictures each produces. Every tensor made here is disposed here.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import {
   cleanAccuracy, disposeUnitAttack, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitAttack,
   unitAttackToJson, untargetedSuccess, checkGradientMasking, checkSquare, maskingWarnings, wilsonInterval,
@@ -591,7 +591,7 @@ async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
   setRate(out, 'clean_accuracy', cleanAccuracy(clean, inputs.labels));
   const t0 = performance.now();
   const r = await fuzzClassifier(classifier, inputs.images, inputs.labels, clean, {
-    runs: f.runs ?? 100, seed, expect: f.expect ?? 'label',
+    runs: f.runs ?? 100, seed, expect: f.expect ?? 'label', ...(f.minMargin !== undefined ? { minMargin: f.minMargin } : {}),
     ...(ctx.replay?.path !== undefined ? { path: ctx.replay.path } : {}),
     ...pick(f, ['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift']),
   });
@@ -599,7 +599,7 @@ async function runFuzzTask(ctx: TaskContext): Promise<TaskOutput> {
   out.metrics.property_holds = r.holds;
   out.warnings.push(...r.warnings);
   const bounds = pick(f, ['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift']);
-  out.details.fuzz = { runs: r.runs, requestedRuns: f.runs ?? 100, seed, expect: f.expect ?? 'label', eligible: r.eligible, replayed: r.replayed, bounds };
+  out.details.fuzz = { runs: r.runs, requestedRuns: f.runs ?? 100, seed, expect: f.expect ?? 'label', minMargin: f.minMargin ?? 0, eligible: r.eligible, replayed: r.replayed, bounds };
   const names = classifier.classNames;
   const cx = r.counterexample;
   if (cx) {

@@ -4,7 +4,7 @@
  * its logits bilinearly to the input size. It takes any input whose sides are multiples of 32 (64×64 and 96×96 for
  * the scene world and the generator).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import { CATEGORIES, CONCEPTS } from '../data/scenes/index.js';
 

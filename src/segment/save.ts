@@ -1,7 +1,7 @@
 /**
  * Saving a trained scene segmenter as a segmenter folder: `model.json`, `weights.bin` and its sidecar.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { CONCEPTS } from '../data/scenes/index.js';
 import { writeLayersModel } from '../models/io.js';
 import { SCENE_SEGMENTER_CATEGORIES, segmenterMultiple } from './net.js';

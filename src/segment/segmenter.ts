@@ -16,7 +16,7 @@
  */
 import { existsSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError, inputError } from '../errors.js';
 import { PACKAGE_ROOT, readArtifacts } from '../models/io.js';

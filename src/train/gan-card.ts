@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { generatorLayerNames, generatorOutputSize, GENERATOR_OUTPUT_RANGE } from '../gan/net.js';
 import { saveGenerator } from '../gan/save.js';

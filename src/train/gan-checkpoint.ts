@@ -6,7 +6,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnitAttackError } from '../errors.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 

@@ -3,7 +3,7 @@
  * flattened in that player's weight order. The main thread and the training workers run the same function, so a batch
  * split over workers gives the gradient of the whole batch (the sum of the shards' sums).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { discriminate, spectralVectors, type Discriminator } from '../gan/net.js';
 import { GAN_DRAW, gaussianSamples, instanceNoiseAt, realScenes } from './gan-batch.js';
 import { flatGrads, type ShardGradient } from './shard.js';

@@ -6,7 +6,7 @@
  * data-parallel over threads like the classifier's and segmenter's training; checkpointed and resumable.
  */
 import { promises as fs } from 'node:fs';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { BackendName } from '../engine/backend.js';

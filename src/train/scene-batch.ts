@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { renderScene, sceneSeed } from '../data/scenes/index.js';
 
 /** Renders scenes `[from, from+count)` of dataset `seed` as a batch: images [N,S,S,3] in [0,1] and class indices. */

@@ -3,7 +3,7 @@
  * makes the segmenter read imperfect, generated-looking images (flips, small shifts, colour jitter, blur, noise and
  * blockiness). Every choice is drawn from the scene's seed, so a batch is a pure function of (dataset seed, index).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { CONCEPTS, Rng, SCENE_CLASSES, hash32, renderScene, sceneSeed } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
 

@@ -3,7 +3,7 @@
  * in the model's weight order (the segmenter's counterpart of `shardGradient`, run by the main thread and the
  * training workers alike).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
 import { segmenterBatch, segmenterLossSum } from './segmenter-batch.js';

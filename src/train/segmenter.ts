@@ -6,7 +6,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { BackendName } from '../engine/backend.js';

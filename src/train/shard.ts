@@ -3,7 +3,7 @@
  * trainable weight, flattened in the model's weight order. The main thread and the training workers run the same
  * function, so a batch split over workers gives the gradient of the whole batch (the sum of the shards' sums).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { sceneBatch } from './scene-batch.js';
 
 /** What {@link shardGradient} returns: plain numbers and one flat array, so it crosses threads cheaply. */

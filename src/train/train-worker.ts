@@ -3,7 +3,7 @@
  * current weights, renders its shard of the batch and posts back the shard's summed loss and gradient.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { buildVgg16, type Vgg16Options } from '../models/vgg16.js';
 import { buildSegmenterNet, type SegmenterNetOptions } from '../segment/net.js';

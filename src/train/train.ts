@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { SCENE_CLASSES, sceneSeed } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { fromLayersModel } from '../models/classifier.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { autoattack, type AutoAttackComponent } from '../../src/attacks/autoattack.js';
 import { getAttack, registerAttack, runAttack, type AttackImpl, type CustomAttackSpec } from '../../src/attacks/registry.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { robustnessCurve } from '../../src/attacks/curve.js';
 import { fgsm } from '../../src/attacks/fgsm.js';

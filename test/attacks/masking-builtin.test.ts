@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkGradientMasking } from '../../src/attacks/masking.js';
 import { SCENE_CLASSES } from '../../src/data/scenes/index.js';

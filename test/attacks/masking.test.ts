@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkCurve, checkGradientMasking, checkSquare, maskingWarnings, type MaskingCheckName } from '../../src/attacks/masking.js';
 import { runAttack } from '../../src/attacks/registry.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as attacks from '../../src/attacks/index.js';
 import { attackNames, getAttack, registerAttack, runAttack } from '../../src/attacks/registry.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { unitAttackCurve } from '../../src/attacks/curve.js';
 import { disposeUnitAttack, measureUnitEffect, unitAttack, unitAttackToJson, type UnitAttackOptions } from '../../src/attacks/unit-attack.js';

@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import sharp from 'sharp';
 import { fromLayersModel } from '../../src/models/classifier.js';
 import type { Classifier } from '../../src/models/types.js';

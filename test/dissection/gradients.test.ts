@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { classGradients, steeringRanking } from '../../src/dissection/gradients.js';
 import { chunksOf } from '../../src/dissection/importance.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ablationCurves, chunksOf, classImportance, maskedCopies, rankUnits } from '../../src/dissection/importance.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UnitAttackError } from '../../src/errors.js';
 import { BACKEND_ENV_VAR, backendInfo, initBackend, type BackendName } from '../../src/engine/backend.js';

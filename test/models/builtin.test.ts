@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCENE_CLASSES, sceneSeed } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';

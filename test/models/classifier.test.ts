@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromLayersModel } from '../../src/models/classifier.js';
 import { buildVgg16 } from '../../src/models/vgg16.js';

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAttack } from '../../src/attacks/registry.js';
 import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit-attack.js';

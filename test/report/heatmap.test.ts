@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { colormap, heatmapOverlay, heatmapPair, labelledStrip, perturbationAmplification, rgbToPng, sideBySide, unitMaps } from '../../src/report/heatmap.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../src/data/images.js';
@@ -6,7 +6,7 @@ import { initBackend } from '../../src/engine/backend.js';
 import { loadClassifier } from '../../src/models/io.js';
 import type { Classifier } from '../../src/models/types.js';
 import { corrupt, describeCorruption } from '../../src/scenarios/corruptions.js';
-import { fuzzClassifier } from '../../src/scenarios/fuzz.js';
+import { fuzzClassifier, probabilityMargins } from '../../src/scenarios/fuzz.js';
 import { saveColourModel, tempDir } from './helpers.js';
 
 function flat(size: number, rgb: [number, number, number], noise = 0): RgbImage {
@@ -99,6 +99,24 @@ describe('fuzzClassifier', () => {
     expect(r.warnings[0]).toContain('no label to hold');
     const p = await fuzzClassifier(clf, images, [2, 2, 0, 0, 0], clean, { runs: 5, seed: 1, shift: 1, expect: 'prediction' });
     expect(p).toMatchObject({ holds: 1, eligible: 5 });
+  });
+
+  it('computes each image\'s probability margin as softmax(20 · channel means) says', async () => {
+    const margins = await probabilityMargins(clf, images);
+    images.forEach((img, k) => {
+      const mean = [0, 1, 2].map((c) => img.data.reduce((a, v, i) => (i % 3 === c ? a + v / 255 : a), 0) / (img.width * img.height));
+      const e = mean.map((m) => Math.exp(20 * m));
+      const p = e.map((v) => v / e.reduce((a, b) => a + b, 0)).sort((a, b) => b - a);
+      expect(margins[k]).toBeCloseTo(p[0] - p[1], 4);
+    });
+  });
+
+  it('with minMargin, leaves out images on the decision boundary (the nearly white one) and says so', async () => {
+    const r = await fuzzClassifier(clf, images, labels, clean, { runs: 200, seed: 4, brightness: 0.3, noise: 2 / 255, minMargin: 0.3 });
+    expect(r.eligible).toBe(4);
+    expect(r.holds).toBe(1);
+    expect(r.warnings.join()).toMatch(/1 of 5 images left out/);
+    await expect(fuzzClassifier(clf, images, labels, clean, { minMargin: 1, shift: 1 })).rejects.toThrow(/minMargin/);
   });
 
   it('rejects a malformed path and mismatched lengths as usage errors', async () => {

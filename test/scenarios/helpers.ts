@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { stringify } from 'yaml';
 import type { CliIO } from '../../src/cli/command.js';
 import { stripAnsi } from '../../src/cli/format.js';

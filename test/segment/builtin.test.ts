@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONCEPTS, renderScene, sceneLabelPlanes, sceneSeed } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';

@@ -2,7 +2,7 @@
  * A hand-built segmenter for the colour probe of test/dissection/fixtures.ts: a 1×1 convolution whose object
  * category says `redthing` where r − g − b is large, `bluething` where b − r − g is, and "none" elsewhere.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { fromSegmenterModel, type Segmenter } from '../../src/segment/segmenter.js';
 
 export const COLOR_CATEGORIES = [{ name: 'object', concepts: ['redthing', 'bluething'] }];

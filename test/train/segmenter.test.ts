@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene, sceneLabelPlanes, CONCEPTS } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';

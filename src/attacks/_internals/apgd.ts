@@ -3,7 +3,7 @@
  * momentum, a step size that starts at 2ε and is halved at checkpoints when progress stalls, and a restart from the
  * best point found whenever it is halved. `apgd.ts` is the validating entry above it.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { subsetContext, successOf, type Objective, type ObjectiveContext } from '../objectives.js';
 import { project, roundTo8Bit } from '../threat.js';
 import type { AttackProgress, AttackResult } from '../types.js';

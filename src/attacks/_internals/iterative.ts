@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { predict, ascentStep, rowMask, checkFirstGradient, evaluate, finish, gatherRows, mergeRows, sanitize, valueAndGrad, type Prepared } from './engine.js';
 import { subsetContext, successOf, type ObjectiveContext } from '../objectives.js';
 import { perImage, project, roundTo8Bit } from '../threat.js';

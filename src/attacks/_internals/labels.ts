@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { nearestNames, usageError } from '../../errors.js';
 import type { Labels } from '../types.js';
 

@@ -4,7 +4,7 @@
  * of the attacks depends only on the image and the seed (see `imageKeys`), and the wasm kernels compute each image
  * of a batch on its own, so the adversarial images are the same as from one batch on one thread.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { splitRange, type WorkerPool } from '../../engine/pool.js';
 import type { AttackProgress, AttackResult } from '../types.js';
 

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { curveTable, robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
 import { formatEpsilon, parseEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
 import { AUTOATTACK_VERSIONS, type AutoAttackComponent } from '../../attacks/autoattack.js';

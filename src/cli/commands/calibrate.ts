@@ -28,7 +28,7 @@ export function suggestedYaml(c: Calibration): string {
 export function calibrationTable(c: Calibration): string {
   const head = ['metric', 'threshold', ...c.seeds.map((s, i) => (i === 0 ? `${s} (own)` : String(s))), 'lowest', 'highest', 'suggested'];
   const rows = c.rows.map((r) => {
-    const changed = (r.suggested.min ?? Number.NaN) !== (r.expectation.min ?? Number.NaN) || (r.suggested.max ?? Number.NaN) !== (r.expectation.max ?? Number.NaN);
+    const changed = r.suggested.min !== r.expectation.min || r.suggested.max !== r.expectation.max;
     const threshold = { ...(r.expectation.min !== undefined ? { min: r.expectation.min } : {}), ...(r.expectation.max !== undefined ? { max: r.expectation.max } : {}) };
     const suggested = formatThreshold(r.suggested, r.metric);
     return [
@@ -50,7 +50,7 @@ export const calibrateCommand: CommandSpec = {
   options: {
     seeds: { type: 'number', default: 5, describe: 'other input seeds to run besides the scenario\'s own' },
     from: { type: 'number', describe: 'the first other seed; the others follow it (default: the scenario\'s seed + 1)' },
-    margin: { type: 'number', default: 0.03, describe: 'room left below the lowest (above the highest) value: absolute for fractions (rates, accuracies), relative for other metrics' },
+    margin: { type: 'number', default: 0.03, describe: 'room left below the lowest (above the highest) value of a fraction (rate, accuracy, drop); other metrics leave the spread the samples showed' },
     workers: { type: 'number', describe: 'worker threads sharing each run\'s images (default: the cores, or $UNIT_ATTACK_WORKERS)' },
     json: { ...jsonOption, describe: 'print the calibration (every seed\'s values, the suggestions and each run\'s result) as JSON on stdout' },
   },

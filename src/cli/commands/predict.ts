@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { listImages, loadImage } from '../../data/images.js';
 import type { FitPolicy } from '../../data/images.js';
 import { initBackend } from '../../engine/backend.js';

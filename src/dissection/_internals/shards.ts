@@ -8,7 +8,7 @@
  *   do not depend on how many workers ran the shards;
  * - pass 2 ({@link tallyIouBatch}): one stored batch's IoU counts, which add up exactly in any order.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import type { Classifier } from '../../models/types.js';
 import { IouTally, LevelTally, type LevelCounts } from '../iou.js';
 import { probeBatches, type ProbeSet } from '../probe.js';

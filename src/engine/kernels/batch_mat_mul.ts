@@ -8,7 +8,7 @@
  * `C = op(A)·op(B)` and `Cᵀ = op(B)ᵀ·op(A)ᵀ`, the one whose right operand is smaller is used; the big operand
  * (e.g. a dense kernel of 25088 × 4096) is only streamed, never copied.
  */
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import { withScratch, type KernelArgs, type Scratch } from './util.js';
 
 /** Makes the kernel; `shipped` handles batched and untransposed products. */

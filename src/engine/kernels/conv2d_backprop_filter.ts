@@ -9,8 +9,8 @@
  * product: XNNPACK caches its packed copy by tensor id, so it is packed once, not once per tap (packing a large
  * operand costs about as much as the product itself).
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelFunc, NamedTensorInfoMap, TensorInfo } from '../../tf.js';
 import { pair, withScratch, type KernelArgs, type Scratch } from './util.js';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];

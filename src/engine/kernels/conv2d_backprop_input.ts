@@ -2,8 +2,8 @@
  * Fast `Conv2DBackpropInput` for the wasm backend: forward convolutions of dy with the flipped, channel-swapped
  * filter (see `transposed_conv.ts`). Falls back to the shipped kernel for NCHW or geometry not covered.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import { planAxis, transposedConv, type AxisPlan, type StrideOneConv } from './transposed_conv.js';
 import { flippedFilter } from './filter_cache.js';
 import { pair, withScratch, type KernelArgs, type WasmBackendLike } from './util.js';

@@ -4,8 +4,8 @@
  * time): 56×56×256→256 155 → 97 ms, 28×28×512→512 201 → 93 ms, 14×14×512→512 51 → 24 ms; at 64 channels
  * the transforms cost more than they save (224×224×64→64 153 → 182 ms), hence {@link WINOGRAD_MIN_CHANNELS}.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import { derivedFilter } from './filter_cache.js';
 import { pair, withScratch, type KernelArgs, type WasmBackendLike } from './util.js';
 import { transformFilter, winogradConv } from './winograd.js';

@@ -7,7 +7,7 @@
  * then a sum over j. Filter gradient: a direct loop in JS over output positions and taps; it is memory-bound and
  * small next to the pointwise convolutions around it.
  */
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import { planBackpropInput } from './conv2d_backprop_input.js';
 import { planBackpropFilter } from './conv2d_backprop_filter.js';
 import { transposedConv, type StrideOneConv } from './transposed_conv.js';

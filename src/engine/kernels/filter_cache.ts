@@ -7,7 +7,7 @@
  * An entry is dropped as soon as its source filter is freed (checked on every use) or by {@link clearFilterCache}.
  * Cached entries count in `tf.memory().numDataBuffers`.
  */
-import type { TensorInfo } from '@tensorflow/tfjs';
+import type { TensorInfo } from '../../tf.js';
 import type { WasmBackendLike } from './util.js';
 
 interface Entry { derived: TensorInfo[] | null; backend: WasmBackendLike; bytes: number; source: object }

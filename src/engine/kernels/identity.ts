@@ -4,7 +4,7 @@
  * 400 MB fc1 kernel on each call. Sharing is safe: wasm tensors are never written after their kernel returns, and
  * the backend counts references to shared memory (as for Reshape).
  */
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import type { KernelArgs, WasmBackendLike } from './util.js';
 
 /** Makes the kernel; `shipped` handles string tensors. */

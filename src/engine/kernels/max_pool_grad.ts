@@ -7,8 +7,8 @@
  * gradient. (The shipped wasm kernel starts its search at the smallest positive float, so a window of zeros or
  * negatives sends its gradient nowhere; after a ReLU, as in VGG, the two agree, since ReLU's gradient is zero there.)
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import type { KernelArgs, WasmBackendLike } from './util.js';
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];

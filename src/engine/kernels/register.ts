@@ -2,8 +2,8 @@
  * Registers the fast wasm kernels in place of the shipped ones, keeping the shipped ones to fall back on and to
  * restore with {@link useShippedKernels}.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelConfig, KernelFunc } from '../../tf.js';
 import { makeBatchMatMul } from './batch_mat_mul.js';
 import { makeConv2DBackpropFilter } from './conv2d_backprop_filter.js';
 import { makeConv2DBackpropInput } from './conv2d_backprop_input.js';

@@ -12,7 +12,7 @@
  * interleaved. This costs the same multiply-adds as the forward convolution, unlike inserting zeros into `dy`,
  * which costs `s²` times more.
  */
-import type { TensorInfo } from '@tensorflow/tfjs';
+import type { TensorInfo } from '../../tf.js';
 import type { Scratch } from './util.js';
 
 /** Geometry of one spatial axis of the forward convolution. */

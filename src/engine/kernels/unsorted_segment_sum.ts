@@ -3,7 +3,7 @@
  * a layer's units) needs it, and wasm as shipped has none. `out[s] = Σ x[i]` over the `i` whose segment id is `s`;
  * ids outside `[0, numSegments)` are dropped, as in TensorFlow.
  */
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelFunc, TensorInfo } from '../../tf.js';
 import type { KernelArgs, WasmBackendLike } from './util.js';
 
 /** Makes the kernel (wasm has no shipped one to fall back on). */

@@ -2,8 +2,8 @@
  * Shared plumbing for the wasm kernels: calling other registered kernels from inside a kernel and freeing the
  * intermediates they return.
  */
-import * as tf from '@tensorflow/tfjs';
-import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
+import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '../../tf.js';
 
 /** The part of tfjs-backend-wasm's `BackendWasm` the kernels use. */
 export interface WasmBackendLike {

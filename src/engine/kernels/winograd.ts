@@ -11,7 +11,7 @@
  * The transformed filter U (16 tensors `[inC, outC]`) is cached per filter like the flipped filters, so XNNPACK
  * also keeps its packed copies.
  */
-import type { TensorInfo } from '@tensorflow/tfjs';
+import type { TensorInfo } from '../../tf.js';
 import type { Scratch, WasmBackendLike } from './util.js';
 
 /** Transformed filter: 16 tensors `[inC, outC]`, ξ = 4·i + j. */

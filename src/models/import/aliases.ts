@@ -2,7 +2,7 @@
  * Layer aliases for imported models: a {@link Classifier} view that also accepts the names the source framework
  * uses (`layer4`, `features.29`, `/layer4/layer4.1/relu_1/Relu`, an ONNX output name) wherever a layer is named.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../../tf.js';
 import type { Classifier, LayerInfo, RunOptions, RunResult, UnitEdit } from '../types.js';
 
 /**

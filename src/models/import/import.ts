@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../../tf.js';
 import { UnitAttackError, usageError } from '../../errors.js';
 import { saveLayersModel } from '../io.js';
 import { PREPROCESS_PRESETS } from '../preprocessing.js';

@@ -4,7 +4,7 @@
  * two tensors. Importing this module registers them, so `tf.loadLayersModel` reads folders written by
  * `unit-attack import`. Every layer works on NHWC tensors and is differentiable.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type Kwargs = Parameters<tf.layers.Layer['call']>[1];

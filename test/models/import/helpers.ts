@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../src/tf.js';
 import { expect } from 'vitest';
 import { UnitAttackError } from '../../../src/errors.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertOnnx } from '../../../src/models/import/onnx/convert.js';
 import { ONNX_DTYPE, type OnnxModel, type OnnxNode, type OnnxTensor } from '../../../src/models/import/onnx/proto.js';

@@ -2,7 +2,7 @@
  * Keras `.h5` → TensorFlow.js LayersModel: a whole model from its `model_config` (Keras 2 configs, which
  * tfjs-layers reads as they are), or weights only, into the VGG-16 builder.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../tf.js';
 import { UnitAttackError } from '../../../errors.js';
 import { VGG16_CONV_LAYERS, buildVgg16 } from '../../vgg16.js';
 import { defaultLayerOf } from '../onnx/convert.js';

@@ -2,7 +2,7 @@
  * The state of one ONNX → TensorFlow.js conversion: ONNX values as symbolic NHWC tensors or constants, layer
  * naming, weight setting, and errors that name the node.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../tf.js';
 import { UnitAttackError } from '../../../errors.js';
 import { NameTable, sanitizeLayerName } from '../names.js';
 import type { OnnxAttribute, OnnxNode, OnnxTensor } from './proto.js';

@@ -1,7 +1,7 @@
 /**
  * ONNX graph → functional TensorFlow.js LayersModel in NHWC, one layer per ONNX node, named after the node.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../tf.js';
 import { UnitAttackError } from '../../../errors.js';
 import { moduleAliases, sanitizeLayerName } from '../names.js';
 import { CONST_OPS, evalConstNode } from './constants.js';

@@ -3,7 +3,7 @@
  * reads its inputs from the context (NHWC tensors or constants), builds one layer named after the node (plus, rarely,
  * a helper layer before it) and records the node's output.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../../tf.js';
 import { AffineClip, Arithmetic, ConstArithmetic, GroupConv2D, Pad2D, Pool2D, type ArithmeticOp } from '../layers.js';
 import { transposeData } from './constants.js';
 import { floats, type ConversionContext, type TensorValue, type WeightArray } from './context.js';
