@@ -80,10 +80,10 @@ export const attackCommand: CommandSpec = {
       type: 'string', default: 'pgd',
       describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw)`,
     },
-    version: { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, FAB-T, Square; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
+    'aa-version': { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, Square; FAB-T is recorded as skipped; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
     queries: { type: 'number', describe: 'query budget per image of square (default 1000) and of the Square step of autoattack (default 5000)' },
     'target-classes': { type: 'number', describe: 'target classes of apgd-t and of the APGD-T step of autoattack (default 9)' },
-    eot: { type: 'number', describe: 'gradients averaged per step, for models with randomness: apgd-* (default 1) and autoattack --version rand (default 20)' },
+    eot: { type: 'number', describe: 'gradients averaged per step, for models with randomness: apgd-* (default 1) and autoattack --aa-version rand (default 20)' },
     checks: { type: 'boolean', default: true, describe: 'run the gradient-masking checks on a logit attack (--no-checks to skip)' },
     target: { type: 'string', describe: 'target class, by name or index: the logit attack aims at it; the unit attack only measures it' },
     layer: { type: 'string', describe: "the steered layer (default: the atlas's, else the model's last convolution)" },
@@ -143,11 +143,11 @@ export const attackCommand: CommandSpec = {
     const attack = argv.attack as string;
     // An attack added by an --import module is known only once the command runs (which checks it again).
     if (argv.import === undefined) checkAttackName(attack);
-    if (argv.version !== undefined) {
-      if (attack !== 'autoattack') throw usageError(`--version chooses the autoattack ensemble, but --attack is ${attack}`, { path: '--version', hint: 'add --attack autoattack, or drop --version' });
-      if (!(AUTOATTACK_VERSIONS as readonly string[]).includes(argv.version as string)) {
-        throw usageError(`--version must be ${AUTOATTACK_VERSIONS.join(' or ')}, got ${JSON.stringify(argv.version)}`, {
-          path: '--version', hint: 'standard for deterministic models; rand for models that draw random numbers in their forward pass',
+    if (argv['aa-version'] !== undefined) {
+      if (attack !== 'autoattack') throw usageError(`--aa-version chooses the autoattack ensemble, but --attack is ${attack}`, { path: '--aa-version', hint: 'add --attack autoattack, or drop --aa-version' });
+      if (!(AUTOATTACK_VERSIONS as readonly string[]).includes(argv['aa-version'] as string)) {
+        throw usageError(`--aa-version must be ${AUTOATTACK_VERSIONS.join(' or ')}, got ${JSON.stringify(argv['aa-version'])}`, {
+          path: '--aa-version', hint: 'standard for deterministic models; rand for models that draw random numbers in their forward pass',
         });
       }
     }
@@ -158,7 +158,7 @@ export const attackCommand: CommandSpec = {
       throw usageError(`--target-classes belongs to apgd-t and autoattack, not ${attack}`, { path: '--target-classes', hint: 'drop --target-classes' });
     }
     if (argv.eot !== undefined && !APGD.includes(attack)) {
-      throw usageError(`--eot belongs to apgd-ce, apgd-dlr, apgd-t and autoattack, not ${attack}`, { path: '--eot', hint: 'use --attack apgd-ce, or autoattack --version rand' });
+      throw usageError(`--eot belongs to apgd-ce, apgd-dlr, apgd-t and autoattack, not ${attack}`, { path: '--eot', hint: 'use --attack apgd-ce, or autoattack --aa-version rand' });
     }
     if (argv.target !== undefined && (attack === 'apgd-t' || attack === 'autoattack') && !isUnitAttack(argv)) {
       throw usageError(`${attack} measures untargeted robustness and picks its own target classes, so --target does not apply`, {
@@ -327,7 +327,7 @@ function logitSpec(argv: GlobalArgs, norm: 'linf' | 'l2'): { kind: string; norm:
   if (argv.queries !== undefined) own.queries = argv.queries;
   if (argv['target-classes'] !== undefined) own.targetClasses = argv['target-classes'];
   if (argv.eot !== undefined) own.eot = argv.eot;
-  if (argv.version !== undefined) own.version = argv.version;
+  if (argv['aa-version'] !== undefined) own.version = argv['aa-version'];
   if (attack === 'autoattack') own.checks = argv.checks !== false;
   if (attack === 'apgd-ce' || attack === 'apgd-dlr') {
     own.objective = { kind: attack === 'apgd-ce' ? 'ce' : 'dlr', ...(target !== undefined ? { target } : {}) };
@@ -355,7 +355,7 @@ function progressTotal(argv: GlobalArgs): number {
     case 'apgd-t': return steps * restarts * targets;
     case 'cw': return steps * 5;
     case 'square': return (argv.queries as number | undefined) ?? 1000;
-    case 'autoattack': return argv.version === 'rand' ? 2 * steps : steps * (1 + targets) + ((argv.queries as number | undefined) ?? 5000);
+    case 'autoattack': return argv['aa-version'] === 'rand' ? 2 * steps : steps * (1 + targets) + ((argv.queries as number | undefined) ?? 5000);
     default: return steps;
   }
 }
