@@ -158,14 +158,14 @@ const FAULTS: Fault[] = [
     },
   },
   {
-    name: 'Broden probe: images changed, index.csv not',
+    name: 'Broden probe: new images under the same index.csv',
     expect: { code: 0, note: 'recomputed, not served from the cache' },
     async run(dir) {
       const { tmp } = await setup(dir);
       const a = path.join(dir, 'a'); const b = path.join(dir, 'b');
       const env = { UNIT_ATTACK_CACHE: path.join(dir, 'cache') };
-      await cli(['synth', '--count', '8', '--size', '32', '--seed', '11', '--quiet', '--out', a], { cwd: dir, tmp });
-      await cli(['synth', '--count', '8', '--size', '32', '--seed', '12', '--quiet', '--out', b], { cwd: dir, tmp });
+      await cli(['synth', '--count', '8', '--size', '96', '--seed', '11', '--quiet', '--out', a], { cwd: dir, tmp });
+      await cli(['synth', '--count', '8', '--size', '96', '--seed', '12', '--quiet', '--out', b], { cwd: dir, tmp });
       const d = (out: string): Promise<CliResult> => cli(['dissect', '--probe', a, '--no-importance', '--quiet', '--json', '--out', path.join(dir, out)], { cwd: dir, tmp, env });
       await d('o1');
       const second = JSON.parse((await d('o2')).stdout) as { cached: boolean };
