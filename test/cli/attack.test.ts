@@ -68,6 +68,12 @@ describe('attack: buildArgv', () => {
     expect(buildArgv(['attack', '--image', 'a.png', '--attack', 'autoattack', '--no-checks', '--out', 'o']).checks).toBe(false);
   });
 
+  it('takes --attack unit as the unit attack optimised by pgd', () => {
+    const argv = buildArgv(['attack', '--image', 'a.png', '--attack', 'unit', '--excite-units', '3,5', '--out', 'o']);
+    expect(argv.attack).toBe('pgd');
+    expect(argv['excite-units']).toBe('3,5');
+  });
+
   it('rejects bad input with usage errors that name the option', () => {
     const bad: Array<[string[], RegExp]> = [
       [['attack', '--out', 'o'], /name the images/],
@@ -87,6 +93,7 @@ describe('attack: buildArgv', () => {
       [['attack', '--image', 'a.png', '--attack', 'apgd-ce', '--queries', '9', '--out', 'o'], /--queries is the budget of square and autoattack/],
       [['attack', '--image', 'a.png', '--attack', 'apgd-ce', '--excite-units', '3', '--out', 'o'], /optimised by pgd, fgsm or cw/],
       [['attack', '--image', 'a.png', '--attack', 'autoattack', '--target-classes', '0', '--out', 'o'], /--target-classes must be an integer ≥ 1/],
+      [['attack', '--image', 'a.png', '--attack', 'unit', '--out', 'o'], /--attack unit steers units, but none are named/],
     ];
     for (const [args, re] of bad) {
       let err: unknown;

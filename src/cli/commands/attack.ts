@@ -65,6 +65,20 @@ function isUnitAttack(argv: GlobalArgs): boolean {
   return ['suppress', 'excite', 'suppress-class', 'excite-class', 'suppress-units', 'excite-units'].some((k) => list(argv[k]).length > 0);
 }
 
+/**
+ * `--attack unit` names the unit attack (as a scenario's `kind: unit` does): it needs units, and PGD optimises it.
+ * Turns it into `--attack pgd` with the units named; a usage error when none are.
+ */
+function resolveUnitAttack(argv: GlobalArgs): void {
+  if (argv.attack !== 'unit') return;
+  if (!isUnitAttack(argv)) {
+    throw usageError('--attack unit steers units, but none are named', {
+      path: '--attack', hint: 'name them: --suppress-class ski_resort --excite-class bedroom (with --atlas or --probe), --excite bed, or --suppress-units 3,17',
+    });
+  }
+  argv.attack = 'pgd';
+}
+
 export const attackCommand: CommandSpec = {
   name: 'attack',
   describe: 'Attack images: steer concept units (unit attack, with a random-unit control) or the logits; write images, heatmaps, JSON and curves',
@@ -78,7 +92,7 @@ export const attackCommand: CommandSpec = {
     label: { type: 'string', describe: 'true class of --image/--images, by name or index (default: the clean prediction)' },
     attack: {
       type: 'string', default: 'pgd',
-      describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw)`,
+      describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw); unit: the unit attack with pgd`,
     },
     'aa-version': { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, Square; FAB-T is recorded as skipped; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
     queries: { type: 'number', describe: 'query budget per image of square (default 1000) and of the Square step of autoattack (default 5000)' },
@@ -124,6 +138,7 @@ export const attackCommand: CommandSpec = {
   ],
   check(argv) {
     checkWorkersArg(argv);
+    resolveUnitAttack(argv);
     const sources = [argv.image !== undefined, argv.images !== undefined, argv.synthetic !== undefined].filter(Boolean).length;
     if (sources !== 1) {
       throw usageError(sources === 0 ? 'name the images to attack' : 'name the images one way only', {
@@ -203,6 +218,7 @@ export const attackCommand: CommandSpec = {
     }
   },
   async run(argv, io) {
+    resolveUnitAttack(argv);
     checkAttackName(argv.attack as string);
     await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'attack', writes: ATTACK_ENTRIES });
     const backend = await initBackend({ backend: argv.backend });
