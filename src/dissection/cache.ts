@@ -64,3 +64,18 @@ export async function writeCachedAtlas(file: string, atlas: Atlas): Promise<void
   }
   await saveAtlas(atlas, file);
 }
+
+/**
+ * Writes a finished atlas to the cache and answers the cache file, or warns and answers undefined when it cannot be
+ * written: the atlas is whole, so a cache that cannot be written costs the next run its time, not this run its result.
+ */
+export async function cacheAtlasOrWarn(cacheFile: string | undefined, atlas: Atlas, warn: (message: string) => void): Promise<string | undefined> {
+  if (!cacheFile) return undefined;
+  try {
+    await writeCachedAtlas(cacheFile, atlas);
+    return cacheFile;
+  } catch (err) {
+    warn(`the atlas could not be cached (${(err as Error).message}); the next run will compute it again — set ${CACHE_ENV_VAR} to a writable folder, or use --no-cache`);
+    return undefined;
+  }
+}

@@ -17,7 +17,7 @@ import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { tallyShard } from './_internals/shards.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
-import { CACHE_ENV_VAR, SHIPPED_ATLASES, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
+import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
@@ -305,16 +305,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       created: new Date().toISOString(),
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
     };
-    let written = cacheFile;
-    if (cacheFile) {
-      try {
-        await writeCachedAtlas(cacheFile, atlas);
-      } catch (err) {
-        // The atlas is whole: a cache that cannot be written costs the next run its time, not this run its result.
-        warn(`the atlas could not be cached (${(err as Error).message}); the next run will compute it again — set ${CACHE_ENV_VAR} to a writable folder, or use --no-cache`);
-        written = undefined;
-      }
-    }
+    const written = await cacheAtlasOrWarn(cacheFile, atlas, warn);
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     await store.close();

@@ -19,7 +19,7 @@ import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
 import type { Worker } from 'node:worker_threads';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
-import { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, writeCachedAtlas } from './cache.js';
+import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';
 import { downsampleLabels, registerProbeKind, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
 import { ActivationStore } from './store.js';
@@ -331,15 +331,7 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
       created: new Date().toISOString(),
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
     };
-    let written = cacheFile;
-    if (cacheFile) {
-      try {
-        await writeCachedAtlas(cacheFile, atlas);
-      } catch (err) {
-        warn(`the atlas could not be cached (${(err as Error).message}); the next run will compute it again — set ${CACHE_ENV_VAR} to a writable folder, or use --no-cache`);
-        written = undefined;
-      }
-    }
+    const written = await cacheAtlasOrWarn(cacheFile, atlas, warn);
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     if (ownSegmenter) seg.dispose();
