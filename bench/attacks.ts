@@ -21,7 +21,7 @@ import * as tf from '../src/tf.js';
 import type { AutoAttackComponent } from '../src/attacks/autoattack.js';
 import type { MaskingCheck } from '../src/attacks/masking.js';
 import { runAttack } from '../src/attacks/registry.js';
-import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions, type UnitAttackResult } from '../src/attacks/unit-attack.js';
+import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions, type UnitAttackResult } from '../src/attacks/unit/index.js';
 import { cleanAccuracy, robustAccuracy, targetedSuccess, type Rate } from '../src/attacks/metrics.js';
 import { randomUnits } from '../src/attacks/random-units.js';
 import type { GroupEffect } from '../src/attacks/metrics.js';

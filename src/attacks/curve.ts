@@ -13,7 +13,7 @@ import { resolveTargets } from './objectives.js';
 import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
 import type { AttackProgress, AttackResult, Labels } from './types.js';
 import { labelIndices } from './_internals/labels.js';
-import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from './unit-attack.js';
+import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from './unit/index.js';
 
 /** The budgets of the default curve: `0, 1/255, 2/255, 4/255, 8/255`. */
 export const DEFAULT_EPSILONS: readonly number[] = [0, 1 / 255, 2 / 255, 4 / 255, 8 / 255];

@@ -12,6 +12,7 @@ export { pgd, type PgdOptions, type StepSchedule } from './pgd.js';
 export { cw, type CwOptions } from './cw.js';
 export { square, squareFraction, type SquareOptions } from './square.js';
 export { apgd, apgdCheckpoints, type ApgdOptions } from './apgd.js';
+export { fab, projectToHyperplane, type FabOptions } from './fab.js';
 export { autoattack, AUTOATTACK_VERSIONS, type AutoAttackOptions, type AutoAttackVersion, type AutoAttackComponent } from './autoattack.js';
 export {
   checkGradientMasking, checkCurve, checkSquare, maskingWarnings,
@@ -28,8 +29,8 @@ export { randomUnits, type RandomUnitsOptions } from './random-units.js';
 export {
   unitAttack, disposeUnitAttack, measureUnitEffect, unitAttackToJson,
   type UnitAttackOptions, type UnitAttackResult, type UnitAttackArm, type UnitSelection, type SideSelection, type UnitShaping,
-  type ShapedUnitObjectiveSpec, type MeasureUnitEffectOptions, type RateJson,
-} from './unit-attack.js';
+  type MeasureUnitEffectOptions, type RateJson,
+} from './unit/index.js';
 export {
   robustnessCurve, unitAttackCurve, curveTable, curveToCsv, DEFAULT_EPSILONS,
   type CurveRow, type RobustnessCurve, type RobustnessCurveOptions, type LogitCurveOptions, type UnitCurveOptions,

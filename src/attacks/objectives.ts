@@ -1,7 +1,14 @@
 import * as tf from '../tf.js';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { checkChoice, checkNumber, checkUnits } from './_internals/validate.js';
+import { checkNumber } from './_internals/validate.js';
+import { classMargin, crossEntropy, oneHot } from './_internals/logits.js';
+import { unitObjective } from './unit/objective.js';
+
+import type { UnitObjectiveSpec } from './unit/objective.js';
+
+export { classMargin, crossEntropy };
+export type { UnitObjectiveSpec };
 
 /**
  * What counts as success for an image, and so when it may stop early:
@@ -56,37 +63,6 @@ export interface MarginObjectiveSpec {
   target?: TargetSpec;
   /** Cap the margin at κ (no gain beyond it). @defaultValue Infinity */
   confidence?: number;
-}
-
-/**
- * The unit objective: `mean_e agg(a_e)/s_e − mean_s agg(a_s)/s_s` over the excite units `e` and the suppress
- * units `s` of `layer`, where `agg` is the spatial mean or max and `s_u` is an optional per-unit scale.
- * Optionally plus `classWeight` × a targeted class term.
- */
-export interface UnitObjectiveSpec {
-  kind: 'unit';
-  /** The layer whose units are steered. */
-  layer: string;
-  /** Units to lower. @defaultValue [] */
-  suppress?: readonly number[];
-  /** Units to raise. @defaultValue [] */
-  excite?: readonly number[];
-  /** How each unit's map is reduced over spatial positions. @defaultValue `'mean'` */
-  aggregate?: 'mean' | 'max';
-  /**
-   * A per-unit scale (length = units of `layer`), e.g. each unit's dissection threshold, so that units with
-   * large activations do not dominate the mean. @defaultValue all ones
-   */
-  unitScale?: Float32Array | readonly number[];
-  /** Weight of the targeted class term. The pure unit attack never sees the target. @defaultValue 0 */
-  classWeight?: number;
-  /** The class term's loss. @defaultValue `'ce'` */
-  classLoss?: 'ce' | 'margin';
-  /**
-   * Target class. With `classWeight` 0 it is used only to stop images early (prediction = target) and to
-   * score success; without a target the unit objective has no early stop.
-   */
-  target?: TargetSpec;
 }
 
 /**
@@ -173,29 +149,6 @@ export function resolveTargets(classifier: Classifier, target: TargetSpec | unde
 
 // ---------------------------------------------------------------------------------------------------------------
 // Logit losses
-
-function oneHot(indices: Int32Array, k: number): tf.Tensor2D {
-  return tf.oneHot(tf.tensor1d(indices, 'int32'), k).toFloat() as tf.Tensor2D;
-}
-
-/** Per-image cross-entropy `logsumexp(z) − z_c` of class `cls`. */
-export function crossEntropy(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
-  return tf.tidy(() => {
-    const oh = oneHot(cls, logits.shape[1]);
-    return tf.sub<tf.Tensor1D>(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oh), 1));
-  });
-}
-
-/** Per-image `z_c − max_{j≠c} z_j`: positive when class `cls` wins. */
-export function classMargin(logits: tf.Tensor2D, cls: Int32Array): tf.Tensor1D {
-  return tf.tidy(() => {
-    const oh = oneHot(cls, logits.shape[1]);
-    const zc = tf.sum(tf.mul(logits, oh), 1);
-    // Shifting the class's own logit far down leaves max() over the others exact.
-    const others = tf.max(tf.sub(logits, tf.mul(oh, 1e9)), 1);
-    return tf.sub<tf.Tensor1D>(zc, others);
-  });
-}
 
 function requireTargets(ctx: ObjectiveContext, name: string): Int32Array {
   if (!ctx.targets) throw usageError(`the ${name} objective is targeted but no targets were given`, { path: 'objective.target' });
@@ -311,70 +264,7 @@ registerObjective('dlr', (classifier, spec, path) => {
   return dlrObjective(targeted);
 });
 
-registerObjective('unit', (classifier, spec, path) => {
-  const s = spec as UnitObjectiveSpec;
-  if (typeof s.layer !== 'string') {
-    throw usageError(`${path}.layer must name a layer of the model`, { path: `${path}.layer`, hint: `e.g. '${classifier.defaultLayer}'` });
-  }
-  const info = classifier.layer(s.layer);
-  const numUnits = info.shape[info.shape.length - 1];
-  const suppress = checkUnits(s.suppress ?? [], `${path}.suppress`, numUnits, s.layer);
-  const excite = checkUnits(s.excite ?? [], `${path}.excite`, numUnits, s.layer);
-  if (suppress.length + excite.length === 0) {
-    throw usageError(`${path} needs at least one unit in suppress or excite`, { path: `${path}.suppress` });
-  }
-  const both = suppress.filter((u) => excite.includes(u));
-  if (both.length > 0) throw usageError(`${path}: units ${both.join(', ')} are both suppressed and excited`, { path: `${path}.excite` });
-  const aggregate = checkChoice(s.aggregate ?? 'mean', `${path}.aggregate`, ['mean', 'max'] as const);
-  const classWeight = checkNumber(s.classWeight ?? 0, `${path}.classWeight`, { min: 0 });
-  const classLoss = checkChoice(s.classLoss ?? 'ce', `${path}.classLoss`, ['ce', 'margin'] as const);
-  let scale: Float32Array | null = null;
-  if (s.unitScale !== undefined) {
-    if (s.unitScale.length !== numUnits) {
-      throw usageError(`${path}.unitScale has ${s.unitScale.length} entries; layer '${s.layer}' has ${numUnits} units`, { path: `${path}.unitScale` });
-    }
-    scale = Float32Array.from(s.unitScale);
-    for (const u of [...suppress, ...excite]) {
-      if (!(scale[u] > 0) || !Number.isFinite(scale[u])) {
-        throw usageError(`${path}.unitScale[${u}] must be a positive number, got ${scale[u]}`, {
-          path: `${path}.unitScale`, hint: 'use each unit\'s typical activation (e.g. its dissection threshold); dead units cannot be scaled',
-        });
-      }
-    }
-  }
-  const targeted = s.target !== undefined;
-  if (classWeight > 0 && !targeted) {
-    throw usageError(`${path}.classWeight is ${classWeight} but no target is set`, { path: `${path}.target`, hint: 'set target, or classWeight 0 for the pure unit attack' });
-  }
-  const classTerm = logitLoss(classLoss, true, Number.POSITIVE_INFINITY);
-
-  // Mean over the chosen units of agg(a_u) / s_u, per image → [N].
-  const term = (act: tf.Tensor, units: number[]): tf.Tensor1D => tf.tidy(() => {
-    let a = tf.gather(act, tf.tensor1d(units, 'int32'), act.rank - 1);
-    if (a.rank > 2) {
-      const spatial = Array.from({ length: a.rank - 2 }, (_, i) => i + 1);
-      a = aggregate === 'mean' ? tf.mean(a, spatial) : tf.max(a, spatial);
-    }
-    if (scale) a = tf.div(a, tf.tensor1d(units.map((u) => scale[u])));
-    return tf.mean<tf.Tensor1D>(a, 1);
-  });
-
-  const name = `unit ${s.layer} −${suppress.length} +${excite.length} (${aggregate}${classWeight > 0 ? `, class ×${classWeight}` : ''})`;
-  return {
-    kind: 'unit',
-    name,
-    goal: targeted ? 'targeted' : 'none',
-    loss: (clf, x, ctx) => tf.tidy(() => {
-      const r = clf.run(x, { taps: [s.layer] });
-      const act = r.taps[s.layer];
-      let v: tf.Tensor1D = tf.zeros([x.shape[0]]);
-      if (excite.length > 0) v = tf.add(v, term(act, excite));
-      if (suppress.length > 0) v = tf.sub(v, term(act, suppress));
-      if (classWeight > 0) v = tf.add(v, tf.mul(classTerm(r.logits, ctx), classWeight));
-      return v;
-    }),
-  };
-});
+registerObjective('unit', unitObjective);
 
 /** Cuts a context down to the images at `idx`. */
 export function subsetContext(ctx: ObjectiveContext, idx: readonly number[]): ObjectiveContext {

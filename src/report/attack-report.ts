@@ -9,7 +9,7 @@ import type * as tf from '../tf.js';
 import { curveTable, curveToCsv, type RobustnessCurve } from '../attacks/curve.js';
 import type { Rate } from '../attacks/metrics.js';
 import type { AttackResult } from '../attacks/types.js';
-import { unitAttackToJson, type UnitAttackResult } from '../attacks/unit-attack.js';
+import { unitAttackToJson, type UnitAttackResult } from '../attacks/unit/index.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
 import { UnitAttackError } from '../errors.js';
 import type { Classifier } from '../models/types.js';

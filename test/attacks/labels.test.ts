@@ -4,7 +4,7 @@ import { robustnessCurve } from '../../src/attacks/curve.js';
 import { fgsm } from '../../src/attacks/fgsm.js';
 import { pgd } from '../../src/attacks/pgd.js';
 import { runAttack } from '../../src/attacks/registry.js';
-import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit-attack.js';
+import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit/index.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { colourImages, colourModel } from './helpers.js';
 

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAttack } from '../../src/attacks/registry.js';
-import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit-attack.js';
+import { unitAttack, disposeUnitAttack } from '../../src/attacks/unit/index.js';
 import type { AttackProgress } from '../../src/attacks/types.js';
 import { buildArgv } from '../../src/cli/main.js';
 import { dissect } from '../../src/dissection/dissect.js';

@@ -8,7 +8,7 @@ import { checkGradientMasking, maskingWarnings, type MaskingCheck } from '../../
 import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
 import { attackNames, runAttack } from '../../attacks/registry.js';
 import type { AttackProgress, AttackResult } from '../../attacks/types.js';
-import { disposeUnitAttack, unitAttack, unitAttackToJson, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit-attack.js';
+import { disposeUnitAttack, unitAttack, unitAttackToJson, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit/index.js';
 import { listImages, loadImage } from '../../data/images.js';
 import { SCENE_CLASSES, renderScene, sceneSeed } from '../../data/scenes/index.js';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
