@@ -95,3 +95,5 @@ export { saveGenerator, type GeneratorSidecar } from './gan/save.js';
 export { dissectGenerator, type DissectGeneratorOptions, type ThresholdMethod } from './dissection/index.js';
 export { ablateConcept, type AblateConceptOptions, type GeneratorAblation } from './gan/ablate.js';
 export { insertConcept, type InsertConceptOptions, type GeneratorInsertion } from './gan/insert.js';
+export { measureGeneratorQuality, untrainedGenerator, type GeneratorQuality, type GeneratorQualityOptions } from './gan/quality.js';
+export { FeatureMoments, frechetDistance } from './gan/frechet.js';

@@ -3,6 +3,7 @@ import { ablateCommand } from './ablate.js';
 import { attackCommand } from './attack.js';
 import { calibrateCommand } from './calibrate.js';
 import { dissectCommand } from './dissect.js';
+import { ganQualityCommand } from './gan-quality.js';
 import { generateCommand } from './generate.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   trainGanCommand,
   segmentCommand,
   generateCommand,
+  ganQualityCommand,
   dissectCommand,
   attackCommand,
   ablateCommand,
