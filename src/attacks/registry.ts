@@ -7,6 +7,7 @@ import { runAttackSharded } from './_internals/sharded.js';
 import { apgd, type ApgdOptions } from './apgd.js';
 import { autoattack, type AutoAttackOptions } from './autoattack.js';
 import { cw, type CwOptions } from './cw.js';
+import { fab, type FabOptions } from './fab.js';
 import { fgsm, type FgsmOptions } from './fgsm.js';
 import { pgd, type PgdOptions } from './pgd.js';
 import { square, type SquareOptions } from './square.js';
@@ -23,6 +24,8 @@ export type AttackSpec =
   | ({ kind: 'apgd-ce' } & ApgdOptions)
   | ({ kind: 'apgd-dlr' } & ApgdOptions)
   | ({ kind: 'apgd-t' } & ApgdOptions)
+  | ({ kind: 'fab' } & FabOptions)
+  | ({ kind: 'fab-t' } & FabOptions)
   | ({ kind: 'autoattack' } & AutoAttackOptions);
 
 /** A spec for an attack added with {@link registerAttack}. */
@@ -112,8 +115,16 @@ registerAttack<{ kind: 'apgd-t' } & ApgdOptions>('apgd-t', {
   description: 'APGD-T: Auto-PGD on the targeted DLR loss over the top 9 other classes (L∞/L2)',
   run: (c, x, l, { kind: _k, ...o }) => apgd(c, x, l, { ...o, targetClasses: o.targetClasses ?? 9 }),
 });
+registerAttack<{ kind: 'fab' } & FabOptions>('fab', {
+  description: 'FAB: fast adaptive boundary attack, untargeted (every class linearised per step; L∞/L2)',
+  run: (c, x, l, { kind: _k, ...o }) => fab(c, x, l, fabOptions('fab', o)),
+});
+registerAttack<{ kind: 'fab-t' } & FabOptions>('fab-t', {
+  description: 'FAB-T: fast adaptive boundary attack toward the top 9 other classes in turn (L∞/L2)',
+  run: (c, x, l, { kind: _k, ...o }) => fab(c, x, l, { ...fabOptions('fab-t', o), targetClasses: o.targetClasses ?? 9 }),
+});
 registerAttack<{ kind: 'autoattack' } & AutoAttackOptions>('autoattack', {
-  description: 'AutoAttack: APGD-CE, APGD-T and Square on the images still robust (standard), or APGD with EOT (rand)',
+  description: 'AutoAttack: APGD-CE, APGD-T, FAB-T and Square on the images still robust (standard), or APGD with EOT (rand)',
   run: (c, x, l, { kind: _k, ...o }) => autoattack(c, x, l, o),
 });
 
@@ -126,4 +137,22 @@ function apgdObjective(attack: string, loss: 'ce' | 'dlr', objective: AttackOpti
     });
   }
   return objective;
+}
+
+/**
+ * The options of `fab` / `fab-t` from a spec. FAB linearises the logit differences itself and succeeds on any
+ * misclassification, so an untargeted `ce` or `margin` objective (what a generic caller such as the CLI passes) only
+ * restates that and is dropped; any other objective, or a target, is a usage error.
+ */
+function fabOptions(attack: string, o: FabOptions): FabOptions {
+  const obj = o.objective;
+  if (obj === undefined) return o;
+  if ((obj.kind === 'ce' || obj.kind === 'margin') && obj.target === undefined) {
+    const rest = { ...o };
+    delete rest.objective;
+    return rest;
+  }
+  throw usageError(`${attack} measures untargeted robustness with its own loss, so objective ${JSON.stringify(obj)} does not apply`, {
+    path: obj.target !== undefined ? 'target' : 'objective', hint: 'drop the objective (and --target); for a targeted attack use pgd or apgd-ce with a target',
+  });
 }

@@ -187,7 +187,7 @@ describe('attack: in-process runs on a tiny saved model', () => {
     const text = io.stdout.join('\n');
     expect(text).toMatch(/autoattack attack on 3 image/);
     expect(text).toMatch(/apgd-ce\s+3 → \d → \d/);
-    expect(text).toMatch(/fab-t\s+did not run: FAB-T is not part/);
+    expect(text).toMatch(/fab-t\s+(\d → \d → \d|did not run: no image was left robust)/);
     const result = JSON.parse(await fs.readFile(path.join(out, 'result.json'), 'utf8')) as {
       attack: string; checks: Array<{ check: string; flagged: boolean }>; autoattack: { version: string; components: Array<{ name: string }> }; warnings: string[];
     };

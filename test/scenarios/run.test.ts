@@ -94,7 +94,7 @@ describe('attack scenarios', () => {
     const aa = s.details.autoattack as { version: string; components: Array<{ name: string; ran: boolean; attacked: number; reason?: string }> };
     expect(aa.version).toBe('standard');
     expect(aa.components.map((c) => c.name)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square']);
-    expect(aa.components[2]).toMatchObject({ ran: false, reason: expect.stringMatching(/FAB-T is not part/) as unknown });
+    expect(aa.components[2].ran || aa.components[2].reason === 'no image was left robust').toBe(true);
     const checks = s.details.checks as Array<{ check: string; flagged: boolean }>;
     expect(checks.map((c) => c.check).slice(0, 4)).toEqual(['accuracy-at-zero', 'nondeterministic', 'softmax-outputs', 'zero-gradients']);
     expect(checks.slice(0, 4).some((c) => c.flagged)).toBe(false);

@@ -9,7 +9,7 @@ import { splitRange, type WorkerPool } from '../../engine/pool.js';
 import type { AttackProgress, AttackResult } from '../types.js';
 
 /** The attacks whose code every worker has (custom ones may be registered on this thread only). */
-const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t']);
+const SHARDABLE = new Set(['fgsm', 'pgd', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab', 'fab-t']);
 
 /** What the `attack` pool task receives. */
 export interface AttackTaskInput {
@@ -75,8 +75,8 @@ export async function runAttackSharded(
   // workers busy until the end (PGD-50 on 16 images of the built-in model, 2 workers: 2.79 images/s, 2.52 with
   // two shards per worker).
   const shards = splitRange(n, pool.size * 4);
-  const rounds = spec.kind === 'pgd' || spec.kind === 'apgd-ce' || spec.kind === 'apgd-dlr' ? Number(spec.restarts ?? 1)
-    : spec.kind === 'apgd-t' ? Number(spec.restarts ?? 1) * Number(spec.targetClasses ?? 9)
+  const rounds = spec.kind === 'pgd' || spec.kind === 'apgd-ce' || spec.kind === 'apgd-dlr' || spec.kind === 'fab' ? Number(spec.restarts ?? 1)
+    : spec.kind === 'apgd-t' || spec.kind === 'fab-t' ? Number(spec.restarts ?? 1) * Number(spec.targetClasses ?? 9)
       : spec.kind === 'cw' ? Number(spec.binarySteps ?? 5) : 1;
   const progress = progressMerger(shards.length, rounds, spec.onProgress);
   const settled = await Promise.allSettled(shards.map(async ([a, b], k) => {

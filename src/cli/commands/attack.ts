@@ -25,7 +25,7 @@ import { table } from '../format.js';
 import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
 
-const ATTACKS = ['pgd', 'fgsm', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack'] as const;
+const ATTACKS = ['pgd', 'fgsm', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab', 'fab-t', 'autoattack'] as const;
 /** The attacks that can optimise the unit objective. */
 const UNIT_OPTIMIZERS = ['pgd', 'fgsm', 'cw'];
 const APGD = ['apgd-ce', 'apgd-dlr', 'apgd-t', 'autoattack'];
@@ -94,7 +94,7 @@ export const attackCommand: CommandSpec = {
       type: 'string', default: 'pgd',
       describe: `the optimizer: a logit attack (${ATTACKS.join(', ')}, or an attack added with registerAttack, see --import), or with units named the optimizer of the unit attack (pgd, fgsm, cw); unit: the unit attack with pgd`,
     },
-    'aa-version': { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, Square; FAB-T is recorded as skipped; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
+    'aa-version': { type: 'string', describe: 'with --attack autoattack: standard (APGD-CE, APGD-T, FAB-T and Square, each on the images still robust; the default) or rand (APGD-CE and APGD-DLR with EOT, for random models)' },
     queries: { type: 'number', describe: 'query budget per image of square (default 1000) and of the Square step of autoattack (default 5000)' },
     'target-classes': { type: 'number', describe: 'target classes of apgd-t and of the APGD-T step of autoattack (default 9)' },
     eot: { type: 'number', describe: 'gradients averaged per step, for models with randomness: apgd-* (default 1) and autoattack --aa-version rand (default 20)' },
