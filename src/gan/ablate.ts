@@ -6,18 +6,20 @@
  * IoU (the PNAS way) and causally (each unit's own removal). Memory stays flat in the sample count: batches are
  * streamed and only counts are kept.
  */
-import * as tf from '../tf.js';
 import { randomUnits } from '../attacks/random-units.js';
 import type { RgbImage } from '../data/images.js';
 import type { Atlas } from '../dissection/atlas.js';
+import { runOrdered } from '../engine/pool.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  PairedRatioTally, checkSamples, conceptCounts, conceptIndexOf, resolveConcept, spreadOf, type LabelBatch, type RatioEstimate,
+  PairedRatioTally, checkSamples, resolveConcept, spreadOf, type RatioEstimate,
   type ResolvedConcept, type Spread,
 } from './measure.js';
 import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer, type UnitRanking } from './ranking.js';
-import type { Generator } from './types.js';
+import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
+import { ganPool, type GanWorkerOptions } from './pool.js';
+import type { Generator, GeneratorEdit } from './types.js';
 
 export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
 
@@ -27,7 +29,7 @@ export const DEFAULT_ABLATION_SIZES: readonly number[] = Object.freeze([0, 1, 2,
 export type RankingKind = 'iou' | 'causal';
 
 /** Options for {@link ablateConcept}. */
-export interface AblateConceptOptions {
+export interface AblateConceptOptions extends GanWorkerOptions {
   /** The concept whose units are zeroed (a concept of the segmenter). */
   concept: string;
   /** Numbers of top-ranked units zeroed. @defaultValue [0, 1, 2, 4, 8, 20, 30] */
@@ -156,10 +158,6 @@ interface Condition {
   after: Float64Array;
 }
 
-const segmentData = (segmenter: Segmenter, data: Float32Array, count: number, height: number, width: number): LabelBatch => (
-  { labels: segmenter.segment(data, count, height, width), count, planes: segmenter.categories.length, height, width }
-);
-
 function changes(names: readonly string[], before: Float64Array, after: Float64Array, n: number): Record<string, ConceptChange> {
   const out: Record<string, ConceptChange> = {};
   names.forEach((name, k) => {
@@ -249,57 +247,55 @@ export async function ablateConcept(
   }
 
   // ---- measurement ----
-  const indexOf = conceptIndexOf(segmenter);
+  // Each batch of latents is generated once unedited and once per distinct set of zeroed units (conditions with the
+  // same units, e.g. both rankings' top unit, share one generation), on this thread or on a pool's workers; the
+  // answers are added up in batch order, so the numbers are the same with any number of workers.
   const baseSum = new Float64Array(C);
   const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
   const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: sizes.filter((n) => n > 0) };
   for (const k of kinds) examples.after[k] = examples.sizes.map(() => []);
+  const unitSets: number[][] = [];
+  const editOf = new Map<string, number>();
+  const slot = conditions.map((c) => {
+    const key = [...c.units].sort((x, y) => x - y).join(',');
+    if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
+    return 1 + editOf.get(key)!;
+  });
+  const edits: EditBatchInput['edits'] = [null, ...unitSets.map((units): GeneratorEdit => ({ op: 'zero', units }))];
   let imagePixels = 0;
-  const steps = latentBatches({ seed, from: 0, count: samples }, batchSize);
   let done = 0;
   const total = samples * (1 + conditions.length);
-  for (const b of steps) {
-    const z = g.latents(seed, b.from, b.count);
-    try {
-      const run = async (edit?: readonly number[]): Promise<{ counts: Float64Array; data: Float32Array; H: number; W: number }> => {
-        const r = g.generate(z, edit ? { edits: { [layer]: { op: 'zero', units: edit } } } : {});
-        tf.dispose(Object.values(r.taps));
-        try {
-          const [, H, W] = r.images.shape;
-          const data = await r.images.data() as Float32Array;
-          return { counts: conceptCounts(segmentData(segmenter, data, b.count, H, W), indexOf, C), data, H, W };
-        } finally {
-          r.images.dispose();
-        }
-      };
-      const base = await run();
-      imagePixels = base.H * base.W;
-      for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base.counts[i];
-      if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(base.data, j, base.H, base.W));
-      done += b.count;
-      // Conditions with the same units (e.g. both rankings' top unit) share one generation.
-      const seen = new Map<string, { counts: Float64Array; data: Float32Array; H: number; W: number }>();
-      for (const c of conditions) {
-        const key = [...c.units].sort((x, y) => x - y).join(',');
-        let after = seen.get(key);
-        if (!after) {
-          after = await run(c.units);
-          // Pixels are kept for the first batch only (its first latents are the examples).
-          if (b.from !== 0) after = { ...after, data: new Float32Array(0) };
-          seen.set(key, after);
-        }
-        for (let i = 0; i < b.count; i++) c.tally.add(base.counts[i * C + concept.index], after.counts[i * C + concept.index]);
-        for (let i = 0; i < b.count * C; i++) c.after[i % C] += after.counts[i];
+  // Progress counts generations as the conditions they stand for.
+  const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((s) => s === e).length));
+  const progressOf = (b: { count: number }): (() => void) => {
+    let e = 0;
+    return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
+  };
+  const { pool, close } = await ganPool(g, segmenter, options, latentBatches({ seed, from: 0, count: samples }, batchSize).length);
+  try {
+    await runOrdered(latentBatches({ seed, from: 0, count: samples }, batchSize), pool ? pool.size * 2 : 1, (b) => {
+      const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits, keep: b.from === 0 ? nExamples : 0 };
+      const tick = progressOf(b);
+      return pool
+        ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${b.from}…${b.from + b.count - 1}`, onProgress: tick })
+        : measureEditBatch(g, segmenter, input, tick);
+    }, (r, b) => {
+      const base = r.counts[0];
+      imagePixels = r.height * r.width;
+      for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base[i];
+      if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(r.pixels[0], j, r.height, r.width));
+      conditions.forEach((c, k) => {
+        const after = r.counts[slot[k]];
+        for (let i = 0; i < b.count; i++) c.tally.add(base[i * C + concept.index], after[i * C + concept.index]);
+        for (let i = 0; i < b.count * C; i++) c.after[i % C] += after[i];
         if (b.from === 0 && c.kind !== 'control') {
-          const k = examples.sizes.indexOf(c.n);
-          for (let j = 0; j < nExamples; j++) examples.after[c.kind]![k].push(rgbAt(after.data, j, after.H, after.W));
+          const e = examples.sizes.indexOf(c.n);
+          for (let j = 0; j < nExamples; j++) examples.after[c.kind]![e].push(rgbAt(r.pixels[slot[k]], j, r.height, r.width));
         }
-        done += b.count;
-        options.onProgress?.({ phase: 'ablation', done, total });
-      }
-    } finally {
-      z.dispose();
-    }
+      });
+    });
+  } finally {
+    await close();
   }
 
   // ---- results ----

@@ -14,6 +14,7 @@ import type { CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
 import { forceOption, prepareOutDir } from '../out-dir.js';
 import { phaseProgress } from '../progress.js';
+import { checkWorkersArg, workersOf, workersOption } from '../workers.js';
 
 /** Parses a comma-separated list of non-negative integers (`--units 0,1,2`), naming the option when it is not one. */
 export function parseIntList(value: unknown, option: string, example: string): number[] {
@@ -85,6 +86,7 @@ export const ablateCommand: CommandSpec = {
     atlas: { type: 'string', describe: "a dissection atlas of the layer (atlas.json of `unit-attack dissect` on this generator): its thresholds and IoU order rank the units" },
     level: { type: 'number', default: 0.99, describe: 'confidence level of the intervals' },
     'batch-size': { type: 'number', default: 32, describe: 'latents per forward pass' },
+    workers: { ...workersOption, describe: 'worker threads that generate and segment the batches of the ablation curve, each with its own copy of the generator and the segmenter (default: the cores, or $UNIT_ATTACK_WORKERS); 1 works on the main thread only; the result is the same for any number' },
     examples: { type: 'number', default: 4, describe: 'latents shown before and after (examples/ablation-<ranking>.png)' },
     out: { type: 'string', demandOption: true, describe: 'folder for ablation.json, ablation.csv, concepts.csv, ablation.png and examples/' },
     json: { type: 'boolean', default: false, describe: 'print ablation.json on stdout' },
@@ -103,6 +105,7 @@ export const ablateCommand: CommandSpec = {
     checkInt(argv, 'causal-samples', 1);
     checkInt(argv, 'batch-size', 1);
     checkInt(argv, 'examples', 0);
+    checkWorkersArg(argv);
     const q = argv.quantile as number;
     if (!(q > 0 && q < 1)) throw usageError(`--quantile must be in (0, 1), got ${String(q)}`, { path: '--quantile' });
     const l = argv.level as number;
@@ -133,6 +136,7 @@ export const ablateCommand: CommandSpec = {
           rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number, quantile: argv.quantile as number,
           level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
           ...(atlas ? { atlas } : {}),
+          workers: workersOf(argv, io), onWarning: (m) => io.err(`warning: ${m}`),
           onProgress: bars.onProgress,
         });
         bars.stop();
