@@ -214,6 +214,36 @@ const FAULTS: Fault[] = [
     },
   })),
   {
+    name: 'SIGINT in pass 1 and the same command again',
+    expect: { code: 0, note: 'resumes at the shard it reached; atlas equals an uninterrupted run' },
+    async run(dir) {
+      const { tmp } = await setup(dir);
+      const env = { UNIT_ATTACK_CACHE: path.join(dir, 'cache') };
+      const dissectArgs = (out: string, ...more: string[]): string[] => [
+        'dissect', '--probe', 'builtin:scenes?count=160&seed=5', '--batch-size', '8', '--no-importance', '--no-strips', '--quiet', '--out', path.join(dir, out), ...more,
+      ];
+      const child = spawn(process.execPath, [bin, ...dissectArgs('a')], { env: { ...process.env, NO_COLOR: '1', UNIT_ATTACK_WORKERS: '1', TMPDIR: tmp, ...env }, stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const partial = path.join(dir, 'cache', 'partial');
+      const kept = async (): Promise<number> => (await files(partial)).filter((f) => f.endsWith('.bin')).length;
+      for (let i = 0; i < 1200 && (await kept()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGINT');
+      const stopped = await exited;
+      const shards = await kept();
+      const resumed = await cli(dissectArgs('a', '--force'), { cwd: dir, tmp, env });
+      const whole = await cli(dissectArgs('b', '--no-cache'), { cwd: dir, tmp, env });
+      const atlas = async (o: string): Promise<string> => {
+        try { return JSON.stringify({ ...JSON.parse(await fs.readFile(path.join(dir, o, 'atlas.json'), 'utf8')), created: undefined }); } catch { return 'none'; }
+      };
+      const same = (await atlas('a')) === (await atlas('b')) && (await atlas('a')) !== 'none';
+      return {
+        code: stopped === 130 ? Math.max(resumed.code ?? 99, whole.code ?? 99) : stopped, left: [...await acts(tmp), ...await files(partial)],
+        lost: same ? '' : 'the resumed atlas differs from the uninterrupted one',
+        seen: `stopped with ${shards} of 5 shards kept; ${/resumed an interrupted dissection: (\d+) of 5/.exec(resumed.stderr)?.[1] ?? 'no'} read back`,
+      };
+    },
+  },
+  {
     name: 'activation files of a killed run',
     expect: { code: 0, note: 'removed by the next dissection' },
     async run(dir) {

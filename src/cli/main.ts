@@ -5,6 +5,7 @@ import chalk from 'chalk';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { UnitAttackError, isUserError, nearestNames, usageError } from '../errors.js';
+import { unfinishedJournals } from '../dissection/index.js';
 import { removeProcessActivationFiles } from '../dissection/store.js';
 import { PACKAGE_ROOT } from '../models/io.js';
 import type { CliIO, CommandSpec, GlobalArgs } from './command.js';
@@ -182,6 +183,8 @@ export async function main(args: readonly string[], io: CliIO = processIO, comma
   if (!cleanupInstalled) {
     // Temporary files of this process, its worker threads' included, go when it exits, however it exits.
     process.once('exit', removeProcessActivationFiles);
+    // A dissection stopped early keeps its finished shards; say where, and that the same command resumes.
+    process.once('exit', () => { for (const line of unfinishedJournals()) process.stderr.write(`unit-attack: ${line}\n`); });
     cleanupInstalled = true;
   }
   applyColor(args);

@@ -43,6 +43,14 @@ export function dissectCacheFile(key: string, root: string = cacheRoot()): strin
   return path.join(root, 'dissect', `${key}.json`);
 }
 
+/**
+ * The folder that keeps the finished shards of the dissection cached in `cacheFile` while it runs
+ * (`<cache>/partial/<key>/`): a run that stops early leaves them, and the same command resumes from them.
+ */
+export function resumeDir(cacheFile: string): string {
+  return path.join(path.dirname(path.dirname(cacheFile)), 'partial', path.basename(cacheFile, '.json'));
+}
+
 /** Reads a cached atlas, or `undefined` when there is none or it does not parse. */
 export async function readCachedAtlas(file: string): Promise<Atlas | undefined> {
   if (!existsSync(file)) return undefined;

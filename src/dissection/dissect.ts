@@ -17,7 +17,7 @@ import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { tallyShard } from './_internals/shards.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
-import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas } from './cache.js';
+import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
@@ -201,12 +201,13 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       }
     }
   }
-  const cacheFile = o.cache ? dissectCacheFile(cacheKey(keyParts), options.cacheDir ?? cacheRoot()) : undefined;
+  const key = cacheKey(keyParts);
+  const cacheFile = o.cache ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
   if (cacheFile) {
     const hit = await readCachedAtlas(cacheFile);
     if (hit) return { atlas: hit, cached: true, cacheFile, seconds: (Date.now() - t0) / 1000 };
     // An atlas shipped with the package for exactly this dissection (same key), checked against the model once more.
-    const shippedFile = dissectCacheFile(cacheKey(keyParts), SHIPPED_ATLASES);
+    const shippedFile = dissectCacheFile(key, SHIPPED_ATLASES);
     const shipped = await readCachedAtlas(shippedFile);
     if (shipped && shipped.fingerprint === classifier.fingerprint) {
       return { atlas: shipped, cached: true, cacheFile: shippedFile, seconds: (Date.now() - t0) / 1000 };
@@ -220,10 +221,11 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     const pool = poolFor(classifier);
     const classOf = new Int32Array(probe.count).fill(-1);
     const probeToModel = (probe.classNames ?? []).map((c) => classifier.classNames.indexOf(c));
-    const { units, tally, used, ids, skippedIds } = await layerPasses({
+    const { units, tally, used, ids, skippedIds, journal } = await layerPasses({
       layer, layerShape: [h, w, C], labelSize, count: probe.count, planes: probe.labelPlanes, concepts: probe.concepts, probeSpec: probe.spec,
       shard: (input, bank, onBatch) => tallyShard(classifier, probe, input, bank, onBatch),
       ...(pool && WORKER_PROBE_KINDS.has(probe.kind) ? { remote: pool } : {}),
+      ...(cacheFile ? { resume: { dir: resumeDir(cacheFile), run: key } } : {}),
       onShard(out) {
         out.indices.forEach((idx, i) => {
           const pc = out.classIndex?.[i] ?? -1;
@@ -306,6 +308,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
     };
     const written = await cacheAtlasOrWarn(cacheFile, atlas, warn);
+    await journal?.clear();
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     await store.close();

@@ -19,7 +19,7 @@ import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
 import type { Worker } from 'node:worker_threads';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
-import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas } from './cache.js';
+import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';
 import { downsampleLabels, registerProbeKind, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
 import { ActivationStore } from './store.js';
@@ -284,7 +284,8 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
       segmenter: seg.fingerprint, labelSize, quantile: o.quantile, threshold: o.threshold, iouThreshold: o.iouThreshold,
       topImages: o.topImages, sketchK: o.sketchK,
     };
-    const cacheFile = options.cache ?? true ? dissectCacheFile(cacheKey(keyParts), options.cacheDir ?? cacheRoot()) : undefined;
+    const key = cacheKey(keyParts);
+    const cacheFile = options.cache ?? true ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
     if (cacheFile) {
       const hit = await readCachedAtlas(cacheFile);
       if (hit) return { atlas: hit, cached: true, cacheFile, seconds: (Date.now() - t0) / 1000 };
@@ -306,6 +307,7 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
         layer, layerShape: [h, w, C], labelSize, count: samples, planes, concepts: seg.concepts, probeSpec,
         shard: (input, bank, onBatch) => tallyBatches(generatedBatches(g, seg, seed, input), labelSize, bank, onBatch),
         ...(pool ? { remote: pool } : {}),
+        ...(cacheFile ? { resume: { dir: resumeDir(cacheFile), run: key } } : {}),
       }, o, store, progress, warn);
     } finally {
       await store.close();
@@ -332,6 +334,7 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
       tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
     };
     const written = await cacheAtlasOrWarn(cacheFile, atlas, warn);
+    await passes.journal?.clear();
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     if (ownSegmenter) seg.dispose();

@@ -31,4 +31,5 @@ export type {
   AblationCurve, AblationOptions, ActivationChunk, ChunkSource, ClassImportance, ClassImportanceOptions, ImportanceMetric,
   RankUnitsOptions,
 } from './importance.js';
-export { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile } from './cache.js';
+export { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, resumeDir } from './cache.js';
+export { unfinishedJournals } from './_internals/shard-file.js';

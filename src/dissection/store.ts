@@ -50,7 +50,7 @@ export function removeProcessActivationFiles(): void {
 }
 
 /** True when a process with this id runs on this machine. */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -71,7 +71,7 @@ export async function removeStaleActivationFiles(dir: string = os.tmpdir()): Pro
     const m = n.startsWith(PREFIX) ? /^(\d+)-/.exec(n.slice(PREFIX.length)) : null;
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     await fs.rm(path.join(dir, n), { force: true }).then(() => { removed++; }, () => undefined);
   }
   return removed;

@@ -36,6 +36,42 @@ describe('an interrupted dissection', () => {
     }, 120_000);
   }
 
+  it('keeps the shards it finished, says so, and the same command resumes to the atlas of an uninterrupted run', async () => {
+    const tmp = path.join(dir, 'resume');
+    await fs.mkdir(tmp);
+    const cache = path.join(tmp, 'cache');
+    const args = (out: string, ...more: string[]): string[] => [
+      bin, 'dissect', '--probe', 'builtin:scenes?count=160&seed=5', '--batch-size', '8', '--no-importance', '--no-strips', '--quiet', '--workers', '1',
+      '--out', path.join(tmp, out), ...more,
+    ];
+    const env = { ...process.env, TMPDIR: tmp, NO_COLOR: '1', UNIT_ATTACK_CACHE: cache };
+    const child = spawn(process.execPath, args('a'), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const partial = path.join(cache, 'partial');
+    const kept = async (): Promise<string[]> => {
+      const runs = await fs.readdir(partial).catch(() => [] as string[]);
+      return runs.length === 0 ? [] : (await fs.readdir(path.join(partial, runs[0]))).filter((n) => n.endsWith('.bin'));
+    };
+    for (let i = 0; i < 1200 && (await kept()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const shards = (await kept()).length;
+    expect(shards).toBeGreaterThanOrEqual(2);
+    expect(stderr).toMatch(/of 5 shards of the dissection are kept in '.*partial.*'; the same command resumes from there/);
+    expect(await actsFiles(tmp)).toEqual([]);
+
+    const resumed = spawnSync(process.execPath, args('a', '--force'), { env, encoding: 'utf8' });
+    expect(resumed.status).toBe(0);
+    expect(resumed.stderr).toContain(`resumed an interrupted dissection: ${shards} of 5 shards were read`);
+    expect(await fs.readdir(partial)).toEqual([]); // cleared once the atlas is cached
+    const whole = spawnSync(process.execPath, args('b', '--no-cache'), { env, encoding: 'utf8' });
+    expect(whole.status).toBe(0);
+    const atlas = async (out: string): Promise<unknown> => ({ ...JSON.parse(await fs.readFile(path.join(tmp, out, 'atlas.json'), 'utf8')), created: undefined });
+    expect(await atlas('a')).toEqual(await atlas('b'));
+  }, 240_000);
+
   it('finds the files of killed runs and removes them, and leaves those of live processes alone', async () => {
     const tmp = path.join(dir, 'stale');
     await fs.mkdir(tmp);

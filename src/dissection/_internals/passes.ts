@@ -21,6 +21,7 @@ import {
   addIouCounts, mergeShardSketches, shardIndices, shardSeeds, tallyIouBatch,
   type IouCounts, type IouInput, type ShardInput, type ShardOutput,
 } from './shards.js';
+import { ShardJournal } from './shard-file.js';
 import { TopImages } from './top-images.js';
 
 /** How each unit's active region is chosen. */
@@ -47,6 +48,11 @@ export interface LayerSource {
   remote?: Pick<WorkerPool, 'size' | 'run' | 'limit'>;
   /** Hears each shard's answer, in shard order, after its batches are stored. */
   onShard?(out: ShardOutput): void;
+  /**
+   * Keep each shard's pass 1 in `dir` as it finishes, and take shards kept there by an earlier, interrupted run of the
+   * same dissection (`run`, its cache key) instead of computing them again. @defaultValue no journal
+   */
+  resume?: { dir: string; run: string };
 }
 
 /** The settings the passes use. */
@@ -67,6 +73,8 @@ export interface PassResult {
   used: number;
   ids: Map<number, string>;
   skippedIds: string[];
+  /** The shard files kept for a resume; the caller clears them when its result is safe. */
+  journal?: ShardJournal;
 }
 
 /** Progress of the passes. */
@@ -110,23 +118,40 @@ export async function layerPasses(
     progress({ phase: 'activations', done: seen, total: src.count });
   };
   const onBatch = (n: number): void => { seen += n; progress({ phase: 'activations', done: seen, total: src.count }); };
+  const journal = src.resume ? await ShardJournal.open(src.resume.dir, src.resume.run, shards.length) : undefined;
+  // A shard kept by an earlier run of the same dissection counts as done at once; a new one is kept as it finishes.
+  const kept = async (s: number): Promise<ShardOutput | undefined> => {
+    const out = await journal?.read(s);
+    if (out) onBatch(out.indices.length);
+    return out;
+  };
+  const takeShard = (s: number) => async (out: ShardOutput, fresh: boolean): Promise<void> => {
+    if (fresh && journal) await journal.write(s, out);
+    await take(out);
+  };
   if (remote) {
-    await runOrdered(shards.map((_, s) => s), remote.size * 2, (s) => remote.run<ShardOutput>({
-      kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => onBatch(n as number),
-      label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
-    }), take);
+    await runOrdered(shards.map((_, s) => s), remote.size * 2, async (s) => {
+      const out = await kept(s);
+      return { s, fresh: !out, out: out ?? await remote.run<ShardOutput>({
+        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => onBatch(n as number),
+        label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
+      }) };
+    }, (r) => takeShard(r.s)(r.out, r.fresh));
   } else {
     let sketches: SketchBank | undefined = await createSketchBank(o.sketchK, shardSeeds(o.seed, 0, C));
     try {
       for (let s = 0; s < shards.length; s++) {
+        const out = await kept(s);
+        if (out) { await takeShard(s)(out, false); continue; }
         if (s > 0) await sketches.reset(shardSeeds(o.seed, s, C));
-        await take(await src.shard(shardInput(s), sketches, onBatch));
+        await takeShard(s)(await src.shard(shardInput(s), sketches, onBatch), true);
       }
     } finally {
       await sketches.close();
       sketches = undefined;
     }
   }
+  if (journal && journal.resumed > 0) warn(`resumed an interrupted dissection: ${journal.resumed} of ${shards.length} shards were read from '${journal.dir}'`);
   if (used === 0 || !totals) {
     throw new UnitAttackError('UA_INPUT', `no probe image of '${src.probeSpec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
   }
@@ -163,7 +188,7 @@ export async function layerPasses(
     for await (const b of store.batches()) addBatch(await tallyIouBatch(iouInput(b)), b);
   }
   const units = labelUnits({ tally, levels, grid, gridLevels, thresholds, unitLevels, concepts: src.concepts, iouThreshold: o.iouThreshold, top, ids });
-  return { units, tally, used, ids, skippedIds };
+  return { units, tally, used, ids, skippedIds, ...(journal ? { journal } : {}) };
 }
 
 /** `x` to `digits` significant digits (NaN and infinities as they are). */
