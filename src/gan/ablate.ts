@@ -202,77 +202,78 @@ export async function ablateConcept(
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
 
-  // ---- rankings, on latents held out from the measured ones ----
-  const held = { seed, from: samples, count: Math.max(rankSamples, causalSamples) };
-  const rankings: GeneratorAblation['rankings'] = {};
-  if (kinds.includes('iou')) {
-    const iou = await rankByIou(g, segmenter, layer, concept, { ...held, count: rankSamples }, {
-      quantile: options.quantile ?? atlas?.params.quantile ?? 0.01,
-      ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
-      batchSize: Math.min(batchSize, 16),
-      onProgress: (done, total) => options.onProgress?.({ phase: 'iou ranking', done, total }),
-    });
-    if (iou.conceptPixels === 0) {
-      throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
-      });
-    }
-    if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };
-    else rankings.iou = { units: iou.units, scores: iou.scores, source: `IoU over latents ${held.from}…${held.from + rankSamples - 1} at the top ${(options.quantile ?? 0.01) * 100}% of each unit` };
-    const best = Math.max(...iou.scores);
-    if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
-  }
-  if (kinds.includes('causal')) {
-    const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
-      batchSize: Math.min(batchSize, 16),
-      onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
-    });
-    rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
-  }
-
-  // ---- conditions ----
-  const C = segmenter.concepts.length;
-  const conditions: Condition[] = [];
-  for (const kind of kinds) {
-    for (const n of sizes) if (n > 0) conditions.push({ kind, n, units: rankings[kind]!.units.slice(0, n), tally: new PairedRatioTally(), after: new Float64Array(C) });
-  }
-  for (const n of sizes) {
-    if (n === 0) continue;
-    const ranked = new Set(kinds.flatMap((k) => rankings[k]!.units.slice(0, n)));
-    const exclude = units - ranked.size >= n ? [...ranked] : [];
-    for (let d = 0; d < controlDraws; d++) {
-      const s = (seed * 7919 + n * 131 + d) % 2 ** 32;
-      conditions.push({ kind: 'control', n, draw: d, seed: s, units: randomUnits({ count: n, numUnits: units, exclude, seed: s }), tally: new PairedRatioTally(), after: new Float64Array(C) });
-    }
-  }
-
-  // ---- measurement ----
-  // Each batch of latents is generated once unedited and once per distinct set of zeroed units (conditions with the
-  // same units, e.g. both rankings' top unit, share one generation), on this thread or on a pool's workers; the
-  // answers are added up in batch order, so the numbers are the same with any number of workers.
-  const baseSum = new Float64Array(C);
-  const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
-  const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: sizes.filter((n) => n > 0) };
-  for (const k of kinds) examples.after[k] = examples.sizes.map(() => []);
-  const unitSets: number[][] = [];
-  const editOf = new Map<string, number>();
-  const slot = conditions.map((c) => {
-    const key = [...c.units].sort((x, y) => x - y).join(',');
-    if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
-    return 1 + editOf.get(key)!;
-  });
-  const edits: EditBatchInput['edits'] = [null, ...unitSets.map((units): GeneratorEdit => ({ op: 'zero', units }))];
-  let imagePixels = 0;
-  let done = 0;
-  const total = samples * (1 + conditions.length);
-  // Progress counts generations as the conditions they stand for.
-  const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((s) => s === e).length));
-  const progressOf = (b: { count: number }): (() => void) => {
-    let e = 0;
-    return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
-  };
-  const { pool, close } = await ganPool(g, segmenter, options, latentBatches({ seed, from: 0, count: samples }, batchSize).length);
+  // Worker threads (when asked for) take the causal ranking's and the ablation's batches; the IoU ranking stays here.
+  const { pool, close } = await ganPool(g, segmenter, options, Math.ceil(samples / batchSize) + (kinds.includes('causal') ? 2 : 0));
   try {
+    // ---- rankings, on latents held out from the measured ones ----
+    const held = { seed, from: samples, count: Math.max(rankSamples, causalSamples) };
+    const rankings: GeneratorAblation['rankings'] = {};
+    if (kinds.includes('iou')) {
+      const iou = await rankByIou(g, segmenter, layer, concept, { ...held, count: rankSamples }, {
+        quantile: options.quantile ?? atlas?.params.quantile ?? 0.01,
+        ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
+        batchSize: Math.min(batchSize, 16),
+        onProgress: (done, total) => options.onProgress?.({ phase: 'iou ranking', done, total }),
+      });
+      if (iou.conceptPixels === 0) {
+        throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
+          path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
+        });
+      }
+      if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };
+      else rankings.iou = { units: iou.units, scores: iou.scores, source: `IoU over latents ${held.from}…${held.from + rankSamples - 1} at the top ${(options.quantile ?? 0.01) * 100}% of each unit` };
+      const best = Math.max(...iou.scores);
+      if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
+    }
+    if (kinds.includes('causal')) {
+      const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
+        batchSize: Math.min(batchSize, 16), ...(pool ? { pool } : {}),
+        onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
+      });
+      rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
+    }
+
+    // ---- conditions ----
+    const C = segmenter.concepts.length;
+    const conditions: Condition[] = [];
+    for (const kind of kinds) {
+      for (const n of sizes) if (n > 0) conditions.push({ kind, n, units: rankings[kind]!.units.slice(0, n), tally: new PairedRatioTally(), after: new Float64Array(C) });
+    }
+    for (const n of sizes) {
+      if (n === 0) continue;
+      const ranked = new Set(kinds.flatMap((k) => rankings[k]!.units.slice(0, n)));
+      const exclude = units - ranked.size >= n ? [...ranked] : [];
+      for (let d = 0; d < controlDraws; d++) {
+        const s = (seed * 7919 + n * 131 + d) % 2 ** 32;
+        conditions.push({ kind: 'control', n, draw: d, seed: s, units: randomUnits({ count: n, numUnits: units, exclude, seed: s }), tally: new PairedRatioTally(), after: new Float64Array(C) });
+      }
+    }
+
+    // ---- measurement ----
+    // Each batch of latents is generated once unedited and once per distinct set of zeroed units (conditions with the
+    // same units, e.g. both rankings' top unit, share one generation), on this thread or on a pool's workers; the
+    // answers are added up in batch order, so the numbers are the same with any number of workers.
+    const baseSum = new Float64Array(C);
+    const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
+    const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: sizes.filter((n) => n > 0) };
+    for (const k of kinds) examples.after[k] = examples.sizes.map(() => []);
+    const unitSets: number[][] = [];
+    const editOf = new Map<string, number>();
+    const slot = conditions.map((c) => {
+      const key = [...c.units].sort((x, y) => x - y).join(',');
+      if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
+      return 1 + editOf.get(key)!;
+    });
+    const edits: EditBatchInput['edits'] = [null, ...unitSets.map((units): GeneratorEdit => ({ op: 'zero', units }))];
+    let imagePixels = 0;
+    let done = 0;
+    const total = samples * (1 + conditions.length);
+    // Progress counts generations as the conditions they stand for.
+    const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((s) => s === e).length));
+    const progressOf = (b: { count: number }): (() => void) => {
+      let e = 0;
+      return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
+    };
     await runOrdered(latentBatches({ seed, from: 0, count: samples }, batchSize), pool ? pool.size * 2 : 1, (b) => {
       const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits, keep: b.from === 0 ? nExamples : 0 };
       const tick = progressOf(b);
@@ -294,54 +295,54 @@ export async function ablateConcept(
         }
       });
     });
+
+    // ---- results ----
+    const names = segmenter.concepts.map((c) => c.name);
+    const zero = (): AblationPoint => ({
+      n: 0, units: [],
+      removed: { value: 0, se: 0, interval: [0, 0], level, count: samples, meanBefore: baseSum[concept.index] / samples, meanAfter: baseSum[concept.index] / samples },
+      concepts: changes(names, baseSum, baseSum, samples),
+    });
+    const curves: GeneratorAblation['curves'] = {};
+    for (const kind of kinds) {
+      curves[kind] = sizes.map((n) => {
+        if (n === 0) return zero();
+        const c = conditions.find((x) => x.kind === kind && x.n === n)!;
+        return { n, units: c.units, removed: c.tally.estimate(level), concepts: changes(names, baseSum, c.after, samples) };
+      });
+    }
+    const control: ControlPoint[] = [];
+    if (controlDraws > 0) {
+      for (const n of sizes) {
+        if (n === 0) continue;
+        const draws = conditions.filter((x) => x.kind === 'control' && x.n === n);
+        const pooled = new Float64Array(C);
+        for (const d of draws) for (let k = 0; k < C; k++) pooled[k] += d.after[k] / draws.length;
+        control.push({
+          n,
+          draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
+          removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
+          concepts: changes(names, baseSum, pooled, samples),
+        });
+      }
+    }
+    const conceptPixels = baseSum[concept.index] / samples;
+    if (conceptPixels === 0) warnings.push(`the segmenter sees no '${concept.name}' pixels in the ${samples} measured samples: nothing can be removed`);
+    return {
+      result: {
+        format: GAN_ABLATION_FORMAT, version: 1,
+        generator: { name: g.name, fingerprint: g.fingerprint }, segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
+        layer, layerShape: [h, w, units], concept: { name: concept.name, category: concept.category },
+        samples, seed, level,
+        interval: `ratio estimator Σ(before − after) / Σ before over paired latents, ± ${level * 100}% normal quantile × delta-method standard error`,
+        latents: { measured: [0, samples - 1], ranking: [samples, samples + held.count - 1] },
+        baseline: { conceptPixels, conceptShare: imagePixels > 0 ? conceptPixels / imagePixels : Number.NaN, imagePixels },
+        rankings, curves, control, controlDraws, warnings,
+        seconds: (performance.now() - t0) / 1000,
+      },
+      examples,
+    };
   } finally {
     await close();
   }
-
-  // ---- results ----
-  const names = segmenter.concepts.map((c) => c.name);
-  const zero = (): AblationPoint => ({
-    n: 0, units: [],
-    removed: { value: 0, se: 0, interval: [0, 0], level, count: samples, meanBefore: baseSum[concept.index] / samples, meanAfter: baseSum[concept.index] / samples },
-    concepts: changes(names, baseSum, baseSum, samples),
-  });
-  const curves: GeneratorAblation['curves'] = {};
-  for (const kind of kinds) {
-    curves[kind] = sizes.map((n) => {
-      if (n === 0) return zero();
-      const c = conditions.find((x) => x.kind === kind && x.n === n)!;
-      return { n, units: c.units, removed: c.tally.estimate(level), concepts: changes(names, baseSum, c.after, samples) };
-    });
-  }
-  const control: ControlPoint[] = [];
-  if (controlDraws > 0) {
-    for (const n of sizes) {
-      if (n === 0) continue;
-      const draws = conditions.filter((x) => x.kind === 'control' && x.n === n);
-      const pooled = new Float64Array(C);
-      for (const d of draws) for (let k = 0; k < C; k++) pooled[k] += d.after[k] / draws.length;
-      control.push({
-        n,
-        draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
-        removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
-        concepts: changes(names, baseSum, pooled, samples),
-      });
-    }
-  }
-  const conceptPixels = baseSum[concept.index] / samples;
-  if (conceptPixels === 0) warnings.push(`the segmenter sees no '${concept.name}' pixels in the ${samples} measured samples: nothing can be removed`);
-  return {
-    result: {
-      format: GAN_ABLATION_FORMAT, version: 1,
-      generator: { name: g.name, fingerprint: g.fingerprint }, segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
-      layer, layerShape: [h, w, units], concept: { name: concept.name, category: concept.category },
-      samples, seed, level,
-      interval: `ratio estimator Σ(before − after) / Σ before over paired latents, ± ${level * 100}% normal quantile × delta-method standard error`,
-      latents: { measured: [0, samples - 1], ranking: [samples, samples + held.count - 1] },
-      baseline: { conceptPixels, conceptShare: imagePixels > 0 ? conceptPixels / imagePixels : Number.NaN, imagePixels },
-      rankings, curves, control, controlDraws, warnings,
-      seconds: (performance.now() - t0) / 1000,
-    },
-    examples,
-  };
 }

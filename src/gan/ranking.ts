@@ -12,10 +12,13 @@ import { availableConcepts } from '../dissection/atlas.js';
 import { IouTally } from '../dissection/iou.js';
 import { QuantileSketch } from '../dissection/quantile.js';
 import { upsampleActivations } from '../dissection/upsample.js';
+import { runOrdered } from '../engine/pool.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import { PairedRatioTally, conceptCounts, conceptIndexOf, segmentBatch, type ResolvedConcept } from './measure.js';
-import type { Generator } from './types.js';
+import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
+import type { GanPool } from './pool.js';
+import type { Generator, GeneratorEdit } from './types.js';
 
 /** Latents `from … from + count − 1` of the stream `seed`. */
 export interface LatentRange {
@@ -193,39 +196,41 @@ export function rankFromAtlas(atlas: Atlas, concept: string, fallback: ArrayLike
  * every position, over the latents `range` (one generation per unit and latent, plus the unedited one).
  */
 export async function rankByRemoval(
-  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: RankingOptions = {},
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: RankingOptions & { pool?: GanPool } = {},
 ): Promise<UnitRanking> {
   const { units } = spatialLayer(g, layer);
   const batchSize = options.batchSize ?? 16;
-  const indexOf = conceptIndexOf(segmenter);
   const C = segmenter.concepts.length;
   const tallies = Array.from({ length: units }, () => new PairedRatioTally());
   const total = range.count * (units + 1);
   let done = 0;
-  const counts = async (z: tf.Tensor2D, zeroed?: number): Promise<Float64Array> => {
-    const r = g.generate(z, zeroed === undefined ? {} : { edits: { [layer]: { op: 'zero', units: [zeroed] } } });
-    tf.dispose(Object.values(r.taps));
-    try {
-      return conceptCounts(await segmentBatch(segmenter, r.images), indexOf, C);
-    } finally {
-      r.images.dispose();
+  // Work items: a batch of latents with a chunk of units, each zeroed alone (plus the unedited generation); with a
+  // pool, the chunks of one batch go to different workers. Answers are tallied in item order: the same numbers.
+  const pool = options.pool;
+  const chunk = pool ? Math.ceil(units / Math.max(1, pool.size)) : units;
+  const items: Array<{ from: number; count: number; first: number; last: number }> = [];
+  for (const b of latentBatches(range, batchSize)) for (let u = 0; u < units; u += chunk) items.push({ ...b, first: u, last: Math.min(units, u + chunk) });
+  await runOrdered(items, pool ? pool.size * 2 : 1, (it) => {
+    const input: EditBatchInput = {
+      seed: range.seed, from: it.from, count: it.count, layer, keep: 0,
+      edits: [null, ...Array.from({ length: it.last - it.first }, (_, k): GeneratorEdit => ({ op: 'zero', units: [it.first + k] }))],
+    };
+    // The unedited generation (the first of each item) counts once per batch.
+    let edit = 0;
+    const tick = (): void => {
+      if (edit++ > 0 || it.first === 0) done += it.count;
+      options.onProgress?.(done, total);
+    };
+    return pool
+      ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${it.from}…${it.from + it.count - 1}, units ${it.first}…${it.last - 1}`, onProgress: tick })
+      : measureEditBatch(g, segmenter, input, tick);
+  }, (r, it) => {
+    const before = r.counts[0];
+    for (let u = it.first; u < it.last; u++) {
+      const after = r.counts[1 + u - it.first];
+      for (let i = 0; i < it.count; i++) tallies[u].add(before[i * C + concept.index], after[i * C + concept.index]);
     }
-  };
-  for (const b of latentBatches(range, batchSize)) {
-    const z = g.latents(range.seed, b.from, b.count);
-    try {
-      const before = await counts(z);
-      done += b.count;
-      for (let u = 0; u < units; u++) {
-        const after = await counts(z, u);
-        for (let i = 0; i < b.count; i++) tallies[u].add(before[i * C + concept.index], after[i * C + concept.index]);
-        done += b.count;
-        options.onProgress?.(done, total);
-      }
-    } finally {
-      z.dispose();
-    }
-  }
+  });
   const scores = tallies.map((t) => t.estimate().value);
   if (scores.every((s) => !Number.isFinite(s))) {
     throw new UnitAttackError('UA_USAGE', `the segmenter sees no '${concept.name}' pixels in the ${range.count} held-out samples, so no unit can be ranked by removing it`, {
