@@ -16,9 +16,10 @@ import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { tallyShard } from './_internals/shards.js';
-import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
+import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit } from './atlas.js';
 import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { greedyRanking } from './greedy.js';
+import type { IouTally } from './iou.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
 import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
@@ -150,6 +151,143 @@ export function isTrainImage(index: number, seed: number, trainFraction: number)
   return (x >>> 0) / 4294967296 < trainFraction;
 }
 
+/** The `[h, w, units]` of `layer`, or a clear error when it has no spatial maps. */
+function spatialShape(classifier: Classifier, layer: string): [number, number, number] {
+  const info = classifier.layer(layer);
+  if (!info.spatial || info.shape.length !== 3) {
+    const spatial = classifier.layers.filter((l) => l.spatial).map((l) => l.name);
+    throw new UnitAttackError('UA_LAYER', `layer '${layer}' of model '${classifier.name}' has output shape [${info.shape.join(', ')}] without spatial maps; dissection needs a layer with maps [H, W, units]`, {
+      path: 'layer', hint: spatial.length > 0 ? `layers with spatial maps: ${spatial.join(', ')}` : 'this model has no layer with spatial maps',
+    });
+  }
+  return info.shape as [number, number, number];
+}
+
+/** Opens the probe set (through the segmenter when one is named) and checks that it fits the model. */
+async function openProbeFor(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions, warn: (m: string) => void): Promise<ProbeSet> {
+  const probe = typeof probeOrSpec !== 'string' ? probeOrSpec
+    : options.segmenter !== undefined ? await openSegmentedProbe(probeOrSpec, options.segmenter, { inputSize: classifier.inputSize })
+    : await openProbe(probeOrSpec, { inputSize: classifier.inputSize });
+  if (probe.labelPlanes === 0 && !probe.labelBatch) {
+    throw usageError(`the probe set '${probe.spec}' has no label maps`, { path: 'probe', hint: 'label its images with a segmenter: --segmenter builtin:scenes-segmenter (or segmenter: in the library)' });
+  }
+  for (const w of probe.warnings ?? []) warn(w);
+  const [H, W] = classifier.inputSize;
+  if (probe.imageSize[0] !== H || probe.imageSize[1] !== W) {
+    throw usageError(`the probe set's images are ${probe.imageSize[1]}×${probe.imageSize[0]}, but the model takes ${W}×${H}`, { path: 'probe' });
+  }
+  return probe;
+}
+
+/** A cached atlas of this dissection (the user's cache, then the atlases shipped with the package), if there is one. */
+async function cachedAtlas(cacheFile: string, key: string, fingerprint: string): Promise<{ atlas: Atlas; file: string } | undefined> {
+  const hit = await readCachedAtlas(cacheFile);
+  if (hit) return { atlas: hit, file: cacheFile };
+  // An atlas shipped with the package for exactly this dissection (same key), checked against the model once more.
+  const shippedFile = dissectCacheFile(key, SHIPPED_ATLASES);
+  const shipped = await readCachedAtlas(shippedFile);
+  return shipped && shipped.fingerprint === fingerprint ? { atlas: shipped, file: shippedFile } : undefined;
+}
+
+/** What the importance step adds to the atlas. */
+interface ImportanceResult {
+  classImportance: Atlas['classImportance'];
+  ablation: Atlas['ablation'];
+  gradients?: Record<string, ClassGradient>;
+  /** Why there is no class importance, when there is none. */
+  note?: string;
+}
+
+/**
+ * Class importance (single or greedy ranking on the training split), class gradients, and ablation curves on the
+ * held-out split, all run from the stored activations; or the reason they cannot be made.
+ */
+async function importanceStep(
+  classifier: Classifier, layer: string, probe: ProbeSet, store: ActivationStore, classOf: Int32Array, ids: Map<number, string>,
+  o: Resolved, topN: number, progress: (p: DissectProgress) => void,
+): Promise<ImportanceResult> {
+  const none = (note: string): ImportanceResult => ({ classImportance: {}, ablation: {}, note });
+  if (!o.importance) return none('class importance was not asked for');
+  if (!probe.classNames) return none('the probe images have no classes');
+  if (![...classOf].some((c) => c >= 0)) return none(`none of the probe classes (${probe.classNames.join(', ')}) is a class of the model`);
+  const isTrain = (i: number): boolean => isTrainImage(i, o.seed, o.trainFraction);
+  const trainCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && isTrain(i)).length;
+  const heldCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && !isTrain(i)).length;
+  if (trainCount === 0 || heldCount === 0) return none(`too few labelled probe images to split (${trainCount} for ranking, ${heldCount} held out)`);
+  const chunkSource = (train: boolean) => async function* (): AsyncGenerator<ActivationChunk> {
+    for await (const c of store.chunks((i) => classOf[i] >= 0 && isTrain(i) === train, 64)) {
+      yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]), n: c.indices.length };
+    }
+  };
+  try {
+    let ranks = await rankUnits(classifier, layer, chunkSource(true), {
+      metric: o.metric, onProgress: (d) => progress({ phase: 'importance', done: d, total: trainCount }),
+    });
+    if (o.ranking === 'greedy') {
+      ranks = await greedyRanking(classifier, layer, chunkSource(true), ranks, {
+        depth: topN, metric: o.metric, classes: (o.rankingClasses ?? Object.keys(ranks)).filter((c) => ranks[c] !== undefined),
+        onProgress: (done, total) => progress({ phase: 'greedy', done, total }),
+      });
+    }
+    const gradients = await classGradients(classifier, layer, chunkSource(true), {
+      onProgress: (d) => progress({ phase: 'gradients', done: d, total: trainCount }),
+    });
+    const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
+      topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
+    });
+    return {
+      classImportance: Object.fromEntries(Object.entries(ranks).map(([k, v]) => [k, { ...v, split: 'train' as const }])),
+      ablation: Object.fromEntries(Object.entries(curves).map(([k, v]) => [k, { ...v, split: 'heldout' as const }])),
+      gradients,
+    };
+  } catch (err) {
+    // A model that cannot run from an edited layer (e.g. a graph model) still gets its concept labels.
+    if (!(err instanceof UnitAttackError && err.code === 'UA_MODEL')) throw err;
+    return none(`the model cannot run from edited activations: ${err.message}`);
+  }
+}
+
+/** Everything that decides a dissection's result, hashed into its cache key. */
+function keyPartsOf(classifier: Classifier, layer: string, probe: ProbeSet, labelSize: [number, number], topN: number, o: Resolved): Record<string, unknown> {
+  return {
+    algorithm: ALGORITHM_VERSION, atlas: ATLAS_VERSION, fingerprint: classifier.fingerprint, classes: classifier.classNames,
+    layer, probe: probe.signature, labelSize, quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages,
+    importance: o.importance, metric: o.metric, trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed,
+    ...(o.ranking === 'greedy' ? { ranking: o.ranking, rankingClasses: o.rankingClasses } : {}),
+    ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
+  };
+}
+
+/** The atlas of a finished dissection. */
+function buildAtlas(
+  classifier: Classifier, layer: string, layerShape: [number, number, number], probe: ProbeSet, labelSize: [number, number], topN: number, o: Resolved,
+  passes: { units: AtlasUnit[]; tally: IouTally; used: number; skippedIds: string[] }, imp: ImportanceResult,
+): Atlas {
+  const pixelsOf = (id: number): number => passes.tally.labelCount[id] ?? 0;
+  return {
+    format: ATLAS_FORMAT, version: ATLAS_VERSION,
+    model: classifier.name, fingerprint: classifier.fingerprint, layer, layerShape,
+    inputSize: [classifier.inputSize[0], classifier.inputSize[1]], labelSize, classes: [...classifier.classNames],
+    probe: {
+      spec: probe.spec, kind: probe.kind, count: probe.count, used: passes.used,
+      concepts: probe.concepts.map((c) => ({ id: c.id, name: c.name, category: c.category, pixels: pixelsOf(c.id) })),
+      ...(probe.segmenter ? { segmenter: { name: probe.segmenter.name, fingerprint: probe.segmenter.fingerprint } } : {}),
+    },
+    params: {
+      quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages, metric: o.metric,
+      trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed, importance: o.importance,
+      ...(o.ranking === 'greedy' ? { ranking: 'greedy' as const, ...(o.rankingClasses ? { rankingClasses: [...o.rankingClasses] } : {}) } : {}),
+      ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
+    },
+    skipped: passes.skippedIds.length, skippedIds: passes.skippedIds,
+    units: passes.units, classImportance: imp.classImportance, ablation: imp.ablation,
+    ...(imp.gradients ? { classGradients: Object.fromEntries(Object.entries(imp.gradients).map(([k, v]) => [k, { ...roundGradient(v), split: 'train' as const }])) } : {}),
+    ...(imp.note !== undefined ? { importanceNote: imp.note } : {}),
+    created: new Date().toISOString(),
+    tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
+  };
+}
+
 /**
  * Dissects `layer` of a classifier over a probe set and returns the unit atlas.
  *
@@ -164,55 +302,20 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
   const warn = options.onWarning ?? (() => undefined);
   const progress = options.onProgress ?? (() => undefined);
   const layer = options.layer ?? classifier.defaultLayer;
-  const info = classifier.layer(layer);
-  if (!info.spatial || info.shape.length !== 3) {
-    const spatial = classifier.layers.filter((l) => l.spatial).map((l) => l.name);
-    throw new UnitAttackError('UA_LAYER', `layer '${layer}' of model '${classifier.name}' has output shape [${info.shape.join(', ')}] without spatial maps; dissection needs a layer with maps [H, W, units]`, {
-      path: 'layer', hint: spatial.length > 0 ? `layers with spatial maps: ${spatial.join(', ')}` : 'this model has no layer with spatial maps',
-    });
-  }
-  const [h, w, C] = info.shape as [number, number, number];
-  const probe = typeof probeOrSpec !== 'string' ? probeOrSpec
-    : options.segmenter !== undefined ? await openSegmentedProbe(probeOrSpec, options.segmenter, { inputSize: classifier.inputSize })
-    : await openProbe(probeOrSpec, { inputSize: classifier.inputSize });
-  if (probe.labelPlanes === 0 && !probe.labelBatch) {
-    throw usageError(`the probe set '${probe.spec}' has no label maps`, { path: 'probe', hint: 'label its images with a segmenter: --segmenter builtin:scenes-segmenter (or segmenter: in the library)' });
-  }
-  for (const w of probe.warnings ?? []) warn(w);
-  const [H, W] = classifier.inputSize;
-  if (probe.imageSize[0] !== H || probe.imageSize[1] !== W) {
-    throw usageError(`the probe set's images are ${probe.imageSize[1]}×${probe.imageSize[0]}, but the model takes ${W}×${H}`, { path: 'probe' });
-  }
-  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize([H, W]);
+  const [h, w, C] = spatialShape(classifier, layer);
+  const probe = await openProbeFor(classifier, probeOrSpec, options, warn);
+  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize(classifier.inputSize);
   if (!labelSize.every((v) => Number.isInteger(v) && v > 0)) throw usageError(`labelSize must be two positive integers, got ${JSON.stringify(options.labelSize)}`, { path: 'labelSize' });
   const topN = Math.min(o.topN, C);
-
-  const keyParts = {
-    algorithm: ALGORITHM_VERSION, atlas: ATLAS_VERSION, fingerprint: classifier.fingerprint, classes: classifier.classNames,
-    layer, probe: probe.signature, labelSize, quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages,
-    importance: o.importance, metric: o.metric, trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed,
-    ...(o.ranking === 'greedy' ? { ranking: o.ranking, rankingClasses: o.rankingClasses } : {}),
-    ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
-  };
-  if (o.rankingClasses) {
-    for (const c of o.rankingClasses) {
-      if (!classifier.classNames.includes(c)) {
-        throw usageError(`rankingClasses names '${c}', which is not a class of the model`, { path: 'rankingClasses', hint: `classes: ${classifier.classNames.join(', ')}` });
-      }
+  for (const c of o.rankingClasses ?? []) {
+    if (!classifier.classNames.includes(c)) {
+      throw usageError(`rankingClasses names '${c}', which is not a class of the model`, { path: 'rankingClasses', hint: `classes: ${classifier.classNames.join(', ')}` });
     }
   }
-  const key = cacheKey(keyParts);
+  const key = cacheKey(keyPartsOf(classifier, layer, probe, labelSize, topN, o));
   const cacheFile = o.cache ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
-  if (cacheFile) {
-    const hit = await readCachedAtlas(cacheFile);
-    if (hit) return { atlas: hit, cached: true, cacheFile, seconds: (Date.now() - t0) / 1000 };
-    // An atlas shipped with the package for exactly this dissection (same key), checked against the model once more.
-    const shippedFile = dissectCacheFile(key, SHIPPED_ATLASES);
-    const shipped = await readCachedAtlas(shippedFile);
-    if (shipped && shipped.fingerprint === classifier.fingerprint) {
-      return { atlas: shipped, cached: true, cacheFile: shippedFile, seconds: (Date.now() - t0) / 1000 };
-    }
-  }
+  const hit = cacheFile ? await cachedAtlas(cacheFile, key, classifier.fingerprint) : undefined;
+  if (hit) return { atlas: hit.atlas, cached: true, cacheFile: hit.file, seconds: (Date.now() - t0) / 1000 };
 
   const store = await ActivationStore.create(h * w * C, probe.labelPlanes * labelSize[0] * labelSize[1], options.tmpDir);
   try {
@@ -221,7 +324,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
     const pool = poolFor(classifier);
     const classOf = new Int32Array(probe.count).fill(-1);
     const probeToModel = (probe.classNames ?? []).map((c) => classifier.classNames.indexOf(c));
-    const { units, tally, used, ids, skippedIds, journal } = await layerPasses({
+    const passes = await layerPasses({
       layer, layerShape: [h, w, C], labelSize, count: probe.count, planes: probe.labelPlanes, concepts: probe.concepts, probeSpec: probe.spec,
       shard: (input, bank, onBatch) => tallyShard(classifier, probe, input, bank, onBatch),
       ...(pool && WORKER_PROBE_KINDS.has(probe.kind) ? { remote: pool } : {}),
@@ -233,82 +336,11 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
         });
       },
     }, o, store, progress, warn);
-
-    // ---- class importance and ablation ----
-    let classImportance: Atlas['classImportance'] = {};
-    let ablation: Atlas['ablation'] = {};
-    let gradients: Record<string, ClassGradient> | undefined;
-    let importanceNote: string | undefined;
-    if (!o.importance) {
-      importanceNote = 'class importance was not asked for';
-    } else if (!probe.classNames) {
-      importanceNote = 'the probe images have no classes';
-    } else if (![...classOf].some((c) => c >= 0)) {
-      importanceNote = `none of the probe classes (${probe.classNames.join(', ')}) is a class of the model`;
-    } else {
-      const isTrain = (i: number): boolean => isTrainImage(i, o.seed, o.trainFraction);
-      const trainCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && isTrain(i)).length;
-      const heldCount = [...classOf.keys()].filter((i) => classOf[i] >= 0 && ids.has(i) && !isTrain(i)).length;
-      if (trainCount === 0 || heldCount === 0) {
-        importanceNote = `too few labelled probe images to split (${trainCount} for ranking, ${heldCount} held out)`;
-      } else {
-        const chunkSource = (train: boolean) => async function* (): AsyncGenerator<ActivationChunk> {
-          for await (const c of store.chunks((i) => classOf[i] >= 0 && isTrain(i) === train, 64)) {
-            yield { acts: c.acts, labels: Int32Array.from(c.indices, (i) => classOf[i]), n: c.indices.length };
-          }
-        };
-        try {
-          let ranks = await rankUnits(classifier, layer, chunkSource(true), {
-            metric: o.metric, onProgress: (d) => progress({ phase: 'importance', done: d, total: trainCount }),
-          });
-          if (o.ranking === 'greedy') {
-            ranks = await greedyRanking(classifier, layer, chunkSource(true), ranks, {
-              depth: topN, metric: o.metric, classes: (o.rankingClasses ?? Object.keys(ranks)).filter((c) => ranks[c] !== undefined),
-              onProgress: (done, total) => progress({ phase: 'greedy', done, total }),
-            });
-          }
-          gradients = await classGradients(classifier, layer, chunkSource(true), {
-            onProgress: (d) => progress({ phase: 'gradients', done: d, total: trainCount }),
-          });
-          const curves = await ablationCurves(classifier, layer, chunkSource(false), ranks, {
-            topN, onProgress: (d) => progress({ phase: 'ablation', done: d, total: heldCount }),
-          });
-          classImportance = Object.fromEntries(Object.entries(ranks).map(([k, v]) => [k, { ...v, split: 'train' as const }]));
-          ablation = Object.fromEntries(Object.entries(curves).map(([k, v]) => [k, { ...v, split: 'heldout' as const }]));
-        } catch (err) {
-          // A model that cannot run from an edited layer (e.g. a graph model) still gets its concept labels.
-          if (!(err instanceof UnitAttackError && err.code === 'UA_MODEL')) throw err;
-          importanceNote = `the model cannot run from edited activations: ${err.message}`;
-        }
-      }
-    }
-    if (importanceNote !== undefined && o.importance) warn(`no class importance: ${importanceNote}`);
-
-    const pixelsOf = (id: number): number => tally.labelCount[id] ?? 0;
-    const atlas: Atlas = {
-      format: ATLAS_FORMAT, version: ATLAS_VERSION,
-      model: classifier.name, fingerprint: classifier.fingerprint, layer, layerShape: [h, w, C],
-      inputSize: [H, W], labelSize, classes: [...classifier.classNames],
-      probe: {
-        spec: probe.spec, kind: probe.kind, count: probe.count, used,
-        concepts: probe.concepts.map((c) => ({ id: c.id, name: c.name, category: c.category, pixels: pixelsOf(c.id) })),
-        ...(probe.segmenter ? { segmenter: { name: probe.segmenter.name, fingerprint: probe.segmenter.fingerprint } } : {}),
-      },
-      params: {
-        quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages, metric: o.metric,
-        trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed, importance: o.importance,
-        ...(o.ranking === 'greedy' ? { ranking: 'greedy' as const, ...(o.rankingClasses ? { rankingClasses: [...o.rankingClasses] } : {}) } : {}),
-        ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
-      },
-      skipped: skippedIds.length, skippedIds,
-      units, classImportance, ablation,
-      ...(gradients ? { classGradients: Object.fromEntries(Object.entries(gradients).map(([k, v]) => [k, { ...roundGradient(v), split: 'train' as const }])) } : {}),
-      ...(importanceNote !== undefined ? { importanceNote } : {}),
-      created: new Date().toISOString(),
-      tool: { name: 'unit-attack', version: version(), backend: tf.getBackend() },
-    };
+    const imp = await importanceStep(classifier, layer, probe, store, classOf, passes.ids, o, topN, progress);
+    if (imp.note !== undefined && o.importance) warn(`no class importance: ${imp.note}`);
+    const atlas = buildAtlas(classifier, layer, [h, w, C], probe, labelSize, topN, o, passes, imp);
     const written = await cacheAtlasOrWarn(cacheFile, atlas, warn);
-    await journal?.clear();
+    await passes.journal?.clear();
     return { atlas, cached: false, ...(written ? { cacheFile: written } : {}), seconds: (Date.now() - t0) / 1000 };
   } finally {
     await store.close();
