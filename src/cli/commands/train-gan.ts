@@ -108,6 +108,8 @@ export const trainGanCommand: CommandSpec = {
     if (argv.json) {
       io.out(JSON.stringify({ out, finished: result.finished, steps: result.steps, totalSteps: result.options.steps, trainSeconds: result.trainSeconds, checkpoint: path.join(out, 'checkpoint') }, null, 2));
     } else io.out(`${done}; training took ${(result.trainSeconds / 60).toFixed(1)} min; generator written to ${out} (model.json, weights.bin, unit-attack.json, samples.png, MODEL_CARD.md)`);
+    // The quality figures are a separate step (two more models, minutes of work, repeatable on any checkpoint).
+    if (!argv.json && result.finished) io.out(`quality figures for the model card: unit-attack gan-quality --model ${out} --card`);
     result.ema.dispose();
     result.generator.dispose();
     return 0;
