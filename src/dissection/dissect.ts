@@ -15,15 +15,16 @@ import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
-import { tallyShard } from './_internals/shards.js';
+import { ALGORITHM_VERSION, WORKER_PROBE_KINDS, keyPartsOf, openProbeFor, resolve, spatialShape, type Resolved } from './_internals/setup.js';
+import { openShardFiles } from './_internals/shard-file.js';
+import { shardIndices, tallyShard } from './_internals/shards.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit } from './atlas.js';
 import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import type { IouTally } from './iou.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
-import { defaultLabelSize, openProbe, type ProbeSet } from './probe.js';
-import { openSegmentedProbe } from './segmented.js';
+import { defaultLabelSize, type ProbeSet } from './probe.js';
 import { ActivationStore } from './store.js';
 
 /** Options for {@link dissect}. */
@@ -71,6 +72,12 @@ export interface DissectOptions {
    * label maps: the probe may then be a folder of plain images. @defaultValue none (label maps from the probe set)
    */
   segmenter?: string;
+  /**
+   * Merge: take pass 1 of every shard from the shard files in these folders (written by {@link dissectShards}, e.g.
+   * `unit-attack dissect --shard i/N` on other machines) instead of computing it. Every shard of the plan must be there,
+   * of this same dissection; the atlas then equals a one-process run's. @defaultValue none
+   */
+  fromShards?: readonly string[];
   /** Read and write the result cache. @defaultValue true */
   cache?: boolean;
   /** @defaultValue `$UNIT_ATTACK_CACHE`, else `.unit-attack-cache` in the working folder */
@@ -97,11 +104,7 @@ export interface DissectResult {
   seconds: number;
 }
 
-/** Kinds of probe set that pool workers open from their spec (others are read on this thread only). */
-const WORKER_PROBE_KINDS = new Set(['scenes', 'broden', 'folder', 'segmented']);
 
-/** Bump when a change to the algorithm changes results, so old cache entries are not reused. */
-export const ALGORITHM_VERSION = 3; // 3: class gradients
 
 /** Class gradients to 4 significant digits, which keeps the atlas file small (they rank units; no more is needed). */
 function roundGradient(g: ClassGradient): ClassGradient {
@@ -109,27 +112,7 @@ function roundGradient(g: ClassGradient): ClassGradient {
   return { count: g.count, gain: r(g.gain), attribution: r(g.attribution) };
 }
 
-type Resolved = Required<Omit<DissectOptions, 'layer' | 'labelSize' | 'cacheDir' | 'tmpDir' | 'onProgress' | 'onWarning' | 'rankingClasses' | 'segmenter'>> & { rankingClasses: readonly string[] | null };
 
-function resolve(o: DissectOptions): Resolved {
-  const r: Resolved = {
-    quantile: o.quantile ?? 0.01, iouThreshold: o.iouThreshold ?? 0.04, topN: o.topN ?? 20, topImages: o.topImages ?? 8,
-    batchSize: o.batchSize ?? 32, importance: o.importance ?? true, metric: o.metric ?? 'logprob',
-    trainFraction: o.trainFraction ?? 0.5, sketchK: o.sketchK ?? 16384, seed: o.seed ?? 1, cache: o.cache ?? true,
-    ranking: o.ranking ?? 'single', rankingClasses: o.rankingClasses ?? null, threshold: o.threshold ?? 'quantile',
-  };
-  if (r.threshold !== 'quantile' && r.threshold !== 'iqr') throw usageError(`threshold must be 'quantile' or 'iqr', got '${String(o.threshold)}'`, { path: 'threshold', hint: 'quantile: the top-1% level of each unit (PNAS); iqr: per unit and concept by information quality ratio (GAN Dissection)' });
-  if (r.ranking !== 'single' && r.ranking !== 'greedy') throw usageError(`ranking must be 'single' or 'greedy', got '${String(o.ranking)}'`, { path: 'ranking' });
-  if (!(r.quantile > 0 && r.quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${String(o.quantile)}`, { path: 'quantile', hint: 'the PNAS setting is 0.01 (the 99th percentile)' });
-  if (!(r.iouThreshold >= 0 && r.iouThreshold <= 1)) throw usageError(`iouThreshold must be in [0, 1], got ${String(o.iouThreshold)}`, { path: 'iouThreshold' });
-  if (!Number.isInteger(r.topN) || r.topN < 1) throw usageError(`topN must be a positive integer, got ${String(o.topN)}`, { path: 'topN' });
-  if (!Number.isInteger(r.topImages) || r.topImages < 0 || r.topImages > 64) throw usageError(`topImages must be an integer in 0…64, got ${String(o.topImages)}`, { path: 'topImages' });
-  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw usageError(`batchSize must be a positive integer, got ${String(o.batchSize)}`, { path: 'batchSize' });
-  if (r.metric !== 'logprob' && r.metric !== 'accuracy') throw usageError(`metric must be 'logprob' or 'accuracy', got '${String(o.metric)}'`, { path: 'metric' });
-  if (!(r.trainFraction > 0 && r.trainFraction < 1)) throw usageError(`trainFraction must be in (0, 1), got ${String(o.trainFraction)}`, { path: 'trainFraction' });
-  if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(o.seed)}`, { path: 'seed' });
-  return r;
-}
 
 let toolVersion: string | undefined;
 /** This package's version, recorded in atlases. */
@@ -144,6 +127,8 @@ export function version(): string {
   return toolVersion;
 }
 
+export { ALGORITHM_VERSION };
+
 /** Whether probe image `index` belongs to the training split (a seeded hash, so the split is stable). */
 export function isTrainImage(index: number, seed: number, trainFraction: number): boolean {
   let x = Math.imul(index ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seed | 0, 0xc2b2ae35);
@@ -151,33 +136,7 @@ export function isTrainImage(index: number, seed: number, trainFraction: number)
   return (x >>> 0) / 4294967296 < trainFraction;
 }
 
-/** The `[h, w, units]` of `layer`, or a clear error when it has no spatial maps. */
-function spatialShape(classifier: Classifier, layer: string): [number, number, number] {
-  const info = classifier.layer(layer);
-  if (!info.spatial || info.shape.length !== 3) {
-    const spatial = classifier.layers.filter((l) => l.spatial).map((l) => l.name);
-    throw new UnitAttackError('UA_LAYER', `layer '${layer}' of model '${classifier.name}' has output shape [${info.shape.join(', ')}] without spatial maps; dissection needs a layer with maps [H, W, units]`, {
-      path: 'layer', hint: spatial.length > 0 ? `layers with spatial maps: ${spatial.join(', ')}` : 'this model has no layer with spatial maps',
-    });
-  }
-  return info.shape as [number, number, number];
-}
 
-/** Opens the probe set (through the segmenter when one is named) and checks that it fits the model. */
-async function openProbeFor(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions, warn: (m: string) => void): Promise<ProbeSet> {
-  const probe = typeof probeOrSpec !== 'string' ? probeOrSpec
-    : options.segmenter !== undefined ? await openSegmentedProbe(probeOrSpec, options.segmenter, { inputSize: classifier.inputSize })
-    : await openProbe(probeOrSpec, { inputSize: classifier.inputSize });
-  if (probe.labelPlanes === 0 && !probe.labelBatch) {
-    throw usageError(`the probe set '${probe.spec}' has no label maps`, { path: 'probe', hint: 'label its images with a segmenter: --segmenter builtin:scenes-segmenter (or segmenter: in the library)' });
-  }
-  for (const w of probe.warnings ?? []) warn(w);
-  const [H, W] = classifier.inputSize;
-  if (probe.imageSize[0] !== H || probe.imageSize[1] !== W) {
-    throw usageError(`the probe set's images are ${probe.imageSize[1]}×${probe.imageSize[0]}, but the model takes ${W}×${H}`, { path: 'probe' });
-  }
-  return probe;
-}
 
 /** A cached atlas of this dissection (the user's cache, then the atlases shipped with the package), if there is one. */
 async function cachedAtlas(cacheFile: string, key: string, fingerprint: string): Promise<{ atlas: Atlas; file: string } | undefined> {
@@ -247,16 +206,6 @@ async function importanceStep(
   }
 }
 
-/** Everything that decides a dissection's result, hashed into its cache key. */
-function keyPartsOf(classifier: Classifier, layer: string, probe: ProbeSet, labelSize: [number, number], topN: number, o: Resolved): Record<string, unknown> {
-  return {
-    algorithm: ALGORITHM_VERSION, atlas: ATLAS_VERSION, fingerprint: classifier.fingerprint, classes: classifier.classNames,
-    layer, probe: probe.signature, labelSize, quantile: o.quantile, iouThreshold: o.iouThreshold, topN, topImages: o.topImages,
-    importance: o.importance, metric: o.metric, trainFraction: o.trainFraction, sketchK: o.sketchK, seed: o.seed,
-    ...(o.ranking === 'greedy' ? { ranking: o.ranking, rankingClasses: o.rankingClasses } : {}),
-    ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
-  };
-}
 
 /** The atlas of a finished dissection. */
 function buildAtlas(
@@ -312,7 +261,9 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       throw usageError(`rankingClasses names '${c}', which is not a class of the model`, { path: 'rankingClasses', hint: `classes: ${classifier.classNames.join(', ')}` });
     }
   }
-  const key = cacheKey(keyPartsOf(classifier, layer, probe, labelSize, topN, o));
+  const about = keyPartsOf(classifier, layer, probe, labelSize, topN, o);
+  const key = cacheKey(about);
+  const given = options.fromShards ? await openShardFiles(options.fromShards, key, shardIndices(probe.count, o.batchSize).length, about) : undefined;
   const cacheFile = o.cache ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
   const hit = cacheFile ? await cachedAtlas(cacheFile, key, classifier.fingerprint) : undefined;
   if (hit) return { atlas: hit.atlas, cached: true, cacheFile: hit.file, seconds: (Date.now() - t0) / 1000 };
@@ -329,6 +280,7 @@ export async function dissect(classifier: Classifier, probeOrSpec: string | Prob
       shard: (input, bank, onBatch) => tallyShard(classifier, probe, input, bank, onBatch),
       ...(pool && WORKER_PROBE_KINDS.has(probe.kind) ? { remote: pool } : {}),
       ...(cacheFile ? { resume: { dir: resumeDir(cacheFile), run: key } } : {}),
+      ...(given ? { from: given } : {}),
       onShard(out) {
         out.indices.forEach((idx, i) => {
           const pc = out.classIndex?.[i] ?? -1;

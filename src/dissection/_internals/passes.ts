@@ -53,6 +53,8 @@ export interface LayerSource {
    * same dissection (`run`, its cache key) instead of computing them again. @defaultValue no journal
    */
   resume?: { dir: string; run: string };
+  /** Shards computed elsewhere (e.g. by `dissect --shard i/N`), taken instead of computing them. */
+  from?: { read(shard: number): Promise<ShardOutput | undefined> };
 }
 
 /** The settings the passes use. */
@@ -89,11 +91,6 @@ export async function layerPasses(
   const lp = labelSize[0] * labelSize[1];
   const remote = src.remote;
   const shards = shardIndices(src.count, o.batchSize);
-  // More threads than shards would only load idle copies of the model.
-  remote?.limit?.(shards.length);
-  const shardInput = (s: number): ShardInput => ({
-    probe: src.probeSpec, indices: shards[s], layer: src.layer, labelSize, batchSize: o.batchSize, sketchK: o.sketchK, seeds: shardSeeds(o.seed, s, C),
-  });
   const top = new TopImages(C, o.topImages, h * w);
   const ids = new Map<number, string>();
   const skippedIds: string[] = [];
@@ -119,38 +116,20 @@ export async function layerPasses(
   };
   const onBatch = (n: number): void => { seen += n; progress({ phase: 'activations', done: seen, total: src.count }); };
   const journal = src.resume ? await ShardJournal.open(src.resume.dir, src.resume.run, shards.length) : undefined;
-  // A shard kept by an earlier run of the same dissection counts as done at once; a new one is kept as it finishes.
-  const kept = async (s: number): Promise<ShardOutput | undefined> => {
-    const out = await journal?.read(s);
-    if (out) onBatch(out.indices.length);
-    return out;
-  };
-  const takeShard = (s: number) => async (out: ShardOutput, fresh: boolean): Promise<void> => {
-    if (fresh && journal) await journal.write(s, out);
-    await take(out);
-  };
-  if (remote) {
-    await runOrdered(shards.map((_, s) => s), remote.size * 2, async (s) => {
-      const out = await kept(s);
-      return { s, fresh: !out, out: out ?? await remote.run<ShardOutput>({
-        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => onBatch(n as number),
-        label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
-      }) };
-    }, (r) => takeShard(r.s)(r.out, r.fresh));
-  } else {
-    let sketches: SketchBank | undefined = await createSketchBank(o.sketchK, shardSeeds(o.seed, 0, C));
-    try {
-      for (let s = 0; s < shards.length; s++) {
-        const out = await kept(s);
-        if (out) { await takeShard(s)(out, false); continue; }
-        if (s > 0) await sketches.reset(shardSeeds(o.seed, s, C));
-        await takeShard(s)(await src.shard(shardInput(s), sketches, onBatch), true);
-      }
-    } finally {
-      await sketches.close();
-      sketches = undefined;
-    }
-  }
+  // A shard given (`from`) or kept by an earlier run of the same dissection counts as done at once; a shard computed
+  // here is kept as it finishes.
+  await runShards(src, o, shards.map((_, s) => s), {
+    async ready(s) {
+      const out = (await src.from?.read(s)) ?? (await journal?.read(s));
+      if (out) onBatch(out.indices.length);
+      return out;
+    },
+    async take(s, out, fresh) {
+      if (fresh && journal) await journal.write(s, out);
+      await take(out);
+    },
+    onBatch,
+  });
   if (journal && journal.resumed > 0) warn(`resumed an interrupted dissection: ${journal.resumed} of ${shards.length} shards were read from '${journal.dir}'`);
   if (used === 0 || !totals) {
     throw new UnitAttackError('UA_INPUT', `no probe image of '${src.probeSpec}' could be read (${skippedIds.length} skipped)`, { path: 'probe' });
@@ -189,6 +168,52 @@ export async function layerPasses(
   }
   const units = labelUnits({ tally, levels, grid, gridLevels, thresholds, unitLevels, concepts: src.concepts, iouThreshold: o.iouThreshold, top, ids });
   return { units, tally, used, ids, skippedIds, ...(journal ? { journal } : {}) };
+}
+
+/** How {@link runShards} gets shards done elsewhere and hands each shard on. */
+export interface ShardSink {
+  /** A shard already done (read from a file), or `undefined` to compute it. */
+  ready(s: number): Promise<ShardOutput | undefined>;
+  /** Each shard, in shard order; `fresh` when it was computed here. */
+  take(s: number, out: ShardOutput, fresh: boolean): Promise<void>;
+  onBatch(images: number): void;
+}
+
+/**
+ * Pass 1 of shards `wanted` (ascending) of `src`'s fixed shard plan, on the pool when `src` has one, else on this
+ * thread with one sketch bank reset per shard; each shard is handed to `sink.take` in order.
+ */
+export async function runShards(src: LayerSource, o: PassOptions, wanted: readonly number[], sink: ShardSink): Promise<void> {
+  const C = src.layerShape[2];
+  const shards = shardIndices(src.count, o.batchSize);
+  const remote = src.remote;
+  // More threads than shards would only load idle copies of the model.
+  remote?.limit?.(wanted.length);
+  const shardInput = (s: number): ShardInput => ({
+    probe: src.probeSpec, indices: shards[s], layer: src.layer, labelSize: src.labelSize, batchSize: o.batchSize, sketchK: o.sketchK, seeds: shardSeeds(o.seed, s, C),
+  });
+  if (remote) {
+    await runOrdered([...wanted], remote.size * 2, async (s) => {
+      const out = await sink.ready(s);
+      return { s, fresh: !out, out: out ?? await remote.run<ShardOutput>({
+        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => sink.onBatch(n as number),
+        label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
+      }) };
+    }, (r) => sink.take(r.s, r.out, r.fresh));
+    return;
+  }
+  let sketches: SketchBank | undefined;
+  try {
+    for (const s of wanted) {
+      const out = await sink.ready(s);
+      if (out) { await sink.take(s, out, false); continue; }
+      if (sketches) await sketches.reset(shardSeeds(o.seed, s, C));
+      else sketches = await createSketchBank(o.sketchK, shardSeeds(o.seed, s, C));
+      await sink.take(s, await src.shard(shardInput(s), sketches, (n) => sink.onBatch(n)), true);
+    }
+  } finally {
+    await sketches?.close();
+  }
 }
 
 /** `x` to `digits` significant digits (NaN and infinities as they are). */

@@ -31,10 +31,12 @@ export interface ShardHeader {
   ids: string[];
   skipped: Array<[string, string]>;
   sha256: string;
+  /** What decides the dissection's result (its cache key's parts), so that shards of different runs can be told apart. */
+  about?: Record<string, unknown>;
 }
 
 /** The bytes of shard `shard` of `shards` of run `run`. */
-export function encodeShard(out: ShardOutput, run: string, shard: number, shards: number): Uint8Array {
+export function encodeShard(out: ShardOutput, run: string, shard: number, shards: number, about?: Record<string, unknown>): Uint8Array {
   const labelBytes = out.labels.byteLength;
   const pad = (4 - (labelBytes % 4)) % 4;
   const parts: Uint8Array[] = [
@@ -49,7 +51,7 @@ export function encodeShard(out: ShardOutput, run: string, shard: number, shards
   const header: ShardHeader = {
     run, shard, shards, images: out.indices.length, sketchBytes: out.sketches.map((s) => s.byteLength),
     actFloats: out.acts.length, labelValues: out.labels.length, hasClasses: out.classIndex !== null,
-    indices: out.indices, ids: out.ids, skipped: out.skipped, sha256: hash.digest('hex'),
+    indices: out.indices, ids: out.ids, skipped: out.skipped, sha256: hash.digest('hex'), ...(about ? { about } : {}),
   };
   const head = Buffer.from(JSON.stringify(header), 'utf8');
   const len = Buffer.alloc(4);
@@ -95,6 +97,90 @@ export function decodeShard(bytes: Uint8Array, file: string, expect?: { run: str
   return {
     header,
     out: { sketches, acts, labels, indices: header.indices, ids: header.ids, classIndex, skipped: header.skipped },
+  };
+}
+
+/** The header of the shard file `file`, read without its payload (not checked against the checksum). */
+export async function readShardHeader(file: string): Promise<ShardHeader> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const start = Buffer.alloc(12);
+    await fh.read(start, 0, 12, 0);
+    if (start.toString('latin1', 0, 8) !== MAGIC) {
+      throw new UnitAttackError('UA_INPUT', `'${file}' is not a usable shard file: it does not start with the shard-file signature`, { file, hint: 'shard files are written by `unit-attack dissect --shard i/N`' });
+    }
+    const head = Buffer.alloc(start.readUInt32LE(8));
+    const { bytesRead } = await fh.read(head, 0, head.byteLength, 12);
+    try {
+      if (bytesRead !== head.byteLength) throw new Error('short');
+      return JSON.parse(head.toString('utf8')) as ShardHeader;
+    } catch {
+      throw new UnitAttackError('UA_INPUT', `'${file}' is not a usable shard file: its header is torn`, { file, hint: 'write it again with `unit-attack dissect --shard i/N`' });
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The name of shard `shard` of `shards` of run `run` in a `--shard` output folder: the run, the shard and a hash of the bytes. */
+export function shardFileName(run: string, shard: number, shards: number, bytes: Uint8Array): string {
+  return `${run}.${String(shard).padStart(5, '0')}-of-${shards}.${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.shard`;
+}
+
+/** The fields in which two dissections' `about` differ, as `field: a ≠ b` (both JSON). */
+export function aboutDifferences(a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): string[] {
+  const keys = [...new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])].sort();
+  return keys.filter((k) => JSON.stringify(a?.[k]) !== JSON.stringify(b?.[k])).map((k) => `${k}: ${JSON.stringify(a?.[k]) ?? '(none)'} ≠ ${JSON.stringify(b?.[k]) ?? '(none)'}`);
+}
+
+/**
+ * The shard files (`*.shard`) of run `run` in `dirs`, for a merge: every shard of the plan must be there; files of
+ * other runs are an error that says how those runs differ (from their headers' `about`). Files are checked against
+ * their checksums when read.
+ */
+export async function openShardFiles(dirs: readonly string[], run: string, shards: number, about: Record<string, unknown>): Promise<{ read(shard: number): Promise<ShardOutput> }> {
+  const files = new Map<number, string>();
+  const others = new Map<string, { file: string; about?: Record<string, unknown> }>();
+  let seen = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (err) {
+      throw new UnitAttackError('UA_INPUT', `cannot read the shard folder '${dir}': ${(err as Error).message}`, { file: dir, hint: 'name the --out folders of `unit-attack dissect --shard i/N`' });
+    }
+    for (const n of names.filter((x) => x.endsWith('.shard')).sort()) {
+      const file = path.join(dir, n);
+      const h = await readShardHeader(file);
+      seen++;
+      if (h.run !== run || h.shards !== shards) {
+        if (!others.has(h.run)) others.set(h.run, { file, ...(h.about ? { about: h.about } : {}) });
+        continue;
+      }
+      if (!files.has(h.shard)) files.set(h.shard, file);
+    }
+  }
+  if (seen === 0) {
+    throw new UnitAttackError('UA_INPUT', `no shard files (*.shard) in ${dirs.map((d) => `'${d}'`).join(', ')}`, { hint: 'write them with `unit-attack dissect … --shard i/N --out DIR`, then merge those folders' });
+  }
+  if (others.size > 0) {
+    const [otherRun, o] = [...others][0];
+    const diff = aboutDifferences(about, o.about);
+    throw new UnitAttackError('UA_INPUT', `the shard files hold more than one dissection: '${o.file}' is of run ${otherRun}, not ${run}`
+      + (diff.length ? ` (${diff.join('; ')})` : ''), { file: o.file, hint: 'merge the folders of one dissection only: every --shard job of it with the same model, probe, layer and options' });
+  }
+  const missing = Array.from({ length: shards }, (_, s) => s).filter((s) => !files.has(s));
+  if (missing.length > 0) {
+    const list = missing.length > 12 ? `${missing.slice(0, 12).map((s) => s + 1).join(', ')} … (${missing.length} in all)` : missing.map((s) => s + 1).join(', ');
+    throw new UnitAttackError('UA_INPUT', `${missing.length} of the ${shards} shards are missing: ${list}`, {
+      hint: 'run the --shard i/N jobs that hold them (each part i of N holds a contiguous block of shards; `dissect --shard` says which), then merge again',
+    });
+  }
+  return {
+    async read(shard) {
+      const file = files.get(shard)!;
+      return decodeShard(await fs.readFile(file), file, { run, shard, shards }).out;
+    },
   };
 }
 
