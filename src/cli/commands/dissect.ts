@@ -1,13 +1,15 @@
 import { forceOption, prepareOutDir } from '../out-dir.js';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { atlasSummary } from '../../dissection/atlas.js';
-import { dissect, type DissectProgress } from '../../dissection/dissect.js';
+import { dissect, type DissectOptions, type DissectProgress } from '../../dissection/dissect.js';
+import { dissectShards } from '../../dissection/split.js';
 import { dissectableLayer, dissectGenerator, generatedProbe } from '../../dissection/generated.js';
 import type { ThresholdMethod } from '../../dissection/_internals/passes.js';
 import { isGeneratorSpec, loadGenerator } from '../../gan/generator.js';
 import { loadSegmenter } from '../../segment/segmenter.js';
 import { initBackend } from '../../engine/backend.js';
-import { usageError } from '../../errors.js';
+import { UnitAttackError, usageError } from '../../errors.js';
 import { loadClassifier } from '../../models/io.js';
 import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
@@ -67,6 +69,10 @@ export const dissectCommand: CommandSpec = {
     json: { type: 'boolean', default: false, describe: 'print the summary as JSON' },
     force: forceOption,
     workers: workersOption,
+    shard: {
+      type: 'string',
+      describe: 'compute part i of N of the dissection (e.g. 0/4, or $JOB_COMPLETION_INDEX/4) and write its shard files to --out (a folder the parts may share); then `unit-attack merge` the folders into the atlas',
+    },
   },
   examples: [
     ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
@@ -91,6 +97,7 @@ export const dissectCommand: CommandSpec = {
     }
   },
   async run(argv, io) {
+    if (argv.shard !== undefined) return dissectPartCommand(argv, io);
     if (isGeneratorSpec(argv.model as string)) return dissectGeneratorCommand(argv, io);
     await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'dissect', writes: ATLAS_REPORT_ENTRIES });
     await initBackend({ backend: argv.backend });
@@ -99,14 +106,8 @@ export const dissectCommand: CommandSpec = {
       const bars = phaseBars(argv, io);
       // Shards of the probe set go to the workers; the atlas is the same with any number of them.
       const result = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissect(clf, argv.probe as string, {
-        ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
-        quantile: argv.quantile as number, iouThreshold: argv['iou-threshold'] as number, topN: argv['top-n'] as number,
-        topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
-        trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
-        importance: argv.importance as boolean, cache: argv.cache as boolean, ranking: argv.ranking as 'single' | 'greedy',
-        threshold: argv.threshold as ThresholdMethod,
-        ...(argv.segmenter !== undefined ? { segmenter: argv.segmenter as string } : {}),
-        ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
+        ...dissectOptionsOf(argv),
+        ...(argv.fromShards !== undefined ? { fromShards: argv.fromShards as string[] } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
         onProgress: bars.onProgress,
       }));
@@ -144,6 +145,111 @@ export const dissectCommand: CommandSpec = {
     }
   },
 };
+
+/** The library options a classifier dissection takes from the command line. */
+function dissectOptionsOf(argv: GlobalArgs): DissectOptions {
+  return {
+    ...(argv.layer !== undefined ? { layer: argv.layer as string } : {}),
+    quantile: argv.quantile as number, iouThreshold: argv['iou-threshold'] as number, topN: argv['top-n'] as number,
+    topImages: argv['top-images'] as number, metric: argv.metric as 'logprob' | 'accuracy',
+    trainFraction: argv['train-fraction'] as number, batchSize: argv['batch-size'] as number, seed: argv.seed as number,
+    importance: argv.importance as boolean, cache: argv.cache as boolean, ranking: argv.ranking as 'single' | 'greedy',
+    threshold: argv.threshold as ThresholdMethod,
+    ...(argv.segmenter !== undefined ? { segmenter: argv.segmenter as string } : {}),
+    ...(argv['ranking-classes'] !== undefined ? { rankingClasses: (argv['ranking-classes'] as string[]).flatMap((c) => c.split(',')).filter((c) => c.length > 0) } : {}),
+  };
+}
+
+/** The command-line settings a part records for the merge (everything that decides the atlas, as given). */
+export const PART_SETTINGS = [
+  'model', 'probe', 'layer', 'segmenter', 'quantile', 'iou-threshold', 'top-n', 'top-images', 'metric', 'train-fraction', 'ranking',
+  'ranking-classes', 'batch-size', 'seed', 'importance', 'threshold',
+] as const;
+
+/** The file in a part's folder that records its settings for `unit-attack merge`. */
+export const PART_FILE = 'dissect.json';
+
+/** `i/N` of `--shard`, checked. */
+function parsePart(v: unknown): { index: number; of: number } {
+  const m = typeof v === 'string' ? /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v) : null;
+  const index = m ? Number(m[1]) : NaN;
+  const of = m ? Number(m[2]) : NaN;
+  if (!m || of < 1 || index >= of) {
+    throw usageError(`--shard must be i/N with 0 ≤ i < N, got '${String(v)}'`, { path: '--shard', hint: 'e.g. --shard 0/4 … --shard 3/4 for four jobs; on a Kubernetes Indexed Job --shard $JOB_COMPLETION_INDEX/4' });
+  }
+  return { index, of };
+}
+
+/** `dissect --shard i/N`: pass 1 of one part, its shard files and settings written to --out for `unit-attack merge`. */
+async function dissectPartCommand(argv: GlobalArgs, io: CliIO): Promise<number> {
+  const part = parsePart(argv.shard);
+  if (isGeneratorSpec(argv.model as string)) {
+    throw usageError('--shard splits the dissection of a classifier; a generator is dissected in one process', { path: '--shard', hint: 'drop --shard (use --workers to use the cores of this machine)' });
+  }
+  const out = argv.out as string;
+  const settings = Object.fromEntries(PART_SETTINGS.filter((k) => argv[k] !== undefined).map((k) => [k, argv[k]]));
+  await writePartSettings(out, settings);
+  await initBackend({ backend: argv.backend });
+  const clf = await loadClassifier(argv.model as string);
+  try {
+    const bars = phaseBars(argv, io);
+    const r = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissectShards(clf, argv.probe as string, { ...part, out }, {
+      ...dissectOptionsOf(argv), onWarning: (m) => io.err(`warning: ${m}`), onProgress: bars.onProgress,
+    }));
+    bars.stop();
+    const which = r.shards.length === 0 ? 'no shards (there are more parts than shards)'
+      : `shards ${r.shards[0] + 1}–${r.shards[r.shards.length - 1] + 1} of ${r.plan}`;
+    if (argv.json) {
+      io.out(JSON.stringify({ part: `${part.index}/${part.of}`, run: r.run, plan: r.plan, shards: r.shards, files: r.files, seconds: r.seconds }, null, 2));
+      return 0;
+    }
+    io.out(`part ${part.index}/${part.of} of dissection ${r.run}: ${which}; ${r.files.length} written to ${out}`
+      + `${r.files.length < r.shards.length ? ` (${r.shards.length - r.files.length} were there already)` : ''} in ${r.seconds.toFixed(1)} s`);
+    io.out(`when every part is done: unit-attack merge ${out} --out DIR`);
+    return 0;
+  } finally {
+    clf.dispose();
+  }
+}
+
+/** Writes (or checks) the part settings in `out`: parts sharing a folder must be parts of the same dissection. */
+async function writePartSettings(out: string, settings: Record<string, unknown>): Promise<void> {
+  const file = path.join(out, PART_FILE);
+  const earlier = await readPartSettings(file).catch(() => undefined);
+  if (earlier) {
+    const diff = settingDifferences(earlier, settings);
+    if (diff.length > 0) {
+      throw usageError(`'${out}' holds parts of another dissection (${diff.join('; ')})`, { path: '--out', file, hint: 'give each dissection its own shard folder' });
+    }
+    return;
+  }
+  try {
+    await fs.mkdir(out, { recursive: true });
+    await fs.writeFile(`${file}.${process.pid}.tmp`, JSON.stringify(settings, null, 2) + '\n');
+    await fs.rename(`${file}.${process.pid}.tmp`, file);
+  } catch (err) {
+    throw new UnitAttackError('UA_IO', `cannot write '${file}': ${(err as Error).message}`, { file, path: '--out', cause: err, hint: 'give --out a writable folder' });
+  }
+}
+
+/** The settings recorded in a part folder's `dissect.json`. */
+export async function readPartSettings(file: string): Promise<Record<string, unknown>> {
+  const text = await fs.readFile(file, 'utf8');
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (err) {
+    throw usageError(`'${file}' is not a part's settings file: ${(err as Error).message}`, { file, hint: 'it is written by `unit-attack dissect --shard i/N`; write the part again' });
+  }
+}
+
+/** `--name: a ≠ b` for every setting in which two parts differ. */
+export function settingDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `--${k}: ${JSON.stringify(a[k]) ?? '(not set)'} ≠ ${JSON.stringify(b[k]) ?? '(not set)'}`);
+}
 
 /** Progress bars for the phases of a dissection. */
 function phaseBars(argv: GlobalArgs, io: CliIO): { onProgress: (p: DissectProgress) => void; stop: () => void } {

@@ -8,6 +8,7 @@ import { generateCommand } from './generate.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { insertCommand } from './insert.js';
+import { mergeCommand } from './merge.js';
 import { predictCommand } from './predict.js';
 import { synthCommand } from './synth.js';
 import { runCommand } from './run.js';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   generateCommand,
   ganQualityCommand,
   dissectCommand,
+  mergeCommand,
   attackCommand,
   ablateCommand,
   insertCommand,
