@@ -48,6 +48,7 @@ const WRITERS: Array<[name: string, args: string[]]> = [
   ['attack', ['attack', '--image', image, '--attack', 'fgsm', '--eps', '2/255', '--quiet', '--out', 'OUT']],
   ['segment', ['segment', '--image', image, '--out', 'OUT']],
   ['dissect', ['dissect', '--probe', 'builtin:scenes?count=24&seed=3', '--no-cache', '--no-importance', '--quiet', '--out', 'OUT']],
+  ['dissect-shard', ['dissect', '--probe', 'builtin:scenes?count=24&seed=3', '--shard', '0/1', '--quiet', '--out', 'OUT']],
 ];
 
 describe('file-system failures are the environment\'s, not bugs: exit 2 with the path named', () => {

@@ -223,11 +223,13 @@ async function writePartSettings(out: string, settings: Record<string, unknown>)
     }
     return;
   }
+  const tmp = `${file}.${process.pid}.tmp`;
   try {
     await fs.mkdir(out, { recursive: true });
-    await fs.writeFile(`${file}.${process.pid}.tmp`, JSON.stringify(settings, null, 2) + '\n');
-    await fs.rename(`${file}.${process.pid}.tmp`, file);
+    await fs.writeFile(tmp, JSON.stringify(settings, null, 2) + '\n');
+    await fs.rename(tmp, file);
   } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw new UnitAttackError('UA_IO', `cannot write '${file}': ${(err as Error).message}`, { file, path: '--out', cause: err, hint: 'give --out a writable folder' });
   }
 }
