@@ -87,6 +87,37 @@ describe('projectToHyperplane', () => {
     }
     expect(active).toBeGreaterThan(10);
   });
+
+  it('meets the optimality conditions on image-sized problems (many coordinates, ties at the ε-box)', () => {
+    const r = rng(11);
+    for (const [t, norm] of [[0, 'linf'], [1, 'linf'], [2, 'l2'], [3, 'l2']] as const) {
+      const n = 20000;
+      const w = Array.from({ length: n }, () => (r() - 0.5) * (r() < 0.1 ? 10 : 1));
+      // Pixels of an image in an ε-ball of 2/255 cut by [0, 1]: most caps tie at ε, a few are cut by the box.
+      const x = Array.from({ length: n }, () => (r() < 0.05 ? (r() < 0.5 ? 0 : 1) : r()));
+      const eps = 2 / 255;
+      const lo = x.map((v) => Math.max(0, v - eps) - v);
+      const hi = x.map((v) => Math.min(1, v + eps) - v);
+      const reach = w.reduce((s, wi, i) => s + Math.abs(wi) * (wi > 0 ? hi[i] : -lo[i]), 0);
+      const c = (t % 2 === 0 ? 0.3 : 0.9) * reach * (t === 1 ? -1 : 1);
+      const d = projectToHyperplane(w, c, lo, hi, norm);
+      expect(Math.abs(w.reduce((s, wi, i) => s + wi * d[i], 0) - c)).toBeLessThan(1e-9 * reach);
+      for (let i = 0; i < n; i++) { expect(d[i]).toBeGreaterThanOrEqual(lo[i] - 1e-15); expect(d[i]).toBeLessThanOrEqual(hi[i] + 1e-15); }
+      const sgn = Math.sign(c);
+      if (norm === 'linf') {
+        // The most ⟨w, d⟩ a radius ρ reaches in the box: Σ |w_i|·min(ρ, room_i). A slightly smaller radius falls short.
+        const most = (rho: number): number => w.reduce((s, wi, i) => s + Math.abs(wi) * Math.min(rho, sgn * wi > 0 ? hi[i] : -lo[i]), 0);
+        const rad = normOf(d, 'linf');
+        expect(most(rad * (1 - 1e-6))).toBeLessThan(Math.abs(c));
+        expect(most(rad)).toBeGreaterThanOrEqual(Math.abs(c) * (1 - 1e-9));
+      } else {
+        // KKT: d = clip(λ·w, lo, hi) for one λ, read off a coordinate strictly inside its bounds.
+        const free = Array.from(d).findIndex((v, i) => v > lo[i] + 1e-9 && v < hi[i] - 1e-9 && Math.abs(w[i]) > 0.1);
+        const lambda = d[free] / w[free];
+        for (let i = 0; i < n; i++) expect(Math.abs(d[i] - Math.min(Math.max(lambda * w[i], lo[i]), hi[i]))).toBeLessThan(1e-9);
+      }
+    }
+  });
 });
 
 describe('fab', () => {

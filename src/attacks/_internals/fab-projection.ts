@@ -11,13 +11,15 @@
  * - L2: `s_i = a_i` (the KKT conditions: `d = clip(λ·w, lo, hi)`, r is the multiplier λ).
  *
  * The left side is piecewise linear, continuous and nondecreasing in r with breakpoints `cap_i / s_i`. The solution
- * is bracketed by bisection and then solved exactly on its linear piece. When the box does not reach the hyperplane
+ * is bracketed by bucketing the breakpoints (a few passes over the coordinates, refining the bucket that holds the
+ * solution) and then solved exactly on its linear piece. When the box does not reach the hyperplane
  * (`Σ a_i · cap_i < c`), the answer is the point of the box that gets closest to it: every coordinate at its cap.
  */
 import type { Norm } from '../threat.js';
 
-/** Bisection steps before the exact walk over the breakpoints left in the bracket. */
-const BISECT = 40;
+/** Buckets per refinement level, and the candidate count below which the breakpoints are sorted and walked. */
+const BUCKETS = 256;
+const WALK = 64;
 
 /**
  * Minimal-norm `d` with `⟨w, d⟩ = c` and `lo ≤ d ≤ hi` (see the file header); written into `out` (returned).
@@ -58,46 +60,7 @@ export function projectToHyperplane(
     for (let i = 0; i < n; i++) if (a[i] > 0) out[i] = sign(i) * cap[i];
     return out;
   }
-  const h = (r: number): number => {
-    let v = 0;
-    for (let i = 0; i < n; i++) {
-      if (a[i] === 0) continue;
-      const s = norm === 'linf' ? 1 : a[i];
-      v += a[i] * Math.min(s * r, cap[i]);
-    }
-    return v;
-  };
-  let rLo = 0;
-  let rHi = rMax;
-  for (let k = 0; k < BISECT && rHi > rLo; k++) {
-    const mid = (rLo + rHi) / 2;
-    if (mid <= rLo || mid >= rHi) break;
-    if (h(mid) < target) rLo = mid; else rHi = mid;
-  }
-  // Exact on the piece: start at rLo with its value and slope, walk the breakpoints inside (rLo, rHi] in order.
-  let value = 0;
-  let slope = 0;
-  const inside: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (a[i] === 0) continue;
-    const s = norm === 'linf' ? 1 : a[i];
-    if (bp[i] <= rLo) { value += a[i] * cap[i]; continue; }
-    value += a[i] * s * rLo;
-    slope += a[i] * s;
-    if (bp[i] <= rHi) inside.push(i);
-  }
-  inside.sort((p, q) => bp[p] - bp[q]);
-  let r = rLo;
-  let solved = false;
-  for (const i of inside) {
-    const at = value + slope * (bp[i] - r);
-    if (at >= target) break;
-    value = at;
-    r = bp[i];
-    slope -= a[i] * (norm === 'linf' ? 1 : a[i]);
-    if (slope <= 0) { solved = true; break; }
-  }
-  if (!solved && slope > 0) r += (target - value) / slope;
+  const r = solvePiecewise(a, cap, bp, norm, target, rMax);
   for (let i = 0; i < n; i++) {
     if (a[i] === 0) continue;
     const s = norm === 'linf' ? 1 : a[i];
@@ -126,4 +89,54 @@ export function dualNorm(w: ArrayLike<number>, norm: Norm): number {
   }
   for (let i = 0; i < w.length; i++) m += w[i] * w[i];
   return Math.sqrt(m);
+}
+
+/**
+ * The smallest r ≥ 0 with h(r) = Σ a_i·min(s_i·r, cap_i) = target, given h(rMax) ≥ target (s_i = 1 for L∞, a_i for
+ * L2; breakpoints bp_i = cap_i / s_i, −1 for coordinates with a_i = 0). On (lo, hi] it keeps h(r) = fixedA + fixedS·r +
+ * Σ_{i∈C} a_i·min(s_i·r, cap_i): coordinates capped by lo are in fixedA, those uncapped until past hi in fixedS, the
+ * rest are the candidates C. Each level spreads C over buckets, finds the bucket where h crosses the target and keeps
+ * its members; with few candidates left (or one breakpoint value) it walks them in order.
+ */
+function solvePiecewise(a: Float64Array, cap: Float64Array, bp: Float64Array, norm: Norm, target: number, rMax: number): number {
+  let cand: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] > 0 && bp[i] > 0) cand.push(i);
+  let lo = 0; let hi = rMax; let fixedA = 0; let fixedS = 0;
+  const sOf = (i: number): number => (norm === 'linf' ? 1 : a[i]);
+  const capA = new Float64Array(BUCKETS); const slopeS = new Float64Array(BUCKETS);
+  while (cand.length > WALK && hi > lo) {
+    let mn = Number.POSITIVE_INFINITY; let mx = Number.NEGATIVE_INFINITY;
+    for (const i of cand) { if (bp[i] < mn) mn = bp[i]; if (bp[i] > mx) mx = bp[i]; }
+    if (mn === mx) break;
+    capA.fill(0); slopeS.fill(0);
+    const width = (hi - lo) / BUCKETS;
+    const bucketOf = (i: number): number => Math.min(BUCKETS - 1, Math.max(0, Math.floor((bp[i] - lo) / width)));
+    for (const i of cand) { const b = bucketOf(i); capA[b] += a[i] * cap[i]; slopeS[b] += a[i] * sOf(i); }
+    let sTotal = 0;
+    for (let b = 0; b < BUCKETS; b++) sTotal += slopeS[b];
+    // Walk the bucket edges: h(edge_b) with buckets ≤ b capped and the later ones still growing.
+    let accA = 0; let accS = sTotal; let found = BUCKETS - 1;
+    for (let b = 0; b < BUCKETS; b++) {
+      const edge = b === BUCKETS - 1 ? hi : lo + (b + 1) * width;
+      if (fixedA + accA + capA[b] + edge * (fixedS + accS - slopeS[b]) >= target) { found = b; break; }
+      accA += capA[b]; accS -= slopeS[b];
+    }
+    fixedA += accA;
+    fixedS += accS - slopeS[found];
+    cand = cand.filter((i) => bucketOf(i) === found);
+    const nlo = lo + found * width;
+    hi = found === BUCKETS - 1 ? hi : lo + (found + 1) * width;
+    lo = nlo;
+  }
+  // Exact: at lo every candidate still grows; walk their breakpoints in order.
+  let value = fixedA + fixedS * lo; let slope = fixedS;
+  for (const i of cand) { value += a[i] * sOf(i) * lo; slope += a[i] * sOf(i); }
+  cand.sort((p, q) => bp[p] - bp[q]);
+  let r = lo;
+  for (const i of cand) {
+    const at = value + slope * (bp[i] - r);
+    if (at >= target) break;
+    value = at; r = bp[i]; slope -= a[i] * sOf(i);
+  }
+  return slope > 0 ? r + (target - value) / slope : r;
 }
