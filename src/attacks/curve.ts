@@ -8,7 +8,8 @@ import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { formatEpsilon, parseEpsilonList } from './epsilon.js';
 import { checkCurve, maskingWarnings, type MaskingCheck } from './masking.js';
-import { cleanAccuracy, l2, linf, psnr, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from './metrics.js';
+import { meanFinite, measureAttack } from './measure.js';
+import { cleanAccuracy, targetedSuccess, untargetedSuccess, type Rate } from './metrics.js';
 import { resolveTargets } from './objectives.js';
 import { runAttack, type AttackSpec, type CustomAttackSpec } from './registry.js';
 import type { AttackProgress, AttackResult, Labels } from './types.js';
@@ -103,11 +104,6 @@ async function labelArray(labels: Labels): Promise<Int32Array> {
   return Int32Array.from(arr);
 }
 
-const meanFinite = (v: readonly number[]): number => {
-  const f = v.filter(Number.isFinite);
-  return f.length > 0 ? f.reduce((a, b) => a + b, 0) / f.length : Number.NaN;
-};
-
 /**
  * The curve of a logit attack (the spec's `epsilon` is replaced by each budget in turn).
  *
@@ -132,13 +128,11 @@ export async function robustnessCurve(
     });
     try {
       await options.onResult?.(eps, r);
-      const [p, li, l2v] = [await psnr(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
+      const m = await measureAttack(x, r, y, { target, ssim: 'never' });
       rows.push({
-        epsilon: eps, label: epsLabel(eps), arm: 'attack',
-        cleanAccuracy: cleanAccuracy(r.cleanPredictions, y), robustAccuracy: robustAccuracy(r.cleanPredictions, r.predictions, y),
-        untargetedSuccess: untargetedSuccess(r.cleanPredictions, r.predictions, y),
-        targetedSuccess: target === null ? null : targetedSuccess(r.predictions, y, target),
-        psnr: meanFinite(p.perImage), linfMax: li.max, l2Mean: l2v.mean, warnings: r.warnings,
+        epsilon: eps, label: epsLabel(eps), arm: 'attack', cleanAccuracy: m.cleanAccuracy, robustAccuracy: m.robustAccuracy,
+        untargetedSuccess: m.untargetedSuccess, targetedSuccess: m.targetedSuccess,
+        psnr: meanFinite(m.psnr.perImage), linfMax: m.linf.max, l2Mean: m.l2.mean, warnings: r.warnings,
       });
     } finally {
       r.adversarial.dispose();
@@ -209,28 +203,4 @@ export async function unitAttackCurve(
     kind: 'unit', attack, epsilons, arms, target, images: x.shape[0], rows, seed: options.seed ?? 0, seconds: (Date.now() - t0) / 1000,
     ...curveChecks(rows, 'unit'),
   };
-}
-
-const pct = (r: Rate | null): string => (r === null || !Number.isFinite(r.rate) ? '–' : `${(100 * r.rate).toFixed(1)}%`);
-
-/** The curve as table rows (header first): ε, arm, robust accuracy, untargeted and targeted success, PSNR, L∞. */
-export function curveTable(c: RobustnessCurve): string[][] {
-  return [
-    ['ε', 'arm', 'robust acc.', 'untargeted', c.target ? `→ ${c.target}` : 'targeted', 'PSNR dB', 'L∞ ×255'],
-    ...c.rows.map((r) => [
-      r.label, r.arm, pct(r.robustAccuracy), pct(r.untargetedSuccess), pct(r.targetedSuccess),
-      Number.isFinite(r.psnr) ? r.psnr.toFixed(1) : '–', (r.linfMax * 255).toFixed(1),
-    ]),
-  ];
-}
-
-/** The curve as CSV text. */
-export function curveToCsv(c: RobustnessCurve): string {
-  const cell = (r: Rate | null): string => (r === null || !Number.isFinite(r.rate) ? '' : String(r.rate));
-  const lines = ['epsilon,label,arm,clean_accuracy,robust_accuracy,untargeted_success,targeted_success,psnr,linf_max,l2_mean'];
-  for (const r of c.rows) {
-    lines.push([r.epsilon, r.label, r.arm, cell(r.cleanAccuracy), cell(r.robustAccuracy), cell(r.untargetedSuccess), cell(r.targetedSuccess),
-      Number.isFinite(r.psnr) ? r.psnr : '', r.linfMax, r.l2Mean].join(','));
-  }
-  return lines.join('\n') + '\n';
 }

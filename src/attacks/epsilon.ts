@@ -1,28 +1,44 @@
 import { usageError } from '../errors.js';
 
-const FRACTION = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*\/\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*$/i;
-const DECIMAL = /^\s*[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?\s*$/i;
+const NUMBER = '[0-9]*\\.?[0-9]+(?:[eE][-+]?[0-9]+)?';
+const FRACTION = new RegExp(`^\\s*(${NUMBER})\\s*\\/\\s*(${NUMBER})\\s*$`);
+const DECIMAL = new RegExp(`^\\s*${NUMBER}\\s*$`);
+
+/** The text forms of a budget: a decimal or a fraction like `4/255` (the scenario schema checks strings with it). */
+export const EPSILON_TEXT = new RegExp(`^\\s*${NUMBER}\\s*(?:\\/\\s*${NUMBER}\\s*)?$`);
+
+/** A budget as read from a number or text, before its range is checked. */
+export type EpsilonReading =
+  | { ok: true; value: number }
+  | { ok: false; problem: 'divides-by-zero' | 'unreadable' | 'type' };
+
+/**
+ * Reads a budget written as a number, a decimal (`'0.03'`) or a fraction (`'4/255'`), without checking its range.
+ * The one ε reader: {@link parseEpsilon}, the scenario schema and the scenario checks all read ε through it.
+ */
+export function readEpsilon(value: unknown): EpsilonReading {
+  if (typeof value === 'number') return { ok: true, value };
+  if (typeof value !== 'string') return { ok: false, problem: 'type' };
+  const frac = FRACTION.exec(value);
+  if (frac) {
+    const den = Number(frac[2]);
+    return den === 0 ? { ok: false, problem: 'divides-by-zero' } : { ok: true, value: Number(frac[1]) / den };
+  }
+  return DECIMAL.test(value) ? { ok: true, value: Number(value) } : { ok: false, problem: 'unreadable' };
+}
 
 function parseOne(value: string | number, path: string, allowZero: boolean, max: number): number {
-  let eps: number;
-  if (typeof value === 'number') {
-    eps = value;
-  } else if (typeof value === 'string') {
-    const frac = FRACTION.exec(value);
-    if (frac) {
-      const den = Number(frac[2]);
-      if (den === 0) throw usageError(`${path}: '${value}' divides by zero`, { path, hint: 'write ε like 4/255 or 0.0157' });
-      eps = Number(frac[1]) / den;
-    } else if (DECIMAL.test(value)) {
-      eps = Number(value);
-    } else {
-      throw usageError(`${path}: cannot read '${value}' as a number`, {
+  const r = readEpsilon(value);
+  if (!r.ok) {
+    if (r.problem === 'divides-by-zero') throw usageError(`${path}: '${String(value)}' divides by zero`, { path, hint: 'write ε like 4/255 or 0.0157' });
+    if (r.problem === 'unreadable') {
+      throw usageError(`${path}: cannot read '${String(value)}' as a number`, {
         path, hint: 'write ε in pixel units as a fraction or a decimal, e.g. 4/255 or 0.0157',
       });
     }
-  } else {
     throw usageError(`${path} must be a number or a string like '4/255', got ${typeof value}`, { path });
   }
+  const eps = r.value;
   const ok = Number.isFinite(eps) && (allowZero ? eps >= 0 : eps > 0) && eps <= max;
   if (!ok) {
     const hiText = max === Number.POSITIVE_INFINITY ? '∞)' : `${max}]`;

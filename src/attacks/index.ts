@@ -27,11 +27,14 @@ export {
 } from './metrics.js';
 export { randomUnits, type RandomUnitsOptions } from './random-units.js';
 export {
-  unitAttack, disposeUnitAttack, measureUnitEffect, unitAttackToJson,
+  unitAttack, disposeUnitAttack, measureUnitEffect,
   type UnitAttackOptions, type UnitAttackResult, type UnitAttackArm, type UnitSelection, type SideSelection, type UnitShaping,
-  type MeasureUnitEffectOptions, type RateJson,
+  type MeasureUnitEffectOptions,
 } from './unit/index.js';
 export {
-  robustnessCurve, unitAttackCurve, curveTable, curveToCsv, DEFAULT_EPSILONS,
+  robustnessCurve, unitAttackCurve, DEFAULT_EPSILONS,
   type CurveRow, type RobustnessCurve, type RobustnessCurveOptions, type LogitCurveOptions, type UnitCurveOptions,
 } from './curve.js';
+// The attacks return data; the report formats it. These formatters are exported here too, where users found them.
+export { unitAttackToJson, type RateJson } from '../report/attack-json.js';
+export { curveTable, curveToCsv } from '../report/curve-table.js';

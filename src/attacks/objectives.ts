@@ -1,5 +1,6 @@
 import * as tf from '../tf.js';
 import { nearestNames, usageError } from '../errors.js';
+import { findClass } from '../models/classes.js';
 import type { Classifier } from '../models/types.js';
 import { checkNumber } from './_internals/validate.js';
 import { classMargin, crossEntropy, oneHot } from './_internals/logits.js';
@@ -130,7 +131,7 @@ export function resolveTargets(classifier: Classifier, target: TargetSpec | unde
       throw usageError(`${p}: class index ${t} is out of range; the model has ${names.length} classes (0…${names.length - 1})`, { path: p });
     }
     if (typeof t === 'string') {
-      const i = names.indexOf(t);
+      const i = findClass(names, t);
       if (i >= 0) return i;
       const list = names.length <= 30 ? names.join(', ') : `${nearestNames(t, names, 5).join(', ')} … (${names.length} classes)`;
       throw usageError(`${p}: unknown target class '${t}'`, { path: p, hint: `valid classes: ${list}` });

@@ -3,16 +3,15 @@
  * attacks and dissection passes inside it spread their images over them. `--workers 1` (or a pool of size 1) does
  * the work on the calling thread.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '../tf.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool, serializeError, type PoolTask, type PoolWorkerMessage, type SerializedError, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, usageError } from '../errors.js';
-import { PACKAGE_ROOT } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
+import { workerScriptSource, type WorkerScriptSource } from '../util/worker-script.js';
 import type { PoolLoadOptions, PoolWorkerData } from './worker.js';
 import './tasks.js';
 
@@ -36,22 +35,11 @@ export interface StartPoolOptions {
   load?: PoolLoadOptions;
 }
 
-/**
- * How to start the worker script: the compiled `worker.js` beside this module; under tsx, the `.ts` source through a
- * bootstrap that registers tsx in the thread; else the built package's `dist/parallel/worker.js` (e.g. inside a test
- * runner that transforms sources in memory).
- */
-function workerSource(): { file: URL } | { eval: string } {
-  const js = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return { file: js };
-  const ts = new URL('./worker.ts', import.meta.url);
-  if (existsSync(fileURLToPath(ts)) && process.execArgv.some((a) => a.includes('tsx'))) {
-    const api = import.meta.resolve('tsx/esm/api');
-    return { eval: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })` };
-  }
-  const built = path.join(PACKAGE_ROOT, 'dist', 'parallel', 'worker.js');
-  if (existsSync(built)) return { file: pathToFileURL(built) };
-  throw usageError('worker threads need the compiled package (dist/parallel/worker.js)', { path: '--workers', hint: 'run `npm run build`, or pass --workers 1' });
+/** How to start the worker script (see {@link workerScriptSource}): a usage error when it cannot start here. */
+function workerSource(): WorkerScriptSource {
+  const source = workerScriptSource(import.meta.url, 'parallel', 'worker', { tsx: true });
+  if (source) return source;
+  throw usageError('worker threads need the compiled package (dist/parallel/worker.js)', { path: 'workers', hint: 'run `npm run build`, or pass --workers 1' });
 }
 
 /** Whether pool workers can start here (a compiled worker script, or tsx). */

@@ -6,10 +6,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '../tf.js';
-import { curveTable, curveToCsv, type RobustnessCurve } from '../attacks/curve.js';
-import type { Rate } from '../attacks/metrics.js';
+import type { RobustnessCurve } from '../attacks/curve.js';
 import type { AttackResult } from '../attacks/types.js';
-import { unitAttackToJson, type UnitAttackResult } from '../attacks/unit/index.js';
+import type { UnitAttackResult } from '../attacks/unit/types.js';
+import { curveJson, unitAttackToJson } from './attack-json.js';
+import { curveTable, curveToCsv } from './curve-table.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
 import { UnitAttackError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
@@ -83,7 +84,7 @@ export async function writeAttackReport(
     await fs.mkdir(outDir, { recursive: true });
     for (const d of ['adversarial', 'perturbation', ...(run.kind === 'unit' ? ['heatmaps'] : [])]) await fs.mkdir(path.join(outDir, d), { recursive: true });
   } catch (err) {
-    throw new UnitAttackError('UA_IO', `cannot create the folder '${outDir}': ${(err as Error).message}`, { file: outDir, path: '--out', cause: err });
+    throw new UnitAttackError('UA_IO', `cannot create the folder '${outDir}': ${(err as Error).message}`, { file: outDir, path: 'outDir', cause: err });
   }
   const n = x.shape[0];
   const ids = (options.ids ?? Array.from({ length: n }, (_, i) => `img-${String(i).padStart(3, '0')}`)).map(safeName);
@@ -150,20 +151,6 @@ export async function writeAttackReport(
     heatmapLayout: run.kind === 'unit' ? HEATMAP_TITLES : undefined,
   });
   return files;
-}
-
-const rateJson = (r: Rate | null): { rate: number | null; count: number; total: number } | null =>
-  (r === null ? null : { rate: Number.isFinite(r.rate) ? r.rate : null, count: r.count, total: r.total });
-
-/** A curve as JSON-able data. */
-export function curveJson(c: RobustnessCurve): Record<string, unknown> {
-  return {
-    ...c,
-    rows: c.rows.map((r) => ({
-      ...r, cleanAccuracy: rateJson(r.cleanAccuracy), robustAccuracy: rateJson(r.robustAccuracy), untargetedSuccess: rateJson(r.untargetedSuccess),
-      targetedSuccess: rateJson(r.targetedSuccess), psnr: Number.isFinite(r.psnr) ? r.psnr : null,
-    })),
-  };
 }
 
 /** Writes a curve as `curve.txt` (table), `curve.csv`, `curve.json` and `curve.png`. */

@@ -5,6 +5,7 @@
  */
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { nearestNames } from '../errors.js';
+import { readEpsilon } from '../attacks/epsilon.js';
 import type { ScenarioIssueCode } from './errors.js';
 import { GENERATOR_METRICS, METRICS, readFraction, type MetricName, type ScenarioFile } from './schema.js';
 
@@ -77,11 +78,12 @@ function whyNot(metric: MetricName, file: ScenarioFile): string {
 }
 
 function checkEpsilon(value: number | string, norm: 'linf' | 'l2', path: (string | number)[], issues: FieldIssue[], name = 'epsilon'): void {
-  if (typeof value === 'string' && /\/\s*0*\.?0*\s*$/.test(value)) {
+  const r = readEpsilon(value);
+  if (!r.ok && r.problem === 'divides-by-zero') {
     issues.push({ code: 'invalid_value', path, message: `${name} '${value}' divides by zero`, hint: 'write ε like 4/255 or 0.0157' });
     return;
   }
-  const eps = readFraction(value);
+  const eps = r.ok ? r.value : Number.NaN;
   if (!Number.isFinite(eps) || eps <= 0) {
     issues.push({ code: 'invalid_value', path, message: `${name} must be > 0, got ${String(value)}`, hint: 'ε is in pixel units on [0, 1] images, e.g. 4/255' });
   } else if (norm === 'linf' && eps > 1) {

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { readImageRgb, rgbToTensor, type RgbImage } from '../data/images.js';
 import { SCENE_CLASSES, renderScene, sampleScenes } from '../data/scenes/index.js';
 import { UnitAttackError, nearestNames } from '../errors.js';
+import { findClass } from '../models/classes.js';
 import type { Classifier } from '../models/types.js';
 import type { ErroredInput } from '../report/types.js';
 import { ScenarioError, scenarioError } from './errors.js';
@@ -46,17 +47,6 @@ async function resize(img: RgbImage, h: number, w: number): Promise<RgbImage> {
   if (img.width === w && img.height === h) return img;
   const raw = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h, { fit: 'fill' }).raw().toBuffer();
   return { data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), width: w, height: h };
-}
-
-function classIndex(classifier: Classifier, label: string | number): number {
-  if (typeof label === 'number') return Number.isInteger(label) && label >= 0 && label < classifier.classNames.length ? label : -1;
-  const i = classifier.classNames.indexOf(label);
-  if (i >= 0) return i;
-  if (/^\d+$/.test(label)) {
-    const k = Number(label);
-    if (k < classifier.classNames.length) return k;
-  }
-  return -1;
 }
 
 function classList(classifier: Classifier): string {
@@ -103,7 +93,7 @@ export async function loadInputs(scenario: Scenario, classifier: Classifier): Pr
   const ids: string[] = [];
   const errored: ErroredInput[] = [];
   for (const e of inputs.entries) {
-    const k = classIndex(classifier, e.label);
+    const k = findClass(classifier.classNames, e.label, { indexText: true });
     if (k < 0) {
       const near = typeof e.label === 'string' ? nearestNames(e.label, classifier.classNames, 1)[0] : undefined;
       issues.push({

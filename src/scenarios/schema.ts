@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { nearestNames } from '../errors.js';
+import { EPSILON_TEXT, readEpsilon } from '../attacks/epsilon.js';
 
 /** The metrics an expectation can name. See `docs/ci.md` for their definitions. */
 export const METRICS = [
@@ -80,20 +81,16 @@ function strict<T extends z.ZodRawShape>(shape: T, description?: string) {
   return description === undefined ? s : s.describe(description);
 }
 
-/** A number, or a string that is a decimal or a fraction like `4/255`. */
-const FRACTION_RE = /^\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*(?:\/\s*[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*)?$/;
-
 /** A number that may be written as a fraction, e.g. `4/255`. */
 export const numberOrFraction = z.union([
   z.number(),
-  z.string().regex(FRACTION_RE, { error: 'must be a number or a fraction like 4/255' }),
+  z.string().regex(EPSILON_TEXT, { error: 'must be a number or a fraction like 4/255' }),
 ]);
 
-/** Reads a {@link numberOrFraction} value (already checked against the pattern). */
+/** Reads a {@link numberOrFraction} value (already checked against the pattern) with the ε reader; NaN when unreadable. */
 export function readFraction(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const [a, b] = v.split('/');
-  return b === undefined ? Number(a) : Number(a) / Number(b);
+  const r = readEpsilon(v);
+  return r.ok ? r.value : Number.NaN;
 }
 
 const seed = z.int().min(0).max(2 ** 32 - 1);

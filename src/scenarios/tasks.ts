@@ -4,14 +4,16 @@
  */
 import * as tf from '../tf.js';
 import {
-  cleanAccuracy, disposeUnitAttack, formatEpsilon, l2, linf, psnr, robustAccuracy, runAttack, ssim, targetedSuccess, unitAttack,
-  unitAttackToJson, untargetedSuccess, checkGradientMasking, checkSquare, maskingWarnings, wilsonInterval,
+  cleanAccuracy, disposeUnitAttack, formatEpsilon, runAttack, unitAttack, checkGradientMasking, checkSquare, maskingWarnings, wilsonInterval,
   type AttackResult, type Rate, type AttackSpec, type AutoAttackComponent, type ObjectiveSpec, type UnitAttackResult, type UnitEffect,
 } from '../attacks/index.js';
+import { measureAttack } from '../attacks/measure.js';
 import { encodePng, perturbationPicture, tensorToRgb, type RgbImage } from '../data/images.js';
 import { availableConcepts, unitsForClass, type Atlas } from '../dissection/index.js';
 import { UnitAttackError, nearestNames } from '../errors.js';
+import { findClass } from '../models/classes.js';
 import type { Classifier } from '../models/types.js';
+import { unitAttackToJson } from '../report/attack-json.js';
 import { barChartSvg } from '../report/bars.js';
 import { perturbationAmplification } from '../report/heatmap.js';
 import { addPngText, heatmapOverlay } from '../report/images.js';
@@ -102,7 +104,7 @@ async function unitMaps(classifier: Classifier, x: tf.Tensor4D, layer: string, p
 function classOf(classifier: Classifier, ref: string | number | undefined, scenario: Scenario, at: (string | number)[]): number | undefined {
   if (ref === undefined) return undefined;
   const names = classifier.classNames;
-  const k = typeof ref === 'number' ? (ref < names.length ? ref : -1) : names.indexOf(ref);
+  const k = findClass(names, ref);
   if (k < 0) {
     throw scenarioError(issueAt(scenario.source, 'not_found', at, typeof ref === 'number'
       ? `class index ${ref} is out of range: the model has ${names.length} classes (0…${names.length - 1})`
@@ -316,17 +318,16 @@ async function runLogitAttackTask(ctx: TaskContext, a: Exclude<ResolvedAttack, {
     out.warnings.push(...maskingWarnings(checks));
     t0 = performance.now();
     const adPred = attack.predictions;
-    setRate(out, 'clean_accuracy', cleanAccuracy(clean, labels));
-    setRate(out, 'robust_accuracy', robustAccuracy(clean, adPred, labels));
-    setRate(out, 'untargeted_success', untargetedSuccess(clean, adPred, labels));
-    if (target !== undefined) setRate(out, 'targeted_success', targetedSuccess(adPred, labels, target));
-    const p = await psnr(adv, x);
-    out.metrics.psnr = p.finite > 0 ? p.mean : Number.POSITIVE_INFINITY;
-    const [h, w] = classifier.inputSize;
-    if (h >= 11 && w >= 11) out.metrics.ssim = (await ssim(adv, x)).mean;
-    else out.warnings.push(`ssim needs images of at least 11×11; the model takes ${h}×${w}`);
-    out.metrics.linf = (await linf(adv, x)).max;
-    out.metrics.l2 = (await l2(adv, x)).max;
+    const m = await measureAttack(x, { adversarial: adv, cleanPredictions: clean, predictions: adPred }, labels, { target: target ?? null, ssim: 'when-possible' });
+    setRate(out, 'clean_accuracy', m.cleanAccuracy);
+    setRate(out, 'robust_accuracy', m.robustAccuracy);
+    setRate(out, 'untargeted_success', m.untargetedSuccess);
+    if (m.targetedSuccess) setRate(out, 'targeted_success', m.targetedSuccess);
+    out.metrics.psnr = m.psnr.finite > 0 ? m.psnr.mean : Number.POSITIVE_INFINITY;
+    if (m.ssim) out.metrics.ssim = m.ssim.mean;
+    out.warnings.push(...m.warnings);
+    out.metrics.linf = m.linf.max;
+    out.metrics.l2 = m.l2.max;
     out.durations.metrics = seconds(t0);
     out.details.attack = {
       kind: a.kind, epsilon: a.epsilon ?? null, epsilonText: a.epsilon !== undefined ? formatEpsilon(a.epsilon) : null,

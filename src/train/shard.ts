@@ -4,7 +4,7 @@
  * function, so a batch split over workers gives the gradient of the whole batch (the sum of the shards' sums).
  */
 import * as tf from '../tf.js';
-import { sceneBatch } from './scene-batch.js';
+import { sceneBatch } from '../data/scenes/batch.js';
 
 /** What {@link shardGradient} returns: plain numbers and one flat array, so it crosses threads cheaply. */
 export interface ShardGradient {

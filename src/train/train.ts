@@ -8,11 +8,11 @@ import { saveLayersModel } from '../models/io.js';
 import { buildVgg16, checkBlockWidths, type Vgg16Options } from '../models/vgg16.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { BackendName } from '../engine/backend.js';
-import { sceneBatch } from './scene-batch.js';
+import { sceneBatch } from '../data/scenes/batch.js';
 import { flattenVariables, gatherShards, shardGradient, splitBatch, trainableVariables } from './shard.js';
 import { TrainWorkers } from './workers.js';
 
-export { sceneBatch } from './scene-batch.js';
+export { sceneBatch } from '../data/scenes/batch.js';
 
 /** Options for {@link trainScenesModel}; the defaults are the recipe of `builtin:scenes-vgg16`. */
 export interface TrainOptions {
@@ -114,16 +114,16 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   r.blockWidths ??= null;
   if (r.blockWidths !== null) checkBlockWidths(r.blockWidths);
   const posInt = (name: keyof TrainOptions, v: number): void => {
-    if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${v}`, { path: `--${name}` });
+    if (!Number.isInteger(v) || v < 1) throw usageError(`${name} must be a positive integer, got ${v}`, { path: name });
   };
   posInt('epochs', r.epochs); posInt('scenesPerEpoch', r.scenesPerEpoch); posInt('batchSize', r.batchSize);
   posInt('checkpointEvery', r.checkpointEvery); posInt('evalCount', r.evalCount); posInt('workers', r.workers);
   if (r.maxSteps !== undefined) posInt('maxSteps', r.maxSteps);
-  if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learningRate must be in (0, 1), got ${r.learningRate}`, { path: '--learning-rate' });
+  if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learningRate must be in (0, 1), got ${r.learningRate}`, { path: 'learningRate' });
   for (const c of r.classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: '--classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
   }
-  if (r.evalSeed === r.seed) throw usageError('evalSeed must differ from seed, so held-out scenes are never trained on', { path: '--eval-seed' });
+  if (r.evalSeed === r.seed) throw usageError('evalSeed must differ from seed, so held-out scenes are never trained on', { path: 'evalSeed' });
   return r;
 }
 
@@ -138,7 +138,7 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
   const totalSteps = stepsPerEpoch * o.epochs;
   const ckptDir = path.join(o.out, CHECKPOINT_DIR);
   await fs.mkdir(ckptDir, { recursive: true }).catch((err: unknown) => {
-    throw new UnitAttackError('UA_IO', `cannot create '${ckptDir}': ${(err as Error).message}`, { file: o.out, path: '--out' });
+    throw new UnitAttackError('UA_IO', `cannot create '${ckptDir}': ${(err as Error).message}`, { file: o.out, path: 'out' });
   });
   const model = buildVgg16(modelOptions(o));
   const optimizer = tf.train.adam(o.learningRate);
@@ -156,7 +156,7 @@ export async function trainScenesModel(options: TrainOptions, hooks: TrainHooks 
     for (const k of ['seed', 'batchSize', 'inputSize', 'widthMultiplier', 'blockWidths', 'fcWidth', 'scenesPerEpoch'] as const) {
       if (JSON.stringify(state.options[k] ?? null) !== JSON.stringify(o[k])) {
         throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(state.options[k] ?? null)}, not ${JSON.stringify(o[k])}`, {
-          path: `--${k}`, hint: 'use the same options to resume, another --out, or --no-resume to start over',
+          path: k, hint: 'use the same options to resume, another --out, or --no-resume to start over',
         });
       }
     }

@@ -1,19 +1,37 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT } from '../models/io.js';
 
+/** How to start a worker thread: a script file, or code to evaluate. */
+export type WorkerScriptSource = { file: URL } | { eval: string };
+
 /**
- * The compiled worker script `<name>.js` of a source folder: beside the calling module when it runs from `dist/`,
- * else in the built package's `dist/<folder>/` (e.g. inside a test runner that transforms sources in memory).
- * `undefined` when neither exists.
+ * How to start the worker script `<name>` of a source folder: the compiled `<name>.js` beside the calling module
+ * (when it runs from `dist/`); with `tsx`, under tsx the `.ts` source through a bootstrap that registers tsx in the
+ * thread; else the built package's `dist/<folder>/<name>.js` (e.g. inside a test runner that transforms sources in
+ * memory). `undefined` when none is possible. The one worker-script lookup.
  *
  * @param moduleUrl the caller's `import.meta.url`
  * @param folder the caller's folder below `src/`, e.g. `train`
  */
-export function compiledWorkerScript(moduleUrl: string, folder: string, name: string): string | undefined {
-  const here = fileURLToPath(new URL(`./${name}.js`, moduleUrl));
-  if (existsSync(here)) return here;
+export function workerScriptSource(moduleUrl: string, folder: string, name: string, options: { tsx?: boolean } = {}): WorkerScriptSource | undefined {
+  const js = new URL(`./${name}.js`, moduleUrl);
+  if (existsSync(fileURLToPath(js))) return { file: js };
+  const ts = new URL(`./${name}.ts`, moduleUrl);
+  if (options.tsx && existsSync(fileURLToPath(ts)) && process.execArgv.some((a) => a.includes('tsx'))) {
+    const api = import.meta.resolve('tsx/esm/api');
+    return { eval: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })` };
+  }
   const built = path.join(PACKAGE_ROOT, 'dist', folder, `${name}.js`);
-  return existsSync(built) ? built : undefined;
+  return existsSync(built) ? { file: pathToFileURL(built) } : undefined;
+}
+
+/**
+ * The compiled worker script `<name>.js` of a source folder as a path (see {@link workerScriptSource}, without tsx).
+ * `undefined` when there is none.
+ */
+export function compiledWorkerScript(moduleUrl: string, folder: string, name: string): string | undefined {
+  const source = workerScriptSource(moduleUrl, folder, name);
+  return source && 'file' in source ? fileURLToPath(source.file) : undefined;
 }

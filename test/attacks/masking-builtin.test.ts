@@ -4,7 +4,7 @@ import { checkGradientMasking } from '../../src/attacks/masking.js';
 import { SCENE_CLASSES } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { loadClassifier } from '../../src/models/io.js';
-import { sceneBatch } from '../../src/train/scene-batch.js';
+import { sceneBatch } from '../../src/data/scenes/batch.js';
 
 beforeAll(async () => { await initBackend({ backend: 'wasm' }); });
 

@@ -1,7 +1,8 @@
 import * as tf from '../../src/tf.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { unitAttackCurve } from '../../src/attacks/curve.js';
-import { disposeUnitAttack, measureUnitEffect, unitAttack, unitAttackToJson, type UnitAttackOptions } from '../../src/attacks/unit/index.js';
+import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOptions } from '../../src/attacks/unit/index.js';
+import { unitAttackToJson } from '../../src/report/attack-json.js';
 import type { Atlas, AtlasUnit } from '../../src/dissection/atlas.js';
 import { UnitAttackError } from '../../src/errors.js';
 import type { Classifier } from '../../src/models/types.js';

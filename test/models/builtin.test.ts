@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SCENE_CLASSES, sceneSeed } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { BUILTIN_MODELS, loadClassifier } from '../../src/models/io.js';
-import { sceneBatch } from '../../src/train/scene-batch.js';
+import { sceneBatch } from '../../src/data/scenes/batch.js';
 
 beforeAll(async () => { await initBackend({ backend: 'wasm' }); });
 

@@ -1,5 +1,6 @@
 import * as tf from '../../tf.js';
 import { nearestNames, usageError } from '../../errors.js';
+import { findClass } from '../../models/classes.js';
 import type { Labels } from '../types.js';
 
 /** True labels with class names replaced by their indices in `classNames`; indices and tensors pass through. */
@@ -10,7 +11,7 @@ export function labelIndices(classNames: readonly string[], labels: Labels): Arr
   if (!named) return labels as ArrayLike<number>;
   return Array.from(labels, (v, i) => {
     if (typeof v !== 'string') return v;
-    const k = classNames.indexOf(v);
+    const k = findClass(classNames, v);
     if (k < 0) {
       throw usageError(`labels[${i}] = '${v}' is not a class of this model`, {
         path: `labels[${i}]`, hint: `did you mean ${nearestNames(v, classNames, 3).map((c) => `'${c}'`).join(' or ')}? (or give class indices)`,

@@ -1,24 +1,29 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '../../tf.js';
-import { curveTable, robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
+import { robustnessCurve, unitAttackCurve, type RobustnessCurve } from '../../attacks/curve.js';
 import { formatEpsilon, parseEpsilon, parseEpsilonList } from '../../attacks/epsilon.js';
 import { AUTOATTACK_VERSIONS, type AutoAttackComponent } from '../../attacks/autoattack.js';
 import { checkGradientMasking, maskingWarnings, type MaskingCheck } from '../../attacks/masking.js';
-import { l2, linf, psnr, ssim, cleanAccuracy, robustAccuracy, targetedSuccess, untargetedSuccess, type Rate } from '../../attacks/metrics.js';
+import { meanFinite, measureAttack } from '../../attacks/measure.js';
+import type { Rate } from '../../attacks/metrics.js';
 import { attackNames, runAttack } from '../../attacks/registry.js';
 import type { AttackProgress, AttackResult } from '../../attacks/types.js';
-import { disposeUnitAttack, unitAttack, unitAttackToJson, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit/index.js';
+import { disposeUnitAttack, unitAttack, type UnitAttackArm, type UnitAttackOptions, type UnitAttackResult } from '../../attacks/unit/index.js';
 import { listImages, loadImage } from '../../data/images.js';
-import { SCENE_CLASSES, renderScene, sceneSeed } from '../../data/scenes/index.js';
+import { sceneBatch } from '../../data/scenes/batch.js';
+import { SCENE_CLASSES } from '../../data/scenes/index.js';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { dissect } from '../../dissection/dissect.js';
 import { initBackend, type BackendInfo } from '../../engine/backend.js';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../../errors.js';
 import { forceOption, prepareOutDir } from '../out-dir.js';
 import { loadClassifier } from '../../models/io.js';
+import { findClass } from '../../models/classes.js';
 import type { Classifier } from '../../models/types.js';
-import { curveJson, writeAttackReport, writeCurve } from '../../report/attack-report.js';
+import { curveJson, rateJson, unitAttackToJson } from '../../report/attack-json.js';
+import { writeAttackReport, writeCurve } from '../../report/attack-report.js';
+import { curveTable } from '../../report/curve-table.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
@@ -406,14 +411,9 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise
     if (h !== w) throw usageError(`the scene world renders square images, but the model takes ${h}×${w}`, { path: '--synthetic' });
     const n = argv.count as number;
     const seed = argv.seed as number;
-    const px = new Float32Array(n * h * w * 3);
-    const ids: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = renderScene({ cls, seed: sceneSeed(seed, i), size: h });
-      for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k] / 255;
-      ids.push(`${cls}-${i}`);
-    }
-    return { x: tf.tensor4d(px, [n, h, w, 3]), labels: new Int32Array(n).fill(label), ids, source: `${n} synthetic ${cls} scenes (dataset seed ${seed})`, labelsFrom: 'synthetic' };
+    const { x } = sceneBatch([cls], seed, 0, n, h);
+    const ids = Array.from({ length: n }, (_, i) => `${cls}-${i}`);
+    return { x, labels: new Int32Array(n).fill(label), ids, source: `${n} synthetic ${cls} scenes (dataset seed ${seed})`, labelsFrom: 'synthetic' };
   }
   const files = argv.images !== undefined ? await listImages(argv.images as string) : (argv.image as string[]);
   if (files.length === 0) throw usageError(`no images (.png, .jpg, .jpeg, .webp) in '${String(argv.images)}'`, { path: '--images' });
@@ -454,8 +454,7 @@ async function loadInputs(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise
 
 /** A class named by its name or by its index. */
 function classIndex(clf: Classifier, name: string, option: string): number {
-  let i = clf.classNames.indexOf(name);
-  if (i < 0 && /^\d+$/.test(name) && Number(name) < clf.classNames.length) i = Number(name);
+  const i = findClass(clf.classNames, name, { indexText: true });
   if (i < 0) {
     throw usageError(`${option}: the model has no class '${name}'`, {
       path: option, hint: `classes: ${clf.classNames.length <= 30 ? clf.classNames.join(', ') : nearestNames(name, clf.classNames, 5).join(', ') + ', …'}`,
@@ -540,13 +539,10 @@ function topClasses(pred: Int32Array, classNames: readonly string[]): string {
 }
 
 async function logitMetrics(r: AttackResult, x: tf.Tensor4D, labels: Int32Array, target: number | null): Promise<{ table: string[]; json: Record<string, unknown> }> {
-  const [p, s, li, l2v] = [await psnr(r.adversarial, x), await ssim(r.adversarial, x), await linf(r.adversarial, x), await l2(r.adversarial, x)];
-  const ts = target === null ? null : targetedSuccess(r.predictions, labels, target);
-  const us = untargetedSuccess(r.cleanPredictions, r.predictions, labels);
-  const ra = robustAccuracy(r.cleanPredictions, r.predictions, labels);
-  const ca = cleanAccuracy(r.cleanPredictions, labels);
-  const psnrMean = ((v) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN))(p.perImage.filter(Number.isFinite));
-  const rj = (v: Rate | null): unknown => (v === null ? null : { rate: Number.isFinite(v.rate) ? v.rate : null, count: v.count, total: v.total });
+  const m = await measureAttack(x, r, labels, { target });
+  const [p, s, li, l2v, ts, us, ra, ca] = [m.psnr, m.ssim!, m.linf, m.l2, m.targetedSuccess, m.untargetedSuccess, m.robustAccuracy, m.cleanAccuracy];
+  const psnrMean = meanFinite(p.perImage);
+  const rj = rateJson;
   return {
     table: [
       ['', r.attack].join('\t'),

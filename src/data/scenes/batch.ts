@@ -1,5 +1,6 @@
-import * as tf from '../tf.js';
-import { renderScene, sceneSeed } from '../data/scenes/index.js';
+import * as tf from '../../tf.js';
+import { renderScene } from './render.js';
+import { sceneSeed } from './sample.js';
 
 /** Renders scenes `[from, from+count)` of dataset `seed` as a batch: images [N,S,S,3] in [0,1] and class indices. */
 export function sceneBatch(classes: readonly string[], datasetSeed: number, from: number, count: number, size: number): { x: tf.Tensor4D; y: Int32Array; seeds: number[] } {
