@@ -1,10 +1,12 @@
 import chalk from 'chalk';
 import { UnitAttackError } from '../errors.js';
+import { flagOf } from './flags.js';
 
 /** Formats an error for the terminal: `✖ message → at path (file)` and the hint. */
 export function formatError(err: unknown, debug: boolean): string {
   if (err instanceof UnitAttackError) {
-    const where = [err.path ? `at ${err.path}` : '', err.file && !err.message.includes(err.file) ? `(${err.file})` : '']
+    // A library error names its field; the command line shows the flag that sets it.
+    const where = [err.path ? `at ${flagOf(err.path) ?? err.path}` : '', err.file && !err.message.includes(err.file) ? `(${err.file})` : '']
       .filter(Boolean).join(' ');
     let s = chalk.red('✖ ') + err.message + (where ? chalk.dim(` → ${where}`) : '');
     if (err.hint) s += '\n' + chalk.yellow('  hint: ') + err.hint.replace(/\n/g, '\n  ');

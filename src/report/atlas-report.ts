@@ -48,7 +48,7 @@ export const ATLAS_REPORT_ENTRIES: readonly string[] = ['atlas.json', 'units.csv
  */
 export async function writeAtlasReport(atlas: Atlas, outDir: string, options: AtlasReportOptions = {}): Promise<AtlasReportFiles> {
   await fs.mkdir(outDir, { recursive: true }).catch((err: unknown) => {
-    throw new UnitAttackError('UA_IO', `cannot create the folder '${outDir}': ${(err as Error).message}`, { file: outDir, path: '--out', cause: err });
+    throw new UnitAttackError('UA_IO', `cannot create the folder '${outDir}': ${(err as Error).message}`, { file: outDir, path: 'outDir', cause: err });
   });
   const files: AtlasReportFiles = {
     atlas: path.join(outDir, 'atlas.json'),

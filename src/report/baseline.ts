@@ -21,7 +21,7 @@ export function parseTolerances(values: readonly (string | number)[] | undefined
     const s = String(raw).trim();
     const m = /^(?:([a-z_][a-z0-9_]*)\s*=\s*)?([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)$/i.exec(s);
     if (!m) {
-      throw usageError(`--tolerance must be a number or metric=number, got '${s}'`, { path: '--tolerance', hint: 'e.g. --tolerance 0.02 --tolerance psnr=0.5' });
+      throw usageError(`--tolerance must be a number or metric=number, got '${s}'`, { path: 'tolerances', hint: 'e.g. --tolerance 0.02 --tolerance psnr=0.5' });
     }
     t[m[1] ?? '*'] = Number(m[2]);
   }

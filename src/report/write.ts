@@ -48,7 +48,7 @@ export async function writeReports(output: RunOutput, dir: string): Promise<Writ
   try {
     await fs.mkdir(abs, { recursive: true });
   } catch (err) {
-    throw new UnitAttackError('UA_IO', `cannot create the report folder '${dir}': ${(err as Error).message}`, { file: dir, cause: err, path: '--out' });
+    throw new UnitAttackError('UA_IO', `cannot create the report folder '${dir}': ${(err as Error).message}`, { file: dir, cause: err, path: 'dir' });
   }
   await removeStaleTemporaries(abs);
   const images: string[] = [];

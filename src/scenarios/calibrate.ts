@@ -114,12 +114,12 @@ export async function calibrateScenario(scenario: Scenario, options: CalibrateOp
     });
   }
   const n = options.seeds ?? 5;
-  if (!Number.isInteger(n) || n < 1) throw usageError(`--seeds must be a positive integer, got ${String(options.seeds)}`, { path: '--seeds' });
+  if (!Number.isInteger(n) || n < 1) throw usageError(`--seeds must be a positive integer, got ${String(options.seeds)}`, { path: 'seeds' });
   const margin = options.margin ?? 0.03;
-  if (!Number.isFinite(margin) || margin < 0) throw usageError(`--margin must be a number ≥ 0, got ${String(options.margin)}`, { path: '--margin' });
+  if (!Number.isFinite(margin) || margin < 0) throw usageError(`--margin must be a number ≥ 0, got ${String(options.margin)}`, { path: 'margin' });
   const own = scenario.inputs.seed;
   const from = options.from ?? own + 1;
-  if (!Number.isSafeInteger(from)) throw usageError(`--from must be an integer, got ${String(options.from)}`, { path: '--from' });
+  if (!Number.isSafeInteger(from)) throw usageError(`--from must be an integer, got ${String(options.from)}`, { path: 'from' });
   const others = Array.from({ length: n }, (_, i) => from + i).filter((s) => s !== own);
   while (others.length < n) others.push(Math.max(...others, own) + 1);
   const seeds = [own, ...others];

@@ -154,7 +154,7 @@ export async function fuzzClassifier(
   if (!Number.isInteger(runs) || runs < 1) throw usageError(`runs must be a positive integer, got ${String(options.runs)}`, { path: 'fuzz.runs' });
   if (!Number.isInteger(seed)) throw usageError(`seed must be an integer, got ${String(options.seed)}`, { path: 'fuzz.seed' });
   if (options.path !== undefined && !/^\d+(:\d+)*$/.test(options.path)) {
-    throw usageError(`path must be a fast-check counterexample path like 12:0:3, got '${options.path}'`, { path: '--path' });
+    throw usageError(`path must be a fast-check counterexample path like 12:0:3, got '${options.path}'`, { path: 'path' });
   }
   if (images.length !== labels.length || images.length !== cleanPredictions.length) {
     throw usageError(`fuzzClassifier needs one label and one prediction per image (${images.length} images, ${labels.length} labels, ${cleanPredictions.length} predictions)`, { path: 'labels' });

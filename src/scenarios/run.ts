@@ -343,14 +343,14 @@ function versions(): Record<string, string> {
 
 function checkReplay(scenarios: readonly Scenario[], options: RunScenariosOptions): void {
   if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= -(2 ** 31) && options.seed < 2 ** 32)) {
-    throw usageError(`--seed must be an integer, got ${String(options.seed)}`, { path: '--seed' });
+    throw usageError(`--seed must be an integer, got ${String(options.seed)}`, { path: 'seed' });
   }
   if (options.path === undefined) return;
-  if (options.seed === undefined) throw usageError('--path replays a counterexample and needs the --seed it was found with', { path: '--path', hint: 'copy both from the report: --seed S --path P' });
+  if (options.seed === undefined) throw usageError('--path replays a counterexample and needs the --seed it was found with', { path: 'path', hint: 'copy both from the report: --seed S --path P' });
   const fuzz = scenarios.filter((s) => s.task.kind === 'fuzz');
   if (fuzz.length !== 1) {
     throw usageError(`--path replays one fuzz scenario, but ${fuzz.length} of the scenarios named fuzz`, {
-      path: '--path', hint: 'name the one scenario file the counterexample came from',
+      path: 'path', hint: 'name the one scenario file the counterexample came from',
     });
   }
 }
@@ -426,7 +426,7 @@ export function assembleResults(scenarios: ScenarioResult[], options: RunScenari
 export async function runScenarios(scenarios: readonly Scenario[], options: RunScenariosOptions = {}): Promise<RunOutput> {
   checkReplay(scenarios, options);
   const workers = options.workers ?? 1;
-  if (!Number.isInteger(workers) || workers < 1) throw usageError(`--workers must be a positive integer, got ${String(options.workers)}`, { path: '--workers' });
+  if (!Number.isInteger(workers) || workers < 1) throw usageError(`--workers must be a positive integer, got ${String(options.workers)}`, { path: 'workers' });
   const created = new Date();
   const t0 = performance.now();
   if (backendInfo() === undefined) await initBackend(options.backend ? { backend: options.backend } : {});

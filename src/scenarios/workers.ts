@@ -22,7 +22,7 @@ export function hasWorkerScript(): boolean {
 export function workerScript(): string {
   const script = compiledWorkerScript(import.meta.url, 'scenarios', 'worker');
   if (script !== undefined) return script;
-  throw usageError('--workers needs the compiled package (dist/scenarios/worker.js)', { path: '--workers', hint: 'run `npm run build`, or run without --workers' });
+  throw usageError('--workers needs the compiled package (dist/scenarios/worker.js)', { path: 'workers', hint: 'run `npm run build`, or run without --workers' });
 }
 
 /** Groups scenarios by model and deals the groups to `workers` bins, largest first to the emptiest. */

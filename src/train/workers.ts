@@ -14,7 +14,7 @@ function workerScript(): string {
   const script = compiledWorkerScript(import.meta.url, 'train', 'train-worker');
   if (script !== undefined) return script;
   throw usageError('training with --workers > 1 needs the compiled package (dist/train/train-worker.js)', {
-    path: '--workers', hint: 'run `npm run build`, or train with --workers 1',
+    path: 'workers', hint: 'run `npm run build`, or train with --workers 1',
   });
 }
 

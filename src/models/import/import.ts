@@ -73,7 +73,7 @@ function sniff(bytes: Buffer): 'hdf5' | 'zip' | 'json' | 'other' {
  * const m = await convertModelFile('resnet18_places365.onnx', { classes: 'categories_places365.txt' });
  */
 export async function convertModelFile(file: string, options: ImportOptions = {}): Promise<ConvertedModel> {
-  if (!existsSync(file)) throw usageError(`no file at '${file}'`, { file, path: '--from' });
+  if (!existsSync(file)) throw usageError(`no file at '${file}'`, { file, path: 'file' });
   const bytes = await fs.readFile(file).catch((err: unknown) => {
     throw new UnitAttackError('UA_IO', `cannot read '${file}': ${(err as Error).message}`, { file, cause: err });
   });
@@ -101,7 +101,7 @@ export async function convertModelFile(file: string, options: ImportOptions = {}
   let notes: string[];
   const source: ConvertedModel['source'] = { file: base, format: 'onnx', sha256, bytes: bytes.byteLength };
   if (kind === 'hdf5') {
-    if (inputSize !== undefined) throw usageError('--input-size applies to ONNX models only; a Keras model fixes its input size', { path: '--input-size' });
+    if (inputSize !== undefined) throw usageError('--input-size applies to ONNX models only; a Keras model fixes its input size', { path: 'inputSize' });
     // Loaded on demand: h5wasm instantiates its wasm module on import, which no other command needs.
     const { readKerasH5 } = await import('./keras/h5.js');
     const { kerasModelFromH5, vgg16FromKerasWeights } = await import('./keras/convert.js');
@@ -126,7 +126,7 @@ export async function convertModelFile(file: string, options: ImportOptions = {}
     const preprocess = options.preprocess ?? (format === 'onnx' ? 'torch' : 'caffe');
     if (!(preprocess in PREPROCESS_PRESETS)) {
       throw usageError(`unknown preprocessing preset '${String(preprocess)}'`, {
-        path: '--preprocess', hint: `use one of: ${Object.keys(PREPROCESS_PRESETS).join(', ')}`,
+        path: 'preprocess', hint: `use one of: ${Object.keys(PREPROCESS_PRESETS).join(', ')}`,
       });
     }
     if (options.preprocess === undefined) {
@@ -150,7 +150,7 @@ export async function resolveClasses(spec: string | readonly string[] | undefine
     try {
       text = await fs.readFile(spec, 'utf8');
     } catch (err) {
-      throw usageError(`cannot read the classes file '${spec}': ${(err as Error).message}`, { file: spec, path: '--classes' });
+      throw usageError(`cannot read the classes file '${spec}': ${(err as Error).message}`, { file: spec, path: 'classes' });
     }
     names = parseClassNames(text, spec);
   } else {
@@ -158,12 +158,12 @@ export async function resolveClasses(spec: string | readonly string[] | undefine
   }
   if (names.length !== numClasses) {
     throw usageError(`${where} has ${names.length} class names, but the model outputs ${numClasses} classes`, {
-      path: '--classes', ...(typeof spec === 'string' ? { file: spec } : {}),
+      path: 'classes', ...(typeof spec === 'string' ? { file: spec } : {}),
       hint: `give exactly ${numClasses} names in output order, one per line or as a JSON array`,
     });
   }
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) throw usageError(`${where} names the class '${dup}' twice`, { path: '--classes' });
+  if (dup !== undefined) throw usageError(`${where} names the class '${dup}' twice`, { path: 'classes' });
   return names;
 }
 
@@ -175,10 +175,10 @@ export function parseClassNames(text: string, file = 'the classes file'): string
     try {
       v = JSON.parse(trimmed);
     } catch (err) {
-      throw usageError(`${file} starts with '[' but is not a valid JSON array: ${(err as Error).message}`, { file, path: '--classes' });
+      throw usageError(`${file} starts with '[' but is not a valid JSON array: ${(err as Error).message}`, { file, path: 'classes' });
     }
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
-      throw usageError(`${file} must be a JSON array of strings`, { file, path: '--classes' });
+      throw usageError(`${file} must be a JSON array of strings`, { file, path: 'classes' });
     }
     return v;
   }
@@ -200,7 +200,7 @@ export function parseClassNames(text: string, file = 'the classes file'): string
  */
 export async function importModel(file: string, dir: string, options: ImportOptions & { overwrite?: boolean } = {}): Promise<ImportResult> {
   if (!options.overwrite && existsSync(path.join(dir, 'model.json'))) {
-    throw usageError(`'${dir}' already holds a model`, { file: dir, path: '--out', hint: 'choose another folder, or pass --force to replace it' });
+    throw usageError(`'${dir}' already holds a model`, { file: dir, path: 'dir', hint: 'choose another folder, or pass --force to replace it' });
   }
   const c = await convertModelFile(file, options);
   try {
