@@ -43,10 +43,10 @@ export interface Resolved {
   warnings: string[];
 }
 
-/** Checks every option (naming the culprit) and resolves the unit sets. */
-export function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Resolved {
-  if (options === null || typeof options !== 'object') throw usageError('unitAttack needs options naming the units to steer', { path: 'options' });
-  const warnings: string[] = [];
+type LayerInfo = ReturnType<Classifier['layer']>;
+
+/** Step 1: the steered layer, and that the atlas (if any) describes it. */
+function resolveLayer(classifier: Classifier, options: UnitAttackOptions, warnings: string[]): { atlas: Atlas | undefined; layer: string; info: LayerInfo; numUnits: number } {
   const atlas = options.atlas;
   const layer = options.layer ?? atlas?.layer ?? classifier.defaultLayer;
   if (atlas && layer !== atlas.layer) {
@@ -66,6 +66,13 @@ export function resolveOptions(classifier: Classifier, options: UnitAttackOption
       warnings.push(`the atlas was made for model ${atlas.model} (fingerprint ${atlas.fingerprint}), not this one (${classifier.fingerprint}); unit labels may not apply`);
     }
   }
+  return { atlas, layer, info, numUnits };
+}
+
+type OptimizerOptions = Pick<Resolved, 'attack' | 'norm' | 'epsilon' | 'minPsnr' | 'steps' | 'stepSize' | 'schedule' | 'restarts' | 'randomStart'>;
+
+/** Step 2: the optimizer and its budget. */
+function resolveOptimizer(options: UnitAttackOptions): OptimizerOptions {
   const attack = options.attack ?? 'pgd';
   if (!ATTACKS_WITH_GRADIENTS.includes(attack)) {
     throw usageError(`the unit attack needs a gradient attack; '${attack}' ${attack === 'square' ? 'only sees logits' : 'is not one of them'}`, {
@@ -73,15 +80,23 @@ export function resolveOptions(classifier: Classifier, options: UnitAttackOption
     });
   }
   const norm = checkChoice(options.norm ?? (attack === 'cw' ? 'l2' : 'linf'), 'norm', ['linf', 'l2'] as const);
-  const epsRaw = options.epsilon ?? (norm === 'linf' ? 4 / 255 : 0.5);
-  const epsilon = parseEpsilon(epsRaw, { path: 'epsilon', norm });
+  const epsilon = parseEpsilon(options.epsilon ?? (norm === 'linf' ? 4 / 255 : 0.5), { path: 'epsilon', norm });
   const minPsnr = options.minPsnr === undefined ? undefined : checkNumber(options.minPsnr, 'minPsnr', { min: 0, minExclusive: true });
   if (minPsnr !== undefined && attack === 'cw') throw usageError('minPsnr is supported with pgd and fgsm, not cw', { path: 'minPsnr', hint: "use attack 'pgd', or cap cw through epsilon" });
-  const steps = checkInt(options.steps ?? 50, 'steps', 1);
-  const stepSize = options.stepSize === undefined ? undefined : checkNumber(options.stepSize, 'stepSize', { min: 0, minExclusive: true });
-  const schedule = checkChoice(options.schedule ?? 'cosine', 'schedule', ['constant', 'cosine'] as const);
-  const restarts = checkInt(options.restarts ?? 1, 'restarts', 1);
-  const randomStart = options.randomStart ?? true;
+  return {
+    attack, norm, epsilon, minPsnr,
+    steps: checkInt(options.steps ?? 50, 'steps', 1),
+    stepSize: options.stepSize === undefined ? undefined : checkNumber(options.stepSize, 'stepSize', { min: 0, minExclusive: true }),
+    schedule: checkChoice(options.schedule ?? 'cosine', 'schedule', ['constant', 'cosine'] as const),
+    restarts: checkInt(options.restarts ?? 1, 'restarts', 1),
+    randomStart: options.randomStart ?? true,
+  };
+}
+
+type ObjectiveOptions = Pick<Resolved, 'aggregate' | 'shaping' | 'cap' | 'classWeight' | 'seed' | 'confidence' | 'stopAtTarget' | 'control'>;
+
+/** Step 3: the shape of the objective, the seed and the control. */
+function resolveObjectiveOptions(options: UnitAttackOptions): ObjectiveOptions {
   const aggregate = checkChoice(options.aggregate ?? 'mean', 'aggregate', ['mean', 'max', 'typical'] as const);
   const shaping = checkChoice(options.shaping ?? 'linear', 'shaping', ['linear', 'capped', 'log'] as const);
   const cap = checkNumber(options.cap ?? 2, 'cap', { min: 0, minExclusive: true });
@@ -90,8 +105,13 @@ export function resolveOptions(classifier: Classifier, options: UnitAttackOption
   const confidence = checkNumber(options.confidence ?? 0.99, 'confidence', { min: 0, max: 1, minExclusive: true, maxExclusive: true });
   const stopAtTarget = options.stopAtTarget ?? false;
   if (typeof stopAtTarget !== 'boolean') throw usageError(`stopAtTarget must be true or false, got ${String(stopAtTarget)}`, { path: 'stopAtTarget' });
-  const control = options.control ?? true;
+  return { aggregate, shaping, cap, classWeight, seed, confidence, stopAtTarget, control: options.control ?? true };
+}
 
+/** Step 4: the units of each side, disjoint, and few enough to leave room for a random control. */
+function resolveUnits(
+  options: UnitAttackOptions, atlas: Atlas | undefined, layer: string, numUnits: number, control: boolean,
+): { suppress: SideSelection; excite: SideSelection } {
   const count = options.count === undefined ? undefined : checkInt(options.count, 'count', 1, numUnits);
   const minIou = options.conceptIou === undefined ? undefined : checkNumber(options.conceptIou, 'conceptIou', { min: 0, max: 1, minExclusive: true });
   const steer = steeringLists(options, atlas);
@@ -109,60 +129,81 @@ export function resolveOptions(classifier: Classifier, options: UnitAttackOption
       path: 'count', hint: `steer at most ${Math.floor(numUnits / 2)} units`,
     });
   }
+  return { suppress, excite };
+}
 
+/** Step 5: the target class (measured only, unless the attack may use it) and what needs one. */
+function resolveTarget(classifier: Classifier, options: UnitAttackOptions, o: ObjectiveOptions & { attack: string }): string | number | undefined {
   const target = options.target ?? options.exciteClass;
   if (target !== undefined) resolveTargets(classifier, target, 1, 'target');
-  if (classWeight > 0 && target === undefined) {
-    throw usageError(`classWeight is ${classWeight} but no target is set`, { path: 'target', hint: 'set target, or classWeight 0 for the pure unit attack' });
+  if (o.classWeight > 0 && target === undefined) {
+    throw usageError(`classWeight is ${o.classWeight} but no target is set`, { path: 'target', hint: 'set target, or classWeight 0 for the pure unit attack' });
   }
-  if (stopAtTarget && target === undefined) throw usageError('stopAtTarget needs a target', { path: 'target' });
-  if (attack === 'cw' && target === undefined) {
+  if (o.stopAtTarget && target === undefined) throw usageError('stopAtTarget needs a target', { path: 'target' });
+  if (o.attack === 'cw' && target === undefined) {
     throw usageError('cw stops at a success criterion, so the unit attack with cw needs a target', { path: 'target', hint: 'set target, or use pgd' });
   }
+  return target;
+}
 
-  let scale: Float32Array | null = null;
-  let unitScaleKind: Resolved['unitScaleKind'] = 'none';
+/** Step 6: the per-unit scale of the objective. */
+function resolveScale(
+  options: UnitAttackOptions, atlas: Atlas | undefined, layer: string, numUnits: number, steered: readonly number[],
+): Pick<Resolved, 'scale' | 'unitScaleKind'> {
   const us = options.unitScale ?? (atlas ? 'threshold' : 'none');
+  if (us === 'none') return { scale: null, unitScaleKind: 'none' };
   if (us === 'threshold') {
     if (!atlas) throw usageError("unitScale 'threshold' needs an atlas", { path: 'unitScale', hint: "pass atlas, or unitScale: 'none'" });
     // A unit that barely fires has a tiny threshold, and dividing by it would let that unit dominate the
     // objective: thresholds are floored at a tenth of the layer's median.
     const positive = atlas.units.map((u) => u.threshold).filter((t) => t > 0).sort((a, b) => a - b);
     const floor = positive.length > 0 ? 0.1 * positive[Math.floor(positive.length / 2)] : 0;
-    scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? Math.max(u.threshold, floor) : 0));
-    unitScaleKind = 'threshold';
-    const dead = [...suppress.units, ...excite.units].filter((u) => !(scale![u] > 0));
+    const scale = Float32Array.from(atlas.units, (u) => (u.threshold > 0 ? Math.max(u.threshold, floor) : 0));
+    const dead = steered.filter((u) => !(scale[u] > 0));
     if (dead.length > 0) {
       throw usageError(`units ${dead.join(', ')} have a dissection threshold of 0 (they never fire on the probe set), so they cannot be scaled or steered`, {
         path: 'unitScale', hint: "choose other units, or unitScale: 'none'",
       });
     }
-  } else if (us !== 'none') {
-    if (typeof us === 'string') throw usageError(`unitScale must be 'threshold', 'none' or one number per unit, got ${JSON.stringify(us)}`, { path: 'unitScale' });
-    if (us.length !== numUnits) throw usageError(`unitScale has ${us.length} entries; layer '${layer}' has ${numUnits} units`, { path: 'unitScale' });
-    scale = Float32Array.from(us);
-    unitScaleKind = 'custom';
+    return { scale, unitScaleKind: 'threshold' };
   }
-  let spatialWeights: Float32Array | null = null;
-  if (aggregate === 'typical') {
-    if (!info.spatial) throw usageError(`aggregate 'typical' needs a layer with spatial maps; '${layer}' has none`, { path: 'aggregate' });
-    const hw = info.shape[0] * info.shape[1];
-    if (options.spatialWeights !== undefined) {
-      if (options.spatialWeights.length !== hw * numUnits) {
-        throw usageError(`spatialWeights has ${options.spatialWeights.length} numbers; layer '${layer}' needs ${info.shape[0]}×${info.shape[1]}×${numUnits}`, { path: 'spatialWeights' });
-      }
-      spatialWeights = normaliseWeights(Float32Array.from(options.spatialWeights), hw, numUnits);
-    } else {
-      if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images) or spatialWeights", { path: 'aggregate' });
-      spatialWeights = typicalWeights(atlas, hw, numUnits);
+  if (typeof us === 'string') throw usageError(`unitScale must be 'threshold', 'none' or one number per unit, got ${JSON.stringify(us)}`, { path: 'unitScale' });
+  if (us.length !== numUnits) throw usageError(`unitScale has ${us.length} entries; layer '${layer}' has ${numUnits} units`, { path: 'unitScale' });
+  return { scale: Float32Array.from(us), unitScaleKind: 'custom' };
+}
+
+/** Step 7: the spatial weights of `aggregate: 'typical'`. */
+function resolveSpatialWeights(
+  options: UnitAttackOptions, aggregate: Resolved['aggregate'], atlas: Atlas | undefined, layer: string, info: LayerInfo, numUnits: number,
+): Float32Array | null {
+  if (aggregate !== 'typical') {
+    if (options.spatialWeights !== undefined) throw usageError(`spatialWeights are used only with aggregate 'typical', not '${aggregate}'`, { path: 'spatialWeights' });
+    return null;
+  }
+  if (!info.spatial) throw usageError(`aggregate 'typical' needs a layer with spatial maps; '${layer}' has none`, { path: 'aggregate' });
+  const hw = info.shape[0] * info.shape[1];
+  if (options.spatialWeights !== undefined) {
+    if (options.spatialWeights.length !== hw * numUnits) {
+      throw usageError(`spatialWeights has ${options.spatialWeights.length} numbers; layer '${layer}' needs ${info.shape[0]}×${info.shape[1]}×${numUnits}`, { path: 'spatialWeights' });
     }
-  } else if (options.spatialWeights !== undefined) {
-    throw usageError(`spatialWeights are used only with aggregate 'typical', not '${aggregate}'`, { path: 'spatialWeights' });
+    return normaliseWeights(Float32Array.from(options.spatialWeights), hw, numUnits);
   }
-  return {
-    layer, numUnits, suppress, excite, target, attack, spatialWeights, epsilon, norm, minPsnr, steps, stepSize, schedule, restarts, randomStart,
-    aggregate, scale, unitScaleKind, shaping, cap, classWeight, stopAtTarget, seed, control, confidence, warnings,
-  };
+  if (!atlas) throw usageError("aggregate 'typical' needs an atlas (it weighs each unit's map by where it fires on its top images) or spatialWeights", { path: 'aggregate' });
+  return typicalWeights(atlas, hw, numUnits);
+}
+
+/** Checks every option (naming the culprit) and resolves the unit sets, in the steps above. */
+export function resolveOptions(classifier: Classifier, options: UnitAttackOptions): Resolved {
+  if (options === null || typeof options !== 'object') throw usageError('unitAttack needs options naming the units to steer', { path: 'options' });
+  const warnings: string[] = [];
+  const { atlas, layer, info, numUnits } = resolveLayer(classifier, options, warnings);
+  const optimizer = resolveOptimizer(options);
+  const objective = resolveObjectiveOptions(options);
+  const { suppress, excite } = resolveUnits(options, atlas, layer, numUnits, objective.control);
+  const target = resolveTarget(classifier, options, { ...objective, attack: optimizer.attack });
+  const { scale, unitScaleKind } = resolveScale(options, atlas, layer, numUnits, [...suppress.units, ...excite.units]);
+  const spatialWeights = resolveSpatialWeights(options, objective.aggregate, atlas, layer, info, numUnits);
+  return { layer, numUnits, suppress, excite, target, ...optimizer, ...objective, spatialWeights, scale, unitScaleKind, warnings };
 }
 
 /**
