@@ -7,7 +7,7 @@ import type { Argv } from 'yargs';
 import { UnitAttackError, isUserError, nearestNames, usageError } from '../errors.js';
 import { unfinishedJournals } from '../dissection/index.js';
 import { removeProcessActivationFiles } from '../dissection/store.js';
-import { PACKAGE_ROOT } from '../models/io.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { CliIO, CommandSpec, GlobalArgs } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { formatError } from './format.js';

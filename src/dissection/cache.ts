@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { UnitAttackError } from '../errors.js';
-import { PACKAGE_ROOT } from '../models/io.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import { parseAtlas, saveAtlas, type Atlas } from './atlas.js';
 
 /** The environment variable that moves the cache folder. */

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
-import { PACKAGE_ROOT } from '../models/io.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';

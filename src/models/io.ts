@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import * as tf from '../tf.js';
 import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError } from '../errors.js';
@@ -46,9 +46,7 @@ export const ACCEPTED_MODEL_FORMATS = [
   'a path to such a model.json',
 ];
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The package's root folder (dist/models or src/models are two levels below). */
-export const PACKAGE_ROOT = path.resolve(here, '..', '..');
+export { PACKAGE_ROOT };
 
 /** Built-in models, by name, as folders inside the package. */
 export const BUILTIN_MODELS: Readonly<Record<string, string>> = {

@@ -12,7 +12,8 @@ import { dissect, type Atlas, type DissectOptions, type DissectProgress } from '
 import { backendInfo, initBackend, type BackendName } from '../engine/backend.js';
 import { withPool, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, isUserError, usageError } from '../errors.js';
-import { PACKAGE_ROOT, loadClassifier } from '../models/io.js';
+import { loadClassifier } from '../models/io.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
 import { lazyPool } from '../parallel/index.js';
 import { compareWithBaseline, type Tolerances } from '../report/baseline.js';

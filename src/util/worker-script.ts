@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PACKAGE_ROOT } from '../models/io.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
 /** How to start a worker thread: a script file, or code to evaluate. */
 export type WorkerScriptSource = { file: URL } | { eval: string };
