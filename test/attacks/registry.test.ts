@@ -83,9 +83,9 @@ describe('public API of src/attacks', () => {
     expect(Object.keys(attacks).sort()).toEqual([
       'AUTOATTACK_VERSIONS', 'DEFAULT_EPSILONS', 'NORMS', 'apgd', 'apgdCheckpoints', 'attackNames', 'autoattack', 'buildObjective',
       'checkCurve', 'checkGradientMasking', 'checkSquare', 'checkThreat', 'classMargin', 'cleanAccuracy',
-      'crossEntropy', 'curveTable', 'curveToCsv', 'cw', 'disposeUnitAttack', 'dlrLoss', 'fgsm', 'formatEpsilon',
+      'crossEntropy', 'curveTable', 'curveToCsv', 'cw', 'disposeUnitAttack', 'dlrLoss', 'fab', 'fgsm', 'formatEpsilon',
       'gaussianWindow', 'getAttack', 'l2', 'linf', 'maskingWarnings', 'measureUnitEffect', 'normalQuantile', 'objectiveKinds',
-      'parseEpsilon', 'parseEpsilonList', 'perImageL2', 'perImageLinf', 'pgd', 'project', 'psnr', 'randomUnits',
+      'parseEpsilon', 'parseEpsilonList', 'perImageL2', 'perImageLinf', 'pgd', 'project', 'projectToHyperplane', 'psnr', 'randomUnits',
       'registerAttack', 'registerObjective', 'resolveTargets', 'robustAccuracy', 'robustnessCurve', 'roundTo8Bit',
       'runAttack', 'square', 'squareFraction', 'ssim', 'successOf', 'summarize', 'targetedSuccess', 'unitAttack',
       'unitAttackCurve', 'unitAttackToJson', 'unitEffect', 'untargetedSuccess', 'wilsonInterval',
