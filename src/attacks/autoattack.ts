@@ -33,6 +33,9 @@ export interface AutoAttackOptions extends Omit<AttackOptionsBase, 'objective' |
   checks?: boolean;
 }
 
+/** Square's initial square size (share of the image) in the ensemble: the reference's 0.8, not Square's own default. */
+export const SQUARE_P_INIT = 0.8;
+
 /** What one component of the ensemble did. */
 export interface AutoAttackComponent {
   /** The attack's registry name, e.g. `apgd-t`. */
@@ -100,7 +103,7 @@ export async function autoattack(classifier: Classifier, x: tf.Tensor4D, labels:
       { name: 'apgd-t', spec: { kind: 'apgd-t', ...base, steps, targetClasses } },
       { name: 'fab-t', spec: { kind: 'fab-t', ...base, steps, targetClasses } },
       p.norm === 'linf'
-        ? { name: 'square', spec: { kind: 'square', ...base, queries, objective: { kind: 'margin' } } }
+        ? { name: 'square', spec: { kind: 'square', ...base, queries, pInit: SQUARE_P_INIT, objective: { kind: 'margin' } } }
         : { name: 'square', reason: 'Square is implemented for L∞ only; this run is L2' },
     ]
     : [

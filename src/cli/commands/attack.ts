@@ -374,9 +374,10 @@ function progressTotal(argv: GlobalArgs): number {
   switch (argv.attack as string) {
     case 'pgd': case 'apgd-ce': case 'apgd-dlr': return steps * restarts;
     case 'apgd-t': return steps * restarts * targets;
+    case 'fab-t': return steps * targets;
     case 'cw': return steps * 5;
     case 'square': return (argv.queries as number | undefined) ?? 1000;
-    case 'autoattack': return argv['aa-version'] === 'rand' ? 2 * steps : steps * (1 + targets) + ((argv.queries as number | undefined) ?? 5000);
+    case 'autoattack': return argv['aa-version'] === 'rand' ? 2 * steps : steps * (1 + 2 * targets) + ((argv.queries as number | undefined) ?? 5000);
     default: return steps;
   }
 }
