@@ -37,12 +37,12 @@ export { writeBrodenDataset, readBrodenDataset, type WriteBrodenOptions, type Br
 
 // ── Dissection ──────────────────────────────────────────────────────────────────────────────────────────────────
 export {
-  dissect, loadAtlas, saveAtlas, atlasSummary, availableConcepts, unitsForClass, unitsForConcepts,
+  dissect, dissectShards, loadAtlas, saveAtlas, atlasSummary, availableConcepts, unitsForClass, unitsForConcepts,
   classImportance, ablationCurves, openProbe, registerProbeKind, openImageFolder, withSegmenter,
   type DissectOptions, type DissectProgress, type DissectResult, type Atlas, type AtlasUnit, type AtlasConcept,
   type AtlasSummary, type ConceptMatch, type UnitsForConceptsOptions, type ClassImportance, type ClassImportanceOptions,
   type AblationCurve, type AblationOptions, type OpenProbeOptions, type ProbeSet, type ProbeKind, type ProbeBatch,
-  type ProbeItem, type ProbeConcept, type ImageFolderOptions,
+  type ProbeItem, type ProbeConcept, type ImageFolderOptions, type ShardPart, type DissectShardsResult,
 } from './dissection/index.js';
 
 // ── Segmenter ───────────────────────────────────────────────────────────────────────────────────────────────────
