@@ -10,21 +10,21 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '../tf.js';
-import { UnitAttackError, usageError } from '../errors.js';
+import { UnitAttackError } from '../errors.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
-import { ALGORITHM_VERSION, WORKER_PROBE_KINDS, keyPartsOf, openProbeFor, resolve, spatialShape, type Resolved } from './_internals/setup.js';
+import { ALGORITHM_VERSION, WORKER_PROBE_KINDS, setUpDissection, type Resolved } from './_internals/setup.js';
 import { openShardFiles } from './_internals/shard-file.js';
 import { shardIndices, tallyShard } from './_internals/shards.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas, type AtlasUnit } from './atlas.js';
-import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
+import { SHIPPED_ATLASES, cacheAtlasOrWarn, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { greedyRanking } from './greedy.js';
 import type { IouTally } from './iou.js';
 import { classGradients, type ClassGradient } from './gradients.js';
 import { ablationCurves, rankUnits, type ActivationChunk, type ImportanceMetric } from './importance.js';
-import { defaultLabelSize, type ProbeSet } from './probe.js';
+import type { ProbeSet } from './probe.js';
 import { ActivationStore } from './store.js';
 
 /** Options for {@link dissect}. */
@@ -247,22 +247,7 @@ function buildAtlas(
  */
 export async function dissect(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions = {}): Promise<DissectResult> {
   const t0 = Date.now();
-  const o = resolve(options);
-  const warn = options.onWarning ?? (() => undefined);
-  const progress = options.onProgress ?? (() => undefined);
-  const layer = options.layer ?? classifier.defaultLayer;
-  const [h, w, C] = spatialShape(classifier, layer);
-  const probe = await openProbeFor(classifier, probeOrSpec, options, warn);
-  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize(classifier.inputSize);
-  if (!labelSize.every((v) => Number.isInteger(v) && v > 0)) throw usageError(`labelSize must be two positive integers, got ${JSON.stringify(options.labelSize)}`, { path: 'labelSize' });
-  const topN = Math.min(o.topN, C);
-  for (const c of o.rankingClasses ?? []) {
-    if (!classifier.classNames.includes(c)) {
-      throw usageError(`rankingClasses names '${c}', which is not a class of the model`, { path: 'rankingClasses', hint: `classes: ${classifier.classNames.join(', ')}` });
-    }
-  }
-  const about = keyPartsOf(classifier, layer, probe, labelSize, topN, o);
-  const key = cacheKey(about);
+  const { o, warn, progress, layer, shape: [h, w, C], probe, labelSize, topN, about, key } = await setUpDissection(classifier, probeOrSpec, options);
   const given = options.fromShards ? await openShardFiles(options.fromShards, key, shardIndices(probe.count, o.batchSize).length, about) : undefined;
   const cacheFile = o.cache ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
   const hit = cacheFile ? await cachedAtlas(cacheFile, key, classifier.fingerprint) : undefined;

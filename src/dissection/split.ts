@@ -7,13 +7,13 @@ import path from 'node:path';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
-import { cacheKey } from './cache.js';
+import { writeAtomic } from '../util/atomic.js';
 import type { DissectOptions } from './dissect.js';
 import { runShards } from './_internals/passes.js';
-import { WORKER_PROBE_KINDS, keyPartsOf, openProbeFor, resolve, spatialShape } from './_internals/setup.js';
+import { WORKER_PROBE_KINDS, setUpDissection } from './_internals/setup.js';
 import { encodeShard, shardFileName } from './_internals/shard-file.js';
 import { shardIndices, tallyShard, type ShardOutput } from './_internals/shards.js';
-import { defaultLabelSize, type ProbeSet } from './probe.js';
+import type { ProbeSet } from './probe.js';
 
 /** One part of a dissection split over several jobs. */
 export interface ShardPart {
@@ -55,15 +55,7 @@ export async function dissectShards(classifier: Classifier, probeOrSpec: string 
   if (!Number.isInteger(part.of) || part.of < 1 || !Number.isInteger(part.index) || part.index < 0 || part.index >= part.of) {
     throw usageError(`shard must be a part i of N with 0 ≤ i < N, got ${String(part.index)}/${String(part.of)}`, { path: 'shard', hint: 'e.g. 0/4, 1/4, 2/4 and 3/4 for four jobs (JOB_COMPLETION_INDEX/4 on a Kubernetes Indexed Job)' });
   }
-  const o = resolve(options);
-  const warn = options.onWarning ?? (() => undefined);
-  const progress = options.onProgress ?? (() => undefined);
-  const layer = options.layer ?? classifier.defaultLayer;
-  const [h, w, C] = spatialShape(classifier, layer);
-  const probe = await openProbeFor(classifier, probeOrSpec, options, warn);
-  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize(classifier.inputSize);
-  const about = keyPartsOf(classifier, layer, probe, labelSize, Math.min(o.topN, C), o);
-  const run = cacheKey(about);
+  const { o, warn, progress, layer, shape: [h, w, C], probe, labelSize, about, key: run } = await setUpDissection(classifier, probeOrSpec, options);
   const plan = shardIndices(probe.count, o.batchSize);
   const first = Math.floor((part.index * plan.length) / part.of);
   const shards = Array.from({ length: Math.floor(((part.index + 1) * plan.length) / part.of) - first }, (_, i) => first + i);
@@ -88,7 +80,7 @@ export async function dissectShards(classifier: Classifier, probeOrSpec: string 
       for (const [id, reason] of out.skipped) warn(`skipped the probe image '${id}': ${reason}`);
       const bytes = encodeShard(out, run, s, plan.length, about);
       const file = path.join(part.out, shardFileName(run, s, plan.length, bytes));
-      await writeWhole(file, bytes);
+      await writeAtomic(file, bytes);
       files.push(file);
       seen += out.skipped.length;
       progress({ phase: 'activations', done: seen, total });
@@ -96,22 +88,4 @@ export async function dissectShards(classifier: Classifier, probeOrSpec: string 
     onBatch(n) { seen += n; progress({ phase: 'activations', done: seen, total }); },
   });
   return { run, plan: plan.length, shards, files, seconds: (Date.now() - t0) / 1000 };
-}
-
-/** Writes `bytes` to `file` through a temporary name, flushed before the rename: the file is whole or absent. */
-async function writeWhole(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    const fh = await fs.open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw new UnitAttackError('UA_IO', `cannot write the shard file '${file}': ${(err as Error).message}`, { file, path: 'out', cause: err });
-  }
 }

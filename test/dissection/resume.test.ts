@@ -84,7 +84,7 @@ describe('an interrupted dissection resumes', () => {
     bytes[bytes.length - 5] ^= 0xff; // a changed activation
     await fs.writeFile(path.join(keep, first), bytes);
     await fs.truncate(path.join(keep, second), 100); // a torn file
-    await fs.writeFile(path.join(keep, `${second}.999999999.tmp`), 'left by a process that no longer runs');
+    await fs.writeFile(path.join(keep, `${second}.tmp-999999999-abcdef`), 'left by a process that no longer runs');
     const warnings: string[] = [];
     const again = await dissect(clf, probeDir, { ...OPTIONS, cacheDir, tmpDir: dir, onWarning: (m) => warnings.push(m) });
     expect(warnings.some((w) => w.startsWith('resumed'))).toBe(false);

@@ -10,6 +10,7 @@ import { isGeneratorSpec, loadGenerator } from '../../gan/generator.js';
 import { loadSegmenter } from '../../segment/segmenter.js';
 import { initBackend } from '../../engine/backend.js';
 import { UnitAttackError, usageError } from '../../errors.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 import { loadClassifier } from '../../models/io.js';
 import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-report.js';
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
@@ -223,15 +224,12 @@ async function writePartSettings(out: string, settings: Record<string, unknown>)
     }
     return;
   }
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
     await fs.mkdir(out, { recursive: true });
-    await fs.writeFile(tmp, JSON.stringify(settings, null, 2) + '\n');
-    await fs.rename(tmp, file);
   } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw new UnitAttackError('UA_IO', `cannot write '${file}': ${(err as Error).message}`, { file, path: '--out', cause: err, hint: 'give --out a writable folder' });
+    throw new UnitAttackError('UA_IO', `cannot create '${out}': ${(err as Error).message}`, { file: out, path: '--out', cause: err, hint: 'give --out a writable folder' });
   }
+  await writeJsonAtomic(file, settings);
 }
 
 /** The settings recorded in a part folder's `dissect.json`. */

@@ -6,7 +6,8 @@ import { UnitAttackError, usageError } from '../../errors.js';
 import type { Classifier } from '../../models/types.js';
 import type { DissectOptions } from '../dissect.js';
 import { ATLAS_VERSION } from '../atlas.js';
-import { openProbe, type ProbeSet } from '../probe.js';
+import { cacheKey } from '../cache.js';
+import { defaultLabelSize, openProbe, type ProbeSet } from '../probe.js';
 import { openSegmentedProbe } from '../segmented.js';
 
 /** Kinds of probe set that pool workers open from their spec (others are read on this thread only). */
@@ -76,4 +77,39 @@ export function keyPartsOf(classifier: Classifier, layer: string, probe: ProbeSe
     ...(o.ranking === 'greedy' ? { ranking: o.ranking, rankingClasses: o.rankingClasses } : {}),
     ...(o.threshold !== 'quantile' ? { threshold: o.threshold } : {}),
   };
+}
+
+/** What every classifier dissection settles before its passes. */
+export interface DissectSetup {
+  o: Resolved;
+  warn: (message: string) => void;
+  progress: NonNullable<DissectOptions['onProgress']>;
+  layer: string;
+  shape: [number, number, number];
+  probe: ProbeSet;
+  labelSize: [number, number];
+  topN: number;
+  /** Everything that decides the result, and its hash (the cache key, and the run of shard files). */
+  about: Record<string, unknown>;
+  key: string;
+}
+
+/** Settles the options, the layer, the probe set, the label size and the key of a classifier dissection. */
+export async function setUpDissection(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions): Promise<DissectSetup> {
+  const o = resolve(options);
+  const warn = options.onWarning ?? (() => undefined);
+  const progress = options.onProgress ?? (() => undefined);
+  const layer = options.layer ?? classifier.defaultLayer;
+  const shape = spatialShape(classifier, layer);
+  const probe = await openProbeFor(classifier, probeOrSpec, options, warn);
+  const labelSize: [number, number] = options.labelSize ? [options.labelSize[0], options.labelSize[1]] : defaultLabelSize(classifier.inputSize);
+  if (!labelSize.every((v) => Number.isInteger(v) && v > 0)) throw usageError(`labelSize must be two positive integers, got ${JSON.stringify(options.labelSize)}`, { path: 'labelSize' });
+  const topN = Math.min(o.topN, shape[2]);
+  for (const c of o.rankingClasses ?? []) {
+    if (!classifier.classNames.includes(c)) {
+      throw usageError(`rankingClasses names '${c}', which is not a class of the model`, { path: 'rankingClasses', hint: `classes: ${classifier.classNames.join(', ')}` });
+    }
+  }
+  const about = keyPartsOf(classifier, layer, probe, labelSize, topN, o);
+  return { o, warn, progress, layer, shape, probe, labelSize, topN, about, key: cacheKey(about) };
 }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UnitAttackError } from '../../errors.js';
+import { writeAtomic } from '../../util/atomic.js';
 import { processAlive } from '../store.js';
 import type { ShardOutput } from './shards.js';
 
@@ -222,7 +223,7 @@ export class ShardJournal {
     let names: string[] = [];
     try { names = await fs.readdir(dir); } catch { /* no earlier run */ }
     for (const n of names) {
-      const m = /\.(\d+)\.tmp$/.exec(n);
+      const m = /\.tmp-(\d+)-\w+$/.exec(n);
       if (m && !processAlive(Number(m[1]))) await fs.rm(path.join(dir, n), { force: true }).catch(() => undefined);
     }
     return new ShardJournal(dir, run, shards);
@@ -256,22 +257,12 @@ export class ShardJournal {
    * resume (answers false then).
    */
   async write(shard: number, out: ShardOutput): Promise<boolean> {
-    const file = this.file(shard);
-    const tmp = `${file}.${process.pid}.tmp`;
     try {
       await fs.mkdir(this.dir, { recursive: true });
-      const fh = await fs.open(tmp, 'w');
-      try {
-        await fh.writeFile(encodeShard(out, this.run, shard, this.shards));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.rename(tmp, file);
+      await writeAtomic(this.file(shard), encodeShard(out, this.run, shard, this.shards));
       this.written++;
       return true;
     } catch {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
       return false;
     }
   }
