@@ -3,6 +3,11 @@
  * HTML report. Numbers may be NaN or ±Infinity in memory; `results.json` writes NaN as `null` and infinities as
  * the strings `"Infinity"` / `"-Infinity"` (see `./json.ts`).
  */
+import type { UnitEffect } from '../attacks/metrics.js';
+import type { RgbImage } from '../data/images.js';
+import type { AblationCurve } from '../dissection/importance.js';
+import type { AblationExamples, GeneratorAblation } from '../gan/ablate.js';
+import type { GeneratorInsertion, InsertionExamples } from '../gan/insert.js';
 
 export const RESULTS_FORMAT = 'unit-attack-results';
 export const RESULTS_VERSION = 1;
@@ -161,3 +166,44 @@ export interface RunOutput {
   results: RunResults;
   artifacts: ScenarioArtifacts[];
 }
+
+/** A map over an image: one value per cell of an `h×w` grid (any resolution), e.g. where units fire. */
+export interface ImageMap {
+  values: Float32Array;
+  h: number;
+  w: number;
+}
+
+/**
+ * An example of a scenario task as data: the images and maps it shows, for the report to draw (see
+ * `drawTaskArtifacts`). Per {@link ImageRecord}, in the same order.
+ */
+export type TaskExample =
+  /** An input as it is. */
+  | { kind: 'input'; original: RgbImage }
+  /** An attacked input; for a unit attack, how the objective's units changed (positive: the attack's way). */
+  | { kind: 'attack'; original: RgbImage; adversarial: RgbImage; unitChange?: ImageMap }
+  /** An input of the ablated class, with where the ablated units fire. */
+  | { kind: 'ablation'; original: RgbImage; units?: ImageMap }
+  /** A fuzzing counterexample, with the text that replays it (carried in its PNG). */
+  | { kind: 'counterexample'; original: RgbImage; corrupted: RgbImage; text: Readonly<Record<string, string>> };
+
+/** A row of a rates chart: the attack's rate and, with a random-unit control, the control's. */
+export interface RateRow {
+  label: string;
+  value: number;
+  control?: number;
+}
+
+/** A chart of a scenario task as data, for the report to draw (see `drawTaskArtifacts`). */
+export type TaskChart =
+  /** Accuracy and success rates of an attack (`attack`: its name), with the random-unit control's when `control`. */
+  | { kind: 'rates'; attack: string; epsilon?: number; rows: RateRow[]; control: boolean }
+  /** The unit attack's change of spatial-max activation per group of units (`scaled`: ÷ unit threshold). */
+  | { kind: 'unit-effect'; scaled: boolean; unit: UnitEffect; control?: UnitEffect }
+  /** The dissection's ablation curve of a class, with this scenario's accuracy at `topN`. */
+  | { kind: 'ablation-curve'; className: string; curve: AblationCurve; topN: number; accuracy: number }
+  /** A generator's removal curve and its example latents before and after. */
+  | { kind: 'generator-ablation'; result: GeneratorAblation; examples: AblationExamples }
+  /** A generator's insertion by context and its example placements. */
+  | { kind: 'generator-insertion'; result: GeneratorInsertion; examples: InsertionExamples };

@@ -9,24 +9,16 @@ import { ablateConcept, type GeneratorAblation, type RankingKind } from '../gan/
 import { loadGenerator } from '../gan/generator.js';
 import { insertConcept, insertionRatio, type GeneratorInsertion } from '../gan/insert.js';
 import type { Generator } from '../gan/types.js';
-import { ablationChart, insertionChartSvg, pictureGridSvg } from '../report/gan-report.js';
-import { lineChartSvg } from '../report/plot.js';
 import type { MetricInterval, ScenarioResult } from '../report/types.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
 import { scenarioError } from './errors.js';
 import { issueAt } from './load.js';
+import type { TaskMeasures } from './task-context.js';
 import type { Expectation, Scenario } from './types.js';
 
-/** What a generator task produces for the scenario's result. */
-export interface GeneratorTaskOutput {
+/** What a generator task produces: its measures (the removal curve or the insertion by context, as charts) and the generator. */
+export interface GeneratorTaskOutput extends TaskMeasures {
   model: NonNullable<ScenarioResult['model']>;
-  metrics: Record<string, number>;
-  intervals: Record<string, MetricInterval>;
-  details: Record<string, unknown>;
-  warnings: string[];
-  seeds: Record<string, number>;
-  durations: Record<string, number>;
-  plots: Array<{ title: string; svg: string }>;
 }
 
 const OPTION_FIELD: Record<string, string> = {
@@ -144,18 +136,9 @@ export async function runGeneratorTask(scenario: Scenario, progress: (phase: str
       durations.ablation = (performance.now() - t) / 1000;
       const r = out.result;
       const { metrics, intervals } = ablationMetrics(r, scenario.expectations);
-      const plots = [{ title: `Removal curve of ${r.concept.name}`, svg: lineChartSvg(ablationChart(r)) }];
-      for (const kind of Object.keys(out.examples.after) as RankingKind[]) {
-        const after = out.examples.after[kind]!;
-        if (out.examples.before.length === 0) break;
-        plots.push({
-          title: `The same latents before and after, ${kind} ranking`,
-          svg: await pictureGridSvg(out.examples.before.map((b, j) => [b, ...after.map((k) => k[j])]), ['before', ...out.examples.sizes.map((n) => `${n} zeroed`)],
-            out.examples.latents.map((l) => `latent ${l}`), 2),
-        });
-      }
       return {
-        model, metrics, intervals, details: { ablation: r }, warnings: r.warnings, seeds: { latents: r.seed, control: r.seed }, durations, plots,
+        model, metrics, intervals, details: { ablation: r }, warnings: r.warnings, seeds: { latents: r.seed, control: r.seed }, durations,
+        charts: [{ kind: 'generator-ablation', result: r, examples: out.examples }],
       };
     }
     const ins = task.insertion;
@@ -172,14 +155,9 @@ export async function runGeneratorTask(scenario: Scenario, progress: (phase: str
     }
     durations.insertion = (performance.now() - t) / 1000;
     const r = out.result;
-    const plots = [{ title: `${r.concept.name} added, by what was at the cell before`, svg: insertionChartSvg(r) }];
-    if (out.examples.rows.length > 0) {
-      plots.push({
-        title: 'Example placements',
-        svg: await pictureGridSvg(out.examples.rows.map((e) => [e.before, e.after]), ['before', 'after'], out.examples.rows.map((e) => `${e.latent} (${e.cell.join(',')}) ${e.context}`), 3),
-      });
-    }
-    return { model, metrics: insertionMetrics(r, scenario.expectations), intervals: {}, details: { insertion: r }, warnings: r.warnings, seeds: { latents: r.seed }, durations, plots };
+    return { model, metrics: insertionMetrics(r, scenario.expectations), intervals: {}, details: { insertion: r }, warnings: r.warnings, seeds: { latents: r.seed }, durations,
+      charts: [{ kind: 'generator-insertion', result: r, examples: out.examples }],
+    };
   } finally {
     seg?.dispose();
     g.dispose();

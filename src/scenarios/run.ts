@@ -17,6 +17,7 @@ import { PACKAGE_ROOT } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
 import { lazyPool } from '../parallel/index.js';
 import { compareWithBaseline, type Tolerances } from '../report/baseline.js';
+import { drawTaskArtifacts } from '../report/scenario-pictures.js';
 import {
   RESULTS_FORMAT, RESULTS_VERSION, type ExpectationResult, type RunOutput, type RunResults, type ScenarioArtifacts,
   type MetricInterval, type ScenarioFailure, type ScenarioResult,
@@ -238,7 +239,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       Object.assign(result.seeds, g.seeds);
       Object.assign(durations, g.durations);
       result.warnings.push(...g.warnings);
-      artifacts.plots = g.plots;
+      artifacts.plots = (await drawTaskArtifacts([], g.charts)).plots;
       result.expectations = scenario.expectations.map((e) => evaluateExpectation(e, result.metrics[e.metric]));
       result.status = result.expectations.every((e) => e.passed) ? 'passed' : 'failed';
     } catch (err) {
@@ -306,8 +307,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       Object.assign(durations, task.durations);
       result.warnings.push(...task.warnings);
       result.images = task.images;
-      artifacts.images = task.pictures;
-      artifacts.plots = task.plots;
+      Object.assign(artifacts, await drawTaskArtifacts(task.examples, task.charts));
     }
     result.expectations = scenario.expectations.map((e) => evaluateExpectation(e, result.metrics[e.metric], result.intervals?.[e.metric]));
     const inputsOk = inputs.errored.length <= scenario.allowErrors;
