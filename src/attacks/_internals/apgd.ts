@@ -126,51 +126,183 @@ interface Evaluation {
   pred: Int32Array;
 }
 
+/** A point of the end choice of one image: its 8-bit pixels, whether it meets the goal, its loss and score. */
+interface Candidate {
+  x: Float32Array;
+  ok: boolean;
+  loss: number;
+  score: number;
+}
+
 /** One APGD run from one start on `x0` (the images of `global`). */
 async function apgdOnce(
   attack: string, p: Prepared, s: ApgdSettings, loss: Objective, x0: tf.Tensor4D, lossCtx: ObjectiveContext, scoreCtx: ObjectiveContext,
   global: readonly number[], seeds: readonly number[], round: number,
 ): Promise<RunOutput> {
-  const { classifier, epsilon: eps, norm } = p;
-  const lossFn = loss.fromLogits!;
-  const scoreFn = p.objective.fromLogits!;
-  const m = x0.shape[0];
-  const per = x0.size / m;
-  const windows = new Map<number, number>();
-  const cps = apgdCheckpoints(s.steps);
-  for (let j = 1; j < cps.length; j++) windows.set(cps[j], cps[j] - cps[j - 1]);
+  const run = new ApgdRun(attack, p, s, loss, x0, lossCtx, scoreCtx, global, round, s.randomStart ? randomStart(x0, p.epsilon, p.norm, seeds) : x0.clone());
+  try {
+    await run.begin();
+    for (let k = 0; k < s.steps && run.ids.length > 0; k++) await run.iterate(k);
+    return await run.end();
+  } finally {
+    run.dispose();
+  }
+}
 
-  const stepsOut = new Int32Array(m);
-  // The first 8-bit point of each image that met the goal, with its loss and score.
-  const found = new Map<number, { x: Float32Array; loss: number; score: number }>();
+/**
+ * The state of one APGD run: per image still running (row r of every tensor and array; `ids[r]` is its image in the
+ * run) the current and previous points, the best point and its gradient, the losses and the step size. Images that
+ * stop (early stop) are dropped from every row set at once ({@link ApgdRun.compact}).
+ */
+class ApgdRun {
+  ids: number[];
+  private x0a: tf.Tensor4D;
+  private x: tf.Tensor4D;
+  private xPrev: tf.Tensor4D;
+  private xMax: tf.Tensor4D;
+  private g: tf.Tensor4D | null = null;
+  private gMax: tf.Tensor4D | null = null;
+  private f = new Float32Array(0);
+  private fMax = new Float32Array(0);
+  private fMaxLast = new Float32Array(0);
+  private eta: Float32Array;
+  private count: Int32Array;
+  private reducedLast: boolean[];
+  private ctx: ObjectiveContext;
+  /** The first 8-bit point of each image that met the goal, with its loss and score. */
+  private readonly found = new Map<number, { x: Float32Array; loss: number; score: number }>();
+  private readonly stepsOut: Int32Array;
+  /** Checkpoint iteration → length of the window it closes. */
+  private readonly windows = new Map<number, number>();
+  private readonly lossFn: NonNullable<Objective['fromLogits']>;
+  private readonly scoreFn: NonNullable<Objective['fromLogits']>;
+  private readonly m: number;
+  private readonly per: number;
 
-  // Loss, gradient and prediction of the active images at x: one pass per EOT draw (a forward pass without the gradient).
-  const evaluate = async (x: tf.Tensor4D, ctx: ObjectiveContext, ids: readonly number[], withGrad: boolean): Promise<Evaluation> => {
-    let sumV: tf.Tensor1D | undefined; let sumG: tf.Tensor4D | undefined; let pred: tf.Tensor | undefined;
-    const draws = withGrad ? s.eot : 1;
-    for (let e = 0; e < draws; e++) {
-      const kept: tf.Tensor[] = [];
-      const [v, g] = tf.tidy((): [tf.Tensor1D, tf.Tensor4D | undefined] => {
-        if (!withGrad) {
-          const z = classifier.logits(x);
-          kept.push(tf.keep(tf.argMax(z, 1)));
-          return [lossFn(z, ctx), undefined];
-        }
-        const vg = tf.valueAndGrad((xv: tf.Tensor4D) => {
-          const z = classifier.logits(xv);
-          if (e === 0) kept.push(tf.keep(tf.argMax(z, 1)));
-          return lossFn(z, ctx);
-        })(x);
-        return [vg.value, sanitize(vg.grad)];
+  constructor(
+    private readonly attack: string, private readonly p: Prepared, private readonly s: ApgdSettings, private readonly loss: Objective,
+    private readonly x0: tf.Tensor4D, lossCtx: ObjectiveContext, private readonly scoreCtx: ObjectiveContext,
+    private readonly global: readonly number[], private readonly round: number, private readonly start: tf.Tensor4D,
+  ) {
+    this.lossFn = loss.fromLogits!;
+    this.scoreFn = p.objective.fromLogits!;
+    this.m = x0.shape[0];
+    this.per = x0.size / this.m;
+    const cps = apgdCheckpoints(s.steps);
+    for (let j = 1; j < cps.length; j++) this.windows.set(cps[j], cps[j] - cps[j - 1]);
+    this.stepsOut = new Int32Array(this.m);
+    this.ids = Array.from({ length: this.m }, (_, i) => i);
+    this.ctx = lossCtx;
+    this.x0a = x0.clone();
+    this.x = start.clone();
+    this.xPrev = start.clone();
+    this.xMax = start.clone();
+    this.eta = new Float32Array(this.m).fill(2 * p.epsilon);
+    this.count = new Int32Array(this.m);
+    this.reducedLast = new Array<boolean>(this.m).fill(false);
+  }
+
+  /** The loss and gradient at the start (with the gradient check of the first round), and any image already broken there. */
+  async begin(): Promise<void> {
+    const ev = await this.evaluate(this.x, true);
+    this.g = ev.grad;
+    if (this.round === 0) await checkFirstGradient(this.p, this.attack, this.x, ev.grad!, this.ids.map((r) => this.global[r]));
+    this.gMax = ev.grad!.clone();
+    this.f = Float32Array.from(ev.value);
+    this.fMax = Float32Array.from(ev.value);
+    this.fMaxLast = Float32Array.from(ev.value);
+    const atStart = await this.confirm(this.x, ev.pred);
+    if (this.s.earlyStop && atStart.length > 0) this.compact(atStart);
+  }
+
+  /** Iteration k: the checkpoint rule, one momentum step, its evaluation and the bookkeeping of the best point. */
+  async iterate(k: number): Promise<void> {
+    const window = this.windows.get(k);
+    if (window !== undefined) this.checkpoint(k, window);
+    const xNew = this.nextPoint(k);
+    let next: Evaluation;
+    try {
+      next = await this.evaluate(xNew, k < this.s.steps - 1);
+    } catch (err) {
+      xNew.dispose();
+      throw err;
+    }
+    for (const i of this.ids) this.stepsOut[i] += 1;
+    this.keepBest(xNew, next);
+    this.xPrev.dispose(); this.g!.dispose();
+    this.xPrev = this.x; this.x = xNew; this.g = next.grad ?? tf.zerosLike(xNew);
+    this.f = Float32Array.from(next.value);
+    const hit = await this.confirm(xNew, next.pred);
+    if (this.s.earlyStop && hit.length > 0) this.compact(hit);
+    this.s.onProgress?.({ attack: this.attack, step: k + 1, total: this.s.steps, active: this.ids.length, round: this.round });
+  }
+
+  /**
+   * A checkpoint closes the window (w_{j−1}, w_j]: halve the step of the images where the loss rose on fewer than ρ
+   * of its steps, or where neither the step nor the best loss changed since the last checkpoint, and send them back to
+   * their best point.
+   */
+  private checkpoint(k: number, window: number): void {
+    const { count, fMax, fMaxLast, reducedLast, s } = this;
+    const halve = this.ids.map((_, r) => count[r] < s.rho * window || (!reducedLast[r] && fMax[r] === fMaxLast[r]));
+    if (halve.some(Boolean)) {
+      halve.forEach((h, r) => { if (h) { this.eta[r] /= 2; this.f[r] = fMax[r]; } });
+      const [ox, og, xMax, gMax] = [this.x, this.g!, this.xMax, this.gMax!];
+      [this.x, this.g] = tf.tidy(() => {
+        const mask = rowMask(halve, ox.shape);
+        return [tf.where<tf.Tensor4D>(mask, xMax, ox), tf.where<tf.Tensor4D>(mask, gMax, og)];
       });
-      if (e === 0) pred = kept[0];
+      tf.dispose([ox, og]);
+    }
+    this.reducedLast = halve;
+    this.fMaxLast = Float32Array.from(fMax);
+    this.count.fill(0);
+    s.onCheckpoint?.(k, halve, Float32Array.from(this.eta));
+  }
+
+  /** z = P(x + η·step(g)); from the second iteration on, x + α(z − x) + (1 − α)(x − x_prev), projected again. */
+  private nextPoint(k: number): tf.Tensor4D {
+    const { x, xPrev, x0a, g, eta } = this;
+    const { epsilon: eps, norm } = this.p;
+    const momentum = this.s.momentum;
+    return tf.tidy(() => {
+      const z = project(ascentStep(x, g!, tf.tensor1d(eta), norm), x0a, eps, norm);
+      if (k === 0) return z;
+      const moved = tf.add(tf.add(x, tf.mul(tf.sub(z, x), momentum)), tf.mul(tf.sub(x, xPrev), 1 - momentum));
+      return project(moved as tf.Tensor4D, x0a, eps, norm);
+    });
+  }
+
+  /** Counts the rises of the loss and moves the best point (and its gradient) of the images whose loss beat it. */
+  private keepBest(xNew: tf.Tensor4D, next: Evaluation): void {
+    const better = this.ids.map((_, r) => next.value[r] > this.fMax[r]);
+    this.ids.forEach((_, r) => {
+      if (next.value[r] > this.f[r]) this.count[r] += 1;
+      if (better[r]) this.fMax[r] = next.value[r];
+    });
+    if (!better.some(Boolean)) return;
+    const [om, og] = [this.xMax, this.gMax!];
+    [this.xMax, this.gMax] = tf.tidy(() => {
+      const mask = rowMask(better, om.shape);
+      return [tf.where<tf.Tensor4D>(mask, xNew, om), next.grad ? tf.where<tf.Tensor4D>(mask, next.grad, og) : og.clone()];
+    });
+    tf.dispose([om, og]);
+  }
+
+  /** Loss, gradient and prediction of the running images at x: one pass per EOT draw (a forward pass without the gradient). */
+  private async evaluate(x: tf.Tensor4D, withGrad: boolean): Promise<Evaluation> {
+    const draws = withGrad ? this.s.eot : 1;
+    let sumV: tf.Tensor1D | undefined; let sumG: tf.Tensor4D | undefined; let pred: tf.Tensor | undefined;
+    for (let e = 0; e < draws; e++) {
+      const [v, g, pr] = this.draw(x, withGrad, e === 0);
+      if (pr) pred = pr;
       if (sumV === undefined) { sumV = v; sumG = g; } else {
         const [ov, og] = [sumV, sumG!];
         sumV = tf.add(ov, v); sumG = tf.add(og, g!);
         tf.dispose([ov, og, v, g!]);
       }
     }
-    for (const r of ids) p.queries[global[r]] += draws;
+    for (const r of this.ids) this.p.queries[this.global[r]] += draws;
     const value = Float32Array.from(await sumV!.data());
     const predArr = Int32Array.from(await pred!.data());
     tf.dispose([sumV!, pred!]);
@@ -181,178 +313,123 @@ async function apgdOnce(
       og.dispose();
     }
     return { value, grad: sumG ?? null, pred: predArr };
-  };
-
-  const start = s.randomStart ? randomStart(x0, eps, norm, seeds) : x0.clone();
-  // Active state, one row per image still running (`ids` maps rows to images of this run).
-  let ids = Array.from({ length: m }, (_, i) => i);
-  let x0a = x0.clone();
-  let x = start.clone();
-  let xPrev = start.clone();
-  let xMax = start.clone();
-  let ctx = lossCtx;
-  let ev: Evaluation | undefined;
-  try {
-    ev = await evaluate(x, ctx, ids, true);
-    if (round === 0) await checkFirstGradient(p, attack, x, ev.grad!, ids.map((r) => global[r]));
-  } catch (err) {
-    tf.dispose([start, x0a, x, xPrev, xMax, ...(ev?.grad ? [ev.grad] : [])]);
-    throw err;
   }
-  let g = ev.grad!;
-  let gMax = g.clone();
-  let f = Float32Array.from(ev.value);
-  let fMax = Float32Array.from(ev.value);
-  let eta = new Float32Array(m).fill(2 * eps);
-  let count = new Int32Array(m);
-  let fMaxLast = Float32Array.from(ev.value);
-  let reducedLast = new Array<boolean>(m).fill(false);
 
-  const state = (): tf.Tensor[] => [x0a, x, xPrev, xMax, g, gMax];
-  // Rounds the points of rows that meet the goal, checks them again on the 8-bit image, records those that hold.
-  const confirm = async (pt: tf.Tensor4D, pred: Int32Array): Promise<number[]> => {
-    if (loss.goal === 'none') return [];
-    const hit = successOf(loss.goal, pred, ctx);
-    const cand = ids.map((_, r) => r).filter((r) => hit[r] && !found.has(ids[r]));
-    if (cand.length === 0) return [];
-    const candCtx = subsetContext(ctx, cand);
-    const candScore = subsetContext(scoreCtx, cand.map((r) => ids[r]));
-    const xr = tf.tidy(() => roundTo8Bit(gatherRows(pt, cand), gatherRows(x0a, cand), eps, norm));
-    const [pr, lv, sv] = tf.tidy((): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] => {
-      const z = classifier.logits(xr);
-      return [tf.argMax(z, 1), lossFn(z, candCtx), scoreFn(z, candScore)];
+  /** One pass at x: the loss, its (sanitised) input gradient when asked, and the predictions when `withPred`. */
+  private draw(x: tf.Tensor4D, withGrad: boolean, withPred: boolean): [tf.Tensor1D, tf.Tensor4D | undefined, tf.Tensor | undefined] {
+    const { classifier } = this.p;
+    const { lossFn, ctx } = this;
+    const kept: tf.Tensor[] = [];
+    const [v, g] = tf.tidy((): [tf.Tensor1D, tf.Tensor4D | undefined] => {
+      if (!withGrad) {
+        const z = classifier.logits(x);
+        kept.push(tf.keep(tf.argMax(z, 1)));
+        return [lossFn(z, ctx), undefined];
+      }
+      const vg = tf.valueAndGrad((xv: tf.Tensor4D) => {
+        const z = classifier.logits(xv);
+        if (withPred) kept.push(tf.keep(tf.argMax(z, 1)));
+        return lossFn(z, ctx);
+      })(x);
+      return [vg.value, sanitize(vg.grad)];
     });
-    const [pa, la, sa, xa] = [await pr.data(), await lv.data(), await sv.data(), await xr.data() as Float32Array];
-    tf.dispose([xr, pr, lv, sv]);
-    for (const r of cand) p.queries[global[ids[r]]] += 1;
-    const ok = successOf(loss.goal, pa, candCtx);
+    return [v, g, kept[0]];
+  }
+
+  /** Rounds the points of rows that meet the goal, checks them again on the 8-bit image, records those that hold. */
+  private async confirm(pt: tf.Tensor4D, pred: Int32Array): Promise<number[]> {
+    const goal = this.loss.goal;
+    if (goal === 'none') return [];
+    const hit = successOf(goal, pred, this.ctx);
+    const cand = this.ids.map((_, r) => r).filter((r) => hit[r] && !this.found.has(this.ids[r]));
+    if (cand.length === 0) return [];
+    const candCtx = subsetContext(this.ctx, cand);
+    const { epsilon: eps, norm } = this.p;
+    const xr = tf.tidy(() => roundTo8Bit(gatherRows(pt, cand), gatherRows(this.x0a, cand), eps, norm));
+    const ev = await this.scoreRounded(xr, candCtx, subsetContext(this.scoreCtx, cand.map((r) => this.ids[r])));
+    xr.dispose();
+    for (const r of cand) this.p.queries[this.global[this.ids[r]]] += 1;
+    const ok = successOf(goal, ev.pred, candCtx);
     const confirmed: number[] = [];
     cand.forEach((r, k) => {
       if (!ok[k]) return;
-      found.set(ids[r], { x: xa.slice(k * per, (k + 1) * per), loss: la[k], score: sa[k] });
+      this.found.set(this.ids[r], { x: ev.x.slice(k * this.per, (k + 1) * this.per), loss: ev.loss[k], score: ev.score[k] });
       confirmed.push(r);
     });
     return confirmed;
-  };
-  // Drops the rows of images that stopped.
-  const compact = (gone: readonly number[]): void => {
+  }
+
+  /** Prediction, loss and score of 8-bit images `xr` (one forward pass), with their pixels. */
+  private async scoreRounded(xr: tf.Tensor4D, lossCtx: ObjectiveContext, scoreCtx: ObjectiveContext): Promise<{ x: Float32Array; pred: Int32Array; loss: Float32Array; score: Float32Array }> {
+    const [pr, lv, sv] = tf.tidy((): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] => {
+      const z = this.p.classifier.logits(xr);
+      return [tf.argMax(z, 1), this.lossFn(z, lossCtx), this.scoreFn(z, scoreCtx)];
+    });
+    const out = {
+      pred: Int32Array.from(await pr.data()), loss: Float32Array.from(await lv.data()),
+      score: Float32Array.from(await sv.data()), x: Float32Array.from(await xr.data() as Float32Array),
+    };
+    tf.dispose([pr, lv, sv]);
+    return out;
+  }
+
+  /** Drops the rows of images that stopped. */
+  private compact(gone: readonly number[]): void {
     const drop = new Set(gone);
-    const keep = ids.map((_, r) => r).filter((r) => !drop.has(r));
+    const keep = this.ids.map((_, r) => r).filter((r) => !drop.has(r));
     const pick = <T extends tf.Tensor>(t: T): T => { const o = gatherRows(t, keep); t.dispose(); return o; };
-    [x0a, x, xPrev, xMax, g, gMax] = [pick(x0a), pick(x), pick(xPrev), pick(xMax), pick(g), pick(gMax)];
+    [this.x0a, this.x, this.xPrev, this.xMax] = [pick(this.x0a), pick(this.x), pick(this.xPrev), pick(this.xMax)];
+    [this.g, this.gMax] = [pick(this.g!), pick(this.gMax!)];
     const sel = <A extends Float32Array | Int32Array>(a: A): A => a.filter((_, r) => !drop.has(r)) as A;
-    [f, fMax, eta, fMaxLast] = [sel(f), sel(fMax), sel(eta), sel(fMaxLast)];
-    count = sel(count);
-    reducedLast = reducedLast.filter((_, r) => !drop.has(r));
-    ids = keep.map((r) => ids[r]);
-    ctx = subsetContext(ctx, keep);
-  };
+    [this.f, this.fMax, this.eta, this.fMaxLast] = [sel(this.f), sel(this.fMax), sel(this.eta), sel(this.fMaxLast)];
+    this.count = sel(this.count);
+    this.reducedLast = this.reducedLast.filter((_, r) => !drop.has(r));
+    this.ids = keep.map((r) => this.ids[r]);
+    this.ctx = subsetContext(this.ctx, keep);
+  }
 
-  try {
-    const atStart = await confirm(x, ev.pred);
-    if (s.earlyStop && atStart.length > 0) compact(atStart);
-    for (let k = 0; k < s.steps && ids.length > 0; k++) {
-      // A checkpoint closes the window (w_{j−1}, w_j]: halve the step where it stalled and go back to the best point.
-      const window = windows.get(k);
-      if (window !== undefined) {
-        const halve = ids.map((_, r) => count[r] < s.rho * window || (!reducedLast[r] && fMax[r] === fMaxLast[r]));
-        if (halve.some(Boolean)) {
-          halve.forEach((h, r) => { if (h) { eta[r] /= 2; f[r] = fMax[r]; } });
-          const [ox, og] = [x, g];
-          [x, g] = tf.tidy(() => {
-            const mask = rowMask(halve, ox.shape);
-            return [tf.where<tf.Tensor4D>(mask, xMax, ox), tf.where<tf.Tensor4D>(mask, gMax, og)];
-          });
-          tf.dispose([ox, og]);
-        }
-        reducedLast = halve;
-        fMaxLast = Float32Array.from(fMax);
-        count.fill(0);
-        s.onCheckpoint?.(k, halve, Float32Array.from(eta));
-      }
-      const etaNow = eta;
-      const xNew = tf.tidy(() => {
-        const z = project(ascentStep(x, g, tf.tensor1d(etaNow), norm), x0a, eps, norm);
-        if (k === 0) return z;
-        const moved = tf.add(tf.add(x, tf.mul(tf.sub(z, x), s.momentum)), tf.mul(tf.sub(x, xPrev), 1 - s.momentum));
-        return project(moved as tf.Tensor4D, x0a, eps, norm);
-      });
-      const last = k === s.steps - 1;
-      let next: Evaluation;
-      try {
-        next = await evaluate(xNew, ctx, ids, !last);
-      } catch (err) {
-        xNew.dispose();
-        throw err;
-      }
-      for (const i of ids) stepsOut[i] += 1;
-      const better = ids.map((_, r) => next.value[r] > fMax[r]);
-      ids.forEach((_, r) => {
-        if (next.value[r] > f[r]) count[r] += 1;
-        if (better[r]) fMax[r] = next.value[r];
-      });
-      if (better.some(Boolean)) {
-        const [om, og] = [xMax, gMax];
-        [xMax, gMax] = tf.tidy(() => {
-          const mask = rowMask(better, om.shape);
-          return [tf.where<tf.Tensor4D>(mask, xNew, om), next.grad ? tf.where<tf.Tensor4D>(mask, next.grad, og) : og.clone()];
-        });
-        tf.dispose([om, og]);
-      }
-      xPrev.dispose(); g.dispose();
-      xPrev = x; x = xNew; g = next.grad ?? tf.zerosLike(xNew);
-      f = Float32Array.from(next.value);
-      const hit = await confirm(xNew, next.pred);
-      if (s.earlyStop && hit.length > 0) compact(hit);
-      s.onProgress?.({ attack, step: k + 1, total: s.steps, active: ids.length, round });
-    }
-
-    // Each image still running ends at the better of its best point and its start, both rounded to 8 bits (a
-    // rounded best point can lose a little, never below the start); an adversarial point found on the way wins.
+  /**
+   * Each image still running ends at the better of its best point and its start, both rounded to 8 bits (a rounded
+   * best point can lose a little, never below the start); an adversarial point found on the way wins.
+   */
+  async end(): Promise<RunOutput> {
+    const { m, per, ids } = this;
     const outX = new Float32Array(m * per);
     const success = new Array<boolean>(m).fill(false);
     const score = new Float32Array(m);
-    for (const [i, v] of found) {
+    for (const [i, v] of this.found) {
       if (ids.includes(i)) continue;
       outX.set(v.x, i * per); success[i] = true; score[i] = v.score;
     }
     if (ids.length > 0) {
-      const startRows = gatherRows(start, ids);
-      const sc = subsetContext(scoreCtx, ids);
-      const evalRounded = async (pt: tf.Tensor4D): Promise<{ x: Float32Array; pred: Int32Array; loss: Float32Array; score: Float32Array }> => {
-        const xr = roundTo8Bit(pt, x0a, eps, norm);
-        const [pr, lv, sv] = tf.tidy((): [tf.Tensor, tf.Tensor1D, tf.Tensor1D] => {
-          const z = classifier.logits(xr);
-          return [tf.argMax(z, 1), lossFn(z, ctx), scoreFn(z, sc)];
-        });
-        const out = {
-          x: Float32Array.from(await xr.data()), pred: Int32Array.from(await pr.data()),
-          loss: Float32Array.from(await lv.data()), score: Float32Array.from(await sv.data()),
-        };
-        tf.dispose([xr, pr, lv, sv]);
-        for (const i of ids) p.queries[global[i]] += 1;
-        return out;
-      };
-      const a = await evalRounded(xMax);
-      const b = await evalRounded(startRows);
-      startRows.dispose();
-      const okA = loss.goal === 'none' ? ids.map(() => false) : successOf(loss.goal, a.pred, ctx);
-      const okB = loss.goal === 'none' ? ids.map(() => false) : successOf(loss.goal, b.pred, ctx);
+      const a = await this.roundedRows(this.xMax);
+      const startRows = gatherRows(this.start, ids);
+      const b = await this.roundedRows(startRows).finally(() => startRows.dispose());
       ids.forEach((i, r) => {
-        const cands = [
-          { x: a.x.subarray(r * per, (r + 1) * per), ok: okA[r], loss: a.loss[r], score: a.score[r] },
-          { x: b.x.subarray(r * per, (r + 1) * per), ok: okB[r], loss: b.loss[r], score: b.score[r] },
-        ];
-        const fnd = found.get(i);
-        if (fnd) cands.push({ x: fnd.x, ok: true, loss: fnd.loss, score: fnd.score });
+        const cands = [a(r), b(r)];
+        const fnd = this.found.get(i);
+        if (fnd) cands.push({ ...fnd, ok: true });
         let pick = cands[0];
         for (const c of cands.slice(1)) if ((c.ok && !pick.ok) || (c.ok === pick.ok && c.loss > pick.loss)) pick = c;
         outX.set(pick.x, i * per); success[i] = pick.ok; score[i] = pick.score;
       });
     }
-    const [, h, w, c] = x0.shape;
-    return { x: tf.tensor4d(outX, [m, h, w, c]), success, score, steps: stepsOut };
-  } finally {
-    tf.dispose([start, ...state()]);
+    const [, h, w, c] = this.x0.shape;
+    return { x: tf.tensor4d(outX, [m, h, w, c]), success, score, steps: this.stepsOut };
+  }
+
+  /** The running images' points `pt` rounded to 8 bits and scored (one forward pass), as one candidate per row. */
+  private async roundedRows(pt: tf.Tensor4D): Promise<(r: number) => Candidate> {
+    const { epsilon: eps, norm } = this.p;
+    const xr = roundTo8Bit(pt, this.x0a, eps, norm);
+    const ev = await this.scoreRounded(xr, this.ctx, subsetContext(this.scoreCtx, this.ids)).finally(() => xr.dispose());
+    for (const i of this.ids) this.p.queries[this.global[i]] += 1;
+    const ok = this.loss.goal === 'none' ? this.ids.map(() => false) : successOf(this.loss.goal, ev.pred, this.ctx);
+    const per = this.per;
+    return (r) => ({ x: ev.x.subarray(r * per, (r + 1) * per), ok: ok[r], loss: ev.loss[r], score: ev.score[r] });
+  }
+
+  dispose(): void {
+    tf.dispose([this.start, this.x0a, this.x, this.xPrev, this.xMax, ...(this.g ? [this.g] : []), ...(this.gMax ? [this.gMax] : [])]);
   }
 }
