@@ -5,6 +5,7 @@ import * as tf from '../tf.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { writeAtomic } from '../util/atomic.js';
 import { readBrodenDataset } from './broden/read.js';
+import { rawToPng } from './codec.js';
 
 /** Image file extensions unit-attack reads. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'] as const;
@@ -103,7 +104,7 @@ export function tensorToRgb(x: tf.Tensor): RgbImage {
 
 /** Encodes 8-bit RGB as PNG bytes. */
 export async function encodePng(img: RgbImage): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png({ compressionLevel: 6 }).toBuffer();
+  return rawToPng(img.data, img.width, img.height, { compressionLevel: 6 });
 }
 
 /**

@@ -9,7 +9,7 @@
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import sharp, { type OutputInfo } from 'sharp';
+import { decodeRaw, imageSize, rawToPng, type RawPixels } from '../data/codec.js';
 import { IMAGE_EXTENSIONS, readImageRgb } from '../data/images.js';
 import { loadBrodenItem, readBrodenDataset, type LoadedBrodenItem } from '../data/broden/index.js';
 import { CONCEPTS, SCENE_CLASSES, SCENE_WORLD_VERSION } from '../data/scenes/index.js';
@@ -311,25 +311,25 @@ export async function encodeLabelPng(labels: Uint16Array, width: number, height:
   if (labels.length !== width * height) throw usageError(`a ${width}×${height} label map needs ${width * height} values, got ${labels.length}`, { path: 'labels' });
   const rgb = new Uint8Array(width * height * 3);
   for (let i = 0; i < labels.length; i++) { rgb[3 * i] = labels[i] & 255; rgb[3 * i + 1] = labels[i] >> 8; }
-  return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return rawToPng(rgb, width, height);
 }
 
 /** Reads a label map PNG: concept id = R + 256·G (grey images: the grey level). Throws a `UA_INPUT` error naming the file. */
 export async function readLabelPng(file: string): Promise<{ labels: Uint16Array; width: number; height: number }> {
-  let data: Buffer; let info: OutputInfo;
+  let px: RawPixels;
   try {
-    ({ data, info } = await sharp(file, { failOn: 'truncated' }).raw().toBuffer({ resolveWithObject: true }));
+    px = await decodeRaw(file, { failOn: 'truncated' });
   } catch (err) {
     throw inputError(`the label map '${file}' cannot be read (${(err as Error).message.split('\n')[0]})`, {
       file, cause: err, hint: 'label maps are PNG files whose pixels hold concept ids as R + 256·G',
     });
   }
-  const n = info.width * info.height;
-  const c = info.channels;
+  const { data, channels: c } = px;
+  const n = px.width * px.height;
   const labels = new Uint16Array(n);
   if (c <= 2) for (let i = 0; i < n; i++) labels[i] = data[i * c]!;
   else for (let i = 0; i < n; i++) labels[i] = data[i * c] + 256 * data[i * c + 1];
-  return { labels, width: info.width, height: info.height };
+  return { labels, width: px.width, height: px.height };
 }
 
 interface FolderEntry { image: string; label: string; id: string; className?: string; corrupt?: string }
@@ -428,15 +428,13 @@ export const folderProbeKind: ProbeKind = {
       const [is, ls] = await Promise.all([fs.stat(e.image), fs.stat(e.label)]);
       let iw: number | undefined; let ih: number | undefined;
       try {
-        const m = await sharp(e.image).metadata();
-        iw = m.autoOrient?.width ?? m.width; ih = m.autoOrient?.height ?? m.height;
+        ({ width: iw, height: ih } = await imageSize(e.image, { oriented: true }));
       } catch (err) {
         e.corrupt = (err as Error).message.split('\n')[0] ?? 'unreadable';
       }
       let lw: number | undefined; let lh: number | undefined;
       try {
-        const m = await sharp(e.label).metadata();
-        lw = m.width; lh = m.height;
+        ({ width: lw, height: lh } = await imageSize(e.label));
       } catch (err) {
         throw inputError(`the label map '${e.label}' cannot be read (${(err as Error).message.split('\n')[0]})`, { file: e.label, cause: err });
       }

@@ -10,7 +10,7 @@
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import sharp from 'sharp';
+import { imageSize } from '../data/codec.js';
 import { IMAGE_EXTENSIONS, readImageRgb, type FitPolicy } from '../data/images.js';
 import { UnitAttackError, inputError, usageError } from '../errors.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
@@ -92,8 +92,8 @@ export async function openImageFolder(dir: string, options: ImageFolderOptions):
     const st = await fs.stat(e.file);
     stamps[i] = `${e.id}\0${st.size}\0${st.mtimeMs}\n`;
     try {
-      const m = await sharp(e.file).metadata();
-      if ((m.autoOrient?.width ?? m.width) !== W || (m.autoOrient?.height ?? m.height) !== H) resized++;
+      const size = await imageSize(e.file, { oriented: true });
+      if (size.width !== W || size.height !== H) resized++;
     } catch {
       // An unreadable image is skipped, with its reason, when it is read.
     }

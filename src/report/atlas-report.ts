@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import { rawToPng } from '../data/codec.js';
 import { atlasSummary, atlasToCsv, saveAtlas, type Atlas, type AtlasUnit } from '../dissection/atlas.js';
 import { openProbe, type ProbeItem, type ProbeSet } from '../dissection/probe.js';
 import { upsampleMap } from '../dissection/upsample.js';
@@ -142,7 +142,7 @@ export async function renderUnitStrip(atlas: Atlas, unit: AtlasUnit, load: (inde
       }
     }
   }
-  return sharp(out, { raw: { width: stripW, height: H, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
+  return rawToPng(out, stripW, H, { compressionLevel: 9 });
 }
 
 /** The classes whose accuracy falls most when their top units are ablated, largest fall first. */

@@ -4,10 +4,10 @@
  * picture. Zero activation leaves the image untouched; the blend's opacity grows with the activation.
  */
 import * as tf from '../tf.js';
-import sharp from 'sharp';
 import { upsampleMap } from '../dissection/upsample.js';
 import { usageError } from '../errors.js';
-import type { RgbImage } from '../data/images.js';
+import { svgWithTilesToPng } from '../data/codec.js';
+import { encodePng, type RgbImage } from '../data/images.js';
 import type { Classifier } from '../models/types.js';
 
 /** Options for {@link heatmapOverlay}. */
@@ -110,7 +110,7 @@ export function sideBySide(panels: readonly RgbImage[], gap = 4, scale = 1): Rgb
 
 /** Encodes an RGB image as PNG bytes. */
 export async function rgbToPng(img: RgbImage): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
+  return encodePng(img);
 }
 
 /** The before/after heatmaps of one image, for one group of units, on a shared scale. */
@@ -176,8 +176,7 @@ export async function labelledStrip(panels: readonly RgbImage[], legend: StripLe
     + `<text x="136" y="${y + 9}">max: ${escapeText(values)}</text>`
     + (legend.note ? `<text x="0" y="${y + 25}">${escapeText(legend.note)}</text>` : '')
     + '</svg>';
-  const body = await sharp(strip.data, { raw: { width: strip.width, height: strip.height, channels: 3 } }).png().toBuffer();
-  return sharp(Buffer.from(svg)).composite([{ input: body, top: head, left: 0 }]).flatten({ background: '#ffffff' }).png().toBuffer();
+  return svgWithTilesToPng(svg, [{ image: strip, top: head, left: 0 }]);
 }
 
 function formatScale(v: number): string {

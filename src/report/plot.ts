@@ -1,11 +1,11 @@
 /**
  * A small, dependency-free SVG line chart (axes, nice ticks, grid, legend, gaps at NaN) and its rasterisation to
- * PNG with sharp (librsvg; DejaVu Sans is the font). Generic on purpose: ablation curves (accuracy vs N) and
+ * PNG (data/codec: sharp with librsvg; DejaVu Sans is the font). Generic on purpose: ablation curves (accuracy vs N) and
  * robustness curves (accuracy vs ε) draw with the same code.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import { svgToPngBytes } from '../data/codec.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import { writeAtomic } from '../util/atomic.js';
 
@@ -170,7 +170,7 @@ export function lineChartSvg(options: LineChartOptions): string {
 /** Rasterises an SVG document to PNG bytes. `scale` > 1 renders at a higher density for crisp text. */
 export async function svgToPng(svg: string, scale = 1): Promise<Buffer> {
   try {
-    return await sharp(Buffer.from(svg), { density: 72 * scale }).png().toBuffer();
+    return await svgToPngBytes(svg, scale);
   } catch (err) {
     throw new UnitAttackError('UA_INTERNAL', `cannot rasterise the chart: ${(err as Error).message}`, { cause: err });
   }

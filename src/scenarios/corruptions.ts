@@ -4,7 +4,7 @@
  * blur 0, shift 0, JPEG quality 100), so that fast-check shrinks a failure towards the fewest, mildest corruptions.
  * Deterministic: the same parameters give the same bytes.
  */
-import sharp from 'sharp';
+import { jpegRoundTrip } from '../data/codec.js';
 import type { RgbImage } from '../data/images.js';
 import { UnitAttackError, usageError } from '../errors.js';
 
@@ -113,9 +113,7 @@ export async function corrupt(img: RgbImage, c: Corruption): Promise<RgbImage> {
   if (c.jpeg !== undefined && c.jpeg < 100) {
     const q = Math.max(1, Math.min(100, Math.round(c.jpeg)));
     try {
-      const jpg = await sharp(data, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: q }).toBuffer();
-      const { data: raw } = await sharp(jpg).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      return { data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), width: w, height: h };
+      return await jpegRoundTrip(out, q);
     } catch (err) {
       throw new UnitAttackError('UA_INTERNAL', `JPEG compression at quality ${q} failed: ${(err as Error).message}`, { cause: err });
     }

@@ -4,7 +4,7 @@
  * out, recorded with the reason, and the rest run.
  */
 import * as tf from '../tf.js';
-import sharp from 'sharp';
+import { resizeRgb } from '../data/codec.js';
 import { readImageRgb, rgbToTensor, type RgbImage } from '../data/images.js';
 import { SCENE_CLASSES, renderScene, sampleScenes } from '../data/scenes/index.js';
 import { UnitAttackError, nearestNames } from '../errors.js';
@@ -45,8 +45,7 @@ export function imageTensor(img: RgbImage): tf.Tensor4D {
 
 async function resize(img: RgbImage, h: number, w: number): Promise<RgbImage> {
   if (img.width === w && img.height === h) return img;
-  const raw = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(w, h, { fit: 'fill' }).raw().toBuffer();
-  return { data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength), width: w, height: h };
+  return resizeRgb(img, w, h);
 }
 
 function classList(classifier: Classifier): string {

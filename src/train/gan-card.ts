@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import * as tf from '../tf.js';
+import { rawToPng } from '../data/codec.js';
 import type { BackendInfo } from '../engine/backend.js';
 import { generatorLayerNames, generatorOutputSize, GENERATOR_OUTPUT_RANGE } from '../gan/net.js';
 import { saveGenerator } from '../gan/save.js';
@@ -33,7 +33,7 @@ export async function imageGrid(images: Float32Array, n: number, size: number, c
       }
     }
   }
-  return new Uint8Array(await sharp(Buffer.from(px), { raw: { width: W, height: H, channels: 3 } }).png().toBuffer());
+  return new Uint8Array(await rawToPng(px, W, H));
 }
 
 /** `count` samples of a generator from the fixed latents of seed `seed`, as pixels in [0, 1]. */

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
+import { tilesToPng } from '../../data/codec.js';
 import { encodePng, type RgbImage } from '../../data/images.js';
 import { sampleId } from '../../dissection/generated.js';
 import { initBackend } from '../../engine/backend.js';
@@ -172,9 +172,6 @@ async function contactSheetPng(images: readonly RgbImage[]): Promise<Buffer> {
   const cols = Math.max(1, Math.min(10, Math.ceil(Math.sqrt(images.length))));
   const rows = Math.max(1, Math.ceil(images.length / cols));
   const width = cols * cell + (cols + 1) * gap; const height = rows * cell + (rows + 1) * gap;
-  const tiles = await Promise.all(images.map(async (img, i) => ({
-    input: await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).resize(cell, cell, { kernel: 'nearest' }).png().toBuffer(),
-    left: gap + (i % cols) * (cell + gap), top: gap + Math.floor(i / cols) * (cell + gap),
-  })));
-  return sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } }).composite(tiles).png().toBuffer();
+  const tiles = images.map((image, i) => ({ image, left: gap + (i % cols) * (cell + gap), top: gap + Math.floor(i / cols) * (cell + gap) }));
+  return tilesToPng(width, height, tiles, cell);
 }

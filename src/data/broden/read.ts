@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { inputError } from '../../errors.js';
+import { decodeRaw } from '../codec.js';
 import { parseCsvRecords } from './csv.js';
 
 /** A label of a Broden folder (a row of `label.csv`). */
@@ -207,8 +207,7 @@ export async function readBrodenDataset(dir: string): Promise<BrodenDataset> {
 async function decode(file: string, what: string): Promise<{ data: Buffer; width: number; height: number; channels: number }> {
   if (!existsSync(file)) throw inputError(`The ${what} '${file}' is missing.`, { file });
   try {
-    const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height, channels: info.channels };
+    return await decodeRaw(file);
   } catch (cause) {
     throw inputError(`Cannot decode the ${what} '${file}'.`, { file, cause });
   }

@@ -19,8 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { UnitAttackError, usageError } from '../../errors.js';
+import { rawToPng } from '../codec.js';
 import { CATEGORIES, CONCEPTS } from '../scenes/concepts.js';
 import { SCENE_CLASSES } from '../scenes/classes.js';
 import { DEFAULT_SCENE_SIZE, MAX_SCENE_SIZE, renderScene } from '../scenes/render.js';
@@ -104,7 +104,7 @@ async function checkTarget(dir: string): Promise<string | undefined> {
 }
 
 async function encodePng(data: Uint8Array, width: number, height: number): Promise<Buffer> {
-  return sharp(data, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 6 }).toBuffer();
+  return rawToPng(data, width, height, { compressionLevel: 6 });
 }
 
 /** Label numbers as an RGB image with R = n mod 256, G = n div 256, B = 0. */
