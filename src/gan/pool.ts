@@ -4,12 +4,11 @@
  * (`ThreadPool` of `../engine/pool.ts`). Ablation spreads its batches over them; answers are added up in batch
  * order, so the result is the same with any number of threads. The threads compute on this thread's backend.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker, WorkerOptions } from 'node:worker_threads';
 import * as tf from '../tf.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
+import { startWorkerScript } from '../util/worker-script.js';
 
 /** A pool of generator workers (its threads hold a generator and a segmenter, no classifier). */
 export type GanPool = ThreadPool<undefined>;
@@ -17,24 +16,9 @@ export type GanPool = ThreadPool<undefined>;
 /** What a generator worker is started with. */
 export interface GanWorkerData { generator: string; segmenter: string; backend: BackendName }
 
-/**
- * Starts `./worker.js` (compiled), or `./worker.ts` through tsx's loader when running from the sources under tsx (as
- * `dissection/_internals/worker-source.ts` does for its folder); undefined when neither can start here (e.g. inside
- * a test runner that transforms sources in memory) or when `UNIT_ATTACK_WORKERS=0`.
- */
+/** Starts `./worker` through the one worker-script lookup (see `startWorkerScript`); undefined when it cannot start here. */
 function startGanWorker(options: Pick<WorkerOptions, 'workerData' | 'env'>): Worker | undefined {
-  if (process.env.UNIT_ATTACK_WORKERS === '0') return undefined;
-  const js = new URL('./worker.js', import.meta.url);
-  try {
-    if (existsSync(fileURLToPath(js))) return new Worker(js, { ...options, execArgv: [] });
-    const ts = new URL('./worker.ts', import.meta.url);
-    if (!existsSync(fileURLToPath(ts)) || !process.execArgv.some((a) => a.includes('tsx'))) return undefined;
-    const api = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); })`;
-    return new Worker(boot, { ...options, eval: true, execArgv: [] });
-  } catch {
-    return undefined;
-  }
+  return startWorkerScript(import.meta.url, 'gan', 'worker', options);
 }
 
 /** Options for {@link startGanPool}. */
