@@ -12,6 +12,9 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
 const SAME_NAME = new Set([
   'workers', 'seed', 'seeds', 'path', 'margin', 'from', 'classes', 'preprocess', 'learningRate', 'evalSeed', 'epochs',
   'scenesPerEpoch', 'batchSize', 'checkpointEvery', 'evalCount', 'widthMultiplier', 'blockWidths', 'fcWidth',
+  // Generator experiments (ablate, insert, gan-quality) and train-gan.
+  'layer', 'quantile', 'rankSamples', 'causalSamples', 'controlDraws', 'realSeed', 'tolerance', 'steps', 'maxSteps', 'maxMinutes',
+  'latentSize', 'generatorWidths', 'discriminatorWidths', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay',
 ]);
 
 /** The flag of a library field, or undefined when the field has none (e.g. a scenario field or `labels[3]`). */

@@ -136,12 +136,12 @@ export function rgbAt(data: Float32Array, i: number, height: number, width: numb
 }
 
 /** Checks the sizes of an ablation curve against the layer width. */
-export function checkSizes(sizes: readonly number[], units: number, layer: string, option = '--units'): number[] {
-  if (sizes.length === 0) throw usageError(`${option} names no size`, { path: option, hint: 'e.g. --units 0,1,2,4,8,20,30' });
+export function checkSizes(sizes: readonly number[], units: number, layer: string, path = '--units'): number[] {
+  if (sizes.length === 0) throw usageError('sizes names no size', { path, hint: 'e.g. sizes: [0, 1, 2, 4, 8, 20, 30]' });
   for (const n of sizes) {
     if (!Number.isInteger(n) || n < 0 || n > units) {
-      throw usageError(`${option}: ${String(n)} is out of range: ${layer} has ${units} units, so a size must be an integer in 0…${units}`, {
-        path: option, hint: `e.g. ${option} ${DEFAULT_ABLATION_SIZES.filter((k) => k <= units).join(',')}`,
+      throw usageError(`sizes: ${String(n)} is out of range: ${layer} has ${units} units, so a size must be an integer in 0…${units}`, {
+        path, hint: `e.g. sizes: [${DEFAULT_ABLATION_SIZES.filter((k) => k <= units).join(', ')}]`,
       });
     }
   }
@@ -184,19 +184,19 @@ export async function ablateConcept(
   const { h, w, units } = spatialLayer(g, layer);
   const concept: ResolvedConcept = resolveConcept(segmenter, options.concept);
   const sizes = checkSizes(options.sizes ?? DEFAULT_ABLATION_SIZES.filter((n) => n <= units), units, layer);
-  const samples = checkSamples(options.samples ?? 2000, '--samples');
-  const rankSamples = checkSamples(options.rankSamples ?? 200, '--rank-samples');
-  const causalSamples = checkSamples(options.causalSamples ?? 32, '--causal-samples');
+  const samples = checkSamples(options.samples ?? 2000, 'samples', '--samples');
+  const rankSamples = checkSamples(options.rankSamples ?? 200, 'rankSamples');
+  const causalSamples = checkSamples(options.causalSamples ?? 32, 'causalSamples');
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
+  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`seed must be a non-negative integer, got ${String(seed)}`, { path: 'seed' });
   const controlDraws = options.controlDraws ?? 5;
-  if (!Number.isInteger(controlDraws) || controlDraws < 0) throw usageError(`--control-draws must be a non-negative integer, got ${String(controlDraws)}`, { path: '--control-draws' });
+  if (!Number.isInteger(controlDraws) || controlDraws < 0) throw usageError(`controlDraws must be a non-negative integer, got ${String(controlDraws)}`, { path: 'controlDraws' });
   const level = options.level ?? 0.99;
-  const batchSize = checkSamples(options.batchSize ?? 32, '--batch-size');
+  const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
   const kinds: RankingKind[] = options.ranking === 'iou' ? ['iou'] : options.ranking === 'causal' ? ['causal'] : ['iou', 'causal'];
   const atlas = options.atlas;
   if (atlas) {
-    if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: '--atlas', hint: `pass --layer ${atlas.layer}, or an atlas of ${layer}` });
+    if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: '--atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });
     if (atlas.units.length !== units) throw inputError(`the atlas has ${atlas.units.length} units, but ${layer} of ${g.name} has ${units}`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator' });
   }
   const warnings: string[] = [];

@@ -122,12 +122,12 @@ export function cellPixels(row: number, col: number, h: number, w: number, H: nu
   return { rows: [Math.round((row * H) / h), Math.round(((row + 1) * H) / h)], cols: [Math.round((col * W) / w), Math.round(((col + 1) * W) / w)] };
 }
 
-/** Checks `--at ROW,COL` against the map; a `UA_USAGE` error naming `--at` when outside it. */
+/** Checks a cell `at` = [ROW, COL] against the map; a `UA_USAGE` error at `--at` when outside it. */
 export function checkCell(at: readonly number[], h: number, w: number, layer: string): [number, number] {
   const [r, c] = at;
   if (at.length !== 2 || !Number.isInteger(r) || !Number.isInteger(c) || r < 0 || r >= h || c < 0 || c >= w) {
-    throw usageError(`--at ${at.join(',')} is outside the ${h}×${w} map of ${layer}`, {
-      path: '--at', hint: `give ROW,COL with ROW in 0…${h - 1} and COL in 0…${w - 1} (e.g. --at ${Math.floor(h / 2)},${Math.floor(w / 2)}), or leave --at out to try every cell`,
+    throw usageError(`at [${at.join(', ')}] is outside the ${h}×${w} map of ${layer}`, {
+      path: '--at', hint: `give [ROW, COL] with ROW in 0…${h - 1} and COL in 0…${w - 1} (e.g. at: [${Math.floor(h / 2)}, ${Math.floor(w / 2)}]), or leave at out to try every cell`,
     });
   }
   return [r, c];
@@ -170,18 +170,18 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
   const layer = options.layer ?? g.defaultLayer;
   const { h, w, units: width } = spatialLayer(g, layer);
   const concept = resolveConcept(segmenter, options.concept);
-  const samples = checkSamples(options.samples ?? 200, '--samples');
-  const rankSamples = checkSamples(options.rankSamples ?? 200, '--rank-samples');
-  const batchSize = checkSamples(options.batchSize ?? 32, '--batch-size');
+  const samples = checkSamples(options.samples ?? 200, 'samples', '--samples');
+  const rankSamples = checkSamples(options.rankSamples ?? 200, 'rankSamples');
+  const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
+  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`seed must be a non-negative integer, got ${String(seed)}`, { path: 'seed' });
   const quantile = options.quantile ?? 0.995;
-  if (!(quantile > 0 && quantile < 1)) throw usageError(`--quantile must be in (0, 1), got ${String(quantile)}`, { path: '--quantile', hint: 'e.g. 0.995, the 99.5th percentile' });
+  if (!(quantile > 0 && quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${String(quantile)}`, { path: 'quantile', hint: 'e.g. 0.995, the 99.5th percentile' });
   const level = options.level ?? 0.99;
   const cell = options.at ? checkCell(options.at, h, w, layer) : undefined;
   const count = options.unitList ? options.unitList.length : options.units ?? Math.min(20, width);
   if (!Number.isInteger(count) || count < 1 || count > width) {
-    throw usageError(`--units must be an integer in 1…${width} (${layer} has ${width} units), got ${String(options.units)}`, { path: '--units', hint: `e.g. --units ${Math.min(20, width)}` });
+    throw usageError(`units must be an integer in 1…${width} (${layer} has ${width} units), got ${String(options.units)}`, { path: '--units', hint: `e.g. units: ${Math.min(20, width)}` });
   }
   for (const u of options.unitList ?? []) {
     if (!Number.isInteger(u) || u < 0 || u >= width) throw usageError(`unit ${String(u)} is out of range: ${layer} has units 0…${width - 1}`, { path: '--units' });
@@ -206,7 +206,7 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
     });
     if (iou.conceptPixels === 0 && !atlas) {
       throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas (--atlas)`,
+        path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas`,
       });
     }
     const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;

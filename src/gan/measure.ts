@@ -23,16 +23,16 @@ export interface ResolvedConcept {
 }
 
 /**
- * The segmenter's concept `name`; a `UA_USAGE` error naming `option` and listing the segmenter's concepts when it
- * has none of that name.
+ * The segmenter's concept `name`; a `UA_USAGE` error at `path` listing the segmenter's concepts when it has none
+ * of that name.
  */
-export function resolveConcept(segmenter: Segmenter, name: string, option = '--concept'): ResolvedConcept {
+export function resolveConcept(segmenter: Segmenter, name: string, path = '--concept'): ResolvedConcept {
   const index = segmenter.concepts.findIndex((c) => c.name === name);
   if (index < 0) {
     const names = segmenter.concepts.map((c) => c.name);
     throw usageError(`the segmenter '${segmenter.name}' does not label the concept '${name}'`, {
-      path: option,
-      hint: `choose one of its concepts (nearest: ${nearestNames(name, names, 3).join(', ')}; all: ${names.join(', ')}), or a segmenter that labels '${name}' (--segmenter)`,
+      path,
+      hint: `choose one of its concepts (nearest: ${nearestNames(name, names, 3).join(', ')}; all: ${names.join(', ')}), or a segmenter that labels '${name}'`,
     });
   }
   const c = segmenter.concepts[index];
@@ -169,9 +169,9 @@ export function spreadOf(values: readonly number[]): Spread {
 }
 
 /** Checks a sample count option: a positive integer. */
-export function checkSamples(value: number, option: string): number {
+export function checkSamples(value: number, field: string, path = field): number {
   if (!Number.isInteger(value) || value < 1) {
-    throw usageError(`${option} must be a positive integer, got ${String(value)}`, { path: option, hint: `e.g. ${option} 2000` });
+    throw usageError(`${field} must be a positive integer, got ${String(value)}`, { path, hint: `e.g. ${field}: 2000` });
   }
   return value;
 }

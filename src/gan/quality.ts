@@ -136,19 +136,19 @@ interface SetTally {
  */
 export async function measureGeneratorQuality(g: Generator, segmenter: Segmenter, classifier: Classifier, options: GeneratorQualityOptions): Promise<GeneratorQuality> {
   const t0 = performance.now();
-  const samples = checkSamples(options.samples ?? 2000, '--samples');
-  if (samples < 2) throw usageError('--samples must be at least 2 (a covariance needs two samples)', { path: '--samples', hint: 'e.g. --samples 2000' });
+  const samples = checkSamples(options.samples ?? 2000, 'samples', '--samples');
+  if (samples < 2) throw usageError('samples must be at least 2 (a covariance needs two samples)', { path: '--samples', hint: 'e.g. samples: 2000' });
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`--seed must be a non-negative integer, got ${String(seed)}`, { path: '--seed' });
+  if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`seed must be a non-negative integer, got ${String(seed)}`, { path: 'seed' });
   const realSeed = options.realSeed ?? QUALITY_REAL_SEED;
-  if (!Number.isSafeInteger(realSeed)) throw usageError(`--real-seed must be an integer, got ${String(realSeed)}`, { path: '--real-seed' });
+  if (!Number.isSafeInteger(realSeed)) throw usageError(`realSeed must be an integer, got ${String(realSeed)}`, { path: 'realSeed' });
   const tolerance = options.tolerance ?? 0.3;
-  if (!(tolerance > 0)) throw usageError(`--tolerance must be a positive number, got ${String(tolerance)}`, { path: '--tolerance', hint: 'e.g. 0.3 for ±30%' });
-  const batchSize = checkSamples(options.batchSize ?? 32, '--batch-size');
+  if (!(tolerance > 0)) throw usageError(`tolerance must be a positive number, got ${String(tolerance)}`, { path: 'tolerance', hint: 'e.g. 0.3 for ±30%' });
+  const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
   const classes = [...options.classes];
-  if (classes.length === 0) throw usageError('no scene class is given for the real scenes', { path: '--classes', hint: 'e.g. --classes field,mountain_lake,ski_resort (the generator\'s training classes)' });
+  if (classes.length === 0) throw usageError('no scene class is given for the real scenes', { path: 'classes', hint: 'e.g. classes: [\'field\', \'mountain_lake\', \'ski_resort\'] (the generator\'s training classes)' });
   for (const c of classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`'${c}' is not a scene class of the scene world`, { path: '--classes', hint: `classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!SCENE_CLASSES.includes(c)) throw usageError(`'${c}' is not a scene class of the scene world`, { path: 'classes', hint: `classes: ${SCENE_CLASSES.join(', ')}` });
   }
   const concepts = (options.concepts ?? QUALITY_CONCEPTS).map((c) => resolveConcept(segmenter, c, '--concepts'));
   const layer = options.featureLayer ?? 'fc2';

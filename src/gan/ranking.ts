@@ -68,7 +68,7 @@ export function spatialLayer(g: Generator, layer: string): { h: number; w: numbe
   const info = g.layer(layer);
   if (!info.spatial || info.shape.length !== 3) {
     throw usageError(`the generator layer '${layer}' has no spatial map (its shape is [${info.shape.join(', ')}])`, {
-      path: '--layer', hint: `choose a convolutional layer with an h×w×units map, e.g. ${g.defaultLayer}`,
+      path: 'layer', hint: `choose a convolutional layer with an h×w×units map, e.g. ${g.defaultLayer}`,
     });
   }
   return { h: info.shape[0], w: info.shape[1], units: info.shape[2] };
@@ -119,7 +119,7 @@ export async function rankByIou(
   const { units } = spatialLayer(g, layer);
   const batchSize = options.batchSize ?? 16;
   const quantile = options.quantile ?? 0.01;
-  if (!(quantile > 0 && quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${quantile}`, { path: '--quantile' });
+  if (!(quantile > 0 && quantile < 1)) throw usageError(`quantile must be in (0, 1), got ${quantile}`, { path: 'quantile' });
   const passes = options.thresholds ? 1 : 2;
   const total = passes * range.count;
   let done = 0;

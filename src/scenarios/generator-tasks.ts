@@ -21,15 +21,17 @@ export interface GeneratorTaskOutput extends TaskMeasures {
   model: NonNullable<ScenarioResult['model']>;
 }
 
-const OPTION_FIELD: Record<string, string> = {
-  '--units': 'units', '--concept': 'concept', '--at': 'at', '--samples': 'samples', '--layer': 'layer', '--seed': 'seed', '--quantile': 'quantile',
-  '--rank-samples': 'rankSamples', '--causal-samples': 'causalSamples', '--control-draws': 'controlDraws',
-};
+/** The options of the generator experiments that are fields of the scenario block of the same name. */
+const BLOCK_FIELDS = new Set(['units', 'concept', 'at', 'samples', 'layer', 'seed', 'quantile', 'rankSamples', 'causalSamples', 'controlDraws']);
 
-/** A usage error of the library (named by CLI option) as an issue of the scenario block's field. */
+/** The option an error path names: a field, or a flag some errors of the generator experiments give (`--rank-samples`). */
+const optionOf = (errorPath: string): string => (errorPath.startsWith('--') ? errorPath.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) : errorPath);
+
+/** A usage error of the library as an issue of the scenario block's field. */
 function asScenarioError(err: unknown, scenario: Scenario, block: 'ablation' | 'insertion'): unknown {
   if (err instanceof UnitAttackError && (err.code === 'UA_USAGE' || err.code === 'UA_LAYER' || err.code === 'UA_INPUT')) {
-    const field = err.code === 'UA_LAYER' ? 'layer' : err.path !== undefined ? OPTION_FIELD[err.path] : undefined;
+    const option = err.path !== undefined ? optionOf(err.path) : undefined;
+    const field = err.code === 'UA_LAYER' ? 'layer' : option !== undefined && BLOCK_FIELDS.has(option) ? option : undefined;
     return scenarioError(issueAt(scenario.source, err.code === 'UA_INPUT' ? 'unreadable' : 'invalid_value', field ? [block, field] : [block], err.message, err.hint), err);
   }
   return err;

@@ -117,30 +117,30 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
     discriminatorLearningRate: o.discriminatorLearningRate ?? o.learningRate ?? 2e-4,
     generatorWidths, discriminatorWidths: [...(o.discriminatorWidths ?? defaultDiscriminatorWidths(generatorOutputSize(generatorWidths)))],
   };
-  if (typeof r.out !== 'string' || r.out === '') throw usageError('out must name a folder', { path: '--out', hint: 'e.g. --out runs/gan' });
-  const posInt = (name: string, v: unknown): void => {
-    if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: `--${name}` });
+  if (typeof r.out !== 'string' || r.out === '') throw usageError('out must name a folder', { path: 'out', hint: 'e.g. out: \'runs/gan\'' });
+  const posInt = (name: keyof ResolvedTrainGanOptions): void => {
+    const v = r[name];
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
   };
-  posInt('steps', r.steps); posInt('batch', r.batchSize); posInt('checkpoint-every', r.checkpointEvery); posInt('workers', r.workers);
-  posInt('latent-size', r.latentSize);
-  if (r.maxSteps !== undefined) posInt('max-steps', r.maxSteps);
+  posInt('steps'); posInt('batchSize'); posInt('checkpointEvery'); posInt('workers'); posInt('latentSize');
+  if (r.maxSteps !== undefined) posInt('maxSteps');
   if (r.maxMinutes !== undefined && !(typeof r.maxMinutes === 'number' && r.maxMinutes > 0)) {
-    throw usageError(`max-minutes must be a positive number, got ${String(r.maxMinutes)}`, { path: '--max-minutes', hint: 'e.g. --max-minutes 110' });
+    throw usageError(`maxMinutes must be a positive number, got ${String(r.maxMinutes)}`, { path: 'maxMinutes', hint: 'e.g. 110' });
   }
-  if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(r.seed)}`, { path: '--seed' });
-  if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learning rate must be in (0, 1), got ${r.learningRate}`, { path: '--learning-rate', hint: 'e.g. 0.0002' });
+  if (!Number.isSafeInteger(r.seed)) throw usageError(`seed must be an integer, got ${String(r.seed)}`, { path: 'seed' });
+  if (!(r.learningRate > 0 && r.learningRate < 1)) throw usageError(`learningRate must be in (0, 1), got ${r.learningRate}`, { path: 'learningRate', hint: 'e.g. 0.0002' });
   if (!(r.discriminatorLearningRate > 0 && r.discriminatorLearningRate < 1)) {
-    throw usageError(`discriminator learning rate must be in (0, 1), got ${r.discriminatorLearningRate}`, { path: '--d-learning-rate', hint: 'e.g. 0.0002' });
+    throw usageError(`discriminatorLearningRate must be in (0, 1), got ${r.discriminatorLearningRate}`, { path: 'discriminatorLearningRate', hint: 'e.g. 0.0002' });
   }
-  if (!(r.instanceNoise >= 0 && r.instanceNoise <= 1)) throw usageError(`instance noise must be in [0, 1], got ${r.instanceNoise}`, { path: '--instance-noise' });
-  if (!(Number.isInteger(r.instanceNoiseSteps) && r.instanceNoiseSteps >= 0)) throw usageError(`instance-noise-steps must be an integer ≥ 0, got ${r.instanceNoiseSteps}`, { path: '--instance-noise-steps' });
-  if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`ema decay must be in [0, 1), got ${r.emaDecay}`, { path: '--ema-decay', hint: 'e.g. 0.999' });
-  if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: '--classes', hint: `e.g. ${GAN_SCENE_CLASSES.join(',')}` });
+  if (!(r.instanceNoise >= 0 && r.instanceNoise <= 1)) throw usageError(`instanceNoise must be in [0, 1], got ${r.instanceNoise}`, { path: 'instanceNoise' });
+  if (!(Number.isInteger(r.instanceNoiseSteps) && r.instanceNoiseSteps >= 0)) throw usageError(`instanceNoiseSteps must be an integer ≥ 0, got ${r.instanceNoiseSteps}`, { path: 'instanceNoiseSteps' });
+  if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`emaDecay must be in [0, 1), got ${r.emaDecay}`, { path: 'emaDecay', hint: 'e.g. 0.999' });
+  if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: '--classes', hint: `e.g. [${GAN_SCENE_CLASSES.map((c) => `'${c}'`).join(', ')}]` });
   for (const c of r.classes) {
     if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: '--classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
   }
-  // The builders' own checks, with the CLI's option names.
-  const flags: Record<string, string> = { widths: '--generator-widths', latentSize: '--latent-size', discriminatorWidths: '--discriminator-widths' };
+  // The builders' own checks; their `widths` is generatorWidths here.
+  const flags: Record<string, string> = { widths: '--generator-widths' };
   try {
     checkGeneratorOptions(generatorOptions(r));
     checkDiscriminatorOptions(discriminatorOptions(r));
@@ -192,7 +192,7 @@ function allWeights(generatorVars: readonly tf.Variable[], d: Discriminator): Fl
 export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = {}): Promise<TrainGanResult> {
   const o = resolveTrainGanOptions(options);
   await fs.mkdir(o.out, { recursive: true }).catch((err: unknown) => {
-    throw new UnitAttackError('UA_IO', `cannot create '${o.out}': ${(err as Error).message}`, { file: o.out, path: '--out' });
+    throw new UnitAttackError('UA_IO', `cannot create '${o.out}': ${(err as Error).message}`, { file: o.out, path: 'out' });
   });
   const generator = buildGenerator(generatorOptions(o));
   const ema = buildGenerator(generatorOptions(o));
@@ -232,7 +232,7 @@ export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = 
       const dLoss = dr.lossSum / o.batchSize; const gLoss = gr.lossSum / o.batchSize; const margin = dr.correct / o.batchSize;
       if (!Number.isFinite(dLoss) || !Number.isFinite(gLoss)) {
         throw new UnitAttackError('UA_NUMERIC', `the losses became ${dLoss} (discriminator) and ${gLoss} (generator) at step ${step}`, {
-          hint: 'lower --learning-rate and start over with another --out or --no-resume',
+          hint: 'lower learningRate and start over in another out folder or with resume: false',
         });
       }
       run.step++;
@@ -322,7 +322,7 @@ async function restore(
     for (const k of FIXED) {
       if (JSON.stringify(state.options[k]) !== JSON.stringify(o[k])) {
         throw usageError(`the checkpoint in '${dir}' was made with ${k} = ${JSON.stringify(state.options[k])}, not ${JSON.stringify(o[k])}`, {
-          path: FLAGS[k] ?? `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, hint: 'use the same options to resume, another --out, or --no-resume to start over',
+          path: FLAGS[k] ?? `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, hint: 'use the same options to resume, another out folder, or resume: false to start over',
         });
       }
     }
