@@ -18,8 +18,22 @@
 import type { Norm } from '../threat.js';
 
 /** Buckets per refinement level, and the candidate count below which the breakpoints are sorted and walked. */
-const BUCKETS = 256;
+const BUCKETS = 256; // fits the Uint8Array of bucket numbers
 const WALK = 64;
+
+/** Per-coordinate scratch arrays, reused from call to call (FAB projects two image-sized problems per image and step). */
+interface Scratch { a: Float64Array; cap: Float64Array; bp: Float64Array; cand: Int32Array; next: Int32Array; bucket: Uint8Array }
+let scratch: Scratch | null = null;
+
+function scratchFor(n: number): Scratch {
+  if (scratch === null || scratch.a.length < n) {
+    scratch = {
+      a: new Float64Array(n), cap: new Float64Array(n), bp: new Float64Array(n), cand: new Int32Array(n), next: new Int32Array(n),
+      bucket: new Uint8Array(n),
+    };
+  }
+  return scratch;
+}
 
 /**
  * Minimal-norm `d` with `⟨w, d⟩ = c` and `lo ≤ d ≤ hi` (see the file header); written into `out` (returned).
@@ -38,33 +52,32 @@ export function projectToHyperplane(
   if (!(c !== 0) || !Number.isFinite(c)) return out;
   const flip = c < 0 ? -1 : 1;
   const target = c * flip;
+  const linf = norm === 'linf';
   // Per coordinate: a = |w|, the room in w's direction, the slope factor s and the breakpoint cap/s.
-  const a = new Float64Array(n);
-  const cap = new Float64Array(n);
-  const bp = new Float64Array(n);
+  const { a, cap, bp } = scratchFor(n);
   let total = 0;
   let rMax = 0;
   for (let i = 0; i < n; i++) {
     const wi = w[i] * flip;
-    if (wi === 0 || !Number.isFinite(wi)) { bp[i] = -1; continue; }
-    a[i] = Math.abs(wi);
-    cap[i] = Math.max(wi > 0 ? hi[i] : -lo[i], 0);
-    const s = norm === 'linf' ? 1 : a[i];
-    bp[i] = cap[i] / s;
-    total += a[i] * cap[i];
-    if (bp[i] > rMax) rMax = bp[i];
+    if (wi === 0 || !Number.isFinite(wi)) { a[i] = 0; cap[i] = 0; bp[i] = -1; continue; }
+    const ai = Math.abs(wi);
+    const ci = Math.max(wi > 0 ? hi[i] : -lo[i], 0);
+    a[i] = ai; cap[i] = ci;
+    const b = ci / (linf ? 1 : ai);
+    bp[i] = b;
+    total += ai * ci;
+    if (b > rMax) rMax = b;
   }
-  const sign = (i: number): number => (w[i] * flip > 0 ? 1 : -1);
   if (total < target) {
     // Out of reach: the box corner that goes furthest toward the hyperplane.
-    for (let i = 0; i < n; i++) if (a[i] > 0) out[i] = sign(i) * cap[i];
+    for (let i = 0; i < n; i++) if (a[i] > 0) out[i] = (w[i] * flip > 0 ? 1 : -1) * cap[i];
     return out;
   }
-  const r = solvePiecewise(a, cap, bp, norm, target, rMax);
+  const r = solvePiecewise(n, linf, target, rMax);
   for (let i = 0; i < n; i++) {
-    if (a[i] === 0) continue;
-    const s = norm === 'linf' ? 1 : a[i];
-    out[i] = sign(i) * Math.min(s * r, cap[i]);
+    const ai = a[i];
+    if (ai === 0) continue;
+    out[i] = (w[i] * flip > 0 ? 1 : -1) * Math.min((linf ? 1 : ai) * r, cap[i]);
   }
   return out;
 }
@@ -93,25 +106,31 @@ export function dualNorm(w: ArrayLike<number>, norm: Norm): number {
 
 /**
  * The smallest r ≥ 0 with h(r) = Σ a_i·min(s_i·r, cap_i) = target, given h(rMax) ≥ target (s_i = 1 for L∞, a_i for
- * L2; breakpoints bp_i = cap_i / s_i, −1 for coordinates with a_i = 0). On (lo, hi] it keeps h(r) = fixedA + fixedS·r +
- * Σ_{i∈C} a_i·min(s_i·r, cap_i): coordinates capped by lo are in fixedA, those uncapped until past hi in fixedS, the
- * rest are the candidates C. Each level spreads C over buckets, finds the bucket where h crosses the target and keeps
- * its members; with few candidates left (or one breakpoint value) it walks them in order.
+ * L2; breakpoints bp_i = cap_i / s_i, −1 for coordinates with a_i = 0), on the first n entries of the scratch arrays.
+ * On (lo, hi] it keeps h(r) = fixedA + fixedS·r + Σ_{i∈C} a_i·min(s_i·r, cap_i): coordinates capped by lo are in
+ * fixedA, those uncapped until past hi in fixedS, the rest are the candidates C. Each level spreads C over buckets,
+ * finds the bucket where h crosses the target and keeps its members; with few candidates left (or one breakpoint
+ * value) it walks them in order.
  */
-function solvePiecewise(a: Float64Array, cap: Float64Array, bp: Float64Array, norm: Norm, target: number, rMax: number): number {
-  let cand: number[] = [];
-  for (let i = 0; i < a.length; i++) if (a[i] > 0 && bp[i] > 0) cand.push(i);
+function solvePiecewise(n: number, linf: boolean, target: number, rMax: number): number {
+  const { a, cap, bp, bucket } = scratch!;
+  let { cand, next } = scratch!;
+  let size = 0;
+  for (let i = 0; i < n; i++) if (a[i] > 0 && bp[i] > 0) cand[size++] = i;
   let lo = 0; let hi = rMax; let fixedA = 0; let fixedS = 0;
-  const sOf = (i: number): number => (norm === 'linf' ? 1 : a[i]);
   const capA = new Float64Array(BUCKETS); const slopeS = new Float64Array(BUCKETS);
-  while (cand.length > WALK && hi > lo) {
+  while (size > WALK && hi > lo) {
     let mn = Number.POSITIVE_INFINITY; let mx = Number.NEGATIVE_INFINITY;
-    for (const i of cand) { if (bp[i] < mn) mn = bp[i]; if (bp[i] > mx) mx = bp[i]; }
+    for (let k = 0; k < size; k++) { const b = bp[cand[k]]; if (b < mn) mn = b; if (b > mx) mx = b; }
     if (mn === mx) break;
     capA.fill(0); slopeS.fill(0);
     const width = (hi - lo) / BUCKETS;
-    const bucketOf = (i: number): number => Math.min(BUCKETS - 1, Math.max(0, Math.floor((bp[i] - lo) / width)));
-    for (const i of cand) { const b = bucketOf(i); capA[b] += a[i] * cap[i]; slopeS[b] += a[i] * sOf(i); }
+    for (let k = 0; k < size; k++) {
+      const i = cand[k];
+      const b = Math.min(BUCKETS - 1, Math.max(0, Math.floor((bp[i] - lo) / width)));
+      bucket[k] = b;
+      capA[b] += a[i] * cap[i]; slopeS[b] += a[i] * (linf ? 1 : a[i]);
+    }
     let sTotal = 0;
     for (let b = 0; b < BUCKETS; b++) sTotal += slopeS[b];
     // Walk the bucket edges: h(edge_b) with buckets ≤ b capped and the later ones still growing.
@@ -123,20 +142,24 @@ function solvePiecewise(a: Float64Array, cap: Float64Array, bp: Float64Array, no
     }
     fixedA += accA;
     fixedS += accS - slopeS[found];
-    cand = cand.filter((i) => bucketOf(i) === found);
+    let kept = 0;
+    for (let k = 0; k < size; k++) if (bucket[k] === found) next[kept++] = cand[k];
+    [cand, next] = [next, cand];
+    size = kept;
     const nlo = lo + found * width;
     hi = found === BUCKETS - 1 ? hi : lo + (found + 1) * width;
     lo = nlo;
   }
   // Exact: at lo every candidate still grows; walk their breakpoints in order.
+  const rest = Array.from(cand.subarray(0, size));
   let value = fixedA + fixedS * lo; let slope = fixedS;
-  for (const i of cand) { value += a[i] * sOf(i) * lo; slope += a[i] * sOf(i); }
-  cand.sort((p, q) => bp[p] - bp[q]);
+  for (const i of rest) { value += a[i] * (linf ? 1 : a[i]) * lo; slope += a[i] * (linf ? 1 : a[i]); }
+  rest.sort((p, q) => bp[p] - bp[q]);
   let r = lo;
-  for (const i of cand) {
+  for (const i of rest) {
     const at = value + slope * (bp[i] - r);
     if (at >= target) break;
-    value = at; r = bp[i]; slope -= a[i] * sOf(i);
+    value = at; r = bp[i]; slope -= a[i] * (linf ? 1 : a[i]);
   }
   return slope > 0 ? r + (target - value) / slope : r;
 }
