@@ -1,7 +1,7 @@
 import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { finish, gatherRows, mergeRows, prepare } from './_internals/engine.js';
+import { finish, gatherRows, mergeRows, prepare, type Prepared } from './_internals/engine.js';
 import { checkChoice, checkInt } from './_internals/validate.js';
 import { checkGradientMasking, checkSquare, maskingWarnings, type MaskingCheck } from './masking.js';
 import { runAttack, type CustomAttackSpec } from './registry.js';
@@ -36,6 +36,12 @@ export interface AutoAttackOptions extends Omit<AttackOptionsBase, 'objective' |
 /** Square's initial square size (share of the image) in the ensemble: the reference's 0.8, not Square's own default. */
 export const SQUARE_P_INIT = 0.8;
 
+/**
+ * Square's schedule in the ensemble: the reference builds it with `resc_schedule=False`, so the square shrinks at
+ * queries 10, 50, 200, 500, 1,000, 2,000 and 4,000 of the 5,000 (to 0.8 / 128 of the image), not twice as fast.
+ */
+export const SQUARE_RESCALE_SCHEDULE = false;
+
 /** What one component of the ensemble did. */
 export interface AutoAttackComponent {
   /** The attack's registry name, e.g. `apgd-t`. */
@@ -68,6 +74,43 @@ export interface AutoAttackComponent {
  * r.details!.components; // [{ name: 'apgd-ce', ran: true, attacked: 94, broke: 60, … }, …]
  */
 export async function autoattack(classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: AutoAttackOptions = {}): Promise<AttackResult> {
+  const o = resolveOptions(classifier, options);
+  const p = await prepare('autoattack', classifier, x, labels, { ...options, objective: { kind: 'margin' } }, { objective: { kind: 'margin' } });
+  const checks = await modelChecks(p, x, o);
+  const robust = Array.from({ length: p.n }, (_, i) => p.cleanPredictions[i] === p.ctx.labels[i]);
+  const ledger: Ledger = { robust, steps: new Int32Array(p.n), adv: roundTo8Bit(p.x0, p.x0, p.epsilon, p.norm) };
+  const components: AutoAttackComponent[] = [];
+  try {
+    for (const c of plan(p, o)) components.push(await runComponent(p, c, ledger, options.onProgress));
+  } catch (err) {
+    ledger.adv.dispose();
+    throw err;
+  }
+  const sq = components.find((c) => c.name === 'square' && c.ran);
+  if (sq && o.checks) {
+    const flag = checkSquare(sq.broke, sq.attacked, p.n);
+    checks.push(flag);
+    p.warnings.push(...maskingWarnings([flag]));
+  }
+  const { version, steps, targetClasses, queries, eot } = o;
+  return finish('autoattack', p, ledger.adv, ledger.steps, {
+    version, components, componentsRun: components.filter((c) => c.ran).map((c) => c.name),
+    componentsSkipped: components.filter((c) => !c.ran).map((c) => ({ name: c.name, reason: c.reason })),
+    checks, steps, targetClasses, queries, ...(version === 'rand' ? { eot } : {}),
+  });
+}
+
+/** The ensemble's options, checked, with their defaults. */
+interface Resolved {
+  version: AutoAttackVersion;
+  steps: number;
+  targetClasses: number;
+  queries: number;
+  eot: number;
+  checks: boolean;
+}
+
+function resolveOptions(classifier: Classifier, options: AutoAttackOptions): Resolved {
   const version = checkChoice(options.version ?? 'standard', 'version', AUTOATTACK_VERSIONS);
   if ((options as AttackOptionsBase).objective !== undefined) {
     throw usageError('autoattack chooses the loss of each component itself, so objective must be unset', {
@@ -78,102 +121,101 @@ export async function autoattack(classifier: Classifier, x: tf.Tensor4D, labels:
   const targetClasses = checkInt(options.targetClasses ?? 9, 'targetClasses', 1);
   const queries = checkInt(options.queries ?? 5000, 'queries', 1);
   const eot = checkInt(options.eot ?? 20, 'eot', 1, 1000);
-  const runChecks = options.checks ?? true;
-  if (typeof runChecks !== 'boolean') throw usageError(`checks must be true or false, got ${String(runChecks)}`, { path: 'checks' });
+  const checks = options.checks ?? true;
+  if (typeof checks !== 'boolean') throw usageError(`checks must be true or false, got ${String(checks)}`, { path: 'checks' });
   if (classifier.classNames.length < 2) {
     throw usageError(`model '${classifier.name}' has a single output, so no image can be misclassified`, {
       path: 'model', hint: 'give the model one logit per class (a binary model as two logits, e.g. [0, z])',
     });
   }
-  const p = await prepare('autoattack', classifier, x, labels, { ...options, objective: { kind: 'margin' } }, { objective: { kind: 'margin' } });
-  const checks: MaskingCheck[] = runChecks ? await checkGradientMasking(classifier, x, p.ctx.labels) : [];
+  return { version, steps, targetClasses, queries, eot, checks };
+}
+
+/** The model-level gradient-masking checks (when asked), their warnings, and the warning of `rand` on a deterministic model. */
+async function modelChecks(p: Prepared, x: tf.Tensor4D, o: Resolved): Promise<MaskingCheck[]> {
+  const checks: MaskingCheck[] = o.checks ? await checkGradientMasking(p.classifier, x, p.ctx.labels) : [];
   p.warnings.push(...maskingWarnings(checks));
-  if (version === 'rand') {
-    const deterministic = runChecks ? !checks.find((c) => c.check === 'nondeterministic')!.flagged : await isDeterministic(classifier, x);
+  if (o.version === 'rand') {
+    const deterministic = o.checks ? !checks.find((c) => c.check === 'nondeterministic')!.flagged : await isDeterministic(p.classifier, x);
     if (deterministic) {
-      p.warnings.push(`autoattack version 'rand' on a model that gives the same logits twice: its ${eot} draws per step all see the same gradient, `
+      p.warnings.push(`autoattack version 'rand' on a model that gives the same logits twice: its ${o.eot} draws per step all see the same gradient, `
         + "so it only costs time; use version 'standard' for a deterministic model");
     }
   }
+  return checks;
+}
 
+/** One component of the ensemble: its attack spec, or why it cannot run. */
+interface PlannedComponent { name: string; spec?: CustomAttackSpec; reason?: string }
+
+/** The components of the version, in order, with the reference's settings. */
+function plan(p: Prepared, o: Resolved): PlannedComponent[] {
   const base = { epsilon: p.epsilon, norm: p.norm, seed: p.seed, gradientCheck: p.gradientCheck };
-  const plan: Array<{ name: string; spec?: CustomAttackSpec; reason?: string }> = version === 'standard'
-    ? [
-      { name: 'apgd-ce', spec: { kind: 'apgd-ce', ...base, steps } },
-      { name: 'apgd-t', spec: { kind: 'apgd-t', ...base, steps, targetClasses } },
-      { name: 'fab-t', spec: { kind: 'fab-t', ...base, steps, targetClasses } },
-      p.norm === 'linf'
-        ? { name: 'square', spec: { kind: 'square', ...base, queries, pInit: SQUARE_P_INIT, objective: { kind: 'margin' } } }
-        : { name: 'square', reason: 'Square is implemented for L∞ only; this run is L2' },
-    ]
-    : [
+  const { steps, targetClasses, queries, eot } = o;
+  if (o.version === 'rand') {
+    return [
       { name: 'apgd-ce', spec: { kind: 'apgd-ce', ...base, steps, eot } },
       { name: 'apgd-dlr', spec: { kind: 'apgd-dlr', ...base, steps, eot } },
     ];
+  }
+  return [
+    { name: 'apgd-ce', spec: { kind: 'apgd-ce', ...base, steps } },
+    { name: 'apgd-t', spec: { kind: 'apgd-t', ...base, steps, targetClasses } },
+    { name: 'fab-t', spec: { kind: 'fab-t', ...base, steps, targetClasses } },
+    p.norm === 'linf'
+      ? {
+        name: 'square',
+        spec: { kind: 'square', ...base, queries, pInit: SQUARE_P_INIT, rescaleSchedule: SQUARE_RESCALE_SCHEDULE, objective: { kind: 'margin' } },
+      }
+      : { name: 'square', reason: 'Square is implemented for L∞ only; this run is L2' },
+  ];
+}
 
-  const robust = Array.from({ length: p.n }, (_, i) => p.cleanPredictions[i] === p.ctx.labels[i]);
-  const steps_ = new Int32Array(p.n);
-  let adv = roundTo8Bit(p.x0, p.x0, p.epsilon, p.norm);
-  const components: AutoAttackComponent[] = [];
-  const gradientRobust = (): number => robust.filter(Boolean).length;
+/** What the ensemble has so far: which images are still robust, their steps, and per image its adversarial image. */
+interface Ledger {
+  robust: boolean[];
+  steps: Int32Array;
+  adv: tf.Tensor4D;
+}
+
+/** Runs one component on the images still robust and books what it broke (or records why it did not run). */
+async function runComponent(p: Prepared, c: PlannedComponent, ledger: Ledger, onProgress: AutoAttackOptions['onProgress']): Promise<AutoAttackComponent> {
+  const { robust } = ledger;
+  const todo = robust.flatMap((r, i) => (r ? [i] : []));
+  const skipped = (reason: string): AutoAttackComponent => ({ name: c.name, ran: false, reason, attacked: 0, broke: 0, robustAfter: todo.length, seconds: 0, queries: 0 });
+  if (!c.spec) {
+    p.warnings.push(`autoattack: ${c.name} did not run: ${c.reason!}`);
+    return skipped(c.reason!);
+  }
+  if (todo.length === 0) return skipped('no image was left robust');
+  const t0 = performance.now();
+  const xs = gatherRows(p.x0, todo);
+  let r: AttackResult;
   try {
-    for (const c of plan) {
-      const todo = robust.flatMap((r, i) => (r ? [i] : []));
-      if (!c.spec) {
-        components.push({ name: c.name, ran: false, reason: c.reason!, attacked: 0, broke: 0, robustAfter: todo.length, seconds: 0, queries: 0 });
-        p.warnings.push(`autoattack: ${c.name} did not run: ${c.reason!}`);
-        continue;
-      }
-      if (todo.length === 0) {
-        components.push({ name: c.name, ran: false, reason: 'no image was left robust', attacked: 0, broke: 0, robustAfter: 0, seconds: 0, queries: 0 });
-        continue;
-      }
-      const t0 = performance.now();
-      const xs = gatherRows(p.x0, todo);
-      let r: AttackResult;
-      try {
-        r = await runAttack(classifier, xs, Int32Array.from(todo, (i) => p.ctx.labels[i]), {
-          ...c.spec, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        });
-      } finally {
-        xs.dispose();
-      }
-      const broken: number[] = []; const brokenIdx: number[] = [];
-      let spent = 0;
-      todo.forEach((img, k) => {
-        steps_[img] += r.steps[k];
-        p.queries[img] += r.queries[k];
-        spent += r.queries[k];
-        if (r.predictions[k] !== p.ctx.labels[img]) { broken.push(k); brokenIdx.push(img); robust[img] = false; }
-      });
-      if (broken.length > 0) {
-        const rows = gatherRows(r.adversarial, broken);
-        const merged = mergeRows(adv, brokenIdx, rows);
-        adv.dispose(); rows.dispose();
-        adv = merged;
-      }
-      r.adversarial.dispose();
-      for (const w of r.warnings) p.warnings.push(`${c.name}: ${w}`);
-      components.push({
-        name: c.name, ran: true, attacked: todo.length, broke: broken.length, robustAfter: gradientRobust(),
-        seconds: (performance.now() - t0) / 1000, queries: spent,
-      });
-    }
-  } catch (err) {
-    adv.dispose();
-    throw err;
+    r = await runAttack(p.classifier, xs, Int32Array.from(todo, (i) => p.ctx.labels[i]), { ...c.spec, ...(onProgress ? { onProgress } : {}) });
+  } finally {
+    xs.dispose();
   }
-  const sq = components.find((c) => c.name === 'square' && c.ran);
-  if (sq && runChecks) {
-    const flag = checkSquare(sq.broke, sq.attacked, p.n);
-    checks.push(flag);
-    p.warnings.push(...maskingWarnings([flag]));
-  }
-  return finish('autoattack', p, adv, steps_, {
-    version, components, componentsRun: components.filter((c) => c.ran).map((c) => c.name),
-    componentsSkipped: components.filter((c) => !c.ran).map((c) => ({ name: c.name, reason: c.reason })),
-    checks, steps, targetClasses, queries, ...(version === 'rand' ? { eot } : {}),
+  const broken: number[] = []; const brokenIdx: number[] = [];
+  let spent = 0;
+  todo.forEach((img, k) => {
+    ledger.steps[img] += r.steps[k];
+    p.queries[img] += r.queries[k];
+    spent += r.queries[k];
+    if (r.predictions[k] !== p.ctx.labels[img]) { broken.push(k); brokenIdx.push(img); robust[img] = false; }
   });
+  if (broken.length > 0) {
+    const rows = gatherRows(r.adversarial, broken);
+    const merged = mergeRows(ledger.adv, brokenIdx, rows);
+    ledger.adv.dispose(); rows.dispose();
+    ledger.adv = merged;
+  }
+  r.adversarial.dispose();
+  for (const w of r.warnings) p.warnings.push(`${c.name}: ${w}`);
+  return {
+    name: c.name, ran: true, attacked: todo.length, broke: broken.length, robustAfter: robust.filter(Boolean).length,
+    seconds: (performance.now() - t0) / 1000, queries: spent,
+  };
 }
 
 async function isDeterministic(classifier: Classifier, x: tf.Tensor4D): Promise<boolean> {

@@ -67,6 +67,22 @@ describe('autoattack', () => {
     x.dispose();
   });
 
+  it('runs Square with the reference settings: initial square 0.8, schedule not rescaled, margin loss', async () => {
+    const clf = tinyCnn({ seed: 21, classes: 5 });
+    const x = images8bit(6, 16, 13);
+    const labels = await predictions(clf, x);
+    const impl = getAttack('square');
+    originals.set('square', impl);
+    const specs: CustomAttackSpec[] = [];
+    registerAttack('square', { run: async (c, xs, l, spec: CustomAttackSpec) => { specs.push(spec); return impl.run(c, xs, l, spec); } });
+    // A tiny ε leaves most images robust for Square.
+    const r = await autoattack(clf, x, labels, { epsilon: 1 / 255, steps: 2, targetClasses: 1, queries: 20, seed: 2, checks: false });
+    expect(specs).toHaveLength(1);
+    expect(specs[0]).toMatchObject({ kind: 'square', queries: 20, pInit: 0.8, rescaleSchedule: false, objective: { kind: 'margin' } });
+    r.adversarial.dispose();
+    x.dispose();
+  });
+
   it('is never above APGD-CE alone (its first component, same seed) and replays exactly', async () => {
     const clf = tinyCnn({ seed: 21, classes: 5 });
     const x = images8bit(10, 16, 14);

@@ -110,6 +110,16 @@ describe('square', () => {
     expect(squareFraction(0.8, 50, 500)).toBe(0.8 / 16); // rescaled to 10 000 queries: 1000 → /16
   });
 
+  it('keeps the halving points as they are without rescaling (AutoAttack: resc_schedule=False)', () => {
+    // 5,000 queries: the rescaled schedule is at /512 from query 4,001 on, the fixed one at /128 (4,000 < it ≤ 6,000).
+    expect(squareFraction(0.8, 4500, 5000)).toBeCloseTo(0.8 / 512, 12);
+    expect(squareFraction(0.8, 4500, 5000, false)).toBeCloseTo(0.8 / 128, 12);
+    expect(squareFraction(0.8, 10, 5000, false)).toBe(0.8);
+    expect(squareFraction(0.8, 11, 5000, false)).toBe(0.4);
+    expect(squareFraction(0.8, 2000, 5000, false)).toBeCloseTo(0.8 / 32, 12);
+    expect(squareFraction(0.8, 2001, 5000, false)).toBeCloseTo(0.8 / 64, 12);
+  });
+
   it('rejects L2, gradient-only objectives and bad budgets by name', async () => {
     const clf = colourModel();
     const x = colourImages(2);
@@ -117,6 +127,7 @@ describe('square', () => {
     await expectUsage(square(clf, x, [0, 1], { objective: { kind: 'unit', layer: 'units', excite: [1] } }), 'objective.kind');
     await expectUsage(square(clf, x, [0, 1], { queries: 0 }), 'queries');
     await expectUsage(square(clf, x, [0, 1], { pInit: 2 }), 'pInit');
+    await expectUsage(square(clf, x, [0, 1], { rescaleSchedule: 'no' as never }), 'rescaleSchedule');
     x.dispose();
   });
 });
