@@ -70,9 +70,16 @@ export async function checkGradientMasking(classifier: Classifier, x: tf.Tensor4
   const named = labelIndices(classifier.classNames, labels);
   const y = Int32Array.from(named instanceof tf.Tensor ? await named.data() : named);
   if (y.length !== n) throw usageError(`labels has ${y.length} entries for ${n} images`, { path: 'labels' });
-  const checks: MaskingCheck[] = [];
+  return [
+    await accuracyAtZero(classifier, x, y, batch),
+    ...await determinismAndSoftmax(classifier, x, Math.min(sample, n)),
+    await zeroGradients(classifier, x, y, share),
+  ];
+}
 
-  // accuracy-at-zero
+/** `accuracy-at-zero`: the images as one batch against the images rounded to 8 bits, in batches of `batch`. */
+async function accuracyAtZero(classifier: Classifier, x: tf.Tensor4D, y: Int32Array, batch: number): Promise<MaskingCheck> {
+  const n = x.shape[0];
   const clean = await argmaxOf(classifier, x);
   const rounded = roundTo8Bit(x, x, Number.POSITIVE_INFINITY, 'linf');
   const again = new Int32Array(n);
@@ -87,16 +94,17 @@ export async function checkGradientMasking(classifier: Classifier, x: tf.Tensor4
   }
   const acc = (pred: Int32Array): number => pred.reduce((a, p, i) => a + (p === y[i] ? 1 : 0), 0);
   const [a0, a1] = [acc(clean), acc(again)];
-  checks.push(a0 === a1
+  return a0 === a1
     ? { check: 'accuracy-at-zero', flagged: false, value: 0, message: `clean accuracy equals the accuracy at ε = 0 (${a0}/${n})` }
     : {
       check: 'accuracy-at-zero', flagged: true, value: (a1 - a0) / n,
       message: `clean accuracy (${a0}/${n}, one batch) differs from the accuracy at ε = 0 (${a1}/${n}: the images rounded to 8 bits, in batches of ${batch}): `
         + 'the model is random, depends on the other images of its batch, or on detail below one 8-bit step, so robust accuracy is measured on other terms than clean accuracy',
-    });
+    };
+}
 
-  // nondeterministic and softmax-outputs, on the first images
-  const m = Math.min(sample, n);
+/** `nondeterministic` and `softmax-outputs`, on the first `m` images. */
+async function determinismAndSoftmax(classifier: Classifier, x: tf.Tensor4D, m: number): Promise<MaskingCheck[]> {
   const head = x.slice([0, 0, 0, 0], [m, -1, -1, -1]);
   const stats = tf.tidy(() => {
     const z1 = classifier.logits(head);
@@ -110,23 +118,26 @@ export async function checkGradientMasking(classifier: Classifier, x: tf.Tensor4
   const [diff, scale, inRange, sumErr] = await stats.data();
   stats.dispose(); head.dispose();
   const relDiff = diff / scale;
-  checks.push(relDiff > 1e-5 || !Number.isFinite(relDiff)
+  const determinism: MaskingCheck = relDiff > 1e-5 || !Number.isFinite(relDiff)
     ? {
       check: 'nondeterministic', flagged: true, value: diff,
       message: `the model is not deterministic: the logits of the same ${m} images differ by up to ${fmt(diff)} between two passes; `
         + "gradient attacks need expectation over transformation (autoattack version 'rand', or eot on apgd) and every figure varies from run to run",
     }
-    : { check: 'nondeterministic', flagged: false, value: diff, message: `the logits of ${m} images are the same in two passes` });
-  const softmax = inRange === 1 && sumErr < 1e-4;
-  checks.push(softmax
+    : { check: 'nondeterministic', flagged: false, value: diff, message: `the logits of ${m} images are the same in two passes` };
+  const softmax: MaskingCheck = inRange === 1 && sumErr < 1e-4
     ? {
       check: 'softmax-outputs', flagged: true, value: sumErr,
       message: `the model outputs probabilities, not logits: every output row of ${m} images is in [0, 1] and sums to 1 (within ${fmt(sumErr)}); `
         + 'the losses then take a softmax of a softmax and their gradients vanish: give the model without its final softmax',
     }
-    : { check: 'softmax-outputs', flagged: false, value: sumErr, message: 'the outputs are not rows of probabilities (they look like logits)' });
+    : { check: 'softmax-outputs', flagged: false, value: sumErr, message: 'the outputs are not rows of probabilities (they look like logits)' };
+  return [determinism, softmax];
+}
 
-  // zero-gradients, on every image (in batches: a backward pass holds every activation)
+/** `zero-gradients`, on every image (in batches of 32: a backward pass holds every activation). */
+async function zeroGradients(classifier: Classifier, x: tf.Tensor4D, y: Int32Array, share: number): Promise<MaskingCheck> {
+  const n = x.shape[0];
   const gs = new Float32Array(2 * n);
   for (let s = 0; s < n; s += 32) {
     const e = Math.min(n, s + 32);
@@ -149,15 +160,14 @@ export async function checkGradientMasking(classifier: Classifier, x: tf.Tensor4
     else if (gs[n + i] === 0) zero++;
   }
   const shareBad = (zero + bad) / n;
-  checks.push(zero + bad > 0 && shareBad >= share
+  return zero + bad > 0 && shareBad >= share
     ? {
       check: 'zero-gradients', flagged: true, value: shareBad,
       message: `the input gradient of the logit margin is zero on ${zero} and not finite on ${bad} of ${n} images (${pct(shareBad)}): `
         + 'a layer on the input path is not differentiable or saturated (rounding, a threshold, a dead ReLU), so gradient attacks cannot move these images; '
         + 'trust a score-based attack (square) for them, or fix the input path',
     }
-    : { check: 'zero-gradients', flagged: false, value: shareBad, message: `the input gradient is non-zero and finite on ${n - zero - bad} of ${n} images` });
-  return checks;
+    : { check: 'zero-gradients', flagged: false, value: shareBad, message: `the input gradient is non-zero and finite on ${n - zero - bad} of ${n} images` };
 }
 
 /** One point of a robustness curve, as {@link checkCurve} reads it. */
