@@ -12,6 +12,7 @@ export type UnitAttackErrorCode =
   | 'UA_IO' // a file that cannot be read or written
   | 'UA_NUMERIC' // NaN, zero or otherwise unusable numbers (e.g. gradients)
   | 'UA_WORKER' // a worker failed or crashed
+  | 'UA_QUEUE' // a job queue (Redis) that cannot be reached, or that lost or failed a run's jobs
   | 'UA_INTERNAL';
 
 export interface UnitAttackErrorOptions {

@@ -139,7 +139,7 @@ export function isTrainImage(index: number, seed: number, trainFraction: number)
 
 
 /** A cached atlas of this dissection (the user's cache, then the atlases shipped with the package), if there is one. */
-async function cachedAtlas(cacheFile: string, key: string, fingerprint: string): Promise<{ atlas: Atlas; file: string } | undefined> {
+export async function cachedAtlas(cacheFile: string, key: string, fingerprint: string): Promise<{ atlas: Atlas; file: string } | undefined> {
   const hit = await readCachedAtlas(cacheFile);
   if (hit) return { atlas: hit, file: cacheFile };
   // An atlas shipped with the package for exactly this dissection (same key), checked against the model once more.

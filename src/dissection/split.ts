@@ -8,7 +8,8 @@ import { UnitAttackError, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { writeAtomic } from '../util/atomic.js';
-import type { DissectOptions } from './dissect.js';
+import { cachedAtlas, type DissectOptions } from './dissect.js';
+import { cacheRoot, dissectCacheFile } from './cache.js';
 import { runShards } from './_internals/passes.js';
 import { WORKER_PROBE_KINDS, setUpDissection } from './_internals/setup.js';
 import { encodeShard, shardFileName } from './_internals/shard-file.js';
@@ -88,4 +89,27 @@ export async function dissectShards(classifier: Classifier, probeOrSpec: string 
     onBatch(n) { seen += n; progress({ phase: 'activations', done: seen, total }); },
   });
   return { run, plan: plan.length, shards, files, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** The plan of a split dissection: what every part and the merge must agree on. */
+export interface DissectionPlan {
+  /** The dissection's key (the run of its shard files, and its cache key). */
+  run: string;
+  /** Shards in the plan (four batches of the probe set each). */
+  plan: number;
+  /** Images in the probe set. */
+  count: number;
+  /** True when the atlas of this dissection is already in the cache (nothing to compute). */
+  cached: boolean;
+}
+
+/**
+ * The key and the number of shards of a dissection, without computing any of it: a coordinator hands shard
+ * `s` of `plan` to a machine as `dissectShards(…, { index: s, of: plan, out })`.
+ */
+export async function dissectionPlan(classifier: Classifier, probeOrSpec: string | ProbeSet, options: DissectOptions = {}): Promise<DissectionPlan> {
+  const { o, probe, key } = await setUpDissection(classifier, probeOrSpec, options);
+  const cacheFile = o.cache ? dissectCacheFile(key, options.cacheDir ?? cacheRoot()) : undefined;
+  const cached = cacheFile !== undefined && (await cachedAtlas(cacheFile, key, classifier.fingerprint)) !== undefined;
+  return { run: key, plan: shardIndices(probe.count, o.batchSize).length, count: probe.count, cached };
 }

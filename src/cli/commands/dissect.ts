@@ -16,6 +16,8 @@ import { ATLAS_REPORT_ENTRIES, writeAtlasReport } from '../../report/atlas-repor
 import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOf, workersOption } from '../workers.js';
+import type { QueuedShards } from '../../parallel/queue/coordinator.js';
+import { checkQueueArgs, queueDissection, queueOption, specForWorkers, storeOption } from '../queue.js';
 
 const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
   activations: 'pass 1: activations',
@@ -74,15 +76,19 @@ export const dissectCommand: CommandSpec = {
       type: 'string',
       describe: 'compute part i of N of the dissection (e.g. 0/4, or $JOB_COMPLETION_INDEX/4) and write its shard files to --out (a folder the parts may share); then `unit-attack merge` the folders into the atlas',
     },
+    queue: queueOption,
+    store: storeOption,
   },
   examples: [
     ['unit-attack dissect --out out/dissect', 'dissect block5_conv3 of the built-in model on 2000 synthetic scenes'],
     ['unit-attack dissect --model my-model --probe data/broden --layer conv5 --out out/conv5', 'dissect your own model on a Broden folder'],
     ['unit-attack dissect --probe photos/ --segmenter builtin:scenes-segmenter --out out/photos', 'dissect on a folder of plain images labelled by the built-in segmenter'],
     ['unit-attack dissect --model builtin:scenes-gan --layer layer4 --samples 10000 --segmenter builtin:scenes-segmenter --out out/gan', 'dissect layer4 of the built-in generator on 10,000 of its samples (the PNAS experiment)'],
+    ['unit-attack dissect --probe "builtin:scenes?count=8000" --queue redis://localhost:6379 --out out/atlas', 'run the shards on queue workers (`unit-attack worker --queue redis://localhost:6379` on each machine) and merge here'],
   ],
   check(argv) {
     checkWorkersArg(argv);
+    checkQueueArgs(argv);
     checkNumber(argv, 'quantile', (v) => v > 0 && v < 1, 'in (0, 1)');
     checkNumber(argv, 'iou-threshold', (v) => v >= 0 && v <= 1, 'in [0, 1]');
     checkNumber(argv, 'top-n', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
@@ -103,12 +109,17 @@ export const dissectCommand: CommandSpec = {
     await prepareOutDir(argv.out as string, { force: argv.force as boolean, command: 'dissect', writes: ATLAS_REPORT_ENTRIES });
     await initBackend({ backend: argv.backend });
     const clf = await loadClassifier(argv.model as string);
+    let queued: QueuedShards | undefined;
     try {
+      // With --queue, pass 1 runs on the queue's workers and is merged here like the parts of `unit-attack merge`.
+      const probe = argv.queue !== undefined ? specForWorkers(argv.probe as string) : argv.probe as string;
+      queued = argv.queue !== undefined ? await queueDissection(argv, io, clf, probe, dissectOptionsOf(argv)) : undefined;
+      const fromShards = queued ? [queued.dir] : argv.fromShards as string[] | undefined;
       const bars = phaseBars(argv, io);
       // Shards of the probe set go to the workers; the atlas is the same with any number of them.
-      const result = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissect(clf, argv.probe as string, {
+      const result = await withWorkers(argv, io, clf, Number.POSITIVE_INFINITY, () => dissect(clf, probe, {
         ...dissectOptionsOf(argv),
-        ...(argv.fromShards !== undefined ? { fromShards: argv.fromShards as string[] } : {}),
+        ...(fromShards !== undefined ? { fromShards } : {}),
         onWarning: (m) => io.err(`warning: ${m}`),
         onProgress: bars.onProgress,
       }));
@@ -140,8 +151,11 @@ export const dissectCommand: CommandSpec = {
       io.out(s.headline ? `ablation: ${s.headline}` : `ablation: none (${atlas.importanceNote ?? 'no class importance'})`);
       io.out(`wrote ${path.join(out, 'index.html')} (atlas.json, units.csv, importance.csv, ablation.csv${files.plot ? ', ablation.png' : ''}`
         + `${files.strips.length ? `, ${files.strips.length} strips` : ''})`);
+      await queued?.finish(true);
+      queued = undefined;
       return 0;
     } finally {
+      await queued?.finish(false);
       clf.dispose();
     }
   },

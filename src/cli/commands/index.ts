@@ -16,6 +16,7 @@ import { segmentCommand } from './segment.js';
 import { trainCommand } from './train.js';
 import { trainSegmenterCommand } from './train-segmenter.js';
 import { trainGanCommand } from './train-gan.js';
+import { workerCommand } from './worker.js';
 
 /** Every command of the CLI, in help order. Add a command by adding its spec here. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -32,6 +33,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   ganQualityCommand,
   dissectCommand,
   mergeCommand,
+  workerCommand,
   attackCommand,
   ablateCommand,
   insertCommand,
