@@ -53,27 +53,14 @@ export interface ApgdOptions extends AttackOptionsBase {
  * const t = await apgd(clf, images, labels, { epsilon: '8/255', targetClasses: 9 });                    // APGD-T
  */
 export async function apgd(classifier: Classifier, x: tf.Tensor4D, labels: Labels, options: ApgdOptions = {}): Promise<AttackResult> {
-  const steps = checkInt(options.steps ?? 100, 'steps', 1);
-  const restarts = checkInt(options.restarts ?? 1, 'restarts', 1);
-  const randomStart = options.randomStart ?? true;
-  if (typeof randomStart !== 'boolean') throw usageError(`randomStart must be true or false, got ${String(randomStart)}`, { path: 'randomStart' });
-  if (restarts > 1 && !randomStart) {
-    throw usageError(`restarts is ${restarts} but randomStart is false, so every restart would repeat the first`, {
-      path: 'restarts', hint: 'set randomStart: true or restarts: 1',
-    });
-  }
-  const eot = checkInt(options.eot ?? 1, 'eot', 1, 1000);
-  const rho = checkNumber(options.rho ?? 0.75, 'rho', { min: 0, max: 1, minExclusive: true });
-  const momentum = checkNumber(options.momentum ?? 0.75, 'momentum', { min: 0, max: 1, minExclusive: true });
-  const earlyStop = options.earlyStop ?? true;
-  if (typeof earlyStop !== 'boolean') throw usageError(`earlyStop must be true or false, got ${String(earlyStop)}`, { path: 'earlyStop' });
+  const settings = resolveSettings(options);
+  const { steps, restarts, eot } = settings;
   const k = classifier.classNames.length;
   if (k < 2) {
     throw usageError(`model '${classifier.name}' has a single output, so no image can be misclassified`, {
       path: 'model', hint: 'give the model one logit per class (a binary model as two logits, e.g. [0, z])',
     });
   }
-  const warnings: string[] = [];
   const targeted = options.targetClasses !== undefined;
   if (targeted) {
     checkInt(options.targetClasses, 'targetClasses', 1);
@@ -83,26 +70,13 @@ export async function apgd(classifier: Classifier, x: tf.Tensor4D, labels: Label
       });
     }
   }
-  let spec: ObjectiveSpec = options.objective ?? { kind: 'ce' };
-  if (!targeted && spec.kind === 'dlr' && k < dlrMinClasses(spec.target !== undefined)) {
-    warnings.push(`the ${spec.target !== undefined ? 'targeted ' : ''}DLR loss needs at least ${dlrMinClasses(spec.target !== undefined)} classes and model '${classifier.name}' has ${k}: `
-      + 'APGD used the cross-entropy loss instead');
-    spec = { kind: 'ce', ...(spec.target !== undefined ? { target: spec.target } : {}) };
-  }
-  const probe = buildObjective(classifier, spec);
-  if (!probe.fromLogits) {
-    throw usageError(`apgd works on losses of the logits, but objective '${probe.name}' needs more than logits`, {
-      path: 'objective.kind', hint: "use objective kind 'ce', 'dlr' or 'margin'; for the unit objective use pgd",
-    });
-  }
+  const warnings: string[] = [];
+  const spec = lossSpec(classifier, options.objective ?? { kind: 'ce' }, targeted, warnings);
   const name = targeted ? 'apgd-t' : `apgd-${spec.kind}`;
   // APGD-T compares its targets by the untargeted DLR (or margin, when DLR is undefined) of the 8-bit images.
   const scoreSpec: ObjectiveSpec = targeted ? { kind: k >= dlrMinClasses(false) ? 'dlr' : 'margin' } : spec;
   const p = await prepare(name, classifier, x, labels, { ...options, objective: scoreSpec }, { objective: scoreSpec });
   p.warnings.push(...warnings);
-  const settings: ApgdSettings = {
-    steps, restarts, randomStart, rho, momentum, eot, earlyStop, ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  };
   if (!targeted) {
     const rounds: ApgdRound[] = Array.from({ length: restarts }, () => ({ loss: p.objective, targets: null }));
     return runApgdRounds(name, p, settings, rounds, { loss: p.objective.name, steps, restarts, eot });
@@ -120,6 +94,43 @@ export async function apgd(classifier: Classifier, x: tf.Tensor4D, labels: Label
     for (let r = 0; r < restarts; r++) rounds.push({ loss: lossObj, targets });
   }
   return runApgdRounds(name, p, settings, rounds, { loss: lossObj.name, steps, restarts, eot, targetClasses: count });
+}
+
+/** The run settings of `options`, checked, with their defaults. */
+function resolveSettings(options: ApgdOptions): ApgdSettings {
+  const steps = checkInt(options.steps ?? 100, 'steps', 1);
+  const restarts = checkInt(options.restarts ?? 1, 'restarts', 1);
+  const randomStart = options.randomStart ?? true;
+  if (typeof randomStart !== 'boolean') throw usageError(`randomStart must be true or false, got ${String(randomStart)}`, { path: 'randomStart' });
+  if (restarts > 1 && !randomStart) {
+    throw usageError(`restarts is ${restarts} but randomStart is false, so every restart would repeat the first`, {
+      path: 'restarts', hint: 'set randomStart: true or restarts: 1',
+    });
+  }
+  const eot = checkInt(options.eot ?? 1, 'eot', 1, 1000);
+  const rho = checkNumber(options.rho ?? 0.75, 'rho', { min: 0, max: 1, minExclusive: true });
+  const momentum = checkNumber(options.momentum ?? 0.75, 'momentum', { min: 0, max: 1, minExclusive: true });
+  const earlyStop = options.earlyStop ?? true;
+  if (typeof earlyStop !== 'boolean') throw usageError(`earlyStop must be true or false, got ${String(earlyStop)}`, { path: 'earlyStop' });
+  return { steps, restarts, randomStart, rho, momentum, eot, earlyStop, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+}
+
+/** The loss of an untargeted-by-objective run (DLR falls back to cross-entropy, with a warning, on too few classes). */
+function lossSpec(classifier: Classifier, spec: ObjectiveSpec, targeted: boolean, warnings: string[]): ObjectiveSpec {
+  const k = classifier.classNames.length;
+  let out = spec;
+  if (!targeted && spec.kind === 'dlr' && k < dlrMinClasses(spec.target !== undefined)) {
+    warnings.push(`the ${spec.target !== undefined ? 'targeted ' : ''}DLR loss needs at least ${dlrMinClasses(spec.target !== undefined)} classes and model '${classifier.name}' has ${k}: `
+      + 'APGD used the cross-entropy loss instead');
+    out = { kind: 'ce', ...(spec.target !== undefined ? { target: spec.target } : {}) };
+  }
+  const probe = buildObjective(classifier, out);
+  if (!probe.fromLogits) {
+    throw usageError(`apgd works on losses of the logits, but objective '${probe.name}' needs more than logits`, {
+      path: 'objective.kind', hint: "use objective kind 'ce', 'dlr' or 'margin'; for the unit objective use pgd",
+    });
+  }
+  return out;
 }
 
 /** Per image, the classes in order of their clean logits, highest first. */
