@@ -37,13 +37,17 @@ export { writeBrodenDataset, readBrodenDataset, type WriteBrodenOptions, type Br
 
 // ── Dissection ──────────────────────────────────────────────────────────────────────────────────────────────────
 export {
-  dissect, dissectShards, loadAtlas, saveAtlas, atlasSummary, availableConcepts, unitsForClass, unitsForConcepts,
+  dissect, dissectShards, dissectionPlan, loadAtlas, saveAtlas, atlasSummary, availableConcepts, unitsForClass, unitsForConcepts,
   classImportance, ablationCurves, openProbe, registerProbeKind, openImageFolder, withSegmenter,
   type DissectOptions, type DissectProgress, type DissectResult, type Atlas, type AtlasUnit, type AtlasConcept,
   type AtlasSummary, type ConceptMatch, type UnitsForConceptsOptions, type ClassImportance, type ClassImportanceOptions,
   type AblationCurve, type AblationOptions, type OpenProbeOptions, type ProbeSet, type ProbeKind, type ProbeBatch,
-  type ProbeItem, type ProbeConcept, type ImageFolderOptions, type ShardPart, type DissectShardsResult,
+  type ProbeItem, type ProbeConcept, type ImageFolderOptions, type ShardPart, type DissectShardsResult, type DissectionPlan,
 } from './dissection/index.js';
+export {
+  runDissectionOnQueue, startQueueWorker,
+  type QueuedDissection, type QueuedShards, type QueueWorker, type QueueWorkerOptions, type QueueWorkerEvent,
+} from './parallel/queue/index.js';
 
 // ── Segmenter ───────────────────────────────────────────────────────────────────────────────────────────────────
 export {

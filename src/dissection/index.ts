@@ -32,6 +32,6 @@ export type {
   RankUnitsOptions,
 } from './importance.js';
 export { CACHE_ENV_VAR, cacheKey, cacheRoot, dissectCacheFile, resumeDir } from './cache.js';
-export { dissectShards } from './split.js';
-export type { DissectShardsResult, ShardPart } from './split.js';
+export { dissectShards, dissectionPlan } from './split.js';
+export type { DissectShardsResult, DissectionPlan, ShardPart } from './split.js';
 export { unfinishedJournals } from './_internals/shard-file.js';
