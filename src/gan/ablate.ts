@@ -18,7 +18,7 @@ import {
 } from './measure.js';
 import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer, type UnitRanking } from './ranking.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
-import { ganPool, type GanWorkerOptions } from './pool.js';
+import { ganPool, type GanPool, type GanWorkerOptions } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
 export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
@@ -168,18 +168,28 @@ function changes(names: readonly string[], before: Float64Array, after: Float64A
   return out;
 }
 
-/**
- * Zeroes the top-n units of a layer for a concept, for each n of `sizes`, and measures the portion of the concept's
- * pixels removed over `samples` latents, with a random-unit control and the other concepts' changes.
- *
- * @example
- * const { result } = await ablateConcept(generator, segmenter, { concept: 'tree', sizes: [0, 5, 20], samples: 500 });
- * result.curves.iou?.[2].removed.value; // portion of tree pixels removed by the 20 best tree units
- */
-export async function ablateConcept(
-  g: Generator, segmenter: Segmenter, options: AblateConceptOptions,
-): Promise<{ result: GeneratorAblation; examples: AblationExamples }> {
-  const t0 = performance.now();
+/** The checked settings of an ablation, with the warnings found while checking. */
+interface AblationSettings {
+  layer: string;
+  h: number;
+  w: number;
+  units: number;
+  concept: ResolvedConcept;
+  sizes: number[];
+  samples: number;
+  rankSamples: number;
+  causalSamples: number;
+  seed: number;
+  controlDraws: number;
+  level: number;
+  batchSize: number;
+  kinds: RankingKind[];
+  atlas?: Atlas;
+  warnings: string[];
+}
+
+/** Checks the options against the generator, the segmenter and the atlas, and fills in the defaults. */
+function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateConceptOptions): AblationSettings {
   const layer = options.layer ?? g.defaultLayer;
   const { h, w, units } = spatialLayer(g, layer);
   const concept: ResolvedConcept = resolveConcept(segmenter, options.concept);
@@ -201,133 +211,185 @@ export async function ablateConcept(
   }
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
+  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, seed, controlDraws, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
+}
 
-  // Worker threads (when asked for) take the causal ranking's and the ablation's batches; the IoU ranking stays here.
-  const { pool, close } = await ganPool(g, segmenter, options, Math.ceil(samples / batchSize) + (kinds.includes('causal') ? 2 : 0));
-  try {
-    // ---- rankings, on latents held out from the measured ones ----
-    const held = { seed, from: samples, count: Math.max(rankSamples, causalSamples) };
-    const rankings: GeneratorAblation['rankings'] = {};
-    if (kinds.includes('iou')) {
-      const iou = await rankByIou(g, segmenter, layer, concept, { ...held, count: rankSamples }, {
-        quantile: options.quantile ?? atlas?.params.quantile ?? 0.01,
-        ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
-        batchSize: Math.min(batchSize, 16),
-        onProgress: (done, total) => options.onProgress?.({ phase: 'iou ranking', done, total }),
+/** The latents held out from the measured ones, on which units are ranked. */
+const heldOut = (s: AblationSettings): { seed: number; from: number; count: number } => ({ seed: s.seed, from: s.samples, count: Math.max(s.rankSamples, s.causalSamples) });
+
+/** The rankings asked for: by IoU (or the atlas's order) and causally, on held-out latents. */
+async function rankConceptUnits(g: Generator, segmenter: Segmenter, s: AblationSettings, options: AblateConceptOptions, pool: GanPool | undefined): Promise<GeneratorAblation['rankings']> {
+  const { layer, concept, rankSamples, causalSamples, batchSize, atlas, warnings } = s;
+  const held = heldOut(s);
+  const rankings: GeneratorAblation['rankings'] = {};
+  if (s.kinds.includes('iou')) {
+    const iou = await rankByIou(g, segmenter, layer, concept, { ...held, count: rankSamples }, {
+      quantile: options.quantile ?? atlas?.params.quantile ?? 0.01,
+      ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
+      batchSize: Math.min(batchSize, 16),
+      onProgress: (done, total) => options.onProgress?.({ phase: 'iou ranking', done, total }),
+    });
+    if (iou.conceptPixels === 0) {
+      throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
+        path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
       });
-      if (iou.conceptPixels === 0) {
-        throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-          path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
-        });
+    }
+    if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };
+    else rankings.iou = { units: iou.units, scores: iou.scores, source: `IoU over latents ${held.from}…${held.from + rankSamples - 1} at the top ${(options.quantile ?? 0.01) * 100}% of each unit` };
+    const best = Math.max(...iou.scores);
+    if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
+  }
+  if (s.kinds.includes('causal')) {
+    const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
+      batchSize: Math.min(batchSize, 16), ...(pool ? { pool } : {}),
+      onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
+    });
+    rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
+  }
+  return rankings;
+}
+
+/** The top-n units of each ranking for each size n > 0, and the random-unit control's draws of each size. */
+function ablationConditions(s: AblationSettings, rankings: GeneratorAblation['rankings'], concepts: number): Condition[] {
+  const { kinds, sizes, units, seed, controlDraws } = s;
+  const conditions: Condition[] = [];
+  for (const kind of kinds) {
+    for (const n of sizes) if (n > 0) conditions.push({ kind, n, units: rankings[kind]!.units.slice(0, n), tally: new PairedRatioTally(), after: new Float64Array(concepts) });
+  }
+  for (const n of sizes) {
+    if (n === 0) continue;
+    const ranked = new Set(kinds.flatMap((k) => rankings[k]!.units.slice(0, n)));
+    const exclude = units - ranked.size >= n ? [...ranked] : [];
+    for (let d = 0; d < controlDraws; d++) {
+      const seedOf = (seed * 7919 + n * 131 + d) % 2 ** 32;
+      conditions.push({ kind: 'control', n, draw: d, seed: seedOf, units: randomUnits({ count: n, numUnits: units, exclude, seed: seedOf }), tally: new PairedRatioTally(), after: new Float64Array(concepts) });
+    }
+  }
+  return conditions;
+}
+
+/**
+ * The distinct sets of zeroed units of the conditions (conditions with the same units, e.g. both rankings' top unit,
+ * share one generation) as the batch's edits after the unedited one, and each condition's edit.
+ */
+function distinctEdits(conditions: readonly Condition[]): { edits: EditBatchInput['edits']; slot: number[] } {
+  const unitSets: number[][] = [];
+  const editOf = new Map<string, number>();
+  const slot = conditions.map((c) => {
+    const key = [...c.units].sort((x, y) => x - y).join(',');
+    if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
+    return 1 + editOf.get(key)!;
+  });
+  return { edits: [null, ...unitSets.map((units): GeneratorEdit => ({ op: 'zero', units }))], slot };
+}
+
+/**
+ * Generates the measured latents once unedited and once per distinct edit, on this thread or on a pool's workers,
+ * and adds each condition's paired counts to its tally; the answers are added up in batch order, so the numbers are
+ * the same with any number of workers. Returns the unedited concept counts, the image size and the examples.
+ */
+async function measureConditions(
+  g: Generator, segmenter: Segmenter, s: AblationSettings, conditions: Condition[], options: AblateConceptOptions, pool: GanPool | undefined,
+): Promise<{ baseSum: Float64Array; imagePixels: number; examples: AblationExamples }> {
+  const { seed, samples, batchSize, layer, concept } = s;
+  const C = segmenter.concepts.length;
+  const baseSum = new Float64Array(C);
+  const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
+  const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: s.sizes.filter((n) => n > 0) };
+  for (const k of s.kinds) examples.after[k] = examples.sizes.map(() => []);
+  const { edits, slot } = distinctEdits(conditions);
+  let imagePixels = 0;
+  let done = 0;
+  const total = samples * (1 + conditions.length);
+  // Progress counts generations as the conditions they stand for.
+  const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((x) => x === e).length));
+  const progressOf = (b: { count: number }): (() => void) => {
+    let e = 0;
+    return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
+  };
+  await runOrdered(latentBatches({ seed, from: 0, count: samples }, batchSize), pool ? pool.size * 2 : 1, (b) => {
+    const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits, keep: b.from === 0 ? nExamples : 0 };
+    const tick = progressOf(b);
+    return pool
+      ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${b.from}…${b.from + b.count - 1}`, onProgress: tick })
+      : measureEditBatch(g, segmenter, input, tick);
+  }, (r, b) => {
+    const base = r.counts[0];
+    imagePixels = r.height * r.width;
+    for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base[i];
+    if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(r.pixels[0], j, r.height, r.width));
+    conditions.forEach((c, k) => {
+      const after = r.counts[slot[k]];
+      for (let i = 0; i < b.count; i++) c.tally.add(base[i * C + concept.index], after[i * C + concept.index]);
+      for (let i = 0; i < b.count * C; i++) c.after[i % C] += after[i];
+      if (b.from === 0 && c.kind !== 'control') {
+        const e = examples.sizes.indexOf(c.n);
+        for (let j = 0; j < nExamples; j++) examples.after[c.kind]![e].push(rgbAt(r.pixels[slot[k]], j, r.height, r.width));
       }
-      if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };
-      else rankings.iou = { units: iou.units, scores: iou.scores, source: `IoU over latents ${held.from}…${held.from + rankSamples - 1} at the top ${(options.quantile ?? 0.01) * 100}% of each unit` };
-      const best = Math.max(...iou.scores);
-      if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
-    }
-    if (kinds.includes('causal')) {
-      const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
-        batchSize: Math.min(batchSize, 16), ...(pool ? { pool } : {}),
-        onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
-      });
-      rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
-    }
+    });
+  });
+  return { baseSum, imagePixels, examples };
+}
 
-    // ---- conditions ----
-    const C = segmenter.concepts.length;
-    const conditions: Condition[] = [];
-    for (const kind of kinds) {
-      for (const n of sizes) if (n > 0) conditions.push({ kind, n, units: rankings[kind]!.units.slice(0, n), tally: new PairedRatioTally(), after: new Float64Array(C) });
-    }
+/** The removal curve of each ranking and the random-unit control per size, from the measured conditions. */
+function ablationCurves(s: AblationSettings, conditions: readonly Condition[], baseSum: Float64Array, names: readonly string[]): Pick<GeneratorAblation, 'curves' | 'control'> {
+  const { sizes, samples, level, concept } = s;
+  const C = names.length;
+  const zero = (): AblationPoint => ({
+    n: 0, units: [],
+    removed: { value: 0, se: 0, interval: [0, 0], level, count: samples, meanBefore: baseSum[concept.index] / samples, meanAfter: baseSum[concept.index] / samples },
+    concepts: changes(names, baseSum, baseSum, samples),
+  });
+  const curves: GeneratorAblation['curves'] = {};
+  for (const kind of s.kinds) {
+    curves[kind] = sizes.map((n) => {
+      if (n === 0) return zero();
+      const c = conditions.find((x) => x.kind === kind && x.n === n)!;
+      return { n, units: c.units, removed: c.tally.estimate(level), concepts: changes(names, baseSum, c.after, samples) };
+    });
+  }
+  const control: ControlPoint[] = [];
+  if (s.controlDraws > 0) {
     for (const n of sizes) {
       if (n === 0) continue;
-      const ranked = new Set(kinds.flatMap((k) => rankings[k]!.units.slice(0, n)));
-      const exclude = units - ranked.size >= n ? [...ranked] : [];
-      for (let d = 0; d < controlDraws; d++) {
-        const s = (seed * 7919 + n * 131 + d) % 2 ** 32;
-        conditions.push({ kind: 'control', n, draw: d, seed: s, units: randomUnits({ count: n, numUnits: units, exclude, seed: s }), tally: new PairedRatioTally(), after: new Float64Array(C) });
-      }
-    }
-
-    // ---- measurement ----
-    // Each batch of latents is generated once unedited and once per distinct set of zeroed units (conditions with the
-    // same units, e.g. both rankings' top unit, share one generation), on this thread or on a pool's workers; the
-    // answers are added up in batch order, so the numbers are the same with any number of workers.
-    const baseSum = new Float64Array(C);
-    const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
-    const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: sizes.filter((n) => n > 0) };
-    for (const k of kinds) examples.after[k] = examples.sizes.map(() => []);
-    const unitSets: number[][] = [];
-    const editOf = new Map<string, number>();
-    const slot = conditions.map((c) => {
-      const key = [...c.units].sort((x, y) => x - y).join(',');
-      if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
-      return 1 + editOf.get(key)!;
-    });
-    const edits: EditBatchInput['edits'] = [null, ...unitSets.map((units): GeneratorEdit => ({ op: 'zero', units }))];
-    let imagePixels = 0;
-    let done = 0;
-    const total = samples * (1 + conditions.length);
-    // Progress counts generations as the conditions they stand for.
-    const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((s) => s === e).length));
-    const progressOf = (b: { count: number }): (() => void) => {
-      let e = 0;
-      return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
-    };
-    await runOrdered(latentBatches({ seed, from: 0, count: samples }, batchSize), pool ? pool.size * 2 : 1, (b) => {
-      const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits, keep: b.from === 0 ? nExamples : 0 };
-      const tick = progressOf(b);
-      return pool
-        ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${b.from}…${b.from + b.count - 1}`, onProgress: tick })
-        : measureEditBatch(g, segmenter, input, tick);
-    }, (r, b) => {
-      const base = r.counts[0];
-      imagePixels = r.height * r.width;
-      for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base[i];
-      if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(r.pixels[0], j, r.height, r.width));
-      conditions.forEach((c, k) => {
-        const after = r.counts[slot[k]];
-        for (let i = 0; i < b.count; i++) c.tally.add(base[i * C + concept.index], after[i * C + concept.index]);
-        for (let i = 0; i < b.count * C; i++) c.after[i % C] += after[i];
-        if (b.from === 0 && c.kind !== 'control') {
-          const e = examples.sizes.indexOf(c.n);
-          for (let j = 0; j < nExamples; j++) examples.after[c.kind]![e].push(rgbAt(r.pixels[slot[k]], j, r.height, r.width));
-        }
-      });
-    });
-
-    // ---- results ----
-    const names = segmenter.concepts.map((c) => c.name);
-    const zero = (): AblationPoint => ({
-      n: 0, units: [],
-      removed: { value: 0, se: 0, interval: [0, 0], level, count: samples, meanBefore: baseSum[concept.index] / samples, meanAfter: baseSum[concept.index] / samples },
-      concepts: changes(names, baseSum, baseSum, samples),
-    });
-    const curves: GeneratorAblation['curves'] = {};
-    for (const kind of kinds) {
-      curves[kind] = sizes.map((n) => {
-        if (n === 0) return zero();
-        const c = conditions.find((x) => x.kind === kind && x.n === n)!;
-        return { n, units: c.units, removed: c.tally.estimate(level), concepts: changes(names, baseSum, c.after, samples) };
+      const draws = conditions.filter((x) => x.kind === 'control' && x.n === n);
+      const pooled = new Float64Array(C);
+      for (const d of draws) for (let k = 0; k < C; k++) pooled[k] += d.after[k] / draws.length;
+      control.push({
+        n,
+        draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
+        removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
+        concepts: changes(names, baseSum, pooled, samples),
       });
     }
-    const control: ControlPoint[] = [];
-    if (controlDraws > 0) {
-      for (const n of sizes) {
-        if (n === 0) continue;
-        const draws = conditions.filter((x) => x.kind === 'control' && x.n === n);
-        const pooled = new Float64Array(C);
-        for (const d of draws) for (let k = 0; k < C; k++) pooled[k] += d.after[k] / draws.length;
-        control.push({
-          n,
-          draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
-          removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
-          concepts: changes(names, baseSum, pooled, samples),
-        });
-      }
-    }
+  }
+  return { curves, control };
+}
+
+/**
+ * Zeroes the top-n units of a layer for a concept, for each n of `sizes`, and measures the portion of the concept's
+ * pixels removed over `samples` latents, with a random-unit control and the other concepts' changes.
+ *
+ * @example
+ * const { result } = await ablateConcept(generator, segmenter, { concept: 'tree', sizes: [0, 5, 20], samples: 500 });
+ * result.curves.iou?.[2].removed.value; // portion of tree pixels removed by the 20 best tree units
+ */
+export async function ablateConcept(
+  g: Generator, segmenter: Segmenter, options: AblateConceptOptions,
+): Promise<{ result: GeneratorAblation; examples: AblationExamples }> {
+  const t0 = performance.now();
+  const s = ablationSettings(g, segmenter, options);
+  const { layer, h, w, units, concept, samples, seed, level, warnings } = s;
+  // Worker threads (when asked for) take the causal ranking's and the ablation's batches; the IoU ranking stays here.
+  const { pool, close } = await ganPool(g, segmenter, options, Math.ceil(samples / s.batchSize) + (s.kinds.includes('causal') ? 2 : 0));
+  try {
+    const rankings = await rankConceptUnits(g, segmenter, s, options, pool);
+    const conditions = ablationConditions(s, rankings, segmenter.concepts.length);
+    const { baseSum, imagePixels, examples } = await measureConditions(g, segmenter, s, conditions, options, pool);
+    const { curves, control } = ablationCurves(s, conditions, baseSum, segmenter.concepts.map((c) => c.name));
     const conceptPixels = baseSum[concept.index] / samples;
     if (conceptPixels === 0) warnings.push(`the segmenter sees no '${concept.name}' pixels in the ${samples} measured samples: nothing can be removed`);
+    const held = heldOut(s);
     return {
       result: {
         format: GAN_ABLATION_FORMAT, version: 1,
@@ -337,7 +399,7 @@ export async function ablateConcept(
         interval: `ratio estimator Σ(before − after) / Σ before over paired latents, ± ${level * 100}% normal quantile × delta-method standard error`,
         latents: { measured: [0, samples - 1], ranking: [samples, samples + held.count - 1] },
         baseline: { conceptPixels, conceptShare: imagePixels > 0 ? conceptPixels / imagePixels : Number.NaN, imagePixels },
-        rankings, curves, control, controlDraws, warnings,
+        rankings, curves, control, controlDraws: s.controlDraws, warnings,
         seconds: (performance.now() - t0) / 1000,
       },
       examples,
