@@ -35,6 +35,8 @@ export const workerCommand: CommandSpec = {
   },
   async run(argv, io) {
     let active = 0;
+    let lastError = '';
+    let lastErrorAt = 0;
     let idleTimer: NodeJS.Timeout | undefined;
     let stop: (() => void) | undefined;
     const stopped = new Promise<void>((resolve) => { stop = resolve; });
@@ -48,7 +50,12 @@ export const workerCommand: CommandSpec = {
       if (e.type === 'active') { active++; if (idleTimer) clearTimeout(idleTimer); io.err(`started ${e.name} ${e.job}`); return; }
       if (e.type === 'completed') { active--; armIdle(); io.err(`done ${e.name} ${e.job} in ${e.seconds.toFixed(1)} s`); return; }
       if (e.type === 'failed') { active--; armIdle(); io.err(`failed ${e.name} ${e.job}${e.willRetry ? ' (will be tried again)' : ''}: ${e.reason}`); return; }
-      io.err(`warning: queue: ${e.message}`);
+      // A Redis that is away is reported once per message and minute, not at every reconnect attempt.
+      const now = Date.now();
+      if (e.message === lastError && now - lastErrorAt < 60_000) return;
+      lastError = e.message;
+      lastErrorAt = now;
+      io.err(`warning: queue: ${e.message} (reconnecting)`);
     };
     const worker = await startQueueWorker(String(argv.queue), {
       lockSeconds: argv['lock-seconds'] as number, onEvent,

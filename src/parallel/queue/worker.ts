@@ -57,5 +57,15 @@ export async function startQueueWorker(url: string, options: QueueWorkerOptions 
   });
   worker.on('error', (err) => emit({ type: 'error', message: err.message }));
   await worker.waitUntilReady();
-  return { close: () => worker.close() };
+  return {
+    async close() {
+      // Running jobs finish first; a Redis that went away would keep that waiting for ever, so not longer than 10 s.
+      let timer: NodeJS.Timeout | undefined;
+      const gentle = worker.close().then(() => true);
+      const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), 10_000); });
+      const closed = await Promise.race([gentle, late]);
+      if (timer) clearTimeout(timer);
+      if (!closed) await Promise.race([worker.close(true), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    },
+  };
 }
