@@ -157,16 +157,29 @@ function countIn(batch: LabelBatch, i: number, concept: ResolvedConcept, region?
   return n;
 }
 
-/**
- * Sets a concept's top units to their high level at one cell (or at every cell, one at a time) and measures the
- * concept's pixels added, by what the segmenter saw at the cell before.
- *
- * @example
- * const { result } = await insertConcept(generator, segmenter, { concept: 'door', units: 20, samples: 100 });
- * result.byContext.map((c) => [c.context, c.addedInRegion.value]);
- */
-export async function insertConcept(g: Generator, segmenter: Segmenter, options: InsertConceptOptions): Promise<{ result: GeneratorInsertion; examples: InsertionExamples }> {
-  const t0 = performance.now();
+/** The checked settings of an insertion. */
+interface InsertionSettings {
+  layer: string;
+  h: number;
+  w: number;
+  width: number;
+  concept: ResolvedConcept;
+  samples: number;
+  rankSamples: number;
+  batchSize: number;
+  seed: number;
+  quantile: number;
+  level: number;
+  cell?: [number, number];
+  /** Units set high. */
+  count: number;
+  atlas?: Atlas;
+  /** The latents held out from the measured ones, on which units are ranked and their levels measured. */
+  held: { seed: number; from: number; count: number };
+}
+
+/** Checks the options against the generator, the segmenter and the atlas, and fills in the defaults. */
+function insertionSettings(g: Generator, segmenter: Segmenter, options: InsertConceptOptions): InsertionSettings {
   const layer = options.layer ?? g.defaultLayer;
   const { h, w, units: width } = spatialLayer(g, layer);
   const concept = resolveConcept(segmenter, options.concept);
@@ -190,90 +203,108 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
   if (atlas && (atlas.layer !== layer || atlas.units.length !== width)) {
     throw inputError(`the atlas dissects '${atlas.layer}' (${atlas.units.length} units), not '${layer}' of ${g.name} (${width} units)`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator layer' });
   }
-  const warnings: string[] = [];
-  const held = { seed, from: samples, count: rankSamples };
+  return {
+    layer, h, w, width, concept, samples, rankSamples, batchSize, seed, quantile, level, ...(cell ? { cell } : {}), count, ...(atlas ? { atlas } : {}),
+    held: { seed, from: samples, count: rankSamples },
+  };
+}
 
-  // ---- units and levels ----
-  let units: number[];
-  let rankingSource: string;
-  if (options.unitList) {
-    units = [...options.unitList];
-    rankingSource = 'given';
-  } else {
-    const iou = await rankByIou(g, segmenter, layer, concept, held, {
-      quantile: atlas?.params.quantile ?? 0.01, ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
-      batchSize: Math.min(batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'ranking', done, total }),
+/** The units set high: the given ones, else the concept's top units by IoU (or the atlas's order). */
+async function insertedUnits(g: Generator, segmenter: Segmenter, s: InsertionSettings, options: InsertConceptOptions, warnings: string[]): Promise<{ units: number[]; rankingSource: string }> {
+  if (options.unitList) return { units: [...options.unitList], rankingSource: 'given' };
+  const { layer, concept, held, atlas, rankSamples } = s;
+  const iou = await rankByIou(g, segmenter, layer, concept, held, {
+    quantile: atlas?.params.quantile ?? 0.01, ...(atlas ? { thresholds: atlas.units.map((u) => u.threshold) } : {}),
+    batchSize: Math.min(s.batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'ranking', done, total }),
+  });
+  if (iou.conceptPixels === 0 && !atlas) {
+    throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
+      path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas`,
     });
-    if (iou.conceptPixels === 0 && !atlas) {
-      throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas`,
-      });
-    }
-    const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;
-    units = ranking.units.slice(0, count);
-    rankingSource = atlas ? `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` : `IoU over latents ${held.from}…${held.from + rankSamples - 1}`;
-    const best = Math.max(...iou.scores);
-    if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): its top units are weak`);
   }
-  let levels: number[];
-  let levelSource: string;
+  const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;
+  const best = Math.max(...iou.scores);
+  if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): its top units are weak`);
+  return {
+    units: ranking.units.slice(0, s.count),
+    rankingSource: atlas ? `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` : `IoU over latents ${held.from}…${held.from + rankSamples - 1}`,
+  };
+}
+
+/** Each unit's high level: the atlas's level at the quantile, else its threshold when it matches, else measured. */
+async function unitLevels(g: Generator, s: InsertionSettings, units: readonly number[], options: InsertConceptOptions): Promise<{ levels: number[]; levelSource: string }> {
+  const { atlas, quantile, held } = s;
   const fromAtlas = atlas?.units.every((u) => Number.isFinite(u.levels?.[String(quantile)])) === true;
   if (atlas && fromAtlas) {
-    levels = units.map((u) => atlas.units[u].levels![String(quantile)]);
-    levelSource = `the atlas's levels at the ${quantile} quantile (${atlas.probe.spec})`;
-  } else if (atlas && Math.abs(atlas.params.quantile - (1 - quantile)) < 1e-12) {
-    levels = units.map((u) => atlas.units[u].threshold);
-    levelSource = `the atlas's thresholds (top ${atlas.params.quantile * 100}%)`;
-  } else {
-    const all = await unitQuantiles(g, layer, held, quantile, { batchSize: Math.min(batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'levels', done, total }) });
-    levels = units.map((u) => all[u]);
-    levelSource = `the ${quantile} quantile of each unit's upsampled activations over latents ${held.from}…${held.from + rankSamples - 1}`;
+    return { levels: units.map((u) => atlas.units[u].levels![String(quantile)]), levelSource: `the atlas's levels at the ${quantile} quantile (${atlas.probe.spec})` };
   }
+  if (atlas && Math.abs(atlas.params.quantile - (1 - quantile)) < 1e-12) {
+    return { levels: units.map((u) => atlas.units[u].threshold), levelSource: `the atlas's thresholds (top ${atlas.params.quantile * 100}%)` };
+  }
+  const all = await unitQuantiles(g, s.layer, held, quantile, { batchSize: Math.min(s.batchSize, 16), onProgress: (done, total) => options.onProgress?.({ phase: 'levels', done, total }) });
+  return { levels: units.map((u) => all[u]), levelSource: `the ${quantile} quantile of each unit's upsampled activations over latents ${held.from}…${held.from + s.rankSamples - 1}` };
+}
 
-  // ---- placements ----
-  const cells: Array<[number, number]> = cell ? [cell] : Array.from({ length: h * w }, (_, k) => [Math.floor(k / w), k % w] as [number, number]);
+/** Generates a batch of latents (with the units set high in `region`, when given) and segments it. */
+async function generateLabelled(
+  g: Generator, segmenter: Segmenter, z: tf.Tensor2D, count: number, set?: { layer: string; units: number[]; levels: number[]; region: CellRegion },
+): Promise<{ batch: LabelBatch; data: Float32Array }> {
+  const r = g.generate(z, set ? { edits: { [set.layer]: { op: 'set', units: set.units, value: set.levels, region: set.region } } } : {});
+  tf.dispose(Object.values(r.taps));
+  try {
+    const [, H, W] = r.images.shape;
+    const data = await r.images.data() as Float32Array;
+    return { batch: { labels: segmenter.segment(data, count, H, W), count, planes: segmenter.categories.length, height: H, width: W }, data };
+  } finally {
+    r.images.dispose();
+  }
+}
+
+/** The tallies of the concept added, by context, overall and by cell, with the first example of each context. */
+interface InsertionTallies {
+  byContext: Map<string, MeanTally>;
+  all: MeanTally;
+  byCell: MeanTally[];
+  examples: InsertionExamples;
+  regionPixels: number;
+}
+
+/**
+ * Places the units at each cell (one cell at a time) on every measured latent and tallies the concept's pixels
+ * added in the cell's region and overall, by what the segmenter saw at the cell's centre before.
+ */
+async function measurePlacements(
+  g: Generator, segmenter: Segmenter, s: InsertionSettings, set: { units: number[]; levels: number[] }, options: InsertConceptOptions,
+): Promise<InsertionTallies> {
+  const { h, w, seed, samples, concept, layer } = s;
+  const cells: Array<[number, number]> = s.cell ? [s.cell] : Array.from({ length: h * w }, (_, k) => [Math.floor(k / w), k % w] as [number, number]);
   const names = new Map(segmenter.concepts.map((c) => [c.id, c.name]));
-  const byContext = new Map<string, MeanTally>();
-  const all = new MeanTally();
-  const byCell = Array.from({ length: h * w }, () => new MeanTally());
-  const examples: InsertionExamples = { rows: [] };
+  const t: InsertionTallies = { byContext: new Map(), all: new MeanTally(), byCell: Array.from({ length: h * w }, () => new MeanTally()), examples: { rows: [] }, regionPixels: 0 };
   const maxExamples = options.examples ?? 6;
-  let regionPixels = 0;
   const total = samples * (1 + cells.length);
   let done = 0;
-  for (const b of latentBatches({ seed, from: 0, count: samples }, batchSize)) {
+  for (const b of latentBatches({ seed, from: 0, count: samples }, s.batchSize)) {
     const z = g.latents(seed, b.from, b.count);
     try {
-      const run = async (region?: CellRegion): Promise<{ batch: LabelBatch; data: Float32Array }> => {
-        const r = g.generate(z, region ? { edits: { [layer]: { op: 'set', units, value: levels, region } } } : {});
-        tf.dispose(Object.values(r.taps));
-        try {
-          const [, H, W] = r.images.shape;
-          const data = await r.images.data() as Float32Array;
-          return { batch: { labels: segmenter.segment(data, b.count, H, W), count: b.count, planes: segmenter.categories.length, height: H, width: W }, data };
-        } finally {
-          r.images.dispose();
-        }
-      };
-      const before = await run();
+      const before = await generateLabelled(g, segmenter, z, b.count);
       done += b.count;
       const { height: H, width: W } = before.batch;
       for (const [row, col] of cells) {
         const px = cellPixels(row, col, h, w, H, W);
-        regionPixels = (px.rows[1] - px.rows[0]) * (px.cols[1] - px.cols[0]);
+        t.regionPixels = (px.rows[1] - px.rows[0]) * (px.cols[1] - px.cols[0]);
         const centre = Math.min(H - 1, Math.floor((px.rows[0] + px.rows[1]) / 2)) * W + Math.min(W - 1, Math.floor((px.cols[0] + px.cols[1]) / 2));
-        const after = await run({ rows: [row, row + 1], cols: [col, col + 1] });
+        const after = await generateLabelled(g, segmenter, z, b.count, { layer, ...set, region: { rows: [row, row + 1], cols: [col, col + 1] } });
         for (let i = 0; i < b.count; i++) {
           const context = contextAt(before.batch, i, centre, concept, names);
-          const added = (countIn(after.batch, i, concept, px) - countIn(before.batch, i, concept, px)) / regionPixels;
+          const added = (countIn(after.batch, i, concept, px) - countIn(before.batch, i, concept, px)) / t.regionPixels;
           const overall = countIn(after.batch, i, concept) - countIn(before.batch, i, concept);
-          let t = byContext.get(context);
-          if (!t) { t = new MeanTally(); byContext.set(context, t); }
-          t.add(added, overall);
-          all.add(added, overall);
-          byCell[row * w + col].add(added, overall);
-          if (examples.rows.length < maxExamples && !examples.rows.some((e) => e.context === context)) {
-            examples.rows.push({ latent: b.from + i, cell: [row, col], context, before: rgbAt(before.data, i, H, W), after: rgbAt(after.data, i, H, W) });
+          let tally = t.byContext.get(context);
+          if (!tally) { tally = new MeanTally(); t.byContext.set(context, tally); }
+          tally.add(added, overall);
+          t.all.add(added, overall);
+          t.byCell[row * w + col].add(added, overall);
+          if (t.examples.rows.length < maxExamples && !t.examples.rows.some((e) => e.context === context)) {
+            t.examples.rows.push({ latent: b.from + i, cell: [row, col], context, before: rgbAt(before.data, i, H, W), after: rgbAt(after.data, i, H, W) });
           }
         }
         done += b.count;
@@ -283,21 +314,40 @@ export async function insertConcept(g: Generator, segmenter: Segmenter, options:
       z.dispose();
     }
   }
-  const summary = (context: string, t: MeanTally): ContextInsertion => ({
-    context, count: t.n, addedInRegion: t.estimate(level), addedOverall: t.n > 0 ? t.overall / t.n : Number.NaN, regionPixels,
+  return t;
+}
+
+/**
+ * Sets a concept's top units to their high level at one cell (or at every cell, one at a time) and measures the
+ * concept's pixels added, by what the segmenter saw at the cell before.
+ *
+ * @example
+ * const { result } = await insertConcept(generator, segmenter, { concept: 'door', units: 20, samples: 100 });
+ * result.byContext.map((c) => [c.context, c.addedInRegion.value]);
+ */
+export async function insertConcept(g: Generator, segmenter: Segmenter, options: InsertConceptOptions): Promise<{ result: GeneratorInsertion; examples: InsertionExamples }> {
+  const t0 = performance.now();
+  const s = insertionSettings(g, segmenter, options);
+  const warnings: string[] = [];
+  const { units, rankingSource } = await insertedUnits(g, segmenter, s, options, warnings);
+  const { levels, levelSource } = await unitLevels(g, s, units, options);
+  const t = await measurePlacements(g, segmenter, s, { units, levels }, options);
+  const summary = (context: string, tally: MeanTally): ContextInsertion => ({
+    context, count: tally.n, addedInRegion: tally.estimate(s.level), addedOverall: tally.n > 0 ? tally.overall / tally.n : Number.NaN, regionPixels: t.regionPixels,
   });
+  const { concept, quantile, samples, seed, level } = s;
   return {
     result: {
       format: GAN_INSERTION_FORMAT, version: 1,
       generator: { name: g.name, fingerprint: g.fingerprint }, segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
-      layer, layerShape: [h, w, width], concept: { name: concept.name, category: concept.category },
-      units, levels, quantile, levelSource, rankingSource, cells: cell ?? 'all', samples, seed, level,
-      overall: summary('all', all),
-      byContext: [...byContext.entries()].map(([c, t]) => summary(c, t)).sort((a, b) => b.count - a.count || a.context.localeCompare(b.context)),
-      byCell: byCell.map((t) => (t.n > 0 ? t.sum / t.n : Number.NaN)),
+      layer: s.layer, layerShape: [s.h, s.w, s.width], concept: { name: concept.name, category: concept.category },
+      units, levels, quantile, levelSource, rankingSource, cells: s.cell ?? 'all', samples, seed, level,
+      overall: summary('all', t.all),
+      byContext: [...t.byContext.entries()].map(([c, tally]) => summary(c, tally)).sort((a, b) => b.count - a.count || a.context.localeCompare(b.context)),
+      byCell: t.byCell.map((tally) => (tally.n > 0 ? tally.sum / tally.n : Number.NaN)),
       warnings, seconds: (performance.now() - t0) / 1000,
     },
-    examples,
+    examples: t.examples,
   };
 }
 
