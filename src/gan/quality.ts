@@ -18,7 +18,7 @@ import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import { FeatureMoments, frechetDistance, momentsOf } from './frechet.js';
-import { checkSamples, conceptCounts, conceptIndexOf, resolveConcept } from './measure.js';
+import { checkSamples, conceptCounts, conceptIndexOf, resolveConcept, type ResolvedConcept } from './measure.js';
 import { generatorFromModel } from './generator.js';
 import { buildGenerator, generatorOutputSize, GENERATOR_OUTPUT_RANGE } from './net.js';
 import { latentBatches } from './ranking.js';
@@ -126,16 +126,28 @@ interface SetTally {
   moments: FeatureMoments;
 }
 
-/**
- * Compares a generator's samples with real scenes: per-concept pixel shares by the segmenter, and the Fréchet
- * distance on the classifier's `fc2` features (with the real-vs-real and untrained-vs-real distances beside it).
- *
- * @example
- * const q = await measureGeneratorQuality(g, segmenter, classifier, { classes: ['field', 'mountain_lake', 'ski_resort'], samples: 500 });
- * q.concepts.find((c) => c.concept === 'tree')?.relative; q.frechet.generatedVsReal;
- */
-export async function measureGeneratorQuality(g: Generator, segmenter: Segmenter, classifier: Classifier, options: GeneratorQualityOptions): Promise<GeneratorQuality> {
-  const t0 = performance.now();
+/** The checked settings of a quality measurement, and what measuring a batch needs. */
+interface QualityRun {
+  segmenter: Segmenter;
+  classifier: Classifier;
+  samples: number;
+  seed: number;
+  realSeed: number;
+  tolerance: number;
+  batchSize: number;
+  classes: string[];
+  concepts: ResolvedConcept[];
+  /** The feature layer, its size, the classifier's input size and the generator's output size. */
+  layer: string;
+  dims: number;
+  inputSize: [number, number];
+  size: number;
+  indexOf: ReturnType<typeof conceptIndexOf>;
+  progress: NonNullable<GeneratorQualityOptions['onProgress']>;
+}
+
+/** Checks the options against the generator, the segmenter and the classifier, and fills in the defaults. */
+function qualityRun(g: Generator, segmenter: Segmenter, classifier: Classifier, options: GeneratorQualityOptions): QualityRun {
   const samples = checkSamples(options.samples ?? 2000, 'samples', '--samples');
   if (samples < 2) throw usageError('samples must be at least 2 (a covariance needs two samples)', { path: '--samples', hint: 'e.g. samples: 2000' });
   const seed = options.seed ?? 1;
@@ -154,97 +166,122 @@ export async function measureGeneratorQuality(g: Generator, segmenter: Segmenter
   const layer = options.featureLayer ?? 'fc2';
   const info = classifier.layer(layer);
   const dims = info.shape.reduce((a, b) => a * b, 1);
-  const [ih, iw] = classifier.inputSize;
   const S = g.outputSize;
   if (options.untrained && options.untrained.outputSize !== S) {
     throw usageError(`the untrained generator makes ${options.untrained.outputSize}×${options.untrained.outputSize} images, the generator ${S}×${S}`, { path: 'untrained' });
   }
-  const indexOf = conceptIndexOf(segmenter);
+  return {
+    segmenter, classifier, samples, seed, realSeed, tolerance, batchSize, classes, concepts, layer, dims,
+    inputSize: [classifier.inputSize[0], classifier.inputSize[1]], size: S, indexOf: conceptIndexOf(segmenter), progress: options.onProgress ?? (() => undefined),
+  };
+}
+
+const tallyOf = (q: QualityRun, segment: boolean): SetTally => ({ ...(segment ? { counts: new Float64Array(q.segmenter.concepts.length) } : {}), pixels: 0, moments: new FeatureMoments(q.dims) });
+
+/** Segments (when `tally.counts` is kept) and takes the features of a batch of pixel-space images. */
+async function measureBatch(q: QualityRun, images: tf.Tensor4D, tally: SetTally): Promise<void> {
+  const { segmenter, classifier, layer, dims } = q;
+  const [ih, iw] = q.inputSize;
   const C = segmenter.concepts.length;
-  const progress = options.onProgress ?? (() => undefined);
+  const [n, H, W] = images.shape;
+  if (tally.counts) {
+    const data = await images.data() as Float32Array;
+    const c = conceptCounts({ labels: segmenter.segment(data, n, H, W), count: n, planes: segmenter.categories.length, height: H, width: W }, q.indexOf, C);
+    for (let i = 0; i < c.length; i++) tally.counts[i % C] += c[i];
+    tally.pixels += n * H * W;
+  }
+  const f = tf.tidy(() => {
+    const x = H === ih && W === iw ? images : tf.image.resizeBilinear(images, [ih, iw], false, true);
+    return tf.reshape(classifier.activations(x, layer), [n, dims]);
+  });
+  try {
+    tally.moments.add(await f.data(), n);
+  } finally {
+    f.dispose();
+  }
+}
 
-  /** Segments (when `tally.counts` is kept) and takes the features of a batch of pixel-space images. */
-  const measure = async (images: tf.Tensor4D, tally: SetTally): Promise<void> => {
-    const [n, H, W] = images.shape;
-    if (tally.counts) {
-      const data = await images.data() as Float32Array;
-      const c = conceptCounts({ labels: segmenter.segment(data, n, H, W), count: n, planes: segmenter.categories.length, height: H, width: W }, indexOf, C);
-      for (let i = 0; i < c.length; i++) tally.counts[i % C] += c[i];
-      tally.pixels += n * H * W;
-    }
-    const f = tf.tidy(() => {
-      const x = H === ih && W === iw ? images : tf.image.resizeBilinear(images, [ih, iw], false, true);
-      return tf.reshape(classifier.activations(x, layer), [n, dims]);
-    });
+/** The tally of a generator's samples (latents 0 … samples − 1 of the seed). */
+async function fromGenerator(q: QualityRun, gen: Generator, phase: string, segment: boolean): Promise<SetTally> {
+  const tally = tallyOf(q, segment);
+  let done = 0;
+  for (const b of latentBatches({ seed: q.seed, from: 0, count: q.samples }, q.batchSize)) {
+    const z = gen.latents(q.seed, b.from, b.count);
+    const r = gen.generate(z);
+    z.dispose();
+    tf.dispose(Object.values(r.taps));
     try {
-      tally.moments.add(await f.data(), n);
+      await measureBatch(q, r.images, tally);
     } finally {
-      f.dispose();
+      r.images.dispose();
     }
-  };
-  const tallyOf = (segment: boolean): SetTally => ({ ...(segment ? { counts: new Float64Array(C) } : {}), pixels: 0, moments: new FeatureMoments(dims) });
+    done += b.count;
+    q.progress({ phase, done, total: q.samples });
+  }
+  return tally;
+}
 
-  const fromGenerator = async (gen: Generator, phase: string, segment: boolean): Promise<SetTally> => {
-    const tally = tallyOf(segment);
-    let done = 0;
-    for (const b of latentBatches({ seed, from: 0, count: samples }, batchSize)) {
-      const z = gen.latents(seed, b.from, b.count);
-      const r = gen.generate(z);
-      z.dispose();
-      tf.dispose(Object.values(r.taps));
-      try {
-        await measure(r.images, tally);
-      } finally {
-        r.images.dispose();
-      }
-      done += b.count;
-      progress({ phase, done, total: samples });
+/** The tally of real scenes `from` … `from + samples − 1` of the real seed, the classes in turn. */
+async function fromWorld(q: QualityRun, from: number, phase: string): Promise<SetTally> {
+  const tally = tallyOf(q, true);
+  const S = q.size;
+  const per = S * S * 3;
+  let done = 0;
+  for (const b of latentBatches({ seed: q.realSeed, from, count: q.samples }, q.batchSize)) {
+    const px = new Float32Array(b.count * per);
+    for (let i = 0; i < b.count; i++) {
+      const index = b.from + i;
+      const scene = renderScene({ cls: q.classes[index % q.classes.length], seed: sceneSeed(q.realSeed, index), size: S });
+      for (let k = 0; k < per; k++) px[i * per + k] = scene.image[k] / 255;
     }
-    return tally;
-  };
-  const fromWorld = async (from: number, phase: string): Promise<SetTally> => {
-    const tally = tallyOf(true);
-    const per = S * S * 3;
-    let done = 0;
-    for (const b of latentBatches({ seed: realSeed, from, count: samples }, batchSize)) {
-      const px = new Float32Array(b.count * per);
-      for (let i = 0; i < b.count; i++) {
-        const index = b.from + i;
-        const scene = renderScene({ cls: classes[index % classes.length], seed: sceneSeed(realSeed, index), size: S });
-        for (let k = 0; k < per; k++) px[i * per + k] = scene.image[k] / 255;
-      }
-      const images = tf.tensor4d(px, [b.count, S, S, 3]);
-      try {
-        await measure(images, tally);
-      } finally {
-        images.dispose();
-      }
-      done += b.count;
-      progress({ phase, done, total: samples });
+    const images = tf.tensor4d(px, [b.count, S, S, 3]);
+    try {
+      await measureBatch(q, images, tally);
+    } finally {
+      images.dispose();
     }
-    return tally;
-  };
+    done += b.count;
+    q.progress({ phase, done, total: q.samples });
+  }
+  return tally;
+}
 
-  const gen = await fromGenerator(g, 'generated samples', true);
-  const realA = await fromWorld(0, 'real scenes (set A)');
-  const realB = await fromWorld(samples, 'real scenes (set B)');
-  const untrained = options.untrained ? await fromGenerator(options.untrained, 'untrained generator', false) : undefined;
-
+/** Each concept's pixel share in the generated samples and in both real sets, and whether it is within tolerance. */
+function conceptShares(q: QualityRun, gen: SetTally, realA: SetTally, realB: SetTally): ConceptShare[] {
   const share = (t: SetTally, k: number): number => t.counts![k] / t.pixels;
-  const shares: ConceptShare[] = concepts.map((c) => {
+  return q.concepts.map((c) => {
     const generated = share(gen, c.index); const real = share(realA, c.index); const b = share(realB, c.index);
     const relative = real > 0 ? generated / real - 1 : Number.NaN;
-    return { concept: c.name, generated, real, realB: b, relative, realRelative: real > 0 ? b / real - 1 : Number.NaN, pass: Number.isFinite(relative) && Math.abs(relative) <= tolerance };
+    return { concept: c.name, generated, real, realB: b, relative, realRelative: real > 0 ? b / real - 1 : Number.NaN, pass: Number.isFinite(relative) && Math.abs(relative) <= q.tolerance };
   });
+}
+
+/**
+ * Compares a generator's samples with real scenes: per-concept pixel shares by the segmenter, and the Fréchet
+ * distance on the classifier's `fc2` features (with the real-vs-real and untrained-vs-real distances beside it).
+ *
+ * @example
+ * const q = await measureGeneratorQuality(g, segmenter, classifier, { classes: ['field', 'mountain_lake', 'ski_resort'], samples: 500 });
+ * q.concepts.find((c) => c.concept === 'tree')?.relative; q.frechet.generatedVsReal;
+ */
+export async function measureGeneratorQuality(g: Generator, segmenter: Segmenter, classifier: Classifier, options: GeneratorQualityOptions): Promise<GeneratorQuality> {
+  const t0 = performance.now();
+  const q = qualityRun(g, segmenter, classifier, options);
+  const { samples, seed, layer, dims } = q;
+  const gen = await fromGenerator(q, g, 'generated samples', true);
+  const realA = await fromWorld(q, 0, 'real scenes (set A)');
+  const realB = await fromWorld(q, samples, 'real scenes (set B)');
+  const untrained = options.untrained ? await fromGenerator(q, options.untrained, 'untrained generator', false) : undefined;
+  const shares = conceptShares(q, gen, realA, realB);
   const A = momentsOf(realA.moments);
   return {
     format: GAN_QUALITY_FORMAT, version: 1,
     generator: { name: g.name, fingerprint: g.fingerprint },
     segmenter: { name: segmenter.name, fingerprint: segmenter.fingerprint },
-    classifier: { name: classifier.name, fingerprint: classifier.fingerprint, layer, inputSize: [ih, iw] },
+    classifier: { name: classifier.name, fingerprint: classifier.fingerprint, layer, inputSize: q.inputSize },
     samples, seed,
-    real: { classes, seed: realSeed, size: S, setA: [0, samples - 1], setB: [samples, 2 * samples - 1] },
-    tolerance, concepts: shares, conceptsPass: shares.every((s) => s.pass),
+    real: { classes: q.classes, seed: q.realSeed, size: q.size, setA: [0, samples - 1], setB: [samples, 2 * samples - 1] },
+    tolerance: q.tolerance, concepts: shares, conceptsPass: shares.every((s) => s.pass),
     frechet: {
       layer, dims,
       generatedVsReal: frechetDistance(momentsOf(gen.moments), A),
