@@ -192,9 +192,8 @@ function checkInputs(inputs: NonNullable<ScenarioFile['inputs']>, issues: FieldI
   }
 }
 
-function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
-
-  // ---- one task ----
+/** A scenario runs one task. */
+function checkOneTask(file: ScenarioFile, issues: FieldIssue[]): void {
   const tasks = (['attack', 'ablation', 'insertion', 'fuzz'] as const).filter((k) => file[k] !== undefined);
   if (tasks.length > 1) {
     issues.push({
@@ -202,8 +201,10 @@ function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
       hint: 'split it into one scenario file per task',
     });
   }
+}
 
-  // ---- attack ----
+/** The attack block: norms the attack allows, targets, ε and step size (and the unit attack's own rules). */
+function checkAttack(file: ScenarioFile, issues: FieldIssue[]): void {
   const a = file.attack;
   if (a) {
     const norm = a.norm ?? 'linf';
@@ -217,63 +218,68 @@ function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
     }
     if (a.epsilon !== undefined) checkEpsilon(a.epsilon, norm, ['attack', 'epsilon'], issues);
     if ('stepSize' in a && a.stepSize !== undefined) checkEpsilon(a.stepSize, 'l2', ['attack', 'stepSize'], issues, 'stepSize');
-    if (a.kind === 'unit') {
-      if (a.optimizer === 'cw' && a.norm === 'linf') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the cw optimizer is an L2 attack: norm must be l2' });
-      if (a.optimizer === 'cw' && a.target === undefined && a.exciteClass === undefined) {
-        issues.push({ code: 'missing_key', path: ['attack', 'target'], message: 'the cw optimizer needs a target class to know when it succeeded', hint: 'set target, or use optimizer: pgd for the pure unit attack' });
-      }
-      const sides = [a.suppress, a.excite, a.suppressClass, a.exciteClass].filter((v) => v !== undefined);
-      if (sides.length === 0) {
+    if (a.kind === 'unit') checkUnitAttack(file, a, issues);
+  }
+}
+
+/** The unit attack: units to steer, chosen one way per side, and a dissection for what needs its atlas. */
+function checkUnitAttack(file: ScenarioFile, a: Extract<NonNullable<ScenarioFile['attack']>, { kind: 'unit' }>, issues: FieldIssue[]): void {
+  if (a.optimizer === 'cw' && a.norm === 'linf') issues.push({ code: 'invalid_value', path: ['attack', 'norm'], message: 'the cw optimizer is an L2 attack: norm must be l2' });
+  if (a.optimizer === 'cw' && a.target === undefined && a.exciteClass === undefined) {
+    issues.push({ code: 'missing_key', path: ['attack', 'target'], message: 'the cw optimizer needs a target class to know when it succeeded', hint: 'set target, or use optimizer: pgd for the pure unit attack' });
+  }
+  const sides = [a.suppress, a.excite, a.suppressClass, a.exciteClass].filter((v) => v !== undefined);
+  if (sides.length === 0) {
+    issues.push({
+      code: 'missing_key', path: ['attack', 'excite'], message: 'the unit attack needs units to suppress or excite',
+      hint: 'set suppress / excite (concept names or unit indices) or suppressClass / exciteClass',
+    });
+  }
+  if (a.suppress !== undefined && a.suppressClass !== undefined) {
+    issues.push({ code: 'conflict', path: ['attack', 'suppressClass'], message: 'suppress and suppressClass cannot go together', hint: 'choose units by concept / index or by class' });
+  }
+  if (a.excite !== undefined && a.exciteClass !== undefined) {
+    issues.push({ code: 'conflict', path: ['attack', 'exciteClass'], message: 'excite and exciteClass cannot go together', hint: 'choose units by concept / index or by class' });
+  }
+  for (const key of ['suppress', 'excite'] as const) {
+    const list = a[key] ?? [];
+    if (list.some((u) => typeof u === 'string') && list.some((u) => typeof u === 'number')) {
+      issues.push({
+        code: 'conflict', path: ['attack', key], message: `${key} mixes concept names and unit indices`,
+        hint: 'choose the units of a side one way: by concept names, by indices, or by class',
+      });
+    }
+  }
+  if (!file.dissection) {
+    for (const key of ['suppressClass', 'exciteClass'] as const) {
+      if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['attack', key], message: `${key} ranks units by class importance, so the scenario needs a dissection block` });
+    }
+    for (const key of ['suppress', 'excite'] as const) {
+      const i = (a[key] ?? []).findIndex((u) => typeof u === 'string');
+      if (i >= 0) {
         issues.push({
-          code: 'missing_key', path: ['attack', 'excite'], message: 'the unit attack needs units to suppress or excite',
-          hint: 'set suppress / excite (concept names or unit indices) or suppressClass / exciteClass',
-        });
-      }
-      if (a.suppress !== undefined && a.suppressClass !== undefined) {
-        issues.push({ code: 'conflict', path: ['attack', 'suppressClass'], message: 'suppress and suppressClass cannot go together', hint: 'choose units by concept / index or by class' });
-      }
-      if (a.excite !== undefined && a.exciteClass !== undefined) {
-        issues.push({ code: 'conflict', path: ['attack', 'exciteClass'], message: 'excite and exciteClass cannot go together', hint: 'choose units by concept / index or by class' });
-      }
-      for (const key of ['suppress', 'excite'] as const) {
-        const list = a[key] ?? [];
-        if (list.some((u) => typeof u === 'string') && list.some((u) => typeof u === 'number')) {
-          issues.push({
-            code: 'conflict', path: ['attack', key], message: `${key} mixes concept names and unit indices`,
-            hint: 'choose the units of a side one way: by concept names, by indices, or by class',
-          });
-        }
-      }
-      if (!file.dissection) {
-        for (const key of ['suppressClass', 'exciteClass'] as const) {
-          if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['attack', key], message: `${key} ranks units by class importance, so the scenario needs a dissection block` });
-        }
-        for (const key of ['suppress', 'excite'] as const) {
-          const i = (a[key] ?? []).findIndex((u) => typeof u === 'string');
-          if (i >= 0) {
-            issues.push({
-              code: 'conflict', path: ['attack', key, i],
-              message: `${key} names the concept '${String(a[key]![i])}', so the scenario needs a dissection block`,
-              hint: 'add dissection: {} (the built-in probe set) or name units by index',
-            });
-          }
-        }
-        for (const key of ['conceptIou', 'unitScale', 'aggregate'] as const) {
-          if (a[key] !== undefined && (key !== 'unitScale' || a[key] === 'threshold') && (key !== 'aggregate' || a[key] === 'typical')) {
-            issues.push({ code: 'conflict', path: ['attack', key], message: `${key}: ${String(a[key])} needs the atlas of a dissection block, which this scenario lacks` });
-          }
-        }
-      } else if (a.layer !== undefined && file.dissection.layer !== undefined && a.layer !== file.dissection.layer) {
-        issues.push({
-          code: 'conflict', path: ['attack', 'layer'],
-          message: `attack.layer '${a.layer}' differs from dissection.layer '${file.dissection.layer}'`,
-          hint: 'the units are chosen from the dissected layer; drop attack.layer',
+          code: 'conflict', path: ['attack', key, i],
+          message: `${key} names the concept '${String(a[key]![i])}', so the scenario needs a dissection block`,
+          hint: 'add dissection: {} (the built-in probe set) or name units by index',
         });
       }
     }
+    for (const key of ['conceptIou', 'unitScale', 'aggregate'] as const) {
+      if (a[key] !== undefined && (key !== 'unitScale' || a[key] === 'threshold') && (key !== 'aggregate' || a[key] === 'typical')) {
+        issues.push({ code: 'conflict', path: ['attack', key], message: `${key}: ${String(a[key])} needs the atlas of a dissection block, which this scenario lacks` });
+      }
+    }
+  } else if (a.layer !== undefined && file.dissection.layer !== undefined && a.layer !== file.dissection.layer) {
+    issues.push({
+      code: 'conflict', path: ['attack', 'layer'],
+      message: `attack.layer '${a.layer}' differs from dissection.layer '${file.dissection.layer}'`,
+      hint: 'the units are chosen from the dissected layer; drop attack.layer',
+    });
   }
+}
 
-  // ---- ablation ----
+/** A classifier's ablation: class and topN, no generator keys, and a dissection. */
+function checkClassifierAblation(file: ScenarioFile, issues: FieldIssue[]): void {
   if (file.ablation && !isGeneratorScenario(file)) {
     for (const key of ['class', 'topN'] as const) {
       if (file.ablation[key] === undefined) {
@@ -287,8 +293,10 @@ function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
   if (file.ablation && !file.dissection && !isGeneratorScenario(file)) {
     issues.push({ code: 'conflict', path: ['ablation'], message: 'ablation ranks units by class importance, so the scenario needs a dissection block', hint: 'add dissection: {}' });
   }
+}
 
-  // ---- fuzz ----
+/** The fuzz block: at least one corruption, and a valid noise bound. */
+function checkFuzz(file: ScenarioFile, issues: FieldIssue[]): void {
   const f = file.fuzz;
   if (f) {
     const corruptions = (['noise', 'brightness', 'contrast', 'blur', 'jpeg', 'shift'] as const).filter((k) => f[k] !== undefined);
@@ -297,8 +305,10 @@ function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
     }
     if (f.noise !== undefined) checkEpsilon(f.noise, 'linf', ['fuzz', 'noise'], issues, 'noise');
   }
+}
 
-  // ---- expectations ----
+/** The expectations: at least one, each with a bound the scenario can measure. */
+function checkExpectations(file: ScenarioFile, issues: FieldIssue[]): void {
   const measured = metricsOf(file);
   const named = METRICS.filter((m) => file.expectations[m] !== undefined);
   if (named.length === 0) {
@@ -335,4 +345,12 @@ function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
       });
     }
   }
+}
+
+function checkTasks(file: ScenarioFile, issues: FieldIssue[]): void {
+  checkOneTask(file, issues);
+  checkAttack(file, issues);
+  checkClassifierAblation(file, issues);
+  checkFuzz(file, issues);
+  checkExpectations(file, issues);
 }
