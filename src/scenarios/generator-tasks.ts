@@ -12,7 +12,7 @@ import type { Generator } from '../gan/types.js';
 import type { MetricInterval, ScenarioResult } from '../report/types.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
 import { scenarioError } from './errors.js';
-import { issueAt } from './load.js';
+import { issueAt } from './source.js';
 import type { TaskMeasures } from './task-context.js';
 import type { Expectation, Scenario } from './types.js';
 

@@ -12,7 +12,7 @@ import { findClass } from '../models/classes.js';
 import type { Classifier } from '../models/types.js';
 import type { ErroredInput } from '../report/types.js';
 import { ScenarioError, scenarioError } from './errors.js';
-import { issueAt } from './load.js';
+import { issueAt } from './source.js';
 import type { Scenario } from './types.js';
 
 /** A scenario's usable inputs. */

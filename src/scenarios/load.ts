@@ -4,241 +4,28 @@
  */
 import { promises as fs, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { attackNames } from '../attacks/registry.js';
-import { editDistance, nearestNames } from '../errors.js';
+import { nearestNames } from '../errors.js';
 import { BUILTIN_GENERATORS, isGeneratorSpec } from '../gan/generator.js';
 import { BUILTIN_MODELS } from '../models/io.js';
 import { BUILTIN_SEGMENTERS } from '../segment/segmenter.js';
 import { ablationSizes, checkScenarioFile, isGeneratorScenario, type FieldIssue } from './check.js';
-import { ROOT_PATH, ScenarioError, scenarioError, type ScenarioIssue, type ScenarioIssueCode } from './errors.js';
-import { ATTACK_KEYS, readFraction, scenarioSchemaWith, unknownKeyMessage, type ScenarioFile } from './schema.js';
-import type { Expectation, FolderInputs, LabelledFile, ModelRef, ResolvedAttack, Scenario, ScenarioSource, ScenarioTask } from './types.js';
+import { ROOT_PATH, ScenarioError, scenarioError, type ScenarioIssue } from './errors.js';
+import { readFraction, scenarioSchemaWith, type ScenarioFile } from './schema.js';
+import { readLabelsFile } from './labels-file.js';
+import { issueAt, parseText } from './source.js';
+import type { Expectation, FolderInputs, ModelRef, ResolvedAttack, Scenario, ScenarioSource, ScenarioTask } from './types.js';
+import { describeValue, fromZod } from './zod-issues.js';
+
+export { readLabelsFile } from './labels-file.js';
+export { formatPath, issueAt, lineOf } from './source.js';
 
 /** File extensions read as scenario files when a folder is named. */
 export const SCENARIO_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
 
 /** Default number of example images in the HTML report. */
 export const DEFAULT_REPORT_IMAGES = 6;
-
-/** Formats a path array as `a.b[1].c`; the empty path is `(root)`. */
-export function formatPath(p: readonly PropertyKey[]): string {
-  let s = '';
-  for (const seg of p) {
-    if (typeof seg === 'number') s += `[${seg}]`;
-    else s += (s === '' ? '' : '.') + String(seg);
-  }
-  return s === '' ? ROOT_PATH : s;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Parsing text
-
-interface Parsed {
-  data: unknown;
-  source: ScenarioSource;
-}
-
-/** A parsed YAML/JSON document with the line of every field path. */
-function parseText(text: string, file: string, format: 'yaml' | 'json'): Parsed {
-  const lineCounter = new LineCounter();
-  const lineAt = (offset: number): number => lineCounter.linePos(offset).line;
-  const syntax = (message: string, offset: number | undefined, hint?: string): ScenarioError => {
-    const pos = offset === undefined ? undefined : lineCounter.linePos(offset);
-    return scenarioError({
-      code: 'syntax', path: ROOT_PATH, message, file,
-      ...(pos ? { line: pos.line, column: pos.col } : {}), ...(hint ? { hint } : {}),
-    });
-  };
-  if (text.trim() === '') throw scenarioError({ code: 'syntax', path: ROOT_PATH, message: 'the scenario file is empty', file, line: 1, hint: 'see scenarios/*.yaml for examples' });
-  let doc: Document;
-  try {
-    doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false });
-  } catch (err) {
-    throw syntax(`cannot parse the file: ${(err as Error).message}`, undefined);
-  }
-  if (format === 'json') {
-    try {
-      JSON.parse(text);
-    } catch (err) {
-      const m = /position (\d+)/.exec((err as Error).message);
-      throw syntax(`not valid JSON: ${(err as Error).message.replace(/ in JSON at position \d+.*$/, '')}`, m ? Number(m[1]) : undefined);
-    }
-  }
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-    throw syntax(`not valid ${format === 'json' ? 'JSON' : 'YAML'}: ${msg}`, e.pos[0]);
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    throw syntax(`cannot read the document: ${(err as Error).message}`, undefined);
-  }
-  const lines: Record<string, number> = {};
-  const contents = doc.contents;
-  lines[ROOT_PATH] = contents?.range ? lineAt(contents.range[0]) : 1;
-  const walk = (node: unknown, p: PropertyKey[], depth: number): void => {
-    if (depth > 64 || isAlias(node)) return;
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        const q = [...p, key];
-        const at = (pair.key as Node | null)?.range?.[0] ?? (pair.value as Node | null)?.range?.[0];
-        if (at !== undefined) lines[formatPath(q)] = lineAt(at);
-        walk(pair.value, q, depth + 1);
-      }
-    } else if (isSeq(node)) {
-      node.items.forEach((item, i) => {
-        const q = [...p, i];
-        const at = (item as Node | null)?.range?.[0];
-        if (at !== undefined) lines[formatPath(q)] = lineAt(at);
-        walk(item, q, depth + 1);
-      });
-    }
-  };
-  walk(contents, [], 0);
-  return { data, source: { file, lines } };
-}
-
-/** The line of a field path, or of its nearest ancestor that the file has. */
-export function lineOf(source: ScenarioSource, p: readonly PropertyKey[]): number | undefined {
-  for (let n = p.length; n >= 0; n--) {
-    const line = source.lines[formatPath(p.slice(0, n))];
-    if (line !== undefined) return line;
-  }
-  return undefined;
-}
-
-/** An issue of the scenario file at a field path, with its line. */
-export function issueAt(source: ScenarioSource, code: ScenarioIssueCode, p: readonly PropertyKey[], message: string, hint?: string): ScenarioIssue {
-  const line = lineOf(source, p);
-  return { code, path: formatPath(p), message, file: source.file, ...(line !== undefined ? { line } : {}), ...(hint !== undefined ? { hint } : {}) };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// zod issues → field issues
-
-function valueAt(data: unknown, p: readonly PropertyKey[]): unknown {
-  let v: unknown = data;
-  for (const seg of p) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[seg];
-  }
-  return v;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 37) + '…' : v}'`;
-  return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : typeof v;
-}
-
-const TYPE_NAMES: Record<string, string> = {
-  number: 'a number', int: 'an integer', string: 'a string', boolean: 'true or false', object: 'a mapping (key: value)',
-  array: 'a list', literal: 'a literal', tuple: 'a list',
-};
-
-function nameOf(p: readonly PropertyKey[]): string {
-  for (let i = p.length - 1; i >= 0; i--) if (typeof p[i] === 'string') return String(p[i]) + (i < p.length - 1 ? formatPath(p.slice(i + 1)) : '');
-  return p.length === 0 ? 'the scenario' : formatPath(p);
-}
-
-function fromZod(issues: readonly z.core.$ZodIssue[], data: unknown, base: readonly (string | number)[] = []): FieldIssue[] {
-  const out: FieldIssue[] = [];
-  for (const iss of issues) {
-    const p: (string | number)[] = [...base, ...iss.path.map((k) => (typeof k === 'number' ? k : String(k)))];
-    const name = nameOf(p);
-    const value = valueAt(data, p);
-    switch (iss.code) {
-      case 'unrecognized_keys': {
-        const messages = iss.message.split('\n');
-        iss.keys.forEach((key, i) => {
-          const m = messages[i] ?? `unknown key '${key}'`;
-          out.push({ code: 'unknown_key', path: [...p, key], message: m, hint: `${p.length ? formatPath(p) : 'the scenario'} takes the keys listed in schema/scenario.schema.json` });
-        });
-        break;
-      }
-      case 'invalid_type': {
-        if (value === undefined) {
-          out.push({ code: 'missing_key', path: p, message: `${name} is required` });
-        } else {
-          out.push({ code: 'invalid_type', path: p, message: `${name} must be ${TYPE_NAMES[iss.expected] ?? iss.expected}, got ${describeValue(value)}` });
-        }
-        break;
-      }
-      case 'too_big':
-      case 'too_small': {
-        const big = iss.code === 'too_big';
-        const bound = big ? (iss).maximum : (iss).minimum;
-        const inclusive = iss.inclusive ?? true;
-        let message: string;
-        if (iss.origin === 'string') message = big ? `${name} must have at most ${String(bound)} characters` : Number(bound) <= 1 ? `${name} must not be empty` : `${name} must have at least ${String(bound)} characters`;
-        else if (iss.origin === 'array' || iss.origin === 'set') message = big ? `${name} must have at most ${String(bound)} items` : `${name} must have at least ${String(bound)} item${Number(bound) === 1 ? '' : 's'}`;
-        else message = `${name} must be ${big ? (inclusive ? '≤' : '<') : (inclusive ? '≥' : '>')} ${String(bound)}, got ${describeValue(value)}`;
-        out.push({ code: 'invalid_value', path: p, message });
-        break;
-      }
-      case 'invalid_value': {
-        const values = iss.values.map((v) => String(v));
-        const near = typeof value === 'string' ? nearestNames(value, values, 1)[0] : undefined;
-        const msg = values.length === 1 ? `${name} must be '${values[0]}', got ${describeValue(value)}`
-          : `${name} must be one of ${values.join(', ')}, got ${describeValue(value)}` + (near !== undefined ? `; did you mean '${near}'?` : '');
-        out.push({ code: 'invalid_value', path: p, message: msg });
-        break;
-      }
-      case 'invalid_format':
-        out.push({ code: 'invalid_value', path: p, message: `${name} ${iss.message.startsWith('must') ? iss.message : 'has the wrong format'}, got ${describeValue(value)}` });
-        break;
-      case 'invalid_union': {
-        const u = iss;
-        if ((u as { note?: string }).note === 'No matching discriminator' || (u.errors.length === 0 && 'discriminator' in u)) {
-          const options = ((u as unknown as { options?: unknown[] }).options ?? []).map(String);
-          if (value === undefined) {
-            out.push({ code: 'missing_key', path: p, message: `${name} is required`, ...(options.length ? { hint: `one of: ${options.join(', ')}` } : {}) });
-            // A misspelt discriminator is also an unknown key: point at it.
-            const parent = valueAt(data, p.slice(0, -1));
-            const key = String(p[p.length - 1]);
-            if (parent !== null && typeof parent === 'object' && !Array.isArray(parent)) {
-              const known = formatPath(p.slice(0, -1)) === 'attack' ? ATTACK_KEYS : [key];
-              for (const k of Object.keys(parent)) {
-                if (known.includes(k)) continue;
-                if (known.length > 1 || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2) {
-                  out.push({ code: 'unknown_key', path: [...p.slice(0, -1), k], message: unknownKeyMessage(k, known) });
-                }
-              }
-            }
-          } else {
-            const near = typeof value === 'string' ? nearestNames(value, options, 1)[0] : undefined;
-            out.push({
-              code: 'invalid_value', path: p,
-              message: `${name} must be one of ${options.join(', ')}, got ${describeValue(value)}` + (near !== undefined ? `; did you mean '${near}'?` : ''),
-            });
-          }
-          break;
-        }
-        // The branches whose type matched the value say what is wrong; if none did, the type is wrong.
-        const matched = u.errors.filter((branch) => !branch.some((b) => b.code === 'invalid_type' && b.path.length === 0));
-        if (matched.length > 0) {
-          out.push(...fromZod(matched[0], data, p));
-        } else {
-          const expected = [...new Set(u.errors.flatMap((b) => b.filter((x) => x.code === 'invalid_type').map((x) => TYPE_NAMES[(x).expected] ?? (x).expected)))];
-          out.push(value === undefined
-            ? { code: 'missing_key', path: p, message: `${name} is required` }
-            : { code: 'invalid_type', path: p, message: `${name} must be ${expected.join(' or ')}, got ${describeValue(value)}` });
-        }
-        break;
-      }
-      default:
-        out.push({ code: 'invalid_value', path: p, message: `${name}: ${iss.message}` });
-    }
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Resolving
@@ -410,88 +197,6 @@ export function safeParseScenario(text: string, file: string): { ok: true; scena
 
 // ---------------------------------------------------------------------------------------------------------------
 // Files the scenario names
-
-/**
- * Reads a labels file: CSV lines `file,class` (an optional header line naming `file` and `class` or `label`;
- * `#` comments) or JSON (`{"a.png": "bedroom"}` or `[{"file": "a.png", "class": "bedroom"}]`). Image paths are
- * relative to `folder`. Every image named must exist.
- */
-export async function readLabelsFile(labelsFile: string, folder: string): Promise<LabelledFile[]> {
-  let text: string;
-  try {
-    text = await fs.readFile(labelsFile, 'utf8');
-  } catch (err) {
-    throw scenarioError({ code: 'unreadable', path: ROOT_PATH, message: `cannot read the labels file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, file: labelsFile });
-  }
-  const raw: Array<{ file: unknown; label: unknown; line: number; path: string }> = [];
-  const issues: ScenarioIssue[] = [];
-  if (path.extname(labelsFile).toLowerCase() === '.json') {
-    const { data, source } = parseText(text, labelsFile, 'json');
-    const line = (p: PropertyKey[]): number => lineOf(source, p) ?? 1;
-    if (Array.isArray(data)) {
-      data.forEach((e: unknown, i) => {
-        const o = (e ?? {}) as Record<string, unknown>;
-        raw.push({ file: o.file, label: o.class ?? o.label, line: line([i]), path: `[${i}]` });
-      });
-    } else if (data !== null && typeof data === 'object') {
-      for (const [k, v] of Object.entries(data)) raw.push({ file: k, label: v, line: line([k]), path: k });
-    } else {
-      throw scenarioError({ code: 'invalid_type', path: ROOT_PATH, message: 'a JSON labels file must be a mapping {"file": "class"} or a list of {"file", "class"}', file: labelsFile, line: 1 });
-    }
-  } else {
-    const rows = text.split(/\r?\n/);
-    rows.forEach((row, i) => {
-      const t = row.trim();
-      if (t === '' || t.startsWith('#')) return;
-      const cells = splitCsv(t);
-      if (i === rows.findIndex((r) => r.trim() !== '' && !r.trim().startsWith('#'))
-        && /^(file|filename|image|path)$/i.test(cells[0] ?? '') && /^(class|label|category)$/i.test(cells[1] ?? '')) return;
-      raw.push({ file: cells[0], label: cells[1], line: i + 1, path: `line ${i + 1}` });
-    });
-  }
-  const seen = new Set<string>();
-  const out: LabelledFile[] = [];
-  for (const r of raw) {
-    const where = { file: labelsFile, line: r.line, path: r.path };
-    if (typeof r.file !== 'string' || r.file.trim() === '') {
-      issues.push({ ...where, code: 'invalid_value', message: 'an entry names no image file' });
-      continue;
-    }
-    const label = typeof r.label === 'string' ? r.label.trim() : r.label;
-    if (!((typeof label === 'string' && label !== '') || (typeof label === 'number' && Number.isInteger(label) && label >= 0))) {
-      issues.push({ ...where, code: 'invalid_value', message: `the image '${r.file}' has no class`, hint: 'write file,class — a class name of the model or a class index' });
-      continue;
-    }
-    const abs = path.resolve(folder, r.file.trim());
-    if (seen.has(abs)) {
-      issues.push({ ...where, code: 'conflict', message: `the image '${r.file}' is listed twice` });
-      continue;
-    }
-    seen.add(abs);
-    if (!existsSync(abs)) {
-      issues.push({ ...where, code: 'not_found', message: `no image '${r.file}' in ${folder}` });
-      continue;
-    }
-    out.push({ file: abs, label: label, line: r.line });
-  }
-  if (issues.length > 0) throw new ScenarioError(issues);
-  if (out.length === 0) throw scenarioError({ code: 'invalid_value', path: ROOT_PATH, message: 'the labels file names no images', file: labelsFile, line: 1 });
-  return out;
-}
-
-function splitCsv(line: string): string[] {
-  const cells: string[] = [];
-  let cur = ''; let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',' || ch === ';' || ch === '\t') { cells.push(cur.trim()); cur = ''; } else cur += ch;
-  }
-  cells.push(cur.trim());
-  return cells;
-}
 
 /** Checks the files a scenario names (model, input folder, labels, probe folder) and reads the labels. */
 async function checkFiles(s: Scenario): Promise<Scenario> {

@@ -7,7 +7,7 @@ import { UnitAttackError } from '../errors.js';
 import { loadClassifier } from '../models/io.js';
 import type { Classifier } from '../models/types.js';
 import { scenarioError } from './errors.js';
-import { issueAt } from './load.js';
+import { issueAt } from './source.js';
 import type { Scenario } from './types.js';
 
 /** The probe and the options of a scenario's dissection, as the runner passes them to `dissect`. */

@@ -13,7 +13,7 @@ import type { Classifier } from '../models/types.js';
 import type { ImageMap, ImageRecord, MetricInterval, TaskChart, TaskExample } from '../report/types.js';
 import { scenarioError } from './errors.js';
 import type { LoadedInputs } from './inputs.js';
-import { issueAt } from './load.js';
+import { issueAt } from './source.js';
 import type { Scenario } from './types.js';
 
 const PREDICT_BATCH = 64;

@@ -10,8 +10,8 @@ import { describeCorruption } from './corruptions.js';
 import { scenarioError } from './errors.js';
 import { fuzzClassifier } from './fuzz.js';
 import { stackImages, type LoadedInputs } from './inputs.js';
-import { issueAt } from './load.js';
 import { runLogitAttackTask } from './logit-attack-task.js';
+import { issueAt } from './source.js';
 import {
   classOf, emptyOutput, gatherRows, pick, pickExamples, predictAll, seconds, setRate, unitMaps, type TaskContext, type TaskOutput,
 } from './task-context.js';

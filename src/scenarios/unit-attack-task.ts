@@ -11,8 +11,8 @@ import { UnitAttackError, nearestNames } from '../errors.js';
 import { unitAttackToJson } from '../report/attack-json.js';
 import type { RateRow } from '../report/types.js';
 import { scenarioError } from './errors.js';
-import { issueAt } from './load.js';
 import { attackExamples } from './logit-attack-task.js';
+import { issueAt } from './source.js';
 import { checkLayer, classOf, emptyOutput, pick, seconds, setRate, type TaskContext, type TaskOutput } from './task-context.js';
 import type { ResolvedAttack } from './types.js';
 
