@@ -172,6 +172,28 @@ describe('fab', () => {
     tf.dispose([res.adversarial, x]);
   });
 
+  it('spends one gradient pass per iteration and target: the gradient of z_t − z_y in one backward pass', async () => {
+    const l1 = wd.reduce((s, v) => s + Math.abs(v), 0);
+    const clf = linearModel(weights, 2, size, Float32Array.of(0, -0.06 * l1 - x0v * sumW));
+    // Count the model's passes, and those taped for a gradient.
+    let passes = 0; let taped = 0;
+    const counted = Object.create(clf) as typeof clf;
+    counted.logits = (x: tf.Tensor4D) => {
+      passes += 1;
+      if ((tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth > 0) taped += 1;
+      return clf.logits(x);
+    };
+    const x = tf.fill<tf.Rank.R4>([1, size, size, 3], x0v);
+    const res = await fab(counted, x, [0], { epsilon: 10 / 255, targetClasses: 1, steps: 30 });
+    expect(res.success).toEqual([false]);
+    // 30 linearisations (one backward pass each) and a forward pass after the last step; besides, the clean
+    // predictions, the ranking of the target classes and the final predictions (queries leave out the ranking).
+    expect(taped).toBe(30);
+    expect(passes).toBe(30 + 1 + 3);
+    expect(res.queries[0]).toBe(30 + 1 + 2);
+    tf.dispose([res.adversarial, x]);
+  });
+
   it('FAB-T breaks on a small CNN the images PGD breaks, inside the ball, 8-bit, without leaking tensors', async () => {
     const clf = tinyCnn({ seed: 21, classes: 5 });
     const x = images8bit(12, 16, 13);
