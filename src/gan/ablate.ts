@@ -13,119 +13,19 @@ import { runOrdered } from '../engine/pool.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  PairedRatioTally, checkSamples, resolveConcept, spreadOf, type RatioEstimate,
-  type ResolvedConcept, type Spread,
-} from './measure.js';
-import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer, type UnitRanking } from './ranking.js';
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, type RankingKind, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
+  type GeneratorAblation, type AblationExamples,
+} from './ablate-types.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
-import { ganPool, type GanPool, type GanWorkerOptions } from './pool.js';
+import { PairedRatioTally, checkSamples, resolveConcept, spreadOf, type ResolvedConcept } from './measure.js';
+import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer } from './ranking.js';
+import { ganPool, type GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
-export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
-
-/** The sizes of the PNAS figure (k = 0 … 30) with 1 added. */
-export const DEFAULT_ABLATION_SIZES: readonly number[] = Object.freeze([0, 1, 2, 4, 8, 20, 30]);
-
-export type RankingKind = 'iou' | 'causal';
-
-/** Options for {@link ablateConcept}. */
-export interface AblateConceptOptions extends GanWorkerOptions {
-  /** The concept whose units are zeroed (a concept of the segmenter). */
-  concept: string;
-  /** Numbers of top-ranked units zeroed. @defaultValue [0, 1, 2, 4, 8, 20, 30] */
-  sizes?: readonly number[];
-  /** Latents measured (numbers 0 … samples − 1 of the stream `seed`). @defaultValue 2000 */
-  samples?: number;
-  /** @defaultValue the generator's default layer */
-  layer?: string;
-  /** Seed of the latent stream and of the control draws. @defaultValue 1 */
-  seed?: number;
-  /** Rankings whose curves are measured. @defaultValue `both` */
-  ranking?: RankingKind | 'both';
-  /** Random-unit draws per size. @defaultValue 5 */
-  controlDraws?: number;
-  /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
-  rankSamples?: number;
-  /** Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent). @defaultValue 32 */
-  causalSamples?: number;
-  /** Top quantile that sets each unit's threshold for the IoU ranking. @defaultValue 0.01 */
-  quantile?: number;
-  /** A dissection atlas of the layer: its thresholds and its IoU order rank the units (the PNAS way). */
-  atlas?: Atlas;
-  /** Confidence level of the intervals. @defaultValue 0.99 */
-  level?: number;
-  /** Latents per forward pass. @defaultValue 32 */
-  batchSize?: number;
-  /** Latents (the first ones) kept as before/after pictures. @defaultValue 4 */
-  examples?: number;
-  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'ablation'; done: number; total: number }) => void;
-}
-
-/** How a concept changed under an ablation: mean pixels per image before and after. */
-export interface ConceptChange {
-  before: number;
-  after: number;
-  /** `after / before − 1` (NaN when there was none before). */
-  change: number;
-}
-
-/** One point of an ablation curve. */
-export interface AblationPoint {
-  n: number;
-  units: number[];
-  /** The portion of the concept's pixels removed, with its interval. */
-  removed: RatioEstimate;
-  /** Every concept seen before or after, by name. */
-  concepts: Record<string, ConceptChange>;
-}
-
-/** The random-unit control of one size. */
-export interface ControlPoint {
-  n: number;
-  draws: Array<{ seed: number; units: number[]; removed: number }>;
-  /** Of the draws' portions removed. */
-  removed: Spread;
-  /** Every concept, pooled over the draws. */
-  concepts: Record<string, ConceptChange>;
-}
-
-/** What {@link ablateConcept} measured (JSON-ready; numbers may be NaN). */
-export interface GeneratorAblation {
-  format: typeof GAN_ABLATION_FORMAT;
-  version: 1;
-  generator: { name: string; fingerprint: string };
-  segmenter: { name: string; fingerprint: string };
-  layer: string;
-  layerShape: [number, number, number];
-  concept: { name: string; category: string };
-  samples: number;
-  seed: number;
-  level: number;
-  /** How the intervals are computed. */
-  interval: string;
-  latents: { measured: [number, number]; ranking: [number, number] };
-  baseline: {
-    /** Mean pixels of the concept per image, and its share of all pixels. */
-    conceptPixels: number;
-    conceptShare: number;
-    imagePixels: number;
-  };
-  rankings: Partial<Record<RankingKind, UnitRanking & { source: string }>>;
-  curves: Partial<Record<RankingKind, AblationPoint[]>>;
-  control: ControlPoint[];
-  controlDraws: number;
-  warnings: string[];
-  seconds: number;
-}
-
-/** Before/after pictures of the first latents (not part of the JSON). */
-export interface AblationExamples {
-  latents: number[];
-  before: RgbImage[];
-  /** `after[ranking][k][j]`: size `sizes[k]` (n > 0 only, in order), latent j. */
-  after: Partial<Record<RankingKind, RgbImage[][]>>;
-  sizes: number[];
-}
+export {
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, type RankingKind, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
+  type GeneratorAblation, type AblationExamples,
+} from './ablate-types.js';
 
 /** Pixels of image `i` of a `[N, H, W, 3]` float batch as 8-bit RGB. */
 export function rgbAt(data: Float32Array, i: number, height: number, width: number): RgbImage {
