@@ -17,6 +17,7 @@ import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOf, workersOption } from '../workers.js';
 import type { QueuedShards } from '../../parallel/queue/coordinator.js';
+import { parsePart } from '../part.js';
 import { checkQueueArgs, queueDissection, queueOption, specForWorkers, storeOption } from '../queue.js';
 
 const PHASE_LABEL: Record<DissectProgress['phase'], string> = {
@@ -183,17 +184,6 @@ export const PART_SETTINGS = [
 
 /** The file in a part's folder that records its settings for `unit-attack merge`. */
 export const PART_FILE = 'dissect.json';
-
-/** `i/N` of `--shard`, checked. */
-function parsePart(v: unknown): { index: number; of: number } {
-  const m = typeof v === 'string' ? /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v) : null;
-  const index = m ? Number(m[1]) : NaN;
-  const of = m ? Number(m[2]) : NaN;
-  if (!m || of < 1 || index >= of) {
-    throw usageError(`--shard must be i/N with 0 ≤ i < N, got '${String(v)}'`, { path: '--shard', hint: 'e.g. --shard 0/4 … --shard 3/4 for four jobs; on a Kubernetes Indexed Job --shard $JOB_COMPLETION_INDEX/4' });
-  }
-  return { index, of };
-}
 
 /** `dissect --shard i/N`: pass 1 of one part, its shard files and settings written to --out for `unit-attack merge`. */
 async function dissectPartCommand(argv: GlobalArgs, io: CliIO): Promise<number> {

@@ -6,6 +6,8 @@ import { parseTolerances } from '../../report/baseline.js';
 import { readResults } from '../../report/json.js';
 import { terminalReport } from '../../report/terminal.js';
 import { writeReports } from '../../report/write.js';
+import { partRange, runPartOf, writeRunPart } from '../../scenarios/parts.js';
+import { parsePart } from '../part.js';
 import { ScenarioError, displayPath, issueLocation } from '../../scenarios/errors.js';
 import { lineOf, loadScenarios } from '../../scenarios/load.js';
 import { githubAnnotations, githubSummary, type LineOf } from '../../report/github.js';
@@ -88,12 +90,14 @@ export const runCommand: CommandSpec = {
     path: { type: 'string', describe: 'a fast-check counterexample path to replay (with the --seed it was found with)' },
     workers: { type: 'number', describe: 'worker threads to run scenarios in parallel (scenarios of one model share one; default: the cores, or $UNIT_ATTACK_WORKERS)' },
     'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
+    shard: { type: 'string', describe: 'run part i of N of the scenarios (e.g. 0/4, or $JOB_COMPLETION_INDEX/4; needs --out); then `unit-attack merge` the parts\' folders into one report and exit code' },
     json: { ...jsonOption, describe: 'print results.json on stdout instead of the table (the exit code is the same)' },
   },
   examples: [
     ['unit-attack run scenarios/ --out out', 'run every scenario and write the reports to out/'],
     ['unit-attack run gate.yaml --baseline main/results.json', 'fail when a figure got worse than on main'],
     ['unit-attack run scenarios/corruption-fuzz.yaml --seed 7 --path 3:1:0', 'replay a fuzzing counterexample'],
+    ['unit-attack run scenarios/ --shard 1/4 --out part-1', 'one of four CI jobs; then: unit-attack merge part-0 part-1 part-2 part-3 --out out'],
   ],
   check(argv) {
     if (files(argv).length === 0) throw usageError('name at least one scenario file or folder', { path: 'files' });
@@ -105,6 +109,11 @@ export const runCommand: CommandSpec = {
       if (!/^\d+(:\d+)*$/.test(p)) throw usageError(`--path must look like 12:0:3, got '${p}'`, { path: '--path' });
     }
     checkWorkersArg(argv);
+    if (argv.shard !== undefined) {
+      parsePart(argv.shard);
+      if (argv.out === undefined) throw usageError('--shard writes its part to --out, which is not given', { path: '--shard', hint: 'add --out DIR, then `unit-attack merge` the parts\' folders' });
+      if (argv.baseline !== undefined) throw usageError('--baseline compares the whole run: give it to `unit-attack merge`, not to a part', { path: '--baseline' });
+    }
     parseTolerances(argv.tolerance as string[] | undefined);
     if (argv.tolerance !== undefined && argv.baseline === undefined) throw usageError('--tolerance applies to --baseline, which is not given', { path: '--tolerance' });
   },
@@ -127,6 +136,12 @@ export const runCommand: CommandSpec = {
       if (argv.json) io.out(JSON.stringify(output.results, null, 2));
       await reportToGitHub(output.results, io, argv.json as boolean);
       return 2;
+    }
+    const plan = scenarios.map((s) => s.name);
+    const part = argv.shard !== undefined ? parsePart(argv.shard) : undefined;
+    if (part) {
+      const [from, to] = partRange(scenarios.length, part.index, part.of);
+      scenarios = scenarios.slice(from, to);
     }
     const baselineFile = argv.baseline as string | undefined;
     const baseline = baselineFile !== undefined
@@ -154,12 +169,18 @@ export const runCommand: CommandSpec = {
     });
     if (argv.json) {
       if (out !== undefined) await writeReports(output, out);
+      if (out !== undefined && part) await writeRunPart(out, runPartOf(part.index, part.of, plan, output));
       io.out(JSON.stringify(output.results, null, 2));
       return output.results.exitCode;
     }
     io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
     if (out !== undefined) {
       const written = await writeReports(output, out);
+      if (part) {
+        await writeRunPart(out, runPartOf(part.index, part.of, plan, output));
+        io.out('');
+        io.out(`part ${part.index}/${part.of}: ${scenarios.length} of ${plan.length} scenarios; when every part is done: unit-attack merge DIR… --out OUT`);
+      }
       io.out('');
       io.out(`report:  ${displayPath(written.html)}`);
       io.out(`results: ${displayPath(written.results)}`);
