@@ -2,7 +2,7 @@ import os from 'node:os';
 import { usageError } from '../../errors.js';
 import { parseQueueUrl } from '../../parallel/queue/connect.js';
 import { startQueueWorker, type QueueWorkerEvent } from '../../parallel/queue/worker.js';
-import type { CommandSpec } from '../command.js';
+import { jsonOption, type CommandSpec } from '../command.js';
 
 /**
  * `unit-attack worker --queue URL`: takes the shards of queued runs (`dissect --queue URL`) and computes them on
@@ -17,6 +17,7 @@ export const workerCommand: CommandSpec = {
     concurrency: { type: 'number', describe: 'shards computed at once, each on a thread with its own copy of the model (default: the cores)' },
     'lock-seconds': { type: 'number', default: 30, describe: 'a shard\'s lock lasts this long unless renewed (every half of it while the shard runs); a killed worker\'s shard goes to another worker after about this long' },
     'exit-when-idle': { type: 'number', describe: 'stop after this many seconds without a job (default: run until stopped)' },
+    json: { ...jsonOption, describe: 'print each event (a job started, done or failed; a queue error) as a line of JSON on stdout' },
   },
   examples: [
     ['unit-attack worker --queue redis://localhost:6379', 'compute queued shards on every core of this machine'],
@@ -47,6 +48,7 @@ export const workerCommand: CommandSpec = {
       idleTimer = setTimeout(() => { if (active === 0) stop?.(); }, idleSeconds * 1000);
     };
     const onEvent = (e: QueueWorkerEvent): void => {
+      if (argv.json) io.out(JSON.stringify({ ...e, time: new Date().toISOString() }));
       if (e.type === 'active') { active++; if (idleTimer) clearTimeout(idleTimer); io.err(`started ${e.name} ${e.job}`); return; }
       if (e.type === 'completed') { active--; armIdle(); io.err(`done ${e.name} ${e.job} in ${e.seconds.toFixed(1)} s`); return; }
       if (e.type === 'failed') { active--; armIdle(); io.err(`failed ${e.name} ${e.job}${e.willRetry ? ' (will be tried again)' : ''}: ${e.reason}`); return; }
