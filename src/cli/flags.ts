@@ -15,6 +15,7 @@ const SAME_NAME = new Set([
   // Generator experiments (ablate, insert, gan-quality) and train-gan.
   'layer', 'quantile', 'rankSamples', 'causalSamples', 'controlDraws', 'realSeed', 'tolerance', 'steps', 'maxSteps', 'maxMinutes',
   'latentSize', 'generatorWidths', 'discriminatorWidths', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay',
+  'concept', 'concepts', 'units', 'samples', 'atlas', 'at',
 ]);
 
 /** The flag of a library field, or undefined when the field has none (e.g. a scenario field or `labels[3]`). */

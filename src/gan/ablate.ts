@@ -36,7 +36,7 @@ export function rgbAt(data: Float32Array, i: number, height: number, width: numb
 }
 
 /** Checks the sizes of an ablation curve against the layer width. */
-export function checkSizes(sizes: readonly number[], units: number, layer: string, path = '--units'): number[] {
+export function checkSizes(sizes: readonly number[], units: number, layer: string, path = 'units'): number[] {
   if (sizes.length === 0) throw usageError('sizes names no size', { path, hint: 'e.g. sizes: [0, 1, 2, 4, 8, 20, 30]' });
   for (const n of sizes) {
     if (!Number.isInteger(n) || n < 0 || n > units) {
@@ -94,7 +94,7 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   const { h, w, units } = spatialLayer(g, layer);
   const concept: ResolvedConcept = resolveConcept(segmenter, options.concept);
   const sizes = checkSizes(options.sizes ?? DEFAULT_ABLATION_SIZES.filter((n) => n <= units), units, layer);
-  const samples = checkSamples(options.samples ?? 2000, 'samples', '--samples');
+  const samples = checkSamples(options.samples ?? 2000, 'samples', 'samples');
   const rankSamples = checkSamples(options.rankSamples ?? 200, 'rankSamples');
   const causalSamples = checkSamples(options.causalSamples ?? 32, 'causalSamples');
   const seed = options.seed ?? 1;
@@ -106,8 +106,8 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   const kinds: RankingKind[] = options.ranking === 'iou' ? ['iou'] : options.ranking === 'causal' ? ['causal'] : ['iou', 'causal'];
   const atlas = options.atlas;
   if (atlas) {
-    if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: '--atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });
-    if (atlas.units.length !== units) throw inputError(`the atlas has ${atlas.units.length} units, but ${layer} of ${g.name} has ${units}`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator' });
+    if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: 'atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });
+    if (atlas.units.length !== units) throw inputError(`the atlas has ${atlas.units.length} units, but ${layer} of ${g.name} has ${units}`, { path: 'atlas', hint: 'use an atlas made by dissecting this generator' });
   }
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
@@ -131,7 +131,7 @@ async function rankConceptUnits(g: Generator, segmenter: Segmenter, s: AblationS
     });
     if (iou.conceptPixels === 0) {
       throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-        path: '--concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
+        path: 'concept', hint: `choose a concept the generator draws; the segmenter sees, most first: ${iou.seen.join(', ')}`,
       });
     }
     if (atlas) rankings.iou = { ...rankFromAtlas(atlas, concept.name, iou.scores), source: `atlas (${atlas.probe.spec}), then IoU over latents ${held.from}…${held.from + rankSamples - 1}` };

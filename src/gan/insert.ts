@@ -127,7 +127,7 @@ export function checkCell(at: readonly number[], h: number, w: number, layer: st
   const [r, c] = at;
   if (at.length !== 2 || !Number.isInteger(r) || !Number.isInteger(c) || r < 0 || r >= h || c < 0 || c >= w) {
     throw usageError(`at [${at.join(', ')}] is outside the ${h}×${w} map of ${layer}`, {
-      path: '--at', hint: `give [ROW, COL] with ROW in 0…${h - 1} and COL in 0…${w - 1} (e.g. at: [${Math.floor(h / 2)}, ${Math.floor(w / 2)}]), or leave at out to try every cell`,
+      path: 'at', hint: `give [ROW, COL] with ROW in 0…${h - 1} and COL in 0…${w - 1} (e.g. at: [${Math.floor(h / 2)}, ${Math.floor(w / 2)}]), or leave at out to try every cell`,
     });
   }
   return [r, c];
@@ -183,7 +183,7 @@ function insertionSettings(g: Generator, segmenter: Segmenter, options: InsertCo
   const layer = options.layer ?? g.defaultLayer;
   const { h, w, units: width } = spatialLayer(g, layer);
   const concept = resolveConcept(segmenter, options.concept);
-  const samples = checkSamples(options.samples ?? 200, 'samples', '--samples');
+  const samples = checkSamples(options.samples ?? 200, 'samples', 'samples');
   const rankSamples = checkSamples(options.rankSamples ?? 200, 'rankSamples');
   const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
   const seed = options.seed ?? 1;
@@ -194,14 +194,14 @@ function insertionSettings(g: Generator, segmenter: Segmenter, options: InsertCo
   const cell = options.at ? checkCell(options.at, h, w, layer) : undefined;
   const count = options.unitList ? options.unitList.length : options.units ?? Math.min(20, width);
   if (!Number.isInteger(count) || count < 1 || count > width) {
-    throw usageError(`units must be an integer in 1…${width} (${layer} has ${width} units), got ${String(options.units)}`, { path: '--units', hint: `e.g. units: ${Math.min(20, width)}` });
+    throw usageError(`units must be an integer in 1…${width} (${layer} has ${width} units), got ${String(options.units)}`, { path: 'units', hint: `e.g. units: ${Math.min(20, width)}` });
   }
   for (const u of options.unitList ?? []) {
-    if (!Number.isInteger(u) || u < 0 || u >= width) throw usageError(`unit ${String(u)} is out of range: ${layer} has units 0…${width - 1}`, { path: '--units' });
+    if (!Number.isInteger(u) || u < 0 || u >= width) throw usageError(`unit ${String(u)} is out of range: ${layer} has units 0…${width - 1}`, { path: 'units' });
   }
   const atlas = options.atlas;
   if (atlas && (atlas.layer !== layer || atlas.units.length !== width)) {
-    throw inputError(`the atlas dissects '${atlas.layer}' (${atlas.units.length} units), not '${layer}' of ${g.name} (${width} units)`, { path: '--atlas', hint: 'use an atlas made by dissecting this generator layer' });
+    throw inputError(`the atlas dissects '${atlas.layer}' (${atlas.units.length} units), not '${layer}' of ${g.name} (${width} units)`, { path: 'atlas', hint: 'use an atlas made by dissecting this generator layer' });
   }
   return {
     layer, h, w, width, concept, samples, rankSamples, batchSize, seed, quantile, level, ...(cell ? { cell } : {}), count, ...(atlas ? { atlas } : {}),
@@ -219,7 +219,7 @@ async function insertedUnits(g: Generator, segmenter: Segmenter, s: InsertionSet
   });
   if (iou.conceptPixels === 0 && !atlas) {
     throw usageError(`the segmenter sees no '${concept.name}' pixels in ${rankSamples} samples of ${g.name}, so no unit carries it`, {
-      path: '--concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas`,
+      path: 'concept', hint: `choose a concept the generator draws (the segmenter sees, most first: ${iou.seen.join(', ')}), or give a dissection atlas`,
     });
   }
   const ranking = atlas ? rankFromAtlas(atlas, concept.name, iou.scores) : iou;

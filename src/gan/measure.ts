@@ -26,7 +26,7 @@ export interface ResolvedConcept {
  * The segmenter's concept `name`; a `UA_USAGE` error at `path` listing the segmenter's concepts when it has none
  * of that name.
  */
-export function resolveConcept(segmenter: Segmenter, name: string, path = '--concept'): ResolvedConcept {
+export function resolveConcept(segmenter: Segmenter, name: string, path = 'concept'): ResolvedConcept {
   const index = segmenter.concepts.findIndex((c) => c.name === name);
   if (index < 0) {
     const names = segmenter.concepts.map((c) => c.name);

@@ -148,8 +148,8 @@ interface QualityRun {
 
 /** Checks the options against the generator, the segmenter and the classifier, and fills in the defaults. */
 function qualityRun(g: Generator, segmenter: Segmenter, classifier: Classifier, options: GeneratorQualityOptions): QualityRun {
-  const samples = checkSamples(options.samples ?? 2000, 'samples', '--samples');
-  if (samples < 2) throw usageError('samples must be at least 2 (a covariance needs two samples)', { path: '--samples', hint: 'e.g. samples: 2000' });
+  const samples = checkSamples(options.samples ?? 2000, 'samples', 'samples');
+  if (samples < 2) throw usageError('samples must be at least 2 (a covariance needs two samples)', { path: 'samples', hint: 'e.g. samples: 2000' });
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`seed must be a non-negative integer, got ${String(seed)}`, { path: 'seed' });
   const realSeed = options.realSeed ?? QUALITY_REAL_SEED;
@@ -162,7 +162,7 @@ function qualityRun(g: Generator, segmenter: Segmenter, classifier: Classifier, 
   for (const c of classes) {
     if (!SCENE_CLASSES.includes(c)) throw usageError(`'${c}' is not a scene class of the scene world`, { path: 'classes', hint: `classes: ${SCENE_CLASSES.join(', ')}` });
   }
-  const concepts = (options.concepts ?? QUALITY_CONCEPTS).map((c) => resolveConcept(segmenter, c, '--concepts'));
+  const concepts = (options.concepts ?? QUALITY_CONCEPTS).map((c) => resolveConcept(segmenter, c, 'concepts'));
   const layer = options.featureLayer ?? 'fc2';
   const info = classifier.layer(layer);
   const dims = info.shape.reduce((a, b) => a * b, 1);

@@ -180,7 +180,7 @@ export function rankFromAtlas(atlas: Atlas, concept: string, fallback: ArrayLike
   if (listed.size === 0) {
     const carried = availableConcepts(atlas, true);
     throw usageError(`no unit of ${atlas.layer} in the atlas carries the concept '${concept}'`, {
-      path: '--concept',
+      path: 'concept',
       hint: carried.length > 0 ? `concepts the atlas's units carry (IoU > ${atlas.params.iouThreshold}): ${carried.join(', ')}` : 'the atlas labels no unit; dissect with more samples or another layer',
     });
   }
@@ -234,7 +234,7 @@ export async function rankByRemoval(
   const scores = tallies.map((t) => t.estimate().value);
   if (scores.every((s) => !Number.isFinite(s))) {
     throw new UnitAttackError('UA_USAGE', `the segmenter sees no '${concept.name}' pixels in the ${range.count} held-out samples, so no unit can be ranked by removing it`, {
-      path: '--concept', hint: 'choose a concept the generator draws (see `unit-attack generate` for what it draws), or rank on more samples',
+      path: 'concept', hint: 'choose a concept the generator draws (see `unit-attack generate` for what it draws), or rank on more samples',
     });
   }
   return { units: orderByScore(scores.map((s) => (Number.isFinite(s) ? s : Number.NEGATIVE_INFINITY))), scores };

@@ -135,18 +135,18 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   if (!(r.instanceNoise >= 0 && r.instanceNoise <= 1)) throw usageError(`instanceNoise must be in [0, 1], got ${r.instanceNoise}`, { path: 'instanceNoise' });
   if (!(Number.isInteger(r.instanceNoiseSteps) && r.instanceNoiseSteps >= 0)) throw usageError(`instanceNoiseSteps must be an integer ≥ 0, got ${r.instanceNoiseSteps}`, { path: 'instanceNoiseSteps' });
   if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`emaDecay must be in [0, 1), got ${r.emaDecay}`, { path: 'emaDecay', hint: 'e.g. 0.999' });
-  if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: '--classes', hint: `e.g. [${GAN_SCENE_CLASSES.map((c) => `'${c}'`).join(', ')}]` });
+  if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: 'classes', hint: `e.g. [${GAN_SCENE_CLASSES.map((c) => `'${c}'`).join(', ')}]` });
   for (const c of r.classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: '--classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
   }
   // The builders' own checks; their `widths` is generatorWidths here.
-  const flags: Record<string, string> = { widths: '--generator-widths' };
+  const fields: Record<string, string> = { widths: 'generatorWidths' };
   try {
     checkGeneratorOptions(generatorOptions(r));
     checkDiscriminatorOptions(discriminatorOptions(r));
   } catch (err) {
     if (!(err instanceof UnitAttackError)) throw err;
-    throw usageError(err.message, { path: flags[err.path ?? ''] ?? err.path ?? '', ...(err.hint !== undefined ? { hint: err.hint } : {}) });
+    throw usageError(err.message, { path: fields[err.path ?? ''] ?? err.path ?? '', ...(err.hint !== undefined ? { hint: err.hint } : {}) });
   }
   return r;
 }

@@ -148,18 +148,18 @@ describe('ablateConcept bad input', () => {
     expect(tf.memory().numTensors).toBe(before);
   };
   it('a concept the segmenter lacks names --concept and lists its concepts', async () => {
-    await fails({ concept: 'tre', samples: 4 }, '--concept', /does not label the concept 'tre'/);
+    await fails({ concept: 'tre', samples: 4 }, 'concept', /does not label the concept 'tre'/);
     const err = await ablateConcept(g, seg, { concept: 'tre', samples: 4 }).then(() => undefined, (e: unknown) => e as UnitAttackError);
     expect(err?.hint).toMatch(/tree/);
   });
   it('a concept the generator never draws is refused', async () => {
-    await fails({ concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }, '--concept', /no 'door' pixels/);
+    await fails({ concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }, 'concept', /no 'door' pixels/);
     const err = await ablateConcept(g, seg, { concept: 'door', samples: 4, sizes: [1], rankSamples: 8 }).then(() => undefined, (e: unknown) => e as UnitAttackError);
     expect(err?.hint).toMatch(/the segmenter sees, most first: (sky, tree|tree, sky)$/);
   });
   it('sizes out of range and --samples < 1 name their option', async () => {
-    await fails({ concept: 'tree', samples: 4, sizes: [1, 4] }, '--units', /4 is out of range: layer1 has 3 units/);
-    await fails({ concept: 'tree', samples: 0 }, '--samples', /positive integer/);
+    await fails({ concept: 'tree', samples: 4, sizes: [1, 4] }, 'units', /4 is out of range: layer1 has 3 units/);
+    await fails({ concept: 'tree', samples: 0 }, 'samples', /positive integer/);
   });
 });
 
@@ -187,7 +187,7 @@ describe('ranking from a dissection atlas', () => {
   it('an atlas of another layer or width is refused, naming --atlas', async () => {
     const err = await ablateConcept(tinyGenerator(), tinySegmenter(), { concept: 'tree', samples: 2, atlas: { ...atlas, layer: 'layer4' } })
       .then(() => undefined, (e: unknown) => e as UnitAttackError);
-    expect(err?.path).toBe('--atlas');
+    expect(err?.path).toBe('atlas');
     expect(err?.message).toMatch(/dissects 'layer4', not 'layer1'/);
   });
 

@@ -142,8 +142,8 @@ describe('train-gan options', () => {
     expect(() => trainGanOptionsOf(argv({ steps: 0 }))).toThrow(expect.objectContaining({ code: 'UA_USAGE', path: '--steps' }) as Error);
     expect(() => trainGanOptionsOf(argv({ workers: 1.5 }))).toThrow(expect.objectContaining({ path: '--workers' }) as Error);
     expect(() => trainGanOptionsOf(argv({ 'generator-widths': '8,x' }))).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
-    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({})), generatorWidths: [8, 8, 8] })).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
-    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({ classes: 'field,nowhere' })) })).toThrow(expect.objectContaining({ path: '--classes' }) as Error);
+    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({})), generatorWidths: [8, 8, 8] })).toThrow(expect.objectContaining({ path: 'generatorWidths' }) as Error);
+    expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({ classes: 'field,nowhere' })) })).toThrow(expect.objectContaining({ path: 'classes' }) as Error);
   });
 
   it('good values become the options of trainGan', () => {

@@ -75,12 +75,12 @@ describe('insertConcept bad input', () => {
     expect(tf.memory().numTensors).toBe(before);
   };
   it('--at outside the map, --units out of range, --samples < 1, an unknown concept', async () => {
-    await fails({ concept: 'tree', at: [2, 0], samples: 4 }, '--at', /outside the 2×2 map of layer1/);
-    await fails({ concept: 'tree', units: 4, samples: 4 }, '--units', /1…3/);
-    await fails({ concept: 'tree', unitList: [7], samples: 4 }, '--units', /unit 7 is out of range/);
-    await fails({ concept: 'tree', samples: 0 }, '--samples', /positive integer/);
-    await fails({ concept: 'roof', samples: 4 }, '--concept', /does not label the concept 'roof'/);
-    await fails({ concept: 'door', samples: 4, rankSamples: 4 }, '--concept', /no 'door' pixels/);
+    await fails({ concept: 'tree', at: [2, 0], samples: 4 }, 'at', /outside the 2×2 map of layer1/);
+    await fails({ concept: 'tree', units: 4, samples: 4 }, 'units', /1…3/);
+    await fails({ concept: 'tree', unitList: [7], samples: 4 }, 'units', /unit 7 is out of range/);
+    await fails({ concept: 'tree', samples: 0 }, 'samples', /positive integer/);
+    await fails({ concept: 'roof', samples: 4 }, 'concept', /does not label the concept 'roof'/);
+    await fails({ concept: 'door', samples: 4, rankSamples: 4 }, 'concept', /no 'door' pixels/);
   });
 });
 

@@ -97,8 +97,8 @@ describe('measureGeneratorQuality', () => {
 
   it('refuses a class outside the scene world, a concept the segmenter lacks, and a single sample', async () => {
     await expect(measureGeneratorQuality(g, seg, clf, { classes: ['moon'], samples: 4 })).rejects.toThrow(/'moon' is not a scene class/);
-    await expect(measureGeneratorQuality(g, seg, clf, { classes: CLASSES, samples: 4, concepts: ['dragon'] })).rejects.toMatchObject({ code: 'UA_USAGE', path: '--concepts' });
-    await expect(measureGeneratorQuality(g, seg, clf, { classes: CLASSES, samples: 1 })).rejects.toMatchObject({ path: '--samples' });
+    await expect(measureGeneratorQuality(g, seg, clf, { classes: CLASSES, samples: 4, concepts: ['dragon'] })).rejects.toMatchObject({ code: 'UA_USAGE', path: 'concepts' });
+    await expect(measureGeneratorQuality(g, seg, clf, { classes: CLASSES, samples: 1 })).rejects.toMatchObject({ path: 'samples' });
   });
 });
 
