@@ -7,11 +7,9 @@
  * pooled IoU of every unit's thresholded map with every concept's label mask. Class importance and the ablation
  * curves then run the rest of the network from the stored activations.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import * as tf from '../tf.js';
 import { UnitAttackError } from '../errors.js';
-import { PACKAGE_ROOT } from '../util/package-root.js';
+import { toolVersion } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
 import { poolFor } from '../engine/pool.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
@@ -114,18 +112,8 @@ function roundGradient(g: ClassGradient): ClassGradient {
 
 
 
-let toolVersion: string | undefined;
 /** This package's version, recorded in atlases. */
-export function version(): string {
-  if (toolVersion === undefined) {
-    try {
-      toolVersion = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch {
-      toolVersion = 'unknown';
-    }
-  }
-  return toolVersion;
-}
+export const version = toolVersion;
 
 export { ALGORITHM_VERSION };
 

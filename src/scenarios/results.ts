@@ -2,7 +2,6 @@
  * The verdicts of a run: each expectation against its metric, the error that stopped a scenario, the run's
  * results with its versions and baseline comparison, and its exit code.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import * as tf from '../tf.js';
@@ -12,23 +11,12 @@ import { compareWithBaseline } from '../report/baseline.js';
 import {
   RESULTS_FORMAT, RESULTS_VERSION, type ExpectationResult, type MetricInterval, type RunResults, type ScenarioFailure, type ScenarioResult,
 } from '../report/types.js';
-import { PACKAGE_ROOT } from '../util/package-root.js';
+import { toolVersion } from '../util/package-root.js';
 import { ScenarioError, displayPath } from './errors.js';
 import type { RunScenariosOptions } from './run.js';
 import type { Expectation } from './types.js';
 
-let packageVersion: string | undefined;
-/** The version of unit-attack. */
-export function toolVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      packageVersion = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch {
-      packageVersion = 'unknown';
-    }
-  }
-  return packageVersion;
-}
+export { toolVersion };
 
 /** Slack on bounds for float32 rounding (an L∞ of exactly 8/255 computed in float32 may exceed 8/255 by 3e-8). */
 export const BOUND_SLACK = 1e-6;
