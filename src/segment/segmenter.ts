@@ -146,25 +146,25 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const n = height * width;
       const out = new Uint16Array(count * categories.length * n);
       if (count === 0) return out;
-      const argmaxes = tf.tidy(() => {
-        const y = logits(tf.tensor4d(images, [count, height, width, 3]));
-        let off = 0;
-        return categories.map((cat) => {
-          const d = cat.concepts.length + 1;
-          const a = tf.argMax(tf.slice(y, [0, 0, 0, off], [count, height, width, d]), -1);
-          off += d;
-          return a;
-        });
-      });
-      argmaxes.forEach((a, k) => {
-        const v = a.dataSync();
-        const ids = idOf[k];
-        for (let b = 0; b < count; b++) {
-          const dst = (b * categories.length + k) * n;
-          for (let i = 0; i < n; i++) out[dst + i] = ids[v[b * n + i]];
+      // One pass over the logits in JS: the first largest channel of each category's slice (tf.argMax's choice on
+      // ties), without slicing the channels into copies — half of the time of segmenting went to that.
+      const y = tf.tidy(() => logits(tf.tensor4d(images, [count, height, width, 3])));
+      const v = y.dataSync();
+      y.dispose();
+      const sizes = categories.map((cat) => cat.concepts.length + 1);
+      for (let b = 0; b < count; b++) {
+        for (let i = 0; i < n; i++) {
+          let off = (b * n + i) * channels;
+          for (let k = 0; k < sizes.length; k++) {
+            const d = sizes[k];
+            let best = 0;
+            let top = v[off];
+            for (let j = 1; j < d; j++) if (v[off + j] > top) { top = v[off + j]; best = j; }
+            out[(b * categories.length + k) * n + i] = idOf[k][best];
+            off += d;
+          }
         }
-      });
-      tf.dispose(argmaxes);
+      }
       return out;
     },
     dispose() { run.model.dispose(); },

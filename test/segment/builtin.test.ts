@@ -46,6 +46,37 @@ function bruteIou(name: string, exact: Uint16Array[], maps: Uint16Array, size: n
 }
 
 describe('builtin:scenes-segmenter', () => {
+  it('segment labels each pixel with the argmax of its category\'s logits, as tf.argMax over the channel slices does', () => {
+    const size = 64;
+    const count = 3;
+    const n = size * size;
+    const images = new Float32Array(count * n * 3);
+    for (let i = 0; i < count; i++) {
+      const s = renderScene({ cls: ['ski_resort', 'bedroom', 'street'][i], seed: sceneSeed(515151, i), size });
+      for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
+    }
+    const before = tf.memory().numTensors;
+    const maps = seg.segment(images, count, size, size);
+    expect(tf.memory().numTensors).toBe(before);
+    // The reference: tf.argMax over each category's slice of the logits, mapped to concept ids.
+    const ref = tf.tidy(() => {
+      const y = seg.logits(tf.tensor4d(images, [count, size, size, 3]));
+      let off = 0;
+      return seg.categories.map((cat) => {
+        const d = cat.concepts.length + 1;
+        const a = tf.argMax(tf.slice(y, [0, 0, 0, off], [count, size, size, d]), -1).dataSync();
+        off += d;
+        const ids = [0, ...cat.concepts.map((c) => seg.concepts.find((x) => x.name === c)!.id)];
+        return Array.from(a, (j) => ids[j]);
+      });
+    });
+    const K = seg.categories.length;
+    let differ = 0;
+    for (let b = 0; b < count; b++) for (let k = 0; k < K; k++) for (let p = 0; p < n; p++) if (maps[(b * K + k) * n + p] !== ref[k][b * n + p]) differ++;
+    expect(differ).toBe(0);
+    expect(new Set(maps).size).toBeGreaterThan(3);
+  });
+
   it('labels rendered scenes close to their exact masks, at the classifier size and at the generator size', () => {
     const before = tf.memory().numTensors;
     for (const size of [96, 64]) {
