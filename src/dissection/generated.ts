@@ -17,7 +17,7 @@ import { SHARD_BATCHES, tallyBatches, type LayerBatch, type ShardInput } from '.
 import { startWorker } from './_internals/worker-source.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
-import type { Worker } from 'node:worker_threads';
+import type { Worker } from '../parallel/thread.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
 import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';

@@ -13,7 +13,7 @@
  * worker script and the built-in tasks.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Worker } from 'node:worker_threads';
+import type { Worker } from '../parallel/thread.js';
 import { UnitAttackError, type UnitAttackErrorCode } from '../errors.js';
 import type { Classifier, Preprocessing } from '../models/types.js';
 

@@ -4,11 +4,10 @@
  * (`ThreadPool` of `../engine/pool.ts`). Ablation spreads its batches over them; answers are added up in batch
  * order, so the result is the same with any number of threads. The threads compute on this thread's backend.
  */
-import type { Worker, WorkerOptions } from 'node:worker_threads';
 import * as tf from '../tf.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool } from '../engine/pool.js';
-import { startWorkerScript } from '../util/worker-script.js';
+import { startWorkerScript, type Worker, type WorkerStartOptions } from '../parallel/thread.js';
 
 /** A pool of generator workers (its threads hold a generator and a segmenter, no classifier). */
 export type GanPool = ThreadPool<undefined>;
@@ -17,7 +16,7 @@ export type GanPool = ThreadPool<undefined>;
 export interface GanWorkerData { generator: string; segmenter: string; backend: BackendName }
 
 /** Starts `./worker` through the one worker-script lookup (see `startWorkerScript`); undefined when it cannot start here. */
-function startGanWorker(options: Pick<WorkerOptions, 'workerData' | 'env'>): Worker | undefined {
+function startGanWorker(options: WorkerStartOptions): Worker | undefined {
   return startWorkerScript(import.meta.url, 'gan', 'worker', options);
 }
 

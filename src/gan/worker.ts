@@ -3,7 +3,7 @@
  * `workerData`, posts `ready` with both fingerprints (or `failed`), then answers `gan-edit-batch` tasks one at a time,
  * in the message protocol of the worker pool.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPortOrNull, workerData, type ParentPort } from '../parallel/thread.js';
 import { initBackend } from '../engine/backend.js';
 import { serializeError, type PoolTaskMessage, type PoolWorkerMessage } from '../engine/pool.js';
 import { loadSegmenter } from '../segment/segmenter.js';
@@ -11,7 +11,7 @@ import { editBatchTransfer, measureEditBatch, type EditBatchInput } from './batc
 import { loadGenerator } from './generator.js';
 import type { GanWorkerData } from './pool.js';
 
-async function main(port: NonNullable<typeof parentPort>, data: GanWorkerData): Promise<void> {
+async function main(port: ParentPort, data: GanWorkerData): Promise<void> {
   type Ready = { type: 'ready'; fingerprints: { generator: string; segmenter: string } };
   const post = (m: PoolWorkerMessage | Ready, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   let g; let seg;
@@ -41,4 +41,5 @@ async function main(port: NonNullable<typeof parentPort>, data: GanWorkerData): 
   });
 }
 
-if (parentPort) await main(parentPort, workerData as GanWorkerData);
+const parentPort = parentPortOrNull();
+if (parentPort) await main(parentPort, workerData<GanWorkerData>());

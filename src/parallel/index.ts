@@ -5,13 +5,12 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import * as tf from '../tf.js';
 import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
 import { ThreadPool, serializeError, type PoolTask, type PoolWorkerMessage, type SerializedError, type WorkerPool } from '../engine/pool.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { workerScriptSource, type WorkerScriptSource } from '../util/worker-script.js';
+import { startThread, workerScriptSource, type Worker, type WorkerScriptSource } from './thread.js';
 import type { PoolLoadOptions, PoolWorkerData } from './worker.js';
 import './tasks.js';
 
@@ -79,7 +78,7 @@ export async function startPool(options: StartPoolOptions): Promise<WorkerPool> 
     const init = { workerData: data, env: { ...process.env, UNIT_ATTACK_WORKERS: '0' }, execArgv: [] as string[] };
     let w: Worker;
     try {
-      w = 'file' in source ? new Worker(source.file, init) : new Worker(source.eval, { ...init, eval: true });
+      w = 'file' in source ? startThread(source.file, init) : startThread(source.eval, { ...init, eval: true });
     } catch (err) {
       reject(new UnitAttackError('UA_WORKER', `cannot start worker ${i + 1}: ${(err as Error).message}`, { cause: err }));
       return;

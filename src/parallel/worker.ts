@@ -2,7 +2,7 @@
  * A thread of a worker pool (`startPool`): initialises its own backend, imports the task modules, loads the model
  * and then runs the tasks it is sent, one at a time, posting each answer (or error) back.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPortOrNull, workerData, type ParentPort } from './thread.js';
 import * as tf from '../tf.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { poolTask, serializeError, type PoolTaskMessage, type PoolWorkerMessage, type TaskContext } from '../engine/pool.js';
@@ -23,7 +23,7 @@ export interface PoolWorkerData {
 /** The overrides of `loadClassifier` a pool passes on to its workers (plain data). */
 export type PoolLoadOptions = Pick<LoadClassifierOptions, 'preprocessing' | 'classNames'>;
 
-async function main(port: NonNullable<typeof parentPort>, data: PoolWorkerData): Promise<void> {
+async function main(port: ParentPort, data: PoolWorkerData): Promise<void> {
   const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   let classifier;
   try {
@@ -51,4 +51,5 @@ async function main(port: NonNullable<typeof parentPort>, data: PoolWorkerData):
   });
 }
 
-if (parentPort) await main(parentPort, workerData as PoolWorkerData);
+const parentPort = parentPortOrNull();
+if (parentPort) await main(parentPort, workerData<PoolWorkerData>());

@@ -2,10 +2,13 @@
  * A worker thread of `runScenarios({ workers })`: runs the scenarios it is sent with its own model cache and
  * posts each result back. Results are plain data (images as bytes), so they cross threads by structured clone.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPortOrNull, workerData } from '../parallel/thread.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { RunCache, runScenario } from './run.js';
 import type { Scenario } from './types.js';
+
+/** The port to the parent thread; `null` when this module is loaded outside a worker thread. */
+const parentPort = parentPortOrNull();
 
 /** What the worker is started with. */
 export interface WorkerInput {
@@ -37,4 +40,4 @@ async function work(input: WorkerInput): Promise<void> {
   parentPort!.postMessage({ type: 'done' } satisfies WorkerMessage);
 }
 
-if (parentPort) await work(workerData as WorkerInput);
+if (parentPort) await work(workerData<WorkerInput>());

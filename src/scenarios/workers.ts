@@ -3,7 +3,6 @@
  * is single-threaded inside Node), so scenarios run in parallel only in separate threads. Scenarios that share a
  * model go to the same worker, so each model is loaded (and each dissection computed) once.
  */
-import { Worker } from 'node:worker_threads';
 import type { BackendName } from '../engine/backend.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { ScenarioResult } from '../report/types.js';
@@ -11,7 +10,7 @@ import { displayPath } from './errors.js';
 import type { RunProgress, ScenarioRun } from './run.js';
 import type { Scenario } from './types.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
-import { compiledWorkerScript } from '../util/worker-script.js';
+import { compiledWorkerScript, startThread, type Worker } from '../parallel/thread.js';
 
 /** Whether the compiled worker script exists (see {@link workerScript}). */
 export function hasWorkerScript(): boolean {
@@ -64,7 +63,7 @@ export async function runInWorkers(scenarios: readonly Scenario[], options: {
     const input: WorkerInput = { jobs, backend: options.backend, ...(options.replay ? { replay: options.replay } : {}) };
     let worker: Worker;
     try {
-      worker = new Worker(script, { workerData: input });
+      worker = startThread(script, { workerData: input });
     } catch (err) {
       for (const j of jobs) runs[j.index] = crashed(j.scenario, `cannot start a worker: ${(err as Error).message}`);
       resolve();

@@ -2,7 +2,7 @@
  * A training worker thread: builds the same model as the main thread, and for every step it is sent sets the
  * current weights, renders its shard of the batch and posts back the shard's summed loss and gradient.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPortOrNull, workerData } from '../parallel/thread.js';
 import type * as tf from '../tf.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { buildVgg16, type Vgg16Options } from '../models/vgg16.js';
@@ -11,6 +11,9 @@ import type { DiscriminatorOptions, GeneratorNetOptions } from '../gan/net.js';
 import { assignVariables, shardGradient, trainableVariables, type ShardGradient } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
 import type { GanPhase, GanShardContext } from './gan-shard.js';
+
+/** The port to the parent thread; `null` when this module is loaded outside a worker thread. */
+const parentPort = parentPortOrNull();
 
 /** What a training worker is started with: the scene classifier (the default task), the scene segmenter or the scene GAN. */
 export type TrainWorkerInit =
@@ -80,4 +83,4 @@ async function main(init: TrainWorkerInit): Promise<void> {
   parentPort!.postMessage({ type: 'ready' } satisfies TrainWorkerReply);
 }
 
-if (parentPort) await main(workerData as TrainWorkerInit);
+if (parentPort) await main(workerData<TrainWorkerInit>());

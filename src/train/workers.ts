@@ -3,9 +3,8 @@
  * of every batch. The main thread computes the first shard itself, sums the shards' gradients and applies the
  * optimizer step, then sends the new weights with the next step's request.
  */
-import { Worker } from 'node:worker_threads';
 import { UnitAttackError, usageError } from '../errors.js';
-import { compiledWorkerScript } from '../util/worker-script.js';
+import { compiledWorkerScript, startThread, type Worker } from '../parallel/thread.js';
 import type { ShardGradient } from './shard.js';
 import type { TrainWorkerInit, TrainWorkerReply, TrainWorkerStep } from './train-worker.js';
 
@@ -35,7 +34,7 @@ class TrainWorker {
   readonly ready: Promise<void>;
 
   constructor(readonly index: number, init: TrainWorkerInit) {
-    this.worker = new Worker(workerScript(), { workerData: init });
+    this.worker = startThread(workerScript(), { workerData: init });
     let onReady: () => void = () => undefined;
     let onFail: (e: Error) => void = () => undefined;
     this.ready = new Promise<void>((resolve, reject) => { onReady = resolve; onFail = reject; });

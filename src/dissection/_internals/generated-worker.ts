@@ -4,7 +4,7 @@
  * then answers the pool's task messages — `dissect-shard` (pass 1 of a shard: generate, segment, sketch) and
  * `dissect-iou` (pass 2 of a stored batch) — one at a time, in the message protocol of the worker pool.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPortOrNull, workerData, type ParentPort } from '../../parallel/thread.js';
 import { initBackend } from '../../engine/backend.js';
 import { serializeError, type PoolTaskMessage, type PoolWorkerMessage } from '../../engine/pool.js';
 import { loadGenerator } from '../../gan/generator.js';
@@ -13,7 +13,7 @@ import { generatedBatches, type GeneratedWorkerData } from '../generated.js';
 import { createSketchBank } from './sketch-bank.js';
 import { iouTransfer, shardTransfer, tallyBatches, tallyIouBatch, type IouInput, type ShardInput } from './shards.js';
 
-async function main(port: NonNullable<typeof parentPort>, data: GeneratedWorkerData): Promise<void> {
+async function main(port: ParentPort, data: GeneratedWorkerData): Promise<void> {
   const post = (m: PoolWorkerMessage | { type: 'ready'; fingerprint: string }, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   let g; let seg;
   try {
@@ -54,4 +54,5 @@ async function main(port: NonNullable<typeof parentPort>, data: GeneratedWorkerD
   });
 }
 
-if (parentPort) await main(parentPort, workerData as GeneratedWorkerData);
+const parentPort = parentPortOrNull();
+if (parentPort) await main(parentPort, workerData<GeneratedWorkerData>());

@@ -3,7 +3,7 @@
  * `scene-worker.js` (or the `.ts` source under tsx); when neither can start (e.g. inside a test runner that transforms
  * sources in memory), when the worker fails, or with `UNIT_ATTACK_WORKERS=0`, rendering falls back to this thread.
  */
-import type { Worker } from 'node:worker_threads';
+import type { Worker } from '../../parallel/thread.js';
 import { renderScene, sceneLabelPlanes, sceneSpec } from '../../data/scenes/index.js';
 import { startWorker } from './worker-source.js';
 

@@ -3,7 +3,7 @@
  * started (the sorting then runs beside the model on the other core), else on this thread. Both give the same
  * numbers: the same values reach the same seeded sketches in the same order.
  */
-import type { Worker } from 'node:worker_threads';
+import type { Worker } from '../../parallel/thread.js';
 import { UnitAttackError } from '../../errors.js';
 import { QuantileSketch } from '../quantile.js';
 import { startWorker } from './worker-source.js';
