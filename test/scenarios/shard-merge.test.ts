@@ -62,7 +62,7 @@ describe('unit-attack run --shard i/N and merge', () => {
     const results = resultsSchema.parse(JSON.parse(readFileSync(path.join(dir, 'merged/results.json'), 'utf8')));
     const files = results.scenarios.flatMap((s) => s.images.flatMap((i) => Object.values(i.files)));
     expect(files.length).toBeGreaterThan(0);
-    for (const f of files) expect(existsSync(path.join(dir, 'merged', f!))).toBe(true);
+    for (const f of files) expect(existsSync(path.join(dir, 'merged', f))).toBe(true);
     const suites = findAll(parseXml(readFileSync(path.join(dir, 'merged/junit.xml'), 'utf8')), 'testsuite').map((s) => s.attrs.name);
     expect(suites).toEqual(['a fgsm', 'b pgd', 'c clean']);
     expect(readFileSync(path.join(dir, 'merged/report.html'), 'utf8')).toContain('b pgd');

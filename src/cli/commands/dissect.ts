@@ -5,7 +5,7 @@ import { atlasSummary } from '../../dissection/atlas.js';
 import { dissect, type DissectOptions, type DissectProgress } from '../../dissection/dissect.js';
 import { dissectShards } from '../../dissection/split.js';
 import { dissectableLayer, dissectGenerator, generatedProbe } from '../../dissection/generated.js';
-import type { ThresholdMethod } from '../../dissection/_internals/passes.js';
+import type { ThresholdMethod } from '../../dissection/index.js';
 import { isGeneratorSpec, loadGenerator } from '../../gan/generator.js';
 import { loadSegmenter } from '../../segment/segmenter.js';
 import { initBackend } from '../../engine/backend.js';

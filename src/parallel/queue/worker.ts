@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { UnitAttackError, usageError } from '../../errors.js';
-import { compiledWorkerScript } from '../../util/worker-script.js';
+import { compiledWorkerScript } from '../thread.js';
 import { QUEUE_NAME, bullConnection, connectRedis, parseQueueUrl, queueLibraries } from './connect.js';
 
 /** What a queue worker reports. */
