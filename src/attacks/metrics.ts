@@ -1,6 +1,6 @@
 import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
-import { Prng } from './_internals/random.js';
+import { Prng } from '../util/random.js';
 import { checkInt, checkNumber, checkSeed } from './_internals/validate.js';
 
 /**

@@ -1,5 +1,5 @@
 import { usageError } from '../errors.js';
-import { Prng } from './_internals/random.js';
+import { Prng } from '../util/random.js';
 import { checkInt, checkSeed } from './_internals/validate.js';
 
 /** Options for {@link randomUnits}. */

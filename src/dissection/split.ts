@@ -12,7 +12,8 @@ import { cachedAtlas, type DissectOptions } from './dissect.js';
 import { cacheRoot, dissectCacheFile } from './cache.js';
 import { runShards } from './_internals/passes.js';
 import { WORKER_PROBE_KINDS, setUpDissection } from './_internals/setup.js';
-import { encodeShard, shardFileName } from './_internals/shard-file.js';
+import { encodeShard } from './_internals/shard-file.js';
+import { shardFileName } from './shard-name.js';
 import { shardIndices, tallyShard, type ShardOutput } from './_internals/shards.js';
 import type { ProbeSet } from './probe.js';
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '../tf.js';
-import { Prng, subSeed } from '../attacks/_internals/random.js';
+import { Prng, subSeed } from '../util/random.js';
 import { ensureBackend } from '../engine/backend.js';
 import { UnitAttackError, nearestNames, usageError } from '../errors.js';
 import { applyEdit, checkEdit } from '../models/classifier.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Prng } from '../../src/attacks/_internals/random.js';
+import { Prng } from '../../src/util/random.js';
 import { LevelTally, informationQualityRatio, iouCeiling, thresholdGrid } from '../../src/dissection/iou.js';
 
 /** Mutual information over joint entropy of two boolean masks, straight from the definition. */

@@ -6,7 +6,7 @@
  */
 import * as tf from '../../tf.js';
 import type { Classifier } from '../../models/types.js';
-import { subSeed } from '../_internals/random.js';
+import { subSeed } from '../../util/random.js';
 import { labelIndices } from '../_internals/labels.js';
 import { cleanAccuracy } from '../metrics.js';
 import { resolveTargets, type ObjectiveSpec } from '../objectives.js';

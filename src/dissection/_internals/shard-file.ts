@@ -123,11 +123,6 @@ export async function readShardHeader(file: string): Promise<ShardHeader> {
   }
 }
 
-/** The name of shard `shard` of `shards` of run `run` in a `--shard` output folder: the run, the shard and a hash of the bytes. */
-export function shardFileName(run: string, shard: number, shards: number, bytes: Uint8Array): string {
-  return `${run}.${String(shard).padStart(5, '0')}-of-${shards}.${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.shard`;
-}
-
 /** The fields in which two dissections' `about` differ, as `field: a ≠ b` (both JSON). */
 export function aboutDifferences(a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): string[] {
   const keys = [...new Set([...Object.keys(a ?? {}), ...Object.keys(b ?? {})])].sort();

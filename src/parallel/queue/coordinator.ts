@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { FlowJob, Job, Queue } from 'bullmq';
 import type { Redis as RedisClient } from 'ioredis';
 import { UnitAttackError } from '../../errors.js';
-import { shardFileName } from '../../dissection/_internals/shard-file.js';
+import { shardFileName } from '../../dissection/shard-name.js';
 import { writeAtomic } from '../../util/atomic.js';
 import { QUEUE_NAME, bullConnection, connectRedis, parseQueueUrl, queueLibraries, type QueueUrl } from './connect.js';
 import { getShard, removeShards, type StoreSpec, type StoredShard } from './store.js';
