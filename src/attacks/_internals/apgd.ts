@@ -7,7 +7,7 @@ import * as tf from '../../tf.js';
 import { subsetContext, successOf, type Objective, type ObjectiveContext } from '../objectives.js';
 import { project, roundTo8Bit } from '../threat.js';
 import type { AttackProgress, AttackResult } from '../types.js';
-import { ascentStep, checkFirstGradient, finish, gatherRows, mergeRows, rowMask, sanitize, type Prepared } from './engine.js';
+import { ascentStep, checkFirstGradient, finish, gatherRows, mergeRows, sanitize, type Prepared } from './engine.js';
 import { randomStart } from './iterative.js';
 import { imageKeys, subSeed } from './random.js';
 
@@ -169,6 +169,8 @@ class ApgdRun {
   private count: Int32Array;
   private reducedLast: boolean[];
   private ctx: ObjectiveContext;
+  /** L∞: the threat model as a box per pixel, [x₀ − ε, x₀ + ε] cut by [0, 1] (computed once, not at every projection). */
+  private box: { lo: tf.Tensor4D; hi: tf.Tensor4D } | null = null;
   /** The first 8-bit point of each image that met the goal, with its loss and score. */
   private readonly found = new Map<number, { x: Float32Array; loss: number; score: number }>();
   private readonly stepsOut: Int32Array;
@@ -200,6 +202,10 @@ class ApgdRun {
     this.eta = new Float32Array(this.m).fill(2 * p.epsilon);
     this.count = new Int32Array(this.m);
     this.reducedLast = new Array<boolean>(this.m).fill(false);
+    if (p.norm === 'linf') {
+      const x0a = this.x0a; const eps = p.epsilon;
+      this.box = tf.tidy(() => ({ lo: tf.maximum<tf.Tensor4D>(tf.sub(x0a, eps), 0), hi: tf.minimum<tf.Tensor4D>(tf.add(x0a, eps), 1) }));
+    }
   }
 
   /** The loss and gradient at the start (with the gradient check of the first round), and any image already broken there. */
@@ -249,7 +255,7 @@ class ApgdRun {
       halve.forEach((h, r) => { if (h) { this.eta[r] /= 2; this.f[r] = fMax[r]; } });
       const [ox, og, xMax, gMax] = [this.x, this.g!, this.xMax, this.gMax!];
       [this.x, this.g] = tf.tidy(() => {
-        const mask = rowMask(halve, ox.shape);
+        const mask = rowFlags(halve, ox.shape);
         return [tf.where<tf.Tensor4D>(mask, xMax, ox), tf.where<tf.Tensor4D>(mask, gMax, og)];
       });
       tf.dispose([ox, og]);
@@ -262,14 +268,27 @@ class ApgdRun {
 
   /** z = P(x + η·step(g)); from the second iteration on, x + α(z − x) + (1 − α)(x − x_prev), projected again. */
   private nextPoint(k: number): tf.Tensor4D {
-    const { x, xPrev, x0a, g, eta } = this;
-    const { epsilon: eps, norm } = this.p;
+    const { x, xPrev, g, eta } = this;
     const momentum = this.s.momentum;
     return tf.tidy(() => {
-      const z = project(ascentStep(x, g!, tf.tensor1d(eta), norm), x0a, eps, norm);
+      const z = this.project(ascentStep(x, g!, tf.tensor1d(eta), this.p.norm));
       if (k === 0) return z;
       const moved = tf.add(tf.add(x, tf.mul(tf.sub(z, x), momentum)), tf.mul(tf.sub(x, xPrev), 1 - momentum));
-      return project(moved as tf.Tensor4D, x0a, eps, norm);
+      return this.project(moved as tf.Tensor4D);
+    });
+  }
+
+  /**
+   * Onto the threat model around the running images: `project` of threat.ts, and for L∞ the same clip to the box
+   * written as two selections against the stored box — min(max(t, lo), hi) — because the wasm backend's
+   * element-wise maximum and minimum of two tensors are about 10× slower than its selection.
+   */
+  private project(t: tf.Tensor4D): tf.Tensor4D {
+    if (!this.box) return project(t, this.x0a, this.p.epsilon, this.p.norm);
+    const { lo, hi } = this.box;
+    return tf.tidy(() => {
+      const up = tf.where<tf.Tensor4D>(tf.less(t, lo), lo, t);
+      return tf.where<tf.Tensor4D>(tf.greater(up, hi), hi, up);
     });
   }
 
@@ -283,7 +302,7 @@ class ApgdRun {
     if (!better.some(Boolean)) return;
     const [om, og] = [this.xMax, this.gMax!];
     [this.xMax, this.gMax] = tf.tidy(() => {
-      const mask = rowMask(better, om.shape);
+      const mask = rowFlags(better, om.shape);
       return [tf.where<tf.Tensor4D>(mask, xNew, om), next.grad ? tf.where<tf.Tensor4D>(mask, next.grad, og) : og.clone()];
     });
     tf.dispose([om, og]);
@@ -379,6 +398,7 @@ class ApgdRun {
     const keep = this.ids.map((_, r) => r).filter((r) => !drop.has(r));
     const pick = <T extends tf.Tensor>(t: T): T => { const o = gatherRows(t, keep); t.dispose(); return o; };
     [this.x0a, this.x, this.xPrev, this.xMax] = [pick(this.x0a), pick(this.x), pick(this.xPrev), pick(this.xMax)];
+    if (this.box) this.box = { lo: pick(this.box.lo), hi: pick(this.box.hi) };
     [this.g, this.gMax] = [pick(this.g!), pick(this.gMax!)];
     const sel = <A extends Float32Array | Int32Array>(a: A): A => a.filter((_, r) => !drop.has(r)) as A;
     [this.f, this.fMax, this.eta, this.fMaxLast] = [sel(this.f), sel(this.fMax), sel(this.eta), sel(this.fMaxLast)];
@@ -431,5 +451,17 @@ class ApgdRun {
 
   dispose(): void {
     tf.dispose([this.start, this.x0a, this.x, this.xPrev, this.xMax, ...(this.g ? [this.g] : []), ...(this.gMax ? [this.gMax] : [])]);
+    if (this.box) tf.dispose([this.box.lo, this.box.hi]);
   }
+}
+
+/**
+ * A boolean tensor of `shape` that is true on the rows (images) flagged in `rows`, filled in JavaScript: the same
+ * mask as `rowMask` of engine.ts without its tile of a row vector, which costs the wasm backend about 20× more.
+ */
+function rowFlags(rows: readonly boolean[], shape: readonly number[]): tf.Tensor {
+  const per = shape.slice(1).reduce((a, b) => a * b, 1);
+  const flags = new Uint8Array(rows.length * per);
+  rows.forEach((f, r) => { if (f) flags.fill(1, r * per, (r + 1) * per); });
+  return tf.tensor(flags, [...shape], 'bool');
 }
