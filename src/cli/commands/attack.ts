@@ -29,6 +29,9 @@ import type { CliIO, CommandSpec, GlobalArgs } from '../command.js';
 import { table } from '../format.js';
 import { phaseProgress, startProgress, type Progress } from '../progress.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
+import { ATTACK_PART_DATA, ATTACK_PART_FILE, attackInParts } from '../attack-part.js';
+import { parsePart } from '../part.js';
+import { checkQueueArgs, queueOption, storeOption } from '../queue.js';
 
 const ATTACKS = ['pgd', 'fgsm', 'cw', 'square', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab', 'fab-t', 'autoattack'] as const;
 /** The attacks that can optimise the unit objective. */
@@ -132,6 +135,10 @@ export const attackCommand: CommandSpec = {
     force: forceOption,
     strict: { type: 'boolean', default: false, describe: 'exit 2 when any image cannot be read (default: skip it with a warning and list it in result.json)' },
     workers: workersOption,
+    shard: { type: 'string', describe: 'attack part i of N of the images (e.g. 0/4, or $JOB_COMPLETION_INDEX/4), a contiguous block in their order; then `unit-attack merge` the parts\' folders into the whole run\'s output' },
+    queue: { ...queueOption, describe: 'redis://HOST:PORT[/DB]: attack the images in parts on queue workers (`unit-attack worker --queue URL` on any machines) and merge them here' },
+    store: storeOption,
+    parts: { type: 'number', describe: 'with --queue: the number of parts (default: one per 4 images, at most 256)' },
   },
   examples: [
     ['unit-attack attack --synthetic ski_resort --count 32 --excite-class bedroom --suppress-class ski_resort --atlas out/dissect/atlas.json --out out/attack',
@@ -140,10 +147,17 @@ export const attackCommand: CommandSpec = {
       'choose the units by concept (dissects first, cached)'],
     ['unit-attack attack --image photo.png --target bedroom --eps 0,1/255,2/255,4/255,8/255 --out out/curve', 'a targeted PGD robustness curve'],
     ['unit-attack attack --images photos/ --attack autoattack --eps 8/255 --out out/aa', 'robust accuracy under AutoAttack (standard), with the gradient-masking checks'],
+    ['unit-attack attack --images photos/ --attack apgd-ce --shard 1/4 --out part-1', 'one of four jobs; then: unit-attack merge part-0 part-1 part-2 part-3 --out out'],
   ],
   check(argv) {
     checkWorkersArg(argv);
     resolveUnitAttack(argv);
+    if (argv.shard !== undefined) parsePart(argv.shard);
+    checkQueueArgs(argv);
+    if (argv.parts !== undefined) {
+      if (argv.queue === undefined) throw usageError('--parts applies to a run on a queue', { path: '--parts', hint: 'add --queue redis://HOST:PORT, or use --shard i/N for one part' });
+      if (!Number.isInteger(argv.parts) || (argv.parts as number) < 1) throw usageError(`--parts must be a whole number ≥ 1, got ${JSON.stringify(argv.parts)}`, { path: '--parts' });
+    }
     const sources = [argv.image !== undefined, argv.images !== undefined, argv.synthetic !== undefined].filter(Boolean).length;
     if (sources !== 1) {
       throw usageError(sources === 0 ? 'name the images to attack' : 'name the images one way only', {
@@ -239,7 +253,11 @@ export const attackCommand: CommandSpec = {
       x = input.x;
       // A dissection (--probe) has many images even when the attack has one.
       const items = argv.probe !== undefined ? Number.POSITIVE_INFINITY : input.x.shape[0];
-      return await withWorkers(argv, io, clf, items, () => attackWith(argv, io, clf, backend, norm, epsilons, input));
+      const attack = (inp: Inputs): Promise<number> => attackWith(argv, io, clf, backend, norm, epsilons, inp);
+      // A part (--shard), a merge of parts, or a run on the queue; else the attack here.
+      const inParts = await attackInParts({ argv, io, clf, backend: backend.name, input, items, optionKeys: Object.keys(attackCommand.options) }, attack);
+      if (inParts !== undefined) return inParts;
+      return await withWorkers(argv, io, clf, items, () => attack(input));
     } finally {
       x?.dispose();
       clf.dispose();
@@ -255,7 +273,7 @@ async function attackWith(
   const out = argv.out as string;
   await fs.mkdir(out, { recursive: true });
   const meta = {
-    command: ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
+    command: (argv.commandLine as string | undefined) ?? ['unit-attack', ...process.argv.slice(2)].join(' '), model: clf.name, fingerprint: clf.fingerprint,
     inputs: input.source, labelsFrom: input.labelsFrom, backend: backend.name, backendInfo: backend,
     skipped: input.skipped ?? [],
   };
@@ -399,7 +417,7 @@ interface Inputs {
 }
 
 /** Every top-level entry `attack` may write in `--out` (what `--force` replaces). */
-const ATTACK_ENTRIES: readonly string[] = ['result.json', 'adversarial', 'perturbation', 'heatmaps', 'curve.txt', 'curve.csv', 'curve.json', 'curve.png'];
+const ATTACK_ENTRIES: readonly string[] = [ATTACK_PART_FILE, ATTACK_PART_DATA, 'result.json', 'adversarial', 'perturbation', 'heatmaps', 'curve.txt', 'curve.csv', 'curve.json', 'curve.png'];
 
 async function loadInputs(clf: Classifier, argv: GlobalArgs, io: CliIO): Promise<Inputs> {
   const [h, w] = clf.inputSize;

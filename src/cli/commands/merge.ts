@@ -12,6 +12,8 @@ import { writeReports } from '../../report/write.js';
 import { RUN_PART_FILE, mergeRunParts } from '../../scenarios/parts.js';
 import { parseTolerances } from '../../report/baseline.js';
 import { displayPath } from '../../scenarios/errors.js';
+import { ATTACK_PART_FILE, mergeAttackCommand } from '../attack-part.js';
+import { attackCommand } from './attack.js';
 
 /**
  * `unit-attack merge DIR… --out OUT`: the parts of a dissection written by `dissect --shard i/N` (each folder holds
@@ -21,7 +23,7 @@ import { displayPath } from '../../scenarios/errors.js';
 export const mergeCommand: CommandSpec = {
   name: 'merge',
   positional: '<dirs..>',
-  describe: 'Merge the parts of a dissection (`dissect --shard i/N`) into its atlas, or of a scenario run (`run --shard i/N`) into one report and exit code',
+  describe: 'Merge the parts of a dissection (`dissect --shard i/N`) into its atlas, of an attack (`attack --shard i/N`) into its result.json, images and curves, or of a scenario run (`run --shard i/N`) into one report and exit code',
   positionals: { dirs: { describe: 'the --out folders of the parts (one shared folder, or one per part)', type: 'string', array: true } },
   options: {
     out: { type: 'string', demandOption: true, describe: 'folder for atlas.json, CSVs, strips, ablation.png and index.html' },
@@ -38,6 +40,7 @@ export const mergeCommand: CommandSpec = {
   examples: [
     ['unit-attack merge shards/ --out out/atlas', 'merge every part written to one shared folder'],
     ['unit-attack merge part-0 part-1 part-2 part-3 --out out/atlas', 'merge parts written to folders of their own (e.g. artifacts of a CI matrix)'],
+    ['unit-attack merge attack-0 attack-1 attack-2 --out out/attack', 'merge the parts of `unit-attack attack … --shard i/3`: the result.json, images and curves of the whole attack'],
     ['unit-attack merge run-0 run-1 --out out', 'merge the parts of `unit-attack run scenarios/ --shard i/2`: one results.json, junit.xml and report.html, and the exit code of the whole run'],
   ],
   check(argv) {
@@ -48,6 +51,7 @@ export const mergeCommand: CommandSpec = {
   async run(argv, io) {
     const dirs = argv.dirs as string[];
     if (dirs.some((d) => existsSync(path.join(d, RUN_PART_FILE)))) return mergeRunCommand(argv, io);
+    if (dirs.some((d) => existsSync(path.join(d, ATTACK_PART_FILE)))) return mergeAttackCommand(argv, io, attackCommand);
     const found: Array<{ file: string; settings: Record<string, unknown> }> = [];
     for (const d of dirs) {
       const file = path.join(d, PART_FILE);
@@ -55,8 +59,8 @@ export const mergeCommand: CommandSpec = {
       if (existsSync(file)) found.push({ file, settings: await readPartSettings(file) });
     }
     if (found.length === 0) {
-      throw usageError(`none of ${dirs.map((d) => `'${d}'`).join(', ')} holds ${PART_FILE} or ${RUN_PART_FILE}, the settings of a part`, {
-        path: 'dirs', hint: 'merge the --out folders of `unit-attack dissect … --shard i/N` or `unit-attack run … --shard i/N`',
+      throw usageError(`none of ${dirs.map((d) => `'${d}'`).join(', ')} holds ${PART_FILE}, ${ATTACK_PART_FILE} or ${RUN_PART_FILE}, the settings of a part`, {
+        path: 'dirs', hint: 'merge the --out folders of `unit-attack dissect … --shard i/N`, `unit-attack attack … --shard i/N` or `unit-attack run … --shard i/N`',
       });
     }
     for (const f of found.slice(1)) {

@@ -1,0 +1,211 @@
+/**
+ * `unit-attack attack … --shard i/N` and `unit-attack merge`: the parts of an attack put back together give the
+ * output of one run — result.json equal but for its timing fields (`created`, `seconds`), every picture, curve file
+ * and CSV byte for byte — for random numbers of parts, and bad sets of parts are refused (exit code 2) with nothing
+ * written.
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '../../src/tf.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { stripAnsi } from '../../src/cli/format.js';
+import { main } from '../../src/cli/main.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const model = path.join(root, 'test/fixtures/scenarios/models/colour');
+let dir: string;
+let images: string;
+
+function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = []; const stderr: string[] = [];
+  return { stdout, stderr, out: (t) => { stdout.push(stripAnsi(t)); }, err: (t) => { stderr.push(stripAnsi(t)); }, isTTY: false };
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = captureIO();
+  const code = await main(['--backend', 'cpu', '--quiet', ...args], io);
+  return { code, stdout: io.stdout.join('\n'), stderr: io.stderr.join('\n') };
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-attack-shard-'));
+  images = path.join(dir, 'images');
+  await fs.mkdir(images);
+  // Seven greyish images that lean to one colour by a few 8-bit steps, with a little noise: some fall to an attack
+  // at small ε, some do not, so the attacks' per-image steps, restarts and early stops differ.
+  for (let k = 0; k < 7; k++) {
+    const px = Buffer.alloc(16 * 16 * 3);
+    const lean = 2 + (k % 4) * 3;
+    const c = k % 3;
+    for (let i = 0; i < 16 * 16; i++) {
+      const n = ((i * 37 + k * 11) % 9) - 4;
+      for (let ch = 0; ch < 3; ch++) px[3 * i + ch] = 124 + (ch === c ? lean : 0) + (ch === 2 ? -n : n);
+    }
+    await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(images, `img-${k}.png`));
+  }
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** Every file under `d`, relative. */
+async function filesOf(d: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(d, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) await walk(r); else out.push(r);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+/** A JSON document without its timing fields. */
+function withoutTiming(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutTiming);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'created' && k !== 'seconds').map(([k, x]) => [k, withoutTiming(x)]));
+  }
+  return v;
+}
+
+/** The merge's folder holds the whole run's files: JSON equal but for timing, everything else byte for byte. */
+async function expectSameOutput(whole: string, merged: string): Promise<void> {
+  const files = (await filesOf(whole)).filter((f) => !f.startsWith('attack-part'));
+  expect(await filesOf(merged)).toEqual(files);
+  for (const f of files) {
+    const [a, b] = await Promise.all([fs.readFile(path.join(whole, f)), fs.readFile(path.join(merged, f))]);
+    if (f.endsWith('.json')) {
+      const [ja, jb] = [JSON.parse(a.toString('utf8')) as unknown, JSON.parse(b.toString('utf8')) as unknown];
+      expect(withoutTiming(jb), f).toEqual(withoutTiming(ja));
+    } else {
+      expect(b.equals(a), `${f} differs`).toBe(true);
+    }
+  }
+}
+
+const COMMON = ['attack', '--model', model, '--images', '', '--seed', '5', '--heatmaps', '4'];
+const common = (seed = 5): string[] => COMMON.map((a) => (a === '' ? images : a === '5' ? String(seed) : a));
+
+/** Attacks whose per-image results must not depend on the partition. */
+const CASES: Record<string, string[]> = {
+  'pgd with random start and restarts': ['--attack', 'pgd', '--eps', '3/255', '--steps', '4', '--restarts', '2', '--target', 'blue'],
+  'unit attack with its random control': ['--suppress-units', '0', '--excite-units', '1', '--target', 'green', '--eps', '6/255', '--steps', '3'],
+  'square (random search)': ['--attack', 'square', '--eps', '4/255', '--queries', '15', '--no-checks'],
+  'a pgd robustness curve': ['--attack', 'pgd', '--eps', '0,2/255,6/255', '--steps', '3', '--label', 'red'],
+};
+
+const wholeRuns = new Map<string, string>();
+async function wholeRun(name: string): Promise<string> {
+  let out = wholeRuns.get(name);
+  if (out) return out;
+  out = path.join(dir, `whole-${Object.keys(CASES).indexOf(name)}`);
+  const r = await cli([...common(), ...CASES[name], '--workers', '1', '--out', out]);
+  expect(r.code, r.stderr).toBe(0);
+  wholeRuns.set(name, out);
+  return out;
+}
+
+let runs = 0;
+/** Runs N parts (in shuffled folders) and merges them; returns the merge's folder. */
+async function partsAndMerge(args: string[], n: number, extra: string[] = []): Promise<{ merged: string; parts: string[]; code: number; stderr: string }> {
+  const id = runs++;
+  const parts: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const out = path.join(dir, `r${id}-part-${i}`);
+    const r = await cli([...common(), ...args, '--shard', `${i}/${n}`, '--out', out, ...extra]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`part ${i}/${n}:`);
+    parts.push(out);
+  }
+  const merged = path.join(dir, `r${id}-merged`);
+  const m = await cli(['merge', ...[...parts].reverse(), '--out', merged]);
+  return { merged, parts, code: m.code, stderr: m.stderr };
+}
+
+describe('unit-attack attack --shard i/N and merge', () => {
+  it('merges any number of parts into the output of one run (property: attack, N)', async () => {
+    const before = tf.memory().numTensors;
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...Object.keys(CASES)), fc.integer({ min: 1, max: 5 }), async (name, n) => {
+      const whole = await wholeRun(name);
+      const { merged, code, stderr } = await partsAndMerge(CASES[name], n, ['--workers', '1']);
+      expect(code, stderr).toBe(0);
+      await expectSameOutput(whole, merged);
+    }), { numRuns: 8, seed: 18 });
+    expect(tf.memory().numTensors).toBe(before);
+  }, 300_000);
+
+  it('merges parts of autoattack, whose components run on the images still robust, and parts that ran on worker threads', async () => {
+    const aa = ['--attack', 'autoattack', '--eps', '3/255', '--steps', '3', '--target-classes', '2', '--queries', '10', '--label', 'red'];
+    const whole = path.join(dir, 'whole-aa');
+    const r = await cli([...common(), ...aa, '--workers', '1', '--out', whole]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = await partsAndMerge(aa, 3, ['--workers', '1']);
+    expect(m.code, m.stderr).toBe(0);
+    await expectSameOutput(whole, m.merged);
+    // A part that runs its attacks on two threads records the same results.
+    const t = await partsAndMerge(CASES['pgd with random start and restarts'], 2, ['--workers', '2']);
+    expect(t.code, t.stderr).toBe(0);
+    await expectSameOutput(await wholeRun('pgd with random start and restarts'), t.merged);
+  }, 300_000);
+
+  it('more parts than images: the extra parts are empty and the merge still equals the whole', async () => {
+    const name = 'square (random search)';
+    const m = await partsAndMerge(CASES[name], 9, ['--workers', '1']);
+    expect(m.code, m.stderr).toBe(0);
+    await expectSameOutput(await wholeRun(name), m.merged);
+  }, 300_000);
+
+  it('refuses a missing part, parts of different runs and a torn or changed part, with exit code 2 and nothing written', async () => {
+    const args = CASES['square (random search)'];
+    const { parts } = await partsAndMerge(args, 3, ['--workers', '1']);
+    const refused = async (dirs: string[], re: RegExp): Promise<void> => {
+      const out = path.join(dir, `refused-${runs++}`);
+      const r = await cli(['merge', ...dirs, '--out', out]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+      expect(existsSync(out) ? await fs.readdir(out) : []).toEqual([]);
+    };
+    await refused([parts[0], parts[2]], /part 1\/3 of the attack is missing/);
+    await refused([parts[0]], /parts 1\/3, 2\/3 of the attack are missing/);
+    // Another seed, and another number of parts.
+    const other = path.join(dir, 'other-seed');
+    expect((await cli([...common(6), ...args, '--shard', '1/3', '--out', other, '--workers', '1'])).code).toBe(0);
+    await refused([parts[0], other, parts[2]], /parts of different attack runs \(options\.seed: 5 ≠ 6\)/);
+    const otherN = path.join(dir, 'other-n');
+    expect((await cli([...common(), ...args, '--shard', '1/2', '--out', otherN, '--workers', '1'])).code).toBe(0);
+    await refused([parts[0], otherN], /parts of different attack runs \(parts: 3 ≠ 2\)/);
+    // A changed data file, and a torn part file.
+    const changed = path.join(dir, 'changed');
+    await fs.cp(parts[1], changed, { recursive: true });
+    const data = path.join(changed, 'attack-part.data.gz');
+    const bytes = await fs.readFile(data);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await fs.writeFile(data, bytes);
+    await refused([parts[0], changed, parts[2]], /do not match their checksum/);
+    const torn = path.join(dir, 'torn');
+    await fs.cp(parts[1], torn, { recursive: true });
+    const json = await fs.readFile(path.join(torn, 'attack-part.json'), 'utf8');
+    await fs.writeFile(path.join(torn, 'attack-part.json'), json.slice(0, json.length >> 1));
+    await refused([parts[0], torn, parts[2]], /attack-part\.json' is not valid JSON/);
+    // A folder that is not a part at all, beside attack parts.
+    await refused([parts[0], images], /holds no attack-part\.json/);
+  }, 300_000);
+
+  it('rejects a bad --shard with a usage error naming it', async () => {
+    for (const spec of ['3/2', '0/0', '2/2', 'a/b']) {
+      const r = await cli([...common(), '--attack', 'fgsm', '--shard', spec, '--out', path.join(dir, `bad-${runs++}`)]);
+      expect(r.code, spec).toBe(2);
+      expect(r.stderr, spec).toMatch(/--shard must be i\/N with 0 ≤ i < N/);
+    }
+    const r = await cli([...common(), '--attack', 'fgsm', '--parts', '3', '--out', path.join(dir, `bad-${runs++}`)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--parts applies to a run on a queue/);
+  });
+});
