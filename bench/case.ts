@@ -15,7 +15,7 @@ import { renderScene, sceneSeed, SCENE_CLASSES } from '../src/data/scenes/index.
 import { dissect } from '../src/dissection/dissect.js';
 import { dissectGenerator } from '../src/dissection/generated.js';
 import { initBackend } from '../src/engine/backend.js';
-import { splitRange, type WorkerPool } from '../src/engine/pool.js';
+import { splitRange, type WorkerPool } from '../src/parallel/executor.js';
 import { loadClassifier, saveLayersModel } from '../src/models/io.js';
 import type { Classifier } from '../src/models/types.js';
 import { buildVgg16 } from '../src/models/vgg16.js';

@@ -4,7 +4,7 @@
  * `modules`.
  */
 import * as tf from '../src/tf.js';
-import { registerPoolTask } from '../src/engine/pool.js';
+import { registerPoolTask } from '../src/parallel/executor.js';
 import type { Classifier } from '../src/models/types.js';
 import type { RgbImage } from '../src/data/images.js';
 import { fuzzClassifier, type FuzzBounds } from '../src/scenarios/fuzz.js';

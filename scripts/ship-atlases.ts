@@ -13,7 +13,7 @@ import { dissect } from '../src/dissection/dissect.js';
 import { SHIPPED_ATLASES } from '../src/dissection/cache.js';
 import { initBackend } from '../src/engine/backend.js';
 import { loadClassifier } from '../src/models/io.js';
-import { withPool } from '../src/engine/pool.js';
+import { withPool } from '../src/parallel/executor.js';
 import { lazyPool } from '../src/parallel/index.js';
 import { loadScenarios } from '../src/scenarios/load.js';
 import { scenarioDissection } from '../src/scenarios/run.js';

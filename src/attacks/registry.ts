@@ -1,7 +1,7 @@
 import type * as tf from '../tf.js';
 import { nearestNames, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { poolFor } from '../engine/pool.js';
+import { poolFor } from '../parallel/executor.js';
 import { finish, prepare } from './_internals/engine.js';
 import { runAttackSharded } from './_internals/sharded.js';
 import { apgd, type ApgdOptions } from './apgd.js';

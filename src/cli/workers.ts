@@ -3,7 +3,7 @@
  */
 import * as tf from '../tf.js';
 import type { Options } from 'yargs';
-import type { WorkerPool } from '../engine/pool.js';
+import type { WorkerPool } from '../parallel/executor.js';
 import type { Classifier } from '../models/types.js';
 import { checkWorkers, defaultWorkers, lazyPool, withPool, workersAvailable, WORKERS_ENV_VAR } from '../parallel/index.js';
 import type { CliIO, GlobalArgs } from './command.js';

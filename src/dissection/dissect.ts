@@ -11,7 +11,7 @@ import * as tf from '../tf.js';
 import { UnitAttackError } from '../errors.js';
 import { toolVersion } from '../util/package-root.js';
 import type { Classifier } from '../models/types.js';
-import { poolFor } from '../engine/pool.js';
+import { poolFor } from '../parallel/executor.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { ALGORITHM_VERSION, WORKER_PROBE_KINDS, setUpDissection, type Resolved } from './_internals/setup.js';
 import { openShardFiles } from './_internals/shard-file.js';

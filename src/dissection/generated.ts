@@ -14,10 +14,8 @@ import type { Generator } from '../gan/types.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
 import { layerPasses, type ThresholdMethod } from './_internals/passes.js';
 import { SHARD_BATCHES, tallyBatches, type LayerBatch, type ShardInput } from './_internals/shards.js';
-import { startWorker } from './_internals/worker-source.js';
-import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
-import { ThreadPool } from '../engine/pool.js';
-import type { Worker } from '../parallel/thread.js';
+import { startGanPool } from '../gan/pool.js';
+import type { Executor } from '../parallel/executor.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
 import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';
@@ -146,44 +144,17 @@ export async function* generatedBatches(g: Generator, seg: Segmenter, seed: numb
   }
 }
 
-/** What a generated-shard worker is started with. */
-export interface GeneratedWorkerData { generator: string; segmenter: string; seed: number; backend: BackendName }
-
 /**
- * Starts `workers` threads (no more than there are shards) of `generated-worker`, each loading the generator and the
- * segmenter, as a {@link ThreadPool} that runs the `dissect-shard` and `dissect-iou` tasks. `undefined` (the work
- * then stays on this thread) when threads cannot start here, or one fails to load — said through `warn`.
+ * Starts `workers` generator threads (no more than there are shards), each loading the generator and the segmenter,
+ * that run the `dissect-generated-shard` and `dissect-iou` tasks. `undefined` (the work then stays on this thread)
+ * when threads cannot start here, or one fails to load — said through `warn`.
  */
-async function startGeneratedPool(g: Generator, segmenter: string, seed: number, workers: number, shards: number, warn: (m: string) => void): Promise<ThreadPool<undefined> | undefined> {
+async function startGeneratedPool(g: Generator, seg: Segmenter, segmenter: string, workers: number, shards: number, warn: (m: string) => void): Promise<Executor | undefined> {
   const n = Math.max(1, Math.min(workers, shards));
   if (n < 2) return undefined;
-  // The workers compute on this thread's backend, so that their numbers are this thread's.
-  const current = tf.getBackend() as BackendName;
-  const data: GeneratedWorkerData = { generator: g.name, segmenter, seed, backend: BACKEND_NAMES.includes(current) ? current : 'auto' };
-  const started: Worker[] = [];
-  for (let i = 0; i < n; i++) {
-    // Helper threads stay off inside these workers: they already fill the cores.
-    const w = startWorker('generated-worker', { workerData: data, env: { ...process.env, UNIT_ATTACK_WORKERS: '0' } });
-    if (!w) break;
-    started.push(w);
-  }
-  const ready = await Promise.all(started.map((w) => new Promise<string>((resolve) => {
-    const done = (why: string): void => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); resolve(why); };
-    const onMessage = (m: { type: string; fingerprint?: string; error?: { message: string } }): void => {
-      if (m.type === 'ready') done(m.fingerprint === g.fingerprint ? '' : `it loaded '${g.name}' with another fingerprint (${m.fingerprint ?? ''})`);
-      else if (m.type === 'failed') done(m.error?.message ?? 'it failed to load');
-    };
-    const onError = (err: Error): void => done(err.message);
-    const onExit = (code: number): void => done(`it exited with code ${code}`);
-    w.on('message', onMessage); w.on('error', onError); w.on('exit', onExit);
-  })));
-  const failed = ready.find((r) => r !== '');
-  if (started.length < 2 || failed !== undefined) {
-    await Promise.all(started.map((w) => w.terminate()));
-    if (failed !== undefined) warn(`the sample workers could not start (${failed}); working on this thread`);
-    return undefined;
-  }
-  return new ThreadPool(started, g.name, undefined);
+  const { pool, reason } = await startGanPool({ generator: g.name, segmenter, fingerprints: { generator: g.fingerprint, segmenter: seg.fingerprint }, workers: n });
+  if (!pool) warn(`the sample workers could not start (${reason ?? 'unknown reason'}); working on this thread`);
+  return pool;
 }
 
 /** Options for {@link dissectGenerator}. */
@@ -298,7 +269,7 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
     // more than one is asked for and they can start; the atlas is the same with any number of them.
     const workers = options.workers ?? 1;
     const pool = workers > 1 && typeof options.segmenter === 'string'
-      ? await startGeneratedPool(g, options.segmenter, seed, workers, Math.ceil(samples / (o.batchSize * SHARD_BATCHES)), warn)
+      ? await startGeneratedPool(g, seg, options.segmenter, workers, Math.ceil(samples / (o.batchSize * SHARD_BATCHES)), warn)
       : undefined;
     const store = await ActivationStore.create(h * w * C, planes * labelSize[0] * labelSize[1], options.tmpDir);
     let passes;
@@ -306,7 +277,7 @@ export async function dissectGenerator(g: Generator, options: DissectGeneratorOp
       passes = await layerPasses({
         layer, layerShape: [h, w, C], labelSize, count: samples, planes, concepts: seg.concepts, probeSpec,
         shard: (input, bank, onBatch) => tallyBatches(generatedBatches(g, seg, seed, input), labelSize, bank, onBatch),
-        ...(pool ? { remote: pool } : {}),
+        ...(pool ? { remote: pool, remoteShardTask: 'dissect-generated-shard' } : {}),
         ...(cacheFile ? { resume: { dir: resumeDir(cacheFile), run: key } } : {}),
       }, o, store, progress, warn);
     } finally {

@@ -7,7 +7,7 @@
  * the classifier, the chunks of images go to the pool's workers, with the same result.
  */
 import * as tf from '../tf.js';
-import { poolFor, runOrdered } from '../engine/pool.js';
+import { poolFor, runOrdered } from '../parallel/executor.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 

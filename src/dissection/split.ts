@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
-import { poolFor } from '../engine/pool.js';
+import { poolFor } from '../parallel/executor.js';
 import { writeAtomic } from '../util/atomic.js';
 import { cachedAtlas, type DissectOptions } from './dissect.js';
 import { cacheRoot, dissectCacheFile } from './cache.js';

@@ -1,9 +1,9 @@
 /**
  * The dissection's pool tasks: its passes over a shard of the probe set (`dissect-shard`), the IoU tallies of a
  * batch (`dissect-iou`), and class importance over a chunk of activations (`importance-rank`, `importance-ablate`).
- * Every pool worker imports this module (through `parallel/tasks.ts`).
+ * The executor imports this module when one of these tasks is first run (`parallel/builtin-tasks.ts`).
  */
-import { registerPoolTask } from '../engine/pool.js';
+import { registerPoolTask } from '../parallel/executor.js';
 import { ablateChunk, rankChunk, type AblationChunkCounts, type AblationChunkInput, type RankChunkInput, type RankChunkSums } from './importance.js';
 import { openProbe, type ProbeSet } from './probe.js';
 import './segmented.js'; // registers the segmented probe kind, so segmented shards open here too

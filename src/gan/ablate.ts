@@ -9,7 +9,7 @@
 import { randomUnits } from '../attacks/random-units.js';
 import type { RgbImage } from '../data/images.js';
 import type { Atlas } from '../dissection/atlas.js';
-import { runOrdered } from '../engine/pool.js';
+import { runOrdered } from '../parallel/executor.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {

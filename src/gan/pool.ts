@@ -1,24 +1,14 @@
 /**
- * Worker threads for generator experiments: each loads the generator and the segmenter by their specs and runs the
- * `gan-edit-batch` task (`./batch-work.ts`) on the batches it is sent, in the worker pool's message protocol
- * (`ThreadPool` of `../engine/pool.ts`). Ablation spreads its batches over them; answers are added up in batch
- * order, so the result is the same with any number of threads. The threads compute on this thread's backend.
+ * Executor threads for generator experiments: each loads the generator and the segmenter by their specs (the
+ * `generator` context of `./tasks.ts`) and runs the `gan-edit-batch` task on the batches it is sent. Ablation spreads
+ * its batches over them; answers are added up in batch order, so the result is the same with any number of threads.
+ * The threads compute on this thread's backend.
  */
-import * as tf from '../tf.js';
-import { BACKEND_NAMES, type BackendName } from '../engine/backend.js';
-import { ThreadPool } from '../engine/pool.js';
-import { startWorkerScript, type Worker, type WorkerStartOptions } from '../parallel/thread.js';
+import { startThreads, workersAvailable, type Executor } from '../parallel/index.js';
+import type { GeneratorContextSpec, GeneratorIdentity } from './tasks.js';
 
-/** A pool of generator workers (its threads hold a generator and a segmenter, no classifier). */
-export type GanPool = ThreadPool<undefined>;
-
-/** What a generator worker is started with. */
-export interface GanWorkerData { generator: string; segmenter: string; backend: BackendName }
-
-/** Starts `./worker` through the one worker-script lookup (see `startWorkerScript`); undefined when it cannot start here. */
-function startGanWorker(options: WorkerStartOptions): Worker | undefined {
-  return startWorkerScript(import.meta.url, 'gan', 'worker', options);
-}
+/** Threads that hold a generator and a segmenter (no classifier). */
+export type GanPool = Executor;
 
 /** Options for {@link startGanPool}. */
 export interface StartGanPoolOptions {
@@ -32,7 +22,7 @@ export interface StartGanPoolOptions {
 }
 
 /**
- * Starts `workers` generator workers and waits until each has loaded both models. `{ reason }` instead of a pool when
+ * Starts `workers` generator threads and waits until each has loaded both models. `{ reason }` instead of a pool when
  * threads cannot start here or one fails to load or loads other weights: the caller then works on its own thread.
  *
  * @example
@@ -40,38 +30,21 @@ export interface StartGanPoolOptions {
  * try { await ablateConcept(g, seg, { concept: 'tree', pool }); } finally { await pool?.close(); }
  */
 export async function startGanPool(options: StartGanPoolOptions): Promise<{ pool?: GanPool; reason?: string }> {
-  const current = tf.getBackend() as BackendName;
-  const data: GanWorkerData = { generator: options.generator, segmenter: options.segmenter, backend: BACKEND_NAMES.includes(current) ? current : 'auto' };
-  const started: Worker[] = [];
-  for (let i = 0; i < options.workers; i++) {
-    // Helper threads stay off inside these workers: they already fill the cores.
-    const w = startGanWorker({ workerData: data, env: { ...process.env, UNIT_ATTACK_WORKERS: '0' } });
-    if (!w) break;
-    started.push(w);
+  if (process.env.UNIT_ATTACK_WORKERS === '0' || !workersAvailable()) return { reason: 'worker threads cannot start here (they need the compiled package or tsx)' };
+  const spec: GeneratorContextSpec = { generator: options.generator, segmenter: options.segmenter };
+  try {
+    const pool = await startThreads({
+      context: { kind: 'generator', spec }, workers: options.workers, what: `${options.generator}' and '${options.segmenter}`,
+      check: (identity) => {
+        const f = identity as GeneratorIdentity;
+        return f.generator !== options.fingerprints.generator ? `generator weights (fingerprint ${f.generator})`
+          : f.segmenter !== options.fingerprints.segmenter ? `segmenter weights (fingerprint ${f.segmenter})` : undefined;
+      },
+    });
+    return { pool };
+  } catch (err) {
+    return { reason: `a generator worker could not start: ${(err as Error).message}` };
   }
-  if (started.length < options.workers) {
-    await Promise.all(started.map((w) => w.terminate()));
-    return { reason: 'worker threads cannot start here (they need the compiled package or tsx)' };
-  }
-  const ready = await Promise.all(started.map((w) => new Promise<string>((resolve) => {
-    const done = (why: string): void => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); resolve(why); };
-    const onMessage = (m: { type: string; fingerprints?: { generator: string; segmenter: string }; error?: { message: string } }): void => {
-      if (m.type === 'ready') {
-        const f = m.fingerprints;
-        done(f?.generator !== options.fingerprints.generator ? `it loaded '${options.generator}' with other weights (fingerprint ${f?.generator ?? '?'})`
-          : f.segmenter !== options.fingerprints.segmenter ? `it loaded '${options.segmenter}' with other weights (fingerprint ${f.segmenter})` : '');
-      } else if (m.type === 'failed') done(m.error?.message ?? 'it failed to load');
-    };
-    const onError = (err: Error): void => done(err.message);
-    const onExit = (code: number): void => done(`it exited with code ${code}`);
-    w.on('message', onMessage); w.on('error', onError); w.on('exit', onExit);
-  })));
-  const failed = ready.find((r) => r !== '');
-  if (failed !== undefined) {
-    await Promise.all(started.map((w) => w.terminate()));
-    return { reason: `a generator worker could not start: ${failed}` };
-  }
-  return { pool: new ThreadPool(started, options.generator, undefined) };
 }
 
 /** Options of the experiments that spread batches over generator workers. */

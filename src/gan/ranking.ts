@@ -12,7 +12,7 @@ import { availableConcepts } from '../dissection/atlas.js';
 import { IouTally } from '../dissection/iou.js';
 import { QuantileSketch } from '../dissection/quantile.js';
 import { upsampleActivations } from '../dissection/upsample.js';
-import { runOrdered } from '../engine/pool.js';
+import { runOrdered } from '../parallel/executor.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import { PairedRatioTally, conceptCounts, conceptIndexOf, segmentBatch, type ResolvedConcept } from './measure.js';

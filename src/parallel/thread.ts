@@ -1,8 +1,9 @@
 /**
  * The thread plumbing of the package, and the one module that imports `node:worker_threads`: for the parent side,
  * finding and starting a worker script (the one worker-script lookup) and the `Worker` type; for the worker side,
- * the port to the parent and the data the thread was started with. Every other folder starts and runs its threads
- * through these.
+ * the port to the parent and the data the thread was started with. The executor (`./threads.ts`, `./worker.ts`) and
+ * the queue's sandboxed processor start their threads through these; every other folder runs its work as executor
+ * tasks.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -11,9 +12,6 @@ import * as threads from 'node:worker_threads';
 import { PACKAGE_ROOT } from '../util/package-root.js';
 
 export type { Worker, WorkerOptions } from 'node:worker_threads';
-
-/** The options a worker script is started with by {@link startWorkerScript}. */
-export type WorkerStartOptions = Pick<threads.WorkerOptions, 'workerData' | 'env'>;
 
 /** The port of a worker thread to its parent. */
 export type ParentPort = threads.MessagePort;
@@ -61,23 +59,6 @@ export function compiledWorkerScript(moduleUrl: string, folder: string, name: st
  */
 export function startThread(script: string | URL, options?: threads.WorkerOptions): threads.Worker {
   return new threads.Worker(script, options);
-}
-
-/**
- * Starts the worker script `<name>` of a source folder: compiled, or under tsx from its source (see
- * {@link workerScriptSource}; never the built package's copy). `undefined` when it cannot start here (e.g. inside a
- * test runner that transforms sources in memory) or when `UNIT_ATTACK_WORKERS=0`: the caller then does the work on
- * its own thread.
- */
-export function startWorkerScript(moduleUrl: string, folder: string, name: string, options: WorkerStartOptions = {}): threads.Worker | undefined {
-  if (process.env.UNIT_ATTACK_WORKERS === '0') return undefined;
-  try {
-    const source = workerScriptSource(moduleUrl, folder, name, { tsx: true, built: false });
-    if (!source) return undefined;
-    return 'file' in source ? startThread(source.file, { ...options, execArgv: [] }) : startThread(source.eval, { ...options, eval: true, execArgv: [] });
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,36 +1,38 @@
 /**
- * A thread of a worker pool (`startPool`): initialises its own backend, imports the task modules, loads the model
- * and then runs the tasks it is sent, one at a time, posting each answer (or error) back.
+ * The one worker script of the executor's `threads` backend: initialises its own backend, imports the modules it is
+ * given, loads its context (a classifier, a generator and a segmenter, a model in training, …; see
+ * `registerContext`), posts `ready` with the context's identity, then runs the tasks it is sent, one at a time,
+ * posting each answer (or error) back. Tasks it does not know yet are imported from their folder on first use.
  */
 import { parentPortOrNull, workerData, type ParentPort } from './thread.js';
-import * as tf from '../tf.js';
-import { initBackend, type BackendName } from '../engine/backend.js';
-import { poolTask, serializeError, type PoolTaskMessage, type PoolWorkerMessage, type TaskContext } from '../engine/pool.js';
-import { loadClassifier, type LoadClassifierOptions } from '../models/io.js';
-import './tasks.js';
+import type { BackendName } from '../engine/backend.js';
+import { contextKind, poolTask, serializeError, type ContextSpec, type PoolTaskMessage, type PoolWorkerMessage } from './executor.js';
 
-/** What a pool worker is started with. */
-export interface PoolWorkerData {
-  model: string;
+/** What an executor thread is started with. */
+export interface ExecutorWorkerData {
+  context: ContextSpec;
   backend: BackendName;
   /** 1-based worker number. */
   number: number;
-  /** Extra modules to import before loading the model (e.g. ones that register tasks, attacks or probe kinds). */
+  /** Modules to import before loading the context (e.g. ones that register tasks, attacks, probe kinds or contexts). */
   modules: string[];
-  load: PoolLoadOptions;
 }
 
-/** The overrides of `loadClassifier` a pool passes on to its workers (plain data). */
-export type PoolLoadOptions = Pick<LoadClassifierOptions, 'preprocessing' | 'classNames'>;
-
-async function main(port: ParentPort, data: PoolWorkerData): Promise<void> {
+async function main(port: ParentPort, data: ExecutorWorkerData): Promise<void> {
   const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-  let classifier;
+  let resources: object;
   try {
-    await initBackend({ backend: data.backend });
+    const kind = await contextKind(data.context.kind);
+    let backend = 'none';
+    if (kind.tensors !== false) {
+      // Loaded here, not at the top: a context without tensors (sketches, scene rendering) starts without TensorFlow.js.
+      const [tf, { initBackend }] = await Promise.all([import('../tf.js'), import('../engine/backend.js')]);
+      await initBackend({ backend: data.backend });
+      backend = tf.getBackend();
+    }
     for (const m of data.modules) await import(m);
-    classifier = await loadClassifier(data.model, data.load);
-    post({ type: 'ready', fingerprint: classifier.fingerprint, backend: tf.getBackend(), classNames: [...classifier.classNames], preprocessing: classifier.preprocessing });
+    resources = await kind.load(data.context.spec) as object;
+    post({ type: 'ready', backend, identity: kind.identity?.(resources) ?? null });
   } catch (err) {
     post({ type: 'failed', error: serializeError(err) });
     return;
@@ -40,9 +42,9 @@ async function main(port: ParentPort, data: PoolWorkerData): Promise<void> {
   port.on('message', (m: PoolTaskMessage) => {
     if (m.type !== 'task') return;
     chain = chain.then(async () => {
-      const ctx: TaskContext = { classifier: classifier, worker: data.number, progress: (d) => post({ type: 'progress', id: m.id, data: d }) };
+      const ctx = { ...resources, worker: data.number, progress: (d: unknown) => post({ type: 'progress', id: m.id, data: d }) };
       try {
-        const out = await poolTask(m.kind)(ctx, m.input);
+        const out = await (await poolTask(m.kind))(ctx, m.input);
         post({ type: 'result', id: m.id, value: out.value }, out.transfer ?? []);
       } catch (err) {
         post({ type: 'error', id: m.id, error: serializeError(err) });
@@ -52,4 +54,4 @@ async function main(port: ParentPort, data: PoolWorkerData): Promise<void> {
 }
 
 const parentPort = parentPortOrNull();
-if (parentPort) await main(parentPort, workerData<PoolWorkerData>());
+if (parentPort) await main(parentPort, workerData<ExecutorWorkerData>());

@@ -28,4 +28,4 @@ export { corrupt, describeCorruption, CORRUPTION_ORDER, type Corruption } from '
 export {
   fuzzClassifier, corruptionArbitrary, type FuzzBounds, type FuzzOptions, type FuzzResult, type FuzzCounterexample,
 } from './fuzz.js';
-export { planWorkers, workerScript } from './workers.js';
+export { planWorkers } from './workers.js';

@@ -7,7 +7,7 @@
 import type * as tf from '../tf.js';
 import type { Atlas } from '../dissection/index.js';
 import { backendInfo, initBackend, type BackendName } from '../engine/backend.js';
-import { withPool, type WorkerPool } from '../engine/pool.js';
+import { withPool, type WorkerPool } from '../parallel/executor.js';
 import { isUserError, usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { lazyPool } from '../parallel/index.js';

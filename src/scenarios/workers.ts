@@ -1,27 +1,21 @@
 /**
- * Spreads scenarios over worker threads. TensorFlow.js runs one computation at a time per thread (the wasm backend
- * is single-threaded inside Node), so scenarios run in parallel only in separate threads. Scenarios that share a
- * model go to the same worker, so each model is loaded (and each dissection computed) once.
+ * Spreads scenarios over the executor's threads (the `scenarios` context of `./pool-tasks.ts`). TensorFlow.js runs
+ * one computation at a time per thread (the wasm backend is single-threaded inside Node), so scenarios run in
+ * parallel only in separate threads. Scenarios that share a model go to the same thread, as one `run-scenarios`
+ * task, so each model is loaded (and each dissection computed) once.
  */
 import type { BackendName } from '../engine/backend.js';
-import { UnitAttackError, usageError } from '../errors.js';
+import { UnitAttackError } from '../errors.js';
+import { startThreads, workersAvailable, type Executor } from '../parallel/index.js';
 import type { ScenarioResult } from '../report/types.js';
 import { displayPath } from './errors.js';
+import type { RunScenariosInput, RunScenariosProgress } from './pool-tasks.js';
 import type { RunProgress, ScenarioRun } from './run.js';
 import type { Scenario } from './types.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
-import { compiledWorkerScript, startThread, type Worker } from '../parallel/thread.js';
 
-/** Whether the compiled worker script exists (see {@link workerScript}). */
+/** Whether scenario threads can start here (the compiled package, or tsx). */
 export function hasWorkerScript(): boolean {
-  return compiledWorkerScript(import.meta.url, 'scenarios', 'worker') !== undefined;
-}
-
-/** The compiled worker script: beside this module when it runs from `dist/`, else in the built package. */
-export function workerScript(): string {
-  const script = compiledWorkerScript(import.meta.url, 'scenarios', 'worker');
-  if (script !== undefined) return script;
-  throw usageError('--workers needs the compiled package (dist/scenarios/worker.js)', { path: 'workers', hint: 'run `npm run build`, or run without --workers' });
+  return workersAvailable();
 }
 
 /** Groups scenarios by model and deals the groups to `workers` bins, largest first to the emptiest. */
@@ -56,34 +50,38 @@ export async function runInWorkers(scenarios: readonly Scenario[], options: {
   workers: number; backend: BackendName; replay: { seed?: number; path?: string } | undefined;
   onProgress?: ((p: RunProgress) => void) | undefined; onScenario?: ((r: ScenarioResult) => void) | undefined;
 }): Promise<ScenarioRun[]> {
-  const script = workerScript();
   const runs = new Array<ScenarioRun | undefined>(scenarios.length);
   const plan = planWorkers(scenarios, options.workers);
-  await Promise.all(plan.map((jobs) => new Promise<void>((resolve) => {
-    const input: WorkerInput = { jobs, backend: options.backend, ...(options.replay ? { replay: options.replay } : {}) };
-    let worker: Worker;
+  let exec: Executor | undefined;
+  try {
+    exec = await startThreads({ context: { kind: 'scenarios', spec: {} }, workers: plan.length, backend: options.backend, what: 'a scenario runner' });
+  } catch (err) {
+    for (const jobs of plan) for (const j of jobs) runs[j.index] = crashed(j.scenario, `cannot start a worker: ${(err as Error).message}`);
+  }
+  if (exec) {
+    const threads = exec;
     try {
-      worker = startThread(script, { workerData: input });
-    } catch (err) {
-      for (const j of jobs) runs[j.index] = crashed(j.scenario, `cannot start a worker: ${(err as Error).message}`);
-      resolve();
-      return;
+      await Promise.all(plan.map(async (jobs) => {
+        const input: RunScenariosInput = { jobs, ...(options.replay ? { replay: options.replay } : {}) };
+        const onProgress = (data: unknown): void => {
+          const m = data as RunScenariosProgress;
+          if (m.type === 'progress') {
+            options.onProgress?.({ index: m.index + 1, total: scenarios.length, scenario: scenarios[m.index].name, phase: m.phase, ...(m.done !== undefined ? { done: m.done } : {}), ...(m.of !== undefined ? { of: m.of } : {}) });
+          } else {
+            runs[m.index] = m.run;
+            options.onScenario?.(m.run.result);
+          }
+        };
+        try {
+          await threads.run({ kind: 'run-scenarios', input, label: `scenarios ${jobs.map((j) => j.scenario.name).join(', ')}`, onProgress });
+        } catch (err) {
+          for (const j of jobs) if (!runs[j.index]) runs[j.index] = crashed(j.scenario, (err as Error).message);
+        }
+      }));
+    } finally {
+      await threads.close();
     }
-    const finish = (why?: string): void => {
-      for (const j of jobs) if (!runs[j.index]) runs[j.index] = crashed(j.scenario, why ?? 'the worker stopped before running this scenario');
-      resolve();
-    };
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'progress') {
-        options.onProgress?.({ index: m.index + 1, total: scenarios.length, scenario: scenarios[m.index].name, phase: m.phase, ...(m.done !== undefined ? { done: m.done } : {}), ...(m.of !== undefined ? { of: m.of } : {}) });
-      } else if (m.type === 'result') {
-        runs[m.index] = m.run;
-        options.onScenario?.(m.run.result);
-      }
-    });
-    worker.on('error', (err) => finish(`the worker failed: ${err.message}`));
-    worker.on('exit', (code) => finish(code === 0 ? undefined : `the worker exited with code ${code}`));
-  })));
+  }
   return runs.map((r, i) => {
     if (!r) throw new UnitAttackError('UA_INTERNAL', `no result for scenario ${scenarios[i].name}`);
     return r;

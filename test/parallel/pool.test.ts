@@ -10,7 +10,7 @@ import type { AttackProgress } from '../../src/attacks/types.js';
 import { buildArgv } from '../../src/cli/main.js';
 import { dissect } from '../../src/dissection/dissect.js';
 import { initBackend } from '../../src/engine/backend.js';
-import type { WorkerPool } from '../../src/engine/pool.js';
+import type { WorkerPool } from '../../src/parallel/executor.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { PACKAGE_ROOT, loadClassifier, saveLayersModel } from '../../src/models/io.js';
 import type { Classifier } from '../../src/models/types.js';
@@ -181,7 +181,7 @@ describe('failing workers', () => {
   let modulePath: string;
   beforeAll(async () => {
     modulePath = path.join(dir, 'crash-tasks.mjs');
-    const poolModule = pathToFileURL(path.join(PACKAGE_ROOT, 'dist', 'engine', 'pool.js')).href;
+    const poolModule = pathToFileURL(path.join(PACKAGE_ROOT, 'dist', 'parallel', 'executor.js')).href;
     await fs.writeFile(modulePath, [
       `import { registerPoolTask } from ${JSON.stringify(poolModule)};`,
       "registerPoolTask('echo', async (ctx, input) => ({ value: { n: input.n, worker: ctx.worker } }));",
@@ -233,7 +233,7 @@ describe('failing workers', () => {
 
   it('refuses workers whose model differs from the classifier given (class names here)', async () => {
     await expect(startPool({ model: tinyDir, classifier: clf, workers: 1, load: { classNames: ['x', 'y', 'z'] } })).rejects.toMatchObject({
-      code: 'UA_WORKER', message: expect.stringMatching(/loaded '.*' with other class names than the classifier given/) as unknown,
+      code: 'UA_WORKER', message: expect.stringMatching(/loaded '.*' with other class names than the one given/) as unknown,
     });
   });
 

@@ -25,8 +25,8 @@ describe('worker_threads is imported in src/parallel only', () => {
   });
 
   it('names an import of worker_threads added elsewhere, in any form', () => {
-    const pool = path.join(SRC, 'engine', 'pool.ts');
-    const worker = path.join(SRC, 'scenarios', 'worker.ts');
+    const pool = path.join(SRC, 'gan', 'pool.ts');
+    const worker = path.join(SRC, 'scenarios', 'pool-tasks.ts');
     const added = (text: string) => (f: string): ImportEdge[] => (f === pool || f === worker ? importsOfText(f, text) : importsOf(f));
     for (const text of [
       "import { Worker } from 'node:worker_threads';\n",
@@ -35,7 +35,7 @@ describe('worker_threads is imported in src/parallel only', () => {
       "export { workerData } from 'node:worker_threads';\n",
       "const { parentPort } = await import('node:worker_threads');\n",
     ]) {
-      expect(threadsOutsideParallel(added(text)), text).toEqual(['engine/pool.ts', 'scenarios/worker.ts']);
+      expect(threadsOutsideParallel(added(text)), text).toEqual(['gan/pool.ts', 'scenarios/pool-tasks.ts']);
     }
   });
 });

@@ -9,7 +9,7 @@ describe('the public API of src/scenarios', () => {
       'describeCorruption', 'displayPath', 'evaluateExpectation', 'exitCodeOf', 'formatIssue', 'formatPath', 'fuzzClassifier',
       'issueLocation', 'lineOf', 'listScenarioFiles', 'loadInputs', 'loadScenario', 'loadScenarios', 'metricsOf', 'parseScenario',
       'planWorkers', 'readFraction', 'readLabelsFile', 'runScenario', 'runScenarioFiles', 'runScenarios', 'safeParseScenario',
-      'scenarioError', 'scenarioJsonSchema', 'scenarioSchema', 'stackImages', 'toolVersion', 'workerScript',
+      'scenarioError', 'scenarioJsonSchema', 'scenarioSchema', 'stackImages', 'toolVersion',
     ]);
   });
 });

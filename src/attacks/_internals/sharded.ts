@@ -5,7 +5,7 @@
  * of a batch on its own, so the adversarial images are the same as from one batch on one thread.
  */
 import * as tf from '../../tf.js';
-import { splitRange, type WorkerPool } from '../../engine/pool.js';
+import { splitRange, type WorkerPool } from '../../parallel/executor.js';
 import type { AttackProgress, AttackResult } from '../types.js';
 
 /** The attacks whose code every worker has (custom ones may be registered on this thread only). */

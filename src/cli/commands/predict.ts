@@ -7,7 +7,7 @@ import { loadClassifier } from '../../models/io.js';
 import type { CommandSpec } from '../command.js';
 import { table } from '../format.js';
 import { checkWorkersArg, withWorkers, workersOption } from '../workers.js';
-import { poolFor, splitRange } from '../../engine/pool.js';
+import { poolFor, splitRange } from '../../parallel/executor.js';
 import type { Classifier } from '../../models/types.js';
 
 export const predictCommand: CommandSpec = {

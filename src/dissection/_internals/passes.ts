@@ -8,8 +8,8 @@
  * thresholded map with the concept's mask — and, with the IQR threshold, the same counts at a grid of levels per
  * unit, from which each (unit, concept) takes the level of highest information quality ratio.
  */
-import type { WorkerPool } from '../../engine/pool.js';
-import { runOrdered } from '../../engine/pool.js';
+import type { Executor } from '../../parallel/executor.js';
+import { runOrdered } from '../../parallel/executor.js';
 import { UnitAttackError } from '../../errors.js';
 import type { AtlasUnit, ConceptMatch } from '../atlas.js';
 import { IouTally, LevelTally, iouCeiling, thresholdGrid } from '../iou.js';
@@ -45,7 +45,9 @@ export interface LayerSource {
   /** Pass 1 of one shard on this thread. */
   shard(input: ShardInput, bank: SketchBank, onBatch: (images: number) => void): Promise<ShardOutput>;
   /** Workers that run both passes' tasks (`dissect-shard`, opening the probe from `probeSpec`, and `dissect-iou`). */
-  remote?: Pick<WorkerPool, 'size' | 'run' | 'limit'>;
+  remote?: Pick<Executor, 'size' | 'run' | 'limit'>;
+  /** The task `remote` runs pass 1 of a shard with. @defaultValue `dissect-shard` (a classifier's) */
+  remoteShardTask?: string;
   /** Hears each shard's answer, in shard order, after its batches are stored. */
   onShard?(out: ShardOutput): void;
   /**
@@ -196,7 +198,7 @@ export async function runShards(src: LayerSource, o: PassOptions, wanted: readon
     await runOrdered([...wanted], remote.size * 2, async (s) => {
       const out = await sink.ready(s);
       return { s, fresh: !out, out: out ?? await remote.run<ShardOutput>({
-        kind: 'dissect-shard', input: shardInput(s), onProgress: (n) => sink.onBatch(n as number),
+        kind: src.remoteShardTask ?? 'dissect-shard', input: shardInput(s), onProgress: (n) => sink.onBatch(n as number),
         label: `probe images ${shards[s][0]}–${shards[s][shards[s].length - 1]} (shard ${s + 1} of ${shards.length})`,
       }) };
     }, (r) => sink.take(r.s, r.out, r.fresh));

@@ -1,12 +1,12 @@
 /**
- * One quantile sketch per unit, fed batch by batch with unit-major values. In a worker thread when one can be
- * started (the sorting then runs beside the model on the other core), else on this thread. Both give the same
- * numbers: the same values reach the same seeded sketches in the same order.
+ * One quantile sketch per unit, fed batch by batch with unit-major values: the `sketches` context of the executor
+ * (`../helper-tasks.ts`), on a thread of its own when one can be started (the sorting then runs beside the model on
+ * the other core), else on this thread (`UNIT_ATTACK_WORKERS=0`, or no thread can start). Both give the same numbers:
+ * the same values reach the same seeded sketches in the same order.
  */
-import type { Worker } from '../../parallel/thread.js';
 import { UnitAttackError } from '../../errors.js';
-import { QuantileSketch } from '../quantile.js';
-import { startWorker } from './worker-source.js';
+import { startExecutor, type Executor } from '../../parallel/index.js';
+import type { SketchesSpec } from '../helper-tasks.js';
 
 export interface SketchBank {
   /** Adds `values` (`[units, perUnit]`, unit-major). The bank may take the array over (it is transferred). */
@@ -20,129 +20,59 @@ export interface SketchBank {
   close(): Promise<void>;
 }
 
-class LocalSketchBank implements SketchBank {
-  private sketches: QuantileSketch[];
-  constructor(private readonly k: number, seeds: readonly number[]) {
-    this.sketches = seeds.map((seed) => new QuantileSketch({ k, seed }));
-  }
-  serialize(): Promise<Uint8Array[]> {
-    return Promise.resolve(this.sketches.map((s) => s.serialize()));
-  }
-  reset(seeds: readonly number[]): Promise<void> {
-    this.sketches = seeds.map((seed) => new QuantileSketch({ k: this.k, seed }));
-    return Promise.resolve();
-  }
-  update(values: Float32Array, perUnit: number): Promise<void> {
-    for (let u = 0; u < this.sketches.length; u++) this.sketches[u].update(values, u * perUnit, (u + 1) * perUnit);
-    return Promise.resolve();
-  }
-  quantiles(q: number): Promise<Float32Array> {
-    return Promise.resolve(Float32Array.from(this.sketches, (s) => s.quantile(q)));
-  }
-  close(): Promise<void> {
-    this.sketches.length = 0;
-    return Promise.resolve();
-  }
-}
-
-type Reply = { type: string; values?: Float32Array | Uint8Array[]; message?: string };
-
-/** Batches in flight before `update` waits: bounds the memory queued for the worker. */
+/** Batches in flight before `update` waits: bounds the memory queued for the thread. */
 const MAX_IN_FLIGHT = 2;
 
-class WorkerSketchBank implements SketchBank {
-  private inFlight = 0;
-  private waiters: Array<() => void> = [];
-  private reply: ((m: Reply) => void) | undefined;
-  private failure: UnitAttackError | undefined;
+class ExecutorSketchBank implements SketchBank {
+  private readonly inFlight: Array<Promise<unknown>> = [];
+  private failure: Error | undefined;
 
-  constructor(private readonly worker: Worker, private readonly k: number) {
-    worker.on('message', (m: Reply) => {
-      if (m.type === 'ack') {
-        this.inFlight--;
-        this.waiters.shift()?.();
-      } else if (m.type === 'error') {
-        this.fail(new UnitAttackError('UA_WORKER', `the sketch worker failed: ${m.message ?? ''}`));
-      } else {
-        this.reply?.(m);
-      }
+  constructor(private readonly exec: Executor) {}
+
+  private track(p: Promise<unknown>): void {
+    const settled = p.then(() => undefined, (err: unknown) => {
+      this.failure ??= err instanceof UnitAttackError ? err : new UnitAttackError('UA_WORKER', `the sketch bank failed: ${(err as Error).message}`, { cause: err });
     });
-    worker.on('error', (err) => this.fail(new UnitAttackError('UA_WORKER', `the sketch worker crashed: ${err.message}`, { cause: err })));
-    worker.on('exit', (code) => { if (code !== 0) this.fail(new UnitAttackError('UA_WORKER', `the sketch worker exited with code ${code}`)); });
+    this.inFlight.push(settled);
   }
 
-  private fail(err: UnitAttackError): void {
-    this.failure ??= err;
-    for (const w of this.waiters.splice(0)) w();
-    this.reply?.({ type: 'error', message: err.message });
-  }
-
-  /** Throws the worker's failure, if any. */
-  private check(): void {
+  private async drain(max: number): Promise<void> {
+    while (this.inFlight.length > max) await this.inFlight.shift();
     if (this.failure) throw this.failure;
   }
 
   async update(values: Float32Array, perUnit: number): Promise<void> {
-    this.check();
-    while (this.inFlight >= MAX_IN_FLIGHT && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
-    this.check();
-    const own = values.byteOffset === 0 && values.byteLength === values.buffer.byteLength ? values : values.slice();
-    this.inFlight++;
-    this.worker.postMessage({ type: 'update', values: own, perUnit }, [own.buffer as ArrayBuffer]);
+    await this.drain(MAX_IN_FLIGHT - 1);
+    const own = this.exec.backend === 'inline' || (values.byteOffset === 0 && values.byteLength === values.buffer.byteLength) ? values : values.slice();
+    this.track(this.exec.run({ kind: 'sketch-update', input: { values: own, perUnit }, label: 'a batch of activations', transfer: [own.buffer as ArrayBuffer] }));
+    if (this.exec.backend === 'inline') await this.drain(0);
   }
 
-  /** Waits for the updates in flight, sends `message` and returns the answer of type `expect`. */
-  private async ask(message: Record<string, unknown>, expect: string): Promise<Reply> {
-    while (this.inFlight > 0 && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
-    this.check();
-    const m = await new Promise<Reply>((resolve) => {
-      this.reply = resolve;
-      this.worker.postMessage(message);
-    });
-    this.reply = undefined;
-    this.check();
-    if (m.type !== expect) throw new UnitAttackError('UA_WORKER', `the sketch worker answered '${m.type}' to '${String(message.type)}'`);
-    return m;
+  private async ask<O>(kind: string, input: unknown): Promise<O> {
+    await this.drain(0);
+    return this.exec.run<O>({ kind, input, label: kind });
   }
 
-  async quantiles(q: number): Promise<Float32Array> {
-    return (await this.ask({ type: 'quantiles', q }, 'quantiles')).values as Float32Array;
+  quantiles(q: number): Promise<Float32Array> {
+    return this.ask('sketch-quantiles', { q });
   }
 
-  async serialize(): Promise<Uint8Array[]> {
-    return (await this.ask({ type: 'serialize' }, 'sketches')).values as Uint8Array[];
+  serialize(): Promise<Uint8Array[]> {
+    return this.ask('sketch-serialize', null);
   }
 
   async reset(seeds: readonly number[]): Promise<void> {
-    await this.ask({ type: 'init', k: this.k, seeds: [...seeds] }, 'ready');
+    await this.ask('sketch-reset', { seeds: [...seeds] });
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await Promise.all(this.inFlight.splice(0));
+    await this.exec.close();
   }
 }
 
-/**
- * A bank of `seeds.length` sketches of size `k`: in a worker thread when one starts and answers, else local.
- */
+/** A bank of `seeds.length` sketches of size `k`: on a thread of its own when one starts, else on this thread. */
 export async function createSketchBank(k: number, seeds: readonly number[]): Promise<SketchBank> {
-  const w = startWorker('sketch-worker');
-  if (w) {
-    const ready = await new Promise<boolean>((resolve) => {
-      // Remove only these listeners: the worker keeps internal ones of its own.
-      const onMessage = (m: { type: string }): void => done(m.type === 'ready');
-      const onFail = (): void => done(false);
-      const done = (ok: boolean): void => {
-        w.off('message', onMessage); w.off('error', onFail); w.off('exit', onFail);
-        resolve(ok);
-      };
-      w.on('message', onMessage);
-      w.on('error', onFail);
-      w.on('exit', onFail);
-      w.postMessage({ type: 'init', k, seeds: [...seeds] });
-    });
-    if (ready) return new WorkerSketchBank(w, k);
-    await w.terminate().catch(() => undefined);
-  }
-  return new LocalSketchBank(k, seeds);
+  const spec: SketchesSpec = { k, seeds: [...seeds] };
+  return new ExecutorSketchBank(await startExecutor({ context: { kind: 'sketches', spec }, workers: 1, threads: true, besideOnly: true }));
 }

@@ -1,14 +1,13 @@
 /**
- * The GAN task of a training worker thread: it holds copies of both players, sets them from the weights it is sent
+ * The GAN model of a training thread: it holds copies of both players, sets them from the weights it is sent
  * (generator, discriminator, spectral-norm vectors, concatenated) and computes its shard of one player's gradient.
  */
 import { buildGenerator, createDiscriminator } from '../gan/net.js';
 import { assignVariables } from './shard.js';
 import { ganShardGradient, generatorVariables } from './gan-shard.js';
-import type { ShardGradient } from './shard.js';
-import type { TrainWorkerInit, TrainWorkerStep } from './train-worker.js';
+import type { ShardTask, TrainWorkerInit } from './tasks.js';
 
-export function ganShardTask(init: Extract<TrainWorkerInit, { task: 'gan' }>): { compute(m: TrainWorkerStep): ShardGradient; dispose(): void } {
+export function ganShardTask(init: Extract<TrainWorkerInit, { task: 'gan' }>): ShardTask {
   const generator = buildGenerator(init.generator);
   const discriminator = createDiscriminator(init.discriminator);
   const vars = [...generatorVariables(generator), ...discriminator.weights, ...discriminator.spectral];

@@ -1,30 +1,26 @@
 /**
- * A training worker thread: builds the same model as the main thread, and for every step it is sent sets the
- * current weights, renders its shard of the batch and posts back the shard's summed loss and gradient.
+ * Data-parallel training on the executor: the `trainer` context (a thread that builds the same model as the main
+ * thread: the scene classifier, the scene segmenter or the scene GAN) and its task `train-shard`, which sets the
+ * weights it is sent, renders its shard of the batch and returns the shard's summed loss and gradient.
  */
-import { parentPortOrNull, workerData } from '../parallel/thread.js';
 import type * as tf from '../tf.js';
-import { initBackend, type BackendName } from '../engine/backend.js';
+import type { BackendName } from '../engine/backend.js';
 import { buildVgg16, type Vgg16Options } from '../models/vgg16.js';
+import { registerContext, registerPoolTask } from '../parallel/executor.js';
 import { buildSegmenterNet, type SegmenterNetOptions } from '../segment/net.js';
 import type { DiscriminatorOptions, GeneratorNetOptions } from '../gan/net.js';
 import { assignVariables, shardGradient, trainableVariables, type ShardGradient } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
 import type { GanPhase, GanShardContext } from './gan-shard.js';
 
-/** The port to the parent thread; `null` when this module is loaded outside a worker thread. */
-const parentPort = parentPortOrNull();
-
-/** What a training worker is started with: the scene classifier (the default task), the scene segmenter or the scene GAN. */
+/** What a training thread builds: the scene classifier (the default task), the scene segmenter or the scene GAN. */
 export type TrainWorkerInit =
   | { task?: 'classifier'; backend: BackendName; model: Vgg16Options; classes: readonly string[]; datasetSeed: number; inputSize: number }
   | { task: 'segmenter'; backend: BackendName; net: SegmenterNetOptions; classes: readonly string[]; datasetSeed: number }
   | { task: 'gan'; backend: BackendName; generator: GeneratorNetOptions; discriminator: DiscriminatorOptions; context: GanShardContext };
 
-/** A step request: the weights to use and the scenes of the shard. */
+/** A `train-shard` task: the weights to use and the scenes of the shard. */
 export interface TrainWorkerStep {
-  type: 'step';
-  id: number;
   weights: Float32Array;
   from: number;
   count: number;
@@ -35,20 +31,15 @@ export interface TrainWorkerStep {
   step?: number;
 }
 
-export type TrainWorkerReply =
-  | { type: 'ready' }
-  | { type: 'grads'; id: number; grads: Float32Array; lossSum: number; correct: number }
-  | { type: 'failed'; id: number; message: string };
-
-/** A task's shard computation and its clean-up. */
-interface ShardTask {
+/** A model's shard computation and its clean-up. */
+export interface ShardTask {
   compute(m: TrainWorkerStep): ShardGradient;
   dispose(): void;
 }
 
 async function taskOf(init: TrainWorkerInit): Promise<ShardTask> {
   if (init.task === 'gan') {
-    const { ganShardTask } = await import('./gan-worker.js');
+    const { ganShardTask } = await import('./gan-task.js');
     return ganShardTask(init);
   }
   const model: tf.LayersModel = init.task === 'segmenter' ? buildSegmenterNet(init.net) : buildVgg16(init.model);
@@ -64,23 +55,15 @@ async function taskOf(init: TrainWorkerInit): Promise<ShardTask> {
   };
 }
 
-async function main(init: TrainWorkerInit): Promise<void> {
-  await initBackend({ backend: init.backend });
-  const task = await taskOf(init);
-  parentPort!.on('message', (m: TrainWorkerStep | { type: 'stop' }) => {
-    if (m.type === 'stop') {
-      task.dispose();
-      parentPort!.close();
-      return;
-    }
-    try {
-      const r = task.compute(m);
-      parentPort!.postMessage({ type: 'grads', id: m.id, ...r } satisfies TrainWorkerReply, [r.grads.buffer as ArrayBuffer]);
-    } catch (err) {
-      parentPort!.postMessage({ type: 'failed', id: m.id, message: (err as Error).message } satisfies TrainWorkerReply);
-    }
-  });
-  parentPort!.postMessage({ type: 'ready' } satisfies TrainWorkerReply);
-}
+/** A training context's resources. */
+export interface TrainerResources { trainer: ShardTask }
 
-if (parentPort) await main(workerData<TrainWorkerInit>());
+registerContext<TrainWorkerInit, TrainerResources>('trainer', {
+  load: async (init) => ({ trainer: await taskOf(init) }),
+  dispose: (r) => r.trainer.dispose(),
+});
+
+registerPoolTask<TrainWorkerStep, ShardGradient, TrainerResources>('train-shard', (ctx, step) => {
+  const value = ctx.trainer.compute(step);
+  return Promise.resolve({ value, transfer: [value.grads.buffer as ArrayBuffer] });
+});

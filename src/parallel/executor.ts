@@ -1,31 +1,43 @@
 /**
- * A pool of worker threads, each with its own TensorFlow.js backend and its own copy of one model, that runs tasks
- * on batches of images. The wasm backend computes on one thread inside Node, so a machine's other cores are reached
- * only through such threads.
+ * The executor: every piece of parallel work of the package is a task registered by name, with plain-data input and
+ * output, that runs on one of three backends — `inline` (the calling thread), `threads` (worker threads, each with
+ * its own TensorFlow.js backend and its own copy of what the task needs: a classifier, a generator and a segmenter, a
+ * model in training, …) or the queue (`./queue`, many machines, shard by shard). The wasm backend computes on one
+ * thread inside Node, so a machine's other cores are reached only through threads.
  *
- * Tasks are registered by name ({@link registerPoolTask}) in modules that every worker imports, so a layer can add
- * its own without the pool knowing it. Tasks wait in one queue and go to whichever worker is free; answers come back
- * in the order the tasks were given. A task that throws, or a worker that crashes or exits, fails that task with a
- * `UA_WORKER` error naming the worker and the task; the other workers carry on with the queue, and when none is
- * left the queued tasks fail too, so a run never hangs.
+ * What a thread holds is its *context*: a kind registered by name ({@link registerContext}) that loads its resources
+ * from a plain-data spec (e.g. `{ kind: 'classifier', spec: { model: 'builtin:scenes-vgg16' } }`). Tasks are
+ * registered by name ({@link registerPoolTask}) in the modules of the folder whose work they are; the built-in ones
+ * load on first use (`./builtin-tasks.ts`), so a thread imports only what its tasks need.
  *
- * This module is the engine part (threads, queue, registry, the pool in use); `src/parallel` starts pools with the
- * worker script and the built-in tasks.
+ * On threads, tasks wait in one queue and go to whichever worker is free; answers come back in the order the tasks
+ * were given. A task that throws, or a worker that crashes or exits, fails that task with a `UA_WORKER` error naming
+ * the worker and the task; the other workers carry on with the queue, and when none is left the queued tasks fail
+ * too, so a run never hangs. The inline backend runs the same handlers on this thread, so results are the same on
+ * either backend and with any number of threads.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Worker } from '../parallel/thread.js';
+import type { Worker } from './thread.js';
 import { UnitAttackError, type UnitAttackErrorCode } from '../errors.js';
-import type { Classifier, Preprocessing } from '../models/types.js';
+import type { Classifier } from '../models/types.js';
+import { BUILTIN_MODULES } from './builtin-tasks.js';
 
-/** What a task handler receives besides its input. */
-export interface TaskContext {
-  /** The worker's model. */
-  classifier: Classifier;
-  /** 1-based number of the worker (0 on the main thread). */
+/** Where tasks run. */
+export type ExecutorBackend = 'inline' | 'threads' | 'queue';
+
+/** What every task handler receives besides its context's resources and its input. */
+export interface TaskEnv {
+  /** 1-based number of the worker (0 on the calling thread). */
   worker: number;
   /** Sends progress to the caller's `onProgress`. */
   progress(data: unknown): void;
 }
+
+/** The resources of a classifier context: the worker's model. */
+export interface ClassifierResources { classifier: Classifier }
+
+/** What a task handler receives besides its input: its context's resources (by default a classifier) and {@link TaskEnv}. */
+export type TaskContext<R = ClassifierResources> = R & TaskEnv;
 
 /** A task's answer and the buffers to move (not copy) back to the caller. */
 export interface TaskOutput<O> {
@@ -34,21 +46,62 @@ export interface TaskOutput<O> {
 }
 
 /** A task that workers run: input and output must survive a structured clone (plain data, typed arrays). */
-export type TaskHandler<I = unknown, O = unknown> = (ctx: TaskContext, input: I) => Promise<TaskOutput<O>>;
+export type TaskHandler<I = unknown, O = unknown, R = ClassifierResources> = (ctx: TaskContext<R>, input: I) => Promise<TaskOutput<O>>;
 
-const tasks = new Map<string, TaskHandler<never, unknown>>();
+const tasks = new Map<string, TaskHandler<never, unknown, never>>();
 
-/** Adds (or replaces) the task `name`. Call it at module load in a module that the workers import. */
-export function registerPoolTask<I, O>(name: string, handler: TaskHandler<I, O>): void {
+/**
+ * Adds (or replaces) the task `name`. Call it at module load in a module the workers import: a built-in one listed in
+ * `./builtin-tasks.ts`, or one given to the executor's `modules`.
+ */
+export function registerPoolTask<I, O, R = ClassifierResources>(name: string, handler: TaskHandler<I, O, R>): void {
   tasks.set(name, handler);
 }
 
-/** The task registered as `name`; an internal error when there is none. */
-export function poolTask(name: string): TaskHandler<unknown, unknown> {
+/** Imports the built-in module that defines `task:NAME` or `context:KIND`, once, when nothing has registered it yet. */
+async function loadBuiltin(key: string, known: (name: string) => boolean, name: string): Promise<void> {
+  if (known(name)) return;
+  const load = BUILTIN_MODULES[key];
+  if (load) await load();
+}
+
+/** The task registered as `name` (importing the built-in module that defines it); an internal error when there is none. */
+export async function poolTask(name: string): Promise<TaskHandler<unknown, unknown, unknown>> {
+  await loadBuiltin(`task:${name}`, (n) => tasks.has(n), name);
   const t = tasks.get(name);
   if (!t) throw new UnitAttackError('UA_INTERNAL', `no pool task '${name}' is registered (known: ${[...tasks.keys()].join(', ') || 'none'})`);
-  return t as TaskHandler<unknown, unknown>;
+  return t as TaskHandler<unknown, unknown, unknown>;
 }
+
+/** A kind of worker context: how a thread loads its resources from a plain-data spec, and what it reports of them. */
+export interface ContextKind<S = unknown, R = unknown> {
+  load(spec: S): Promise<R>;
+  /** Whether its tasks compute with TensorFlow.js (the thread then initialises a backend first). @defaultValue true */
+  tensors?: boolean;
+  /** Plain data the caller checks against its own copy (e.g. fingerprints), posted when the thread is ready. */
+  identity?(resources: R): unknown;
+  dispose?(resources: R): void | Promise<void>;
+}
+
+const contexts = new Map<string, ContextKind<never, unknown>>();
+
+/** Adds (or replaces) the context kind `kind`. Call it at module load, like {@link registerPoolTask}. */
+export function registerContext<S, R>(kind: string, def: ContextKind<S, R>): void {
+  contexts.set(kind, def);
+}
+
+/** The context kind `kind` (importing the built-in module that defines it); an internal error when there is none. */
+export async function contextKind(kind: string): Promise<ContextKind<unknown, unknown>> {
+  await loadBuiltin(`context:${kind}`, (k) => contexts.has(k), kind);
+  const c = contexts.get(kind);
+  if (!c) throw new UnitAttackError('UA_INTERNAL', `no worker context '${kind}' is registered (known: ${[...contexts.keys()].join(', ') || 'none'})`);
+  return c;
+}
+
+/** What the threads of an executor hold: a registered context kind and its spec (plain data). */
+export interface ContextSpec<S = unknown> { kind: string; spec: S }
+
+registerContext<Record<string, never>, Record<string, never>>('none', { load: () => Promise.resolve({}), tensors: false });
 
 /** One task for {@link WorkerPool.run}. */
 export interface PoolTask<I = unknown> {
@@ -64,7 +117,7 @@ export interface PoolTask<I = unknown> {
 
 /** Messages a pool worker posts. */
 export type PoolWorkerMessage =
-  | { type: 'ready'; fingerprint: string; backend: string; classNames: string[]; preprocessing: Preprocessing }
+  | { type: 'ready'; backend: string; identity: unknown }
   | { type: 'failed'; error: SerializedError }
   | { type: 'progress'; id: number; data: unknown }
   | { type: 'result'; id: number; value: unknown }
@@ -96,15 +149,12 @@ function reviveError(e: SerializedError): Error {
   return err;
 }
 
-/** Worker threads that run registered tasks with one model each. */
-export interface WorkerPool {
-  /** Number of worker threads started. */
+/** Runs registered tasks on one of the backends. */
+export interface Executor {
+  readonly backend: ExecutorBackend;
+  /** Tasks it runs at once (threads started; 1 inline). */
   readonly size: number;
-  /** The model spec every worker loaded. */
-  readonly model: string;
-  /** The main thread's classifier the workers mirror: work on any other classifier is not sent to them. */
-  readonly classifier: Classifier;
-  /** Runs one task on the first free worker. Rejects with a `UA_WORKER` error when it fails. */
+  /** Runs one task (on threads: on the first free worker). Rejects with a `UA_WORKER` error when it fails. */
   run<O>(task: PoolTask): Promise<O>;
   /**
    * Runs tasks and returns their answers in the order given. Every task is settled before it returns; when some
@@ -120,6 +170,14 @@ export interface WorkerPool {
   limit?(workers: number): void;
 }
 
+/** Worker threads that run registered tasks with one classifier each (a classifier context). */
+export interface WorkerPool extends Executor {
+  /** The model spec every worker loaded. */
+  readonly model: string;
+  /** The main thread's classifier the workers mirror: work on any other classifier is not sent to them. */
+  readonly classifier: Classifier;
+}
+
 interface Queued { task: PoolTask; resolve: (v: unknown) => void; reject: (e: Error) => void }
 
 interface Slot {
@@ -133,19 +191,20 @@ const workerError = (message: string, cause?: unknown, hint?: string): UnitAttac
   new UnitAttackError('UA_WORKER', message, { ...(cause !== undefined ? { cause } : {}), hint: hint ?? 'run with --workers 1 to do the work on the main thread, where the error is easier to follow' });
 
 /**
- * The pool over threads already started and ready (see `src/parallel`). `classifier` is the main thread's model the
- * workers mirror; a pool of threads that hold another kind of model (a generator's sample workers) has none, and is
- * then used directly, never handed out by {@link poolFor}.
+ * The `threads` backend over threads already started and ready (see `./threads.ts`). With `unrefWhenIdle`, an idle
+ * pool does not keep the process alive (a helper thread beside the main work).
  */
-export class ThreadPool<C extends Classifier | undefined = Classifier> {
+export class ThreadPool implements Executor {
+  readonly backend = 'threads' as const;
   private readonly slots: Slot[];
   private readonly queue: Queued[] = [];
   private nextId = 1;
   private closed = false;
 
-  constructor(workers: readonly Worker[], readonly model: string, readonly classifier: C) {
+  constructor(workers: readonly Worker[], private readonly options: { unrefWhenIdle?: boolean } = {}) {
     this.slots = workers.map((worker, i) => ({ number: i + 1, worker, current: undefined, dead: undefined }));
     for (const slot of this.slots) this.watch(slot);
+    if (options.unrefWhenIdle) for (const slot of this.slots) slot.worker.unref();
   }
 
   get size(): number {
@@ -186,6 +245,7 @@ export class ThreadPool<C extends Classifier | undefined = Classifier> {
         return;
       }
       slot.current = undefined;
+      if (this.options.unrefWhenIdle) slot.worker.unref();
       if (m.type === 'result') {
         cur.resolve(m.value);
       } else if (m.type === 'error') {
@@ -215,6 +275,7 @@ export class ThreadPool<C extends Classifier | undefined = Classifier> {
       const q = this.queue.shift()!;
       const id = this.nextId++;
       slot.current = { ...q, id };
+      if (this.options.unrefWhenIdle) slot.worker.ref();
       try {
         slot.worker.postMessage({ type: 'task', id, kind: q.task.kind, input: q.task.input } satisfies PoolTaskMessage, q.task.transfer ?? []);
       } catch (err) {
@@ -227,6 +288,55 @@ export class ThreadPool<C extends Classifier | undefined = Classifier> {
       for (const q of this.queue.splice(0)) q.reject(workerError(`no worker is left to run ${q.task.label} (${why})`));
     }
   }
+}
+
+/**
+ * The `inline` backend: runs the tasks on this thread, one at a time in the order given, with `resources` as their
+ * context (what a thread of the same context would have loaded). Inputs are passed as they are, not copied.
+ */
+export class InlineExecutor implements Executor {
+  readonly backend = 'inline' as const;
+  readonly size = 1;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly resources: object) {}
+
+  run<O>(task: PoolTask): Promise<O> {
+    if (this.closed) return Promise.reject(workerError(`the executor is closed; cannot run ${task.label}`));
+    const out = this.chain.then(async () => {
+      const handler = await poolTask(task.kind);
+      const ctx = { ...this.resources, worker: 0, progress: (d: unknown) => task.onProgress?.(d) };
+      return (await handler(ctx, task.input)).value as O;
+    });
+    this.chain = out.catch(() => undefined);
+    return out;
+  }
+
+  async map<O>(list: readonly PoolTask[]): Promise<O[]> {
+    const settled = await Promise.allSettled(list.map((t) => this.run<O>(t)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<O>).value);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+  }
+}
+
+/** An executor of classifier tasks as the {@link WorkerPool} of `model`, `classifier`. */
+export function classifierPool(executor: Executor, model: string, classifier: Classifier): WorkerPool {
+  return {
+    get backend() { return executor.backend; },
+    get size() { return executor.size; },
+    model, classifier,
+    run: (t) => executor.run(t),
+    map: (t) => executor.map(t),
+    close: () => executor.close(),
+    ...(executor.limit ? { limit: (n: number) => executor.limit!(n) } : {}),
+  };
 }
 
 const active = new AsyncLocalStorage<WorkerPool>();

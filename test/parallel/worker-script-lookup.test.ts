@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SRC, importsOf, srcRelative, tsFilesBelow } from '../import-scan.js';
 
 // Finding a worker script (compiled beside the module, or its source through tsx, or the built package's copy) is
-// done in parallel/thread.ts only; every folder that starts threads asks it.
+// done in parallel/thread.ts only, and only the executor and the queue's processor start threads.
 
 const LOOKUP = /tsx\/esm\/api|`\.\/\$\{name\}\.(js|ts)`|'\.\/[\w-]+\.(js|ts)', import\.meta\.url/;
 
@@ -14,10 +14,9 @@ describe('the worker-script lookup', () => {
     expect(found).toEqual(['parallel/thread.ts']);
   });
 
-  it('is what the dissection and generator worker starters use', () => {
+  it('is used only inside src/parallel: every other folder runs its threads as executor tasks', () => {
     const helper = path.join(SRC, 'parallel', 'thread.ts');
-    for (const f of ['dissection/_internals/worker-source.ts', 'gan/pool.ts']) {
-      expect(importsOf(path.join(SRC, f)).map((e) => e.resolved), f).toContain(helper);
-    }
+    const users = tsFilesBelow(SRC).filter((f) => importsOf(f).some((e) => e.resolved === helper)).map(srcRelative).sort();
+    expect(users).toEqual(['parallel/executor.ts', 'parallel/queue/worker.ts', 'parallel/threads.ts', 'parallel/worker.ts']);
   });
 });
