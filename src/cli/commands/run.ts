@@ -18,6 +18,8 @@ import { jsonOption, type CliIO, type CommandSpec, type GlobalArgs } from '../co
 import { startProgress, WorkMeter, type Progress } from '../progress.js';
 import { checkWorkersArg, workersOf } from '../workers.js';
 import { hasWorkerScript } from '../../scenarios/workers.js';
+import { checkQueueArgs, queueOption, storeOption } from '../queue.js';
+import { runScenariosOnQueue } from '../run-queue.js';
 
 /** Prints every issue of a scenario error as `✖ message → at path (file:line)` with its hint. */
 export function printScenarioError(err: ScenarioError, io: CliIO): void {
@@ -92,6 +94,9 @@ export const runCommand: CommandSpec = {
     'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
     shard: { type: 'string', describe: 'run part i of N of the scenarios (e.g. 0/4, or $JOB_COMPLETION_INDEX/4; needs --out); then `unit-attack merge` the parts\' folders into one report and exit code' },
     json: { ...jsonOption, describe: 'print results.json on stdout instead of the table (the exit code is the same)' },
+    queue: { ...queueOption, describe: 'redis://HOST:PORT[/DB]: run the scenarios in parts on queue workers (`unit-attack worker --queue URL` on any machines) and merge them here' },
+    store: storeOption,
+    parts: { type: 'number', describe: 'with --queue: the number of parts (default: one per scenario)' },
   },
   examples: [
     ['unit-attack run scenarios/ --out out', 'run every scenario and write the reports to out/'],
@@ -109,6 +114,12 @@ export const runCommand: CommandSpec = {
       if (!/^\d+(:\d+)*$/.test(p)) throw usageError(`--path must look like 12:0:3, got '${p}'`, { path: '--path' });
     }
     checkWorkersArg(argv);
+    checkQueueArgs(argv);
+    if (argv.parts !== undefined) {
+      if (argv.queue === undefined) throw usageError('--parts applies to a run on a queue', { path: '--parts', hint: 'add --queue redis://HOST:PORT, or use --shard i/N for one part' });
+      if (!Number.isInteger(argv.parts) || (argv.parts as number) < 1) throw usageError(`--parts must be a whole number ≥ 1, got ${JSON.stringify(argv.parts)}`, { path: '--parts' });
+    }
+    if (argv.queue !== undefined && argv.path !== undefined) throw usageError('--path replays one counterexample: run it here, without --queue', { path: '--path' });
     if (argv.shard !== undefined) {
       parsePart(argv.shard);
       if (argv.out === undefined) throw usageError('--shard writes its part to --out, which is not given', { path: '--shard', hint: 'add --out DIR, then `unit-attack merge` the parts\' folders' });
@@ -137,6 +148,7 @@ export const runCommand: CommandSpec = {
       await reportToGitHub(output.results, io, argv.json as boolean);
       return 2;
     }
+    if (argv.queue !== undefined) return runScenariosOnQueue(argv, io, scenarios, files(argv));
     const plan = scenarios.map((s) => s.name);
     const part = argv.shard !== undefined ? parsePart(argv.shard) : undefined;
     if (part) {

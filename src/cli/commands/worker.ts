@@ -5,13 +5,13 @@ import { startQueueWorker, type QueueWorkerEvent } from '../../parallel/queue/wo
 import { jsonOption, type CommandSpec } from '../command.js';
 
 /**
- * `unit-attack worker --queue URL`: takes the shards of queued runs (`dissect --queue URL`) and computes them on
+ * `unit-attack worker --queue URL`: takes the shards and parts of queued runs (`dissect`, `attack` and `run --queue URL`) and computes them on
  * this machine's threads until stopped. A worker stopped mid-shard (Ctrl-C, SIGTERM, a crash, kill -9) gives the shard
  * back to the queue once its lock runs out (`--lock-seconds`), and another worker computes it.
  */
 export const workerCommand: CommandSpec = {
   name: 'worker',
-  describe: 'Take the shards of queued runs (dissect --queue) from Redis and compute them here, until stopped',
+  describe: 'Take the shards and parts of queued runs (dissect, attack and run --queue) from Redis and compute them here, until stopped',
   options: {
     queue: { type: 'string', demandOption: true, describe: 'redis://HOST:PORT[/DB] of the queue (the same URL the coordinating command was given)' },
     concurrency: { type: 'number', describe: 'shards computed at once, each on a thread with its own copy of the model (default: the cores)' },

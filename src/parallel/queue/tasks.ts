@@ -16,6 +16,7 @@ import { loadClassifier } from '../../models/io.js';
 import type { Classifier } from '../../models/types.js';
 import { connectRedis, parseQueueUrl } from './connect.js';
 import { getShard, putShard, sha256, type StoreSpec, type StoredShard } from './store.js';
+import type { PartJob } from './parts.js';
 
 /** The options of a dissection that travel in a job (JSON; everything that decides the atlas). */
 export type QueuedDissectOptions = Pick<DissectOptions, 'layer' | 'quantile' | 'iouThreshold' | 'topN' | 'topImages' | 'metric' | 'trainFraction' | 'batchSize'
@@ -138,6 +139,9 @@ export async function runQueueTask(name: string, data: unknown, children: () => 
   try {
     if (name === 'dissect-shard') return await runDissectShard(data as DissectShardJob);
     if (name === 'dissect-merge') return await runDissectMerge(data as DissectMergeJob, await children());
+    // The parts of a queued attack or scenario run, computed by the commands themselves (loaded only for these jobs).
+    if (name === 'attack-part' || name === 'run-part') return await (await import('../../cli/part-jobs.js')).runPartJob(data as PartJob);
+    if (name === 'part-merge') return await runDissectMerge(data as DissectMergeJob, await children());
     throw new PermanentJobError(`this worker does not know the job '${name}': run the same version of unit-attack on every machine`);
   } catch (err) {
     throw jobError(err);
