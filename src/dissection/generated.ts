@@ -19,7 +19,8 @@ import type { Executor } from '../parallel/executor.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type Atlas } from './atlas.js';
 import { cacheAtlasOrWarn, cacheKey, cacheRoot, dissectCacheFile, readCachedAtlas, resumeDir } from './cache.js';
 import { ALGORITHM_VERSION, version, type DissectProgress, type DissectResult } from './dissect.js';
-import { downsampleLabels, registerProbeKind, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
+import { registerProbeKind, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
+import { segmentLabelGrid } from './segmented.js';
 import { ActivationStore } from './store.js';
 
 export const GENERATED_PREFIX = 'generated:';
@@ -111,7 +112,6 @@ registerProbeKind(generatedProbeKind);
  */
 export async function* generatedBatches(g: Generator, seg: Segmenter, seed: number, input: ShardInput): AsyncGenerator<LayerBatch> {
   const S = g.outputSize;
-  const planes = seg.categories.length;
   const [lh, lw] = input.labelSize;
   for (let a = 0; a < input.indices.length; a += input.batchSize) {
     const idx = input.indices.slice(a, a + input.batchSize);
@@ -132,14 +132,7 @@ export async function* generatedBatches(g: Generator, seg: Segmenter, seed: numb
     } finally {
       r.images.dispose();
     }
-    const full = seg.segment(pixels, n, S, S);
-    let labels = full;
-    if (lh !== S || lw !== S) {
-      labels = new Uint16Array(n * planes * lh * lw);
-      for (let i = 0; i < n; i++) {
-        downsampleLabels(full.subarray(i * planes * S * S, (i + 1) * planes * S * S), planes, S, S, lh, lw, labels, i * planes * lh * lw);
-      }
-    }
+    const labels = segmentLabelGrid(seg, pixels, n, S, S, [lh, lw]);
     yield { acts: r.taps[input.layer] as tf.Tensor4D, labels, indices: idx, ids: idx.map(sampleId) };
   }
 }

@@ -60,10 +60,11 @@ export interface ProbeSet {
   load(index: number, onSkip?: (id: string, reason: string) => void): Promise<ProbeItem | null>;
   /**
    * When label maps come from a model rather than from files (a segmenter): the labels of a whole batch of
-   * pixel-space images `[count, H, W, 3]`, as `[count, labelPlanes, H, W]`. {@link probeBatches} then reads items
-   * with `loadUnlabelled` and labels each batch at once.
+   * pixel-space images `[count, H, W, 3]` at `labelSize`, as `[count, labelPlanes, labelSize]` — each cell the label
+   * of the pixel at its centre, as {@link downsampleLabels} keeps. {@link probeBatches} then reads items with
+   * `loadUnlabelled` and labels each batch at once.
    */
-  labelBatch?(images: Float32Array, count: number): Uint16Array;
+  labelBatch?(images: Float32Array, count: number, labelSize: readonly [number, number]): Uint16Array;
   /** Loads an item without computing its label maps (with `labelBatch`). */
   loadUnlabelled?(index: number, onSkip?: (id: string, reason: string) => void): Promise<ProbeItem | null>;
   /** The segmenter that labels the images, when one does. */
@@ -197,11 +198,11 @@ export async function* probeBatches(probe: ProbeSet, options: ProbeBatchOptions 
       downsampleLabels(it.labels, planes, sh, sw, lh, lw, labels, b * planes * lh * lw);
     });
     if (labelBatch && n > 0) {
-      const full = labelBatch(images, n);
-      if (full.length !== n * planes * H * W) {
-        throw new UnitAttackError('UA_INTERNAL', `the label source of '${probe.spec}' gave ${full.length} values for ${n}×${planes}×${H}×${W}`);
+      const grid = labelBatch(images, n, [lh, lw]);
+      if (grid.length !== n * planes * lh * lw) {
+        throw new UnitAttackError('UA_INTERNAL', `the label source of '${probe.spec}' gave ${grid.length} values for ${n}×${planes}×${lh}×${lw}`);
       }
-      for (let b = 0; b < n; b++) downsampleLabels(full.subarray(b * planes * H * W, (b + 1) * planes * H * W), planes, H, W, lh, lw, labels, b * planes * lh * lw);
+      labels.set(grid);
     }
     return {
       images, labels, ids: items.map((it) => it.id), indices: items.map((it) => it.index), count: n,

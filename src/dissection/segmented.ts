@@ -14,7 +14,7 @@ import { imageSize } from '../data/codec.js';
 import { IMAGE_EXTENSIONS, readImageRgb, type FitPolicy } from '../data/images.js';
 import { UnitAttackError, inputError, usageError } from '../errors.js';
 import { loadSegmenter, type Segmenter } from '../segment/segmenter.js';
-import { LABEL_SUFFIX, openProbe, registerProbeKind, type OpenProbeOptions, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
+import { LABEL_SUFFIX, downsampleLabels, openProbe, registerProbeKind, type OpenProbeOptions, type ProbeItem, type ProbeKind, type ProbeSet } from './probe.js';
 
 export const SEGMENTED_PREFIX = 'segmented:';
 
@@ -123,6 +123,22 @@ export async function openImageFolder(dir: string, options: ImageFolderOptions):
 }
 
 /**
+ * The label maps of `count` pixel-space images `[count, H, W, 3]` at `labelSize` (`[count, planes, …labelSize]`): the
+ * segmenter's own {@link Segmenter.segmentGrid} when it has one (the same labels, faster), else its full label maps
+ * sampled as {@link downsampleLabels} does.
+ */
+export function segmentLabelGrid(segmenter: Segmenter, images: Float32Array, count: number, H: number, W: number, labelSize: readonly [number, number]): Uint16Array {
+  const [lh, lw] = labelSize;
+  if (segmenter.segmentGrid) return segmenter.segmentGrid(images, count, H, W, lh, lw);
+  const full = segmenter.segment(images, count, H, W);
+  if (lh === H && lw === W) return full;
+  const planes = segmenter.categories.length;
+  const out = new Uint16Array(count * planes * lh * lw);
+  for (let b = 0; b < count; b++) downsampleLabels(full.subarray(b * planes * H * W, (b + 1) * planes * H * W), planes, H, W, lh, lw, out, b * planes * lh * lw);
+  return out;
+}
+
+/**
  * `probe` with label maps from `segmenter`: the same images, and per image one label plane per segmenter category.
  * The signature includes the segmenter's fingerprint, so cached atlases follow the segmenter.
  */
@@ -149,8 +165,8 @@ export function withSegmenter(probe: ProbeSet, segmenter: Segmenter, segmenterSp
       const labels = segmenter.segment(pixels, 1, H, W);
       return { index: item.index, id: item.id, image: item.image, labels, ...(item.className !== undefined ? { className: item.className } : {}) };
     },
-    labelBatch(images, count) {
-      return segmenter.segment(images, count, H, W);
+    labelBatch(images, count, labelSize) {
+      return segmentLabelGrid(segmenter, images, count, H, W, labelSize);
     },
     loadUnlabelled: (index, onSkip) => probe.load(index, onSkip),
   };

@@ -68,6 +68,14 @@ export interface Segmenter {
    * width]` concept ids (0 = none of that category).
    */
   segment(images: Float32Array, count: number, height: number, width: number): Uint16Array;
+  /**
+   * The label maps of {@link segment} at a coarser grid only, `[count, categories, gridHeight, gridWidth]`: each grid
+   * cell takes the label of the pixel at its centre (what dissection's `downsampleLabels` keeps), and equals it.
+   * When the model ends in a bilinear ×2 upsampling and every sampled pixel falls on a pixel of the layer before it,
+   * only that layer runs and is read at those pixels (the upsampling gives exactly its value there); else the full
+   * label maps are computed and sampled.
+   */
+  segmentGrid?(images: Float32Array, count: number, height: number, width: number, gridHeight: number, gridWidth: number): Uint16Array;
   /** The size the model will actually run at for an input of this size (equal to it when no resize is needed). */
   runSize(height: number, width: number): [number, number];
   dispose(): void;
@@ -88,6 +96,11 @@ export interface FromSegmenterModelOptions {
   inputSize?: readonly [number, number];
   name?: string;
   fingerprint?: string;
+}
+
+/** The pixel at the centre of each of `cells` equal cells along a side of `size` pixels (as `downsampleLabels`). */
+function centres(size: number, cells: number): Int32Array {
+  return Int32Array.from({ length: cells }, (_, i) => Math.min(size - 1, Math.floor(((i + 0.5) * size) / cells)));
 }
 
 type Runnable = { kind: 'layers'; model: tf.LayersModel } | { kind: 'graph'; model: tf.GraphModel };
@@ -133,28 +146,48 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     }
     return y.shape[1] === H && y.shape[2] === W ? y : tf.image.resizeBilinear(y, [H, W], false, true);
   });
-  return {
-    name: o.name ?? 'segmenter',
-    fingerprint: o.fingerprint ?? 'in-memory',
-    categories, concepts, multiple, ...(fixed ? { inputSize: fixed } : {}),
-    logits,
-    runSize,
-    segment(images, count, height, width) {
-      if (images.length !== count * height * width * 3) {
-        throw new UnitAttackError('UA_INTERNAL', `segment: ${images.length} values is not ${count}×${height}×${width}×3`);
+  const checkPixels = (images: Float32Array, count: number, height: number, width: number): void => {
+    if (images.length !== count * height * width * 3) {
+      throw new UnitAttackError('UA_INTERNAL', `segment: ${images.length} values is not ${count}×${height}×${width}×3`);
+    }
+  };
+  // The model without its last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
+  let head: tf.LayersModel | null | undefined;
+  const beforeUpsampling = (): tf.LayersModel | undefined => {
+    if (head === undefined) {
+      head = null;
+      if (run.kind === 'layers' && run.model.layers.length > 1) {
+        const last = run.model.layers[run.model.layers.length - 1];
+        const cfg = last.getConfig() as { size?: number[]; interpolation?: string };
+        if (last.getClassName() === 'UpSampling2D' && cfg.interpolation === 'bilinear' && cfg.size?.[0] === 2 && cfg.size[1] === 2
+          && run.model.outputs.length === 1 && last.inboundNodes.length === 1) {
+          head = tf.model({ inputs: run.model.inputs, outputs: last.input });
+        }
       }
-      const n = height * width;
-      const out = new Uint16Array(count * categories.length * n);
-      if (count === 0) return out;
-      // One pass over the logits in JS: the first largest channel of each category's slice (tf.argMax's choice on
-      // ties), without slicing the channels into copies — half of the time of segmenting went to that.
-      const y = tf.tidy(() => logits(tf.tensor4d(images, [count, height, width, 3])));
-      const v = y.dataSync();
-      y.dispose();
-      const sizes = categories.map((cat) => cat.concepts.length + 1);
-      for (let b = 0; b < count; b++) {
-        for (let i = 0; i < n; i++) {
-          let off = (b * n + i) * channels;
+    }
+    return head ?? undefined;
+  };
+  /**
+   * One pass over the logits in JS at rows `ys` and columns `xs` of the model's output: the first largest channel of
+   * each category's slice (tf.argMax's choice on ties), without slicing the channels into copies.
+   */
+  const labelsAt = (images: Float32Array, count: number, height: number, width: number, f: (x: tf.Tensor4D) => tf.Tensor4D, ys: Int32Array, xs: Int32Array): Uint16Array => {
+    const n = ys.length * xs.length;
+    const out = new Uint16Array(count * categories.length * n);
+    if (count === 0) return out;
+    const y = tf.tidy(() => f(tf.tensor4d(images, [count, height, width, 3])));
+    const [, oh, ow] = y.shape;
+    const v = y.dataSync();
+    y.dispose();
+    if (ys.some((r) => r >= oh) || xs.some((c) => c >= ow)) {
+      throw new UnitAttackError('UA_INTERNAL', `segment: logits of ${oh}×${ow} cannot be read at the rows and columns asked for`);
+    }
+    const sizes = categories.map((cat) => cat.concepts.length + 1);
+    for (let b = 0; b < count; b++) {
+      for (let r = 0; r < ys.length; r++) {
+        for (let c = 0; c < xs.length; c++) {
+          const i = r * xs.length + c;
+          let off = ((b * oh + ys[r]) * ow + xs[c]) * channels;
           for (let k = 0; k < sizes.length; k++) {
             const d = sizes[k];
             let best = 0;
@@ -165,7 +198,32 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
           }
         }
       }
-      return out;
+    }
+    return out;
+  };
+  return {
+    name: o.name ?? 'segmenter',
+    fingerprint: o.fingerprint ?? 'in-memory',
+    categories, concepts, multiple, ...(fixed ? { inputSize: fixed } : {}),
+    logits,
+    runSize,
+    segment(images, count, height, width) {
+      checkPixels(images, count, height, width);
+      const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
+      return labelsAt(images, count, height, width, logits, all(height), all(width));
+    },
+    segmentGrid(images, count, height, width, gh, gw) {
+      checkPixels(images, count, height, width);
+      const ys = centres(height, gh); const xs = centres(width, gw);
+      const [rh, rw] = runSize(height, width);
+      const head = rh === height && rw === width ? beforeUpsampling() : undefined;
+      if (head && ys.every((y) => y % 2 === 0) && xs.every((x) => x % 2 === 0)) {
+        // The bilinear ×2 upsampling (no corner alignment, no half-pixel centres) reads pixel 2i of its output from
+        // pixel i of its input with weight 1: the same logits, without computing the other three quarters.
+        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => head.predict(applyPreprocessing(x, pre)) as tf.Tensor4D);
+        return labelsAt(images, count, height, width, headLogits, ys.map((y) => y / 2), xs.map((x) => x / 2));
+      }
+      return labelsAt(images, count, height, width, logits, ys, xs);
     },
     dispose() { run.model.dispose(); },
   };

@@ -77,6 +77,33 @@ describe('builtin:scenes-segmenter', () => {
     expect(new Set(maps).size).toBeGreaterThan(3);
   });
 
+  it('segmentGrid gives the full label maps\' labels at each cell\'s centre, computing only the layer before the upsampling where it can', async () => {
+    for (const [size, grid, fast] of [[96, 24, true], [64, 16, true], [64, 32, false], [96, 25, false]] as const) {
+      const count = 3;
+      const n = size * size;
+      const images = new Float32Array(count * n * 3);
+      for (let i = 0; i < count; i++) {
+        const s = renderScene({ cls: ['ski_resort', 'bedroom', 'street'][i], seed: sceneSeed(616161, i), size });
+        for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
+      }
+      const full = seg.segment(images, count, size, size);
+      const K = seg.categories.length;
+      // Independently: the centre pixel of each cell, read from the full maps.
+      const centre = (i: number, cells: number): number => Math.min(size - 1, Math.floor(((i + 0.5) * size) / cells));
+      const expected = new Uint16Array(count * K * grid * grid);
+      for (let b = 0; b < count; b++) for (let k = 0; k < K; k++) for (let y = 0; y < grid; y++) for (let x = 0; x < grid; x++) {
+        expected[((b * K + k) * grid + y) * grid + x] = full[(b * K + k) * n + centre(y, grid) * size + centre(x, grid)];
+      }
+      const before = tf.memory().numTensors;
+      let got: Uint16Array | undefined;
+      const profile = await tf.profile(() => { got = seg.segmentGrid!(images, count, size, size, grid, grid); });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(Array.from(got!), `${size} → ${grid}`).toEqual(Array.from(expected));
+      // The fast path never runs the final upsampling.
+      expect(profile.kernelNames.includes('ResizeBilinear'), `${size} → ${grid}`).toBe(!fast);
+    }
+  });
+
   it('labels rendered scenes close to their exact masks, at the classifier size and at the generator size', () => {
     const before = tf.memory().numTensors;
     for (const size of [96, 64]) {
