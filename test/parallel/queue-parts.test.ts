@@ -2,8 +2,9 @@
  * `attack --queue` and `run --queue` through BullMQ on a real Redis (Debian's redis-server on a loopback port, data in
  * a temporary folder) with two real worker processes (`bin/unit-attack.js worker`): the queued attack's output equals
  * the inline run's (result.json but for its timing fields, every picture byte for byte), the queued scenario run's
- * results equal the inline run's, every part is computed once, a part that fails on bad input fails once, and a
- * finished run leaves no job or stored keys behind.
+ * results equal the inline run's, every part is computed once (also when a worker is killed mid-part, and when a
+ * coordinator is killed and started again), a part that fails on bad input fails once, and a finished run leaves no
+ * job or stored keys behind.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -126,8 +127,8 @@ describe.skipIf(!HAVE_REDIS)('attack --queue and run --queue on BullMQ and Redis
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const ATTACK = (): string[] => ['attack', '--model', MODEL, '--images', images, '--seed', '3', '--suppress-units', '0', '--excite-units', '1',
-    '--target', 'green', '--eps', '6/255', '--steps', '3', '--heatmaps', '3', '--quiet'];
+  const ATTACK = (steps = 3): string[] => ['attack', '--model', MODEL, '--images', images, '--seed', '3', '--suppress-units', '0', '--excite-units', '1',
+    '--target', 'green', '--eps', '6/255', '--steps', String(steps), '--heatmaps', '3', '--quiet'];
 
   it('attack --queue with two worker processes writes what the inline attack writes, and leaves no run keys', async () => {
     const inline = path.join(dir, 'attack-inline');
@@ -148,6 +149,46 @@ describe.skipIf(!HAVE_REDIS)('attack --queue and run --queue on BullMQ and Redis
     }
     expect(await runKeys()).toEqual([]);
   }, 180_000);
+
+  it('a worker killed mid-part (kill -9): another worker computes the part, each part counted once, the output unchanged', async () => {
+    // Enough steps that a part lasts long enough to be killed in.
+    const slow = ATTACK(150);
+    const inline = path.join(dir, 'killed-inline');
+    expect((await cli([...slow, '--workers', '1', '--out', inline])).code).toBe(0);
+    const first = startWorker();
+    const io = captureIO();
+    const run = main(['--backend', 'cpu', ...slow, '--queue', `redis://127.0.0.1:${port}`, '--parts', '2', '--out', path.join(dir, 'killed')], io);
+    for (let i = 0; i < 2400 && !first.log.some((l) => l.startsWith('started attack-part')); i++) await new Promise((r) => setTimeout(r, 25));
+    first.kill('SIGKILL');
+    const second = startWorker();
+    expect(await run, io.stderr.join('\n')).toBe(0);
+    expect(done([first], 'attack-part')).toBe(0);
+    expect(done([second], 'attack-part')).toBe(2);
+    const result = async (d: string): Promise<unknown> => withoutTiming(JSON.parse(await fs.readFile(path.join(d, 'result.json'), 'utf8')));
+    expect(await result(path.join(dir, 'killed'))).toEqual(await result(inline));
+    expect(await runKeys()).toEqual([]);
+  }, 240_000);
+
+  it('a coordinator stopped and started again reuses the parts done: nothing is attacked twice', async () => {
+    const args = [...ATTACK(), '--queue', `redis://127.0.0.1:${port}`, '--parts', '2'];
+    // The first coordinator, a process of its own, enqueues and is killed before any worker runs.
+    const coordinator = spawn(process.execPath, [BIN, '--backend', 'cpu', ...args, '--out', path.join(dir, 'stopped')], { stdio: 'ignore' });
+    for (let i = 0; i < 2400 && (await runKeys()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect((await runKeys()).length).toBeGreaterThan(0);
+    coordinator.kill('SIGKILL');
+    const w = startWorker();
+    for (let i = 0; i < 2400 && done([w], 'part-merge') === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(done([w], 'attack-part')).toBe(2);
+    // The same command again: the run's jobs are done, so it only merges.
+    const again = await cli([...args, '--out', path.join(dir, 'resumed')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(done([w], 'attack-part')).toBe(2);
+    const inline = path.join(dir, 'resumed-inline');
+    expect((await cli([...ATTACK(), '--workers', '1', '--out', inline])).code).toBe(0);
+    const result = async (d: string): Promise<unknown> => withoutTiming(JSON.parse(await fs.readFile(path.join(d, 'result.json'), 'utf8')));
+    expect(await result(path.join(dir, 'resumed'))).toEqual(await result(inline));
+    expect(await runKeys()).toEqual([]);
+  }, 240_000);
 
   it('a part that fails on bad input fails once, not retried, and the coordinator exits 2 naming it', async () => {
     // An image that changes between the coordinator's reading and the worker's: the worker attacks another run (its
