@@ -101,6 +101,8 @@ const CASES: Record<string, string[]> = {
   'unit attack with its random control': ['--suppress-units', '0', '--excite-units', '1', '--target', 'green', '--eps', '6/255', '--steps', '3'],
   'square (random search)': ['--attack', 'square', '--eps', '4/255', '--queries', '15', '--no-checks'],
   'a pgd robustness curve': ['--attack', 'pgd', '--eps', '0,2/255,6/255', '--steps', '3', '--label', 'red'],
+  'cw (binary search per image)': ['--attack', 'cw', '--eps', '0.5', '--steps', '4', '--no-checks'],
+  'fab (minimal norm, per image)': ['--attack', 'fab', '--eps', '8/255', '--steps', '3', '--no-checks'],
 };
 
 const wholeRuns = new Map<string, string>();

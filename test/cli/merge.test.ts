@@ -68,6 +68,6 @@ describe('unit-attack dissect --shard and merge', () => {
 
     io = captureIO();
     expect(await main(['merge', dir, '--out', path.join(dir, 'm3'), '--quiet'], io)).toBe(2);
-    expect(io.stderr.join('\n')).toMatch(/holds dissect\.json or run-part\.json, the settings of a part/);
+    expect(io.stderr.join('\n')).toMatch(/holds dissect\.json, attack-part\.json or run-part\.json, the settings of a part/);
   }, 240_000);
 });
