@@ -236,14 +236,29 @@ describe('unit-attack attack --shard i/N and merge', () => {
     await refused([parts[0], images], /holds no attack-part\.json/);
   }, 300_000);
 
-  it('rejects a bad --shard with a usage error naming it', async () => {
+  it('rejects a bad --shard, --parts, --queue or --store with a usage error naming it (attack and run)', async () => {
     for (const spec of ['3/2', '0/0', '2/2', 'a/b']) {
       const r = await cli([...common(), '--attack', 'fgsm', '--shard', spec, '--out', path.join(dir, `bad-${runs++}`)]);
       expect(r.code, spec).toBe(2);
       expect(r.stderr, spec).toMatch(/--shard must be i\/N with 0 ≤ i < N/);
     }
-    const r = await cli([...common(), '--attack', 'fgsm', '--parts', '3', '--out', path.join(dir, `bad-${runs++}`)]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--parts applies to a run on a queue/);
+    const bad: Array<[string[], RegExp]> = [
+      [['--parts', '3'], /--parts applies to a run on a queue/],
+      [['--queue', 'http://localhost:6379'], /--queue must be a Redis URL \(redis:\/\/ or rediss:\/\/\)/],
+      [['--queue', 'redis://localhost:6379', '--shard', '0/2'], /--queue and --shard both split the work/],
+      [['--queue', 'redis://localhost:6379', '--parts', '0'], /--parts must be a whole number ≥ 1/],
+      [['--store', '/tmp/x'], /--store applies to a run on a queue/],
+    ];
+    for (const [args, re] of bad) {
+      const r = await cli([...common(), '--attack', 'fgsm', ...args, '--out', path.join(dir, `bad-${runs++}`)]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
+    const scenario = path.join(root, 'scenarios');
+    for (const [args, re] of [[['--parts', '2'], /--parts applies to a run on a queue/], [['--queue', 'ftp://x'], /--queue must be a Redis URL/]] as Array<[string[], RegExp]>) {
+      const r = await cli(['run', scenario, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
   });
 });

@@ -210,6 +210,17 @@ describe.skipIf(!HAVE_REDIS)('attack --queue and run --queue on BullMQ and Redis
     expect(w.log.some((l) => l.includes('will be tried again'))).toBe(false);
   }, 120_000);
 
+  it('a Redis that cannot be reached: exit 2 within 10 s naming the URL, for attack and run', async () => {
+    const nobody = await freePort();
+    for (const args of [[...ATTACK(), '--out', path.join(dir, 'unreachable')], ['--quiet', 'run', path.join(ROOT, 'scenarios')]]) {
+      const t0 = Date.now();
+      const r = await cli([...args, '--queue', `redis://127.0.0.1:${nobody}`]);
+      expect(r.code, args[0]).toBe(2);
+      expect(r.stderr).toContain(`cannot reach the queue's Redis at redis://127.0.0.1:${nobody}`);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    }
+  }, 60_000);
+
   it('run --queue with two worker processes gives the results, JUnit suites and exit code of the inline run', async () => {
     const scenarios = path.join(dir, 'scenarios');
     await fs.mkdir(scenarios);
