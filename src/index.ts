@@ -44,6 +44,7 @@ export {
   type AblationCurve, type AblationOptions, type OpenProbeOptions, type ProbeSet, type ProbeKind, type ProbeBatch,
   type ProbeItem, type ProbeConcept, type ImageFolderOptions, type ShardPart, type DissectShardsResult, type DissectionPlan,
 } from './dissection/index.js';
+export { startPool, withPool, type StartPoolOptions, type WorkerPool } from './parallel/index.js';
 export {
   runDissectionOnQueue, startQueueWorker,
   type QueuedDissection, type QueuedShards, type QueueWorker, type QueueWorkerOptions, type QueueWorkerEvent,

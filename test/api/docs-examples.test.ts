@@ -68,5 +68,6 @@ describe('the examples in the docs', () => {
     const { stdout, blocks } = await runBlocks('docs/api.md');
     expect(blocks).toBeGreaterThanOrEqual(6);
     expect(stdout).toContain(`[block ${blocks} done]`);
+    expect(stdout).toContain('the same adversarial images on 2 threads: true');
   }, 300_000);
 });

@@ -17,10 +17,10 @@ const PUBLIC_NAMES = [
   'parseEpsilon', 'parseScenario', 'pgd', 'psnr', 'readBrodenDataset', 'readImageRgb', 'readResults',
   'registerAttack', 'registerObjective', 'registerProbeKind', 'renderScene', 'renderScenes', 'robustAccuracy',
   'robustnessCurve', 'runAttack', 'runDissectionOnQueue', 'runScenario', 'runScenarioFiles', 'runScenarios', 'sampleScenes', 'saveAtlas',
-  'saveGenerator', 'saveLayersModel', 'savePng', 'scenarioJsonSchema', 'square', 'ssim', 'stackImages', 'startQueueWorker',
+  'saveGenerator', 'saveLayersModel', 'savePng', 'scenarioJsonSchema', 'square', 'ssim', 'stackImages', 'startPool', 'startQueueWorker',
   'targetedSuccess', 'tensorToRgb', 'terminalReport', 'trainScenesModel', 'trainSegmenter', 'unitAttack',
   'unitAttackCurve', 'unitEffect', 'unitsForClass', 'unitsForConcepts', 'untargetedSuccess', 'untrainedGenerator', 'wilsonInterval',
-  'withSegmenter', 'writeAtlasReport', 'writeAttackReport', 'writeBrodenDataset', 'writeCurve', 'writeReports',
+  'withPool', 'withSegmenter', 'writeAtlasReport', 'writeAttackReport', 'writeBrodenDataset', 'writeCurve', 'writeReports',
 ];
 
 describe('the package root export', () => {
