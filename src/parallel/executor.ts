@@ -178,6 +178,14 @@ export interface WorkerPool extends Executor {
   readonly classifier: Classifier;
 }
 
+/** Runs every task, waits for all, and returns the answers in order or throws the first failure in task order. */
+async function mapSettled<O>(list: readonly PoolTask[], run: (t: PoolTask) => Promise<O>): Promise<O[]> {
+  const settled = await Promise.allSettled(list.map(run));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<O>).value);
+}
+
 interface Queued { task: PoolTask; resolve: (v: unknown) => void; reject: (e: Error) => void }
 
 interface Slot {
@@ -219,11 +227,8 @@ export class ThreadPool implements Executor {
     }) as Promise<O>;
   }
 
-  async map<O>(list: readonly PoolTask[]): Promise<O[]> {
-    const settled = await Promise.allSettled(list.map((t) => this.run<O>(t)));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.map((s) => (s as PromiseFulfilledResult<O>).value);
+  map<O>(list: readonly PoolTask[]): Promise<O[]> {
+    return mapSettled(list, (t) => this.run<O>(t));
   }
 
   async close(): Promise<void> {
@@ -313,11 +318,8 @@ export class InlineExecutor implements Executor {
     return out;
   }
 
-  async map<O>(list: readonly PoolTask[]): Promise<O[]> {
-    const settled = await Promise.allSettled(list.map((t) => this.run<O>(t)));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.map((s) => (s as PromiseFulfilledResult<O>).value);
+  map<O>(list: readonly PoolTask[]): Promise<O[]> {
+    return mapSettled(list, (t) => this.run<O>(t));
   }
 
   async close(): Promise<void> {
