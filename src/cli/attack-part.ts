@@ -45,6 +45,8 @@ export interface AttackPart {
   args: Record<string, unknown>;
   /** The command line of the whole run (this part's, without `--shard`). */
   command: string;
+  /** Its arguments (the merge puts its own `--out` in). */
+  commandArgs: string[];
   /** This part's images: `[from, to)` of `total`. */
   images: { from: number; to: number; total: number };
   /** The recorded attack results. */
@@ -73,17 +75,28 @@ interface PartContext<I extends PartInputs> {
 
 const sha256 = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
-/** The command line without the options that split the run (`--shard`, `--queue`, `--store`, `--parts`). */
-export function wholeCommandLine(args: readonly string[] = process.argv.slice(2)): string {
-  const out: string[] = [];
+/**
+ * The command's arguments without the options that split the run (`--shard`, `--queue`, `--store`, `--parts`), and
+ * with `--out` set to `out` when given: the command line of the whole run.
+ */
+export function wholeCommandArgs(args: readonly string[] = process.argv.slice(2), out?: string): string[] {
+  const kept: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    const name = /^--(shard|queue|store|parts)(=|$)/.exec(a);
-    if (name) { if (name[2] === '') i++; continue; }
-    out.push(a);
+    const split = /^--(shard|queue|store|parts)(=|$)/.exec(a);
+    if (split) { if (split[2] === '') i++; continue; }
+    const o = /^--out(=|$)/.exec(a);
+    if (o && out !== undefined) {
+      kept.push(o[1] === '' ? '--out' : `--out=${out}`);
+      if (o[1] === '') { kept.push(out); i++; }
+      continue;
+    }
+    kept.push(a);
   }
-  return ['unit-attack', ...out].join(' ');
+  return kept;
 }
+
+export const wholeCommandLine = (args?: readonly string[], out?: string): string => ['unit-attack', ...wholeCommandArgs(args, out)].join(' ');
 
 async function fileHash(file: string): Promise<string> {
   try {
@@ -194,7 +207,7 @@ export async function attackInParts<I extends PartInputs>(c: PartContext<I>, att
   const bytes = encodeRecords(records);
   await writeAtomic(path.join(out, ATTACK_PART_DATA), bytes);
   const file: AttackPart = {
-    format: FORMAT, version: 1, part: index, of, run, settings, args, command: c.argv.commandLine as string,
+    format: FORMAT, version: 1, part: index, of, run, settings, args, command: c.argv.commandLine as string, commandArgs: wholeCommandArgs(),
     images: { from, to, total }, data: { file: ATTACK_PART_DATA, sha256: sha256(bytes), bytes: bytes.byteLength, records: records.length },
   };
   await writeJsonAtomic(path.join(out, ATTACK_PART_FILE), file);
@@ -277,6 +290,9 @@ export async function readAttackParts(dirs: readonly string[]): Promise<{ first:
  * attacks answered from the parts, writing to `--out` what a one-process run writes.
  */
 export async function mergeAttackCommand(argv: GlobalArgs, io: CliIO, attackCommand: CommandSpec): Promise<number> {
+  if (argv.baseline !== undefined || argv.tolerance !== undefined) {
+    throw usageError('--baseline and --tolerance compare scenario runs; an attack\'s merge has nothing to compare them with', { path: '--baseline', hint: 'drop them' });
+  }
   const { first, parts } = await readAttackParts(argv.dirs as string[]);
   return mergeAttackParts(argv, io, attackCommand, first.part, parts.map((p) => p.records));
 }
@@ -284,7 +300,8 @@ export async function mergeAttackCommand(argv: GlobalArgs, io: CliIO, attackComm
 async function mergeAttackParts(argv: GlobalArgs, io: CliIO, attackCommand: CommandSpec, first: AttackPart, records: AttackRecord[][]): Promise<number> {
   const merged: GlobalArgs = {
     ...first.args, _: ['attack'], backend: (first.args.backend as GlobalArgs['backend'] | undefined) ?? argv.backend, debug: argv.debug, quiet: argv.quiet,
-    out: argv.out, force: argv.force ?? false, json: argv.json ?? false, workers: 1, commandLine: first.command,
+    out: argv.out, force: argv.force ?? false, json: argv.json ?? false, workers: 1,
+    commandLine: Array.isArray(first.commandArgs) ? wholeCommandLine(first.commandArgs, argv.out as string) : first.command,
   };
   return replaying.run({ settings: first.settings, records, of: first.of }, () => attackCommand.run(merged, io));
 }

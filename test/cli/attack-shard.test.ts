@@ -16,6 +16,7 @@ import type { CliIO } from '../../src/cli/command.js';
 import { stripAnsi } from '../../src/cli/format.js';
 import { main } from '../../src/cli/main.js';
 import { decodeRecords, encodeRecords } from '../../src/attacks/parts.js';
+import { wholeCommandArgs } from '../../src/cli/attack-part.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const model = path.join(root, 'test/fixtures/scenarios/models/colour');
@@ -235,6 +236,12 @@ describe('unit-attack attack --shard i/N and merge', () => {
     // A folder that is not a part at all, beside attack parts.
     await refused([parts[0], images], /holds no attack-part\.json/);
   }, 300_000);
+
+  it('records the command line of the whole run: without --shard/--queue/--store/--parts, with the merge\'s --out', () => {
+    expect(wholeCommandArgs(['attack', '--images', 'd', '--shard', '1/3', '--out', 'p1', '--seed', '2'], 'out')).toEqual(['attack', '--images', 'd', '--out', 'out', '--seed', '2']);
+    expect(wholeCommandArgs(['attack', '--shard=1/3', '--out=p1', '--eps', '4/255'], 'o')).toEqual(['attack', '--out=o', '--eps', '4/255']);
+    expect(wholeCommandArgs(['attack', '--queue', 'redis://h:1', '--store', 's', '--parts', '4', '--out', 'o'])).toEqual(['attack', '--out', 'o']);
+  });
 
   it('rejects a bad --shard, --parts, --queue or --store with a usage error naming it (attack and run)', async () => {
     for (const spec of ['3/2', '0/0', '2/2', 'a/b']) {
