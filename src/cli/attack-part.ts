@@ -116,6 +116,8 @@ async function settingsOf<I extends PartInputs>(c: PartContext<I>): Promise<{ se
     args[k] = argv[k];
     if (!PATHS.has(k)) options[k] = argv[k];
   }
+  // A probe folder is named by its absolute path, as queue workers are given it.
+  if (typeof options.probe === 'string') options.probe = specForWorkers(options.probe);
   const pixels = await input.x.data() as Float32Array;
   const h = createHash('sha256');
   h.update(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
