@@ -180,10 +180,60 @@ export function mergeResults(parts: AttackResultData[], shape: readonly number[]
     queries: cat((p) => p.queries, (k) => new Int32Array(k)),
     norm: first.norm, epsilon: first.epsilon, ...(first.minPsnr !== undefined ? { minPsnr: first.minPsnr } : {}),
     goal: first.goal, objectiveName: first.objectiveName, seed: first.seed, backend: first.backend, tfjsVersion: first.tfjsVersion,
-    warnings: [...new Set(parts.flatMap((p) => p.warnings))],
+    warnings: mergeWarnings(parts),
   };
   if (details) result.details = details;
   return result;
+}
+
+/** The first-gradient check's message (`checkFirstGradient`): counts and image indices of one batch. */
+const GRADIENT = /^(.+?): the input gradient is (NaN|zero) for (\d+) of (\d+) images \((images? [^)]*)\); ([\s\S]*)$/;
+const SATURATED = /^the softmax is saturated on (\d+) of them ([\s\S]*)$/;
+
+/**
+ * The parts' warnings as one batch would have them: each message once, in the order first seen, and the messages of
+ * the first-gradient check — which count images and name them by their place in the batch — added up over the
+ * parts, with the images named by their place in the whole. When a part has such a message more than once, the
+ * messages stay as they are.
+ */
+function mergeWarnings(parts: readonly AttackResultData[]): string[] {
+  const parsed = parts.map((p) => p.warnings.map((w) => GRADIENT.exec(w)));
+  const kinds = new Map<string, Array<{ part: number; m: RegExpExecArray }>>();
+  for (const [i, list] of parsed.entries()) {
+    for (const m of list) if (m) { const k = `${m[1]}\u0000${m[2]}`; kinds.set(k, [...(kinds.get(k) ?? []), { part: i, m }]); }
+  }
+  const combined = new Map<string, string>();
+  for (const [k, found] of kinds) {
+    if (new Set(found.map((f) => f.part)).size !== found.length) continue;
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of parts) { offsets.push(at); at += p.predictions.length; }
+    let count = 0; let total = 0; let saturated = 0; let satText: string | undefined; let cause: string | undefined;
+    const images: number[] = [];
+    const by = new Map(found.map((f) => [f.part, f.m]));
+    for (const [i, p] of parts.entries()) {
+      const m = by.get(i);
+      if (!m) { total += p.predictions.length; continue; }
+      count += Number(m[3]); total += Number(m[4]);
+      images.push(...(m[5].match(/\d+/g) ?? []).map((d) => Number(d) + offsets[i]));
+      const sat = SATURATED.exec(m[6]);
+      if (sat) { saturated += Number(sat[1]); satText = sat[2]; } else cause ??= m[6];
+    }
+    const [attack, kind] = k.split('\u0000');
+    const sample = `image${count > 1 ? 's' : ''} ${images.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`;
+    const why = saturated > 0 ? `the softmax is saturated on ${saturated} of them ${satText ?? ''}` : (cause ?? '');
+    combined.set(k, `${attack}: the input gradient is ${kind} for ${count} of ${total} images (${sample}); ${why}`);
+  }
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const [i, p] of parts.entries()) {
+    for (const [j, w] of p.warnings.entries()) {
+      const m = parsed[i][j];
+      const text = m ? combined.get(`${m[1]}\u0000${m[2]}`) ?? w : w;
+      if (!seen.has(text)) { seen.add(text); out.push(text); }
+    }
+  }
+  return out;
 }
 
 /**

@@ -15,7 +15,7 @@ import * as tf from '../../src/tf.js';
 import type { CliIO } from '../../src/cli/command.js';
 import { stripAnsi } from '../../src/cli/format.js';
 import { main } from '../../src/cli/main.js';
-import { decodeRecords, encodeRecords } from '../../src/attacks/parts.js';
+import { decodeRecords, encodeRecords, mergeResults, type AttackResultData } from '../../src/attacks/parts.js';
 import { wholeCommandArgs } from '../../src/cli/attack-part.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -236,6 +236,22 @@ describe('unit-attack attack --shard i/N and merge', () => {
     // A folder that is not a part at all, beside attack parts.
     await refused([parts[0], images], /holds no attack-part\.json/);
   }, 300_000);
+
+  it('adds up the first-gradient warnings of the parts as one batch would word them', () => {
+    const part = (n: number, warnings: string[]): AttackResultData => ({
+      attack: 'pgd', adversarial: new Float32Array(n * 3), success: new Array<boolean>(n).fill(false), predictions: new Int32Array(n), cleanPredictions: new Int32Array(n),
+      objective: new Float32Array(n), steps: new Int32Array(n), queries: new Int32Array(n), norm: 'linf', epsilon: 4 / 255, goal: 'untargeted',
+      objectiveName: 'ce', seed: 1, backend: 'cpu', tfjsVersion: '4.22.0', warnings,
+    });
+    const sat = (k: number, m: number, imgs: string): string => `pgd: the input gradient is zero for ${k} of ${m} images (${imgs}); the softmax is saturated on ${k} of them (top probability rounds to 1 in float32), so the cross-entropy gradient underflows`;
+    const r = mergeResults([
+      part(4, ['a warning', sat(2, 4, 'images 1, 3')]),
+      part(3, []),
+      part(5, ['a warning', sat(5, 5, 'images 0, 1, 2, 3, 4'), 'another']),
+    ], [12, 1, 1, 3]);
+    expect(r.warnings).toEqual(['a warning', sat(7, 12, 'images 1, 3, 7, 8, 9, …'), 'another']);
+    r.adversarial.dispose();
+  });
 
   it('records the command line of the whole run: without --shard/--queue/--store/--parts, with the merge\'s --out', () => {
     expect(wholeCommandArgs(['attack', '--images', 'd', '--shard', '1/3', '--out', 'p1', '--seed', '2'], 'out')).toEqual(['attack', '--images', 'd', '--out', 'out', '--seed', '2']);
