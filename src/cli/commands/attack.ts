@@ -137,7 +137,7 @@ export const attackCommand: CommandSpec = {
     workers: workersOption,
     shard: { type: 'string', describe: 'attack part i of N of the images (e.g. 0/4, or $JOB_COMPLETION_INDEX/4), a contiguous block in their order; then `unit-attack merge` the parts\' folders into the whole run\'s output' },
     queue: { ...queueOption, describe: 'redis://HOST:PORT[/DB]: attack the images in parts on queue workers (`unit-attack worker --queue URL` on any machines) and merge them here' },
-    store: storeOption,
+    store: { ...storeOption, describe: 'with --queue: where the parts\' outputs go — redis (binary keys on the queue\'s server; default) or a folder every machine mounts at the same path' },
     parts: { type: 'number', describe: 'with --queue: the number of parts (default: one per 4 images, at most 256)' },
   },
   examples: [

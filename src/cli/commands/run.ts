@@ -95,7 +95,7 @@ export const runCommand: CommandSpec = {
     shard: { type: 'string', describe: 'run part i of N of the scenarios (e.g. 0/4, or $JOB_COMPLETION_INDEX/4; needs --out); then `unit-attack merge` the parts\' folders into one report and exit code' },
     json: { ...jsonOption, describe: 'print results.json on stdout instead of the table (the exit code is the same)' },
     queue: { ...queueOption, describe: 'redis://HOST:PORT[/DB]: run the scenarios in parts on queue workers (`unit-attack worker --queue URL` on any machines) and merge them here' },
-    store: storeOption,
+    store: { ...storeOption, describe: 'with --queue: where the parts\' outputs go — redis (binary keys on the queue\'s server; default) or a folder every machine mounts at the same path' },
     parts: { type: 'number', describe: 'with --queue: the number of parts (default: one per scenario)' },
   },
   examples: [
