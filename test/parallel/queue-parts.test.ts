@@ -150,6 +150,19 @@ describe.skipIf(!HAVE_REDIS)('attack --queue and run --queue on BullMQ and Redis
     expect(await runKeys()).toEqual([]);
   }, 180_000);
 
+  it('with --store DIR the parts go to a shared folder and the output is the same', async () => {
+    const inline = path.join(dir, 'store-inline');
+    expect((await cli([...ATTACK(), '--workers', '1', '--out', inline])).code).toBe(0);
+    const w = startWorker();
+    const store = path.join(dir, 'store');
+    const q = await cli([...ATTACK(), '--queue', `redis://127.0.0.1:${port}`, '--store', store, '--parts', '2', '--out', path.join(dir, 'store-queued')]);
+    expect(q.code, q.stderr + w.log.join('\n')).toBe(0);
+    expect((await fs.readdir(store)).filter((n) => n.endsWith('.gz'))).toHaveLength(2);
+    const result = async (d: string): Promise<unknown> => withoutTiming(JSON.parse(await fs.readFile(path.join(d, 'result.json'), 'utf8')));
+    expect(await result(path.join(dir, 'store-queued'))).toEqual(await result(inline));
+    expect(await runKeys()).toEqual([]);
+  }, 120_000);
+
   it('a worker killed mid-part (kill -9): another worker computes the part, each part counted once, the output unchanged', async () => {
     // Enough steps that a part lasts long enough to be killed in.
     const slow = ATTACK(150);
