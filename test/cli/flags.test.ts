@@ -14,12 +14,13 @@ const FIELDS: Array<[CommandSpec, string[]]> = [
   [insertCommand, ['seed', 'layer', 'quantile', 'rankSamples', 'batchSize']],
   [ganQualityCommand, ['seed', 'realSeed', 'tolerance', 'classes', 'batchSize']],
   [trainGanCommand, ['out', 'seed', 'steps', 'checkpointEvery', 'workers', 'latentSize', 'maxSteps', 'maxMinutes', 'learningRate',
-    'discriminatorLearningRate', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay', 'discriminatorWidths']],
+    'discriminatorLearningRate', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay', 'discriminatorWidths', 'batchSize']],
 ];
 
 describe('flagOf', () => {
   it.each(FIELDS.map(([c, fields]) => [c.name, c, fields] as const))('maps the fields of %s to its flags', (_name, command, fields) => {
-    const flags = Object.keys(command.options ?? {}).map((o) => `--${o}`);
+    const aliases = (o: unknown): string[] => { const a = (o as { alias?: string | string[] }).alias; return a === undefined ? [] : [a].flat(); };
+    const flags = Object.entries(command.options ?? {}).flatMap(([o, spec]) => [o, ...aliases(spec)]).map((o) => `--${o}`);
     for (const f of fields) expect(flags, f).toContain(flagOf(f));
   });
 

@@ -56,7 +56,7 @@ export const trainGanCommand: CommandSpec = {
     out: { type: 'string', demandOption: true, describe: 'folder for the generator, checkpoints, samples and model card' },
     seed: { type: 'number', default: 1, describe: 'seed of the initial weights, latents, instance noise and real scenes' },
     steps: { type: 'number', default: 4000, describe: 'training steps (a discriminator and a generator update each); may grow between resumes' },
-    batch: { type: 'number', default: 32, describe: 'real scenes and latents per update' },
+    batch: { type: 'number', default: 32, alias: 'batch-size', describe: 'real scenes and latents per update' },
     'learning-rate': { type: 'number', default: 2e-4, describe: 'Adam learning rate of the generator (β1 0, β2 0.99)' },
     'd-learning-rate': { type: 'number', describe: 'Adam learning rate of the discriminator (default: --learning-rate)' },
     'latent-size': { type: 'number', default: 128, describe: 'length of the latent vector' },
