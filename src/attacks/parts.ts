@@ -23,6 +23,7 @@ import * as tf from '../tf.js';
 import { UnitAttackError, inputError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import { withPool, type WorkerPool } from '../parallel/index.js';
+import { mergeResults, type AttackTaskOutput } from './_internals/sharded.js';
 import { attackNames, getAttack, registerAttack, runAttack, type AttackImpl, type CustomAttackSpec } from './registry.js';
 import type { AttackResult, Labels } from './types.js';
 
@@ -42,8 +43,8 @@ export interface AttackRecord {
   result: AttackResultData;
 }
 
-/** An {@link AttackResult} as plain data (the images as float32). */
-export type AttackResultData = Omit<AttackResult, 'adversarial'> & { adversarial: Float32Array };
+/** An {@link AttackResult} as plain data (the images as float32), as the worker pool's shards answer it. */
+export type AttackResultData = AttackTaskOutput;
 
 interface Context {
   mode: 'record' | 'replay';
@@ -158,109 +159,8 @@ export async function replayAttacks<T>(parts: ReadonlyArray<readonly AttackRecor
   return contexts.run(ctx, work);
 }
 
-/** The results of consecutive blocks of images as one result, as the worker pool merges its shards' results. */
-export function mergeResults(parts: AttackResultData[], shape: readonly number[]): AttackResult {
-  const first = parts[0];
-  if (!first) throw new UnitAttackError('UA_INTERNAL', 'no part results to merge');
-  const cat = <A extends Int32Array | Float32Array>(get: (p: AttackResultData) => A, make: (k: number) => A): A => {
-    const out = make(parts.reduce((s, p) => s + get(p).length, 0));
-    let o = 0;
-    for (const p of parts) { out.set(get(p), o); o += get(p).length; }
-    return out;
-  };
-  const details = mergeDetails(parts.map((p) => p.details), parts.map((p) => p.predictions.length));
-  const result: AttackResult = {
-    attack: first.attack,
-    adversarial: tf.tensor4d(cat((p) => p.adversarial, (k) => new Float32Array(k)), shape as [number, number, number, number]),
-    success: parts.flatMap((p) => p.success),
-    predictions: cat((p) => p.predictions, (k) => new Int32Array(k)),
-    cleanPredictions: cat((p) => p.cleanPredictions, (k) => new Int32Array(k)),
-    objective: cat((p) => p.objective, (k) => new Float32Array(k)),
-    steps: cat((p) => p.steps, (k) => new Int32Array(k)),
-    queries: cat((p) => p.queries, (k) => new Int32Array(k)),
-    norm: first.norm, epsilon: first.epsilon, ...(first.minPsnr !== undefined ? { minPsnr: first.minPsnr } : {}),
-    goal: first.goal, objectiveName: first.objectiveName, seed: first.seed, backend: first.backend, tfjsVersion: first.tfjsVersion,
-    warnings: mergeWarnings(parts),
-  };
-  if (details) result.details = details;
-  return result;
-}
-
-/** The first-gradient check's message (`checkFirstGradient`): counts and image indices of one batch. */
-const GRADIENT = /^(.+?): the input gradient is (NaN|zero) for (\d+) of (\d+) images \((images? [^)]*)\); ([\s\S]*)$/;
-const SATURATED = /^the softmax is saturated on (\d+) of them ([\s\S]*)$/;
-
-/**
- * The parts' warnings as one batch would have them: each message once, in the order first seen, and the messages of
- * the first-gradient check — which count images and name them by their place in the batch — added up over the
- * parts, with the images named by their place in the whole. When a part has such a message more than once, the
- * messages stay as they are.
- */
-function mergeWarnings(parts: readonly AttackResultData[]): string[] {
-  const parsed = parts.map((p) => p.warnings.map((w) => GRADIENT.exec(w)));
-  const kinds = new Map<string, Array<{ part: number; m: RegExpExecArray }>>();
-  for (const [i, list] of parsed.entries()) {
-    for (const m of list) if (m) { const k = `${m[1]}\u0000${m[2]}`; kinds.set(k, [...(kinds.get(k) ?? []), { part: i, m }]); }
-  }
-  const combined = new Map<string, string>();
-  for (const [k, found] of kinds) {
-    if (new Set(found.map((f) => f.part)).size !== found.length) continue;
-    const offsets: number[] = [];
-    let at = 0;
-    for (const p of parts) { offsets.push(at); at += p.predictions.length; }
-    let count = 0; let total = 0; let saturated = 0; let satText: string | undefined; let cause: string | undefined;
-    const images: number[] = [];
-    const by = new Map(found.map((f) => [f.part, f.m]));
-    for (const [i, p] of parts.entries()) {
-      const m = by.get(i);
-      if (!m) { total += p.predictions.length; continue; }
-      count += Number(m[3]); total += Number(m[4]);
-      images.push(...(m[5].match(/\d+/g) ?? []).map((d) => Number(d) + offsets[i]));
-      const sat = SATURATED.exec(m[6]);
-      if (sat) { saturated += Number(sat[1]); satText = sat[2]; } else cause ??= m[6];
-    }
-    const [attack, kind] = k.split('\u0000');
-    const sample = `image${count > 1 ? 's' : ''} ${images.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`;
-    const why = saturated > 0 ? `the softmax is saturated on ${saturated} of them ${satText ?? ''}` : (cause ?? '');
-    combined.set(k, `${attack}: the input gradient is ${kind} for ${count} of ${total} images (${sample}); ${why}`);
-  }
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const [i, p] of parts.entries()) {
-    for (const [j, w] of p.warnings.entries()) {
-      const m = parsed[i][j];
-      const text = m ? combined.get(`${m[1]}\u0000${m[2]}`) ?? w : w;
-      if (!seen.has(text)) { seen.add(text); out.push(text); }
-    }
-  }
-  return out;
-}
-
-/**
- * Details put back together as the worker pool does: per-image arrays concatenated, `imagesPerRestart` /
- * `imagesPerRound` added up round by round, `restartsRun` / `roundsRun` the most any part ran, anything else the
- * first part's.
- */
-function mergeDetails(all: Array<Record<string, unknown> | undefined>, sizes: number[]): Record<string, unknown> | undefined {
-  if (all.every((d) => d === undefined)) return undefined;
-  const out: Record<string, unknown> = {};
-  const keys = new Set(all.flatMap((d) => Object.keys(d ?? {})));
-  for (const key of keys) {
-    const vals = all.map((d) => d?.[key]);
-    if (key === 'restartsRun' || key === 'roundsRun') {
-      out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
-    } else if (key === 'imagesPerRestart' || key === 'imagesPerRound') {
-      const sum: number[] = [];
-      for (const v of vals) (Array.isArray(v) ? v as number[] : []).forEach((k, i) => { sum[i] = (sum[i] ?? 0) + k; });
-      out[key] = sum;
-    } else if (vals.every((v, i) => Array.isArray(v) && v.length === sizes[i])) {
-      out[key] = vals.flatMap((v) => v as unknown[]);
-    } else {
-      out[key] = vals.find((v) => v !== undefined);
-    }
-  }
-  return out;
-}
+/** The parts' results of a call put back together as the worker pool puts its shards' results together. */
+export { mergeResults };
 
 const TYPED = { Float32Array, Float64Array, Int32Array, Uint32Array, Uint8Array, Int8Array, Int16Array, Uint16Array } as const;
 type TypedName = keyof typeof TYPED;

@@ -5,6 +5,7 @@
  * of a batch on its own, so the adversarial images are the same as from one batch on one thread.
  */
 import * as tf from '../../tf.js';
+import { UnitAttackError } from '../../errors.js';
 import { splitRange, type WorkerPool } from '../../parallel/executor.js';
 import type { AttackProgress, AttackResult } from '../types.js';
 
@@ -94,39 +95,90 @@ export async function runAttackSharded(
   return mergeResults(parts, [n, h, w, c]);
 }
 
-/** One result from shard results in image order. */
-function mergeResults(parts: AttackTaskOutput[], shape: [number, number, number, number]): AttackResult {
+/**
+ * The results of consecutive blocks of images as one result, as one batch would have it: the worker pool's shards
+ * here, and the parts of an attack (`attacks/parts.ts`) in a merge.
+ */
+export function mergeResults(parts: AttackTaskOutput[], shape: readonly number[]): AttackResult {
   const first = parts[0];
-  const adv = new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]);
-  let off = 0;
-  for (const p of parts) { adv.set(p.adversarial, off); off += p.adversarial.length; }
-  const cat = <T extends Int32Array | Float32Array>(get: (p: AttackTaskOutput) => T, make: (n: number) => T): T => {
+  if (!first) throw new UnitAttackError('UA_INTERNAL', 'no part results to merge');
+  const cat = <A extends Int32Array | Float32Array>(get: (p: AttackTaskOutput) => A, make: (k: number) => A): A => {
     const out = make(parts.reduce((s, p) => s + get(p).length, 0));
     let o = 0;
     for (const p of parts) { out.set(get(p), o); o += get(p).length; }
     return out;
   };
-  const warnings = [...new Set(parts.flatMap((p) => p.warnings))];
   const details = mergeDetails(parts.map((p) => p.details), parts.map((p) => p.predictions.length));
   const result: AttackResult = {
     attack: first.attack,
-    adversarial: tf.tensor4d(adv, shape),
+    adversarial: tf.tensor4d(cat((p) => p.adversarial, (k) => new Float32Array(k)), shape as [number, number, number, number]),
     success: parts.flatMap((p) => p.success),
     predictions: cat((p) => p.predictions, (k) => new Int32Array(k)),
     cleanPredictions: cat((p) => p.cleanPredictions, (k) => new Int32Array(k)),
     objective: cat((p) => p.objective, (k) => new Float32Array(k)),
     steps: cat((p) => p.steps, (k) => new Int32Array(k)),
     queries: cat((p) => p.queries, (k) => new Int32Array(k)),
-    norm: first.norm, epsilon: first.epsilon, goal: first.goal, objectiveName: first.objectiveName,
-    seed: first.seed, backend: first.backend, tfjsVersion: first.tfjsVersion, warnings,
+    norm: first.norm, epsilon: first.epsilon, ...(first.minPsnr !== undefined ? { minPsnr: first.minPsnr } : {}),
+    goal: first.goal, objectiveName: first.objectiveName, seed: first.seed, backend: first.backend, tfjsVersion: first.tfjsVersion,
+    warnings: mergeWarnings(parts),
   };
   if (details) result.details = details;
   return result;
 }
 
+/** The first-gradient check's message (`checkFirstGradient`): counts and image indices of one batch. */
+const GRADIENT = /^(.+?): the input gradient is (NaN|zero) for (\d+) of (\d+) images \((images? [^)]*)\); ([\s\S]*)$/;
+const SATURATED = /^the softmax is saturated on (\d+) of them ([\s\S]*)$/;
+
 /**
- * Attack details put back together: per-image arrays are concatenated, `imagesPerRestart` is added up round by
- * round, `restartsRun` is the most any shard ran.
+ * The parts' warnings as one batch would have them: each message once, in the order first seen, and the messages of
+ * the first-gradient check — which count images and name them by their place in the batch — added up over the
+ * parts, with the images named by their place in the whole. When a part has such a message more than once, the
+ * messages stay as they are.
+ */
+function mergeWarnings(parts: readonly AttackTaskOutput[]): string[] {
+  const parsed = parts.map((p) => p.warnings.map((w) => GRADIENT.exec(w)));
+  const kinds = new Map<string, Array<{ part: number; m: RegExpExecArray }>>();
+  for (const [i, list] of parsed.entries()) {
+    for (const m of list) if (m) { const k = `${m[1]}\u0000${m[2]}`; kinds.set(k, [...(kinds.get(k) ?? []), { part: i, m }]); }
+  }
+  const combined = new Map<string, string>();
+  for (const [k, found] of kinds) {
+    if (new Set(found.map((f) => f.part)).size !== found.length) continue;
+    const offsets: number[] = [];
+    let at = 0;
+    for (const p of parts) { offsets.push(at); at += p.predictions.length; }
+    let count = 0; let total = 0; let saturated = 0; let satText: string | undefined; let cause: string | undefined;
+    const images: number[] = [];
+    const by = new Map(found.map((f) => [f.part, f.m]));
+    for (const [i, p] of parts.entries()) {
+      const m = by.get(i);
+      if (!m) { total += p.predictions.length; continue; }
+      count += Number(m[3]); total += Number(m[4]);
+      images.push(...(m[5].match(/\d+/g) ?? []).map((d) => Number(d) + offsets[i]));
+      const sat = SATURATED.exec(m[6]);
+      if (sat) { saturated += Number(sat[1]); satText = sat[2]; } else cause ??= m[6];
+    }
+    const [attack, kind] = k.split('\u0000');
+    const sample = `image${count > 1 ? 's' : ''} ${images.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`;
+    const why = saturated > 0 ? `the softmax is saturated on ${saturated} of them ${satText ?? ''}` : (cause ?? '');
+    combined.set(k, `${attack}: the input gradient is ${kind} for ${count} of ${total} images (${sample}); ${why}`);
+  }
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const [i, p] of parts.entries()) {
+    for (const [j, w] of p.warnings.entries()) {
+      const m = parsed[i][j];
+      const text = m ? combined.get(`${m[1]}\u0000${m[2]}`) ?? w : w;
+      if (!seen.has(text)) { seen.add(text); out.push(text); }
+    }
+  }
+  return out;
+}
+
+/**
+ * Details put back together: per-image arrays concatenated, `imagesPerRestart` / `imagesPerRound` added up round by
+ * round, `restartsRun` / `roundsRun` the most any part ran, anything else the first part's.
  */
 function mergeDetails(all: Array<Record<string, unknown> | undefined>, sizes: number[]): Record<string, unknown> | undefined {
   if (all.every((d) => d === undefined)) return undefined;
@@ -134,9 +186,7 @@ function mergeDetails(all: Array<Record<string, unknown> | undefined>, sizes: nu
   const keys = new Set(all.flatMap((d) => Object.keys(d ?? {})));
   for (const key of keys) {
     const vals = all.map((d) => d?.[key]);
-    if (key === 'restartsRun') {
-      out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
-    } else if (key === 'roundsRun') {
+    if (key === 'restartsRun' || key === 'roundsRun') {
       out[key] = Math.max(...vals.map((v) => (typeof v === 'number' ? v : 0)));
     } else if (key === 'imagesPerRestart' || key === 'imagesPerRound') {
       const sum: number[] = [];
