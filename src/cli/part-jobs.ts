@@ -7,24 +7,11 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Redis as RedisClient } from 'ioredis';
-import { connectRedis, parseQueueUrl } from '../parallel/queue/connect.js';
 import { packFolder, type PartJob } from '../parallel/queue/parts.js';
 import { putShard, type StoredShard } from '../parallel/queue/store.js';
-import { PermanentJobError } from '../parallel/queue/tasks.js';
+import { PermanentJobError, redisFor } from '../parallel/queue/tasks.js';
 import { ATTACK_PART_DATA, ATTACK_PART_FILE, type AttackPart } from './attack-part.js';
 import type { CliIO, GlobalArgs } from './command.js';
-
-const clients = new Map<string, Promise<RedisClient>>();
-function redisFor(url: string): Promise<RedisClient> {
-  let c = clients.get(url);
-  if (!c) {
-    c = connectRedis(parseQueueUrl(url), 8000, true);
-    c.catch(() => clients.delete(url));
-    clients.set(url, c);
-  }
-  return c;
-}
 
 /** An IO that keeps what the command says on stderr, for the job's error. */
 function quietIO(): CliIO & { errors: string[] } {

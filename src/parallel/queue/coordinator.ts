@@ -1,8 +1,10 @@
 /**
- * The coordinator of a queued dissection: it enqueues a BullMQ flow — one child job per shard of the fixed plan, the
- * merge check as their parent — waits for it with progress, and brings the shards' tallies into a local folder for
- * `dissect(…, { fromShards })`. Job ids come from the dissection's key and the shard, so enqueueing the same run
- * twice is harmless, and a coordinator started again with the same command picks up the shards already done.
+ * The coordinator of every queued run — a dissection's shards (`dissect --queue`) and the parts of an attack or a
+ * scenario run (`attack --queue`, `run --queue`, see `parts.ts`): it enqueues a BullMQ flow — one child job per
+ * part, a merge check as their parent — waits for it with progress, and reads the parts' outputs back from the store
+ * (`{ uri, sha256, shard }` in the jobs, the bytes in Redis keys or a shared folder). Job ids come from the run's key
+ * and the part, so enqueueing the same run twice is harmless, and a coordinator started again with the same command
+ * picks up the parts already done.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -15,21 +17,14 @@ import { shardFileName } from '../../dissection/shard-name.js';
 import { writeAtomic } from '../../util/atomic.js';
 import { QUEUE_NAME, bullConnection, connectRedis, parseQueueUrl, queueLibraries, type QueueUrl } from './connect.js';
 import { getShard, removeShards, type StoreSpec, type StoredShard } from './store.js';
-import type { DissectMergeJob, DissectShardJob, QueuedDissectOptions } from './tasks.js';
+import type { DissectShardJob, MergeJob, QueuedDissectOptions } from './tasks.js';
 
-/** A dissection to run through the queue. */
-export interface QueuedDissection {
+/** How a queued run waits and reports, whatever its parts compute. */
+export interface QueuedRunOptions {
   /** `redis://HOST:PORT[/DB]`. */
   queue: string;
   store: StoreSpec;
-  /** The model and probe as every worker will load them (builtin specs, or paths the workers see at the same place). */
-  model: string;
-  probe: string;
-  options: QueuedDissectOptions;
-  /** The dissection's key and number of shards (`dissectionPlan`). */
-  run: string;
-  plan: number;
-  /** Tries per shard before the run fails (default 3; bad input fails at once). */
+  /** Tries per part before the run fails (default 3; bad input fails at once). */
   attempts?: number;
   onProgress?: (done: number, total: number) => void;
   onWarning?: (message: string) => void;
@@ -37,6 +32,165 @@ export interface QueuedDissection {
   pollMs?: number;
   /** How long the coordinator waits for a Redis that went away before it gives up (ms, default 60 000). */
   reconnectMs?: number;
+}
+
+/** A run on the queue: `parts` child jobs of one kind, and the merge check as their parent. */
+export interface QueuedFlow extends QueuedRunOptions {
+  /** The run's key. */
+  run: string;
+  parts: number;
+  /** The job names of a part and of the merge, and the prefix of their ids. */
+  jobs: { part: string; merge: string; idPrefix: string };
+  /** The data of part `i`'s job. */
+  data: (part: number) => object;
+  /** A failed part named from its job data (`shard 3`, `part 2/4`), or `undefined` when the data does not say. */
+  partName: (data: object) => string | undefined;
+  /** What the run is (`dissection`, `attack`, `run`) and what its parts are called (`shards`, `parts`), for messages. */
+  what: string;
+  unit: string;
+}
+
+/** A finished queued run: its parts' outputs as `readBack` made them. */
+export interface QueuedFlowResult<T> {
+  value: T;
+  /** Where the parts' outputs are, in part order. */
+  stored: StoredShard[];
+  /**
+   * Disconnects; with `done` (the run's result is made) first removes the run's jobs and stored outputs. Without it
+   * they stay, and the same command merges them again without computing.
+   */
+  finish(done: boolean): Promise<void>;
+}
+
+/** The job id of a run's part or merge: a hash of the run and the part, so the same run gets the same ids. */
+export function flowJobId(prefix: string, run: string, part: number | 'merge'): string {
+  return `${prefix}-${createHash('sha256').update(`${run}/${String(part)}`).digest('hex').slice(0, 24)}`;
+}
+
+function flowOf(f: QueuedFlow): FlowJob {
+  const merge: MergeJob = { run: f.run, plan: f.parts, store: f.store, queue: f.queue };
+  const opts = { attempts: f.attempts ?? 3, backoff: { type: 'exponential', delay: 1000 } };
+  return {
+    name: f.jobs.merge, queueName: QUEUE_NAME, data: merge, opts: { ...opts, jobId: flowJobId(f.jobs.idPrefix, f.run, 'merge') },
+    children: Array.from({ length: f.parts }, (_, part) => ({
+      name: f.jobs.part, queueName: QUEUE_NAME, data: f.data(part), opts: { ...opts, jobId: flowJobId(f.jobs.idPrefix, f.run, part), failParentOnFailure: true },
+    })),
+  };
+}
+
+/** A Redis call that gives up after `ms` (BullMQ's clients wait for ever while the server is away). */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('Redis did not answer')), ms); })]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** Why a run failed: the failed part and its error, from the merge job and its children. */
+async function failureOf(f: QueuedFlow, queue: Queue, parent: Job): Promise<string> {
+  const { bullmq } = await queueLibraries();
+  // A child that fails its parent leaves "child bull:<queue>:<id> failed" as the parent's reason.
+  const id = /child \S+:([^:\s]+) failed/.exec(parent.failedReason ?? '')?.[1];
+  const child = id !== undefined ? await bullmq.Job.fromId(queue, id).catch(() => undefined) : undefined;
+  if (child) {
+    return `${f.partName(child.data as object) ?? `job ${id}`} failed after ${child.attemptsMade} ${child.attemptsMade === 1 ? 'try' : 'tries'}: ${child.failedReason}`;
+  }
+  return parent.failedReason || 'the merge check failed';
+}
+
+/** Waits for the run's merge job; re-enqueues the flow when Redis lost it (a restart without persistence). */
+async function waitForRun(f: QueuedFlow, q: QueueUrl, queue: Queue, enqueue: () => Promise<void>): Promise<StoredShard[]> {
+  const { bullmq } = await queueLibraries();
+  const poll = f.pollMs ?? 500;
+  const patience = f.reconnectMs ?? 60_000;
+  let lostSince: number | undefined;
+  let requeued = 0;
+  let last = -1;
+  for (;;) {
+    try {
+      const parent = await within(5000, bullmq.Job.fromId(queue, flowJobId(f.jobs.idPrefix, f.run, 'merge')));
+      lostSince = undefined;
+      if (!parent) {
+        if (++requeued > 3) throw new UnitAttackError('UA_QUEUE', `the queue at ${q.url} keeps losing this run's jobs`, { hint: 'give Redis persistence (appendonly yes) or a server of its own' });
+        f.onWarning?.(`the queue at ${q.url} no longer holds this run's jobs (was Redis restarted without persistence?); enqueueing the missing ${f.unit} again`);
+        await within(10_000, enqueue());
+        continue;
+      }
+      const state = await within(5000, parent.getState());
+      if (state === 'completed') return parent.returnvalue as StoredShard[];
+      if (state === 'failed') {
+        throw new UnitAttackError('UA_QUEUE', `the queued ${f.what} failed: ${await failureOf(f, queue, parent)}`, { hint: 'fix the input the error names and run the same command again' });
+      }
+      const counts = await within(5000, parent.getDependenciesCount({ processed: true, unprocessed: true }));
+      const done = counts.processed ?? 0;
+      if (done !== last) { f.onProgress?.(done, f.parts); last = done; }
+    } catch (err) {
+      if (err instanceof UnitAttackError) throw err;
+      lostSince ??= Date.now();
+      if (Date.now() - lostSince > patience) {
+        throw new UnitAttackError('UA_QUEUE', `lost the queue's Redis at ${q.url} for ${Math.round(patience / 1000)} s: ${(err as Error).message}`, {
+          hint: `run the same command again when Redis is back: ${f.unit} already done are not computed again`, cause: err,
+        });
+      }
+    }
+    await new Promise((r) => setTimeout(r, poll));
+  }
+}
+
+/**
+ * Runs a flow on the queue's workers (`unit-attack worker --queue URL`, started before or after), waits for it, and
+ * reads the parts' outputs back with `readBack` (given the stored outputs in part order).
+ */
+export async function runFlowOnQueue<T>(f: QueuedFlow, readBack: (redis: RedisClient, stored: StoredShard[]) => Promise<T>): Promise<QueuedFlowResult<T>> {
+  const q = parseQueueUrl(f.queue);
+  const redis = await connectRedis(q, 8000, true);
+  const { bullmq } = await queueLibraries();
+  const connection = bullConnection(q);
+  const queue = new bullmq.Queue(QUEUE_NAME, { connection });
+  const flows = new bullmq.FlowProducer({ connection });
+  const close = async (): Promise<void> => { await Promise.allSettled([queue.close(), flows.close()]); redis.disconnect(); };
+  const mergeId = flowJobId(f.jobs.idPrefix, f.run, 'merge');
+  try {
+    const enqueue = async (): Promise<void> => { await flows.add(flowOf(f)); };
+    const earlier = await bullmq.Job.fromId(queue, mergeId);
+    if (earlier && (await earlier.getState()) === 'failed') {
+      f.onWarning?.(`an earlier try of this run failed (${await failureOf(f, queue, earlier)}); trying again`);
+      await earlier.remove({ removeChildren: true });
+    }
+    await enqueue();
+    const stored = [...await waitForRun(f, q, queue, enqueue)].sort((a, b) => a.shard - b.shard);
+    f.onProgress?.(f.parts, f.parts);
+    const value = await readBack(redis, stored);
+    return {
+      value, stored,
+      async finish(done: boolean) {
+        try {
+          if (!done) return;
+          const parent = await bullmq.Job.fromId(queue, mergeId);
+          await parent?.remove({ removeChildren: true });
+          await removeShards(redis, stored);
+        } finally {
+          await close();
+        }
+      },
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** A dissection to run through the queue. */
+export interface QueuedDissection extends QueuedRunOptions {
+  /** The model and probe as every worker will load them (builtin specs, or paths the workers see at the same place). */
+  model: string;
+  probe: string;
+  options: QueuedDissectOptions;
+  /** The dissection's key and number of shards (`dissectionPlan`). */
+  run: string;
+  plan: number;
 }
 
 /** The shards of a finished queued run, in a local folder. */
@@ -51,85 +205,12 @@ export interface QueuedShards {
   finish(done: boolean): Promise<void>;
 }
 
-/** The job id of a run's shard or merge: a hash of the run and the part, so the same run gets the same ids. */
+/** The job names of a dissection's shards and merge check, and the prefix of their ids. */
+const DISSECT_JOBS = { part: 'dissect-shard', merge: 'dissect-merge', idPrefix: 'dissect' };
+
+/** The job id of a dissection's shard or merge: a hash of the run and the shard, so the same run gets the same ids. */
 export function jobId(run: string, part: number | 'merge'): string {
-  return `dissect-${createHash('sha256').update(`${run}/${String(part)}`).digest('hex').slice(0, 24)}`;
-}
-
-function flowOf(d: QueuedDissection): FlowJob {
-  const merge: DissectMergeJob = { run: d.run, plan: d.plan, store: d.store, queue: d.queue };
-  return {
-    name: 'dissect-merge', queueName: QUEUE_NAME, data: merge, opts: { jobId: jobId(d.run, 'merge'), attempts: d.attempts ?? 3, backoff: { type: 'exponential', delay: 1000 } },
-    children: Array.from({ length: d.plan }, (_, shard) => {
-      const data: DissectShardJob = { run: d.run, plan: d.plan, shard, model: d.model, probe: d.probe, options: d.options, store: d.store, queue: d.queue };
-      return {
-        name: 'dissect-shard', queueName: QUEUE_NAME, data,
-        opts: { jobId: jobId(d.run, shard), attempts: d.attempts ?? 3, backoff: { type: 'exponential', delay: 1000 }, failParentOnFailure: true },
-      };
-    }),
-  };
-}
-
-/** A Redis call that gives up after `ms` (BullMQ's clients wait for ever while the server is away). */
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('Redis did not answer')), ms); })]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
-
-/** Why a run failed: the failed shard and its error, from the merge job and its children. */
-async function failureOf(queue: Queue, parent: Job): Promise<string> {
-  const { bullmq } = await queueLibraries();
-  // A child that fails its parent leaves "child bull:<queue>:<id> failed" as the parent's reason.
-  const id = /child \S+:([^:\s]+) failed/.exec(parent.failedReason ?? '')?.[1];
-  const child = id !== undefined ? await bullmq.Job.fromId(queue, id).catch(() => undefined) : undefined;
-  if (child) {
-    const shard = (child.data as Partial<DissectShardJob>).shard;
-    return `${shard !== undefined ? `shard ${shard + 1}` : `job ${id}`} failed after ${child.attemptsMade} ${child.attemptsMade === 1 ? 'try' : 'tries'}: ${child.failedReason}`;
-  }
-  return parent.failedReason || 'the merge check failed';
-}
-
-/** Waits for the run's merge job; re-enqueues the flow when Redis lost it (a restart without persistence). */
-async function waitForRun(d: QueuedDissection, q: QueueUrl, queue: Queue, enqueue: () => Promise<void>): Promise<StoredShard[]> {
-  const { bullmq } = await queueLibraries();
-  const poll = d.pollMs ?? 500;
-  const patience = d.reconnectMs ?? 60_000;
-  let lostSince: number | undefined;
-  let requeued = 0;
-  let last = -1;
-  for (;;) {
-    try {
-      const parent = await within(5000, bullmq.Job.fromId(queue, jobId(d.run, 'merge')));
-      lostSince = undefined;
-      if (!parent) {
-        if (++requeued > 3) throw new UnitAttackError('UA_QUEUE', `the queue at ${q.url} keeps losing this run's jobs`, { hint: 'give Redis persistence (appendonly yes) or a server of its own' });
-        d.onWarning?.(`the queue at ${q.url} no longer holds this run's jobs (was Redis restarted without persistence?); enqueueing the missing shards again`);
-        await within(10_000, enqueue());
-        continue;
-      }
-      const state = await within(5000, parent.getState());
-      if (state === 'completed') return parent.returnvalue as StoredShard[];
-      if (state === 'failed') {
-        throw new UnitAttackError('UA_QUEUE', `the queued dissection failed: ${await failureOf(queue, parent)}`, { hint: 'fix the input the error names and run the same command again' });
-      }
-      const counts = await within(5000, parent.getDependenciesCount({ processed: true, unprocessed: true }));
-      const done = counts.processed ?? 0;
-      if (done !== last) { d.onProgress?.(done, d.plan); last = done; }
-    } catch (err) {
-      if (err instanceof UnitAttackError) throw err;
-      lostSince ??= Date.now();
-      if (Date.now() - lostSince > patience) {
-        throw new UnitAttackError('UA_QUEUE', `lost the queue's Redis at ${q.url} for ${Math.round(patience / 1000)} s: ${(err as Error).message}`, {
-          hint: 'run the same command again when Redis is back: shards already done are not computed again', cause: err,
-        });
-      }
-    }
-    await new Promise((r) => setTimeout(r, poll));
-  }
+  return flowJobId(DISSECT_JOBS.idPrefix, run, part);
 }
 
 /** Copies the run's verified shards into a local folder, under the names the merge expects. */
@@ -152,40 +233,23 @@ async function fetchShards(redis: RedisClient, run: string, plan: number, shards
  * `unit-attack worker --queue URL` (before or after).
  */
 export async function runDissectionOnQueue(d: QueuedDissection): Promise<QueuedShards> {
-  const q = parseQueueUrl(d.queue);
-  const redis = await connectRedis(q, 8000, true);
-  const { bullmq } = await queueLibraries();
-  const connection = bullConnection(q);
-  const queue = new bullmq.Queue(QUEUE_NAME, { connection });
-  const flows = new bullmq.FlowProducer({ connection });
-  const close = async (): Promise<void> => { await Promise.allSettled([queue.close(), flows.close()]); redis.disconnect(); };
-  try {
-    const enqueue = async (): Promise<void> => { await flows.add(flowOf(d)); };
-    const earlier = await bullmq.Job.fromId(queue, jobId(d.run, 'merge'));
-    if (earlier && (await earlier.getState()) === 'failed') {
-      d.onWarning?.(`an earlier try of this run failed (${await failureOf(queue, earlier)}); trying again`);
-      await earlier.remove({ removeChildren: true });
-    }
-    await enqueue();
-    const shards = await waitForRun(d, q, queue, enqueue);
-    d.onProgress?.(d.plan, d.plan);
-    const dir = await fetchShards(redis, d.run, d.plan, shards);
-    return {
-      dir, shards,
-      async finish(done: boolean) {
-        try {
-          if (!done) return;
-          const parent = await bullmq.Job.fromId(queue, jobId(d.run, 'merge'));
-          await parent?.remove({ removeChildren: true });
-          await removeShards(redis, shards);
-        } finally {
-          await fs.rm(dir, { recursive: true, force: true });
-          await close();
-        }
-      },
-    };
-  } catch (err) {
-    await close();
-    throw err;
-  }
+  const { model, probe, options, run, plan, ...common } = d;
+  const r = await runFlowOnQueue({
+    ...common, run, parts: plan, jobs: DISSECT_JOBS, what: 'dissection', unit: 'shards',
+    data: (shard): DissectShardJob => ({ run, plan, shard, model, probe, options, store: d.store, queue: d.queue }),
+    partName: (data) => {
+      const shard = (data as Partial<DissectShardJob>).shard;
+      return shard !== undefined ? `shard ${shard + 1}` : undefined;
+    },
+  }, (redis, shards) => fetchShards(redis, run, plan, shards));
+  return {
+    dir: r.value, shards: r.stored,
+    async finish(done: boolean) {
+      try {
+        await r.finish(done);
+      } finally {
+        await fs.rm(r.value, { recursive: true, force: true });
+      }
+    },
+  };
 }

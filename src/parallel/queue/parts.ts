@@ -1,20 +1,20 @@
 /**
- * Runs split into parts on the queue: `attack --queue` and `run --queue`. The coordinator enqueues a BullMQ flow —
- * one child job per part (`attack-part`, `run-part`: the part computed exactly as `--shard i/N` computes it), a
- * `part-merge` check as their parent — waits for it with progress, and reads the parts' outputs back from the store
- * for the merge, which it does itself. A part's output travels as bytes in the store (a Redis key or a shared
- * folder), never in job data: the job returns `{ shard, uri, sha256, bytes }`. Job ids are a hash of the run and the
- * part, so enqueueing the same run twice is harmless and a coordinator started again picks up the parts done.
+ * Runs split into parts on the queue: `attack --queue` and `run --queue`. The coordinator (`coordinator.ts`, the
+ * same as a dissection's) enqueues a BullMQ flow — one child job per part (`attack-part`, `run-part`: the part
+ * computed exactly as `--shard i/N` computes it), a `part-merge` check as their parent — waits for it with progress,
+ * and reads the parts' outputs back from the store for the merge, which the command does itself. A part's output
+ * travels as bytes in the store (a Redis key or a shared folder), never in job data: the job returns
+ * `{ shard, uri, sha256, bytes }`. Job ids are a hash of the run and the part, so enqueueing the same run twice is
+ * harmless and a coordinator started again picks up the parts done.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { FlowJob, Job, Queue } from 'bullmq';
-import { UnitAttackError, inputError } from '../../errors.js';
+import { inputError } from '../../errors.js';
 import { writeAtomic } from '../../util/atomic.js';
-import { QUEUE_NAME, bullConnection, connectRedis, parseQueueUrl, queueLibraries, type QueueUrl } from './connect.js';
-import { getShard, removeShards, type StoreSpec, type StoredShard } from './store.js';
+import { flowJobId, runFlowOnQueue, type QueuedRunOptions } from './coordinator.js';
+import { getShard, type StoreSpec } from './store.js';
+import type { MergeJob } from './tasks.js';
 
 /** The kinds of parted runs, and the job name of their parts. */
 export type PartKind = 'attack' | 'run';
@@ -34,29 +34,16 @@ export interface PartJob {
   queue: string;
 }
 
-/** Data of a `part-merge` job (as `dissect-merge`: the run, its number of parts, where they are stored). */
-export interface PartMergeJob {
-  run: string;
-  plan: number;
-  store: StoreSpec;
-  queue: string;
-}
+/** Data of a `part-merge` job: as `dissect-merge`, the run, its number of parts, where they are stored. */
+export type PartMergeJob = MergeJob;
 
 /** A parted run to put on the queue. */
-export interface QueuedParts {
-  queue: string;
-  store: StoreSpec;
+export interface QueuedParts extends QueuedRunOptions {
   kind: PartKind;
   run: string;
   of: number;
   /** The job data of part `i` beyond the run's: the command's settings. */
   args: Record<string, unknown>;
-  /** Tries per part before the run fails (default 3; bad input fails at once). */
-  attempts?: number;
-  onProgress?: (done: number, total: number) => void;
-  onWarning?: (message: string) => void;
-  pollMs?: number;
-  reconnectMs?: number;
 }
 
 /** The outputs of a finished queued run, in part order. */
@@ -68,78 +55,7 @@ export interface QueuedPartsResult {
 
 /** The job id of a part (or the merge) of a run: a hash of both. */
 export function partJobId(run: string, part: number | 'merge'): string {
-  return `part-${createHash('sha256').update(`${run}/${String(part)}`).digest('hex').slice(0, 24)}`;
-}
-
-function flowOf(d: QueuedParts): FlowJob {
-  const merge: PartMergeJob = { run: d.run, plan: d.of, store: d.store, queue: d.queue };
-  const opts = { attempts: d.attempts ?? 3, backoff: { type: 'exponential', delay: 1000 } };
-  return {
-    name: PART_MERGE_JOB, queueName: QUEUE_NAME, data: merge, opts: { ...opts, jobId: partJobId(d.run, 'merge') },
-    children: Array.from({ length: d.of }, (_, part) => {
-      const data: PartJob = { kind: d.kind, run: d.run, part, of: d.of, args: d.args, store: d.store, queue: d.queue };
-      return { name: PART_JOB[d.kind], queueName: QUEUE_NAME, data, opts: { ...opts, jobId: partJobId(d.run, part), failParentOnFailure: true } };
-    }),
-  };
-}
-
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('Redis did not answer')), ms); })]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
-
-async function failureOf(queue: Queue, parent: Job): Promise<string> {
-  const { bullmq } = await queueLibraries();
-  const id = /child \S+:([^:\s]+) failed/.exec(parent.failedReason ?? '')?.[1];
-  const child = id !== undefined ? await bullmq.Job.fromId(queue, id).catch(() => undefined) : undefined;
-  if (child) {
-    const part = (child.data as Partial<PartJob>).part;
-    const of = (child.data as Partial<PartJob>).of;
-    return `${part !== undefined ? `part ${part}/${String(of)}` : `job ${id}`} failed after ${child.attemptsMade} ${child.attemptsMade === 1 ? 'try' : 'tries'}: ${child.failedReason}`;
-  }
-  return parent.failedReason || 'the merge check failed';
-}
-
-async function waitForRun(d: QueuedParts, q: QueueUrl, queue: Queue, enqueue: () => Promise<void>): Promise<StoredShard[]> {
-  const { bullmq } = await queueLibraries();
-  const poll = d.pollMs ?? 500;
-  const patience = d.reconnectMs ?? 60_000;
-  let lostSince: number | undefined;
-  let requeued = 0;
-  let last = -1;
-  for (;;) {
-    try {
-      const parent = await within(5000, bullmq.Job.fromId(queue, partJobId(d.run, 'merge')));
-      lostSince = undefined;
-      if (!parent) {
-        if (++requeued > 3) throw new UnitAttackError('UA_QUEUE', `the queue at ${q.url} keeps losing this run's jobs`, { hint: 'give Redis persistence (appendonly yes) or a server of its own' });
-        d.onWarning?.(`the queue at ${q.url} no longer holds this run's jobs (was Redis restarted without persistence?); enqueueing the missing parts again`);
-        await within(10_000, enqueue());
-        continue;
-      }
-      const state = await within(5000, parent.getState());
-      if (state === 'completed') return parent.returnvalue as StoredShard[];
-      if (state === 'failed') {
-        throw new UnitAttackError('UA_QUEUE', `the queued ${d.kind} failed: ${await failureOf(queue, parent)}`, { hint: 'fix the input the error names and run the same command again' });
-      }
-      const counts = await within(5000, parent.getDependenciesCount({ processed: true, unprocessed: true }));
-      const done = counts.processed ?? 0;
-      if (done !== last) { d.onProgress?.(done, d.of); last = done; }
-    } catch (err) {
-      if (err instanceof UnitAttackError) throw err;
-      lostSince ??= Date.now();
-      if (Date.now() - lostSince > patience) {
-        throw new UnitAttackError('UA_QUEUE', `lost the queue's Redis at ${q.url} for ${Math.round(patience / 1000)} s: ${(err as Error).message}`, {
-          hint: 'run the same command again when Redis is back: parts already done are not computed again', cause: err,
-        });
-      }
-    }
-    await new Promise((r) => setTimeout(r, poll));
-  }
+  return flowJobId('part', run, part);
 }
 
 /**
@@ -147,42 +63,20 @@ async function waitForRun(d: QueuedParts, q: QueueUrl, queue: Queue, enqueue: ()
  * returns their outputs, checked against their checksums.
  */
 export async function runPartsOnQueue(d: QueuedParts): Promise<QueuedPartsResult> {
-  const q = parseQueueUrl(d.queue);
-  const redis = await connectRedis(q, 8000, true);
-  const { bullmq } = await queueLibraries();
-  const connection = bullConnection(q);
-  const queue = new bullmq.Queue(QUEUE_NAME, { connection });
-  const flows = new bullmq.FlowProducer({ connection });
-  const close = async (): Promise<void> => { await Promise.allSettled([queue.close(), flows.close()]); redis.disconnect(); };
-  try {
-    const enqueue = async (): Promise<void> => { await flows.add(flowOf(d)); };
-    const earlier = await bullmq.Job.fromId(queue, partJobId(d.run, 'merge'));
-    if (earlier && (await earlier.getState()) === 'failed') {
-      d.onWarning?.(`an earlier try of this run failed (${await failureOf(queue, earlier)}); trying again`);
-      await earlier.remove({ removeChildren: true });
-    }
-    await enqueue();
-    const stored = await waitForRun(d, q, queue, enqueue);
-    d.onProgress?.(d.of, d.of);
+  const { kind, run, of, args, ...common } = d;
+  const r = await runFlowOnQueue({
+    ...common, run, parts: of, jobs: { part: PART_JOB[kind], merge: PART_MERGE_JOB, idPrefix: 'part' }, what: kind, unit: 'parts',
+    data: (part): PartJob => ({ kind, run, part, of, args, store: d.store, queue: d.queue }),
+    partName: (data) => {
+      const { part, of: n } = data as Partial<PartJob>;
+      return part !== undefined ? `part ${part}/${String(n)}` : undefined;
+    },
+  }, async (redis, stored) => {
     const parts: QueuedPartsResult['parts'] = [];
-    for (const s of [...stored].sort((a, b) => a.shard - b.shard)) parts.push({ part: s.shard, bytes: await getShard(redis, s) });
-    return {
-      parts,
-      async finish(done: boolean) {
-        try {
-          if (!done) return;
-          const parent = await bullmq.Job.fromId(queue, partJobId(d.run, 'merge'));
-          await parent?.remove({ removeChildren: true });
-          await removeShards(redis, stored);
-        } finally {
-          await close();
-        }
-      },
-    };
-  } catch (err) {
-    await close();
-    throw err;
-  }
+    for (const s of stored) parts.push({ part: s.shard, bytes: await getShard(redis, s) });
+    return parts;
+  });
+  return { parts: r.value, finish: (done) => r.finish(done) };
 }
 
 /** The files of a folder (recursively; or only `names`) as one gzipped archive. */

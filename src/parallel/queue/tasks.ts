@@ -34,13 +34,16 @@ export interface DissectShardJob {
   queue: string;
 }
 
-/** Data of a `dissect-merge` job. */
-export interface DissectMergeJob {
+/** Data of a merge check (`dissect-merge`, `part-merge`): the run, its number of parts, where they are stored. */
+export interface MergeJob {
   run: string;
   plan: number;
   store: StoreSpec;
   queue: string;
 }
+
+/** Data of a `dissect-merge` job. */
+export type DissectMergeJob = MergeJob;
 
 /** A failure that retrying cannot mend (bad input, a different version of unit-attack): BullMQ fails it at once. */
 export class PermanentJobError extends Error {
@@ -71,7 +74,8 @@ async function classifierFor(spec: string): Promise<Classifier> {
   return loaded.classifier;
 }
 
-function redisFor(url: string): Promise<RedisClient> {
+/** A Redis client for the store of the queue at `url`, kept across the jobs of one worker thread. */
+export function redisFor(url: string): Promise<RedisClient> {
   let c = redisClients.get(url);
   if (!c) {
     c = connectRedis(parseQueueUrl(url), 8000, true);
@@ -115,10 +119,10 @@ function putShardInPlace(shard: number, file: string, bytes: Uint8Array): Stored
 }
 
 /**
- * Runs a `dissect-merge` job over the values of its children: every shard of the plan present once, readable and
- * matching its checksum. Returns them in shard order.
+ * Runs a merge check (`dissect-merge`, `part-merge`) over the values of its children: every shard of the plan present
+ * once, readable and matching its checksum. Returns them in shard order.
  */
-export async function runDissectMerge(job: DissectMergeJob, children: Record<string, unknown>): Promise<StoredShard[]> {
+export async function runDissectMerge(job: MergeJob, children: Record<string, unknown>): Promise<StoredShard[]> {
   const byShard = new Map<number, StoredShard>();
   for (const v of Object.values(children)) {
     const s = v as StoredShard;
@@ -138,10 +142,9 @@ export async function runDissectMerge(job: DissectMergeJob, children: Record<str
 export async function runQueueTask(name: string, data: unknown, children: () => Promise<Record<string, unknown>>): Promise<unknown> {
   try {
     if (name === 'dissect-shard') return await runDissectShard(data as DissectShardJob);
-    if (name === 'dissect-merge') return await runDissectMerge(data as DissectMergeJob, await children());
+    if (name === 'dissect-merge' || name === 'part-merge') return await runDissectMerge(data as MergeJob, await children());
     // The parts of a queued attack or scenario run, computed by the commands themselves (loaded only for these jobs).
     if (name === 'attack-part' || name === 'run-part') return await (await import('../../cli/part-jobs.js')).runPartJob(data as PartJob);
-    if (name === 'part-merge') return await runDissectMerge(data as DissectMergeJob, await children());
     throw new PermanentJobError(`this worker does not know the job '${name}': run the same version of unit-attack on every machine`);
   } catch (err) {
     throw jobError(err);
