@@ -9,7 +9,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type * as tf from '../tf.js';
 import { decodeRecords, encodeRecords, recordAttacks, replayAttacks, type AttackRecord } from '../attacks/parts.js';
@@ -20,7 +19,7 @@ import { partRange } from '../scenarios/parts.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import type { CliIO, CommandSpec, GlobalArgs } from './command.js';
 import { parsePart } from './part.js';
-import { specForWorkers } from './queue.js';
+import { mergeQueuedParts, specForWorkers } from './queue.js';
 import { workersOf } from './workers.js';
 
 export const ATTACK_PART_FILE = 'attack-part.json';
@@ -321,23 +320,7 @@ async function attackOnQueue<I extends PartInputs>(c: PartContext<I>, attack: (i
   const remote: Record<string, unknown> = { ...args, expectRun: run };
   for (const k of ['model', 'images', 'atlas', 'probe']) if (typeof remote[k] === 'string') remote[k] = specForWorkers(remote[k]);
   if (Array.isArray(remote.image)) remote.image = (remote.image as string[]).map((f) => specForWorkers(f));
-  const { runPartsOnQueue, unpackInto } = await import('../parallel/queue/parts.js');
-  const { parseStore } = await import('../parallel/queue/store.js');
-  let shown = -1;
-  const q = await runPartsOnQueue({
-    queue: String(argv.queue), store: parseStore(argv.store as string | undefined), kind: 'attack', run: `attack-${run}-${of}`, of, args: remote,
-    onProgress: (done) => { if (done !== shown && !argv.quiet) io.err(`attack on ${String(argv.queue)}: ${done}/${of} parts done`); shown = done; },
-    onWarning: (m) => io.err(`warning: ${m}`),
-  });
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'unit-attack-attack-parts-'));
-  let done = false;
-  try {
-    const dirs: string[] = [];
-    for (const p of q.parts) {
-      const d = path.join(tmp, String(p.part));
-      await unpackInto(p.bytes, d, `part ${p.part}/${of} from the store`);
-      dirs.push(d);
-    }
+  return mergeQueuedParts(argv, io, { kind: 'attack', run: `attack-${run}-${of}`, of, args: remote }, async (dirs) => {
     const { first, parts } = await readAttackParts(dirs);
     if (first.part.run !== run) {
       throw new UnitAttackError('UA_QUEUE', `the workers attacked another run (${attackDifferences(settings, first.part.settings).join('; ') || 'key differs'})`, {
@@ -345,11 +328,6 @@ async function attackOnQueue<I extends PartInputs>(c: PartContext<I>, attack: (i
       });
     }
     c.argv.commandLine = wholeCommandLine();
-    const code = await replayAttacks(parts.map((p) => p.records), () => attack(c.input));
-    done = true;
-    return code;
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-    await q.finish(done);
-  }
+    return replayAttacks(parts.map((p) => p.records), () => attack(c.input));
+  });
 }

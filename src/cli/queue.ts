@@ -1,8 +1,10 @@
 /**
- * `--queue URL` and `--store` of the commands that can run their shards on queue workers, and the step that does it
- * for a dissection: enqueue, wait with progress, and hand the shards back for the merge.
+ * `--queue URL` and `--store` of the commands that can run their shards on queue workers, and the steps that do it:
+ * enqueue, wait with progress, and hand the shards (a dissection's) or parts (an attack's, a scenario run's) back for
+ * the merge.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Options } from 'yargs';
 import { usageError } from '../errors.js';
@@ -11,6 +13,7 @@ import type { DissectOptions } from '../dissection/dissect.js';
 import type { Classifier } from '../models/types.js';
 import { parseQueueUrl } from '../parallel/queue/connect.js';
 import { runDissectionOnQueue, type QueuedShards } from '../parallel/queue/coordinator.js';
+import type { PartKind } from '../parallel/queue/parts.js';
 import { parseStore } from '../parallel/queue/store.js';
 import type { QueuedDissectOptions } from '../parallel/queue/tasks.js';
 import type { CliIO, GlobalArgs } from './command.js';
@@ -69,5 +72,40 @@ export async function queueDissection(argv: GlobalArgs, io: CliIO, clf: Classifi
     });
   } finally {
     bar.stop();
+  }
+}
+
+/**
+ * `attack --queue` and `run --queue`: runs the parts of a run on the queue's workers (progress as `K/N parts done` on
+ * stderr), unpacks each part's output into a folder of its own, and gives the folders, in part order, to `merge`.
+ * Once `merge` has made the run's result, the run's jobs and stored outputs are removed; when it fails they stay, and
+ * the same command merges them again without computing.
+ */
+export async function mergeQueuedParts<T>(
+  argv: GlobalArgs, io: CliIO, run: { kind: PartKind; run: string; of: number; args: Record<string, unknown> }, merge: (dirs: string[]) => Promise<T>,
+): Promise<T> {
+  const { kind, of } = run;
+  const { runPartsOnQueue, unpackInto } = await import('../parallel/queue/parts.js');
+  let shown = -1;
+  const q = await runPartsOnQueue({
+    ...run, queue: String(argv.queue), store: parseStore(argv.store as string | undefined),
+    onProgress: (done) => { if (done !== shown && !argv.quiet) io.err(`${kind} on ${String(argv.queue)}: ${done}/${of} parts done`); shown = done; },
+    onWarning: (m) => io.err(`warning: ${m}`),
+  });
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), `unit-attack-${kind}-parts-`));
+  let done = false;
+  try {
+    const dirs: string[] = [];
+    for (const p of q.parts) {
+      const d = path.join(tmp, String(p.part));
+      await unpackInto(p.bytes, d, `part ${p.part}/${of} from the store`);
+      dirs.push(d);
+    }
+    const value = await merge(dirs);
+    done = true;
+    return value;
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+    await q.finish(done);
   }
 }

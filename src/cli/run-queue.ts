@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import chalk from 'chalk';
 import { parseTolerances } from '../report/baseline.js';
@@ -17,6 +16,7 @@ import { displayPath } from '../scenarios/errors.js';
 import { mergeRunParts } from '../scenarios/parts.js';
 import type { Scenario } from '../scenarios/types.js';
 import type { CliIO, GlobalArgs } from './command.js';
+import { mergeQueuedParts } from './queue.js';
 
 /** Runs the scenarios in parts on the queue's workers and merges them here; returns the whole run's exit code. */
 export async function runScenariosOnQueue(argv: GlobalArgs, io: CliIO, scenarios: readonly Scenario[], files: readonly string[]): Promise<number> {
@@ -35,41 +35,21 @@ export async function runScenariosOnQueue(argv: GlobalArgs, io: CliIO, scenarios
   const baseline = baselineFile !== undefined
     ? { file: baselineFile, results: await readResults(baselineFile), tolerances: parseTolerances(argv.tolerance as string[] | undefined) }
     : undefined;
-  const { runPartsOnQueue, unpackInto } = await import('../parallel/queue/parts.js');
-  const { parseStore } = await import('../parallel/queue/store.js');
-  let shown = -1;
-  const q = await runPartsOnQueue({
-    queue: String(argv.queue), store: parseStore(argv.store as string | undefined), kind: 'run', run, of, args,
-    onProgress: (done) => { if (done !== shown && !argv.quiet) io.err(`run on ${String(argv.queue)}: ${done}/${of} parts done`); shown = done; },
-    onWarning: (m) => io.err(`warning: ${m}`),
+  const out = argv.out as string | undefined;
+  const { output, written } = await mergeQueuedParts(argv, io, { kind: 'run', run, of, args }, async (dirs) => {
+    const merged = await mergeRunParts(dirs, baseline ? { baseline } : {});
+    return { output: merged, written: out !== undefined ? await writeReports(merged, out) : undefined };
   });
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'unit-attack-run-parts-'));
-  let done = false;
-  try {
-    const dirs: string[] = [];
-    for (const p of q.parts) {
-      const d = path.join(tmp, String(p.part));
-      await unpackInto(p.bytes, d, `part ${p.part}/${of} from the store`);
-      dirs.push(d);
+  if (argv.json) {
+    io.out(JSON.stringify(output.results, null, 2));
+  } else {
+    io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
+    if (written) {
+      io.out('');
+      io.out(`report:  ${displayPath(written.html)}`);
+      io.out(`results: ${displayPath(written.results)}`);
+      io.out(`junit:   ${displayPath(written.junit)}`);
     }
-    const output = await mergeRunParts(dirs, baseline ? { baseline } : {});
-    const out = argv.out as string | undefined;
-    const written = out !== undefined ? await writeReports(output, out) : undefined;
-    done = true;
-    if (argv.json) {
-      io.out(JSON.stringify(output.results, null, 2));
-    } else {
-      io.out(terminalReport(output.results, { color: chalk.level, allMetrics: argv['all-metrics'] as boolean }));
-      if (written) {
-        io.out('');
-        io.out(`report:  ${displayPath(written.html)}`);
-        io.out(`results: ${displayPath(written.results)}`);
-        io.out(`junit:   ${displayPath(written.junit)}`);
-      }
-    }
-    return output.results.exitCode;
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-    await q.finish(done);
   }
+  return output.results.exitCode;
 }
