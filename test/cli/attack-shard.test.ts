@@ -9,30 +9,18 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '../../src/tf.js';
-import type { CliIO } from '../../src/cli/command.js';
-import { stripAnsi } from '../../src/cli/format.js';
-import { main } from '../../src/cli/main.js';
 import { decodeRecords, encodeRecords, mergeResults, type AttackResultData } from '../../src/attacks/parts.js';
 import { wholeCommandArgs } from '../../src/cli/attack-part.js';
+import { cliRun, expectSameOutput, writeTestImages } from './attack-fixtures.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const model = path.join(root, 'test/fixtures/scenarios/models/colour');
 let dir: string;
 let images: string;
 
-function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = []; const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => { stdout.push(stripAnsi(t)); }, err: (t) => { stderr.push(stripAnsi(t)); }, isTTY: false };
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = captureIO();
-  const code = await main(['--backend', 'cpu', '--quiet', ...args], io);
-  return { code, stdout: io.stdout.join('\n'), stderr: io.stderr.join('\n') };
-}
+const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => cliRun(['--quiet', ...args]);
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-attack-shard-'));
@@ -40,58 +28,12 @@ beforeAll(async () => {
   await fs.mkdir(images);
   // Seven greyish images that lean to one colour by a few 8-bit steps, with a little noise: some fall to an attack
   // at small ε, some do not, so the attacks' per-image steps, restarts and early stops differ.
-  for (let k = 0; k < 7; k++) {
-    const px = Buffer.alloc(16 * 16 * 3);
-    const lean = 2 + (k % 4) * 3;
-    const c = k % 3;
-    for (let i = 0; i < 16 * 16; i++) {
-      const n = ((i * 37 + k * 11) % 9) - 4;
-      for (let ch = 0; ch < 3; ch++) px[3 * i + ch] = 124 + (ch === c ? lean : 0) + (ch === 2 ? -n : n);
-    }
-    await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(path.join(images, `img-${k}.png`));
-  }
+  await writeTestImages(images, 7, (k) => 2 + (k % 4) * 3);
 });
 
 afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
-
-/** Every file under `d`, relative. */
-async function filesOf(d: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await fs.readdir(path.join(d, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      if (e.isDirectory()) await walk(r); else out.push(r);
-    }
-  };
-  await walk('');
-  return out.sort();
-}
-
-/** A JSON document without its timing fields. */
-function withoutTiming(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withoutTiming);
-  if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'created' && k !== 'seconds').map(([k, x]) => [k, withoutTiming(x)]));
-  }
-  return v;
-}
-
-/** The merge's folder holds the whole run's files: JSON equal but for timing, everything else byte for byte. */
-async function expectSameOutput(whole: string, merged: string): Promise<void> {
-  const files = (await filesOf(whole)).filter((f) => !f.startsWith('attack-part'));
-  expect(await filesOf(merged)).toEqual(files);
-  for (const f of files) {
-    const [a, b] = await Promise.all([fs.readFile(path.join(whole, f)), fs.readFile(path.join(merged, f))]);
-    if (f.endsWith('.json')) {
-      const [ja, jb] = [JSON.parse(a.toString('utf8')) as unknown, JSON.parse(b.toString('utf8')) as unknown];
-      expect(withoutTiming(jb), f).toEqual(withoutTiming(ja));
-    } else {
-      expect(b.equals(a), `${f} differs`).toBe(true);
-    }
-  }
-}
 
 const COMMON = ['attack', '--model', model, '--images', '', '--seed', '5', '--heatmaps', '4'];
 const common = (seed = 5): string[] => COMMON.map((a) => (a === '' ? images : a === '5' ? String(seed) : a));
