@@ -4,76 +4,18 @@
  * worker killed mid-shard loses nothing, bad input fails once, a second enqueue does no work twice, a restarted
  * Redis is survived, and a finished run leaves no job or tally keys behind.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/command.js';
-import { stripAnsi } from '../../src/cli/format.js';
 import { main } from '../../src/cli/main.js';
 import { runDissectionOnQueue } from '../../src/parallel/queue/coordinator.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/unit-attack.js');
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-if (!HAVE_REDIS && process.env.UNIT_ATTACK_SKIP_REDIS !== '1') {
-  throw new Error('these tests need Debian\'s redis-server on PATH (apt-get install redis-server), or UNIT_ATTACK_SKIP_REDIS=1 to skip them');
-}
+import { captureIO } from '../cli/attack-fixtures.js';
+import { HAVE_REDIS, TestRedis, freePort, jobsDone, type WorkerProcess } from './redis-helpers.js';
 
 let dir: string;
-let port = 0;
-let redis: ChildProcess | undefined;
-const workers: ChildProcess[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
-}
-
-function cli(args: string[], timeoutMs = 20_000): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('redis-cli', ['-p', String(port), ...args]);
-    let out = ''; let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, out, err }); });
-  });
-}
-
-async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    if ((await cli(['ping'])).out.trim() === 'PONG') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('redis-server did not start');
-}
-
-async function stopRedis(): Promise<void> {
-  const r = redis;
-  redis = undefined;
-  if (!r || r.exitCode !== null) return;
-  await new Promise<void>((resolve) => { r.once('exit', () => resolve()); r.kill('SIGKILL'); });
-}
-
-/** A worker process; its log lines are collected. */
-function startWorker(concurrency = 1): ChildProcess & { log: string[] } {
-  const w = spawn(process.execPath, [BIN, 'worker', '--queue', `redis://127.0.0.1:${port}`, '--concurrency', String(concurrency), '--lock-seconds', '2'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNIT_ATTACK_CACHE: path.join(dir, 'worker-cache') } }) as ChildProcess & { log: string[] };
-  w.log = [];
-  const take = (d: Buffer): void => { w.log.push(...d.toString().split('\n').filter((l) => l.trim() !== '')); };
-  w.stdout?.on('data', take);
-  w.stderr?.on('data', take);
-  workers.push(w);
-  return w;
-}
+let redis: TestRedis;
+const startWorker = (concurrency = 1): WorkerProcess => redis.startWorker({ concurrency, lockSeconds: 2 });
 
 async function waitFor(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
@@ -83,64 +25,52 @@ async function waitFor(what: string, ok: () => boolean, ms = 60_000): Promise<vo
   }
 }
 
-function captureIO(): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = []; const stderr: string[] = [];
-  return { stdout, stderr, out: (t) => { stdout.push(stripAnsi(t)); }, err: (t) => { stderr.push(stripAnsi(t)); }, isTTY: false };
-}
-
 /** 192 scenes in batches of 16: a plan of 3 shards. */
 const DISSECT = ['dissect', '--probe', 'builtin:scenes?count=192&seed=11', '--batch-size', '16', '--top-n', '3', '--quiet', '--workers', '1', '--no-cache', '--no-strips'];
 const atlasOf = async (out: string): Promise<Record<string, unknown>> => ({ ...(JSON.parse(await fs.readFile(path.join(out, 'atlas.json'), 'utf8')) as Record<string, unknown>), created: undefined });
-const done = (w: { log: string[] }, name: string): number => w.log.filter((l) => l.startsWith(`done ${name} `)).length;
+const done = (w: WorkerProcess, name: string): number => jobsDone([w], name);
 let inline: Record<string, unknown>;
-
-/** Keys of jobs or stored tallies (the queue's own bookkeeping — meta, id, events, stalled-check — may stay). */
-async function runKeys(): Promise<string[]> {
-  const keys = (await cli(['--scan'])).out.split('\n').filter((k) => k !== '');
-  return keys.filter((k) => !/^bull:unit-attack:(meta|id|events|stalled-check)$/.test(k));
-}
 
 describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-queue-'));
-    port = await freePort();
-    await startRedis();
+    redis = new TestRedis(dir);
+    await redis.start();
     const io = captureIO();
     expect(await main([...DISSECT, '--out', path.join(dir, 'inline')], io)).toBe(0);
     inline = await atlasOf(path.join(dir, 'inline'));
   }, 120_000);
   afterEach(async () => {
-    for (const w of workers.splice(0)) if (w.exitCode === null) w.kill('SIGKILL');
-    await cli(['flushall']);
+    await redis.reset();
   });
   afterAll(async () => {
-    await stopRedis();
+    await redis.stop();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
   it('two worker processes compute the shards; the merged atlas equals the in-process one, and no run keys are left', async () => {
     const [a, b] = [startWorker(), startWorker()];
     const io = captureIO();
-    expect(await main([...DISSECT, '--queue', `redis://127.0.0.1:${port}`, '--out', path.join(dir, 'queued')], io)).toBe(0);
+    expect(await main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'queued')], io)).toBe(0);
     expect(await atlasOf(path.join(dir, 'queued'))).toEqual(inline);
     expect(done(a, 'dissect-shard') + done(b, 'dissect-shard')).toBe(3);
-    expect(await runKeys()).toEqual([]);
+    expect(await redis.runKeys()).toEqual([]);
   }, 120_000);
 
   it('with --store DIR the tallies go to a shared folder and the atlas is the same', async () => {
     startWorker();
     const store = path.join(dir, 'store');
     const io = captureIO();
-    expect(await main([...DISSECT, '--queue', `redis://127.0.0.1:${port}`, '--store', store, '--out', path.join(dir, 'queued-dir')], io)).toBe(0);
+    expect(await main([...DISSECT, '--queue', redis.url, '--store', store, '--out', path.join(dir, 'queued-dir')], io)).toBe(0);
     expect(await atlasOf(path.join(dir, 'queued-dir'))).toEqual(inline);
     expect((await fs.readdir(store)).filter((n) => n.endsWith('.shard'))).toHaveLength(3);
-    expect(await runKeys()).toEqual([]);
+    expect(await redis.runKeys()).toEqual([]);
   }, 120_000);
 
   it('a worker killed mid-shard (kill -9): the shard is computed by another worker, each shard counted once, the atlas unchanged', async () => {
     const first = startWorker();
     const io = captureIO();
-    const run = main([...DISSECT, '--queue', `redis://127.0.0.1:${port}`, '--out', path.join(dir, 'killed')], io);
+    const run = main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'killed')], io);
     await waitFor('the first shard to start', () => first.log.some((l) => l.startsWith('started dissect-shard')));
     first.kill('SIGKILL');
     const second = startWorker();
@@ -153,7 +83,7 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
   it('the same run enqueued twice at once computes each shard once; both coordinators get the same shards', async () => {
     const w = startWorker(2);
     const spec = {
-      queue: `redis://127.0.0.1:${port}`, store: { kind: 'redis' as const }, model: 'builtin:scenes-vgg16', probe: 'builtin:scenes?count=128&seed=2',
+      queue: redis.url, store: { kind: 'redis' as const }, model: 'builtin:scenes-vgg16', probe: 'builtin:scenes?count=128&seed=2',
       options: { batchSize: 16, importance: false }, run: 'test-twice', plan: 2, pollMs: 100,
     };
     // The run key is the coordinator's claim: a worker that computes another key fails the shard, so ask for the real one.
@@ -170,7 +100,7 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
     } finally {
       clf.dispose();
     }
-    expect(await runKeys()).toEqual([]);
+    expect(await redis.runKeys()).toEqual([]);
   }, 120_000);
 
   it('a shard that fails on bad input fails once, not retried, with its error named', async () => {
@@ -179,7 +109,7 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
     // The coordinator's classifier has the layer; the worker's (a different model at the same spec) would not —
     // simulated by a run key no worker can produce: the worker refuses it without retrying.
     const err = await runDissectionOnQueue({
-      queue: `redis://127.0.0.1:${port}`, store: { kind: 'redis' }, model: 'builtin:scenes-vgg16', probe: 'builtin:scenes?count=64&seed=1',
+      queue: redis.url, store: { kind: 'redis' }, model: 'builtin:scenes-vgg16', probe: 'builtin:scenes?count=64&seed=1',
       options: { batchSize: 16, importance: false }, run: 'not-the-key', plan: 1, pollMs: 100,
     }).then(() => undefined, (e: unknown) => e as Error);
     expect(err?.message).toMatch(/the queued dissection failed: .*computes a different dissection/);
@@ -190,12 +120,12 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
 
   it('Redis restarted mid-run without persistence: the coordinator enqueues the lost shards again and the atlas is right', async () => {
     const io = captureIO();
-    const run = main([...DISSECT, '--queue', `redis://127.0.0.1:${port}`, '--out', path.join(dir, 'restarted')], io);
-    for (let i = 0; i < 100 && (await runKeys()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    expect((await runKeys()).length).toBeGreaterThan(0);
-    await stopRedis();
+    const run = main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'restarted')], io);
+    for (let i = 0; i < 100 && (await redis.runKeys()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await redis.runKeys()).length).toBeGreaterThan(0);
+    await redis.stop();
     await new Promise((r) => setTimeout(r, 500));
-    await startRedis();
+    await redis.start();
     startWorker();
     const code = await run;
     expect(io.stderr.join('\n')).toMatch(/no longer holds this run's jobs/);
