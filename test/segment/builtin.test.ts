@@ -45,16 +45,23 @@ function bruteIou(name: string, exact: Uint16Array[], maps: Uint16Array, size: n
   return inter / union;
 }
 
+/** A ski resort, a bedroom and a street of dataset seed `seed`, as pixels in [0, 1]. */
+function threeScenes(size: number, seed: number): Float32Array {
+  const n = size * size;
+  const images = new Float32Array(3 * n * 3);
+  ['ski_resort', 'bedroom', 'street'].forEach((cls, i) => {
+    const s = renderScene({ cls, seed: sceneSeed(seed, i), size });
+    for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
+  });
+  return images;
+}
+
 describe('builtin:scenes-segmenter', () => {
   it('segment labels each pixel with the argmax of its category\'s logits, as tf.argMax over the channel slices does', () => {
     const size = 64;
     const count = 3;
     const n = size * size;
-    const images = new Float32Array(count * n * 3);
-    for (let i = 0; i < count; i++) {
-      const s = renderScene({ cls: ['ski_resort', 'bedroom', 'street'][i], seed: sceneSeed(515151, i), size });
-      for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
-    }
+    const images = threeScenes(size, 515151);
     const before = tf.memory().numTensors;
     const maps = seg.segment(images, count, size, size);
     expect(tf.memory().numTensors).toBe(before);
@@ -81,11 +88,7 @@ describe('builtin:scenes-segmenter', () => {
     for (const [size, grid, fast] of [[96, 24, true], [64, 16, true], [64, 32, false], [96, 25, false]] as const) {
       const count = 3;
       const n = size * size;
-      const images = new Float32Array(count * n * 3);
-      for (let i = 0; i < count; i++) {
-        const s = renderScene({ cls: ['ski_resort', 'bedroom', 'street'][i], seed: sceneSeed(616161, i), size });
-        for (let k = 0; k < s.image.length; k++) images[i * n * 3 + k] = s.image[k] / 255;
-      }
+      const images = threeScenes(size, 616161);
       const full = seg.segment(images, count, size, size);
       const K = seg.categories.length;
       // Independently: the centre pixel of each cell, read from the full maps.
