@@ -17,7 +17,6 @@
  * off (the unit attack never sees the target) and the random-unit control has the same size as the steered set.
  */
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import path from 'node:path';
 import * as tf from '../src/tf.js';
 import type { AutoAttackComponent } from '../src/attacks/autoattack.js';
 import type { MaskingCheck } from '../src/attacks/masking.js';
@@ -26,13 +25,14 @@ import { disposeUnitAttack, measureUnitEffect, unitAttack, type UnitAttackOption
 import { cleanAccuracy, robustAccuracy, targetedSuccess, type Rate } from '../src/attacks/metrics.js';
 import { randomUnits } from '../src/attacks/random-units.js';
 import type { GroupEffect } from '../src/attacks/metrics.js';
-import { SCENE_CLASSES, renderScene, sceneSeed } from '../src/data/scenes/index.js';
+import { SCENE_CLASSES } from '../src/data/scenes/index.js';
 import { loadAtlas, type Atlas } from '../src/dissection/atlas.js';
 import { dissect } from '../src/dissection/dissect.js';
 import { initBackend } from '../src/engine/backend.js';
 import { defaultWorkers, startPool, withPool } from '../src/parallel/index.js';
 import { BUILTIN_MODELS, loadClassifier } from '../src/models/io.js';
 import type { Classifier } from '../src/models/types.js';
+import { freshScenes, trainingSeeds } from './fresh-scenes.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, def?: string): string | undefined => {
@@ -54,36 +54,11 @@ const MIN_PSNR = opt('min-psnr') === undefined ? undefined : Number(opt('min-psn
 
 const report: Record<string, unknown> = {};
 
-/** Seeds of the scenes the built-in model was trained on (dataset seed and scene count from its recipe). */
-async function trainingSeeds(): Promise<Set<number>> {
-  let seed = 1; let count = 6 * 8000;
-  const dir = MODEL.startsWith('builtin:') ? BUILTIN_MODELS[MODEL.slice(8)] : MODEL;
-  const file = path.join(dir, 'evaluation.json');
-  if (existsSync(file)) {
-    const r = (JSON.parse(await fs.readFile(file, 'utf8')) as { recipe?: { seed: number; epochs: number; scenesPerEpoch: number } }).recipe;
-    if (r) { seed = r.seed; count = r.epochs * r.scenesPerEpoch; }
-  }
-  const s = new Set<number>();
-  for (let i = 0; i < count; i++) s.add(sceneSeed(seed, i));
-  return s;
-}
-
 /** `n` fresh scenes of `classes` (cycled) from dataset `datasetSeed`, skipping seeds used in training. */
 function scenes(clf: Classifier, classes: readonly string[], n: number, datasetSeed: number, trained: Set<number>): { x: tf.Tensor4D; y: Int32Array; skipped: number } {
   const size = clf.inputSize[0];
-  const px = new Float32Array(n * size * size * 3);
-  const y = new Int32Array(n);
-  let skipped = 0;
-  for (let i = 0, index = 0; i < n; index++) {
-    const seed = sceneSeed(datasetSeed, index);
-    if (trained.has(seed)) { skipped++; continue; }
-    const cls = classes[i % classes.length];
-    const s = renderScene({ cls, seed, size });
-    for (let k = 0; k < s.image.length; k++) px[i * s.image.length + k] = s.image[k] / 255;
-    y[i] = clf.classNames.indexOf(cls);
-    i++;
-  }
-  return { x: tf.tensor4d(px, [n, size, size, 3]), y, skipped };
+  const { pixels, y, skipped } = freshScenes(clf, classes, n, datasetSeed, trained);
+  return { x: tf.tensor4d(pixels, [n, size, size, 3]), y, skipped };
 }
 
 const pct = (r: Rate | null | undefined): string => (r && Number.isFinite(r.rate) ? `${(100 * r.rate).toFixed(0)}%` : '–');
@@ -411,7 +386,7 @@ function oracle(clf: Classifier, atlas: Atlas, x: tf.Tensor4D, trained: Set<numb
 const backend = await initBackend({});
 const clf = await loadClassifier(MODEL);
 console.log(`model ${clf.name} (${clf.fingerprint}), backend ${backend.name}, ${new Date().toISOString()}`);
-const trained = await trainingSeeds();
+const trained = await trainingSeeds(MODEL.startsWith('builtin:') ? BUILTIN_MODELS[MODEL.slice(8)] : MODEL);
 const needsStory = SECTIONS.some((s) => ['story', 'pnas', 'timing', 'variants', 'oracle'].includes(s));
 const atlas = SECTIONS.some((s) => ['story', 'pnas', 'variants', 'oracle'].includes(s)) ? await getAtlas(clf) : undefined;
 const ski = needsStory ? scenes(clf, [SOURCE], COUNT, 777_001, trained) : undefined;
