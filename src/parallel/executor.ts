@@ -90,6 +90,11 @@ export function registerContext<S, R>(kind: string, def: ContextKind<S, R>): voi
   contexts.set(kind, def);
 }
 
+/** Whether the context kind `kind` is registered or built in (without importing anything). */
+export function contextKnown(kind: string): boolean {
+  return contexts.has(kind) || BUILTIN_MODULES[`context:${kind}`] !== undefined;
+}
+
 /** The context kind `kind` (importing the built-in module that defines it); an internal error when there is none. */
 export async function contextKind(kind: string): Promise<ContextKind<unknown, unknown>> {
   await loadBuiltin(`context:${kind}`, (k) => contexts.has(k), kind);

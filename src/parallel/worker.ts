@@ -6,7 +6,7 @@
  */
 import { parentPortOrNull, workerData, type ParentPort } from './thread.js';
 import type { BackendName } from '../engine/backend.js';
-import { contextKind, poolTask, serializeError, type ContextSpec, type PoolTaskMessage, type PoolWorkerMessage } from './executor.js';
+import { contextKind, contextKnown, poolTask, serializeError, type ContextSpec, type PoolTaskMessage, type PoolWorkerMessage } from './executor.js';
 
 /** What an executor thread is started with. */
 export interface ExecutorWorkerData {
@@ -22,15 +22,17 @@ async function main(port: ParentPort, data: ExecutorWorkerData): Promise<void> {
   const post = (m: PoolWorkerMessage, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
   let resources: object;
   try {
-    const kind = await contextKind(data.context.kind);
+    // A context the modules register is known only after they are imported (and they may need the backend first).
+    let kind = contextKnown(data.context.kind) ? await contextKind(data.context.kind) : undefined;
     let backend = 'none';
-    if (kind.tensors !== false) {
+    if (kind?.tensors !== false) {
       // Loaded here, not at the top: a context without tensors (sketches, scene rendering) starts without TensorFlow.js.
       const [tf, { initBackend }] = await Promise.all([import('../tf.js'), import('../engine/backend.js')]);
       await initBackend({ backend: data.backend });
       backend = tf.getBackend();
     }
     for (const m of data.modules) await import(m);
+    kind ??= await contextKind(data.context.kind);
     resources = await kind.load(data.context.spec) as object;
     post({ type: 'ready', backend, identity: kind.identity?.(resources) ?? null });
   } catch (err) {

@@ -1,4 +1,9 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/util/package-root.js';
 import { renderScene, sceneLabelPlanes, sceneSpec } from '../../src/data/scenes/index.js';
 import { QuantileSketch } from '../../src/dissection/quantile.js';
 import { contextKind, InlineExecutor, poolTask, type Executor } from '../../src/parallel/executor.js';
@@ -80,6 +85,28 @@ describe('the executor', () => {
       await off.close();
     } finally {
       if (before === undefined) delete process.env.UNIT_ATTACK_WORKERS; else process.env.UNIT_ATTACK_WORKERS = before;
+    }
+  });
+
+  it('starts threads of a context that a module given to them registers', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-executor-'));
+    try {
+      const module = path.join(dir, 'counter.mjs');
+      const executor = pathToFileURL(path.join(PACKAGE_ROOT, 'dist', 'parallel', 'executor.js')).href;
+      await fs.writeFile(module, [
+        `import { registerContext, registerPoolTask } from ${JSON.stringify(executor)};`,
+        "registerContext('counter', { load: async (spec) => ({ count: spec.start }), tensors: false });",
+        "registerPoolTask('count', async (ctx) => ({ value: ++ctx.count }));",
+      ].join('\n'));
+      // The task's context object is a copy per task: a counter in it starts again each time.
+      const exec = await startThreads({ context: { kind: 'counter', spec: { start: 41 } }, workers: 1, modules: [module] });
+      try {
+        expect(await exec.map([1, 2].map((i) => ({ kind: 'count', input: null, label: `count ${i}` })))).toEqual([42, 42]);
+      } finally {
+        await exec.close();
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 
