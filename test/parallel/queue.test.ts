@@ -140,10 +140,15 @@ describe('queue URLs that cannot work', () => {
     const p = await freePort(); // nothing listens there
     const io = captureIO();
     const t0 = Date.now();
-    const code = await main([...DISSECT, '--queue', `redis://127.0.0.1:${p}`, '--out', path.join(os.tmpdir(), `ua-noredis-${process.pid}`)], io);
-    expect(code).toBe(2);
-    expect(Date.now() - t0).toBeLessThan(10_000 + 5_000); // + loading the model
-    expect(io.stderr.join('\n')).toContain(`cannot reach the queue's Redis at redis://127.0.0.1:${p}`);
+    const out = path.join(os.tmpdir(), `ua-noredis-${process.pid}`);
+    try {
+      const code = await main([...DISSECT, '--queue', `redis://127.0.0.1:${p}`, '--out', out], io);
+      expect(code).toBe(2);
+      expect(Date.now() - t0).toBeLessThan(10_000 + 5_000); // + loading the model
+      expect(io.stderr.join('\n')).toContain(`cannot reach the queue's Redis at redis://127.0.0.1:${p}`);
+    } finally {
+      await fs.rm(out, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it.each([
