@@ -181,9 +181,13 @@ export const DICE_WEIGHT = 1;
 /**
  * The segmenter's training loss, summed over the images of a batch (so shards add up to the whole batch): per image
  * and category, the mean pixel cross-entropy of the category's softmax plus {@link DICE_WEIGHT} × the soft Dice loss
- * averaged over the concepts present in the image. Returns a scalar.
+ * averaged over the concepts present in the image. Returns a scalar. With `weights` (one per channel of each category,
+ * {@link balanceWeights}) the cross-entropy of a pixel is multiplied by the weight of its target channel, so rare
+ * concepts count for more.
  */
-export function segmenterLossSum(logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[]): tf.Scalar {
+export function segmenterLossSum(
+  logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[], weights?: readonly (readonly number[])[],
+): tf.Scalar {
   return tf.tidy(() => {
     const [N, H, W] = logits.shape;
     const n = H * W;
@@ -196,16 +200,20 @@ export function segmenterLossSum(logits: tf.Tensor4D, targets: Int32Array, categ
       off += depth;
       const idx = new Int32Array(N * n);
       const present = new Float32Array(N * depth);
+      const w = weights?.[k];
+      const pixelWeight = w ? new Float32Array(N * n) : undefined;
       for (let b = 0; b < N; b++) {
         for (let i = 0; i < n; i++) {
           const v = targets[(b * planes + k) * n + i];
           idx[b * n + i] = v;
           if (v > 0) present[b * depth + v] = 1;
+          if (pixelWeight) pixelWeight[b * n + i] = w![v];
         }
       }
       const y = tf.oneHot(tf.tensor2d(idx, [N, n], 'int32'), depth).toFloat();
       const logp = tf.logSoftmax(slice);
-      const ce = tf.neg(tf.sum(tf.mul(y, logp), [1, 2])).div(n); // [N]
+      const pixelCe = tf.neg(tf.sum(tf.mul(y, logp), 2)); // [N, n]
+      const ce = tf.sum(pixelWeight ? tf.mul(pixelCe, tf.tensor2d(pixelWeight, [N, n])) : pixelCe, 1).div(n); // [N]
       const p = tf.exp(logp);
       const inter = tf.sum(tf.mul(p, y), 1); // [N, depth]
       const psum = tf.sum(p, 1); const ysum = tf.sum(y, 1);
@@ -216,5 +224,50 @@ export function segmenterLossSum(logits: tf.Tensor4D, targets: Int32Array, categ
       total = tf.add(total, tf.sum(tf.add(ce, tf.mul(dice, DICE_WEIGHT))));
     });
     return total as tf.Scalar;
+  });
+}
+
+/** Each category's share of pixels per channel (channel 0: none of the category), as {@link conceptShares} measures it. */
+export type CategoryShares = number[][];
+
+/**
+ * The share of pixels of each channel of each category over scenes `[0, count)` of dataset `datasetSeed` at side
+ * `size`, un-augmented (the statistics {@link balanceWeights} turns into loss weights).
+ */
+export function conceptShares(
+  datasetSeed: number, count: number, size: number,
+  options: { classes?: readonly string[]; categories?: readonly SegmenterCategory[] } = {},
+): CategoryShares {
+  const categories = options.categories ?? SCENE_SEGMENTER_CATEGORIES;
+  const counts = categories.map((c) => new Float64Array(c.concepts.length + 1));
+  const planes = categories.length;
+  const n = size * size;
+  for (let from = 0; from < count; from += 32) {
+    const batch = segmenterBatch(datasetSeed, from, Math.min(32, count - from), size, { ...options, categories, augment: false });
+    for (let b = 0; b < batch.count; b++) {
+      for (let k = 0; k < planes; k++) {
+        const base = (b * planes + k) * n;
+        for (let i = 0; i < n; i++) counts[k][batch.targets[base + i]]++;
+      }
+    }
+  }
+  return counts.map((c) => Array.from(c, (v) => v / (count * n)));
+}
+
+/** The largest weight {@link balanceWeights} gives, relative to the weight of the category's most common channel. */
+export const MAX_BALANCE_RATIO = 25;
+
+/**
+ * Cross-entropy weights that make rare concepts count for more: channel c of a category gets a weight proportional
+ * to share_c^(−alpha) (capped at {@link MAX_BALANCE_RATIO} times the weight of the category's most common channel;
+ * channels never seen get the cap), scaled so that the mean weight of a pixel, Σ share_c · w_c, is 1 and the loss
+ * keeps its scale. `alpha` 0 gives all ones; 1 is full inverse-frequency weighting.
+ */
+export function balanceWeights(shares: CategoryShares, alpha: number): number[][] {
+  return shares.map((s) => {
+    const top = Math.max(...s);
+    const raw = s.map((f) => (f > 0 ? Math.min(MAX_BALANCE_RATIO, (top / f) ** alpha) : alpha > 0 ? MAX_BALANCE_RATIO : 1));
+    const mean = s.reduce((a, f, c) => a + f * raw[c], 0);
+    return raw.map((r) => (mean > 0 ? r / mean : 1));
   });
 }

@@ -6,7 +6,10 @@ import path from 'node:path';
 import type { BackendInfo } from '../engine/backend.js';
 import type { SegmenterEvaluation } from '../segment/evaluate.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
-import type { TrainSegmenterResult } from './segmenter.js';
+import { BALANCE_SCENES, type TrainSegmenterResult } from './segmenter.js';
+import { MAX_BALANCE_RATIO } from './segmenter-batch.js';
+import { SCENE_CLASSES } from '../data/scenes/index.js';
+import { SCENE_SEGMENTER_CATEGORIES } from '../segment/net.js';
 
 const pct = (x: number): string => (100 * x).toFixed(1) + '%';
 
@@ -19,6 +22,7 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     segments: result.segments, steps: result.steps, trainMinutes: +(result.trainSeconds / 60).toFixed(2),
     backend: { name: backend.name, tfjs: backend.tfjsVersion, threads: backend.threads, simd: backend.simd },
     finalLoss: last.reduce((a, b) => a + b.loss, 0) / Math.max(1, last.length),
+    ...(result.weights ? { weights: Object.fromEntries(SCENE_SEGMENTER_CATEGORIES.map((c, k) => [c.name, Object.fromEntries(['none', ...c.concepts].map((name, j) => [name, +result.weights![k][j].toFixed(4)]))])) } : {}),
     evaluations,
   };
   await writeJsonAtomic(path.join(dir, 'evaluation.json'), record);
@@ -40,12 +44,12 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     '',
     '```',
     `unit-attack train-segmenter --out DIR --seed ${o.seed} --steps ${o.steps} --batch-size ${o.batchSize} --learning-rate ${o.learningRate} \\`,
-    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}`,
+    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}${o.balance > 0 ? ` --balance ${o.balance}` : ''}${o.classes.join(',') !== SCENE_CLASSES.join(',') ? ` \\\n  --classes ${o.classes.join(',')}` : ''}`,
     '```',
     '',
     `- Encoder widths ${o.encoderWidths.join(', ')} (a stride-2 stem, then max pooling), decoder widths ${o.decoderWidths.join(', ')} with skip connections, logits at half resolution upsampled bilinearly.`,
     `- ${o.initFrom !== undefined ? `Initialised from the weights of ${o.initFrom} (whose own card gives its recipe)` : `He-normal initialisation (seed ${o.seed})`}; Adam at ${o.learningRate}, cosine-decayed to 5%; ${o.batchSize} scenes per step, sizes ${o.sizes.join(' and ')} in turn; ${result.steps} steps.`,
-    '- Loss per image and category: mean pixel cross-entropy of the category\'s softmax plus the soft Dice loss averaged over the concepts present.',
+    `- Loss per image and category: mean pixel cross-entropy of the category's softmax${o.balance > 0 ? ` (a pixel weighted by share^−${o.balance} of its concept, capped at ${MAX_BALANCE_RATIO}× the most common channel's weight and scaled to a mean of 1, shares measured on the first ${BALANCE_SCENES} scenes; weights in evaluation.json)` : ''} plus the soft Dice loss averaged over the concepts present.`,
     '- Augmentation, drawn from each scene\'s seed: horizontal flips, shifts of up to 5% of the side, colour gain, contrast and brightness jitter, 2×2 blockiness (20%), [1 2 1] blur (35%), Gaussian noise up to σ = 0.05 (50%).',
     `- Scene i of the run has seed sceneSeed(${o.seed}, i); classes ${o.classes.join(', ')} in turn.`,
     `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}), ${result.segments.map((s) => `${s.workers} thread${s.workers > 1 ? 's' : ''} from step ${s.fromStep}`).join(', ')}.`,

@@ -14,6 +14,8 @@ export interface SegmenterShardContext {
   datasetSeed: number;
   classes?: readonly string[];
   categories?: readonly SegmenterCategory[];
+  /** Cross-entropy weights per channel of each category (`balanceWeights`); none: every pixel counts the same. */
+  weights?: readonly (readonly number[])[];
 }
 
 /**
@@ -30,7 +32,7 @@ export function segmenterShardGradient(
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(x, { training: true }) as tf.Tensor4D;
     correct = pixelAccuracySum(logits, batch.targets, categories);
-    return segmenterLossSum(logits, batch.targets, categories);
+    return segmenterLossSum(logits, batch.targets, categories, ctx.weights);
   }, vars as tf.Variable[]);
   const flat = flatGrads(vars, grads);
   const lossSum = value.dataSync()[0];

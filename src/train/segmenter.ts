@@ -15,6 +15,7 @@ import { BUILTIN_SEGMENTERS, fromSegmenterModel, type Segmenter } from '../segme
 import { readArtifacts } from '../models/io.js';
 import { flattenVariables, gatherShards, splitBatch, trainableVariables } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
+import { balanceWeights, conceptShares } from './segmenter-batch.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
 import { TrainWorkers } from './workers.js';
 
@@ -53,8 +54,18 @@ export interface TrainSegmenterOptions {
   initFrom?: string;
   /** Threads that share every batch. @defaultValue 1 */
   workers?: number;
+  /** Scene classes, drawn in turn; a class named twice is drawn twice as often. @defaultValue the 12 scene classes */
   classes?: readonly string[];
+  /**
+   * Class balance of the cross-entropy: the exponent alpha of `balanceWeights` (0 = every pixel counts the same,
+   * 0.5 = weights ∝ 1/√share, capped), from the concept shares of the run's first {@link BALANCE_SCENES} scenes.
+   * @defaultValue 0
+   */
+  balance?: number;
 }
+
+/** Scenes whose concept shares set the weights of a balanced run. */
+export const BALANCE_SCENES = 384;
 
 export type ResolvedTrainSegmenterOptions = Required<Omit<TrainSegmenterOptions, 'maxSteps' | 'initFrom'>> & { maxSteps?: number; initFrom?: string };
 
@@ -75,18 +86,20 @@ export interface TrainSegmenterResult {
   trainSeconds: number;
   lossHistory: Array<{ step: number; size: number; loss: number; pixelAccuracy: number }>;
   segments: Array<{ fromStep: number; workers: number }>;
+  /** The cross-entropy weights per channel of each category, when `balance` > 0. */
+  weights?: number[][];
 }
 
 const CHECKPOINT_DIR = 'checkpoint';
 /** Options that a resumed run must share with the checkpoint. */
-const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom'] as const;
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance'] as const;
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
   const r: ResolvedTrainSegmenterOptions = {
     seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
     decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
-    classes: SCENE_CLASSES, ...o,
+    classes: SCENE_CLASSES, balance: 0, ...o,
   };
   const posInt = (name: string, v: unknown): void => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -102,6 +115,9 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   }
   for (const c of r.classes) {
     if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+  }
+  if (!(typeof r.balance === 'number' && r.balance >= 0 && r.balance <= 1)) {
+    throw usageError(`balance must be a number in [0, 1], got ${String(r.balance)}`, { path: 'balance', hint: '0 weighs every pixel the same; 0.5 weighs a concept by 1/√(its share of pixels)' });
   }
   if (r.evalSeed === r.seed) throw usageError('evalSeed must differ from seed, so held-out scenes are never trained on', { path: 'evalSeed' });
   buildCheck(r);
@@ -200,10 +216,15 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
   }
   const stopAt = Math.min(o.steps, o.maxSteps !== undefined ? step + o.maxSteps : o.steps);
   const vars = trainableVariables(model);
-  const workers = o.workers > 1 && stopAt > step
-    ? await TrainWorkers.start(o.workers - 1, { task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed })
+  const weights = o.balance > 0
+    ? balanceWeights(conceptShares(o.seed, BALANCE_SCENES, o.sizes[0], { classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES }), o.balance)
     : undefined;
-  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES };
+  const workers = o.workers > 1 && stopAt > step
+    ? await TrainWorkers.start(o.workers - 1, {
+      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}),
+    })
+    : undefined;
+  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}) };
   let t0 = Date.now();
   try {
     while (step < stopAt) {
@@ -246,5 +267,6 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
   optimizer.dispose();
   return {
     model, segmenter: sceneSegmenter(model, o), options: o, steps: step, finished: step >= o.steps, trainSeconds, lossHistory, segments,
+    ...(weights ? { weights } : {}),
   };
 }

@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderScene, sceneLabelPlanes, CONCEPTS } from '../../src/data/scenes/index.js';
+import { renderScene, sceneLabelPlanes, sceneSeed, CONCEPTS } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
-import { augmentScene, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import { augmentScene, balanceWeights, conceptShares, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import fc from 'fast-check';
 import { trainSegmenter, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
 import { relError } from '../helpers.js';
 
@@ -79,6 +80,67 @@ describe('segmenter training data and loss', () => {
     const dice = 1 - (2 * p[0][1] + 1) / (p[0][1] + p[1][1] + 1 + 1);
     expect(loss).toBeCloseTo(ce + dice, 5);
   });
+
+  it('with weights, each pixel\'s cross-entropy is scaled by its target channel\'s weight; the Dice term is unchanged', () => {
+    const cats = [{ name: 'object', concepts: ['a', 'b'] }];
+    const z = [[1, 2, 0], [0.5, -1, 0], [0, 0.3, 1.2]];
+    const target = Int32Array.from([1, 0, 2]);
+    const w = [0.5, 3, 1.5];
+    const loss = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats, [w]).arraySync());
+    const softmax = (v: number[]): number[] => { const e = v.map(Math.exp); const s = e.reduce((a, b) => a + b); return e.map((x) => x / s); };
+    const p = z.map(softmax);
+    const ce = -(w[1] * Math.log(p[0][1]) + w[0] * Math.log(p[1][0]) + w[2] * Math.log(p[2][2])) / 3;
+    // Dice over the concepts present (a at pixel 0, b at pixel 2), averaged.
+    const diceA = 1 - (2 * p[0][1] + 1) / (p[0][1] + p[1][1] + p[2][1] + 1 + 1);
+    const diceB = 1 - (2 * p[2][2] + 1) / (p[0][2] + p[1][2] + p[2][2] + 1 + 1);
+    expect(loss).toBeCloseTo(ce + (diceA + diceB) / 2, 5);
+    // All-ones weights are the unweighted loss.
+    const plain = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats).arraySync());
+    const ones = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats, [[1, 1, 1]]).arraySync());
+    expect(ones).toBeCloseTo(plain, 6);
+  });
+
+  it('balance weights: mean pixel weight 1, rarer channels weigh more, capped, all ones at alpha 0', () => {
+    fc.assert(fc.property(
+      fc.array(fc.double({ min: 1e-4, max: 1, noNaN: true }), { minLength: 2, maxLength: 8 }), fc.double({ min: 0, max: 1, noNaN: true }),
+      (raw, alpha) => {
+        const total = raw.reduce((a, b) => a + b, 0);
+        const shares = raw.map((r) => r / total);
+        const [w] = balanceWeights([shares], alpha);
+        expect(shares.reduce((a, f, c) => a + f * w[c], 0)).toBeCloseTo(1, 9);
+        const top = shares.indexOf(Math.max(...shares));
+        for (let c = 0; c < shares.length; c++) {
+          // Hand formula: min(cap, (top/f)^alpha), up to the common scale.
+          const expected = Math.min(MAX_BALANCE_RATIO, (shares[top] / shares[c]) ** alpha);
+          expect(w[c] / w[top]).toBeCloseTo(expected, 6);
+          for (let d = 0; d < shares.length; d++) if (shares[c] < shares[d]) expect(w[c]).toBeGreaterThanOrEqual(w[d] - 1e-12);
+          if (alpha === 0) expect(w[c]).toBeCloseTo(1, 12);
+        }
+      },
+    ));
+    // A channel never seen gets the cap (it cannot be weighed by its share).
+    const [w] = balanceWeights([[0.9, 0.1, 0]], 0.5);
+    expect(w[2] / w[0]).toBeCloseTo(MAX_BALANCE_RATIO, 9);
+  });
+
+  it('concept shares are the pixel counts of the exact label maps of the first scenes', () => {
+    const classes = ['street', 'bedroom'];
+    const shares = conceptShares(9, 3, 32, { classes });
+    // Brute force from the exact label planes of each scene (scene i of the dataset has seed sceneSeed(9, i)).
+    const n = 32 * 32;
+    const scenes = [0, 1, 2].map((i) => sceneLabelPlanes(renderScene({ cls: classes[i % 2], seed: sceneSeed(9, i), size: 32 })));
+    SCENE_SEGMENTER_CATEGORIES.forEach((cat, k) => {
+      expect(shares[k].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      const counts = new Array<number>(cat.concepts.length + 1).fill(0);
+      for (const planes of scenes) {
+        for (let i = 0; i < n; i++) {
+          const mine = [planes[i], planes[n + i]].map((id) => CONCEPTS.find((c) => c.id === id)).find((c) => c?.category === cat.name);
+          counts[mine ? cat.concepts.indexOf(mine.name) + 1 : 0]++;
+        }
+      }
+      counts.forEach((c, j) => expect(shares[k][j]).toBeCloseTo(c / (3 * n), 12));
+    });
+  });
 });
 
 describe('trainSegmenter', () => {
@@ -112,6 +174,19 @@ describe('trainSegmenter', () => {
     expect(resumed.lossHistory.map((h) => h.loss)).toEqual(whole.lossHistory.map((h) => h.loss));
     expect(relError(weights(resumed.model), wholeWeights)).toBe(0);
     resumed.segmenter.dispose();
+  });
+
+  it('a balanced run gives the helper thread its weights: two threads end where one does, and not where an unbalanced run does', async () => {
+    const one = await trainSegmenter(tiny(path.join(dir, 'bal-1'), { steps: 3, balance: 0.5, workers: 1 }));
+    const two = await trainSegmenter(tiny(path.join(dir, 'bal-2'), { steps: 3, balance: 0.5, workers: 2 }));
+    const plain = await trainSegmenter(tiny(path.join(dir, 'bal-0'), { steps: 3, workers: 1 }));
+    expect(one.weights?.length).toBe(SCENE_SEGMENTER_CATEGORIES.length);
+    expect(plain.weights).toBeUndefined();
+    expect(relError(weights(two.model), weights(one.model))).toBeLessThan(1e-5);
+    expect(two.lossHistory[0].loss).toBeCloseTo(one.lossHistory[0].loss, 4);
+    expect(Math.abs(one.lossHistory[0].loss - plain.lossHistory[0].loss)).toBeGreaterThan(1e-3);
+    await expect(trainSegmenter(tiny(path.join(dir, 'bal-bad'), { balance: 2 }))).rejects.toThrow(/balance must be a number in \[0, 1\]/);
+    for (const r of [one, two, plain]) r.segmenter.dispose();
   });
 
   it('refuses to resume a checkpoint made with other options, naming the option', async () => {
