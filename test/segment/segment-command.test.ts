@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -101,6 +101,9 @@ describe('unit-attack segment', () => {
     let io = captureIO();
     expect(await main(['segment', '--backend', 'cpu', '--segmenter', segDir, '--image', path.join(dir, 'truncated.png'), '--out', path.join(dir, 'out2')], io)).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/none of the 1 image/);
+    // No legend or report that would pass for a finished run, and no "wrote" line.
+    expect(existsSync(path.join(dir, 'out2', 'segments.json')) || existsSync(path.join(dir, 'out2', 'legend.png'))).toBe(false);
+    expect(io.stdout.join('\n')).not.toMatch(/wrote/);
     io = captureIO();
     expect(await main(['segment', '--backend', 'cpu', '--segmenter', segDir, '--image', path.join(dir, 'stripes.png'), '--out', path.join(dir, 'stripes.png', 'sub')], io)).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/not a folder|is a file/);

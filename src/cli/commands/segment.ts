@@ -61,6 +61,12 @@ export const segmentCommand: CommandSpec = {
     const seg = await loadSegmenter(argv.segmenter as string);
     try {
       const { results, skipped } = await segmentFiles(seg, files, out, argv['max-side'] as number, io);
+      if (results.length === 0) {
+        // Nothing to show: no legend or report that would look like a finished run.
+        throw new UnitAttackError('UA_INPUT', `none of the ${files.length} image(s) could be read`, {
+          path: '--image', hint: 'see the warnings above for why each was skipped (a shell pattern that matched no file is passed on as it is)',
+        });
+      }
       const report = {
         segmenter: { name: seg.name, fingerprint: seg.fingerprint },
         images: results,
@@ -76,9 +82,6 @@ export const segmentCommand: CommandSpec = {
           io.out(table([['category', 'concept', 'share'], ...r.concepts.slice(0, 8).map((c) => [c.category, c.name, `${(100 * c.share).toFixed(1)}%`])], ['l', 'l', 'r']));
         }
         io.out(`wrote ${results.length} sheet(s), their colour-coded maps, legend.png and segments.json to ${out}`);
-      }
-      if (results.length === 0) {
-        throw new UnitAttackError('UA_INPUT', `none of the ${files.length} image(s) could be read`, { path: '--image', hint: 'see the warnings above for why each was skipped' });
       }
       return 0;
     } finally {
