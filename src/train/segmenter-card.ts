@@ -23,6 +23,7 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     backend: { name: backend.name, tfjs: backend.tfjsVersion, threads: backend.threads, simd: backend.simd },
     finalLoss: last.reduce((a, b) => a + b.loss, 0) / Math.max(1, last.length),
     ...(result.weights ? { weights: Object.fromEntries(SCENE_SEGMENTER_CATEGORIES.map((c, k) => [c.name, Object.fromEntries(['none', ...c.concepts].map((name, j) => [name, +result.weights![k][j].toFixed(4)]))])) } : {}),
+    ...(result.calibration ? { calibration: { scenes: result.calibration.scenes, offsets: Object.fromEntries(result.calibration.categories.map((c, k) => [c.name, Object.fromEntries(['none', ...SCENE_SEGMENTER_CATEGORIES[k].concepts].map((name, j) => [name, c.offsets[j]]))])) } } : {}),
     evaluations,
   };
   await writeJsonAtomic(path.join(dir, 'evaluation.json'), record);
@@ -44,12 +45,13 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     '',
     '```',
     `unit-attack train-segmenter --out DIR --seed ${o.seed} --steps ${o.steps} --batch-size ${o.batchSize} --learning-rate ${o.learningRate} \\`,
-    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}${o.balance > 0 ? ` --balance ${o.balance}` : ''}${o.classes.join(',') !== SCENE_CLASSES.join(',') ? ` \\\n  --classes ${o.classes.join(',')}` : ''}`,
+    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}${o.balance > 0 ? ` --balance ${o.balance}` : ''}${o.calibrate > 0 ? ` --calibrate ${o.calibrate}` : ''}${o.classes.join(',') !== SCENE_CLASSES.join(',') ? ` \\\n  --classes ${o.classes.join(',')}` : ''}`,
     '```',
     '',
     `- Encoder widths ${o.encoderWidths.join(', ')} (a stride-2 stem, then max pooling), decoder widths ${o.decoderWidths.join(', ')} with skip connections, logits at half resolution upsampled bilinearly.`,
     `- ${o.initFrom !== undefined ? `Initialised from the weights of ${o.initFrom} (whose own card gives its recipe)` : `He-normal initialisation (seed ${o.seed})`}; Adam at ${o.learningRate}, cosine-decayed to 5%; ${o.batchSize} scenes per step, sizes ${o.sizes.join(' and ')} in turn; ${result.steps} steps.`,
     `- Loss per image and category: mean pixel cross-entropy of the category's softmax${o.balance > 0 ? ` (a pixel weighted by share^−${o.balance} of its concept, capped at ${MAX_BALANCE_RATIO}× the most common channel's weight and scaled to a mean of 1, shares measured on the first ${BALANCE_SCENES} scenes; weights in evaluation.json)` : ''} plus the soft Dice loss averaged over the concepts present.`,
+    ...(result.calibration ? [`- Calibration after training: on ${result.calibration.scenes.count} scenes of the run's own stream that it never trained on (scenes ${result.calibration.scenes.from}…, ${result.calibration.scenes.size}×${result.calibration.scenes.size}, one pixel in ${result.calibration.scenes.stride} along each side), one logit offset per concept fitted by coordinate ascent to maximise the summed pooled IoU of its category, added to the head's bias (Σ IoU on those scenes: ${result.calibration.categories.map((c) => `${c.name} ${c.before.toFixed(2)} → ${c.after.toFixed(2)}`).join(', ')}; offsets in evaluation.json).`] : []),
     '- Augmentation, drawn from each scene\'s seed: horizontal flips, shifts of up to 5% of the side, colour gain, contrast and brightness jitter, 2×2 blockiness (20%), [1 2 1] blur (35%), Gaussian noise up to σ = 0.05 (50%).',
     `- Scene i of the run has seed sceneSeed(${o.seed}, i); classes ${o.classes.join(', ')} in turn.`,
     `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}), ${result.segments.map((s) => `${s.workers} thread${s.workers > 1 ? 's' : ''} from step ${s.fromStep}`).join(', ')}.`,

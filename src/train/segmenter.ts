@@ -16,6 +16,7 @@ import { readArtifacts } from '../models/io.js';
 import { flattenVariables, gatherShards, splitBatch, trainableVariables } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
 import { balanceWeights, conceptShares } from './segmenter-batch.js';
+import { calibrateSegmenter, type SegmenterCalibration } from './segmenter-calibrate.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
 import { TrainWorkers } from './workers.js';
 
@@ -62,6 +63,12 @@ export interface TrainSegmenterOptions {
    * @defaultValue 0
    */
   balance?: number;
+  /**
+   * Scenes on which, once training is done, a logit offset per channel is fitted to maximise each concept's IoU and
+   * folded into the head's bias ({@link calibrateSegmenter}): scenes `steps × batchSize …` of the run's own stream,
+   * which it never trained on (nor is the held-out seed used). 0 = no calibration. @defaultValue 0
+   */
+  calibrate?: number;
 }
 
 /** Scenes whose concept shares set the weights of a balanced run. */
@@ -88,6 +95,8 @@ export interface TrainSegmenterResult {
   segments: Array<{ fromStep: number; workers: number }>;
   /** The cross-entropy weights per channel of each category, when `balance` > 0. */
   weights?: number[][];
+  /** The fitted logit offsets, when `calibrate` > 0 and the run finished. */
+  calibration?: SegmenterCalibration;
 }
 
 const CHECKPOINT_DIR = 'checkpoint';
@@ -99,7 +108,7 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   const r: ResolvedTrainSegmenterOptions = {
     seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
     decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
-    classes: SCENE_CLASSES, balance: 0, ...o,
+    classes: SCENE_CLASSES, balance: 0, calibrate: 0, ...o,
   };
   const posInt = (name: string, v: unknown): void => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -116,6 +125,7 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   for (const c of r.classes) {
     if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
   }
+  if (!(Number.isInteger(r.calibrate) && r.calibrate >= 0)) throw usageError(`calibrate must be a whole number of scenes (0 for none), got ${String(r.calibrate)}`, { path: 'calibrate' });
   if (!(typeof r.balance === 'number' && r.balance >= 0 && r.balance <= 1)) {
     throw usageError(`balance must be a number in [0, 1], got ${String(r.balance)}`, { path: 'balance', hint: '0 weighs every pixel the same; 0.5 weighs a concept by 1/√(its share of pixels)' });
   }
@@ -265,8 +275,13 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
   }
   trainSeconds += (Date.now() - t0) / 1000;
   optimizer.dispose();
+  const calibration = step >= o.steps && o.calibrate > 0
+    ? await calibrateSegmenter(model, {
+      categories: SCENE_SEGMENTER_CATEGORIES, datasetSeed: o.seed, from: o.steps * o.batchSize, count: o.calibrate, size: o.sizes[0], classes: o.classes,
+    })
+    : undefined;
   return {
     model, segmenter: sceneSegmenter(model, o), options: o, steps: step, finished: step >= o.steps, trainSeconds, lossHistory, segments,
-    ...(weights ? { weights } : {}),
+    ...(weights ? { weights } : {}), ...(calibration ? { calibration } : {}),
   };
 }

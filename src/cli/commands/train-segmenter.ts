@@ -39,6 +39,7 @@ export const trainSegmenterCommand: CommandSpec = {
     'max-steps': { type: 'number', describe: 'stop after this many steps (resume later)' },
     'init-from': { type: 'string', describe: 'start from the weights of this segmenter (builtin:scenes-segmenter or a folder of the same widths): a new schedule continuing an earlier run' },
     balance: { type: 'number', default: 0, describe: 'class balance of the cross-entropy: a concept\'s pixels weigh share^-BALANCE (0 = all the same, 0.5 = 1/√share, capped at 25×)' },
+    calibrate: { type: 'number', default: 0, describe: 'after training, fit a logit offset per concept on this many unseen scenes of the run\'s stream to maximise IoU, folded into the head\'s bias (0 = none)' },
     classes: { type: 'string', describe: 'scene classes drawn in turn, comma-separated (default: all 12; a class named twice is drawn twice as often)' },
     workers: { type: 'number', default: os.availableParallelism(), defaultDescription: 'the number of cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
@@ -60,7 +61,7 @@ export const trainSegmenterCommand: CommandSpec = {
       checkpointEvery: argv['checkpoint-every'] as number, evalCount: argv['eval-count'] as number, evalSeed: argv['eval-seed'] as number,
       resume: argv.resume as boolean, workers, ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
       ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
-      balance: argv.balance as number,
+      balance: argv.balance as number, calibrate: argv.calibrate as number,
       ...(argv.classes !== undefined ? { classes: String(argv.classes).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
     }, {
       onStep(p) {
