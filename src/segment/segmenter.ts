@@ -168,6 +168,47 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     return head ?? undefined;
   };
   /**
+   * When the layer before the upsampling is a 1×1 convolution fed by a k×k 'same' convolution (k odd, ≥ 3, stride 1;
+   * ReLU or linear), the labels at the odd pixels (2i+1, 2j+1) of its map — where a grid of half as many cells reads
+   * it — are the same two convolutions computed at stride 2 on the zero-padded input of the k×k one: a quarter of
+   * their work. `trunk` runs the model up to that input; `tail` applies the two layers' own (live) weights.
+   */
+  let strided: { trunk: tf.LayersModel; tail: (x: tf.Tensor4D) => tf.Tensor4D } | null | undefined;
+  const oddPixelsPath = (): { trunk: tf.LayersModel; tail: (x: tf.Tensor4D) => tf.Tensor4D } | undefined => {
+    if (strided === undefined) {
+      strided = null;
+      const model = run.kind === 'layers' && beforeUpsampling() ? run.model : undefined;
+      const up = model?.layers[model.layers.length - 1];
+      const single = (l: tf.layers.Layer): boolean => l.inboundNodes.length === 1 && l.outboundNodes.length === 1 && l.inboundNodes[0].inboundLayers.length === 1;
+      const headLayer = up?.inboundNodes[0].inboundLayers[0];
+      const convLayer = headLayer && single(headLayer) ? headLayer.inboundNodes[0].inboundLayers[0] : undefined;
+      type ConvConfig = { kernelSize?: number[]; strides?: number[]; padding?: string; dilationRate?: number | number[]; dataFormat?: string; activation?: string; useBias?: boolean };
+      const isConv = (l: tf.layers.Layer | undefined, kernel: (k: number) => boolean, padding: string): l is tf.layers.Layer => {
+        if (!l || l.getClassName() !== 'Conv2D') return false;
+        const c = l.getConfig() as ConvConfig;
+        const dil = Array.isArray(c.dilationRate) ? c.dilationRate : [c.dilationRate ?? 1, c.dilationRate ?? 1];
+        return c.kernelSize?.[0] === c.kernelSize?.[1] && kernel(c.kernelSize![0]) && c.strides?.every((v) => v === 1) === true
+          && (c.padding === padding || c.kernelSize![0] === 1) && dil.every((v) => v === 1) && (c.dataFormat ?? 'channelsLast') === 'channelsLast'
+          && (c.activation === 'relu' || c.activation === 'linear');
+      };
+      if (model && isConv(headLayer, (k) => k === 1, 'valid') && convLayer && single(convLayer) && isConv(convLayer, (k) => k >= 3 && k % 2 === 1, 'same')) {
+        const conv = convLayer; const lin = headLayer;
+        const pad = ((conv.getConfig() as ConvConfig).kernelSize![0] - 1) / 2;
+        const apply = (l: tf.layers.Layer, x: tf.Tensor4D, strides: 1 | 2): tf.Tensor4D => {
+          const [kernel, bias] = l.getWeights();
+          const y = tf.conv2d(x, kernel as tf.Tensor4D, strides, 'valid');
+          const b = (bias ? tf.add(y, bias) : y);
+          return (l.getConfig() as ConvConfig).activation === 'relu' ? tf.relu(b) : b;
+        };
+        strided = {
+          trunk: tf.model({ inputs: model.inputs, outputs: conv.input }),
+          tail: (x) => apply(lin, apply(conv, tf.pad(x, [[0, 0], [pad - 1, pad], [pad - 1, pad], [0, 0]]), 2), 1),
+        };
+      }
+    }
+    return strided ?? undefined;
+  };
+  /**
    * One pass over the logits in JS at rows `ys` and columns `xs` of the model's output: the first largest channel of
    * each category's slice (tf.argMax's choice on ties), without slicing the channels into copies.
    */
@@ -217,6 +258,14 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const ys = centres(height, gh); const xs = centres(width, gw);
       const [rh, rw] = runSize(height, width);
       const head = rh === height && rw === width ? beforeUpsampling() : undefined;
+      // The centres on the odd pixels of the half-resolution map, one every two pixels over all of it.
+      const oddHalf = (v: Int32Array, side: number): boolean => side === 4 * v.length && v.every((p, i) => p === 4 * i + 2);
+      const tail = head && oddHalf(ys, height) && oddHalf(xs, width) ? oddPixelsPath() : undefined;
+      if (tail) {
+        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => tail.tail(tail.trunk.predict(applyPreprocessing(x, pre)) as tf.Tensor4D));
+        const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
+        return labelsAt(images, count, height, width, gridLogits, all(gh), all(gw));
+      }
       if (head && ys.every((y) => y % 2 === 0) && xs.every((x) => x % 2 === 0)) {
         // The bilinear ×2 upsampling (no corner alignment, no half-pixel centres) reads pixel 2i of its output from
         // pixel i of its input with weight 1: the same logits, without computing the other three quarters.

@@ -104,6 +104,12 @@ describe('builtin:scenes-segmenter', () => {
       expect(Array.from(got!), `${size} → ${grid}`).toEqual(Array.from(expected));
       // The fast path never runs the final upsampling.
       expect(profile.kernelNames.includes('ResizeBilinear'), `${size} → ${grid}`).toBe(!fast);
+      // Where the cells' centres are the odd pixels of the half-resolution map (a grid of a quarter of the side), the
+      // last two convolutions run at stride 2: no kernel outputs the half-resolution map of their widths.
+      const half = size / 2;
+      const fullMaps = profile.kernels.filter((kr) => kr.outputShapes.some((sh) => sh?.[1] === half && sh?.[2] === half && (sh?.[3] === 24 || sh?.[3] === seg.concepts.length + seg.categories.length)));
+      expect(fullMaps.length, `${size} → ${grid}`).toBe(fast && grid * 4 === size ? 0 : fullMaps.length);
+      if (fast && grid * 4 === size) expect(profile.kernels.some((kr) => kr.outputShapes.some((sh) => sh?.[1] === grid && sh?.[2] === grid && sh?.[3] === 24))).toBe(true);
     }
   });
 
