@@ -197,7 +197,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const apply = (l: tf.layers.Layer, x: tf.Tensor4D, strides: 1 | 2): tf.Tensor4D => {
           const [kernel, bias] = l.getWeights();
           const y = tf.conv2d(x, kernel as tf.Tensor4D, strides, 'valid');
-          const b = (bias ? tf.add(y, bias) : y);
+          const b: tf.Tensor4D = bias ? tf.add<tf.Tensor4D>(y, bias) : y;
           return (l.getConfig() as ConvConfig).activation === 'relu' ? tf.relu(b) : b;
         };
         strided = {

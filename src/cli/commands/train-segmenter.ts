@@ -62,7 +62,7 @@ export const trainSegmenterCommand: CommandSpec = {
       resume: argv.resume as boolean, workers, ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
       ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
       balance: argv.balance as number, calibrate: argv.calibrate as number,
-      ...(argv.classes !== undefined ? { classes: String(argv.classes).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(argv.classes !== undefined ? { classes: (argv.classes as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
     }, {
       onStep(p) {
         if (!bar) {
