@@ -212,8 +212,10 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
       step: number; trainSeconds: number; options: ResolvedTrainSegmenterOptions; lossHistory: TrainSegmenterResult['lossHistory']; segments: TrainSegmenterResult['segments'];
     };
     for (const k of FIXED) {
-      if (JSON.stringify(state.options[k]) !== JSON.stringify(o[k])) {
-        throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(state.options[k])}, not ${JSON.stringify(o[k])}`, {
+      // A checkpoint from before an option existed was made with its default (balance: 0).
+      const made = k === 'balance' ? state.options[k] ?? 0 : state.options[k];
+      if (JSON.stringify(made) !== JSON.stringify(o[k])) {
+        throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(made)}, not ${JSON.stringify(o[k])}`, {
           path: k, hint: 'use the same options to resume, another --out, or --no-resume to start over',
         });
       }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '../../src/tf.js';
@@ -193,6 +193,19 @@ describe('trainSegmenter', () => {
     const out = path.join(dir, 'mismatch');
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
     await expect(trainSegmenter(tiny(out, { batchSize: 2 }))).rejects.toThrow(/batchSize/);
+  });
+
+  it('resumes a checkpoint written before --balance existed as an unbalanced run, and refuses it with --balance', async () => {
+    const out = path.join(dir, 'pre-balance');
+    (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
+    const statePath = path.join(out, 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { options: Record<string, unknown> };
+    delete state.options.balance;
+    writeFileSync(statePath, JSON.stringify(state));
+    await expect(trainSegmenter(tiny(out, { balance: 0.5 }))).rejects.toThrow(/made with balance = 0, not 0.5/);
+    const resumed = await trainSegmenter(tiny(out));
+    expect(resumed.finished).toBe(true);
+    resumed.segmenter.dispose();
   });
 
   it('names the option when sizes do not fit the network', async () => {
