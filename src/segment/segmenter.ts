@@ -194,11 +194,13 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       if (model && isConv(headLayer, (k) => k === 1, 'valid') && convLayer && single(convLayer) && isConv(convLayer, (k) => k >= 3 && k % 2 === 1, 'same')) {
         const conv = convLayer; const lin = headLayer;
         const pad = ((conv.getConfig() as ConvConfig).kernelSize![0] - 1) / 2;
+        // Read once: whether each layer ends in a ReLU (its weights are read at every call, so they stay live).
+        const relu = new Map([conv, lin].map((l) => [l, (l.getConfig() as ConvConfig).activation === 'relu']));
         const apply = (l: tf.layers.Layer, x: tf.Tensor4D, strides: 1 | 2): tf.Tensor4D => {
           const [kernel, bias] = l.getWeights();
           const y = tf.conv2d(x, kernel as tf.Tensor4D, strides, 'valid');
           const b: tf.Tensor4D = bias ? tf.add<tf.Tensor4D>(y, bias) : y;
-          return (l.getConfig() as ConvConfig).activation === 'relu' ? tf.relu(b) : b;
+          return relu.get(l) ? tf.relu(b) : b;
         };
         strided = {
           trunk: tf.model({ inputs: model.inputs, outputs: conv.input }),

@@ -7,7 +7,7 @@
  */
 import * as tf from '../tf.js';
 import { usageError } from '../errors.js';
-import type { SegmenterCategory } from '../segment/net.js';
+import { segmenterChannels, type SegmenterCategory } from '../segment/net.js';
 import { segmenterBatch } from './segmenter-batch.js';
 
 /** Options of {@link fitLogitOffsets}. */
@@ -159,7 +159,7 @@ export async function calibrateSegmenter(model: tf.LayersModel, options: Calibra
   const stride = options.stride ?? 2;
   const layer = model.getLayer(options.layer ?? 'head');
   const weights = layer.getWeights();
-  const channels = categories.reduce((n, c) => n + c.concepts.length + 1, 0);
+  const channels = segmenterChannels(categories);
   if (weights.length !== 2 || weights[1].shape.length !== 1 || weights[1].shape[0] !== channels) {
     throw usageError(`calibrate: layer '${layer.name}' has no bias of ${channels} channels to take the offsets`, { path: 'layer' });
   }
