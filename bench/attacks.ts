@@ -10,6 +10,7 @@
  *   npx tsx bench/attacks.ts --section variants --eps 16 --variants '[["max",{"aggregate":"max"}]]'
  *   npx tsx bench/attacks.ts --section autoattack --aa-count 500    # robust accuracy: PGD-20, APGD-CE, FAB-T, AutoAttack (standard)
  *   npx tsx bench/attacks.ts --section autoattack --aa-count 100 --aa-eps 2 --aa-fab false   # the time ratio AutoAttack / PGD-20 (issue #22: ≤ 10×)
+ *   npx tsx bench/attacks.ts --section autoattack --aa-from 100 --aa-count 50 --json s3.json   # one shard; bench/autoattack-merge.ts joins them
  *
  * Images are fresh scenes: scene i of dataset seed 777_001 (story, PNAS, timing), 777_002 (robust accuracy) or 777_004
  * (AutoAttack), and
@@ -218,8 +219,14 @@ async function autoattackSection(clf: Classifier, trained: Set<number>): Promise
   const steps = Number(opt('aa-steps', '100'));
   const queries = Number(opt('aa-queries', '5000'));
   const withFab = opt('aa-fab', 'true') !== 'false';
-  const { x, y, skipped } = scenes(clf, SCENE_CLASSES.filter((c) => clf.classNames.includes(c)), n, 777_004, trained);
-  console.log(`\nAutoAttack: ${n} fresh scenes of all classes (dataset seed 777004; ${skipped} skipped as training seeds), L∞, untargeted, attack seed ${SEED}.`);
+  // A shard: images from…from+n−1 of the same stream. Every attack seeds each image from the image itself, so a shard
+  // gives each image what a run over all of them gives it; bench/autoattack-merge.ts sums the shards' counts.
+  const from = Number(opt('aa-from', '0'));
+  if (!Number.isInteger(from) || from < 0) throw new Error(`--aa-from must be a whole number ≥ 0, got ${String(opt('aa-from'))}`);
+  const all = scenes(clf, SCENE_CLASSES.filter((c) => clf.classNames.includes(c)), from + n, 777_004, trained);
+  const x = all.x.slice([from, 0, 0, 0], [n, -1, -1, -1]); const y = all.y.slice(from); const skipped = all.skipped;
+  all.x.dispose();
+  console.log(`\nAutoAttack: ${n} fresh scenes of all classes (${from > 0 ? `images ${from}…${from + n - 1} of ` : ''}dataset seed 777004; ${skipped} skipped as training seeds), L∞, untargeted, attack seed ${SEED}.`);
   const rows = [['ε', 'clean', 'PGD-20', 'APGD-CE', 'FAB-T', 'AutoAttack', 'PGD-20 s (before, after)', 'APGD-CE s', 'FAB-T s', 'AutoAttack s', 'AA / PGD-20 time', 'AA / PGD-20 CPU']];
   const parts: string[][] = [['ε', 'component', 'attacked', 'broke', 'robust after', 'seconds', 'share of time', 'CPU s', 'share of CPU', 'model passes', 'CPU ms per pass']];
   const data: unknown[] = [];
@@ -292,7 +299,7 @@ async function autoattackSection(clf: Classifier, trained: Set<number>): Promise
   printTable(parts);
   const above = (data as Array<{ eps: number; aboveGate: boolean }>).filter((d) => d.aboveGate);
   console.log(above.length === 0 ? 'The ensemble is never above PGD-20.' : `The ensemble is ABOVE PGD-20 at ${above.map((d) => `${d.eps}/255`).join(', ')}.`);
-  report.autoattack = { images: n, steps, queries, seed: SEED, rows: data };
+  report.autoattack = { model: clf.fingerprint, images: n, from, steps, queries, seed: SEED, rows: data };
 }
 
 async function timing(clf: Classifier, x: tf.Tensor4D, y: Int32Array): Promise<void> {
