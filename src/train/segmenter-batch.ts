@@ -4,7 +4,7 @@
  * blockiness). Every choice is drawn from the scene's seed, so a batch is a pure function of (dataset seed, index).
  */
 import * as tf from '../tf.js';
-import { CONCEPTS, Rng, SCENE_CLASSES, hash32, renderScene, sceneSeed } from '../data/scenes/index.js';
+import { CONCEPTS, Rng, SCENE_CLASSES, SCENE_CLASS_CONFIGS, hash32, renderScene, sceneSeed, type RenderedScene } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
 
 /** For each scene-world concept id, its category index and channel within that category (0 = not predicted). */
@@ -144,12 +144,64 @@ export interface SegmenterBatch {
 }
 
 /**
+ * Oversampling of scenes that show some concepts (rare parts such as doors): a share of the scenes is drawn again,
+ * from the classes that can show one of them, until one does. See {@link focusScene}.
+ */
+export interface SegmenterFocus {
+  /** Concept names of the scene world. */
+  concepts: readonly string[];
+  /** Share of the scenes drawn this way, in (0, 1]. */
+  share: number;
+}
+
+const FOCUS_SALT = 0xf0c5;
+/** Draws a focused scene tries before it takes the last one whatever it shows. */
+export const FOCUS_TRIES = 16;
+/** A focused scene shows its concept on at least this share of its pixels. */
+export const FOCUS_MIN_SHARE = 0.002;
+
+/** The scene classes among `classes` that can show one of `concepts` (each once, in their order). */
+export function focusClasses(concepts: readonly string[], classes: readonly string[] = SCENE_CLASSES): string[] {
+  return [...new Set(classes)].filter((c) => SCENE_CLASS_CONFIGS.find((k) => k.name === c)?.concepts.some((x) => concepts.includes(x)));
+}
+
+/**
+ * Scene `index` of a focused stream: with probability `focus.share` (drawn from the scene's own seed) it is a scene of
+ * one of the classes that can show a focus concept, redrawn (up to {@link FOCUS_TRIES} times, class and seed) until the concept
+ * covers at least {@link FOCUS_MIN_SHARE} of its pixels; else the plain scene `index`. Deterministic in
+ * (datasetSeed, index), so every thread draws the same batch.
+ */
+export function focusScene(
+  datasetSeed: number, index: number, size: number, classes: readonly string[], focus: SegmenterFocus | undefined,
+): { scene: RenderedScene; seed: number } {
+  const seed = sceneSeed(datasetSeed, index);
+  const plain = (): { scene: RenderedScene; seed: number } => ({ scene: renderScene({ cls: classes[index % classes.length], seed, size }), seed });
+  if (!focus || focus.share <= 0) return plain();
+  const pool = focusClasses(focus.concepts, classes);
+  const rng = new Rng(hash32(seed >>> 0, FOCUS_SALT));
+  if (pool.length === 0 || rng.next() >= focus.share) return plain();
+  const ids = new Set(focus.concepts.map((name) => CONCEPTS.find((c) => c.name === name)?.id ?? -1));
+  const need = Math.max(1, Math.ceil(FOCUS_MIN_SHARE * size * size));
+  let last: { scene: RenderedScene; seed: number } | undefined;
+  for (let t = 0; t < FOCUS_TRIES; t++) {
+    const s = hash32(seed >>> 0, FOCUS_SALT + 1 + t);
+    const scene = renderScene({ cls: pool[rng.int(0, pool.length - 1)], seed: s, size });
+    last = { scene, seed: s };
+    let hits = 0;
+    for (let p = 0; p < scene.labels.length && hits < need; p++) if (ids.has(scene.labels[p]) || ids.has(scene.objects[p])) hits++;
+    if (hits >= need) break;
+  }
+  return last!;
+}
+
+/**
  * Renders scenes `[from, from + count)` of dataset `datasetSeed` at `size`, cycling through `classes`, with their
- * targets; augmented unless `augment` is false.
+ * targets; augmented unless `augment` is false; with `focus`, a share of them shows the focus concepts
+ * ({@link focusScene}).
  */
 export function segmenterBatch(
   datasetSeed: number, from: number, count: number, size: number,
-  options: { classes?: readonly string[]; augment?: boolean | AugmentOptions; categories?: readonly SegmenterCategory[] } = {},
+  options: { classes?: readonly string[]; augment?: boolean | AugmentOptions; categories?: readonly SegmenterCategory[]; focus?: SegmenterFocus } = {},
 ): SegmenterBatch {
   const classes = options.classes ?? SCENE_CLASSES;
   const categories = options.categories ?? SCENE_SEGMENTER_CATEGORIES;
@@ -160,8 +212,7 @@ export function segmenterBatch(
   const targets = new Int32Array(count * planes * n);
   for (let i = 0; i < count; i++) {
     const index = from + i;
-    const seed = sceneSeed(datasetSeed, index);
-    const scene = renderScene({ cls: classes[index % classes.length], seed, size });
+    const { scene, seed } = focusScene(datasetSeed, index, size, classes, options.focus);
     const t = sceneTargets(scene, categories, lookup);
     if (options.augment === false) {
       for (let k = 0; k < scene.image.length; k++) images[i * n * 3 + k] = scene.image[k] / 255;

@@ -7,7 +7,7 @@ import type { BackendInfo } from '../engine/backend.js';
 import type { SegmenterEvaluation } from '../segment/evaluate.js';
 import { writeAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { BALANCE_SCENES, type TrainSegmenterResult } from './segmenter.js';
-import { MAX_BALANCE_RATIO } from './segmenter-batch.js';
+import { FOCUS_MIN_SHARE, FOCUS_TRIES, MAX_BALANCE_RATIO } from './segmenter-batch.js';
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES } from '../segment/net.js';
 
@@ -45,7 +45,7 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     '',
     '```',
     `unit-attack train-segmenter --out DIR --seed ${o.seed} --steps ${o.steps} --batch-size ${o.batchSize} --learning-rate ${o.learningRate} \\`,
-    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}${o.balance > 0 ? ` --balance ${o.balance}` : ''}${o.calibrate > 0 ? ` --calibrate ${o.calibrate}` : ''}${o.classes.join(',') !== SCENE_CLASSES.join(',') ? ` \\\n  --classes ${o.classes.join(',')}` : ''}`,
+    `  --sizes ${o.sizes.join(',')} --encoder-widths ${o.encoderWidths.join(',')} --decoder-widths ${o.decoderWidths.join(',')}${o.initFrom !== undefined ? ` --init-from ${o.initFrom}` : ''}${o.balance > 0 ? ` --balance ${o.balance}` : ''}${o.calibrate > 0 ? ` --calibrate ${o.calibrate}` : ''}${o.focus.length > 0 ? ` --focus ${o.focus.join(',')} --focus-share ${o.focusShare}` : ''}${o.classes.join(',') !== SCENE_CLASSES.join(',') ? ` \\\n  --classes ${o.classes.join(',')}` : ''}`,
     '```',
     '',
     `- Encoder widths ${o.encoderWidths.join(', ')} (a stride-2 stem, then max pooling), decoder widths ${o.decoderWidths.join(', ')} with skip connections, logits at half resolution upsampled bilinearly.`,
@@ -53,7 +53,7 @@ export async function writeSegmenterCard(dir: string, result: TrainSegmenterResu
     `- Loss per image and category: mean pixel cross-entropy of the category's softmax${o.balance > 0 ? ` (a pixel weighted by share^−${o.balance} of its concept, capped at ${MAX_BALANCE_RATIO}× the most common channel's weight and scaled to a mean of 1, shares measured on the first ${BALANCE_SCENES} scenes; weights in evaluation.json)` : ''} plus the soft Dice loss averaged over the concepts present.`,
     ...(result.calibration ? [`- Calibration after training: on ${result.calibration.scenes.count} scenes of the run's own stream that it never trained on (scenes ${result.calibration.scenes.from}…, ${result.calibration.scenes.size}×${result.calibration.scenes.size}, one pixel in ${result.calibration.scenes.stride} along each side), one logit offset per concept fitted by coordinate ascent to maximise the summed pooled IoU of its category, added to the head's bias (Σ IoU on those scenes: ${result.calibration.categories.map((c) => `${c.name} ${c.before.toFixed(2)} → ${c.after.toFixed(2)}`).join(', ')}; offsets in evaluation.json).`] : []),
     '- Augmentation, drawn from each scene\'s seed: horizontal flips, shifts of up to 5% of the side, colour gain, contrast and brightness jitter, 2×2 blockiness (20%), [1 2 1] blur (35%), Gaussian noise up to σ = 0.05 (50%).',
-    `- Scene i of the run has seed sceneSeed(${o.seed}, i); classes ${o.classes.join(', ')} in turn.`,
+    `- Scene i of the run has seed sceneSeed(${o.seed}, i); classes ${o.classes.join(', ')} in turn.${o.focus.length > 0 ? ` With probability ${o.focusShare} (drawn from the scene's seed) the scene is instead one of a class that can show ${o.focus.join(' or ')}, redrawn up to ${FOCUS_TRIES} times until one covers ≥ ${100 * FOCUS_MIN_SHARE}% of its pixels.` : ''}`,
     `- Training time: ${(result.trainSeconds / 60).toFixed(1)} min on ${backend.name} (tfjs ${backend.tfjsVersion}), ${result.segments.map((s) => `${s.workers} thread${s.workers > 1 ? 's' : ''} from step ${s.fromStep}`).join(', ')}.`,
     `- Final training loss (mean of the last ${last.length} steps): ${record.finalLoss.toFixed(4)}.`,
     '',

@@ -6,7 +6,7 @@
 import * as tf from '../tf.js';
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
-import { segmenterBatch, segmenterLossSum } from './segmenter-batch.js';
+import { segmenterBatch, segmenterLossSum, type SegmenterFocus } from './segmenter-batch.js';
 import { flatGrads, type ShardGradient } from './shard.js';
 
 /** What every shard of a run shares. */
@@ -16,6 +16,8 @@ export interface SegmenterShardContext {
   categories?: readonly SegmenterCategory[];
   /** Cross-entropy weights per channel of each category (`balanceWeights`); none: every pixel counts the same. */
   weights?: readonly (readonly number[])[];
+  /** Scenes drawn more often for some concepts. */
+  focus?: SegmenterFocus;
 }
 
 /**
@@ -26,7 +28,7 @@ export function segmenterShardGradient(
   model: tf.LayersModel, vars: readonly tf.Variable[], ctx: SegmenterShardContext, from: number, count: number, size: number,
 ): ShardGradient {
   const categories = ctx.categories ?? SCENE_SEGMENTER_CATEGORIES;
-  const batch = segmenterBatch(ctx.datasetSeed, from, count, size, { classes: ctx.classes ?? SCENE_CLASSES, categories });
+  const batch = segmenterBatch(ctx.datasetSeed, from, count, size, { classes: ctx.classes ?? SCENE_CLASSES, categories, ...(ctx.focus ? { focus: ctx.focus } : {}) });
   const x = tf.tensor4d(batch.images, [count, size, size, 3]);
   let correct = 0;
   const { value, grads } = tf.variableGrads(() => {

@@ -15,7 +15,7 @@ import { BUILTIN_SEGMENTERS, fromSegmenterModel, type Segmenter } from '../segme
 import { readArtifacts } from '../models/io.js';
 import { flattenVariables, gatherShards, splitBatch, trainableVariables } from './shard.js';
 import { segmenterShardGradient } from './segmenter-shard.js';
-import { balanceWeights, conceptShares } from './segmenter-batch.js';
+import { balanceWeights, conceptShares, focusClasses } from './segmenter-batch.js';
 import { calibrateSegmenter, type SegmenterCalibration } from './segmenter-calibrate.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
 import { TrainWorkers } from './workers.js';
@@ -69,6 +69,14 @@ export interface TrainSegmenterOptions {
    * which it never trained on (nor is the held-out seed used). 0 = no calibration. @defaultValue 0
    */
   calibrate?: number;
+  /**
+   * Concepts whose scenes are drawn more often: a share {@link focusShare} of the scenes is redrawn from the classes
+   * that can show one of them until one does ({@link focusScene}). Rare small parts (doors, windows) are seen in a
+   * few scenes in a hundred otherwise. @defaultValue none
+   */
+  focus?: readonly string[];
+  /** Share of the scenes drawn for {@link focus}, in (0, 1]. @defaultValue 0.5 */
+  focusShare?: number;
 }
 
 /** Scenes whose concept shares set the weights of a balanced run. */
@@ -101,14 +109,16 @@ export interface TrainSegmenterResult {
 
 const CHECKPOINT_DIR = 'checkpoint';
 /** Options that a resumed run must share with the checkpoint. */
-const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance'] as const;
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance', 'focus', 'focusShare'] as const;
+/** What a checkpoint from before an option existed was made with. */
+const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { balance: 0, focus: [], focusShare: 0.5 };
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
   const r: ResolvedTrainSegmenterOptions = {
     seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
     decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
-    classes: SCENE_CLASSES, balance: 0, calibrate: 0, ...o,
+    classes: SCENE_CLASSES, balance: 0, calibrate: 0, focus: [], focusShare: 0.5, ...o,
   };
   const posInt = (name: string, v: unknown): void => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -124,6 +134,17 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   }
   for (const c of r.classes) {
     if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+  }
+  for (const c of r.focus) {
+    if (!SCENE_SEGMENTER_CATEGORIES.some((k) => k.concepts.includes(c))) {
+      throw usageError(`unknown concept '${c}' in focus`, { path: 'focus', hint: `concepts the segmenter predicts, e.g. door, window, person (see docs/atlas.md)` });
+    }
+  }
+  if (r.focus.length > 0 && focusClasses(r.focus, r.classes).length === 0) {
+    throw usageError(`none of the classes ${r.classes.join(', ')} can show ${r.focus.join(' or ')}`, { path: 'focus', hint: 'add a class that shows it to --classes, or leave it out of --focus' });
+  }
+  if (!(typeof r.focusShare === 'number' && r.focusShare > 0 && r.focusShare <= 1)) {
+    throw usageError(`focusShare must be a number in (0, 1], got ${String(r.focusShare)}`, { path: 'focusShare', hint: '0.5 draws half of the scenes for --focus' });
   }
   if (!(Number.isInteger(r.calibrate) && r.calibrate >= 0)) throw usageError(`calibrate must be a whole number of scenes (0 for none), got ${String(r.calibrate)}`, { path: 'calibrate' });
   if (!(typeof r.balance === 'number' && r.balance >= 0 && r.balance <= 1)) {
@@ -212,8 +233,8 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
       step: number; trainSeconds: number; options: ResolvedTrainSegmenterOptions; lossHistory: TrainSegmenterResult['lossHistory']; segments: TrainSegmenterResult['segments'];
     };
     for (const k of FIXED) {
-      // A checkpoint from before an option existed was made with its default (balance: 0).
-      const made = k === 'balance' ? state.options[k] ?? 0 : state.options[k];
+      // A checkpoint from before an option existed was made with its default then (FIXED_BEFORE).
+      const made = (state.options as Partial<ResolvedTrainSegmenterOptions>)[k] ?? FIXED_BEFORE[k];
       if (JSON.stringify(made) !== JSON.stringify(o[k])) {
         throw usageError(`the checkpoint in '${ckptDir}' was made with ${k} = ${JSON.stringify(made)}, not ${JSON.stringify(o[k])}`, {
           path: k, hint: 'use the same options to resume, another --out, or --no-resume to start over',
@@ -231,12 +252,13 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
   const weights = o.balance > 0
     ? balanceWeights(conceptShares(o.seed, BALANCE_SCENES, o.sizes[0], { classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES }), o.balance)
     : undefined;
+  const focus = o.focus.length > 0 ? { concepts: [...o.focus], share: o.focusShare } : undefined;
   const workers = o.workers > 1 && stopAt > step
     ? await TrainWorkers.start(o.workers - 1, {
-      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}),
+      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}),
     })
     : undefined;
-  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}) };
+  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}) };
   let t0 = Date.now();
   try {
     while (step < stopAt) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene, sceneLabelPlanes, sceneSeed, CONCEPTS } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
-import { augmentScene, balanceWeights, conceptShares, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
 import fc from 'fast-check';
 import { trainSegmenter, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
 import { relError } from '../helpers.js';
@@ -143,6 +143,60 @@ describe('segmenter training data and loss', () => {
   });
 });
 
+describe('focused scenes', () => {
+  const classes = ['desert', 'street', 'beach', 'living_room'];
+  const door = CONCEPTS.find((c) => c.name === 'door')!.id;
+  const doorPixels = (s: { labels: Uint16Array; objects: Uint16Array }): number => {
+    let k = 0;
+    for (let i = 0; i < s.labels.length; i++) if (s.labels[i] === door || s.objects[i] === door) k++;
+    return k;
+  };
+
+  it('the classes that can show a concept, from the class registry', () => {
+    expect(focusClasses(['door'], classes)).toEqual(['street', 'living_room']);
+    expect(focusClasses(['door'], ['desert', 'beach'])).toEqual([]);
+    expect(focusClasses(['sand', 'door'], [...classes, 'street'])).toEqual(['desert', 'street', 'beach', 'living_room']);
+  });
+
+  it('a share of the scenes shows the concept; the rest are the plain scenes; the stream is a pure function of (seed, index)', () => {
+    const n = 200;
+    let focused = 0; let withDoor = 0; let plainWithDoor = 0;
+    for (let i = 0; i < n; i++) {
+      const plain = renderScene({ cls: classes[i % classes.length], seed: sceneSeed(3, i), size: 32 });
+      const f = focusScene(3, i, 32, classes, { concepts: ['door'], share: 0.5 });
+      const again = focusScene(3, i, 32, classes, { concepts: ['door'], share: 0.5 });
+      expect(again.seed).toBe(f.seed);
+      expect(Array.from(again.scene.image)).toEqual(Array.from(f.scene.image));
+      if (f.seed === sceneSeed(3, i)) {
+        // Not drawn for the focus: exactly the plain scene.
+        expect(Array.from(f.scene.labels)).toEqual(Array.from(plain.labels));
+      } else {
+        focused++;
+        if (doorPixels(f.scene) >= Math.ceil(FOCUS_MIN_SHARE * 32 * 32)) withDoor++;
+      }
+      if (doorPixels(plain) > 0) plainWithDoor++;
+    }
+    // The share is drawn per scene: 100 expected, 4 standard deviations either side.
+    expect(focused).toBeGreaterThan(100 - 4 * Math.sqrt(50));
+    expect(focused).toBeLessThan(100 + 4 * Math.sqrt(50));
+    // Most focused scenes show a door (redrawn until one does); far fewer plain scenes of these classes do.
+    expect(withDoor / focused).toBeGreaterThan(0.8);
+    expect(withDoor / focused).toBeGreaterThan(2 * (plainWithDoor / n));
+    // Without focus, or when no class can show it, the stream is the plain one.
+    expect(focusScene(3, 7, 32, classes, undefined).seed).toBe(sceneSeed(3, 7));
+    expect(focusScene(3, 7, 32, ['desert', 'beach'], { concepts: ['door'], share: 1 }).seed).toBe(sceneSeed(3, 7));
+  });
+
+  it('segmenterBatch draws the focused stream', () => {
+    const focus = { concepts: ['door'], share: 0.5 };
+    const b = segmenterBatch(3, 10, 6, 32, { classes, focus, augment: false });
+    for (let i = 0; i < 6; i++) {
+      const s = focusScene(3, 10 + i, 32, classes, focus).scene;
+      expect(Array.from(b.images.subarray(i * 32 * 32 * 3, (i + 1) * 32 * 32 * 3))).toEqual(Array.from(Float32Array.from(s.image, (v) => v / 255)));
+    }
+  });
+});
+
 describe('trainSegmenter', () => {
   it('a few steps on a tiny net lower the loss on a fixed batch, and leave no tensors behind', async () => {
     const batch = segmenterBatch(77, 0, 8, 32, { classes: ['ski_resort', 'street'], augment: false });
@@ -189,20 +243,34 @@ describe('trainSegmenter', () => {
     for (const r of [one, two, plain]) r.segmenter.dispose();
   });
 
+  it('a focused run gives the helper thread its focus: two threads end where one does, and not where an unfocused run does', async () => {
+    const focus = { focus: ['door'], focusShare: 1, classes: ['ski_resort', 'street', 'beach'] };
+    const one = await trainSegmenter(tiny(path.join(dir, 'focus-1'), { steps: 3, ...focus, workers: 1 }));
+    const two = await trainSegmenter(tiny(path.join(dir, 'focus-2'), { steps: 3, ...focus, workers: 2 }));
+    const plain = await trainSegmenter(tiny(path.join(dir, 'focus-0'), { steps: 3, classes: focus.classes, workers: 1 }));
+    expect(relError(weights(two.model), weights(one.model))).toBeLessThan(1e-5);
+    expect(Math.abs(one.lossHistory[0].loss - plain.lossHistory[0].loss)).toBeGreaterThan(1e-3);
+    for (const r of [one, two, plain]) r.segmenter.dispose();
+    await expect(trainSegmenter(tiny(path.join(dir, 'focus-bad'), { focus: ['dragon'] }))).rejects.toThrow(/unknown concept 'dragon' in focus/);
+    await expect(trainSegmenter(tiny(path.join(dir, 'focus-bad'), { focus: ['door'], classes: ['desert', 'beach'] }))).rejects.toThrow(/none of the classes desert, beach can show door/);
+    await expect(trainSegmenter(tiny(path.join(dir, 'focus-bad'), { focus: ['door'], focusShare: 0 }))).rejects.toThrow(/focusShare must be a number in \(0, 1\]/);
+  });
+
   it('refuses to resume a checkpoint made with other options, naming the option', async () => {
     const out = path.join(dir, 'mismatch');
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
     await expect(trainSegmenter(tiny(out, { batchSize: 2 }))).rejects.toThrow(/batchSize/);
   });
 
-  it('resumes a checkpoint written before --balance existed as an unbalanced run, and refuses it with --balance', async () => {
+  it('resumes a checkpoint written before --balance and --focus existed as an unbalanced, unfocused run, and refuses it with either', async () => {
     const out = path.join(dir, 'pre-balance');
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
     const statePath = path.join(out, 'checkpoint', 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { options: Record<string, unknown> };
-    delete state.options.balance;
+    delete state.options.balance; delete state.options.focus; delete state.options.focusShare;
     writeFileSync(statePath, JSON.stringify(state));
     await expect(trainSegmenter(tiny(out, { balance: 0.5 }))).rejects.toThrow(/made with balance = 0, not 0.5/);
+    await expect(trainSegmenter(tiny(out, { focus: ['door'] }))).rejects.toThrow(/made with focus = \[\], not \["door"\]/);
     const resumed = await trainSegmenter(tiny(out));
     expect(resumed.finished).toBe(true);
     resumed.segmenter.dispose();

@@ -40,6 +40,8 @@ export const trainSegmenterCommand: CommandSpec = {
     'init-from': { type: 'string', describe: 'start from the weights of this segmenter (builtin:scenes-segmenter or a folder of the same widths): a new schedule continuing an earlier run' },
     balance: { type: 'number', default: 0, describe: 'class balance of the cross-entropy: a concept\'s pixels weigh share^-BALANCE (0 = all the same, 0.5 = 1/√share, capped at 25×)' },
     calibrate: { type: 'number', default: 0, describe: 'after training, fit a logit offset per concept on this many unseen scenes of the run\'s stream to maximise IoU, folded into the head\'s bias (0 = none)' },
+    focus: { type: 'string', describe: 'concepts whose scenes are drawn more often, comma-separated (e.g. door,window): a share of the scenes is redrawn until one of them shows' },
+    'focus-share': { type: 'number', default: 0.5, describe: 'share of the scenes drawn for --focus, in (0, 1]' },
     classes: { type: 'string', describe: 'scene classes drawn in turn, comma-separated (default: all 12; a class named twice is drawn twice as often)' },
     workers: { type: 'number', default: os.availableParallelism(), defaultDescription: 'the number of cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
@@ -61,7 +63,8 @@ export const trainSegmenterCommand: CommandSpec = {
       checkpointEvery: argv['checkpoint-every'] as number, evalCount: argv['eval-count'] as number, evalSeed: argv['eval-seed'] as number,
       resume: argv.resume as boolean, workers, ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
       ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
-      balance: argv.balance as number, calibrate: argv.calibrate as number,
+      balance: argv.balance as number, calibrate: argv.calibrate as number, focusShare: argv['focus-share'] as number,
+      ...(argv.focus !== undefined ? { focus: (argv.focus as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
       ...(argv.classes !== undefined ? { classes: (argv.classes as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
     }, {
       onStep(p) {
