@@ -12,7 +12,7 @@ import path from 'node:path';
 import { decodeRaw, imageSize, rawToPng, type RawPixels } from '../data/codec.js';
 import { IMAGE_EXTENSIONS, readImageRgb } from '../data/images.js';
 import { loadBrodenItem, readBrodenDataset, type LoadedBrodenItem } from '../data/broden/index.js';
-import { CONCEPTS, SCENE_CLASSES, SCENE_WORLD_VERSION } from '../data/scenes/index.js';
+import { CONCEPTS, RENDERABLE_SCENE_CLASSES, SCENE_CLASSES, SCENE_WORLD_VERSION } from '../data/scenes/index.js';
 import { UnitAttackError, inputError, nearestNames, usageError } from '../errors.js';
 import { scenePool } from './_internals/scene-pool.js';
 
@@ -276,9 +276,9 @@ export const scenesProbeKind: ProbeKind = {
     const classesParam = q.get('classes');
     const classes = classesParam === null ? SCENE_CLASSES : classesParam.split(',').map((c) => c.trim()).filter(Boolean);
     for (const c of classes) {
-      if (!SCENE_CLASSES.includes(c)) {
+      if (!RENDERABLE_SCENE_CLASSES.includes(c)) {
         throw usageError(`unknown scene class '${c}' in the probe spec '${spec}'`, {
-          path: 'probe', hint: `did you mean ${nearestNames(c, SCENE_CLASSES).join(', ')}? Scene classes: ${SCENE_CLASSES.join(', ')}`,
+          path: 'probe', hint: `did you mean ${nearestNames(c, RENDERABLE_SCENE_CLASSES).join(', ')}? Scene classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}`,
         });
       }
     }

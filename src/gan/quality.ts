@@ -13,7 +13,7 @@
  * Everything streams in batches (pixel counts and feature moments only), so memory does not grow with N.
  */
 import * as tf from '../tf.js';
-import { renderScene, sceneSeed, SCENE_CLASSES } from '../data/scenes/index.js';
+import { renderScene, sceneSeed, RENDERABLE_SCENE_CLASSES } from '../data/scenes/index.js';
 import { usageError } from '../errors.js';
 import type { Classifier } from '../models/types.js';
 import type { Segmenter } from '../segment/segmenter.js';
@@ -160,7 +160,7 @@ function qualityRun(g: Generator, segmenter: Segmenter, classifier: Classifier, 
   const classes = [...options.classes];
   if (classes.length === 0) throw usageError('no scene class is given for the real scenes', { path: 'classes', hint: 'e.g. classes: [\'field\', \'mountain_lake\', \'ski_resort\'] (the generator\'s training classes)' });
   for (const c of classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`'${c}' is not a scene class of the scene world`, { path: 'classes', hint: `classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!RENDERABLE_SCENE_CLASSES.includes(c)) throw usageError(`'${c}' is not a scene class of the scene world`, { path: 'classes', hint: `classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}` });
   }
   const concepts = (options.concepts ?? QUALITY_CONCEPTS).map((c) => resolveConcept(segmenter, c, 'concepts'));
   const layer = options.featureLayer ?? 'fc2';

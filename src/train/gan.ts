@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as tf from '../tf.js';
-import { SCENE_CLASSES } from '../data/scenes/index.js';
+import { RENDERABLE_SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { BackendName } from '../engine/backend.js';
 import {
@@ -137,7 +137,7 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`emaDecay must be in [0, 1), got ${r.emaDecay}`, { path: 'emaDecay', hint: 'e.g. 0.999' });
   if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: 'classes', hint: `e.g. [${GAN_SCENE_CLASSES.map((c) => `'${c}'`).join(', ')}]` });
   for (const c of r.classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!RENDERABLE_SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}` });
   }
   // The builders' own checks; their `widths` is generatorWidths here.
   const fields: Record<string, string> = { widths: 'generatorWidths' };

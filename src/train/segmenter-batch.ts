@@ -4,7 +4,7 @@
  * blockiness). Every choice is drawn from the scene's seed, so a batch is a pure function of (dataset seed, index).
  */
 import * as tf from '../tf.js';
-import { CONCEPTS, Rng, SCENE_CLASSES, SCENE_CLASS_CONFIGS, hash32, renderScene, sceneSeed, type RenderedScene } from '../data/scenes/index.js';
+import { CONCEPTS, Rng, SCENE_CLASSES, SCENE_CLASS_CONFIGS, EXTRA_SCENE_CLASS_CONFIGS, hash32, renderScene, sceneSeed, type RenderedScene } from '../data/scenes/index.js';
 import { SCENE_SEGMENTER_CATEGORIES, type SegmenterCategory } from '../segment/net.js';
 
 /** For each scene-world concept id, its category index and channel within that category (0 = not predicted). */
@@ -162,7 +162,7 @@ export const FOCUS_MIN_SHARE = 0.002;
 
 /** The scene classes among `classes` that can show one of `concepts` (each once, in their order). */
 export function focusClasses(concepts: readonly string[], classes: readonly string[] = SCENE_CLASSES): string[] {
-  return [...new Set(classes)].filter((c) => SCENE_CLASS_CONFIGS.find((k) => k.name === c)?.concepts.some((x) => concepts.includes(x)));
+  return [...new Set(classes)].filter((c) => [...SCENE_CLASS_CONFIGS, ...EXTRA_SCENE_CLASS_CONFIGS].find((k) => k.name === c)?.concepts.some((x) => concepts.includes(x)));
 }
 
 /**

@@ -7,7 +7,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import * as tf from '../tf.js';
-import { CONCEPTS, SCENE_CLASSES } from '../data/scenes/index.js';
+import { CONCEPTS, RENDERABLE_SCENE_CLASSES, SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { BackendName } from '../engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES, segmenterMultiple, type SegmenterNetOptions } from '../segment/net.js';
@@ -133,7 +133,7 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
     throw usageError(`sizes must be multiples of ${multiple} (the network halves the image ${r.encoderWidths.length} times), got ${JSON.stringify(r.sizes)}`, { path: 'sizes', hint: 'e.g. 96,64' });
   }
   for (const c of r.classes) {
-    if (!SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${SCENE_CLASSES.join(', ')}` });
+    if (!RENDERABLE_SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}` });
   }
   for (const c of r.focus) {
     if (!SCENE_SEGMENTER_CATEGORIES.some((k) => k.concepts.includes(c))) {

@@ -6,7 +6,7 @@ import type { SceneBuilder } from './builder.js';
 import type { Lighting } from './description.js';
 import { indoorLighting, outdoorMood, type Outdoor } from './palette.js';
 import { bathroom, bedroom, kitchen, livingRoom } from './scenes-indoor.js';
-import { beach, desert, field, forestPath, harbor, mountainLake, skiResort, street } from './scenes-outdoor.js';
+import { beach, desert, field, forestPath, harbor, mountainLake, skiResort, street, village } from './scenes-outdoor.js';
 
 /** A scene class of the synthetic world. */
 export interface SceneClassConfig {
@@ -116,3 +116,25 @@ export const SCENE_CLASS_CONFIGS: readonly SceneClassConfig[] = [
 
 /** Names of the scene classes, in class-index order. */
 export const SCENE_CLASSES: readonly string[] = Object.freeze(SCENE_CLASS_CONFIGS.map((c) => c.name));
+
+/**
+ * Scene classes for generators only: rendered like the others (`renderScene({ cls: 'village' })`), but not among the
+ * {@link SCENE_CLASSES} that classifiers learn, random scenes draw from, or the built-in model knows. Their class
+ * index follows the classifier classes'.
+ */
+export const EXTRA_SCENE_CLASS_CONFIGS: readonly SceneClassConfig[] = [
+  {
+    name: 'village',
+    indoor: false,
+    concepts: [...SKY, 'mountain', 'snow', 'tree', 'trunk', 'grass', 'road', 'path', ...HOUSE, 'fence', 'person'],
+    generate: outdoor(village),
+  },
+];
+
+/** Every class `renderScene` draws: the scene classes, then the extra ones. */
+export const RENDERABLE_SCENE_CLASSES: readonly string[] = Object.freeze([...SCENE_CLASSES, ...EXTRA_SCENE_CLASS_CONFIGS.map((c) => c.name)]);
+
+/** The config of a class index of {@link RENDERABLE_SCENE_CLASSES}. */
+export function sceneClassConfig(index: number): SceneClassConfig {
+  return index < SCENE_CLASS_CONFIGS.length ? SCENE_CLASS_CONFIGS[index] : EXTRA_SCENE_CLASS_CONFIGS[index - SCENE_CLASS_CONFIGS.length];
+}

@@ -4,7 +4,7 @@
  */
 export { CATEGORIES, CONCEPTS, CONCEPT_NAMES, NONE_LABEL, conceptById, conceptId } from './concepts.js';
 export type { Concept, ConceptCategory } from './concepts.js';
-export { SCENE_CLASSES, SCENE_CLASS_CONFIGS } from './classes.js';
+export { EXTRA_SCENE_CLASS_CONFIGS, RENDERABLE_SCENE_CLASSES, SCENE_CLASSES, SCENE_CLASS_CONFIGS } from './classes.js';
 export type { SceneClassConfig } from './classes.js';
 export type {
   EllipseGeometry, Geometry, Lighting, Paint, Pattern, PolygonGeometry, RGB, RectGeometry, SceneDescription, Shape,

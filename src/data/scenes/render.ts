@@ -3,7 +3,7 @@
  */
 import { nearestNames, usageError } from '../../errors.js';
 import { SceneBuilder } from './builder.js';
-import { SCENE_CLASS_CONFIGS, SCENE_CLASSES } from './classes.js';
+import { RENDERABLE_SCENE_CLASSES, SCENE_CLASSES, sceneClassConfig } from './classes.js';
 import type { SceneDescription } from './description.js';
 import { rasterize } from './raster.js';
 import { Rng, hash32 } from './rng.js';
@@ -67,11 +67,11 @@ export function checkSize(size: unknown, path = 'size'): number {
 
 /** The index of a scene class name; unknown names throw a usage error listing the valid ones. */
 export function classIndexOf(cls: string, path = 'cls'): number {
-  const i = SCENE_CLASSES.indexOf(cls);
+  const i = RENDERABLE_SCENE_CLASSES.indexOf(cls);
   if (i < 0) {
-    throw usageError(`Unknown scene class '${cls}'. Valid classes: ${SCENE_CLASSES.join(', ')}.`, {
+    throw usageError(`Unknown scene class '${cls}'. Valid classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}.`, {
       path,
-      hint: `Did you mean ${nearestNames(cls, SCENE_CLASSES).map((n) => `'${n}'`).join(', ')}?`,
+      hint: `Did you mean ${nearestNames(cls, RENDERABLE_SCENE_CLASSES).map((n) => `'${n}'`).join(', ')}?`,
     });
   }
   return i;
@@ -87,7 +87,7 @@ export function describeScene(cls: string | undefined, seed: number): { descript
   checkSeed(seed, 'seed');
   const [lo, hi] = seedWords(seed);
   const classIndex = cls === undefined ? hash32(lo, hi, CLASS_SALT) % SCENE_CLASSES.length : classIndexOf(cls);
-  const config = SCENE_CLASS_CONFIGS[classIndex];
+  const config = sceneClassConfig(classIndex);
   const rng = new Rng(hash32(lo, hi, classIndex));
   const b = new SceneBuilder(rng);
   const lighting = config.generate(b);

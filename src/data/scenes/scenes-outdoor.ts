@@ -590,3 +590,63 @@ export function desert(b: SceneBuilder, o: Outdoor): void {
   for (const [, draw] of items) draw();
 }
 
+
+// ---------------------------------------------------------------- village
+
+/**
+ * A village (a scene for generators, not one of the classifier's classes): one to three houses near the viewer, so
+ * that their doors, windows and roofs are tens of pixels, among trees of varied size, with grass or snow, often
+ * mountains behind and a road or path.
+ */
+export function village(b: SceneBuilder, o: Outdoor): void {
+  const rng = b.rng;
+  const horizon = rng.range(0.3, 0.5);
+  skyWithWeather(b, o, horizon, 3);
+  const winter = rng.chance(0.25);
+  if (rng.chance(0.65)) {
+    mountains(b, o, { baseY: horizon + 0.01, top: [Math.max(0.04, horizon - 0.28), horizon - 0.06], peaks: rng.int(2, 4), far: rng.range(0.1, 0.4), snow: winter ? rng.range(0.4, 0.8) : rng.chance(0.5) ? rng.range(0.1, 0.35) : 0, shadowSide: rng.chance(0.5) ? 1 : -1 });
+  }
+  const season = winter ? 'conifer' : rng.weighted([['summer', 6], ['autumn', 2], ['conifer', 2]] as const);
+  if (rng.chance(0.6)) treeline(b, horizon + 0.01, rng.range(0.02, 0.06), mix(foliageColor(b, o, season), o.haze, 0.25), season === 'conifer');
+  if (winter) groundBand(b, 'snow', horizon + 0.005, horizon + 0.005, snowPaint(b, o), 0.006);
+  else groundBand(b, 'grass', horizon + 0.005, horizon + 0.005, grassPaint(b, o, rng.chance(0.2)), 0.006);
+  const items: Array<[number, () => void]> = [];
+  if (rng.chance(0.45)) {
+    const vx = rng.range(0.3, 0.7);
+    const bx = rng.range(0.2, 0.8);
+    const w = rng.range(0.12, 0.3);
+    const isRoad = rng.chance(0.5);
+    items.push([horizon, () => b.poly(isRoad ? 'road' : 'path', [vx - 0.005, horizon + 0.01, vx + 0.005, horizon + 0.01, bx + w, 1.01, bx - w, 1.01], isRoad ? asphaltPaint(b, o) : soilPaint(b, o))]);
+  }
+  // Houses: the first near the viewer, the others further back; each keeps to its own slot across the image.
+  const houses = rng.int(1, 3);
+  const slots = [0, 1, 2];
+  for (let i = 2; i > 0; i--) { const j = rng.int(0, i); [slots[i], slots[j]] = [slots[j], slots[i]]; }
+  slots.length = houses;
+  slots.forEach((slot, i) => {
+    const y = i === 0 ? rng.range(horizon + 0.3, Math.min(0.95, horizon + 0.5)) : rng.range(horizon + 0.12, horizon + 0.3);
+    const s = depthScale(y, horizon);
+    const w = Math.min(0.5, s * rng.range(0.9, 1.3));
+    const h = w * rng.range(0.5, 0.75);
+    const x = Math.min(1 - w * 0.6, Math.max(-w * 0.4, slot / 3 + rng.range(0, 1 / 3 - w * 0.5)));
+    items.push([y, () => house(b, o, x, y, w, h, { snowRoof: winter && rng.chance(0.7) })]);
+  });
+  const trees = rng.int(1, 6);
+  for (let i = 0; i < trees; i++) {
+    const ty = rng.range(horizon + 0.04, 1);
+    const h = Math.min(0.7, depthScale(ty, horizon) * rng.range(1.2, 2.4));
+    const conif = season === 'conifer' || rng.chance(0.3);
+    items.push([ty, () => (conif ? conifer(b, o, rng.range(0, 1), ty, h, foliageColor(b, o, 'conifer'), winter && rng.chance(0.6)) : broadleaf(b, o, rng.range(0, 1), ty, h, foliageColor(b, o, season)))]);
+  }
+  if (rng.chance(0.4)) {
+    const y0 = rng.range(0.8, 0.98);
+    const y1 = y0 + rng.range(-0.06, 0.06);
+    items.push([Math.max(y0, y1), () => fence(b, o, -0.02, y0, 1.02, y1, depthScale(y0, horizon) * 0.3, depthScale(y1, horizon) * 0.3)]);
+  }
+  if (rng.chance(0.2)) {
+    const py = rng.range(horizon + 0.15, 0.97);
+    items.push([py, () => person(b, o, rng.range(0.1, 0.9), py, depthScale(py, horizon) * 0.7)]);
+  }
+  items.sort((p, q) => p[0] - q[0]);
+  for (const [, draw] of items) draw();
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnitAttackError } from '../../../src/errors.js';
 import {
-  CATEGORIES, CONCEPTS, CONCEPT_NAMES, SCENE_CLASSES, SCENE_CLASS_CONFIGS, conceptId, describeScene, renderScene,
+  CATEGORIES, CONCEPTS, CONCEPT_NAMES, EXTRA_SCENE_CLASS_CONFIGS, RENDERABLE_SCENE_CLASSES, SCENE_CLASSES, SCENE_CLASS_CONFIGS, conceptId, describeScene, renderScene,
 } from '../../../src/data/scenes/index.js';
 
 /** Concept names seen in the label maps of `n` scenes of a class at `size`. */
@@ -15,7 +15,8 @@ function observed(cls: string, n: number, size: number): Set<string> {
   return seen;
 }
 
-const OBSERVED = new Map(SCENE_CLASSES.map((c) => [c, observed(c, 40, 48)]));
+const OBSERVED = new Map(RENDERABLE_SCENE_CLASSES.map((c) => [c, observed(c, 40, 48)]));
+const ALL_CONFIGS = [...SCENE_CLASS_CONFIGS, ...EXTRA_SCENE_CLASS_CONFIGS];
 
 describe('scene classes', () => {
   it('has at least 10 classes, including the ones the attacks and docs name', () => {
@@ -36,7 +37,7 @@ describe('scene classes', () => {
   });
 
   it('renders every class at several sizes with labels only from its own concepts', () => {
-    for (const config of SCENE_CLASS_CONFIGS) {
+    for (const config of ALL_CONFIGS) {
       const allowed = new Set(config.concepts.map(conceptId));
       for (const size of [24, 64, 96]) {
         for (let seed = 100; seed < 104; seed++) {
@@ -52,11 +53,35 @@ describe('scene classes', () => {
   });
 
   it('shows in practice every concept that a class lists, and only those', () => {
-    for (const config of SCENE_CLASS_CONFIGS) {
+    for (const config of ALL_CONFIGS) {
       const seen = OBSERVED.get(config.name)!;
       seen.delete('none');
       expect([...seen].filter((c) => !config.concepts.includes(c)), config.name).toEqual([]);
       expect(config.concepts.filter((c) => !seen.has(c)), config.name).toEqual([]);
+    }
+  });
+
+  it('the extra (generator) classes render by name but stay out of the classifier classes and of random scenes', () => {
+    expect(RENDERABLE_SCENE_CLASSES).toEqual([...SCENE_CLASSES, 'village']);
+    expect(SCENE_CLASSES).not.toContain('village');
+    const v = renderScene({ cls: 'village', seed: 3, size: 32 });
+    expect(v.cls).toBe('village');
+    expect(v.classIndex).toBe(SCENE_CLASSES.length);
+    for (let seed = 0; seed < 60; seed++) expect(SCENE_CLASSES).toContain(renderScene({ seed, size: 8 }).cls);
+  });
+
+  it('a village shows houses with doors, windows and roofs large enough to see at 64×64', () => {
+    const share = new Map<string, number>();
+    let withDoor = 0;
+    for (let seed = 0; seed < 40; seed++) {
+      const { labels } = renderScene({ cls: 'village', seed, size: 64 });
+      const doors = labels.filter((id) => CONCEPT_NAMES[id] === 'door').length;
+      if (doors >= 12) withDoor++;
+      for (const id of labels) share.set(CONCEPT_NAMES[id], (share.get(CONCEPT_NAMES[id]) ?? 0) + 1 / (40 * 64 * 64));
+    }
+    expect(withDoor).toBeGreaterThanOrEqual(30);
+    for (const [c, min] of [['house', 0.05], ['roof', 0.02], ['door', 0.006], ['window', 0.003], ['tree', 0.08], ['sky', 0.15]] as const) {
+      expect(share.get(c) ?? 0, c).toBeGreaterThan(min);
     }
   });
 
