@@ -50,7 +50,9 @@ export interface TrainSegmenterOptions {
   maxSteps?: number;
   /**
    * Start from the weights of this segmenter (`builtin:scenes-segmenter` or a folder of the same architecture) instead
-   * of a fresh initialisation: a new schedule that continues an earlier run. Ignored when resuming a checkpoint.
+   * of a fresh initialisation: a new schedule that continues an earlier run. Ignored when resuming a checkpoint. The
+   * last decoder level may be wider than the source's ({@link widenWeight}): the net starts with the source's output
+   * and trains the new channels; a change that would alter the output (a wider layer inside a concatenation) is refused.
    */
   initFrom?: string;
   /** Threads that share every batch. @defaultValue 1 */
@@ -194,16 +196,63 @@ async function initWeightsFrom(model: tf.LayersModel, spec: string): Promise<voi
   try {
     const from = source.getWeights();
     const to = model.getWeights();
-    const same = from.length === to.length && from.every((w, i) => w.shape.join('×') === to[i].shape.join('×'));
-    if (!same) {
-      throw usageError(`initFrom: the segmenter in '${dir}' has another architecture than the one asked for (${from.length} weight tensors against ${to.length}, or other shapes)`, {
-        path: 'initFrom', file: dir, hint: 'give the same --encoder-widths and --decoder-widths as the run that made it (see its MODEL_CARD.md)',
+    const other = (): UnitAttackError => usageError(`initFrom: the segmenter in '${dir}' has another architecture than the one asked for (${from.length} weight tensors against ${to.length}, or other shapes)`, {
+      path: 'initFrom', file: dir, hint: 'give the same --encoder-widths and --decoder-widths as the run that made it (see its MODEL_CARD.md), or widen only the last decoder level',
+    });
+    if (from.length !== to.length || from.some((w, i) => w.rank !== to[i].rank || w.shape.some((d, k) => d > to[i].shape[k]))) throw other();
+    if (from.every((w, i) => w.shape.join('×') === to[i].shape.join('×'))) {
+      model.setWeights(from);
+      return;
+    }
+    const widened = from.map((w, i) => widenWeight(w, to[i]));
+    model.setWeights(widened);
+    tf.dispose(widened);
+    // Widening keeps the function only where a layer's inputs are its source's inputs plus new ones at the end; a
+    // wider layer inside a concatenation moves the channels after it. Check on an image and refuse otherwise.
+    const diff = tf.tidy(() => {
+      const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 7);
+      const a = source.predict(x) as tf.Tensor; const b = model.predict(x) as tf.Tensor;
+      return [tf.max(tf.abs(tf.sub(a, b))).dataSync()[0], tf.max(tf.abs(a)).dataSync()[0]];
+    });
+    if (!(diff[0] <= 1e-4 * Math.max(1, diff[1]))) {
+      throw usageError(`initFrom: the widths asked for cannot start from the segmenter in '${dir}' with the same output (it moved by ${diff[0].toPrecision(3)}): a wider layer feeds a concatenation`, {
+        path: 'initFrom', file: dir, hint: 'widen only the last decoder level (e.g. --decoder-widths 96,64,48,48 from 96,64,48,24), or train the wider net from scratch without --init-from',
       });
     }
-    model.setWeights(from);
   } finally {
     source.dispose();
   }
+}
+
+/**
+ * A weight of a wider layer that starts as `from` does (Net2Net-style widening): `from` fills the leading slice of
+ * every dimension; the new outputs keep their fresh initialisation (`fresh`), and, in a convolution kernel
+ * `[h, w, in, out]`, the new inputs' weights into the old outputs are zero, so the old outputs do not change while
+ * the new channels start to learn. Biases of new outputs are zero.
+ */
+export function widenWeight(from: tf.Tensor, fresh: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const f = from.arraySync(); const out = fresh.arraySync();
+    const shape = fresh.shape;
+    if (shape.length === 1) {
+      const o = out as number[]; const s = f as number[];
+      return tf.tensor1d(o.map((_, i) => (i < s.length ? s[i] : 0)));
+    }
+    if (shape.length !== 4) throw new Error(`widenWeight: a weight of rank ${shape.length} (only kernels [h, w, in, out] and biases widen)`);
+    const o = out as number[][][][]; const s = f as number[][][][];
+    const [, , inOld, outOld] = from.shape;
+    for (let a = 0; a < shape[0]; a++) {
+      for (let b = 0; b < shape[1]; b++) {
+        for (let i = 0; i < shape[2]; i++) {
+          for (let j = 0; j < shape[3]; j++) {
+            if (i < inOld && j < outOld) o[a][b][i][j] = s[a][b][i][j];
+            else if (i >= inOld && j < outOld) o[a][b][i][j] = 0;
+          }
+        }
+      }
+    }
+    return tf.tensor4d(o);
+  });
 }
 
 /** The learning rate at `step`: cosine from `lr` down to 5% of it. */

@@ -8,7 +8,8 @@ import { initBackend } from '../../src/engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
 import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
 import fc from 'fast-check';
-import { trainSegmenter, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
+import { trainSegmenter, widenWeight, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
+import { loadSegmenter } from '../../src/segment/segmenter.js';
 import { relError } from '../helpers.js';
 
 /** A tiny segmenter and world: 32×32 scenes, two encoder levels of 4 and 8 channels. */
@@ -294,6 +295,28 @@ describe('trainSegmenter from earlier weights', () => {
     const fromThem = await trainSegmenter(tiny(path.join(dir, 'init-b'), { steps: 1, initFrom: saved, learningRate: 1e-9 }));
     expect(relError(weights(fromThem.model), trained)).toBeLessThan(1e-6);
     fromThem.segmenter.dispose();
-    await expect(trainSegmenter(tiny(path.join(dir, 'init-c'), { steps: 1, initFrom: saved, encoderWidths: [4, 16] }))).rejects.toThrow(/another architecture/);
+    await expect(trainSegmenter(tiny(path.join(dir, 'init-c'), { steps: 1, initFrom: saved, encoderWidths: [4, 4] }))).rejects.toThrow(/another architecture/);
+    // A wider encoder level feeds a concatenation: starting from these weights would change the output, so it is refused.
+    await expect(trainSegmenter(tiny(path.join(dir, 'init-d'), { steps: 1, initFrom: saved, encoderWidths: [4, 16] }))).rejects.toThrow(/cannot start from the segmenter .* a wider layer feeds a concatenation/);
+
+    // A wider last decoder level starts with the same output as the narrower net, and then trains its new channels.
+    const wide = await trainSegmenter(tiny(path.join(dir, 'init-wide'), { steps: 1, initFrom: saved, decoderWidths: [7], learningRate: 1e-9 }));
+    const narrow = await loadSegmenter(saved);
+    const x = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3], 0, 1, 'float32', 3);
+    const a = narrow.logits(x); const b = wide.segmenter.logits(x);
+    expect(relError(await b.data(), await a.data())).toBeLessThan(1e-5);
+    tf.dispose([x, a, b]);
+    expect(wide.model.getLayer('dec1_conv').getWeights()[0].shape).toEqual([3, 3, 12, 7]);
+    narrow.dispose(); wide.segmenter.dispose();
+  });
+
+  it('widenWeight: the old weights in the leading slice, zero from new inputs into old outputs, new outputs as initialised', () => {
+    const from = tf.tensor4d([1, 2, 3, 4], [1, 1, 2, 2]); // [h, w, in, out]: in 0 → out (1, 2), in 1 → out (3, 4)
+    const fresh = tf.fill<tf.Rank.R4>([1, 1, 3, 3], 9);
+    const w = widenWeight(from, fresh);
+    expect(w.arraySync()).toEqual([[[[1, 2, 9], [3, 4, 9], [0, 0, 9]]]]);
+    const bias = widenWeight(tf.tensor1d([5, 6]), tf.tensor1d([7, 7, 7]));
+    expect(Array.from(bias.dataSync())).toEqual([5, 6, 0]);
+    tf.dispose([from, fresh, w, bias]);
   });
 });
