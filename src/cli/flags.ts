@@ -14,7 +14,7 @@ const SAME_NAME = new Set([
   'scenesPerEpoch', 'batchSize', 'checkpointEvery', 'evalCount', 'widthMultiplier', 'blockWidths', 'fcWidth',
   // Generator experiments (ablate, insert, gan-quality) and train-gan.
   'layer', 'quantile', 'rankSamples', 'causalSamples', 'controlDraws', 'realSeed', 'tolerance', 'steps', 'maxSteps', 'maxMinutes',
-  'latentSize', 'generatorWidths', 'discriminatorWidths', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay',
+  'latentSize', 'generatorWidths', 'discriminatorWidths', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay', 'minibatchStdGroup',
   'concept', 'concepts', 'units', 'samples', 'atlas', 'at',
 ]);
 

@@ -151,12 +151,21 @@ export interface DiscriminatorOptions {
   widths?: readonly number[];
   /** Seed of the initial weights and of the power-iteration vectors. @defaultValue 0 */
   seed?: number;
+  /**
+   * Minibatch standard deviation (ProGAN): before the last level's convs, one more channel holds the standard
+   * deviation of the features across each group of this many consecutive images, averaged over features and cells,
+   * so the discriminator sees how varied a batch is and can tell a collapsed generator from real scenes. 0 or 1
+   * turns it off. @defaultValue 0
+   */
+  minibatchStdGroup?: number;
 }
 
 /** The discriminator's state: weights (trained) and the spectral-norm power-iteration vectors (carried along). */
 export interface Discriminator {
   readonly imageSize: number;
   readonly widths: readonly number[];
+  /** Group size of the minibatch standard deviation channel (≤ 1: none). */
+  readonly minibatchStdGroup: number;
   /** Kernel, bias, kernel, bias, … (the full-resolution conv, two per level) and the final dense kernel and bias, in the order every thread flattens them. */
   readonly weights: tf.Variable[];
   /** One `u` vector per kernel (its output size), updated by {@link updateSpectralVectors}. */
@@ -183,7 +192,13 @@ export function checkDiscriminatorOptions(o: DiscriminatorOptions): Required<Dis
       path: 'discriminatorWidths', hint: `e.g. ${defaultDiscriminatorWidths(imageSize).join(',')}`,
     });
   }
-  return { imageSize, widths, seed: o.seed ?? 0 };
+  const minibatchStdGroup = o.minibatchStdGroup ?? 0;
+  if (!(Number.isInteger(minibatchStdGroup) && minibatchStdGroup >= 0)) {
+    throw usageError(`the minibatch standard deviation group must be an integer ≥ 0, got ${String(minibatchStdGroup)}`, {
+      path: 'minibatchStdGroup', hint: 'e.g. 4 (ProGAN), or 0 for none',
+    });
+  }
+  return { imageSize, widths, seed: o.seed ?? 0, minibatchStdGroup };
 }
 
 /** The width of the discriminator's full-resolution conv. */
@@ -191,14 +206,17 @@ function stemWidth(widths: readonly number[]): number {
   return Math.max(1, Math.floor(widths[0] / 2));
 }
 
-/** The discriminator's kernel shapes, in order: the full-resolution 3×3 conv, two 3×3 convs per level, then the dense kernel as `[4·4·w, 1]`. */
-function kernelShapes(widths: readonly number[]): number[][] {
+/**
+ * The discriminator's kernel shapes, in order: the full-resolution 3×3 conv, two 3×3 convs per level (the last level's
+ * first one with one more input, the minibatch standard deviation, when `stdChannel`), then the dense kernel as `[4·4·w, 1]`.
+ */
+function kernelShapes(widths: readonly number[], stdChannel: boolean): number[][] {
   let cin = stemWidth(widths);
   const shapes: number[][] = [[3, 3, 3, cin]];
-  for (const w of widths) {
-    shapes.push([3, 3, cin, w], [3, 3, w, w]);
+  widths.forEach((w, level) => {
+    shapes.push([3, 3, cin + (stdChannel && level === widths.length - 1 ? 1 : 0), w], [3, 3, w, w]);
     cin = w;
-  }
+  });
   shapes.push([16 * cin, 1]);
   return shapes;
 }
@@ -208,10 +226,10 @@ function kernelShapes(widths: readonly number[]): number[][] {
  * Dispose it when done.
  */
 export function createDiscriminator(options: DiscriminatorOptions = {}): Discriminator {
-  const { imageSize, widths, seed } = checkDiscriminatorOptions(options);
+  const { imageSize, widths, seed, minibatchStdGroup } = checkDiscriminatorOptions(options);
   const weights: tf.Variable[] = [];
   const spectral: tf.Variable[] = [];
-  kernelShapes(widths).forEach((shape, i) => {
+  kernelShapes(widths, minibatchStdGroup > 1).forEach((shape, i) => {
     const init = tf.tidy(() => tf.initializers.heNormal({ seed: seed * 1000 + 500 + i }).apply(shape));
     weights.push(tf.variable(init, true));
     init.dispose();
@@ -225,7 +243,7 @@ export function createDiscriminator(options: DiscriminatorOptions = {}): Discrim
     }));
   });
   return {
-    imageSize, widths, weights, spectral,
+    imageSize, widths, minibatchStdGroup, weights, spectral,
     dispose() { tf.dispose([...weights, ...spectral]); },
   };
 }
@@ -266,11 +284,35 @@ export function updateSpectralVectors(d: Discriminator): void {
   tf.dispose(vecs.flatMap(({ u, v }) => [u, v]));
 }
 
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * Features `[N, h, w, C]` with one more channel: per group of `group` consecutive images, the standard deviation of
+ * each feature across the group (population, + 1e-8 under the root), averaged over features and cells, the same value
+ * in every cell of every image of the group. `group` must divide N.
+ */
+export function minibatchStd(x: tf.Tensor4D, group: number): tf.Tensor4D {
+  return tf.tidy<tf.Tensor4D>(() => {
+    const [n, h, w, c] = x.shape;
+    const g = tf.reshape(x, [n / group, group, h, w, c]);
+    const centred = tf.sub(g, tf.mean(g, 1, true));
+    const sd = tf.sqrt(tf.add(tf.mean(tf.square(centred), 1), 1e-8));
+    const perGroup = tf.mean(tf.reshape(sd, [n / group, -1]), 1);
+    // Tiled in ranks ≤ 4: tfjs has no gradient for tiling a rank-5 tensor.
+    const perImage = tf.reshape(tf.tile(tf.reshape(perGroup, [n / group, 1]), [1, group]), [n, 1, 1, 1]);
+    return tf.concat<tf.Tensor4D>([x, tf.tile(perImage as tf.Tensor4D, [1, h, w, 1])], 3);
+  });
+}
+
 /**
  * The discriminator's scores `[N]` for images `[N, S, S, 3]` in [-1, 1], every kernel divided by its spectral norm
  * `σ = vᵀ M u` (u, v from {@link spectralVectors}, held constant, so the gradient is the spectral-norm one).
+ * `parts` says the batch is that many equal parts (real scenes, then generated ones) that minibatch standard
+ * deviation groups must not mix; a group is gcd(its size, N / parts) images.
  */
-export function discriminate(d: Discriminator, images: tf.Tensor4D, vectors: ReadonlyArray<{ u: tf.Tensor1D; v: tf.Tensor1D }>): tf.Tensor1D {
+export function discriminate(d: Discriminator, images: tf.Tensor4D, vectors: ReadonlyArray<{ u: tf.Tensor1D; v: tf.Tensor1D }>, parts = 1): tf.Tensor1D {
   return tf.tidy(() => {
     const normed = (i: number): tf.Tensor => {
       const kernel = d.weights[2 * i];
@@ -287,7 +329,9 @@ export function discriminate(d: Discriminator, images: tf.Tensor4D, vectors: Rea
     };
     let x = conv(images);
     for (let level = 0; level < d.widths.length; level++) {
-      x = conv(conv(averagePool2(x)));
+      x = averagePool2(x);
+      if (level === d.widths.length - 1 && d.minibatchStdGroup > 1) x = minibatchStd(x, gcd(d.minibatchStdGroup, x.shape[0] / parts));
+      x = conv(conv(x));
     }
     const flat = tf.reshape(x, [x.shape[0], -1]);
     const score = tf.add(tf.matMul(flat, normed(k) as tf.Tensor2D), d.weights[2 * k + 1]);

@@ -73,7 +73,7 @@ export function ganShardGradient(nets: GanNets, ctx: GanShardContext, phase: Gan
       const both = tf.concat([real, fake], 0);
       toDispose.push(both);
       const { value, grads } = tf.variableGrads(() => {
-        const scores = discriminate(d, both, vectors);
+        const scores = discriminate(d, both, vectors, 2);
         const sr = tf.slice(scores, [0], [count]);
         const sf = tf.slice(scores, [count], [count]);
         margin = tf.tidy(() => tf.sum(tf.sub(sr, sf)).dataSync()[0]);

@@ -50,6 +50,11 @@ export interface TrainGanOptions {
   instanceNoiseSteps?: number;
   /** Decay of the generator's moving average (warmed up as min(decay, (1+t)/(10+t))). @defaultValue 0.999 */
   emaDecay?: number;
+  /**
+   * Group size of the discriminator's minibatch standard deviation channel (ProGAN), which lets it see a collapsed
+   * generator; must divide `batchSize`. 0 turns it off (runs from before the option existed had none). @defaultValue 4
+   */
+  minibatchStdGroup?: number;
   /** @defaultValue 100 */
   checkpointEvery?: number;
   /** Continue from the checkpoint in `out` when there is one. @defaultValue true */
@@ -103,7 +108,10 @@ export interface TrainGanResult extends TrainGanRunInfo {
 }
 
 /** Options a resumed run must share with its checkpoint. */
-const FIXED = ['seed', 'batchSize', 'learningRate', 'discriminatorLearningRate', 'latentSize', 'generatorWidths', 'discriminatorWidths', 'classes', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay'] as const;
+const FIXED = ['seed', 'batchSize', 'learningRate', 'discriminatorLearningRate', 'latentSize', 'generatorWidths', 'discriminatorWidths', 'classes', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay', 'minibatchStdGroup'] as const;
+
+/** What a checkpoint made before an option existed was trained with. */
+const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { minibatchStdGroup: 0 };
 
 /** CLI flags whose names are not the option's in kebab case. */
 const FLAGS: Partial<Record<string, string>> = { batchSize: '--batch', discriminatorLearningRate: '--d-learning-rate' };
@@ -114,7 +122,7 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   const r: ResolvedTrainGanOptions = {
     seed: 1, steps: 4000, batchSize: 32, learningRate: 2e-4, latentSize: 128, classes: GAN_SCENE_CLASSES, instanceNoise: 0.1,
     instanceNoiseSteps: 1000, emaDecay: 0.999, checkpointEvery: 100, resume: true, workers: 1, ...o,
-    discriminatorLearningRate: o.discriminatorLearningRate ?? o.learningRate ?? 2e-4,
+    discriminatorLearningRate: o.discriminatorLearningRate ?? o.learningRate ?? 2e-4, minibatchStdGroup: o.minibatchStdGroup ?? 4,
     generatorWidths, discriminatorWidths: [...(o.discriminatorWidths ?? defaultDiscriminatorWidths(generatorOutputSize(generatorWidths)))],
   };
   if (typeof r.out !== 'string' || r.out === '') throw usageError('out must name a folder', { path: 'out', hint: 'e.g. out: \'runs/gan\'' });
@@ -135,6 +143,11 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
   if (!(r.instanceNoise >= 0 && r.instanceNoise <= 1)) throw usageError(`instanceNoise must be in [0, 1], got ${r.instanceNoise}`, { path: 'instanceNoise' });
   if (!(Number.isInteger(r.instanceNoiseSteps) && r.instanceNoiseSteps >= 0)) throw usageError(`instanceNoiseSteps must be an integer ≥ 0, got ${r.instanceNoiseSteps}`, { path: 'instanceNoiseSteps' });
   if (!(r.emaDecay >= 0 && r.emaDecay < 1)) throw usageError(`emaDecay must be in [0, 1), got ${r.emaDecay}`, { path: 'emaDecay', hint: 'e.g. 0.999' });
+  if (r.minibatchStdGroup > 1 && r.batchSize % r.minibatchStdGroup !== 0) {
+    throw usageError(`batchSize ${r.batchSize} is not a multiple of minibatchStdGroup ${r.minibatchStdGroup}`, {
+      path: 'minibatchStdGroup', hint: `choose a group that divides the batch (e.g. ${[4, 2].find((g) => r.batchSize % g === 0) ?? 0}), or 0 for none`,
+    });
+  }
   if (r.classes.length === 0) throw usageError('classes must name at least one scene class', { path: 'classes', hint: `e.g. [${GAN_SCENE_CLASSES.map((c) => `'${c}'`).join(', ')}]` });
   for (const c of r.classes) {
     if (!RENDERABLE_SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}` });
@@ -156,7 +169,7 @@ export function generatorOptions(o: ResolvedTrainGanOptions): GeneratorNetOption
 }
 
 export function discriminatorOptions(o: ResolvedTrainGanOptions): DiscriminatorOptions {
-  return { imageSize: generatorOutputSize(o.generatorWidths), widths: [...o.discriminatorWidths], seed: o.seed };
+  return { imageSize: generatorOutputSize(o.generatorWidths), widths: [...o.discriminatorWidths], seed: o.seed, minibatchStdGroup: o.minibatchStdGroup };
 }
 
 function shardContext(o: ResolvedTrainGanOptions): GanShardContext {
@@ -268,7 +281,8 @@ async function phaseStep(
   d: Discriminator, optimizer: tf.Optimizer, workers: TrainWorkers | undefined,
 ): Promise<{ lossSum: number; correct: number }> {
   const start = step * o.batchSize;
-  const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1).map((s) => ({ from: start + s.offset, count: s.count, phase, step }));
+  // Shards hold whole minibatch-deviation groups, so the discriminator sees the same groups on any number of threads.
+  const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1, Math.max(1, o.minibatchStdGroup)).map((s) => ({ from: start + s.offset, count: s.count, phase, step }));
   const settled = workers ? Promise.allSettled(workers.steps(allWeights(gVars, d), shards.slice(1))) : Promise.resolve([]);
   const own = ganShardGradient({ generator, discriminator: d }, ctx, phase, step, shards[0].from, shards[0].count);
   const parts = gatherShards(own, await settled);
@@ -320,8 +334,9 @@ async function restore(
   const { state, tensors } = await readGanCheckpoint<RunState>(dir);
   try {
     for (const k of FIXED) {
-      if (JSON.stringify(state.options[k]) !== JSON.stringify(o[k])) {
-        throw usageError(`the checkpoint in '${dir}' was made with ${k} = ${JSON.stringify(state.options[k])}, not ${JSON.stringify(o[k])}`, {
+      const made = (state.options as Partial<ResolvedTrainGanOptions>)[k] ?? FIXED_BEFORE[k];
+      if (JSON.stringify(made) !== JSON.stringify(o[k])) {
+        throw usageError(`the checkpoint in '${dir}' was made with ${k} = ${JSON.stringify(made)}, not ${JSON.stringify(o[k])}`, {
           path: FLAGS[k] ?? `--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, hint: 'use the same options to resume, another out folder, or resume: false to start over',
         });
       }

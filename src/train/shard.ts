@@ -96,15 +96,20 @@ export function shardGradient(
   return { grads: flat, lossSum, correct };
 }
 
-/** Splits `batchSize` scenes into `parts` contiguous shards, the first ones one larger when it does not divide. */
-export function splitBatch(batchSize: number, parts: number): Array<{ offset: number; count: number }> {
-  const n = Math.min(parts, batchSize);
-  const base = Math.floor(batchSize / n);
-  const extra = batchSize % n;
+/**
+ * Splits `batchSize` scenes into `parts` contiguous shards, the first ones one larger when it does not divide. With
+ * `unit` > 1 every shard but the last holds a multiple of `unit` scenes (it splits `unit`-sized blocks), so groups of
+ * `unit` consecutive scenes never straddle two shards; there may then be fewer shards than `parts`.
+ */
+export function splitBatch(batchSize: number, parts: number, unit = 1): Array<{ offset: number; count: number }> {
+  const blocks = Math.ceil(batchSize / unit);
+  const n = Math.min(parts, blocks);
+  const base = Math.floor(blocks / n);
+  const extra = blocks % n;
   const shards: Array<{ offset: number; count: number }> = [];
   let offset = 0;
   for (let k = 0; k < n; k++) {
-    const count = base + (k < extra ? 1 : 0);
+    const count = Math.min((base + (k < extra ? 1 : 0)) * unit, batchSize - offset);
     shards.push({ offset, count });
     offset += count;
   }

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '../../src/tf.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
-import { buildGenerator, createDiscriminator, generatorOutputSize } from '../../src/gan/net.js';
+import { buildGenerator, createDiscriminator, discriminate, generatorOutputSize, minibatchStd, spectralVectors } from '../../src/gan/net.js';
 import { loadGeneratorModel, saveGenerator } from '../../src/gan/save.js';
 import { resolveTrainGanOptions, trainGan, type TrainGanOptions } from '../../src/train/gan.js';
 import { trainGanOptionsOf } from '../../src/cli/commands/train-gan.js';
@@ -82,6 +82,58 @@ describe('GAN networks', () => {
   });
 });
 
+describe('minibatch standard deviation', () => {
+  it('equals a brute-force count: per group, the mean over features of the population deviation across the group', () => {
+    const [n, h, w, c] = [6, 2, 2, 3];
+    const values = Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i * 1.7) * 3 + (i % 5));
+    const x = tf.tensor4d(values, [n, h, w, c]);
+    const before = tf.memory().numTensors;
+    const y = minibatchStd(x, 3);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(y.shape).toEqual([n, h, w, c + 1]);
+    const out = y.dataSync();
+    for (let g = 0; g < 2; g++) {
+      let sum = 0;
+      for (let f = 0; f < h * w * c; f++) {
+        const xs = [0, 1, 2].map((k) => values[(g * 3 + k) * h * w * c + f]);
+        const m = xs.reduce((a, b) => a + b, 0) / 3;
+        sum += Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / 3 + 1e-8);
+      }
+      const want = sum / (h * w * c);
+      for (let k = 0; k < 3; k++) {
+        for (let cell = 0; cell < h * w; cell++) {
+          const img = g * 3 + k;
+          expect(out[(img * h * w + cell) * (c + 1) + c]).toBeCloseTo(want, 4);
+          for (let ch = 0; ch < c; ch++) expect(out[(img * h * w + cell) * (c + 1) + ch]).toBe(Math.fround(values[(img * h * w + cell) * c + ch]));
+        }
+      }
+    }
+    tf.dispose([x, y]);
+  });
+
+  it('a discriminator with it scores an image by its own group only, and sees how varied the group is', () => {
+    const d = createDiscriminator({ imageSize: 8, widths: [8], seed: 3, minibatchStdGroup: 2 });
+    const plain = createDiscriminator({ imageSize: 8, widths: [8], seed: 3 });
+    expect(d.weights[2].shape).toEqual([3, 3, 4 + 1, 8]);
+    expect(plain.weights[2].shape).toEqual([3, 3, 4, 8]);
+    const img = (seed: number): tf.Tensor4D => tf.randomUniform([1, 8, 8, 3], -1, 1, 'float32', seed);
+    const [a, b, c, e] = [img(1), img(2), img(3), img(4)];
+    const vectors = spectralVectors(d);
+    const score = (xs: tf.Tensor4D[]): Float32Array => tf.tidy(() => discriminate(d, tf.concat(xs, 0), vectors).dataSync() as Float32Array);
+    const ab = score([a, b, c, e]);
+    const abOther = score([a, b, e, a]);
+    expect(Array.from(abOther.slice(0, 2))).toEqual(Array.from(ab.slice(0, 2)));
+    const aa = score([a, a, c, e]);
+    expect(Math.abs(aa[0] - ab[0])).toBeGreaterThan(1e-6);
+    // Two parts (real, generated) of two images each: a group of 2 stays inside each part.
+    const parts = tf.tidy(() => discriminate(d, tf.concat([a, b, c, e], 0), vectors, 2).dataSync());
+    expect(Array.from(parts)).toEqual(Array.from(ab));
+    tf.dispose([a, b, c, e, ...vectors.flatMap(({ u, v }) => [u, v])]);
+    d.dispose();
+    plain.dispose();
+  });
+});
+
 describe('trainGan', () => {
   it('the same seed replays exactly, and a run leaves no tensors behind', async () => {
     const before = tf.memory().numTensors;
@@ -121,10 +173,23 @@ describe('trainGan', () => {
     await expect(trainGan(tiny(out, { batchSize: 8 }))).rejects.toMatchObject({ code: 'UA_USAGE', path: '--batch' });
   });
 
+  it('a checkpoint from before the minibatch deviation channel resumes with it off, and is refused with it on', async () => {
+    const out = path.join(dir, 'before-mbstd');
+    await runOf(tiny(out, { maxSteps: 1, minibatchStdGroup: 0 }));
+    const file = path.join(out, 'checkpoint', 'state.json');
+    const state = JSON.parse(readFileSync(file, 'utf8')) as { options: Record<string, unknown> };
+    delete state.options.minibatchStdGroup;
+    writeFileSync(file, JSON.stringify(state));
+    await expect(trainGan(tiny(out))).rejects.toMatchObject({ code: 'UA_USAGE', path: '--minibatch-std-group' });
+    const resumed = await runOf(tiny(out, { maxSteps: 1, minibatchStdGroup: 0 }));
+    expect(resumed.history).toHaveLength(2);
+  });
+
   it('data-parallel training over 2 threads follows the one-thread run (up to the order of float sums)', async () => {
-    const one = await runOf(tiny(path.join(dir, 'one'), { steps: 2 }));
+    const one = await runOf(tiny(path.join(dir, 'one'), { steps: 2, batchSize: 8 }));
     const before = tf.memory().numTensors;
-    const two = await runOf(tiny(path.join(dir, 'two'), { steps: 2, workers: 2 }));
+    // Batch 8 in groups of 4 (the default minibatch deviation group): one group per thread.
+    const two = await runOf(tiny(path.join(dir, 'two'), { steps: 2, workers: 2, batchSize: 8 }));
     expect(tf.memory().numTensors).toBe(before);
     const first = (h: unknown[]): { dLoss: number; gLoss: number } => h[0] as { dLoss: number; gLoss: number };
     expect(first(two.history).dLoss).toBeCloseTo(first(one.history).dLoss, 4);
@@ -144,6 +209,8 @@ describe('train-gan options', () => {
     expect(() => trainGanOptionsOf(argv({ 'generator-widths': '8,x' }))).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
     expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({})), generatorWidths: [8, 8, 8] })).toThrow(expect.objectContaining({ path: 'generatorWidths' }) as Error);
     expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({ classes: 'field,nowhere' })) })).toThrow(expect.objectContaining({ path: 'classes' }) as Error);
+    expect(() => resolveTrainGanOptions(trainGanOptionsOf(argv({ batch: 6, 'minibatch-std-group': 4 })))).toThrow(expect.objectContaining({ path: 'minibatchStdGroup' }) as Error);
+    expect(() => resolveTrainGanOptions(trainGanOptionsOf(argv({ 'minibatch-std-group': 1.5 })))).toThrow(expect.objectContaining({ path: 'minibatchStdGroup' }) as Error);
   });
 
   it('good values become the options of trainGan', () => {

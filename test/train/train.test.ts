@@ -120,4 +120,27 @@ describe('splitBatch', () => {
       }
     }
   });
+
+  it('with a unit, covers the batch with shards of whole units (the last may hold the rest), balanced by units', () => {
+    for (let batch = 1; batch <= 40; batch++) {
+      for (let parts = 1; parts <= 6; parts++) {
+        for (const unit of [2, 3, 4]) {
+          const shards = splitBatch(batch, parts, unit);
+          expect(shards).toHaveLength(Math.min(parts, Math.ceil(batch / unit)));
+          let next = 0;
+          shards.forEach((s, k) => {
+            expect(s.offset).toBe(next);
+            expect(s.count).toBeGreaterThan(0);
+            if (k < shards.length - 1) expect(s.count % unit).toBe(0);
+            next += s.count;
+          });
+          expect(next).toBe(batch);
+          const units = shards.map((s) => Math.ceil(s.count / unit));
+          expect(Math.max(...units) - Math.min(...units)).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+    expect(splitBatch(32, 2, 4)).toEqual([{ offset: 0, count: 16 }, { offset: 16, count: 16 }]);
+    expect(splitBatch(8, 3, 4)).toEqual([{ offset: 0, count: 4 }, { offset: 4, count: 4 }]);
+  });
 });
