@@ -43,9 +43,15 @@ export async function measureEditBatch(g: Generator, segmenter: Segmenter, input
   const indexOf = conceptIndexOf(segmenter);
   const z = g.latents(input.seed, input.from, input.count);
   const out: EditBatchOutput = { counts: [], pixels: [], height: 0, width: 0 };
+  // The edited layer's unedited output, tapped from the unedited generation: the edited ones resume from it rather
+  // than running the layers before it again (the same images).
+  let prefix: tf.Tensor | undefined;
   try {
     for (const edit of input.edits) {
-      const r = g.generate(z, edit ? { edits: { [input.layer]: edit } } : {});
+      const r = edit
+        ? g.generate(z, { edits: { [input.layer]: edit }, resume: prefix ? { layer: input.layer, value: prefix } : undefined })
+        : g.generate(z, { taps: prefix ? [] : [input.layer] });
+      if (!edit && !prefix) { prefix = r.taps[input.layer]; delete r.taps[input.layer]; }
       tf.dispose(Object.values(r.taps));
       try {
         const [n, H, W] = r.images.shape;
@@ -60,6 +66,7 @@ export async function measureEditBatch(g: Generator, segmenter: Segmenter, input
     }
   } finally {
     z.dispose();
+    prefix?.dispose();
   }
   return out;
 }

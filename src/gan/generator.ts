@@ -67,6 +67,8 @@ function editList(e: GeneratorEdit | readonly GeneratorEdit[]): readonly Generat
   return Array.isArray(e) ? e as readonly GeneratorEdit[] : [e as GeneratorEdit];
 }
 
+type Resume = NonNullable<GenerateOptions['resume']>;
+
 /** Shared by both kinds of generator: checks, latents, the output mapping. */
 abstract class BaseGenerator implements Generator {
   abstract readonly name: string;
@@ -78,12 +80,15 @@ abstract class BaseGenerator implements Generator {
   abstract readonly fingerprint: string;
   abstract layer(name: string): LayerInfo;
   abstract dispose(): void;
-  /** The raw output and the taps, edits applied; inside a tidy. */
-  protected abstract raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>): { output: tf.Tensor; taps: Record<string, tf.Tensor> };
+  /**
+   * The raw output and the taps, edits applied, from `resume`'s value when given (the layers it depends on are not
+   * run); inside a tidy. The names of the edited layers that were reached go into `applied`.
+   */
+  protected abstract raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>, resume: Resume | undefined, applied: Set<string>): { output: tf.Tensor; taps: Record<string, tf.Tensor> };
 
   /** The raw output (before mapping and clipping), for the load check. */
   rawOutput(z: tf.Tensor2D): tf.Tensor {
-    return tf.tidy(() => this.raw(z, [], new Map()).output);
+    return tf.tidy(() => this.raw(z, [], new Map(), undefined, new Set()).output);
   }
 
   latents(seed: number, from: number, count: number): tf.Tensor2D {
@@ -105,12 +110,43 @@ abstract class BaseGenerator implements Generator {
       for (const one of list) checkEdit(one, info);
       if (list.length > 0) edits.set(layer, list);
     }
+    const resume = options.resume;
+    if (resume) this.checkResume(resume, z.shape[0], taps, [...edits.keys()]);
     const [lo, hi] = this.outputRange;
     return tf.tidy(() => {
-      const r = this.raw(z, taps, edits);
+      const applied = new Set<string>();
+      const r = this.raw(z, taps, edits, resume, applied);
+      const skipped = [...edits.keys()].filter((l) => !applied.has(l));
+      const untapped = taps.filter((t) => r.taps[t] === undefined);
+      if (resume && (skipped.length > 0 || untapped.length > 0)) {
+        throw usageError(`generator '${this.name}' resumes from layer '${resume.layer}', so ${skipped.length > 0 ? `the edits of ${skipped.map((l) => `'${l}'`).join(', ')}` : `the taps of ${untapped.map((l) => `'${l}'`).join(', ')}`} (before it) cannot apply`, {
+          path: 'resume', hint: 'edit and tap only that layer and the ones after it, or generate without resume',
+        });
+      }
       const images = tf.clipByValue<tf.Tensor4D>(tf.div(tf.sub(r.output, lo), hi - lo), 0, 1);
-      return { images, taps: r.taps };
+      // The caller keeps its resume value: a tap that is that very tensor is handed back as a copy.
+      const tapped = Object.fromEntries(Object.entries(r.taps).map(([k, v]) => [k, v === resume?.value ? tf.clone(v) : v]));
+      return { images, taps: tapped };
     });
+  }
+
+  /** A resume value has the layer's shape for this batch, and no listed layer before it is edited or tapped. */
+  private checkResume(resume: Resume, batch: number, taps: readonly string[], edited: readonly string[]): void {
+    const info = this.layer(resume.layer);
+    const want = [batch, ...info.shape];
+    if (resume.value.shape.length !== want.length || resume.value.shape.some((d, i) => d !== want[i])) {
+      throw usageError(`resume.value for layer '${resume.layer}' of generator '${this.name}' must be ${JSON.stringify(want)} (the layer's output for these ${batch} latents); got ${JSON.stringify(resume.value.shape)}`, {
+        path: 'resume', hint: `pass the tap of '${resume.layer}' from generate(z, { taps: ['${resume.layer}'] }) on the same latents`,
+      });
+    }
+    const order = this.layers.map((l) => l.name);
+    const at = order.indexOf(resume.layer);
+    const before = [...taps, ...edited].filter((l) => at >= 0 && order.indexOf(l) >= 0 && order.indexOf(l) < at);
+    if (before.length > 0) {
+      throw usageError(`generator '${this.name}' resumes from layer '${resume.layer}', so ${[...new Set(before)].map((l) => `'${l}'`).join(', ')} (before it) cannot be edited or tapped`, {
+        path: 'resume', hint: 'edit and tap only that layer and the ones after it, or generate without resume',
+      });
+    }
   }
 }
 
@@ -172,10 +208,16 @@ class LayersGenerator extends BaseGenerator {
     return graphLayer(this.graph, name, this.name);
   }
 
-  protected raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>): { output: tf.Tensor; taps: Record<string, tf.Tensor> } {
+  protected raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>, resume: Resume | undefined, applied: Set<string>): { output: tf.Tensor; taps: Record<string, tf.Tensor> } {
     return runLayersGraph(this.graph, z, {
       taps,
-      edit: (layer, out) => (edits.get(layer) ?? []).reduce<tf.Tensor>((x, e) => applyEdit(x, e), out),
+      overrides: resume ? { [resume.layer]: resume.value } : undefined,
+      edit: (layer, out) => {
+        const list = edits.get(layer);
+        if (list === undefined) return out;
+        applied.add(layer);
+        return list.reduce<tf.Tensor>((x, e) => applyEdit(x, e), out);
+      },
     });
   }
 
@@ -282,16 +324,18 @@ class GraphGenerator extends BaseGenerator {
     return info;
   }
 
-  protected raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>): { output: tf.Tensor; taps: Record<string, tf.Tensor> } {
+  protected raw(z: tf.Tensor2D, taps: readonly string[], edits: ReadonlyMap<string, readonly GeneratorEdit[]>, resume: Resume | undefined, applied: Set<string>): { output: tf.Tensor; taps: Record<string, tf.Tensor> } {
     // Edited layers in network order: each is computed from the feeds so far, edited, and fed in its node's place.
     const rank = (l: string): number => { const i = this.order.indexOf(l); return i < 0 ? Number.MAX_SAFE_INTEGER : i; };
     const feeds: Record<string, tf.Tensor> = { [this.inputName]: z };
     const edited: Record<string, tf.Tensor> = {};
+    if (resume) feeds[this.nodes[resume.layer] ?? resume.layer] = resume.value;
     for (const layer of [...edits.keys()].sort((a, b) => rank(a) - rank(b))) {
       const node = this.nodes[layer] ?? layer;
-      const value = this.model.execute(feeds, node) as tf.Tensor;
+      const value = resume?.layer === layer ? resume.value : this.model.execute(feeds, node) as tf.Tensor;
       edited[layer] = edits.get(layer)!.reduce<tf.Tensor>((x, e) => applyEdit(x, e), value);
       feeds[node] = edited[layer];
+      applied.add(layer);
     }
     const rest = taps.filter((t) => edited[t] === undefined);
     const res = this.model.execute(feeds, [this.outputName, ...rest.map((t) => this.nodes[t] ?? t)]);

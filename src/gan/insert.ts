@@ -245,11 +245,19 @@ async function unitLevels(g: Generator, s: InsertionSettings, units: readonly nu
   return { levels: units.map((u) => all[u]), levelSource: `the ${quantile} quantile of each unit's upsampled activations over latents ${held.from}…${held.from + s.rankSamples - 1}` };
 }
 
-/** Generates a batch of latents (with the units set high in `region`, when given) and segments it. */
+/**
+ * Generates a batch of latents and segments it: unedited, with the edited layer's output kept in `prefix.value`;
+ * or with the units set high in `region`, resuming from that output (the same images, without the layers before).
+ */
 async function generateLabelled(
-  g: Generator, segmenter: Segmenter, z: tf.Tensor2D, count: number, set?: { layer: string; units: number[]; levels: number[]; region: CellRegion },
+  g: Generator, segmenter: Segmenter, z: tf.Tensor2D, count: number, prefix: { layer: string; value?: tf.Tensor },
+  set?: { units: number[]; levels: number[]; region: CellRegion },
 ): Promise<{ batch: LabelBatch; data: Float32Array }> {
-  const r = g.generate(z, set ? { edits: { [set.layer]: { op: 'set', units: set.units, value: set.levels, region: set.region } } } : {});
+  const { layer, value } = prefix;
+  const r = set
+    ? g.generate(z, { edits: { [layer]: { op: 'set', units: set.units, value: set.levels, region: set.region } }, resume: value ? { layer, value } : undefined })
+    : g.generate(z, { taps: [layer] });
+  if (!set) { prefix.value?.dispose(); prefix.value = r.taps[layer]; delete r.taps[layer]; }
   tf.dispose(Object.values(r.taps));
   try {
     const [, H, W] = r.images.shape;
@@ -283,17 +291,18 @@ async function measurePlacements(
   const maxExamples = options.examples ?? 6;
   const total = samples * (1 + cells.length);
   let done = 0;
+  const prefix: { layer: string; value?: tf.Tensor } = { layer };
   for (const b of latentBatches({ seed, from: 0, count: samples }, s.batchSize)) {
     const z = g.latents(seed, b.from, b.count);
     try {
-      const before = await generateLabelled(g, segmenter, z, b.count);
+      const before = await generateLabelled(g, segmenter, z, b.count, prefix);
       done += b.count;
       const { height: H, width: W } = before.batch;
       for (const [row, col] of cells) {
         const px = cellPixels(row, col, h, w, H, W);
         t.regionPixels = (px.rows[1] - px.rows[0]) * (px.cols[1] - px.cols[0]);
         const centre = Math.min(H - 1, Math.floor((px.rows[0] + px.rows[1]) / 2)) * W + Math.min(W - 1, Math.floor((px.cols[0] + px.cols[1]) / 2));
-        const after = await generateLabelled(g, segmenter, z, b.count, { layer, ...set, region: { rows: [row, row + 1], cols: [col, col + 1] } });
+        const after = await generateLabelled(g, segmenter, z, b.count, prefix, { ...set, region: { rows: [row, row + 1], cols: [col, col + 1] } });
         for (let i = 0; i < b.count; i++) {
           const context = contextAt(before.batch, i, centre, concept, names);
           const added = (countIn(after.batch, i, concept, px) - countIn(before.batch, i, concept, px)) / t.regionPixels;
@@ -312,6 +321,8 @@ async function measurePlacements(
       }
     } finally {
       z.dispose();
+      prefix.value?.dispose();
+      prefix.value = undefined;
     }
   }
   return t;

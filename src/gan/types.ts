@@ -31,6 +31,13 @@ export interface GenerateOptions {
   taps?: readonly string[];
   /** Edits applied to a layer's output before the rest of the generator sees it; several layers may be edited. */
   edits?: Readonly<Record<string, GeneratorEdit | readonly GeneratorEdit[]>>;
+  /**
+   * Start from a layer's output computed before — the unedited tap of that layer from an earlier call on the same
+   * latents — instead of from the latents: the layers before it are not run, and its own edits apply to this value.
+   * The images are the same as a call without it. Edits and taps of the layers before it are refused. An ablation
+   * that measures many edits of one layer on one batch runs the layers up to it once.
+   */
+  resume?: { layer: string; value: tf.Tensor };
 }
 
 /** What {@link Generator.generate} returns; the caller owns (and disposes) every tensor. */

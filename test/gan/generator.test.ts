@@ -174,6 +174,48 @@ describe('the generator adapter', () => {
     g.dispose();
   });
 
+  it('resumes from a layer\'s output: the same images as a full run, the layers before it not needed', () => {
+    const g = generatorFromModel(tinyGeneratorModel());
+    const z = g.latents(6, 0, 4);
+    const plain = g.generate(z, { taps: ['layer1', 'layer2'] });
+    const edit: GeneratorEdit = { op: 'set', units: [1], value: 2, region: { rows: [1, 4], cols: [2, 6] } };
+    const before = tf.memory().numTensors;
+    const full = g.generate(z, { edits: { layer2: edit } });
+    const fromLayer2 = g.generate(z, { edits: { layer2: edit }, resume: { layer: 'layer2', value: plain.taps.layer2 } });
+    const fromLayer1 = g.generate(z, { edits: { layer2: edit }, resume: { layer: 'layer1', value: plain.taps.layer1 } });
+    expect(Array.from(fromLayer2.images.dataSync())).toEqual(Array.from(full.images.dataSync()));
+    expect(Array.from(fromLayer1.images.dataSync())).toEqual(Array.from(full.images.dataSync()));
+    expect(relError(full.images.dataSync(), imagesFrom(editBy(plain.taps.layer2.dataSync() as Float32Array, 4, edit), 4))).toBeLessThan(1e-5);
+    // Zeros in place of the latents: nothing before layer2 is read.
+    const zeros = tf.zeros<tf.Rank.R2>([4, TINY_LATENT]);
+    const noLatents = g.generate(zeros, { resume: { layer: 'layer2', value: plain.taps.layer2 } });
+    expect(Array.from(noLatents.images.dataSync())).toEqual(Array.from(plain.images.dataSync()));
+    // An unedited tap of the resumed layer is a copy the caller disposes on its own.
+    const tapped = g.generate(z, { taps: ['layer2'], resume: { layer: 'layer2', value: plain.taps.layer2 } });
+    expect(tapped.taps.layer2).not.toBe(plain.taps.layer2);
+    expect(Array.from(tapped.taps.layer2.dataSync())).toEqual(Array.from(plain.taps.layer2.dataSync()));
+    tf.dispose([full.images, fromLayer2.images, fromLayer1.images, zeros, noLatents.images, tapped.images, tapped.taps.layer2]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([plain.images, plain.taps.layer1, plain.taps.layer2, z]);
+    g.dispose();
+  });
+
+  it('refuses a resume value of the wrong shape, and edits or taps before the resumed layer', () => {
+    const g = generatorFromModel(tinyGeneratorModel());
+    const z = g.latents(6, 0, 3);
+    const plain = g.generate(z, { taps: ['layer2'] });
+    const before = tf.memory().numTensors;
+    const other = g.latents(6, 0, 2);
+    const shortBatch = g.generate(other, { taps: ['layer2'] });
+    expect(() => g.generate(z, { resume: { layer: 'layer2', value: shortBatch.taps.layer2 } })).toThrow(/resume\.value for layer 'layer2' .* must be \[3,8,8,2\]/);
+    expect(() => g.generate(z, { edits: { layer1: { op: 'zero', units: [0] } }, resume: { layer: 'layer2', value: plain.taps.layer2 } })).toThrow(/'layer1' \(before it\) cannot be edited or tapped/);
+    expect(() => g.generate(z, { taps: ['layer1'], resume: { layer: 'layer2', value: plain.taps.layer2 } })).toThrow(/cannot be edited or tapped/);
+    tf.dispose([other, shortBatch.images, shortBatch.taps.layer2]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([plain.images, plain.taps.layer2, z]);
+    g.dispose();
+  });
+
   it('rejects an unknown layer (listing the nearest), units out of range, a region outside the map, a wrong latent shape', () => {
     const g = generatorFromModel(tinyGeneratorModel());
     const z = g.latents(1, 0, 2);

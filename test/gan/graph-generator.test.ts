@@ -91,7 +91,16 @@ describe('a graph-model generator', () => {
     for (let i = 0; i < 3; i++) for (let r = 1; r < 3; r++) for (let c = 0; c < 2; c++) { fe[((i * 4 + r) * 4 + c) * 2] = 2; fe[((i * 4 + r) * 4 + c) * 2 + 1] = 0; }
     expect(relError(edited.taps.layer1.dataSync(), fe)).toBeLessThan(1e-5);
     expect(relError(edited.images.dataSync(), imagesFrom(fe, 3))).toBeLessThan(1e-5);
-    tf.dispose([plain.images, plain.taps.layer1, edited.images, edited.taps.layer1]);
+    // Resumed from layer1's output: the same images, edited or not, without the latents.
+    const zeros = tf.zeros<tf.Rank.R2>([3, 4]);
+    const resumed = g.generate(zeros, { resume: { layer: 'layer1', value: plain.taps.layer1 } });
+    expect(Array.from(resumed.images.dataSync())).toEqual(Array.from(plain.images.dataSync()));
+    const resumedEdit = g.generate(zeros, { taps: ['layer1'], edits: { layer1: { op: 'set', units: [0, 1], value: [2, 0], region: { rows: [1, 3], cols: [0, 2] } } }, resume: { layer: 'layer1', value: plain.taps.layer1 } });
+    expect(Array.from(resumedEdit.images.dataSync())).toEqual(Array.from(edited.images.dataSync()));
+    expect(relError(resumedEdit.taps.layer1.dataSync(), fe)).toBeLessThan(1e-6);
+    const tapped = g.generate(zeros, { taps: ['layer1'], resume: { layer: 'layer1', value: plain.taps.layer1 } });
+    expect(tapped.taps.layer1).not.toBe(plain.taps.layer1);
+    tf.dispose([plain.images, plain.taps.layer1, edited.images, edited.taps.layer1, zeros, resumed.images, resumedEdit.images, resumedEdit.taps.layer1, tapped.images, tapped.taps.layer1]);
     expect(tf.memory().numTensors).toBe(before);
     z.dispose();
     let err: unknown;
