@@ -1,10 +1,11 @@
 /**
  * The benchmark suite: one table of the figures that track the project's speed, written as JSON too.
  *
- *   npm run bench [-- --quick] [--runs 3] [--workers N] [--cases dissect,pgd50] [--out bench/results.json]
+ *   npm run bench [-- --quick] [--runs 3] [--workers N] [--all-only] [--cases dissect,pgd50] [--out bench/results.json]
  *
  * Each case runs twice — with one worker (this thread) and with all workers (a pool of `--workers`, default the
- * cores) — each time in its own process (bench/case.ts), so the peak resident memory is that case's. Each figure is
+ * cores; `--all-only` skips the one-worker runs, for the long cases whose targets are judged on all workers) — each
+ * time in its own process (bench/case.ts), so the peak resident memory is that case's. Each figure is
  * the median of `--runs` timed runs after a warm-up run; the workers' start-up is timed apart. `--quick` runs smaller
  * cases once, as a smoke test.
  */
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   const rows: CaseOutput[] = [];
   const started = new Date();
   for (const c of cases) {
-    for (const w of [1, all]) {
+    for (const w of args.includes('--all-only') ? [all] : [1, all]) {
       process.stderr.write(`bench: ${LABELS[c]}, ${w} worker${w > 1 ? 's' : ''}…\n`);
       rows.push(await runChild(c, w, runs, quick));
     }
