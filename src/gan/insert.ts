@@ -13,7 +13,7 @@ import type { Segmenter } from '../segment/segmenter.js';
 import { rgbAt } from './ablate.js';
 import { checkSamples, resolveConcept, type LabelBatch, type ResolvedConcept } from './measure.js';
 import { latentBatches, rankByIou, rankFromAtlas, spatialLayer, unitQuantiles } from './ranking.js';
-import type { CellRegion, Generator } from './types.js';
+import type { GenerateOptions, GeneratorEdit, Generator } from './types.js';
 
 export const GAN_INSERTION_FORMAT = 'unit-attack-gan-insertion';
 
@@ -245,24 +245,18 @@ async function unitLevels(g: Generator, s: InsertionSettings, units: readonly nu
   return { levels: units.map((u) => all[u]), levelSource: `the ${quantile} quantile of each unit's upsampled activations over latents ${held.from}…${held.from + s.rankSamples - 1}` };
 }
 
-/**
- * Generates a batch of latents and segments it: unedited, with the edited layer's output kept in `prefix.value`;
- * or with the units set high in `region`, resuming from that output (the same images, without the layers before).
- */
+/** Generates a batch of latents with `options` and segments it; the caller owns the returned taps. */
 async function generateLabelled(
-  g: Generator, segmenter: Segmenter, z: tf.Tensor2D, count: number, prefix: { layer: string; value?: tf.Tensor },
-  set?: { units: number[]; levels: number[]; region: CellRegion },
-): Promise<{ batch: LabelBatch; data: Float32Array }> {
-  const { layer, value } = prefix;
-  const r = set
-    ? g.generate(z, { edits: { [layer]: { op: 'set', units: set.units, value: set.levels, region: set.region } }, resume: value ? { layer, value } : undefined })
-    : g.generate(z, { taps: [layer] });
-  if (!set) { prefix.value?.dispose(); prefix.value = r.taps[layer]; delete r.taps[layer]; }
-  tf.dispose(Object.values(r.taps));
+  g: Generator, segmenter: Segmenter, z: tf.Tensor2D, count: number, options: GenerateOptions = {},
+): Promise<{ batch: LabelBatch; data: Float32Array; taps: Record<string, tf.Tensor> }> {
+  const r = g.generate(z, options);
   try {
     const [, H, W] = r.images.shape;
     const data = await r.images.data() as Float32Array;
-    return { batch: { labels: segmenter.segment(data, count, H, W), count, planes: segmenter.categories.length, height: H, width: W }, data };
+    return { batch: { labels: segmenter.segment(data, count, H, W), count, planes: segmenter.categories.length, height: H, width: W }, data, taps: r.taps };
+  } catch (e) {
+    tf.dispose(Object.values(r.taps));
+    throw e;
   } finally {
     r.images.dispose();
   }
@@ -291,18 +285,21 @@ async function measurePlacements(
   const maxExamples = options.examples ?? 6;
   const total = samples * (1 + cells.length);
   let done = 0;
-  const prefix: { layer: string; value?: tf.Tensor } = { layer };
   for (const b of latentBatches({ seed, from: 0, count: samples }, s.batchSize)) {
     const z = g.latents(seed, b.from, b.count);
+    let prefix: tf.Tensor | undefined;
     try {
-      const before = await generateLabelled(g, segmenter, z, b.count, prefix);
+      // The unedited layer, tapped once per batch: each placement resumes from it (the same images).
+      const before = await generateLabelled(g, segmenter, z, b.count, { taps: [layer] });
+      prefix = before.taps[layer];
       done += b.count;
       const { height: H, width: W } = before.batch;
       for (const [row, col] of cells) {
         const px = cellPixels(row, col, h, w, H, W);
         t.regionPixels = (px.rows[1] - px.rows[0]) * (px.cols[1] - px.cols[0]);
         const centre = Math.min(H - 1, Math.floor((px.rows[0] + px.rows[1]) / 2)) * W + Math.min(W - 1, Math.floor((px.cols[0] + px.cols[1]) / 2));
-        const after = await generateLabelled(g, segmenter, z, b.count, prefix, { ...set, region: { rows: [row, row + 1], cols: [col, col + 1] } });
+        const edit: GeneratorEdit = { op: 'set', units: set.units, value: set.levels, region: { rows: [row, row + 1], cols: [col, col + 1] } };
+        const after = await generateLabelled(g, segmenter, z, b.count, { edits: { [layer]: edit }, resume: { layer, value: prefix } });
         for (let i = 0; i < b.count; i++) {
           const context = contextAt(before.batch, i, centre, concept, names);
           const added = (countIn(after.batch, i, concept, px) - countIn(before.batch, i, concept, px)) / t.regionPixels;
@@ -321,8 +318,7 @@ async function measurePlacements(
       }
     } finally {
       z.dispose();
-      prefix.value?.dispose();
-      prefix.value = undefined;
+      prefix?.dispose();
     }
   }
   return t;
