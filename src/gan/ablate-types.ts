@@ -10,7 +10,20 @@ export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
 /** The sizes of the PNAS figure (k = 0 … 30) with 1 added. */
 export const DEFAULT_ABLATION_SIZES: readonly number[] = Object.freeze([0, 1, 2, 4, 8, 20, 30]);
 
-export type RankingKind = 'iou' | 'causal';
+export type RankingKind = 'iou' | 'causal' | 'greedy';
+
+/** What `ranking` may ask for: one ranking, `both` (IoU and causal) or `all` three. */
+export type RankingChoice = RankingKind | 'both' | 'all';
+
+export const RANKING_CHOICES: readonly RankingChoice[] = Object.freeze(['iou', 'causal', 'greedy', 'both', 'all']);
+
+/** The rankings whose curves a choice measures. */
+export function rankingKinds(choice: RankingChoice): RankingKind[] {
+  return choice === 'both' ? ['iou', 'causal'] : choice === 'all' ? ['iou', 'causal', 'greedy'] : [choice];
+}
+
+/** Units a greedy step may add by default: the best of the single-unit causal ranking. */
+export const DEFAULT_GREEDY_CANDIDATES = 40;
 
 /** Options for {@link ablateConcept}. */
 export interface AblateConceptOptions extends GanWorkerOptions {
@@ -24,14 +37,25 @@ export interface AblateConceptOptions extends GanWorkerOptions {
   layer?: string;
   /** Seed of the latent stream and of the control draws. @defaultValue 1 */
   seed?: number;
-  /** Rankings whose curves are measured. @defaultValue `both` */
-  ranking?: RankingKind | 'both';
+  /**
+   * Rankings whose curves are measured: by IoU (the PNAS way), causally (each unit's own removal), greedily (each
+   * step adds the unit that removes most together with those already chosen; see `rankGreedy`), `both` (IoU and
+   * causal) or `all`. @defaultValue `both`
+   */
+  ranking?: RankingChoice;
   /** Random-unit draws per size. @defaultValue 5 */
   controlDraws?: number;
   /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
   rankSamples?: number;
-  /** Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent). @defaultValue 32 */
+  /**
+   * Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent) and greedily
+   * (one generation per candidate, step and latent). @defaultValue 32
+   */
   causalSamples?: number;
+  /** Units a greedy step may add: the top of the single-unit causal ranking. @defaultValue 40 */
+  greedyCandidates?: number;
+  /** Units a greedy step adds (more is faster and coarser). @defaultValue 1 */
+  greedyStep?: number;
   /** Top quantile that sets each unit's threshold for the IoU ranking. @defaultValue 0.01 */
   quantile?: number;
   /** A dissection atlas of the layer: its thresholds and its IoU order rank the units (the PNAS way). */
@@ -42,7 +66,7 @@ export interface AblateConceptOptions extends GanWorkerOptions {
   batchSize?: number;
   /** Latents (the first ones) kept as before/after pictures. @defaultValue 4 */
   examples?: number;
-  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'ablation'; done: number; total: number }) => void;
+  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'greedy ranking' | 'ablation'; done: number; total: number }) => void;
 }
 
 /** How a concept changed under an ablation: mean pixels per image before and after. */
@@ -94,7 +118,8 @@ export interface GeneratorAblation {
     conceptShare: number;
     imagePixels: number;
   };
-  rankings: Partial<Record<RankingKind, UnitRanking & { source: string }>>;
+  /** Each ranking measured (the causal one also when only the greedy one, which starts from it, is asked for). */
+  rankings: Partial<Record<RankingKind, UnitRanking & { source: string; steps?: Array<{ added: number[]; removed: number }> }>>;
   curves: Partial<Record<RankingKind, AblationPoint[]>>;
   control: ControlPoint[];
   controlDraws: number;

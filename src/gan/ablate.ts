@@ -3,8 +3,9 @@
  * concept, at every position, generate the same latents again, and measure the portion of the concept's pixels
  * that the segmenter no longer finds, paired per latent; beside it a random-unit control of the same size (several
  * draws) and the change of every other concept. Units are ranked on latents held out from the measured ones, by
- * IoU (the PNAS way) and causally (each unit's own removal). Memory stays flat in the sample count: batches are
- * streamed and only counts are kept.
+ * IoU (the PNAS way), causally (each unit's own removal) or greedily (each step adds the unit that removes most
+ * together with those already chosen). Memory stays flat in the sample count: batches are streamed and only counts
+ * are kept.
  */
 import { randomUnits } from '../attacks/random-units.js';
 import type { RgbImage } from '../data/images.js';
@@ -13,17 +14,17 @@ import { runOrdered } from '../parallel/executor.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, type RankingKind, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
-  type GeneratorAblation, type AblationExamples,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
+  type AblationPoint, type ControlPoint, type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
 import { PairedRatioTally, checkSamples, resolveConcept, spreadOf, type ResolvedConcept } from './measure.js';
-import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, spatialLayer } from './ranking.js';
+import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, rankGreedy, spatialLayer } from './ranking.js';
 import { ganPool, type GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
 export {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, type RankingKind, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, rankingKinds, type RankingKind, type RankingChoice, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
   type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 
@@ -79,6 +80,8 @@ interface AblationSettings {
   samples: number;
   rankSamples: number;
   causalSamples: number;
+  greedyCandidates: number;
+  greedyStep: number;
   seed: number;
   controlDraws: number;
   level: number;
@@ -103,7 +106,9 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   if (!Number.isInteger(controlDraws) || controlDraws < 0) throw usageError(`controlDraws must be a non-negative integer, got ${String(controlDraws)}`, { path: 'controlDraws' });
   const level = options.level ?? 0.99;
   const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
-  const kinds: RankingKind[] = options.ranking === 'iou' ? ['iou'] : options.ranking === 'causal' ? ['causal'] : ['iou', 'causal'];
+  const kinds: RankingKind[] = rankingKinds(options.ranking ?? 'both');
+  const greedyCandidates = checkSamples(options.greedyCandidates ?? DEFAULT_GREEDY_CANDIDATES, 'greedyCandidates');
+  const greedyStep = checkSamples(options.greedyStep ?? 1, 'greedyStep');
   const atlas = options.atlas;
   if (atlas) {
     if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: 'atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });
@@ -111,13 +116,13 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   }
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
-  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, seed, controlDraws, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
+  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, greedyCandidates, greedyStep, seed, controlDraws, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
 }
 
 /** The latents held out from the measured ones, on which units are ranked. */
 const heldOut = (s: AblationSettings): { seed: number; from: number; count: number } => ({ seed: s.seed, from: s.samples, count: Math.max(s.rankSamples, s.causalSamples) });
 
-/** The rankings asked for: by IoU (or the atlas's order) and causally, on held-out latents. */
+/** The rankings asked for: by IoU (or the atlas's order), causally and greedily, on held-out latents. */
 async function rankConceptUnits(g: Generator, segmenter: Segmenter, s: AblationSettings, options: AblateConceptOptions, pool: GanPool | undefined): Promise<GeneratorAblation['rankings']> {
   const { layer, concept, rankSamples, causalSamples, batchSize, atlas, warnings } = s;
   const held = heldOut(s);
@@ -139,12 +144,24 @@ async function rankConceptUnits(g: Generator, segmenter: Segmenter, s: AblationS
     const best = Math.max(...iou.scores);
     if (best <= 0.04) warnings.push(`no unit of ${layer} has an IoU with '${concept.name}' above 0.04 (best ${best.toFixed(3)}): the IoU ranking is weak`);
   }
-  if (s.kinds.includes('causal')) {
+  if (s.kinds.includes('causal') || s.kinds.includes('greedy')) {
+    const latents = `over latents ${held.from}…${held.from + causalSamples - 1}`;
     const causal = await rankByRemoval(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
       batchSize: Math.min(batchSize, 16), ...(pool ? { pool } : {}),
       onProgress: (done, total) => options.onProgress?.({ phase: 'causal ranking', done, total }),
     });
-    rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, over latents ${held.from}…${held.from + causalSamples - 1}` };
+    rankings.causal = { ...causal, source: `portion of '${concept.name}' pixels removed by zeroing each unit alone, ${latents}` };
+    if (s.kinds.includes('greedy')) {
+      const candidates = causal.units.slice(0, Math.max(s.greedyCandidates, Math.max(...s.sizes)));
+      const greedy = await rankGreedy(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
+        size: Math.max(...s.sizes), candidates, step: s.greedyStep, batchSize: Math.min(batchSize, 16), ...(pool ? { pool } : {}),
+        onProgress: (done, total) => options.onProgress?.({ phase: 'greedy ranking', done, total }),
+      });
+      rankings.greedy = {
+        ...greedy,
+        source: `greedy: each step adds the ${s.greedyStep > 1 ? `${s.greedyStep} units` : 'unit'} of the causal ranking's top ${candidates.length} that, zeroed with those already chosen, removes the most '${concept.name}' pixels, ${latents}`,
+      };
+    }
   }
   return rankings;
 }
@@ -281,7 +298,7 @@ export async function ablateConcept(
   const s = ablationSettings(g, segmenter, options);
   const { layer, h, w, units, concept, samples, seed, level, warnings } = s;
   // Worker threads (when asked for) take the causal ranking's and the ablation's batches; the IoU ranking stays here.
-  const { pool, close } = await ganPool(g, segmenter, options, Math.ceil(samples / s.batchSize) + (s.kinds.includes('causal') ? 2 : 0));
+  const { pool, close } = await ganPool(g, segmenter, options, Math.ceil(samples / s.batchSize) + (s.kinds.some((k) => k !== 'iou') ? 2 : 0));
   try {
     const rankings = await rankConceptUnits(g, segmenter, s, options, pool);
     const conditions = ablationConditions(s, rankings, segmenter.concepts.length);

@@ -191,29 +191,36 @@ export function rankFromAtlas(atlas: Atlas, concept: string, fallback: ArrayLike
   return { units: [...first, ...rest], scores: scores.map((s, u) => (Number.isFinite(s) ? s : Number(fallback[u]))) };
 }
 
+/** Options of the rankings that measure removal by generating edited latents. */
+export interface RemovalOptions extends RankingOptions {
+  /** Threads that take the batches (see `./pool.ts`); the numbers are the same without. */
+  pool?: GanPool;
+}
+
 /**
- * Each unit's causal score for `concept`: the pooled portion of its pixels removed when that unit alone is zeroed at
- * every position, over the latents `range` (one generation per unit and latent, plus the unedited one).
+ * The pooled portion of `concept`'s pixels removed by zeroing each set of units (at every position) over the latents
+ * `range`, one estimate per set (NaN when the segmenter sees none of the concept): one generation per set and latent,
+ * plus the unedited one. Progress counts generations.
  */
-export async function rankByRemoval(
-  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: RankingOptions & { pool?: GanPool } = {},
-): Promise<UnitRanking> {
-  const { units } = spatialLayer(g, layer);
+export async function removalBySets(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, sets: ReadonlyArray<readonly number[]>, options: RemovalOptions = {},
+): Promise<number[]> {
+  spatialLayer(g, layer);
   const batchSize = options.batchSize ?? 16;
   const C = segmenter.concepts.length;
-  const tallies = Array.from({ length: units }, () => new PairedRatioTally());
-  const total = range.count * (units + 1);
+  const tallies = sets.map(() => new PairedRatioTally());
+  const total = range.count * (sets.length + 1);
   let done = 0;
-  // Work items: a batch of latents with a chunk of units, each zeroed alone (plus the unedited generation); with a
+  // Work items: a batch of latents with a chunk of the sets, each zeroed alone (plus the unedited generation); with a
   // pool, the chunks of one batch go to different workers. Answers are tallied in item order: the same numbers.
   const pool = options.pool;
-  const chunk = pool ? Math.ceil(units / Math.max(1, pool.size)) : units;
+  const chunk = Math.max(1, pool ? Math.ceil(sets.length / Math.max(1, pool.size)) : sets.length);
   const items: Array<{ from: number; count: number; first: number; last: number }> = [];
-  for (const b of latentBatches(range, batchSize)) for (let u = 0; u < units; u += chunk) items.push({ ...b, first: u, last: Math.min(units, u + chunk) });
+  for (const b of latentBatches(range, batchSize)) for (let k = 0; k < sets.length; k += chunk) items.push({ ...b, first: k, last: Math.min(sets.length, k + chunk) });
   await runOrdered(items, pool ? pool.size * 2 : 1, (it) => {
     const input: EditBatchInput = {
       seed: range.seed, from: it.from, count: it.count, layer, keep: 0,
-      edits: [null, ...Array.from({ length: it.last - it.first }, (_, k): GeneratorEdit => ({ op: 'zero', units: [it.first + k] }))],
+      edits: [null, ...sets.slice(it.first, it.last).map((units): GeneratorEdit => ({ op: 'zero', units: [...units] }))],
     };
     // The unedited generation (the first of each item) counts once per batch.
     let edit = 0;
@@ -222,20 +229,96 @@ export async function rankByRemoval(
       options.onProgress?.(done, total);
     };
     return pool
-      ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${it.from}…${it.from + it.count - 1}, units ${it.first}…${it.last - 1}`, onProgress: tick })
+      ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${it.from}…${it.from + it.count - 1}, unit sets ${it.first}…${it.last - 1}`, onProgress: tick })
       : measureEditBatch(g, segmenter, input, tick);
   }, (r, it) => {
     const before = r.counts[0];
-    for (let u = it.first; u < it.last; u++) {
-      const after = r.counts[1 + u - it.first];
-      for (let i = 0; i < it.count; i++) tallies[u].add(before[i * C + concept.index], after[i * C + concept.index]);
+    for (let k = it.first; k < it.last; k++) {
+      const after = r.counts[1 + k - it.first];
+      for (let i = 0; i < it.count; i++) tallies[k].add(before[i * C + concept.index], after[i * C + concept.index]);
     }
   });
-  const scores = tallies.map((t) => t.estimate().value);
-  if (scores.every((s) => !Number.isFinite(s))) {
-    throw new UnitAttackError('UA_USAGE', `the segmenter sees no '${concept.name}' pixels in the ${range.count} held-out samples, so no unit can be ranked by removing it`, {
-      path: 'concept', hint: 'choose a concept the generator draws (see `unit-attack generate` for what it draws), or rank on more samples',
+  return tallies.map((t) => t.estimate().value);
+}
+
+function noConceptError(concept: ResolvedConcept, range: LatentRange): UnitAttackError {
+  return new UnitAttackError('UA_USAGE', `the segmenter sees no '${concept.name}' pixels in the ${range.count} held-out samples, so no unit can be ranked by removing it`, {
+    path: 'concept', hint: 'choose a concept the generator draws (see `unit-attack generate` for what it draws), or rank on more samples',
+  });
+}
+
+const finiteOr = (v: number): number => (Number.isFinite(v) ? v : Number.NEGATIVE_INFINITY);
+
+/**
+ * Each unit's causal score for `concept`: the pooled portion of its pixels removed when that unit alone is zeroed at
+ * every position, over the latents `range` (one generation per unit and latent, plus the unedited one).
+ */
+export async function rankByRemoval(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: RemovalOptions = {},
+): Promise<UnitRanking> {
+  const { units } = spatialLayer(g, layer);
+  const scores = await removalBySets(g, segmenter, layer, concept, range, Array.from({ length: units }, (_, u) => [u]), options);
+  if (scores.every((s) => !Number.isFinite(s))) throw noConceptError(concept, range);
+  return { units: orderByScore(scores.map(finiteOr)), scores };
+}
+
+/** Options for {@link rankGreedy}. */
+export interface GreedyRankingOptions extends RemovalOptions {
+  /** Units chosen greedily; the rest follow in the order of `candidates`, then by index. */
+  size: number;
+  /** The units a step may add, best first (e.g. the single-unit causal ranking's top 40). */
+  candidates: readonly number[];
+  /** Units added per step (the best ones of the step). @defaultValue 1 */
+  step?: number;
+  /** Called before each step with the step number (from 1) and the number of steps. */
+  onStep?: (step: number, steps: number) => void;
+}
+
+/** A greedy ranking: the units in the order chosen, and what each step measured. */
+export interface GreedyRanking extends UnitRanking {
+  steps: Array<{ added: number[]; removed: number }>;
+}
+
+/**
+ * A greedy causal ranking for `concept`: starting from no unit, each step zeroes the units chosen so far together with
+ * each remaining candidate, and adds the candidate (or the best `step` candidates) whose set removes the largest
+ * portion of the concept's pixels over the latents `range`. Units act together (one unit's removal can make
+ * another's redundant, or complete it), which a ranking by each unit's own removal cannot see. Cost: one generation
+ * per candidate, step and latent. A unit's score is the portion removed by the set it completed (steps with
+ * `step` > 1: by the step's best set), or NaN for units not chosen.
+ */
+export async function rankGreedy(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: GreedyRankingOptions,
+): Promise<GreedyRanking> {
+  const { units } = spatialLayer(g, layer);
+  const { size, candidates } = options;
+  const step = options.step ?? 1;
+  if (!Number.isInteger(step) || step < 1) throw usageError(`the greedy step must be an integer ≥ 1, got ${String(step)}`, { path: 'greedyStep' });
+  if (!Number.isInteger(size) || size < 0 || size > units) throw usageError(`the greedy size must be an integer in 0…${units}, got ${String(size)}`, { path: 'size' });
+  for (const u of candidates) if (!Number.isInteger(u) || u < 0 || u >= units) throw usageError(`candidate unit ${String(u)} is out of range: ${layer} has ${units} units`, { path: 'candidates' });
+  let pool = [...new Set(candidates)];
+  const goal = Math.min(size, pool.length);
+  const chosen: number[] = [];
+  const scores = new Array<number>(units).fill(Number.NaN);
+  const steps: GreedyRanking['steps'] = [];
+  const nSteps = Math.ceil(goal / step);
+  let done = 0;
+  const total = nSteps === 0 ? 0 : range.count * Array.from({ length: nSteps }, (_, k) => pool.length - k * step + 1).reduce((a, b) => a + b, 0);
+  while (chosen.length < goal) {
+    options.onStep?.(steps.length + 1, nSteps);
+    const base = done;
+    const removed = await removalBySets(g, segmenter, layer, concept, range, pool.map((u) => [...chosen, u]), {
+      ...options, onProgress: (d) => { done = base + d; options.onProgress?.(done, total); },
     });
+    if (steps.length === 0 && removed.every((v) => !Number.isFinite(v))) throw noConceptError(concept, range);
+    const order = orderByScore(removed.map(finiteOr));
+    const added = order.slice(0, Math.min(step, goal - chosen.length)).map((k) => pool[k]);
+    for (const u of added) { chosen.push(u); scores[u] = removed[order[0]]; }
+    steps.push({ added, removed: removed[order[0]] });
+    const taken = new Set(added);
+    pool = pool.filter((u) => !taken.has(u));
   }
-  return { units: orderByScore(scores.map((s) => (Number.isFinite(s) ? s : Number.NEGATIVE_INFINITY))), scores };
+  const inChosen = new Set(chosen);
+  const rest = [...new Set([...candidates, ...Array.from({ length: units }, (_, u) => u)])].filter((u) => !inChosen.has(u));
+  return { units: [...chosen, ...rest], scores, steps };
 }

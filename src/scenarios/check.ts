@@ -6,6 +6,7 @@
 import { SCENE_CLASSES } from '../data/scenes/index.js';
 import { nearestNames } from '../errors.js';
 import { readEpsilon } from '../attacks/epsilon.js';
+import { rankingKinds, type RankingKind } from '../gan/ablate-types.js';
 import type { ScenarioIssueCode } from './errors.js';
 import { GENERATOR_METRICS, METRICS, readFraction, type MetricName, type ScenarioFile } from './schema.js';
 
@@ -128,8 +129,12 @@ function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void 
       if (a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a classifier's ablation; this one names a concept (a generator's ablation)`, hint: 'keep concept and units, or class and topN' });
     }
     if (a.units === undefined) issues.push({ code: 'missing_key', path: ['ablation', 'units'], message: 'ablation.units is required: the numbers of top units zeroed', hint: 'e.g. units: [5, 20]' });
-    if (a.ranking !== 'both' && a.ranking !== 'causal' && a.causalSamples !== undefined) {
-      issues.push({ code: 'conflict', path: ['ablation', 'causalSamples'], message: 'causalSamples needs ranking: causal or both' });
+    const kinds = rankingKinds(a.ranking ?? 'iou');
+    if (!kinds.includes('causal') && !kinds.includes('greedy') && a.causalSamples !== undefined) {
+      issues.push({ code: 'conflict', path: ['ablation', 'causalSamples'], message: 'causalSamples needs ranking: causal, greedy, both or all' });
+    }
+    for (const key of ['greedyCandidates', 'greedyStep'] as const) {
+      if (!kinds.includes('greedy') && a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `${key} needs ranking: greedy or all` });
     }
   }
   const sizes = ablationSizes(file);
@@ -146,8 +151,8 @@ function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void 
     if (m === 'concept_change' && t.concept === concept) {
       issues.push({ code: 'invalid_value', path: ['expectations', m, 'concept'], message: `concept_change is the change of another concept than the one ablated ('${String(concept)}')`, hint: 'gate the ablated concept with concept_removed' });
     }
-    if (t.ranking !== undefined && a && (a.ranking ?? 'iou') !== 'both' && (a.ranking ?? 'iou') !== t.ranking) {
-      issues.push({ code: 'conflict', path: ['expectations', m, 'ranking'], message: `${m} reads the ${t.ranking} ranking, but the ablation measures only the ${a.ranking ?? 'iou'} ranking`, hint: `set ablation.ranking to ${t.ranking} or both` });
+    if (t.ranking !== undefined && a && !rankingKinds(a.ranking ?? 'iou').includes(t.ranking as RankingKind)) {
+      issues.push({ code: 'conflict', path: ['expectations', m, 'ranking'], message: `${m} reads the ${t.ranking} ranking, but the ablation measures only the ${rankingKinds(a.ranking ?? 'iou').join(' and ')} ranking`, hint: `set ablation.ranking to ${t.ranking}, ${t.ranking === 'greedy' ? 'or all' : 'both or all'}` });
     }
   }
 }
@@ -286,7 +291,7 @@ function checkClassifierAblation(file: ScenarioFile, issues: FieldIssue[]): void
         issues.push({ code: 'missing_key', path: ['ablation', key], message: `ablation.${key} is required`, hint: "a classifier's ablation zeroes the topN units of a class (a generator's names a concept and units)" });
       }
     }
-    for (const key of ['units', 'ranking', 'controlDraws', 'causalSamples', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
+    for (const key of ['units', 'ranking', 'controlDraws', 'causalSamples', 'greedyCandidates', 'greedyStep', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
       if (file.ablation[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a generator's ablation, which names a concept`, hint: "a classifier's ablation takes class and topN" });
     }
   }

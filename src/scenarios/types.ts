@@ -19,7 +19,7 @@ export interface Expectation {
   /** Generator metrics: the concept (`concept_change`), the size (`units`) and the ranking whose curve is read. */
   concept?: string;
   units?: number;
-  ranking?: 'iou' | 'causal';
+  ranking?: 'iou' | 'causal' | 'greedy';
   /** `concept_inserted`: the contexts pooled (every placement when absent). */
   context?: string[];
   /** `insertion_ratio`: contexts above and below the line. */
@@ -73,10 +73,12 @@ export interface GeneratorAblationTask {
   layer?: string;
   /** `builtin:NAME` or an absolute path. */
   segmenter: string;
-  ranking: 'iou' | 'causal' | 'both';
+  ranking: 'iou' | 'causal' | 'greedy' | 'both' | 'all';
   controlDraws: number;
   rankSamples?: number;
   causalSamples?: number;
+  greedyCandidates?: number;
+  greedyStep?: number;
   quantile?: number;
 }
 

@@ -10,7 +10,7 @@ import type { CommandSpec } from '../../src/cli/command.js';
 
 /** The option fields each command's library function names in its errors, besides those that are flags already. */
 const FIELDS: Array<[CommandSpec, string[]]> = [
-  [ablateCommand, ['seed', 'layer', 'quantile', 'rankSamples', 'causalSamples', 'controlDraws', 'batchSize', 'workers']],
+  [ablateCommand, ['seed', 'layer', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws', 'batchSize', 'workers']],
   [insertCommand, ['seed', 'layer', 'quantile', 'rankSamples', 'batchSize']],
   [ganQualityCommand, ['seed', 'realSeed', 'tolerance', 'classes', 'batchSize']],
   [trainGanCommand, ['out', 'seed', 'steps', 'checkpointEvery', 'workers', 'latentSize', 'maxSteps', 'maxMinutes', 'learningRate',

@@ -71,6 +71,7 @@ describe('unit-attack ablate and insert on the built-in generator', () => {
     await refused(['ablate', '--concept', 'tree', '--samples', '0'], '--samples', /must be an integer ≥ 1/);
     await refused(['ablate', '--concept', 'tree', '--units', '0,200', '--samples', '2'], '--units', /200 is out of range: layer4 has 128 units/);
     await refused(['ablate', '--concept', 'tree', '--units', 'five'], '--units', /comma-separated list/);
+    await refused(['ablate', '--concept', 'tree', '--ranking', 'greedy', '--greedy-step', '0'], '--greedy-step', /must be an integer ≥ 1/);
     await refused(['ablate', '--concept', 'trees', '--samples', '2'], '--concept', /does not label the concept 'trees'[\s\S]*tree/);
     await refused(['insert', '--concept', 'door', '--at', '8,0', '--samples', '2'], '--at', /outside the 8×8 map of layer4/);
     await refused(['insert', '--concept', 'door', '--units', '129', '--samples', '2'], '--units', /1…128/);

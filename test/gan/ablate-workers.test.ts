@@ -20,14 +20,15 @@ afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
 describe('ablation on generator worker threads', () => {
   it('gives byte-identical results on this thread, on one worker and on two', () => {
-    // Worker threads start from the TypeScript sources under tsx, so the test needs no build. The causal ranking and
-    // the curve both go to the workers.
+    // Worker threads start from the TypeScript sources under tsx, so the test needs no build. The causal and greedy
+    // rankings and the curves go to the workers.
     const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/gan/ablate-workers.script.ts'), dir], { cwd: ROOT, encoding: 'utf8', timeout: 170_000 });
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     const { inline, one, two, warnings } = JSON.parse(r.stdout) as { inline: string; one: string; two: string; warnings: string[] };
     expect(warnings).toEqual([]);
-    const parsed = JSON.parse(inline) as { curves: { iou: Array<{ removed: { value: number } }> }; samples: number };
+    const parsed = JSON.parse(inline) as { curves: Record<'iou' | 'causal' | 'greedy', Array<{ removed: { value: number } }>>; samples: number };
+    expect(Object.keys(parsed.curves)).toEqual(['iou', 'causal', 'greedy']);
     expect(parsed.samples).toBe(44);
     // The tiny generator's unit 0 paints every tree pixel: zeroing it removes (nearly) all of them.
     expect(parsed.curves.iou[1].removed.value).toBeGreaterThan(0.9);

@@ -4,7 +4,8 @@ import { initBackend } from '../../src/engine/backend.js';
 import { UnitAttackError } from '../../src/errors.js';
 import { ablateConcept } from '../../src/gan/ablate.js';
 import { PairedRatioTally } from '../../src/gan/measure.js';
-import { rankFromAtlas } from '../../src/gan/ranking.js';
+import { resolveConcept } from '../../src/gan/measure.js';
+import { rankFromAtlas, rankGreedy, removalBySets } from '../../src/gan/ranking.js';
 import type { Atlas } from '../../src/dissection/atlas.js';
 import { expectNoLeak } from '../helpers.js';
 import { CELL, latentValues, tinyGenerator, tinySegmenter } from './tiny.js';
@@ -133,6 +134,98 @@ describe('ablateConcept on a hand-built generator', () => {
     const a = (await run(4)).result; const b = (await run(20)).result;
     expect(a.curves.iou![0].removed.value).toBe(b.curves.iou![0].removed.value);
     expect(a.control[0].removed.mean).toBe(b.control[0].removed.mean);
+  });
+});
+
+describe('greedy ranking', () => {
+  // Tree pixels of the tiny two-unit generator's latents with a set of units zeroed, recounted from the latents.
+  const recount = (z: Float32Array, n: number, zeroed: readonly number[]): number => {
+    let pixels = 0;
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < 4; c++) {
+        const u0 = zeroed.includes(0) ? 0 : Math.max(0, z[i * 8 + c]);
+        const u2 = zeroed.includes(2) ? 0 : Math.max(0, z[i * 8 + 4 + c]);
+        if (u0 + u2 > 0.5) pixels += CELL * CELL;
+      }
+    }
+    return pixels;
+  };
+
+  it('removalBySets equals a brute-force recount for every set', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const range = { seed: 3, from: 5, count: 23 };
+    const sets = [[], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]];
+    const got = await expectNoLeak(() => removalBySets(g, seg, 'layer1', resolveConcept(seg, 'tree'), range, sets, { batchSize: 6 }), () => undefined);
+    const z = latentValues(g, range.seed, range.from, range.count);
+    const before = recount(z, range.count, []);
+    expect(before).toBeGreaterThan(0);
+    sets.forEach((set, k) => expect(got[k]).toBeCloseTo((before - recount(z, range.count, set)) / before, 12));
+  });
+
+  it('each step adds the candidate that removes most with the units already chosen (brute force)', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const range = { seed: 2, from: 0, count: 24 };
+    const r = await expectNoLeak(() => rankGreedy(g, seg, 'layer1', resolveConcept(seg, 'tree'), range, { size: 3, candidates: [1, 2, 0], batchSize: 5 }), () => undefined);
+    const z = latentValues(g, range.seed, range.from, range.count);
+    const before = recount(z, range.count, []);
+    const removal = (set: number[]): number => (before - recount(z, range.count, set)) / before;
+    // Brute force: at each step, the best of the remaining units (ties to the earlier candidate).
+    const chosen: number[] = [];
+    let left = [1, 2, 0];
+    for (let step = 0; step < 3; step++) {
+      const best = left.reduce((a, b) => (removal([...chosen, b]) > removal([...chosen, a]) ? b : a));
+      expect(r.steps[step].added).toEqual([best]);
+      chosen.push(best);
+      expect(r.steps[step].removed).toBeCloseTo(removal(chosen), 12);
+      expect(r.scores[best]).toBeCloseTo(removal(chosen), 12);
+      left = left.filter((u) => u !== best);
+    }
+    expect(r.units).toEqual(chosen);
+    // The two tree units together remove every tree pixel; unit 1 draws nothing, so it comes last.
+    expect(new Set(chosen.slice(0, 2))).toEqual(new Set([0, 2]));
+    expect(r.steps[1].removed).toBeCloseTo(1, 12);
+  });
+
+  it('stops at the candidates, then lists the other units; a step may add several units', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const concept = resolveConcept(seg, 'tree');
+    const range = { seed: 2, from: 0, count: 24 };
+    const one = await rankGreedy(g, seg, 'layer1', concept, range, { size: 3, candidates: [1, 2] });
+    expect(one.steps).toHaveLength(2);
+    expect(one.units.slice(0, 2).sort()).toEqual([1, 2]);
+    expect(one.units[2]).toBe(0);
+    expect(one.scores[0]).toBeNaN();
+    const two = await rankGreedy(g, seg, 'layer1', concept, range, { size: 2, candidates: [0, 1, 2], step: 2 });
+    expect(two.steps).toHaveLength(1);
+    expect(new Set(two.steps[0].added)).toEqual(new Set([0, 2]));
+  });
+
+  it('bad options name their field', async () => {
+    const g = tinyGenerator();
+    const seg = tinySegmenter();
+    const concept = resolveConcept(seg, 'tree');
+    const range = { seed: 1, from: 0, count: 4 };
+    const err = (o: Parameters<typeof rankGreedy>[5]) => rankGreedy(g, seg, 'layer1', concept, range, o).then(() => undefined, (e: unknown) => e as UnitAttackError);
+    expect((await err({ size: 1, candidates: [0], step: 0 }))?.path).toBe('greedyStep');
+    expect((await err({ size: 4, candidates: [0] }))?.path).toBe('size');
+    expect((await err({ size: 1, candidates: [3] }))?.message).toMatch(/candidate unit 3 is out of range: layer1 has 3 units/);
+    const door = await rankGreedy(g, seg, 'layer1', resolveConcept(seg, 'door'), range, { size: 1, candidates: [0] }).then(() => undefined, (e: unknown) => e as UnitAttackError);
+    expect(door?.message).toMatch(/sees no 'door' pixels/);
+  });
+
+  it('ablateConcept measures the greedy curve, with the causal ranking it starts from', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const { result } = await ablateConcept(g, seg, { concept: 'tree', sizes: [0, 1, 2], samples: 20, ranking: 'greedy', causalSamples: 12, controlDraws: 0, greedyCandidates: 3 });
+    expect(Object.keys(result.curves)).toEqual(['greedy']);
+    expect(result.rankings.causal).toBeDefined();
+    expect(result.rankings.greedy!.steps).toHaveLength(2);
+    expect(result.rankings.greedy!.source).toMatch(/greedy: each step adds the unit of the causal ranking's top 3/);
+    expect(new Set(result.curves.greedy![2].units)).toEqual(new Set([0, 2]));
+    expect(result.curves.greedy![2].removed.value).toBeCloseTo(1, 12);
   });
 });
 

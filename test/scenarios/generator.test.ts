@@ -70,6 +70,25 @@ describe('generator scenarios: parsing and checks', () => {
     expect(at('expectations.clean_accuracy')).toMatch(/does not measure clean_accuracy: a generator scenario has no images/);
   });
 
+  it('a greedy ranking takes its options; options and expectations of a ranking not measured are conflicts', () => {
+    const o = treeScenario();
+    const s = parseScenario(stringify({
+      ...o, ablation: { ...(o.ablation as object), ranking: 'all', causalSamples: 64, greedyCandidates: 30, greedyStep: 2 },
+      expectations: { concept_removed: { units: 20, ranking: 'greedy', min: 0.5 } },
+    }), '/tmp/g/gan.yaml');
+    expect(s.task).toMatchObject({ kind: 'gan-ablation', ablation: { ranking: 'all', causalSamples: 64, greedyCandidates: 30, greedyStep: 2 } });
+    const issues = issuesOf({
+      ...o, ablation: { ...(o.ablation as object), ranking: 'both', greedyStep: 2 },
+      expectations: { concept_removed: { units: 20, ranking: 'greedy', min: 0.5 } },
+    });
+    const at = (p: string): string | undefined => issues.find((i) => i.path === p)?.message;
+    expect(at('ablation.greedyStep')).toMatch(/greedyStep needs ranking: greedy or all/);
+    expect(at('expectations.concept_removed.ranking')).toMatch(/reads the greedy ranking, but the ablation measures only the iou and causal ranking/);
+    expect(at('ablation.causalSamples')).toBeUndefined();
+    const iouOnly = issuesOf({ ...o, ablation: { ...(o.ablation as object), causalSamples: 8 } });
+    expect(iouOnly.find((i) => i.path === 'ablation.causalSamples')?.message).toMatch(/causalSamples needs ranking: causal, greedy, both or all/);
+  });
+
   it('a classifier scenario still needs its inputs and a classifier ablation its class and topN', () => {
     const issues = issuesOf({ name: 'x', model: 'builtin:scenes-vgg16', dissection: {}, ablation: { topN: 3 }, expectations: { ablation_accuracy_drop: { min: 0.1 } } });
     expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['inputs', 'ablation.class']));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
-import { DEFAULT_ABLATION_SIZES, ablateConcept, checkSizes, type GeneratorAblation, type RankingKind } from '../../gan/ablate.js';
+import { DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, ablateConcept, checkSizes, type GeneratorAblation, type RankingChoice, type RankingKind } from '../../gan/ablate.js';
 import { loadGenerator } from '../../gan/generator.js';
 import { resolveConcept } from '../../gan/measure.js';
 import { spatialLayer } from '../../gan/ranking.js';
@@ -78,10 +78,15 @@ export const ablateCommand: CommandSpec = {
     layer: { type: 'string', describe: "the generator layer (default: the generator's default, layer4 for the built-in one)" },
     seed: { type: 'number', default: 1, describe: 'seed of the latents and of the control draws' },
     segmenter: { type: 'string', default: 'builtin:scenes-segmenter', describe: 'the segmenter that labels the generated images' },
-    ranking: { type: 'string', choices: ['iou', 'causal', 'both'], default: 'both', describe: 'rank units by IoU with the concept (PNAS), causally (each unit\'s own removal), or both' },
+    ranking: {
+      type: 'string', choices: [...RANKING_CHOICES], default: 'both',
+      describe: "rank units by IoU with the concept (PNAS), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed; slower), both (IoU and causal) or all",
+    },
     'control-draws': { type: 'number', default: 3, describe: 'random-unit draws per size (0: no control)' },
     'rank-samples': { type: 'number', default: 200, describe: 'held-out latents (after the measured ones) that rank units by IoU' },
-    'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent)' },
+    'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent) and greedily (one per candidate, step and latent)' },
+    'greedy-candidates': { type: 'number', default: DEFAULT_GREEDY_CANDIDATES, describe: "units a greedy step may add: the causal ranking's top ones" },
+    'greedy-step': { type: 'number', default: 1, describe: 'units a greedy step adds (more is faster and coarser)' },
     quantile: { type: 'number', default: 0.01, describe: "top quantile of a unit's activations that counts as active, for the IoU ranking" },
     atlas: { type: 'string', describe: "a dissection atlas of the layer (atlas.json of `unit-attack dissect` on this generator): its thresholds and IoU order rank the units" },
     level: { type: 'number', default: 0.99, describe: 'confidence level of the intervals' },
@@ -95,6 +100,7 @@ export const ablateCommand: CommandSpec = {
   examples: [
     ['unit-attack ablate --concept tree --units 0,1,2,4,8,20,30 --samples 2000 --out out/ablate-tree', 'remove trees from the built-in generator\'s scenes'],
     ['unit-attack ablate --concept tree --units 5,20 --samples 200 --ranking iou --out out/quick', 'a quick look'],
+    ['unit-attack ablate --concept tree --units 0,1,5,20 --ranking greedy --causal-samples 96 --out out/greedy', 'units chosen greedily by what they remove together'],
   ],
   check(argv) {
     parseIntList(argv.units, '--units', '0,1,2,4,8,20,30');
@@ -103,6 +109,8 @@ export const ablateCommand: CommandSpec = {
     checkInt(argv, 'control-draws', 0);
     checkInt(argv, 'rank-samples', 1);
     checkInt(argv, 'causal-samples', 1);
+    checkInt(argv, 'greedy-candidates', 1);
+    checkInt(argv, 'greedy-step', 1);
     checkInt(argv, 'batch-size', 1);
     checkInt(argv, 'examples', 0);
     checkWorkersArg(argv);
@@ -132,8 +140,9 @@ export const ablateCommand: CommandSpec = {
       try {
         const r = await ablateConcept(g, seg, {
           concept: argv.concept as string, sizes, samples: argv.samples as number, layer, seed: argv.seed as number,
-          ranking: argv.ranking as RankingKind | 'both', controlDraws: argv['control-draws'] as number,
-          rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number, quantile: argv.quantile as number,
+          ranking: argv.ranking as RankingChoice, controlDraws: argv['control-draws'] as number,
+          rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number,
+          greedyCandidates: argv['greedy-candidates'] as number, greedyStep: argv['greedy-step'] as number, quantile: argv.quantile as number,
           level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
           ...(atlas ? { atlas } : {}),
           workers: workersOf(argv, io), onWarning: (m) => io.err(`warning: ${m}`),
