@@ -88,8 +88,13 @@ export function insertionMetrics(r: GeneratorInsertion, expectations: readonly E
   return metrics;
 }
 
-/** Runs a generator scenario's task (the generator and segmenter are loaded here and freed before it returns). */
-export async function runGeneratorTask(scenario: Scenario, progress: (phase: string, done?: number, of?: number) => void): Promise<GeneratorTaskOutput> {
+/**
+ * Runs a generator scenario's task (the generator and segmenter are loaded here and freed before it returns); an
+ * ablation spreads its batches over `workers` threads (the numbers are the same for any number).
+ */
+export async function runGeneratorTask(
+  scenario: Scenario, progress: (phase: string, done?: number, of?: number) => void, options: { workers?: number } = {},
+): Promise<GeneratorTaskOutput> {
   const task = scenario.task;
   if (task.kind !== 'gan-ablation' && task.kind !== 'insertion') throw new UnitAttackError('UA_INTERNAL', 'runGeneratorTask needs a generator scenario');
   const block = task.kind === 'insertion' ? 'insertion' : 'ablation';
@@ -131,6 +136,7 @@ export async function runGeneratorTask(scenario: Scenario, progress: (phase: str
           ...(a.layer !== undefined ? { layer: a.layer } : {}), ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}),
           ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}), ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
           ...(a.greedyCandidates !== undefined ? { greedyCandidates: a.greedyCandidates } : {}), ...(a.greedyStep !== undefined ? { greedyStep: a.greedyStep } : {}),
+          workers: options.workers ?? 1,
           onProgress: (p) => progress(p.phase, p.done, p.total),
         });
       } catch (err) {

@@ -70,6 +70,8 @@ export interface RunScenarioOptions {
   cache: RunCache;
   replay?: { seed?: number; path?: string };
   onProgress?: (phase: string, done?: number, of?: number) => void;
+  /** Threads a generator ablation spreads its batches over (each loads the generator and the segmenter). @defaultValue 1 */
+  generatorWorkers?: number;
 }
 
 /** A scenario's result before it ran: status `error` until the run decides. */
@@ -114,8 +116,8 @@ function recordFailure(result: ScenarioResult, scenario: Scenario, err: unknown)
 const since = (t0: number): number => (performance.now() - t0) / 1000;
 
 /** A generator scenario: its task draws its own latents, with the generator and segmenter it loads. */
-async function runGeneratorScenario(scenario: Scenario, result: ScenarioResult, artifacts: ScenarioArtifacts, progress: ScenarioProgress): Promise<void> {
-  const g = await runGeneratorTask(scenario, progress);
+async function runGeneratorScenario(scenario: Scenario, result: ScenarioResult, artifacts: ScenarioArtifacts, progress: ScenarioProgress, workers: number): Promise<void> {
+  const g = await runGeneratorTask(scenario, progress, { workers });
   result.model = g.model;
   result.inputs = { ...result.inputs, used: result.inputs.total };
   recordMeasures(result, g);
@@ -208,7 +210,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
   const artifacts: ScenarioArtifacts = { images: [], plots: [] };
   const held: { x?: tf.Tensor4D } = {};
   try {
-    if (scenario.task.kind === 'gan-ablation' || scenario.task.kind === 'insertion') await runGeneratorScenario(scenario, result, artifacts, progress);
+    if (scenario.task.kind === 'gan-ablation' || scenario.task.kind === 'insertion') await runGeneratorScenario(scenario, result, artifacts, progress, options.generatorWorkers ?? 1);
     else await runClassifierScenario(scenario, options, result, artifacts, progress, held);
   } catch (err) {
     recordFailure(result, scenario, err);
@@ -279,7 +281,7 @@ export async function runScenarios(scenarios: readonly Scenario[], options: RunS
         const s = scenarios[i];
         const generator = s.task.kind === 'gan-ablation' || s.task.kind === 'insertion';
         const run = await withPool(generator ? undefined : await poolOf(s), () => runScenario(s, {
-          cache, ...(replay && s.task.kind === 'fuzz' ? { replay } : {}),
+          cache, ...(replay && s.task.kind === 'fuzz' ? { replay } : {}), ...(generator ? { generatorWorkers: workers } : {}),
           onProgress: (phase, done, of) => options.onProgress?.({ index: i + 1, total: scenarios.length, scenario: s.name, phase, ...(done !== undefined ? { done } : {}), ...(of !== undefined ? { of } : {}) }),
         }));
         options.onScenario?.(run.result);

@@ -90,7 +90,7 @@ export const runCommand: CommandSpec = {
     tolerance: { type: 'string', array: true, describe: 'regression tolerance: a number for every metric and/or metric=number (default 0.02)' },
     seed: { type: 'number', describe: 'seed of the fuzz scenarios; with --path, replays a counterexample' },
     path: { type: 'string', describe: 'a fast-check counterexample path to replay (with the --seed it was found with)' },
-    workers: { type: 'number', describe: 'worker threads to run scenarios in parallel (scenarios of one model share one; default: the cores, or $UNIT_ATTACK_WORKERS)' },
+    workers: { type: 'number', describe: 'worker threads to run scenarios in parallel (scenarios of one model share one; a single model\'s attacks, dissections and generator ablations spread their work over them; default: the cores, or $UNIT_ATTACK_WORKERS)' },
     'all-metrics': { type: 'boolean', default: false, describe: 'also list the metrics no expectation names' },
     shard: { type: 'string', describe: 'run part i of N of the scenarios (e.g. 0/4, or $JOB_COMPLETION_INDEX/4; needs --out); then `unit-attack merge` the parts\' folders into one report and exit code' },
     json: { ...jsonOption, describe: 'print results.json on stdout instead of the table (the exit code is the same)' },
