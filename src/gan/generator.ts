@@ -212,6 +212,7 @@ class LayersGenerator extends BaseGenerator {
     return runLayersGraph(this.graph, z, {
       taps,
       overrides: resume ? { [resume.layer]: resume.value } : undefined,
+      edited: new Set(edits.keys()),
       edit: (layer, out) => {
         const list = edits.get(layer);
         if (list === undefined) return out;

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.js';
 import type { UnitAttackError } from '../../src/errors.js';
 import { generatorFromModel, latentStream, loadGenerator } from '../../src/gan/generator.js';
+import { buildGenerator } from '../../src/gan/net.js';
+import { layersGraph, runLayersGraph } from '../../src/models/layers-graph.js';
 import { saveGenerator } from '../../src/gan/save.js';
 import type { GeneratorEdit } from '../../src/gan/types.js';
 import { relError } from '../helpers.js';
@@ -238,6 +240,41 @@ describe('the generator adapter', () => {
     const e5 = err(() => g.generate(tf.zeros<tf.Rank.R2>([2, 3])));
     expect(e5.path).toBe('z');
     expect(tf.memory().numTensors).toBe(before + 1); // the zeros of the last call
+    z.dispose();
+    g.dispose();
+  });
+
+  it('runs each convolution with its leaky ReLU as one op: the same images, taps and edits of the convolution honoured', () => {
+    const model = buildGenerator({ latentSize: 8, widths: [6, 6, 5, 5, 4, 4], seed: 3 });
+    const graph = layersGraph(model);
+    // Every convolution but the 1×1 output one (followed by tanh) pairs with its leaky ReLU.
+    expect([...graph.fusible].map(([c, r]) => `${c.outboundLayer.name}>${r.outboundLayer.name}`))
+      .toEqual(['layer2_conv>layer2', 'layer3_conv>layer3', 'layer4_conv>layer4', 'layer5_conv>layer5', 'layer6_conv>layer6']);
+    const g = generatorFromModel(model, { outputRange: [-1, 1] });
+    const z = g.latents(4, 0, 3);
+    const unfused = (o: { taps?: string[]; edit?: (layer: string, t: tf.Tensor) => tf.Tensor } = {}): Float32Array => tf.tidy(() =>
+      // An edit callback without `edited` turns fusion off: the layers run one by one, as predict runs them.
+      runLayersGraph(graph, z, { taps: o.taps, edit: o.edit ?? ((_l, t) => t) }).output.dataSync() as Float32Array);
+    const predicted = tf.tidy(() => (model.predict(z) as tf.Tensor).dataSync() as Float32Array);
+    const before = tf.memory().numTensors;
+    const plain = g.generate(z);
+    expect(relError(plain.images.dataSync() as Float32Array, predicted.map((v) => (v + 1) / 2))).toBeLessThan(1e-6);
+    expect(relError(plain.images.dataSync() as Float32Array, unfused().map((v) => (v + 1) / 2))).toBeLessThan(1e-6);
+    // Tapping a convolution gives its pre-activation output, and the images are unchanged.
+    const tapped = g.generate(z, { taps: ['layer3_conv', 'layer3'] });
+    const conv = tapped.taps.layer3_conv.dataSync() as Float32Array;
+    expect(Math.min(...conv)).toBeLessThan(0); // before the leaky ReLU, some values are negative
+    const act = tapped.taps.layer3.dataSync() as Float32Array;
+    expect(relError(act, conv.map((v) => (v > 0 ? v : 0.2 * v)))).toBeLessThan(1e-6);
+    expect(relError(tapped.images.dataSync() as Float32Array, plain.images.dataSync() as Float32Array)).toBe(0);
+    // Editing a convolution edits what its leaky ReLU sees.
+    const edited = g.generate(z, { edits: { layer3_conv: { op: 'zero', units: [0, 1] } }, taps: ['layer3'] });
+    const relu = edited.taps.layer3.dataSync() as Float32Array;
+    for (let i = 0; i < relu.length; i += 5) expect(Math.abs(relu[i]) + Math.abs(relu[i + 1])).toBe(0);
+    const byHand = unfused({ edit: (layer, t) => (layer === 'layer3_conv' ? tf.mul(t, tf.tensor1d([0, 0, 1, 1, 1])) : t) });
+    expect(relError(edited.images.dataSync() as Float32Array, byHand.map((v) => (v + 1) / 2))).toBeLessThan(1e-6);
+    tf.dispose([plain.images, tapped.images, edited.images, ...Object.values(tapped.taps), ...Object.values(edited.taps)]);
+    expect(tf.memory().numTensors).toBe(before);
     z.dispose();
     g.dispose();
   });
