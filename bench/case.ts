@@ -21,7 +21,7 @@ import type { Classifier } from '../src/models/types.js';
 import { buildVgg16 } from '../src/models/vgg16.js';
 import { startPool, withPool } from '../src/parallel/index.js';
 import { loadSegmenter } from '../src/segment/segmenter.js';
-import { ablateConcept } from '../src/gan/ablate.js';
+import { DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, ablateConcept } from '../src/gan/ablate.js';
 import { loadGenerator } from '../src/gan/generator.js';
 import { forwardEach, fuzzJob, gradientEach, segmentScenes, type FuzzInput } from './tasks.js';
 
@@ -75,7 +75,7 @@ function scenes(clf: Classifier, n: number, seed: number): { x: Float32Array; la
 const now = (): number => performance.now() / 1000;
 
 /**
- * The removal curve of tree in `builtin:scenes-gan` (7 sizes, both rankings, 3 control draws); seconds per run. With
+ * The removal curve of tree in `builtin:scenes-gan` (7 sizes, both rankings, the default control); seconds per run. With
  * more than one worker, generator threads (each loading both models, start-up inside the timed run) take the batches.
  */
 async function ganAblateCase(workers: number, runs: number, quick: boolean): Promise<CaseOutput> {
@@ -88,7 +88,7 @@ async function ganAblateCase(workers: number, runs: number, quick: boolean): Pro
   try {
     const once = async (n: number, rank: number, causal: number): Promise<number> => {
       const t = now();
-      await ablateConcept(g, seg, { concept: 'tree', sizes, samples: n, ranking: 'both', controlDraws: 3, rankSamples: rank, causalSamples: causal, examples: 0, workers });
+      await ablateConcept(g, seg, { concept: 'tree', sizes, samples: n, ranking: 'both', rankSamples: rank, causalSamples: causal, examples: 0, workers });
       return now() - t;
     };
     await once(4, 4, 1);
@@ -99,7 +99,7 @@ async function ganAblateCase(workers: number, runs: number, quick: boolean): Pro
   }
   return {
     case: 'gan-ablate', workers, runs: figures, unit: 's', higherIsBetter: false, startupSeconds: 0, peakRssMb: process.resourceUsage().maxRSS / 1024,
-    work: `ablate tree in builtin:scenes-gan layer4: ${samples} samples, sizes ${sizes.join(',')}, IoU and causal rankings (${quick ? 20 : 200} / ${quick ? 2 : 32} held-out latents), 3 random-unit draws per size; ${workers > 1 ? `${workers} generator workers` : 'one thread'}`,
+    work: `ablate tree in builtin:scenes-gan layer4: ${samples} samples, sizes ${sizes.join(',')}, IoU and causal rankings (${quick ? 20 : 200} / ${quick ? 2 : 32} held-out latents), the default control (${DEFAULT_CONTROL_DRAWS} random-unit draws per size on the first ${Math.min(samples, DEFAULT_CONTROL_SAMPLES)} latents); ${workers > 1 ? `${workers} generator workers` : 'one thread'}`,
   };
 }
 

@@ -13,7 +13,7 @@ const SAME_NAME = new Set([
   'workers', 'seed', 'seeds', 'path', 'margin', 'from', 'classes', 'preprocess', 'learningRate', 'evalSeed', 'epochs',
   'scenesPerEpoch', 'batchSize', 'checkpointEvery', 'evalCount', 'widthMultiplier', 'blockWidths', 'fcWidth',
   // Generator experiments (ablate, insert, gan-quality) and train-gan.
-  'layer', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws', 'realSeed', 'tolerance', 'steps', 'maxSteps', 'maxMinutes',
+  'layer', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws', 'controlSamples', 'realSeed', 'tolerance', 'steps', 'maxSteps', 'maxMinutes',
   'latentSize', 'generatorWidths', 'discriminatorWidths', 'instanceNoise', 'instanceNoiseSteps', 'emaDecay', 'minibatchStdGroup',
   'concept', 'concepts', 'units', 'samples', 'atlas', 'at',
 ]);

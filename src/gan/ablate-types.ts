@@ -22,6 +22,12 @@ export function rankingKinds(choice: RankingChoice): RankingKind[] {
   return choice === 'both' ? ['iou', 'causal'] : choice === 'all' ? ['iou', 'causal', 'greedy'] : [choice];
 }
 
+/** Random-unit draws per size of the control, by default. */
+export const DEFAULT_CONTROL_DRAWS = 6;
+
+/** Latents a control draw is measured on, by default (the first of the measured ones). */
+export const DEFAULT_CONTROL_SAMPLES = 500;
+
 /** Units a greedy step may add by default: the best of the single-unit causal ranking. */
 export const DEFAULT_GREEDY_CANDIDATES = 40;
 
@@ -43,8 +49,15 @@ export interface AblateConceptOptions extends GanWorkerOptions {
    * causal) or `all`. @defaultValue `both`
    */
   ranking?: RankingChoice;
-  /** Random-unit draws per size. @defaultValue 5 */
+  /** Random-unit draws per size. @defaultValue {@link DEFAULT_CONTROL_DRAWS} */
   controlDraws?: number;
+  /**
+   * Latents each control draw is measured on: the first ones of the measured latents (numbers 0 … controlSamples − 1),
+   * paired like the curves. The control's uncertainty is mostly which units a draw picks, so more draws on fewer
+   * latents estimate it better than a few draws on all of them, for less work. At most `samples`.
+   * @defaultValue min(samples, {@link DEFAULT_CONTROL_SAMPLES})
+   */
+  controlSamples?: number;
   /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
   rankSamples?: number;
   /**
@@ -93,7 +106,7 @@ export interface ControlPoint {
   draws: Array<{ seed: number; units: number[]; removed: number }>;
   /** Of the draws' portions removed. */
   removed: Spread;
-  /** Every concept, pooled over the draws. */
+  /** Every concept, pooled over the draws (before: over the control's latents). */
   concepts: Record<string, ConceptChange>;
 }
 
@@ -111,7 +124,8 @@ export interface GeneratorAblation {
   level: number;
   /** How the intervals are computed. */
   interval: string;
-  latents: { measured: [number, number]; ranking: [number, number] };
+  /** Latent numbers (first, last) of the curves, of the controls and of the rankings. */
+  latents: { measured: [number, number]; control: [number, number]; ranking: [number, number] };
   baseline: {
     /** Mean pixels of the concept per image, and its share of all pixels. */
     conceptPixels: number;
@@ -123,6 +137,8 @@ export interface GeneratorAblation {
   curves: Partial<Record<RankingKind, AblationPoint[]>>;
   control: ControlPoint[];
   controlDraws: number;
+  /** Latents each control draw was measured on (the first of the measured ones). */
+  controlSamples: number;
   warnings: string[];
   seconds: number;
 }

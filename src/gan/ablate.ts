@@ -14,7 +14,7 @@ import { runOrdered } from '../parallel/executor.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
   type AblationPoint, type ControlPoint, type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
@@ -24,7 +24,7 @@ import { ganPool, type GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
 export {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, rankingKinds, type RankingKind, type RankingChoice, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, rankingKinds, type RankingKind, type RankingChoice, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
   type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 
@@ -84,6 +84,7 @@ interface AblationSettings {
   greedyStep: number;
   seed: number;
   controlDraws: number;
+  controlSamples: number;
   level: number;
   batchSize: number;
   kinds: RankingKind[];
@@ -102,8 +103,14 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   const causalSamples = checkSamples(options.causalSamples ?? 32, 'causalSamples');
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw usageError(`seed must be a non-negative integer, got ${String(seed)}`, { path: 'seed' });
-  const controlDraws = options.controlDraws ?? 5;
+  const controlDraws = options.controlDraws ?? DEFAULT_CONTROL_DRAWS;
   if (!Number.isInteger(controlDraws) || controlDraws < 0) throw usageError(`controlDraws must be a non-negative integer, got ${String(controlDraws)}`, { path: 'controlDraws' });
+  const controlSamples = checkSamples(options.controlSamples ?? Math.min(samples, DEFAULT_CONTROL_SAMPLES), 'controlSamples');
+  if (controlSamples > samples) {
+    throw usageError(`controlSamples (${controlSamples}) must be at most samples (${samples}): the control is measured on the first of the measured latents`, {
+      path: 'controlSamples', hint: `set controlSamples to ${samples} or less, or raise samples`,
+    });
+  }
   const level = options.level ?? 0.99;
   const batchSize = checkSamples(options.batchSize ?? 32, 'batchSize');
   const kinds: RankingKind[] = rankingKinds(options.ranking ?? 'both');
@@ -116,7 +123,7 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   }
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
-  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, greedyCandidates, greedyStep, seed, controlDraws, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
+  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, greedyCandidates, greedyStep, seed, controlDraws, controlSamples, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
 }
 
 /** The latents held out from the measured ones, on which units are ranked. */
@@ -186,13 +193,15 @@ function ablationConditions(s: AblationSettings, rankings: GeneratorAblation['ra
 }
 
 /**
- * The distinct sets of zeroed units of the conditions (conditions with the same units, e.g. both rankings' top unit,
- * share one generation) as the batch's edits after the unedited one, and each condition's edit.
+ * The distinct sets of zeroed units of the conditions that `runs` keeps (conditions with the same units, e.g. both
+ * rankings' top unit, share one generation) as the batch's edits after the unedited one, and each condition's edit
+ * (−1 for a condition not run).
  */
-function distinctEdits(conditions: readonly Condition[]): { edits: EditBatchInput['edits']; slot: number[] } {
+function distinctEdits(conditions: readonly Condition[], runs: (c: Condition) => boolean): { edits: EditBatchInput['edits']; slot: number[] } {
   const unitSets: number[][] = [];
   const editOf = new Map<string, number>();
   const slot = conditions.map((c) => {
+    if (!runs(c)) return -1;
     const key = [...c.units].sort((x, y) => x - y).join(',');
     if (!editOf.has(key)) { editOf.set(key, unitSets.length); unitSets.push(c.units); }
     return 1 + editOf.get(key)!;
@@ -202,54 +211,69 @@ function distinctEdits(conditions: readonly Condition[]): { edits: EditBatchInpu
 
 /**
  * Generates the measured latents once unedited and once per distinct edit, on this thread or on a pool's workers,
- * and adds each condition's paired counts to its tally; the answers are added up in batch order, so the numbers are
- * the same with any number of workers. Returns the unedited concept counts, the image size and the examples.
+ * and adds each condition's paired counts to its tally; the control's edits run on the batches of its first
+ * `controlSamples` latents only. The answers are added up in batch order, so the numbers are the same with any number
+ * of workers. Returns the unedited concept counts (over all latents, and over the control's), the image size and the
+ * examples.
  */
 async function measureConditions(
   g: Generator, segmenter: Segmenter, s: AblationSettings, conditions: Condition[], options: AblateConceptOptions, pool: GanPool | undefined,
-): Promise<{ baseSum: Float64Array; imagePixels: number; examples: AblationExamples }> {
-  const { seed, samples, batchSize, layer, concept } = s;
+): Promise<{ baseSum: Float64Array; controlBaseSum: Float64Array; imagePixels: number; examples: AblationExamples }> {
+  const { seed, samples, batchSize, layer, concept, controlSamples } = s;
   const C = segmenter.concepts.length;
   const baseSum = new Float64Array(C);
+  const controlBaseSum = new Float64Array(C);
   const nExamples = Math.min(options.examples ?? 4, samples, batchSize);
   const examples: AblationExamples = { latents: Array.from({ length: nExamples }, (_, i) => i), before: [], after: {}, sizes: s.sizes.filter((n) => n > 0) };
   for (const k of s.kinds) examples.after[k] = examples.sizes.map(() => []);
-  const { edits, slot } = distinctEdits(conditions);
+  // Batches that hold control latents run every condition; the others all but the control's.
+  const plans = [distinctEdits(conditions, () => true), distinctEdits(conditions, (c) => c.kind !== 'control')];
+  const planOf = (b: { from: number }): (typeof plans)[number] => plans[b.from < controlSamples ? 0 : 1];
+  const batches = latentBatches({ seed, from: 0, count: samples }, batchSize);
   let imagePixels = 0;
   let done = 0;
-  const total = samples * (1 + conditions.length);
   // Progress counts generations as the conditions they stand for.
-  const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((x) => x === e).length));
-  const progressOf = (b: { count: number }): (() => void) => {
+  const total = batches.reduce((t, b) => t + b.count * (1 + planOf(b).slot.filter((x) => x >= 0).length), 0);
+  const progressOf = (b: { from: number; count: number }): (() => void) => {
+    const { edits, slot } = planOf(b);
+    const weight = edits.map((_, e) => (e === 0 ? 1 : slot.filter((x) => x === e).length));
     let e = 0;
     return () => { done += b.count * weight[e++]; options.onProgress?.({ phase: 'ablation', done, total }); };
   };
-  await runOrdered(latentBatches({ seed, from: 0, count: samples }, batchSize), pool ? pool.size * 2 : 1, (b) => {
-    const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits, keep: b.from === 0 ? nExamples : 0 };
+  await runOrdered(batches, pool ? pool.size * 2 : 1, (b) => {
+    const input: EditBatchInput = { seed, from: b.from, count: b.count, layer, edits: planOf(b).edits, keep: b.from === 0 ? nExamples : 0 };
     const tick = progressOf(b);
     return pool
       ? pool.run<EditBatchOutput>({ kind: 'gan-edit-batch', input, label: `latents ${b.from}…${b.from + b.count - 1}`, onProgress: tick })
       : measureEditBatch(g, segmenter, input, tick);
   }, (r, b) => {
     const base = r.counts[0];
+    const { slot } = planOf(b);
+    // Latents of this batch that the control measures: the first `inControl`.
+    const inControl = Math.max(0, Math.min(b.count, controlSamples - b.from));
     imagePixels = r.height * r.width;
     for (let i = 0; i < b.count * C; i++) baseSum[i % C] += base[i];
+    for (let i = 0; i < inControl * C; i++) controlBaseSum[i % C] += base[i];
     if (b.from === 0) for (let j = 0; j < nExamples; j++) examples.before.push(rgbAt(r.pixels[0], j, r.height, r.width));
     conditions.forEach((c, k) => {
+      if (slot[k] < 0) return;
       const after = r.counts[slot[k]];
-      for (let i = 0; i < b.count; i++) c.tally.add(base[i * C + concept.index], after[i * C + concept.index]);
-      for (let i = 0; i < b.count * C; i++) c.after[i % C] += after[i];
+      const count = c.kind === 'control' ? inControl : b.count;
+      for (let i = 0; i < count; i++) c.tally.add(base[i * C + concept.index], after[i * C + concept.index]);
+      for (let i = 0; i < count * C; i++) c.after[i % C] += after[i];
       if (b.from === 0 && c.kind !== 'control') {
         const e = examples.sizes.indexOf(c.n);
         for (let j = 0; j < nExamples; j++) examples.after[c.kind]![e].push(rgbAt(r.pixels[slot[k]], j, r.height, r.width));
       }
     });
   });
-  return { baseSum, imagePixels, examples };
+  return { baseSum, controlBaseSum, imagePixels, examples };
 }
 
 /** The removal curve of each ranking and the random-unit control per size, from the measured conditions. */
-function ablationCurves(s: AblationSettings, conditions: readonly Condition[], baseSum: Float64Array, names: readonly string[]): Pick<GeneratorAblation, 'curves' | 'control'> {
+function ablationCurves(
+  s: AblationSettings, conditions: readonly Condition[], baseSum: Float64Array, controlBaseSum: Float64Array, names: readonly string[],
+): Pick<GeneratorAblation, 'curves' | 'control'> {
   const { sizes, samples, level, concept } = s;
   const C = names.length;
   const zero = (): AblationPoint => ({
@@ -276,7 +300,7 @@ function ablationCurves(s: AblationSettings, conditions: readonly Condition[], b
         n,
         draws: draws.map((d) => ({ seed: d.seed!, units: d.units, removed: d.tally.estimate(level).value })),
         removed: spreadOf(draws.map((d) => d.tally.estimate(level).value)),
-        concepts: changes(names, baseSum, pooled, samples),
+        concepts: changes(names, controlBaseSum, pooled, s.controlSamples),
       });
     }
   }
@@ -302,8 +326,8 @@ export async function ablateConcept(
   try {
     const rankings = await rankConceptUnits(g, segmenter, s, options, pool);
     const conditions = ablationConditions(s, rankings, segmenter.concepts.length);
-    const { baseSum, imagePixels, examples } = await measureConditions(g, segmenter, s, conditions, options, pool);
-    const { curves, control } = ablationCurves(s, conditions, baseSum, segmenter.concepts.map((c) => c.name));
+    const { baseSum, controlBaseSum, imagePixels, examples } = await measureConditions(g, segmenter, s, conditions, options, pool);
+    const { curves, control } = ablationCurves(s, conditions, baseSum, controlBaseSum, segmenter.concepts.map((c) => c.name));
     const conceptPixels = baseSum[concept.index] / samples;
     if (conceptPixels === 0) warnings.push(`the segmenter sees no '${concept.name}' pixels in the ${samples} measured samples: nothing can be removed`);
     const held = heldOut(s);
@@ -314,9 +338,9 @@ export async function ablateConcept(
         layer, layerShape: [h, w, units], concept: { name: concept.name, category: concept.category },
         samples, seed, level,
         interval: `ratio estimator Σ(before − after) / Σ before over paired latents, ± ${level * 100}% normal quantile × delta-method standard error`,
-        latents: { measured: [0, samples - 1], ranking: [samples, samples + held.count - 1] },
+        latents: { measured: [0, samples - 1], control: [0, s.controlSamples - 1], ranking: [samples, samples + held.count - 1] },
         baseline: { conceptPixels, conceptShare: imagePixels > 0 ? conceptPixels / imagePixels : Number.NaN, imagePixels },
-        rankings, curves, control, controlDraws: s.controlDraws, warnings,
+        rankings, curves, control, controlDraws: s.controlDraws, controlSamples: s.controlSamples, warnings,
         seconds: (performance.now() - t0) / 1000,
       },
       examples,

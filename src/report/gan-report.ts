@@ -59,7 +59,7 @@ export function ablationChart(r: GeneratorAblation): LineChartOptions {
   });
   if (r.control.length > 0) {
     const pts = [[0, 0] as const, ...r.control.map((c) => [c.n, c.removed.mean] as const)];
-    series.push({ name: `random units (mean of ${r.controlDraws})`, color: '#7F7F7F', dash: 'dashed', points: pts });
+    series.push({ name: `random units (mean of ${r.controlDraws} draws on ${r.controlSamples} latents)`, color: '#7F7F7F', dash: 'dashed', points: pts });
     series.push({ name: 'random units, least removed', color: '#BBBBBB', dash: 'dotted', markers: false, width: 1, points: [[0, 0], ...r.control.map((c) => [c.n, c.removed.min] as const)] });
     series.push({ name: 'random units, most removed', color: '#BBBBBB', dash: 'dotted', markers: false, width: 1, points: [[0, 0], ...r.control.map((c) => [c.n, c.removed.max] as const)] });
   }

@@ -136,6 +136,16 @@ function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void 
     for (const key of ['greedyCandidates', 'greedyStep'] as const) {
       if (!kinds.includes('greedy') && a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `${key} needs ranking: greedy or all` });
     }
+    if (a.controlSamples !== undefined && a.controlSamples > (a.samples ?? GENERATOR_DEFAULT_SAMPLES)) {
+      issues.push({
+        code: 'invalid_value', path: ['ablation', 'controlSamples'],
+        message: `controlSamples (${a.controlSamples}) must be at most samples (${a.samples ?? GENERATOR_DEFAULT_SAMPLES}): the control is measured on the first of the measured latents`,
+        hint: `lower controlSamples or raise ablation.samples`,
+      });
+    }
+    if (a.controlSamples !== undefined && a.controlDraws === 0) {
+      issues.push({ code: 'conflict', path: ['ablation', 'controlSamples'], message: 'controlSamples needs a control: controlDraws is 0', hint: 'drop controlSamples, or set controlDraws ≥ 1' });
+    }
   }
   const sizes = ablationSizes(file);
   const concept = a?.concept ?? file.insertion?.concept;
@@ -283,6 +293,9 @@ function checkUnitAttack(file: ScenarioFile, a: Extract<NonNullable<ScenarioFile
   }
 }
 
+/** Latents a generator's ablation measures when its block names no `samples`. */
+export const GENERATOR_DEFAULT_SAMPLES = 500;
+
 /** A classifier's ablation: class and topN, no generator keys, and a dissection. */
 function checkClassifierAblation(file: ScenarioFile, issues: FieldIssue[]): void {
   if (file.ablation && !isGeneratorScenario(file)) {
@@ -291,7 +304,7 @@ function checkClassifierAblation(file: ScenarioFile, issues: FieldIssue[]): void
         issues.push({ code: 'missing_key', path: ['ablation', key], message: `ablation.${key} is required`, hint: "a classifier's ablation zeroes the topN units of a class (a generator's names a concept and units)" });
       }
     }
-    for (const key of ['units', 'ranking', 'controlDraws', 'causalSamples', 'greedyCandidates', 'greedyStep', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
+    for (const key of ['units', 'ranking', 'controlDraws', 'controlSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
       if (file.ablation[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a generator's ablation, which names a concept`, hint: "a classifier's ablation takes class and topN" });
     }
   }

@@ -22,7 +22,7 @@ export interface GeneratorTaskOutput extends TaskMeasures {
 }
 
 /** The options of the generator experiments that are fields of the scenario block of the same name. */
-const BLOCK_FIELDS = new Set(['units', 'concept', 'at', 'samples', 'layer', 'seed', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws']);
+const BLOCK_FIELDS = new Set(['units', 'concept', 'at', 'samples', 'layer', 'seed', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws', 'controlSamples']);
 
 /** The option an error path names: a field, or a flag some errors of the generator experiments give (`--rank-samples`). */
 const optionOf = (errorPath: string): string => (errorPath.startsWith('--') ? errorPath.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) : errorPath);
@@ -133,6 +133,7 @@ export async function runGeneratorTask(
       try {
         out = await ablateConcept(g, seg, {
           concept: a.concept, sizes: a.sizes, samples: a.samples, seed: a.seed, ranking: a.ranking, controlDraws: a.controlDraws,
+          ...(a.controlSamples !== undefined ? { controlSamples: a.controlSamples } : {}),
           ...(a.layer !== undefined ? { layer: a.layer } : {}), ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}),
           ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}), ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
           ...(a.greedyCandidates !== undefined ? { greedyCandidates: a.greedyCandidates } : {}), ...(a.greedyStep !== undefined ? { greedyStep: a.greedyStep } : {}),

@@ -10,7 +10,8 @@ import { nearestNames } from '../errors.js';
 import { BUILTIN_GENERATORS, isGeneratorSpec } from '../gan/generator.js';
 import { BUILTIN_MODELS } from '../models/io.js';
 import { BUILTIN_SEGMENTERS } from '../segment/segmenter.js';
-import { ablationSizes, checkScenarioFile, isGeneratorScenario, type FieldIssue } from './check.js';
+import { DEFAULT_CONTROL_DRAWS } from '../gan/ablate-types.js';
+import { GENERATOR_DEFAULT_SAMPLES, ablationSizes, checkScenarioFile, isGeneratorScenario, type FieldIssue } from './check.js';
 import { ROOT_PATH, ScenarioError, scenarioError, type ScenarioIssue } from './errors.js';
 import { readFraction, scenarioSchemaWith, type ScenarioFile } from './schema.js';
 import { readLabelsFile } from './labels-file.js';
@@ -56,8 +57,9 @@ function resolveTask(f: ScenarioFile, dir: string): ScenarioTask {
     return {
       kind: 'gan-ablation',
       ablation: {
-        concept: a.concept!, sizes: ablationSizes(f), samples: a.samples ?? 500, seed: a.seed ?? 1, segmenter: segmenterSpec(a.segmenter, dir),
-        ranking: a.ranking ?? 'iou', controlDraws: a.controlDraws ?? 3, ...(a.layer !== undefined ? { layer: a.layer } : {}),
+        concept: a.concept!, sizes: ablationSizes(f), samples: a.samples ?? GENERATOR_DEFAULT_SAMPLES, seed: a.seed ?? 1, segmenter: segmenterSpec(a.segmenter, dir),
+        ranking: a.ranking ?? 'iou', controlDraws: a.controlDraws ?? DEFAULT_CONTROL_DRAWS,
+        ...(a.controlSamples !== undefined ? { controlSamples: a.controlSamples } : {}), ...(a.layer !== undefined ? { layer: a.layer } : {}),
         ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}), ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}),
         ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
         ...(a.greedyCandidates !== undefined ? { greedyCandidates: a.greedyCandidates } : {}), ...(a.greedyStep !== undefined ? { greedyStep: a.greedyStep } : {}),

@@ -277,7 +277,8 @@ const ablation = strict({
   units: sizes.optional().describe('generator: the numbers of top-ranked units zeroed, e.g. [5, 20]'),
   ranking: z.enum(['iou', 'causal', 'greedy', 'both', 'all']).optional()
     .describe("generator: rank units by IoU with the concept (default), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed), both (IoU and causal) or all"),
-  controlDraws: z.int().min(0).max(1000).optional().describe('generator: random-unit draws per size (default 3)'),
+  controlDraws: z.int().min(0).max(1000).optional().describe('generator: random-unit draws per size (default 6)'),
+  controlSamples: positiveInt.max(10_000_000).optional().describe('generator: latents each control draw is measured on, the first of the measured ones; at most samples (default: 500, or samples when fewer)'),
   causalSamples: positiveInt.max(100_000).optional().describe('generator: held-out latents of the causal and greedy rankings (default 32)'),
   greedyCandidates: positiveInt.max(4096).optional().describe("generator: units a greedy step may add, the causal ranking's top ones (default 40)"),
   greedyStep: positiveInt.max(4096).optional().describe('generator: units a greedy step adds (default 1)'),

@@ -75,6 +75,8 @@ export interface GeneratorAblationTask {
   segmenter: string;
   ranking: 'iou' | 'causal' | 'greedy' | 'both' | 'all';
   controlDraws: number;
+  /** Latents each control draw is measured on (default: the library's). */
+  controlSamples?: number;
   rankSamples?: number;
   causalSamples?: number;
   greedyCandidates?: number;

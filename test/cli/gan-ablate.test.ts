@@ -34,7 +34,7 @@ describe('unit-attack ablate and insert on the built-in generator', () => {
     const out = path.join(dir, 'ablate');
     const io = captureIO();
     const code = await main(['ablate', '--concept', 'tree', '--units', '0,2', '--samples', '4', '--rank-samples', '4', '--ranking', 'iou',
-      '--control-draws', '2', '--batch-size', '4', '--examples', '2', '--out', out, '--quiet', '--json'], io);
+      '--control-draws', '2', '--control-samples', '3', '--batch-size', '4', '--examples', '2', '--out', out, '--quiet', '--json'], io);
     expect(io.stderr.filter((l) => !l.startsWith('warning')).join('\n')).toBe('');
     expect(code).toBe(0);
     const r = JSON.parse(io.stdout.join('\n')) as GeneratorAblation;
@@ -43,6 +43,8 @@ describe('unit-attack ablate and insert on the built-in generator', () => {
     expect(Object.keys(r.curves)).toEqual(['iou']);
     expect(r.curves.iou!.map((p) => p.n)).toEqual([0, 2]);
     expect(r.control[0].draws).toHaveLength(2);
+    expect(r.controlSamples).toBe(3);
+    expect(r.latents.control).toEqual([0, 2]);
     expect(r.baseline.conceptPixels).toBeGreaterThan(0);
     for (const f of ['ablation.json', 'ablation.csv', 'concepts.csv', 'ablation.png', 'examples/ablation-iou.png']) {
       expect(existsSync(path.join(out, f)), f).toBe(true);
@@ -73,6 +75,7 @@ describe('unit-attack ablate and insert on the built-in generator', () => {
     await refused(['ablate', '--concept', 'tree', '--units', 'five'], '--units', /comma-separated list/);
     await refused(['ablate', '--concept', 'tree', '--ranking', 'greedy', '--greedy-step', '0'], '--greedy-step', /must be an integer ≥ 1/);
     await refused(['ablate', '--concept', 'trees', '--samples', '2'], '--concept', /does not label the concept 'trees'[\s\S]*tree/);
+    await refused(['ablate', '--concept', 'tree', '--samples', '20', '--control-samples', '21'], '--control-samples', /must be at most --samples \(20\)/);
     await refused(['insert', '--concept', 'door', '--at', '8,0', '--samples', '2'], '--at', /outside the 8×8 map of layer4/);
     await refused(['insert', '--concept', 'door', '--units', '129', '--samples', '2'], '--units', /1…128/);
   });

@@ -18,7 +18,7 @@ const seg = await loadSegmenter(path.join(dir, 'seg'));
 const warnings: string[] = [];
 const run = async (o: Partial<AblateConceptOptions>): Promise<string> => {
   const { result, examples } = await ablateConcept(g, seg, {
-    concept: 'tree', sizes: [0, 1, 2], samples: 44, batchSize: 8, rankSamples: 16, causalSamples: 8, controlDraws: 2, examples: 3, ranking: 'all',
+    concept: 'tree', sizes: [0, 1, 2], samples: 44, batchSize: 8, rankSamples: 16, causalSamples: 8, controlDraws: 2, controlSamples: 20, examples: 3, ranking: 'all',
     onWarning: (m) => warnings.push(m), ...o,
   });
   const rest: Partial<typeof result> = { ...result };

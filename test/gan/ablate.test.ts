@@ -137,6 +137,65 @@ describe('ablateConcept on a hand-built generator', () => {
   });
 });
 
+describe('random-unit control on the first latents', () => {
+  /** Tree pixels of latents from … to − 1 of the tiny two-tree-unit generator with `zeroed` units zeroed. */
+  const treePixels = (z: Float32Array, from: number, to: number, zeroed: readonly number[]): number => {
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      for (let c = 0; c < 4; c++) {
+        const u0 = zeroed.includes(0) ? 0 : Math.max(0, z[i * 8 + c]);
+        const u2 = zeroed.includes(2) ? 0 : Math.max(0, z[i * 8 + 4 + c]);
+        if (u0 + u2 > 0.5) n += CELL * CELL;
+      }
+    }
+    return n;
+  };
+
+  it('each draw removes what a brute-force recount over latents 0 … controlSamples − 1 finds; the curves use all latents', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const samples = 30; const controlSamples = 10;
+    // Batches of 7 put the control's last latents in a batch that also holds latents it does not measure.
+    const run = (batchSize: number) => ablateConcept(g, seg, { concept: 'tree', sizes: [1], samples, ranking: 'iou', rankSamples: 16, controlDraws: 6, controlSamples, batchSize });
+    const { result } = await expectNoLeak(() => run(7), () => undefined);
+    const z = latentValues(g, 1, 0, samples);
+    expect(result.controlSamples).toBe(controlSamples);
+    expect(result.latents.control).toEqual([0, controlSamples - 1]);
+    expect(result.curves.iou![0].removed.count).toBe(samples);
+    const zeroed = result.curves.iou![0].units;
+    const all = treePixels(z, 0, samples, []);
+    expect(result.curves.iou![0].removed.value).toBeCloseTo((all - treePixels(z, 0, samples, zeroed)) / all, 12);
+    const before = treePixels(z, 0, controlSamples, []);
+    const c = result.control[0];
+    expect(c.draws).toHaveLength(6);
+    const drawn = new Set(c.draws.map((d) => d.units[0]));
+    expect(drawn.has(zeroed[0])).toBe(false);
+    // Both units left (1, which draws nothing, and the other tree unit) are drawn, so the check sees a removal too.
+    expect(drawn.size).toBe(2);
+    for (const d of c.draws) expect(d.removed).toBeCloseTo((before - treePixels(z, 0, controlSamples, d.units)) / before, 12);
+    expect(c.concepts.tree.before).toBeCloseTo(before / controlSamples, 9);
+    const pooledAfter = c.draws.reduce((t, d) => t + treePixels(z, 0, controlSamples, d.units), 0) / c.draws.length;
+    expect(c.concepts.tree.after).toBeCloseTo(pooledAfter / controlSamples, 9);
+    // The batch size changes neither the control nor the curve.
+    const other = (await run(30)).result;
+    expect(other.control[0].draws).toEqual(c.draws);
+    expect(other.curves.iou![0].removed.value).toBe(result.curves.iou![0].removed.value);
+  });
+
+  it('defaults to 6 draws on the first 500 latents (all of them when there are fewer), and refuses more than samples', async () => {
+    const g = tinyGenerator({ second: true });
+    const seg = tinySegmenter();
+    const { result } = await ablateConcept(g, seg, { concept: 'tree', sizes: [1], samples: 12, ranking: 'iou', rankSamples: 8 });
+    expect(result.controlSamples).toBe(12);
+    expect(result.controlDraws).toBe(6);
+    expect(result.control[0].draws).toHaveLength(6);
+    const err = await ablateConcept(g, seg, { concept: 'tree', sizes: [1], samples: 12, ranking: 'iou', rankSamples: 8, controlSamples: 13 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnitAttackError);
+    expect((err as UnitAttackError).path).toBe('controlSamples');
+    expect((err as UnitAttackError).message).toMatch(/at most samples \(12\)/);
+  });
+});
+
 describe('greedy ranking', () => {
   // Tree pixels of the tiny two-unit generator's latents with a set of units zeroed, recounted from the latents.
   const recount = (z: Float32Array, n: number, zeroed: readonly number[]): number => {

@@ -70,6 +70,20 @@ describe('generator scenarios: parsing and checks', () => {
     expect(at('expectations.clean_accuracy')).toMatch(/does not measure clean_accuracy: a generator scenario has no images/);
   });
 
+  it('controlSamples passes to the ablation; more than samples, or without a control, is an issue at that key', () => {
+    const o = treeScenario();
+    const s = parseScenario(stringify({ ...o, ablation: { ...(o.ablation as object), controlSamples: 100 } }), '/tmp/g/gan.yaml');
+    expect(s.task).toMatchObject({ kind: 'gan-ablation', ablation: { samples: 300, controlDraws: 4, controlSamples: 100 } });
+    // No controlDraws: the library's default of 6.
+    expect(parseScenario(stringify({ ...o, ablation: { concept: 'tree', units: [5, 20] } }), '/tmp/g/gan.yaml').task).toMatchObject({ ablation: { samples: 500, controlDraws: 6 } });
+    const tooMany = issuesOf({ ...o, ablation: { ...(o.ablation as object), controlSamples: 301 } });
+    expect(tooMany.find((i) => i.path === 'ablation.controlSamples')?.message).toMatch(/controlSamples \(301\) must be at most samples \(300\)/);
+    const defaultSamples = issuesOf({ ...o, ablation: { concept: 'tree', units: [5, 20], controlSamples: 501 } });
+    expect(defaultSamples.find((i) => i.path === 'ablation.controlSamples')?.message).toMatch(/at most samples \(500\)/);
+    const noControl = issuesOf({ ...o, ablation: { ...(o.ablation as object), controlDraws: 0, controlSamples: 100 }, expectations: { concept_removed: { units: 20, min: 0.3 } } });
+    expect(noControl.find((i) => i.path === 'ablation.controlSamples')?.message).toMatch(/needs a control: controlDraws is 0/);
+  });
+
   it('a greedy ranking takes its options; options and expectations of a ranking not measured are conflicts', () => {
     const o = treeScenario();
     const s = parseScenario(stringify({

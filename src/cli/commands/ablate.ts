@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
-import { DEFAULT_ABLATION_SIZES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, ablateConcept, checkSizes, type GeneratorAblation, type RankingChoice, type RankingKind } from '../../gan/ablate.js';
+import { DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, ablateConcept, checkSizes, type GeneratorAblation, type RankingChoice, type RankingKind } from '../../gan/ablate.js';
 import { loadGenerator } from '../../gan/generator.js';
 import { resolveConcept } from '../../gan/measure.js';
 import { spatialLayer } from '../../gan/ranking.js';
@@ -50,7 +50,7 @@ export function ablationTable(r: GeneratorAblation, others = 3): string {
   const first = r.curves[kinds[0]] ?? [];
   const base = first[0]?.concepts ?? {};
   const shown = Object.entries(base).filter(([name]) => name !== r.concept.name).sort((a, b) => b[1].before - a[1].before).slice(0, others).map(([name]) => name);
-  const header = ['units', ...kinds.map((k) => `${r.concept.name} removed (${k} ranking, ${r.level * 100}% interval)`), `random units (mean ± sd of ${r.controlDraws})`,
+  const header = ['units', ...kinds.map((k) => `${r.concept.name} removed (${k} ranking, ${r.level * 100}% interval)`), `random units (mean ± sd of ${r.controlDraws}${r.controlSamples < r.samples ? ` on ${r.controlSamples} latents` : ''})`,
     ...shown.map((c) => `${c} change (${kinds[0]})`)];
   const rows = first.map((p, i) => {
     const c = r.control.find((x) => x.n === p.n);
@@ -82,7 +82,8 @@ export const ablateCommand: CommandSpec = {
       type: 'string', choices: [...RANKING_CHOICES], default: 'both',
       describe: "rank units by IoU with the concept (PNAS), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed; slower), both (IoU and causal) or all",
     },
-    'control-draws': { type: 'number', default: 3, describe: 'random-unit draws per size (0: no control)' },
+    'control-draws': { type: 'number', default: DEFAULT_CONTROL_DRAWS, describe: 'random-unit draws per size (0: no control)' },
+    'control-samples': { type: 'number', describe: `latents each control draw is measured on, the first of the measured ones; at most --samples (default: ${DEFAULT_CONTROL_SAMPLES}, or --samples when fewer)` },
     'rank-samples': { type: 'number', default: 200, describe: 'held-out latents (after the measured ones) that rank units by IoU' },
     'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent) and greedily (one per candidate, step and latent)' },
     'greedy-candidates': { type: 'number', default: DEFAULT_GREEDY_CANDIDATES, describe: "units a greedy step may add: the causal ranking's top ones" },
@@ -107,6 +108,12 @@ export const ablateCommand: CommandSpec = {
     checkInt(argv, 'samples', 1);
     checkInt(argv, 'seed', 0);
     checkInt(argv, 'control-draws', 0);
+    checkInt(argv, 'control-samples', 1);
+    if ((argv['control-samples'] as number | undefined ?? 0) > (argv.samples as number)) {
+      throw usageError(`--control-samples (${String(argv['control-samples'])}) must be at most --samples (${String(argv.samples)}): the control is measured on the first of the measured latents`, {
+        path: '--control-samples', hint: `e.g. --control-samples ${Math.min(DEFAULT_CONTROL_SAMPLES, argv.samples as number)}`,
+      });
+    }
     checkInt(argv, 'rank-samples', 1);
     checkInt(argv, 'causal-samples', 1);
     checkInt(argv, 'greedy-candidates', 1);
@@ -140,7 +147,7 @@ export const ablateCommand: CommandSpec = {
       try {
         const r = await ablateConcept(g, seg, {
           concept: argv.concept as string, sizes, samples: argv.samples as number, layer, seed: argv.seed as number,
-          ranking: argv.ranking as RankingChoice, controlDraws: argv['control-draws'] as number,
+          ranking: argv.ranking as RankingChoice, controlDraws: argv['control-draws'] as number, ...(argv['control-samples'] !== undefined ? { controlSamples: argv['control-samples'] as number } : {}),
           rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number,
           greedyCandidates: argv['greedy-candidates'] as number, greedyStep: argv['greedy-step'] as number, quantile: argv.quantile as number,
           level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
