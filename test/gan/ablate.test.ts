@@ -14,6 +14,22 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
+/**
+ * Tree pixels of latents from … to − 1 of the tiny two-tree-unit generator with `zeroed` units zeroed, recounted from
+ * the latents (unit 0 and unit 2 of each cell; a cell is tree when their sum exceeds 0.5).
+ */
+function treePixels(z: Float32Array, from: number, to: number, zeroed: readonly number[]): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    for (let c = 0; c < 4; c++) {
+      const u0 = zeroed.includes(0) ? 0 : Math.max(0, z[i * 8 + c]);
+      const u2 = zeroed.includes(2) ? 0 : Math.max(0, z[i * 8 + 4 + c]);
+      if (u0 + u2 > 0.5) n += CELL * CELL;
+    }
+  }
+  return n;
+}
+
 /** A deterministic normal draw (Box–Muller over a small LCG), for the coverage check. */
 function normals(seed: number): () => number {
   let s = seed >>> 0;
@@ -110,14 +126,7 @@ describe('ablateConcept on a hand-built generator', () => {
       const p = result.curves[kind]![0];
       const zeroed = p.units[0];
       expect([0, 2]).toContain(zeroed);
-      let before = 0; let after = 0;
-      for (let i = 0; i < samples; i++) {
-        for (let c = 0; c < 4; c++) {
-          const u0 = Math.max(0, z[i * 8 + c]); const u2 = Math.max(0, z[i * 8 + 4 + c]);
-          if (u0 + u2 > 0.5) before += CELL * CELL;
-          if ((zeroed === 0 ? u2 : u0) > 0.5) after += CELL * CELL;
-        }
-      }
+      const before = treePixels(z, 0, samples, []); const after = treePixels(z, 0, samples, [zeroed]);
       expect(p.removed.value).toBeCloseTo((before - after) / before, 12);
       expect(p.removed.meanBefore).toBeCloseTo(before / samples, 9);
       expect(p.removed.interval[0]).toBeLessThan(p.removed.value);
@@ -138,19 +147,6 @@ describe('ablateConcept on a hand-built generator', () => {
 });
 
 describe('random-unit control on the first latents', () => {
-  /** Tree pixels of latents from … to − 1 of the tiny two-tree-unit generator with `zeroed` units zeroed. */
-  const treePixels = (z: Float32Array, from: number, to: number, zeroed: readonly number[]): number => {
-    let n = 0;
-    for (let i = from; i < to; i++) {
-      for (let c = 0; c < 4; c++) {
-        const u0 = zeroed.includes(0) ? 0 : Math.max(0, z[i * 8 + c]);
-        const u2 = zeroed.includes(2) ? 0 : Math.max(0, z[i * 8 + 4 + c]);
-        if (u0 + u2 > 0.5) n += CELL * CELL;
-      }
-    }
-    return n;
-  };
-
   it('each draw removes what a brute-force recount over latents 0 … controlSamples − 1 finds; the curves use all latents', async () => {
     const g = tinyGenerator({ second: true });
     const seg = tinySegmenter();
@@ -197,19 +193,6 @@ describe('random-unit control on the first latents', () => {
 });
 
 describe('greedy ranking', () => {
-  // Tree pixels of the tiny two-unit generator's latents with a set of units zeroed, recounted from the latents.
-  const recount = (z: Float32Array, n: number, zeroed: readonly number[]): number => {
-    let pixels = 0;
-    for (let i = 0; i < n; i++) {
-      for (let c = 0; c < 4; c++) {
-        const u0 = zeroed.includes(0) ? 0 : Math.max(0, z[i * 8 + c]);
-        const u2 = zeroed.includes(2) ? 0 : Math.max(0, z[i * 8 + 4 + c]);
-        if (u0 + u2 > 0.5) pixels += CELL * CELL;
-      }
-    }
-    return pixels;
-  };
-
   it('removalBySets equals a brute-force recount for every set', async () => {
     const g = tinyGenerator({ second: true });
     const seg = tinySegmenter();
@@ -217,9 +200,9 @@ describe('greedy ranking', () => {
     const sets = [[], [0], [1], [2], [0, 1], [0, 2], [1, 2], [0, 1, 2]];
     const got = await expectNoLeak(() => removalBySets(g, seg, 'layer1', resolveConcept(seg, 'tree'), range, sets, { batchSize: 6 }), () => undefined);
     const z = latentValues(g, range.seed, range.from, range.count);
-    const before = recount(z, range.count, []);
+    const before = treePixels(z, 0, range.count, []);
     expect(before).toBeGreaterThan(0);
-    sets.forEach((set, k) => expect(got[k]).toBeCloseTo((before - recount(z, range.count, set)) / before, 12));
+    sets.forEach((set, k) => expect(got[k]).toBeCloseTo((before - treePixels(z, 0, range.count, set)) / before, 12));
   });
 
   it('each step adds the candidate that removes most with the units already chosen (brute force)', async () => {
@@ -228,8 +211,8 @@ describe('greedy ranking', () => {
     const range = { seed: 2, from: 0, count: 24 };
     const r = await expectNoLeak(() => rankGreedy(g, seg, 'layer1', resolveConcept(seg, 'tree'), range, { size: 3, candidates: [1, 2, 0], batchSize: 5 }), () => undefined);
     const z = latentValues(g, range.seed, range.from, range.count);
-    const before = recount(z, range.count, []);
-    const removal = (set: number[]): number => (before - recount(z, range.count, set)) / before;
+    const before = treePixels(z, 0, range.count, []);
+    const removal = (set: number[]): number => (before - treePixels(z, 0, range.count, set)) / before;
     // Brute force: at each step, the best of the remaining units (ties to the earlier candidate).
     const chosen: number[] = [];
     let left = [1, 2, 0];
