@@ -6,6 +6,7 @@
  * data-parallel over threads like the classifier's and segmenter's training; checkpointed and resumable.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import * as tf from '../tf.js';
 import { RENDERABLE_SCENE_CLASSES } from '../data/scenes/index.js';
 import { UnitAttackError, usageError } from '../errors.js';
@@ -59,7 +60,11 @@ export interface TrainGanOptions {
   checkpointEvery?: number;
   /** Continue from the checkpoint in `out` when there is one. @defaultValue true */
   resume?: boolean;
-  /** Stop after this many steps in this call; the run can be resumed. */
+  /**
+   * Stop after this many steps in this call; the run can be resumed. 0 trains nothing: it restores the checkpoint in
+   * `out` and hands its generator to `onCheckpoint` (the CLI writes it, its samples and card), e.g. to make the
+   * generator of a checkpoint copied from elsewhere.
+   */
   maxSteps?: number;
   /**
    * Stop (with a checkpoint) at the first step that ends after this many minutes of this call, so a long run can be
@@ -131,7 +136,9 @@ export function resolveTrainGanOptions(o: TrainGanOptions): ResolvedTrainGanOpti
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
   };
   posInt('steps'); posInt('batchSize'); posInt('checkpointEvery'); posInt('workers'); posInt('latentSize');
-  if (r.maxSteps !== undefined) posInt('maxSteps');
+  if (r.maxSteps !== undefined && !(Number.isInteger(r.maxSteps) && r.maxSteps >= 0)) {
+    throw usageError(`maxSteps must be an integer ≥ 0, got ${String(r.maxSteps)}`, { path: 'maxSteps', hint: 'e.g. 500, or 0 to write the checkpoint\'s generator without training' });
+  }
   if (r.maxMinutes !== undefined && !(typeof r.maxMinutes === 'number' && r.maxMinutes > 0)) {
     throw usageError(`maxMinutes must be a positive number, got ${String(r.maxMinutes)}`, { path: 'maxMinutes', hint: 'e.g. 110' });
   }
@@ -204,6 +211,11 @@ function allWeights(generatorVars: readonly tf.Variable[], d: Discriminator): Fl
  */
 export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = {}): Promise<TrainGanResult> {
   const o = resolveTrainGanOptions(options);
+  if (o.maxSteps === 0 && !(o.resume && findGanCheckpoint(o.out))) {
+    throw usageError(`--max-steps 0 (maxSteps: 0) writes the generator of the checkpoint in '${o.out}', and there is ${o.resume ? 'none' : 'none to read with resume: false'}`, {
+      path: '--max-steps', hint: `train first, or copy a checkpoint folder to ${path.join(o.out, 'checkpoint')}`,
+    });
+  }
   await fs.mkdir(o.out, { recursive: true }).catch((err: unknown) => {
     throw new UnitAttackError('UA_IO', `cannot create '${o.out}': ${(err as Error).message}`, { file: o.out, path: 'out' });
   });
@@ -235,6 +247,7 @@ export async function trainGan(options: TrainGanOptions, hooks: TrainGanHooks = 
     let t0 = Date.now();
     const callStart = t0;
     const info = (): TrainGanRunInfo => ({ options: o, steps: run.step, trainSeconds: run.trainSeconds, history: run.history, segments: run.segments });
+    if (o.maxSteps === 0) await hooks.onCheckpoint?.(run.step, ema, info());
     while (run.step < stopAt) {
       const ts = Date.now();
       const step = run.step;

@@ -158,6 +158,31 @@ describe('trainGan', () => {
     expect(relError(resumed.generator, whole.generator)).toBeLessThan(1e-6);
   });
 
+  it('maxSteps 0 hands the checkpoint\'s generator to onCheckpoint without training, and needs a checkpoint', async () => {
+    const out = path.join(dir, 'export');
+    const trained = await runOf(tiny(out, { maxSteps: 2 }));
+    const before = tf.memory().numTensors;
+    const seen: Array<{ step: number; ema: Float32Array }> = [];
+    const r = await trainGan(tiny(out, { maxSteps: 0 }), {
+      onCheckpoint(step, ema) { seen.push({ step, ema: Float32Array.from(ema.getWeights().flatMap((w) => Array.from(w.dataSync()))) }); },
+      onStep() { throw new Error('no step may run'); },
+    });
+    expect(r.steps).toBe(2);
+    expect(r.finished).toBe(false);
+    expect(r.history).toEqual(trained.history);
+    expect(seen.map((s) => s.step)).toEqual([2]);
+    expect(relError(seen[0].ema, trained.ema)).toBe(0);
+    r.ema.dispose(); r.generator.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    // The checkpoint is left as it was: resuming goes on from step 2.
+    expect((await runOf(tiny(out, { maxSteps: 1 }))).history).toHaveLength(3);
+    const empty = path.join(dir, 'export-none');
+    await expect(trainGan(tiny(empty, { maxSteps: 0 }))).rejects.toMatchObject({ code: 'UA_USAGE', path: '--max-steps' });
+    expect(existsSync(empty)).toBe(false);
+    await expect(trainGan(tiny(out, { maxSteps: 0, resume: false }))).rejects.toMatchObject({ code: 'UA_USAGE', path: '--max-steps' });
+    expect(() => resolveTrainGanOptions(tiny(out, { maxSteps: -1 }))).toThrow(expect.objectContaining({ path: 'maxSteps' }) as Error);
+  });
+
   it('a crash between the checkpoint renames resumes from the previous checkpoint', async () => {
     const out = path.join(dir, 'crashed');
     await runOf(tiny(out, { maxSteps: 2 }));
@@ -206,6 +231,9 @@ describe('train-gan options', () => {
   it('bad values are usage errors that name the flag', () => {
     expect(() => trainGanOptionsOf(argv({ steps: 0 }))).toThrow(expect.objectContaining({ code: 'UA_USAGE', path: '--steps' }) as Error);
     expect(() => trainGanOptionsOf(argv({ workers: 1.5 }))).toThrow(expect.objectContaining({ path: '--workers' }) as Error);
+    expect(() => trainGanOptionsOf(argv({ 'max-steps': -1 }))).toThrow(expect.objectContaining({ path: '--max-steps' }) as Error);
+    expect(() => trainGanOptionsOf(argv({ 'max-steps': 0.5 }))).toThrow(expect.objectContaining({ path: '--max-steps' }) as Error);
+    expect(trainGanOptionsOf(argv({ 'max-steps': 0 })).maxSteps).toBe(0);
     expect(() => trainGanOptionsOf(argv({ 'generator-widths': '8,x' }))).toThrow(expect.objectContaining({ path: '--generator-widths' }) as Error);
     expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({})), generatorWidths: [8, 8, 8] })).toThrow(expect.objectContaining({ path: 'generatorWidths' }) as Error);
     expect(() => resolveTrainGanOptions({ ...trainGanOptionsOf(argv({ classes: 'field,nowhere' })) })).toThrow(expect.objectContaining({ path: 'classes' }) as Error);

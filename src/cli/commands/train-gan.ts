@@ -27,7 +27,11 @@ const posInt = (argv: GlobalArgs, flag: string, example: string): void => {
 /** Turns parsed arguments into {@link TrainGanOptions} (pure; throws usage errors naming the option). */
 export function trainGanOptionsOf(argv: GlobalArgs): TrainGanOptions {
   posInt(argv, 'steps', '4000'); posInt(argv, 'batch', '32'); posInt(argv, 'checkpoint-every', '100'); posInt(argv, 'workers', '2');
-  posInt(argv, 'latent-size', '128'); posInt(argv, 'max-steps', '500');
+  posInt(argv, 'latent-size', '128');
+  const maxSteps = argv['max-steps'];
+  if (maxSteps !== undefined && !(typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps >= 0)) {
+    throw usageError(`--max-steps must be an integer ≥ 0, got ${JSON.stringify(maxSteps)}`, { path: '--max-steps', hint: 'e.g. --max-steps 500, or --max-steps 0 to write the checkpoint\'s generator without training' });
+  }
   if (!Number.isSafeInteger(argv.seed)) throw usageError(`--seed must be an integer, got ${String(argv.seed)}`, { path: '--seed', hint: 'e.g. --seed 1' });
   const num = (flag: string): number => {
     const v = argv[flag];
@@ -70,13 +74,14 @@ export const trainGanCommand: CommandSpec = {
     'minibatch-std-group': { type: 'number', default: 4, describe: 'group size of the discriminator\'s minibatch standard deviation channel (divides --batch; 0: none, as runs made before it)' },
     'checkpoint-every': { type: 'number', default: 100, describe: 'steps between checkpoints (each also writes the generator and samples.png)' },
     resume: { type: 'boolean', default: true, describe: 'continue from the checkpoint in --out (--no-resume starts over)' },
-    'max-steps': { type: 'number', describe: 'stop after this many steps in this call (resume later)' },
+    'max-steps': { type: 'number', describe: 'stop after this many steps in this call (resume later); 0 trains nothing and writes the generator, samples and card of the checkpoint in --out' },
     'max-minutes': { type: 'number', describe: 'stop with a checkpoint after this many minutes of this call (resume later)' },
     workers: { type: 'number', defaultDescription: 'min(2, the cores)', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
   examples: [
     ['unit-attack train-gan --out runs/gan', 'train the scene generator; run the same command again to resume'],
     ['unit-attack train-gan --out runs/gan --steps 8000', 'continue a finished run for more steps'],
+    ['unit-attack train-gan --out runs/gan --max-steps 0 …', 'write the generator of the checkpoint in runs/gan (the run\'s own options) without training'],
   ],
   check(argv) {
     trainGanOptionsOf(argv);
@@ -104,12 +109,14 @@ export const trainGanCommand: CommandSpec = {
         if (!argv.quiet) io.err(`checkpoint at step ${step} (${(info.trainSeconds / 60).toFixed(1)} min so far): ${path.join(out, 'checkpoint')}, samples in ${path.join(out, 'samples.png')}`);
       },
     });
-    const done = result.finished
+    const done = options.maxSteps === 0
+      ? `wrote the generator of the checkpoint at step ${result.steps} of ${result.options.steps} (no training)`
+      : result.finished
       ? `finished ${result.steps} steps`
       : `stopped at step ${result.steps} of ${result.options.steps}; run the same command again to resume from ${path.join(out, 'checkpoint')}`;
     if (argv.json) {
       io.out(JSON.stringify({ out, finished: result.finished, steps: result.steps, totalSteps: result.options.steps, trainSeconds: result.trainSeconds, checkpoint: path.join(out, 'checkpoint') }, null, 2));
-    } else io.out(`${done}; training took ${(result.trainSeconds / 60).toFixed(1)} min; generator written to ${out} (model.json, weights.bin, unit-attack.json, samples.png, MODEL_CARD.md)`);
+    } else io.out(`${done}; training took ${(result.trainSeconds / 60).toFixed(1)} min${options.maxSteps === 0 ? ' in all' : ''}; generator written to ${out} (model.json, weights.bin, unit-attack.json, samples.png, MODEL_CARD.md)`);
     // The quality figures are a separate step (two more models, minutes of work, repeatable on any checkpoint).
     if (!argv.json && result.finished) io.out(`quality figures for the model card: unit-attack gan-quality --model ${out} --card`);
     result.ema.dispose();
