@@ -51,8 +51,10 @@ export interface TrainSegmenterOptions {
   /**
    * Start from the weights of this segmenter (`builtin:scenes-segmenter` or a folder of the same architecture) instead
    * of a fresh initialisation: a new schedule that continues an earlier run. Ignored when resuming a checkpoint. The
-   * last decoder level may be wider than the source's ({@link widenWeight}): the net starts with the source's output
-   * and trains the new channels; a change that would alter the output (a wider layer inside a concatenation) is refused.
+   * last decoder level and any encoder level above the deepest may be wider than the source's ({@link widenWeight}):
+   * the net starts with the source's output and trains the new channels; a change that would alter the output (a wider
+   * layer whose channels come first in a concatenation: the deepest encoder level, a decoder level below the last) is
+   * refused.
    */
   initFrom?: string;
   /** Threads that share every batch. @defaultValue 1 */
@@ -197,7 +199,7 @@ async function initWeightsFrom(model: tf.LayersModel, spec: string): Promise<voi
     const from = source.getWeights();
     const to = model.getWeights();
     const other = (): UnitAttackError => usageError(`initFrom: the segmenter in '${dir}' has another architecture than the one asked for (${from.length} weight tensors against ${to.length}, or other shapes)`, {
-      path: 'initFrom', file: dir, hint: 'give the same --encoder-widths and --decoder-widths as the run that made it (see its MODEL_CARD.md), or widen only the last decoder level',
+      path: 'initFrom', file: dir, hint: 'give the same --encoder-widths and --decoder-widths as the run that made it (see its MODEL_CARD.md), or widen only the last decoder level and encoder levels above the deepest',
     });
     if (from.length !== to.length || from.some((w, i) => w.rank !== to[i].rank || w.shape.some((d, k) => d > to[i].shape[k]))) throw other();
     if (from.every((w, i) => w.shape.join('×') === to[i].shape.join('×'))) {
@@ -216,7 +218,7 @@ async function initWeightsFrom(model: tf.LayersModel, spec: string): Promise<voi
     });
     if (!(diff[0] <= 1e-4 * Math.max(1, diff[1]))) {
       throw usageError(`initFrom: the widths asked for cannot start from the segmenter in '${dir}' with the same output (it moved by ${diff[0].toPrecision(3)}): a wider layer feeds a concatenation`, {
-        path: 'initFrom', file: dir, hint: 'widen only the last decoder level (e.g. --decoder-widths 96,64,48,48 from 96,64,48,24), or train the wider net from scratch without --init-from',
+        path: 'initFrom', file: dir, hint: 'widen only the last decoder level (e.g. --decoder-widths 96,64,48,48 from 96,64,48,24) and encoder levels above the deepest (e.g. --encoder-widths 32,32,64,96,128 from 16,32,64,96,128), or train the wider net from scratch without --init-from',
       });
     }
   } finally {

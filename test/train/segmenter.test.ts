@@ -296,7 +296,8 @@ describe('trainSegmenter from earlier weights', () => {
     expect(relError(weights(fromThem.model), trained)).toBeLessThan(1e-6);
     fromThem.segmenter.dispose();
     await expect(trainSegmenter(tiny(path.join(dir, 'init-c'), { steps: 1, initFrom: saved, encoderWidths: [4, 4] }))).rejects.toThrow(/another architecture/);
-    // A wider encoder level feeds a concatenation: starting from these weights would change the output, so it is refused.
+    // A wider deepest encoder level comes first in the concatenation after it: starting from these weights would change
+    // the output, so it is refused.
     await expect(trainSegmenter(tiny(path.join(dir, 'init-d'), { steps: 1, initFrom: saved, encoderWidths: [4, 16] }))).rejects.toThrow(/cannot start from the segmenter .* a wider layer feeds a concatenation/);
 
     // A wider last decoder level starts with the same output as the narrower net, and then trains its new channels.
@@ -305,9 +306,15 @@ describe('trainSegmenter from earlier weights', () => {
     const x = tf.randomUniform<tf.Rank.R4>([2, 32, 32, 3], 0, 1, 'float32', 3);
     const a = narrow.logits(x); const b = wide.segmenter.logits(x);
     expect(relError(await b.data(), await a.data())).toBeLessThan(1e-5);
-    tf.dispose([x, a, b]);
     expect(wide.model.getLayer('dec1_conv').getWeights()[0].shape).toEqual([3, 3, 12, 7]);
-    narrow.dispose(); wide.segmenter.dispose();
+    // So does a wider encoder level above the deepest: its channels come last in the concatenation that reads them.
+    const wideEnc = await trainSegmenter(tiny(path.join(dir, 'init-wide-enc'), { steps: 1, initFrom: saved, encoderWidths: [6, 8], decoderWidths: [7], learningRate: 1e-9 }));
+    const c = wideEnc.segmenter.logits(x);
+    expect(relError(await c.data(), await a.data())).toBeLessThan(1e-5);
+    expect(wideEnc.model.getLayer('enc1_conv2').getWeights()[0].shape).toEqual([3, 3, 6, 6]);
+    expect(wideEnc.model.getLayer('dec1_conv').getWeights()[0].shape).toEqual([3, 3, 14, 7]);
+    tf.dispose([x, a, b, c]);
+    narrow.dispose(); wide.segmenter.dispose(); wideEnc.segmenter.dispose();
   });
 
   it('widenWeight: the old weights in the leading slice, zero from new inputs into old outputs, new outputs as initialised', () => {

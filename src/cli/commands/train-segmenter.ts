@@ -37,7 +37,7 @@ export const trainSegmenterCommand: CommandSpec = {
     'eval-seed': { type: 'number', default: 1_000_003, describe: 'dataset seed of the held-out scenes' },
     resume: { type: 'boolean', default: true, describe: 'continue from the checkpoint in --out (--no-resume starts over)' },
     'max-steps': { type: 'number', describe: 'stop after this many steps (resume later)' },
-    'init-from': { type: 'string', describe: 'start from the weights of this segmenter (builtin:scenes-segmenter or a folder of the same widths, or of a narrower last decoder level, whose new channels start without effect): a new schedule continuing an earlier run' },
+    'init-from': { type: 'string', describe: 'start from the weights of this segmenter (builtin:scenes-segmenter or a folder of the same widths, or one whose last decoder level or encoder levels above the deepest are narrower; the new channels start without effect): a new schedule continuing an earlier run' },
     balance: { type: 'number', default: 0, describe: 'class balance of the cross-entropy: a concept\'s pixels weigh share^-BALANCE (0 = all the same, 0.5 = 1/√share, capped at 25×)' },
     calibrate: { type: 'number', default: 0, describe: 'after training, fit a logit offset per concept on this many unseen scenes of the run\'s stream to maximise IoU, folded into the head\'s bias (0 = none)' },
     focus: { type: 'string', describe: 'concepts whose scenes are drawn more often, comma-separated (e.g. door,window): a share of the scenes is redrawn until one of them shows' },
