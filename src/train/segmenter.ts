@@ -217,7 +217,7 @@ async function initWeightsFrom(model: tf.LayersModel, spec: string): Promise<voi
       return [tf.max(tf.abs(tf.sub(a, b))).dataSync()[0], tf.max(tf.abs(a)).dataSync()[0]];
     });
     if (!(diff[0] <= 1e-4 * Math.max(1, diff[1]))) {
-      throw usageError(`initFrom: the widths asked for cannot start from the segmenter in '${dir}' with the same output (it moved by ${diff[0].toPrecision(3)}): a wider layer feeds a concatenation`, {
+      throw usageError(`initFrom: the widths asked for cannot start from the segmenter in '${dir}' with the same output (it moved by ${diff[0].toPrecision(3)}): a wider layer feeds a concatenation ahead of other channels`, {
         path: 'initFrom', file: dir, hint: 'widen only the last decoder level (e.g. --decoder-widths 96,64,48,48 from 96,64,48,24) and encoder levels above the deepest (e.g. --encoder-widths 32,32,64,96,128 from 16,32,64,96,128), or train the wider net from scratch without --init-from',
       });
     }
