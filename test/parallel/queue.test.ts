@@ -9,13 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { runDissectionOnQueue } from '../../src/parallel/queue/coordinator.js';
+import { bullConnection, parseQueueUrl, queueLibraries } from '../../src/parallel/queue/connect.js';
+import { removeUnlocked, runDissectionOnQueue } from '../../src/parallel/queue/coordinator.js';
 import { captureIO } from '../cli/attack-fixtures.js';
 import { HAVE_REDIS, TestRedis, freePort, jobsDone, type WorkerProcess } from './redis-helpers.js';
 
 let dir: string;
 let redis: TestRedis;
-const startWorker = (concurrency = 1): WorkerProcess => redis.startWorker({ concurrency, lockSeconds: 2 });
+// Locks of 10 s: a worker process starved of CPU by the rest of the suite renews them late without its job being taken
+// again. The kill -9 test gives a short lock, so that the killed worker's shard comes back within seconds.
+const startWorker = (concurrency = 1, lockSeconds = 10): WorkerProcess => redis.startWorker({ concurrency, lockSeconds });
 
 async function waitFor(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
@@ -29,6 +32,8 @@ async function waitFor(what: string, ok: () => boolean, ms = 60_000): Promise<vo
 const DISSECT = ['dissect', '--probe', 'builtin:scenes?count=192&seed=11', '--batch-size', '16', '--top-n', '3', '--quiet', '--workers', '1', '--no-cache', '--no-strips'];
 const atlasOf = async (out: string): Promise<Record<string, unknown>> => ({ ...(JSON.parse(await fs.readFile(path.join(out, 'atlas.json'), 'utf8')) as Record<string, unknown>), created: undefined });
 const done = (w: WorkerProcess, name: string): number => jobsDone([w], name);
+/** What a failed run said, and its workers' logs: the message of an assertion on its exit code. */
+const why = (io: { stderr: string[] }, ...ws: WorkerProcess[]): string => [io.stderr.join('\n'), ...ws.map((w, i) => `worker ${i + 1}:\n${w.log.join('\n')}`)].join('\n');
 let inline: Record<string, unknown>;
 
 describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
@@ -51,30 +56,30 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
   it('two worker processes compute the shards; the merged atlas equals the in-process one, and no run keys are left', async () => {
     const [a, b] = [startWorker(), startWorker()];
     const io = captureIO();
-    expect(await main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'queued')], io)).toBe(0);
+    expect(await main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'queued')], io), why(io, a, b)).toBe(0);
     expect(await atlasOf(path.join(dir, 'queued'))).toEqual(inline);
     expect(done(a, 'dissect-shard') + done(b, 'dissect-shard')).toBe(3);
     expect(await redis.runKeys()).toEqual([]);
   }, 120_000);
 
   it('with --store DIR the tallies go to a shared folder and the atlas is the same', async () => {
-    startWorker();
+    const w = startWorker();
     const store = path.join(dir, 'store');
     const io = captureIO();
-    expect(await main([...DISSECT, '--queue', redis.url, '--store', store, '--out', path.join(dir, 'queued-dir')], io)).toBe(0);
+    expect(await main([...DISSECT, '--queue', redis.url, '--store', store, '--out', path.join(dir, 'queued-dir')], io), why(io, w)).toBe(0);
     expect(await atlasOf(path.join(dir, 'queued-dir'))).toEqual(inline);
     expect((await fs.readdir(store)).filter((n) => n.endsWith('.shard'))).toHaveLength(3);
     expect(await redis.runKeys()).toEqual([]);
   }, 120_000);
 
   it('a worker killed mid-shard (kill -9): the shard is computed by another worker, each shard counted once, the atlas unchanged', async () => {
-    const first = startWorker();
+    const first = startWorker(1, 2);
     const io = captureIO();
     const run = main([...DISSECT, '--queue', redis.url, '--out', path.join(dir, 'killed')], io);
     await waitFor('the first shard to start', () => first.log.some((l) => l.startsWith('started dissect-shard')));
     first.kill('SIGKILL');
-    const second = startWorker();
-    expect(await run).toBe(0);
+    const second = startWorker(1, 2);
+    expect(await run, why(io, first, second)).toBe(0);
     expect(done(first, 'dissect-shard')).toBe(0);
     expect(done(second, 'dissect-shard')).toBe(3);
     expect(await atlasOf(path.join(dir, 'killed'))).toEqual(inline);
@@ -133,6 +138,52 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
     expect(code).toBe(0);
     expect(await atlasOf(path.join(dir, 'restarted'))).toEqual(inline);
   }, 180_000);
+});
+
+describe.skipIf(!HAVE_REDIS)('clean-up of a finished run on a real Redis', () => {
+  let cdir: string;
+  let server: TestRedis;
+  beforeAll(async () => {
+    cdir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-queue-cleanup-'));
+    server = new TestRedis(cdir);
+    await server.start();
+  }, 60_000);
+  afterAll(async () => {
+    await server.stop();
+    await fs.rm(cdir, { recursive: true, force: true });
+  });
+
+  it('a job a worker still holds is waited for, not a failure: removal gives up after the wait, and succeeds once it ends', async () => {
+    const { bullmq } = await queueLibraries();
+    const connection = bullConnection(parseQueueUrl(server.url));
+    const queue = new bullmq.Queue('cleanup-test', { connection });
+    const flows = new bullmq.FlowProducer({ connection });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => { release = r; });
+    let started = false;
+    const worker = new bullmq.Worker('cleanup-test', async (job) => {
+      if (job.name === 'part') { started = true; await held; }
+      return job.name;
+    }, { connection, concurrency: 2 });
+    try {
+      const flow = await flows.add({ name: 'merge', queueName: 'cleanup-test', children: [{ name: 'part', queueName: 'cleanup-test', data: {} }] });
+      await waitFor('the part to start', () => started);
+      const t0 = Date.now();
+      expect(await removeUnlocked(flow.job, 600, 100)).toBe(false);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+      expect(await flow.job.getState()).toBe('waiting-children');
+      // The held part ends while removal waits: the run's jobs go.
+      setTimeout(release, 300);
+      expect(await removeUnlocked(flow.job, 20_000, 100)).toBe(true);
+      expect(await bullmq.Job.fromId(queue, flow.job.id!)).toBeUndefined();
+      // Any other failure is not waited out.
+      await expect(removeUnlocked({ remove: () => Promise.reject(new Error('Connection is closed.')) }, 5000)).rejects.toThrow(/Connection is closed/);
+    } finally {
+      release();
+      await worker.close();
+      await Promise.allSettled([queue.close(), flows.close()]);
+    }
+  }, 60_000);
 });
 
 describe('queue URLs that cannot work', () => {

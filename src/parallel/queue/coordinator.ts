@@ -32,6 +32,8 @@ export interface QueuedRunOptions {
   pollMs?: number;
   /** How long the coordinator waits for a Redis that went away before it gives up (ms, default 60 000). */
   reconnectMs?: number;
+  /** How long clean-up waits for a part a worker still runs after the run finished (ms, default 30 000). */
+  cleanupMs?: number;
 }
 
 /** A run on the queue: `parts` child jobs of one kind, and the merge check as their parent. */
@@ -85,6 +87,25 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T> {
     return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('Redis did not answer')), ms); })]);
   } finally {
     if (timer) clearTimeout(timer);
+  }
+}
+
+/**
+ * Removes a finished run's jobs. A job a worker still holds cannot be removed: a part that a second worker took again
+ * after the first stalled (its lock lapsed while it ran) can outlive the run it belongs to. That part is waited for, up
+ * to `ms`; `false` when it still runs then.
+ */
+export async function removeUnlocked(job: Pick<Job, 'remove'>, ms: number, pollMs = 200): Promise<boolean> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await job.remove({ removeChildren: true });
+      return true;
+    } catch (err) {
+      if (!/locked/.test((err as Error).message)) throw err;
+      if (Date.now() - t0 >= ms) return false;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   }
 }
 
@@ -169,7 +190,10 @@ export async function runFlowOnQueue<T>(f: QueuedFlow, readBack: (redis: RedisCl
         try {
           if (!done) return;
           const parent = await bullmq.Job.fromId(queue, mergeId);
-          await parent?.remove({ removeChildren: true });
+          if (parent && !(await removeUnlocked(parent, f.cleanupMs ?? 30_000))) {
+            f.onWarning?.(`the run's jobs and stored ${f.unit} stay in the queue at ${q.url}: a worker still holds one of its jobs (a part taken again after its worker stalled); the result is complete, and the same command run again merges them without computing`);
+            return;
+          }
           await removeShards(redis, stored);
         } finally {
           await close();
