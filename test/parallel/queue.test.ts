@@ -2,7 +2,7 @@
  * Dissection through a BullMQ queue on a real Redis (Debian's redis-server on a loopback port, data in a temporary
  * folder) with real worker processes (`bin/unit-attack.js worker`): the merged atlas equals an in-process run, a
  * worker killed mid-shard loses nothing, bad input fails once, a second enqueue does no work twice, a restarted
- * Redis is survived, and a finished run leaves no job or tally keys behind.
+ * Redis is survived, a finished run leaves no job or tally keys behind, and its clean-up waits for a job still held.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -138,24 +138,10 @@ describe.skipIf(!HAVE_REDIS)('dissect --queue on BullMQ and Redis', () => {
     expect(code).toBe(0);
     expect(await atlasOf(path.join(dir, 'restarted'))).toEqual(inline);
   }, 180_000);
-});
-
-describe.skipIf(!HAVE_REDIS)('clean-up of a finished run on a real Redis', () => {
-  let cdir: string;
-  let server: TestRedis;
-  beforeAll(async () => {
-    cdir = await fs.mkdtemp(path.join(os.tmpdir(), 'ua-queue-cleanup-'));
-    server = new TestRedis(cdir);
-    await server.start();
-  }, 60_000);
-  afterAll(async () => {
-    await server.stop();
-    await fs.rm(cdir, { recursive: true, force: true });
-  });
 
   it('a job a worker still holds is waited for, not a failure: removal gives up after the wait, and succeeds once it ends', async () => {
     const { bullmq } = await queueLibraries();
-    const connection = bullConnection(parseQueueUrl(server.url));
+    const connection = bullConnection(parseQueueUrl(redis.url));
     const queue = new bullmq.Queue('cleanup-test', { connection });
     const flows = new bullmq.FlowProducer({ connection });
     let release: () => void = () => undefined;
