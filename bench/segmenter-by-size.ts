@@ -3,7 +3,9 @@
  * 96×96): the concept's pixels are grouped into connected pieces (4-neighbours); per size bucket, the share of the
  * concept's pixels in pieces of that size, the share of them the segmenter finds (recall), and the IoU within the
  * bucket (a predicted piece counts against the bucket of the truth piece it overlaps most). Predicted pieces that touch
- * no truth piece are reported apart, as a share of the union.
+ * no truth piece are reported apart, as a share of the union. A second table gives the errors by their chessboard
+ * distance to the concept's edge: missed pixels of the concept (1 = on its outer ring) and pixels wrongly called the
+ * concept (1 = next to it), each as a share of the union, so a segmenter that shrinks or swells the concept shows.
  *
  *   npx tsx bench/segmenter-by-size.ts [SEGMENTER] [COUNT] [CONCEPT]    # defaults: builtin:scenes-segmenter 480 door
  */
@@ -22,6 +24,14 @@ function comps(m: Uint8Array): [Int32Array, number[]] { const lab = new Int32Arr
 const edges = [0, 10, 25, 50, 100, 200, 1e9];
 const B = edges.length - 1;
 const tpx = new Float64Array(B), hit = new Float64Array(B), uni = new Float64Array(B); let fpFree = 0, I = 0, U = 0;
+const RING = 7; const miss = new Float64Array(RING + 1), extra = new Float64Array(RING + 1);
+/** Chessboard distance of each pixel to the nearest pixel on the other side of the mask (capped at RING). */
+function edgeDistance(m: Uint8Array): Int32Array { const d = new Int32Array(n).fill(RING);
+  for (let p = 0; p < n; p++) { const y = Math.floor(p / size), x = p % size;
+    search: for (let r = 1; r < RING; r++) for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) {
+      if (Math.max(Math.abs(dy), Math.abs(dx)) !== r) continue; const yy = y + dy, xx = x + dx;
+      if (yy >= 0 && xx >= 0 && yy < size && xx < size && m[yy * size + xx] !== m[p]) { d[p] = r; break search; } } }
+  return d; }
 const bucket = (s: number) => edges.findIndex((e, i) => s >= e && s < edges[i + 1]);
 for (let from = 0; from < count; from += 48) {
   const imgs = new Float32Array(48 * n * 3); const ex: Uint16Array[] = [];
@@ -32,6 +42,8 @@ for (let from = 0; from < count; from += 48) {
     const t = new Uint8Array(n), p = new Uint8Array(n);
     for (let q = 0; q < n; q++) { t[q] = ex[i][q] === wid || ex[i][n+q] === wid ? 1 : 0; p[q] = maps[(i*P+cat)*n+q] === sid.id ? 1 : 0; I += t[q] & p[q]; U += t[q] | p[q]; }
     const [tl, ts] = comps(t); const [pl, ps] = comps(p);
+    const dist = edgeDistance(t);
+    for (let q = 0; q < n; q++) { if (t[q] && !p[q]) miss[dist[q]]++; if (p[q] && !t[q]) extra[dist[q]]++; }
     // each predicted component goes to the bucket of the truth component it overlaps most (none: a free false door)
     const best = ps.map(() => new Map<number, number>());
     for (let q = 0; q < n; q++) if (p[q] && t[q]) best[pl[q]].set(tl[q], (best[pl[q]].get(tl[q]) ?? 0) + 1);
@@ -46,3 +58,5 @@ for (let from = 0; from < count; from += 48) {
 const T = tpx.reduce((a, b) => a + b, 0);
 console.log(`${want} IoU ${(I / U).toFixed(3)}; predicted pieces touching no ${want}: ${(fpFree / U * 100).toFixed(1)}% of the union`);
 for (let b = 0; b < B; b++) console.log(`pieces of ${edges[b]}–${edges[b + 1] >= 1e9 ? '∞' : edges[b + 1] - 1} px: ${(tpx[b] / T * 100).toFixed(1)}% of its pixels, recall ${(hit[b] / tpx[b]).toFixed(3)}, IoU within ${(hit[b] / uni[b]).toFixed(3)}`);
+console.log(`errors by distance to the ${want}'s edge (share of the union): distance, missed ${want} pixels, pixels wrongly called ${want}`);
+for (let r = 1; r <= RING; r++) console.log(`${r === RING ? `≥ ${RING}` : r} px: ${(miss[r] / U).toFixed(3)}, ${(extra[r] / U).toFixed(3)}`);

@@ -229,15 +229,51 @@ export function segmenterBatch(
 /** Weight of the soft Dice term beside the cross-entropy. */
 export const DICE_WEIGHT = 1;
 
+/** Weight of the Lovász term of the concepts a run names in `lovasz`. */
+export const LOVASZ_WEIGHT = 1;
+
+/**
+ * The Lovász extension of the Jaccard loss (Berman et al., CVPR 2018) of one concept, per image, as weights on the
+ * pixel errors: given the errors `e = |truth − p|` and the truth `fg` (0/1) of `images` images of `n` pixels, returns
+ * `G` such that Σ_p e[p]·G[p] is, for each image that shows the concept, the Lovász hinge of its errors (errors sorted
+ * in decreasing order, times the increments of 1 − IoU as the sorted pixels are counted wrong one by one), summed
+ * over those images. On hard predictions (p ∈ {0, 1}) this is exactly 1 − IoU; in between it is the tight convex
+ * extension, so the IoU itself is what the gradient improves. Images without the concept get weight 0.
+ */
+export function lovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, images: number, n: number): Float32Array {
+  const g = new Float32Array(images * n);
+  const order = new Int32Array(n);
+  for (let b = 0; b < images; b++) {
+    const o = b * n;
+    let gts = 0;
+    for (let i = 0; i < n; i++) gts += fg[o + i];
+    if (gts === 0) continue;
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((x, y) => errors[o + y] - errors[o + x] || x - y);
+    let fgSeen = 0; let bgSeen = 0; let prev = 0;
+    for (let i = 0; i < n; i++) {
+      const q = order[i];
+      if (fg[o + q] > 0) fgSeen++; else bgSeen++;
+      const jac = 1 - (gts - fgSeen) / (gts + bgSeen);
+      g[o + q] = jac - prev;
+      prev = jac;
+    }
+  }
+  return g;
+}
+
 /**
  * The segmenter's training loss, summed over the images of a batch (so shards add up to the whole batch): per image
  * and category, the mean pixel cross-entropy of the category's softmax plus {@link DICE_WEIGHT} × the soft Dice loss
  * averaged over the concepts present in the image. Returns a scalar. With `weights` (one per channel of each category,
  * {@link balanceWeights}) the cross-entropy of a pixel is multiplied by the weight of its target channel, so rare
- * concepts count for more.
+ * concepts count for more. With `lovasz` (channels per category), each named channel adds {@link LOVASZ_WEIGHT} ×
+ * its Lovász–Jaccard loss on every image that shows it ({@link lovaszWeights}): a loss on the IoU itself, for
+ * concepts whose IoU lags their pixel accuracy (thin or small ones, whose edges the cross-entropy gives up).
  */
 export function segmenterLossSum(
   logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[], weights?: readonly (readonly number[])[],
+  lovasz?: readonly (readonly number[])[],
 ): tf.Scalar {
   return tf.tidy(() => {
     const [N, H, W] = logits.shape;
@@ -273,6 +309,13 @@ export function segmenterLossSum(
       const count = tf.maximum(tf.sum(pres, 1), 1);
       const dice = tf.div(tf.sum(tf.mul(tf.sub(1, ratio), pres), 1), count); // [N]
       total = tf.add(total, tf.sum(tf.add(ce, tf.mul(dice, DICE_WEIGHT))));
+      for (const j of lovasz?.[k] ?? []) {
+        const fg = new Float32Array(N * n);
+        for (let i = 0; i < fg.length; i++) fg[i] = idx[i] === j ? 1 : 0;
+        const e = tf.abs(tf.sub(tf.tensor2d(fg, [N, n]), tf.reshape(tf.slice(p, [0, 0, j], [N, n, 1]), [N, n])));
+        const g = lovaszWeights(e.dataSync(), fg, N, n);
+        total = tf.add(total, tf.mul(tf.sum(tf.mul(e, tf.tensor2d(g, [N, n]))), LOVASZ_WEIGHT));
+      }
     });
     return total as tf.Scalar;
   });

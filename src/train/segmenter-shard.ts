@@ -18,6 +18,8 @@ export interface SegmenterShardContext {
   weights?: readonly (readonly number[])[];
   /** Scenes drawn more often for some concepts. */
   focus?: SegmenterFocus;
+  /** Channels (per category) whose Lovász–Jaccard loss joins the loss (`segmenterLossSum`). */
+  lovasz?: readonly (readonly number[])[];
 }
 
 /**
@@ -34,7 +36,7 @@ export function segmenterShardGradient(
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(x, { training: true }) as tf.Tensor4D;
     correct = pixelAccuracySum(logits, batch.targets, categories);
-    return segmenterLossSum(logits, batch.targets, categories, ctx.weights);
+    return segmenterLossSum(logits, batch.targets, categories, ctx.weights, ctx.lovasz);
   }, vars as tf.Variable[]);
   const flat = flatGrads(vars, grads);
   const lossSum = value.dataSync()[0];

@@ -81,6 +81,11 @@ export interface TrainSegmenterOptions {
   focus?: readonly string[];
   /** Share of the scenes drawn for {@link focus}, in (0, 1]. @defaultValue 0.5 */
   focusShare?: number;
+  /**
+   * Concepts whose Lovász–Jaccard loss joins the cross-entropy (`segmenterLossSum`): a loss on their IoU itself, for
+   * small or thin concepts whose edges the cross-entropy gives up. @defaultValue none
+   */
+  lovasz?: readonly string[];
 }
 
 /** Scenes whose concept shares set the weights of a balanced run. */
@@ -113,16 +118,16 @@ export interface TrainSegmenterResult {
 
 const CHECKPOINT_DIR = 'checkpoint';
 /** Options that a resumed run must share with the checkpoint. */
-const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance', 'focus', 'focusShare'] as const;
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance', 'focus', 'focusShare', 'lovasz'] as const;
 /** What a checkpoint from before an option existed was made with. */
-const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { balance: 0, focus: [], focusShare: 0.5 };
+const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { balance: 0, focus: [], focusShare: 0.5, lovasz: [] };
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
   const r: ResolvedTrainSegmenterOptions = {
     seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
     decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
-    classes: SCENE_CLASSES, balance: 0, calibrate: 0, focus: [], focusShare: 0.5, ...o,
+    classes: SCENE_CLASSES, balance: 0, calibrate: 0, focus: [], focusShare: 0.5, lovasz: [], ...o,
   };
   const posInt = (name: string, v: unknown): void => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -139,9 +144,11 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   for (const c of r.classes) {
     if (!RENDERABLE_SCENE_CLASSES.includes(c)) throw usageError(`unknown scene class '${c}'`, { path: 'classes', hint: `scene classes: ${RENDERABLE_SCENE_CLASSES.join(', ')}` });
   }
-  for (const c of r.focus) {
-    if (!SCENE_SEGMENTER_CATEGORIES.some((k) => k.concepts.includes(c))) {
-      throw usageError(`unknown concept '${c}' in focus`, { path: 'focus', hint: `concepts the segmenter predicts, e.g. door, window, person (see docs/atlas.md)` });
+  for (const [field, list] of [['focus', r.focus], ['lovasz', r.lovasz]] as const) {
+    for (const c of list) {
+      if (!SCENE_SEGMENTER_CATEGORIES.some((k) => k.concepts.includes(c))) {
+        throw usageError(`unknown concept '${c}' in ${field}`, { path: field, hint: `concepts the segmenter predicts, e.g. door, window, person (see docs/atlas.md)` });
+      }
     }
   }
   if (r.focus.length > 0 && focusClasses(r.focus, r.classes).length === 0) {
@@ -304,12 +311,13 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
     ? balanceWeights(conceptShares(o.seed, BALANCE_SCENES, o.sizes[0], { classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES }), o.balance)
     : undefined;
   const focus = o.focus.length > 0 ? { concepts: [...o.focus], share: o.focusShare } : undefined;
+  const lovasz = o.lovasz.length > 0 ? SCENE_SEGMENTER_CATEGORIES.map((k) => o.lovasz.filter((c) => k.concepts.includes(c)).map((c) => k.concepts.indexOf(c) + 1)) : undefined;
   const workers = o.workers > 1 && stopAt > step
     ? await TrainWorkers.start(o.workers - 1, {
-      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}),
+      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}),
     })
     : undefined;
-  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}) };
+  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}) };
   let t0 = Date.now();
   try {
     while (step < stopAt) {

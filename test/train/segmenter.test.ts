@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene, sceneLabelPlanes, sceneSeed, CONCEPTS } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
-import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, lovaszWeights, LOVASZ_WEIGHT, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
 import fc from 'fast-check';
 import { trainSegmenter, widenWeight, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
 import { loadSegmenter } from '../../src/segment/segmenter.js';
@@ -99,6 +99,66 @@ describe('segmenter training data and loss', () => {
     const plain = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats).arraySync());
     const ones = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats, [[1, 1, 1]]).arraySync());
     expect(ones).toBeCloseTo(plain, 6);
+  });
+
+  it('Lovász weights: on hard predictions Σ e·G is 1 − IoU of each image that shows the concept, by brute force', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 1e6 }),
+      (images, n, seed) => {
+        let r = seed;
+        const bit = (): number => { r = (r * 1103515245 + 12345) % 2147483648; return r % 3 === 0 ? 1 : 0; };
+        const fg = Float32Array.from({ length: images * n }, bit);
+        const pred = Float32Array.from({ length: images * n }, bit);
+        const errors = fg.map((t, i) => Math.abs(t - pred[i]));
+        const g = lovaszWeights(errors, fg, images, n);
+        let want = 0;
+        for (let b = 0; b < images; b++) {
+          let inter = 0; let union = 0; let shown = 0;
+          for (let i = b * n; i < (b + 1) * n; i++) { inter += fg[i] * pred[i]; union += Math.max(fg[i], pred[i]); shown += fg[i]; }
+          if (shown > 0) want += 1 - inter / union;
+        }
+        const got = errors.reduce((a, e, i) => a + e * g[i], 0);
+        expect(got).toBeCloseTo(want, 6);
+      },
+    ), { numRuns: 200 });
+  });
+
+  it('Lovász weights: in between, the loss lies on the convex extension (never above the IoU loss of a rounding)', () => {
+    // For one image, errors e ∈ [0,1]: the extension at e is a convex combination of 1 − IoU at the sets {e > t}.
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 10 }), (pix) => {
+      const fg = Float32Array.from(pix, ([t]) => (t ? 1 : 0));
+      if (fg.every((v) => v === 0)) return;
+      const e = Float32Array.from(pix, ([, v]) => v);
+      const g = lovaszWeights(e, fg, 1, pix.length);
+      const got = e.reduce((a, x, i) => a + x * g[i], 0);
+      // Brute force: integrate over thresholds t of (1 − IoU of the set of pixels wrong at t = {e > t}).
+      const ts = [0, ...[...e].sort((a, b) => a - b)];
+      let want = 0;
+      for (let k = 1; k < ts.length; k++) {
+        const t = (ts[k - 1] + ts[k]) / 2;
+        let fn = 0; let fp = 0; let gts = 0;
+        e.forEach((x, i) => { gts += fg[i]; if (x > t) { if (fg[i]) fn++; else fp++; } });
+        want += (ts[k] - ts[k - 1]) * (1 - (gts - fn) / (gts + fp));
+      }
+      expect(got).toBeCloseTo(want, 5);
+    }), { numRuns: 200 });
+  });
+
+  it('with lovasz, the loss adds the Lovász–Jaccard loss of the named channel, worked by hand', () => {
+    const cats = [{ name: 'object', concepts: ['a', 'b'] }];
+    const z = [[1, 2, 0], [0.5, -1, 0], [0, 0.3, 1.2]];
+    const target = Int32Array.from([1, 0, 2]);
+    const plain = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats).arraySync());
+    const withA = tf.tidy(() => segmenterLossSum(tf.tensor4d(z.flat(), [1, 1, 3, 3]), target, cats, undefined, [[1]]).arraySync());
+    const softmax = (v: number[]): number[] => { const e = v.map(Math.exp); const s = e.reduce((a, b) => a + b); return e.map((x) => x / s); };
+    const pa = z.map(softmax).map((p) => p[1]);
+    // Errors of a: 1 − pa at pixel 0 (truth a), pa at pixels 1 and 2. Sorted decreasing, each adds its error times the
+    // rise of 1 − IoU when that pixel is counted wrong (one true pixel: IoU 1/1 → 0 when it is missed; 1/(1+k) with k false).
+    const e = [1 - pa[0], pa[1], pa[2]];
+    const order = [0, 1, 2].sort((x, y) => e[y] - e[x] || x - y);
+    let fn = 0; let fp = 0; let prev = 0; let lov = 0;
+    for (const i of order) { if (i === 0) fn++; else fp++; const jac = 1 - (1 - fn) / (1 + fp); lov += e[i] * (jac - prev); prev = jac; }
+    expect(withA - plain).toBeCloseTo(LOVASZ_WEIGHT * lov, 5);
   });
 
   it('balance weights: mean pixel weight 1, rarer channels weigh more, capped, all ones at alpha 0', () => {
@@ -257,6 +317,17 @@ describe('trainSegmenter', () => {
     await expect(trainSegmenter(tiny(path.join(dir, 'focus-bad'), { focus: ['door'], focusShare: 0 }))).rejects.toThrow(/focusShare must be a number in \(0, 1\]/);
   });
 
+  it('a run with --lovasz gives the helper thread its Lovász channels: two threads end where one does, not where a plain run does', async () => {
+    const opts = { classes: ['street', 'ski_resort'], focus: ['door'], focusShare: 1 };
+    const one = await trainSegmenter(tiny(path.join(dir, 'lov-1'), { steps: 3, ...opts, lovasz: ['door', 'sky'], workers: 1 }));
+    const two = await trainSegmenter(tiny(path.join(dir, 'lov-2'), { steps: 3, ...opts, lovasz: ['door', 'sky'], workers: 2 }));
+    const plain = await trainSegmenter(tiny(path.join(dir, 'lov-0'), { steps: 3, ...opts, workers: 1 }));
+    expect(relError(weights(two.model), weights(one.model))).toBeLessThan(1e-5);
+    expect(one.lossHistory[0].loss - plain.lossHistory[0].loss).toBeGreaterThan(1e-3); // the Lovász terms are ≥ 0 and not 0 here
+    for (const r of [one, two, plain]) r.segmenter.dispose();
+    await expect(trainSegmenter(tiny(path.join(dir, 'lov-bad'), { lovasz: ['dragon'] }))).rejects.toThrow(/unknown concept 'dragon' in lovasz/);
+  });
+
   it('refuses to resume a checkpoint made with other options, naming the option', async () => {
     const out = path.join(dir, 'mismatch');
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
@@ -268,7 +339,7 @@ describe('trainSegmenter', () => {
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
     const statePath = path.join(out, 'checkpoint', 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { options: Record<string, unknown> };
-    delete state.options.balance; delete state.options.focus; delete state.options.focusShare;
+    delete state.options.balance; delete state.options.focus; delete state.options.focusShare; delete state.options.lovasz;
     writeFileSync(statePath, JSON.stringify(state));
     await expect(trainSegmenter(tiny(out, { balance: 0.5 }))).rejects.toThrow(/made with balance = 0, not 0.5/);
     await expect(trainSegmenter(tiny(out, { focus: ['door'] }))).rejects.toThrow(/made with focus = \[\], not \["door"\]/);

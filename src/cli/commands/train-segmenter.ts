@@ -42,6 +42,7 @@ export const trainSegmenterCommand: CommandSpec = {
     calibrate: { type: 'number', default: 0, describe: 'after training, fit a logit offset per concept on this many unseen scenes of the run\'s stream to maximise IoU, folded into the head\'s bias (0 = none)' },
     focus: { type: 'string', describe: 'concepts whose scenes are drawn more often, comma-separated (e.g. door,window): a share of the scenes is redrawn until one of them shows' },
     'focus-share': { type: 'number', default: 0.5, describe: 'share of the scenes drawn for --focus, in (0, 1]' },
+    lovasz: { type: 'string', describe: 'concepts whose Lovász–Jaccard loss (a loss on their IoU) joins the cross-entropy, comma-separated (e.g. door)' },
     classes: { type: 'string', describe: 'scene classes drawn in turn, comma-separated (default: all 12; a class named twice is drawn twice as often)' },
     workers: { type: 'number', default: os.availableParallelism(), defaultDescription: 'the number of cores', describe: 'threads that share every batch (data-parallel); 1 trains in this thread' },
   },
@@ -65,6 +66,7 @@ export const trainSegmenterCommand: CommandSpec = {
       ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
       balance: argv.balance as number, calibrate: argv.calibrate as number, focusShare: argv['focus-share'] as number,
       ...(argv.focus !== undefined ? { focus: (argv.focus as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(argv.lovasz !== undefined ? { lovasz: (argv.lovasz as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
       ...(argv.classes !== undefined ? { classes: (argv.classes as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
     }, {
       onStep(p) {
