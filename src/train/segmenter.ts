@@ -14,7 +14,7 @@ import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES, segmenterMultiple, type 
 import { BUILTIN_SEGMENTERS, fromSegmenterModel, type Segmenter } from '../segment/segmenter.js';
 import { readArtifacts } from '../models/io.js';
 import { flattenVariables, gatherShards, splitBatch, trainableVariables } from './shard.js';
-import { segmenterShardGradient } from './segmenter-shard.js';
+import { segmenterShardGradient, type SegmenterShardContext } from './segmenter-shard.js';
 import { balanceWeights, conceptShares, focusClasses } from './segmenter-batch.js';
 import { calibrateSegmenter, type SegmenterCalibration } from './segmenter-calibrate.js';
 import { restoreCheckpoint, saveCheckpoint } from './train.js';
@@ -312,12 +312,11 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
     : undefined;
   const focus = o.focus.length > 0 ? { concepts: [...o.focus], share: o.focusShare } : undefined;
   const lovasz = o.lovasz.length > 0 ? SCENE_SEGMENTER_CATEGORIES.map((k) => o.lovasz.filter((c) => k.concepts.includes(c)).map((c) => k.concepts.indexOf(c) + 1)) : undefined;
+  // One context for every thread: the helper threads get a copy of what this thread's shards use.
+  const ctx: SegmenterShardContext = { datasetSeed: o.seed, classes: [...o.classes], categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}) };
   const workers = o.workers > 1 && stopAt > step
-    ? await TrainWorkers.start(o.workers - 1, {
-      task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), classes: [...o.classes], datasetSeed: o.seed, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}),
-    })
+    ? await TrainWorkers.start(o.workers - 1, { task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), context: ctx })
     : undefined;
-  const ctx = { datasetSeed: o.seed, classes: o.classes, categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}) };
   let t0 = Date.now();
   try {
     while (step < stopAt) {

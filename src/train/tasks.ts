@@ -10,14 +10,13 @@ import { registerContext, registerPoolTask } from '../parallel/executor.js';
 import { buildSegmenterNet, type SegmenterNetOptions } from '../segment/net.js';
 import type { DiscriminatorOptions, GeneratorNetOptions } from '../gan/net.js';
 import { assignVariables, shardGradient, trainableVariables, type ShardGradient } from './shard.js';
-import { segmenterShardGradient } from './segmenter-shard.js';
-import type { SegmenterFocus } from './segmenter-batch.js';
+import { segmenterShardGradient, type SegmenterShardContext } from './segmenter-shard.js';
 import type { GanPhase, GanShardContext } from './gan-shard.js';
 
 /** What a training thread builds: the scene classifier (the default task), the scene segmenter or the scene GAN. */
 export type TrainWorkerInit =
   | { task?: 'classifier'; backend: BackendName; model: Vgg16Options; classes: readonly string[]; datasetSeed: number; inputSize: number }
-  | { task: 'segmenter'; backend: BackendName; net: SegmenterNetOptions; classes: readonly string[]; datasetSeed: number; weights?: readonly (readonly number[])[]; focus?: SegmenterFocus; lovasz?: readonly (readonly number[])[] }
+  | { task: 'segmenter'; backend: BackendName; net: SegmenterNetOptions; context: SegmenterShardContext }
   | { task: 'gan'; backend: BackendName; generator: GeneratorNetOptions; discriminator: DiscriminatorOptions; context: GanShardContext };
 
 /** A `train-shard` task: the weights to use and the scenes of the shard. */
@@ -49,7 +48,7 @@ async function taskOf(init: TrainWorkerInit): Promise<ShardTask> {
     compute(m) {
       assignVariables(vars, m.weights);
       return init.task === 'segmenter'
-        ? segmenterShardGradient(model, vars, { classes: init.classes, datasetSeed: init.datasetSeed, ...(init.net.categories ? { categories: init.net.categories } : {}), ...(init.weights ? { weights: init.weights } : {}), ...(init.focus ? { focus: init.focus } : {}), ...(init.lovasz ? { lovasz: init.lovasz } : {}) }, m.from, m.count, m.size ?? 96)
+        ? segmenterShardGradient(model, vars, init.context, m.from, m.count, m.size ?? 96)
         : shardGradient(model, vars, init.classes, init.datasetSeed, m.from, m.count, init.inputSize);
     },
     dispose: () => model.dispose(),

@@ -19,6 +19,9 @@ export function parseIntList(v: unknown, flag: string, example: string): number[
   return values;
 }
 
+/** `--focus door,window` and the like as names, blanks dropped. */
+const nameList = (v: unknown): string[] => String(v).split(',').map((c) => c.trim()).filter((c) => c !== '');
+
 export const trainSegmenterCommand: CommandSpec = {
   name: 'train-segmenter',
   describe: 'Train the built-in scene segmenter on the scene world\'s exact label maps',
@@ -65,9 +68,9 @@ export const trainSegmenterCommand: CommandSpec = {
       resume: argv.resume as boolean, workers, ...(argv['max-steps'] !== undefined ? { maxSteps: argv['max-steps'] as number } : {}),
       ...(argv['init-from'] !== undefined ? { initFrom: argv['init-from'] as string } : {}),
       balance: argv.balance as number, calibrate: argv.calibrate as number, focusShare: argv['focus-share'] as number,
-      ...(argv.focus !== undefined ? { focus: (argv.focus as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
-      ...(argv.lovasz !== undefined ? { lovasz: (argv.lovasz as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
-      ...(argv.classes !== undefined ? { classes: (argv.classes as string).split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(argv.focus !== undefined ? { focus: nameList(argv.focus) } : {}),
+      ...(argv.lovasz !== undefined ? { lovasz: nameList(argv.lovasz) } : {}),
+      ...(argv.classes !== undefined ? { classes: nameList(argv.classes) } : {}),
     }, {
       onStep(p) {
         if (!bar) {
