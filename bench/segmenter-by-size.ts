@@ -7,7 +7,8 @@
  * distance to the concept's edge: missed pixels of the concept (1 = on its outer ring) and pixels wrongly called the
  * concept (1 = next to it), each as a share of the union, so a segmenter that shrinks or swells the concept shows.
  *
- *   npx tsx bench/segmenter-by-size.ts [SEGMENTER] [COUNT] [CONCEPT]    # defaults: builtin:scenes-segmenter 480 door
+ *   npx tsx bench/segmenter-by-size.ts [SEGMENTER] [COUNT] [CONCEPT] [CLASSES]
+ *   # defaults: builtin:scenes-segmenter 480 door, the scene classes in turn (CLASSES: a comma-separated subset)
  */
 import { initBackend } from '../src/engine/backend.js';
 import { loadSegmenter } from '../src/segment/segmenter.js';
@@ -15,6 +16,7 @@ import { CONCEPTS, SCENE_CLASSES, renderScene, sceneLabelPlanes, sceneSeed } fro
 await initBackend({ backend: 'wasm' });
 const seg = await loadSegmenter(process.argv[2] ?? 'builtin:scenes-segmenter');
 const size = 96, n = size * size, count = Number(process.argv[3] ?? 480), want = process.argv[4] ?? 'door';
+const classes = process.argv[5]?.split(',') ?? SCENE_CLASSES;
 const wid = CONCEPTS.find((c) => c.name === want)!.id; const sid = seg.concepts.find((c) => c.name === want)!;
 const cat = seg.categories.findIndex((c) => c.name === sid.category);
 function comps(m: Uint8Array): [Int32Array, number[]] { const lab = new Int32Array(n).fill(-1); const sz: number[] = []; const st: number[] = [];
@@ -35,7 +37,7 @@ function edgeDistance(m: Uint8Array): Int32Array { const d = new Int32Array(n).f
 const bucket = (s: number) => edges.findIndex((e, i) => s >= e && s < edges[i + 1]);
 for (let from = 0; from < count; from += 48) {
   const imgs = new Float32Array(48 * n * 3); const ex: Uint16Array[] = [];
-  for (let i = 0; i < 48; i++) { const c = SCENE_CLASSES[(from + i) % SCENE_CLASSES.length];
+  for (let i = 0; i < 48; i++) { const c = classes[(from + i) % classes.length];
     const s = renderScene({ cls: c, seed: sceneSeed(1000003, from + i), size }); for (let k = 0; k < s.image.length; k++) imgs[i*n*3+k] = s.image[k]/255; ex.push(sceneLabelPlanes(s)); }
   const maps = seg.segment(imgs, 48, size, size); const P = seg.categories.length;
   for (let i = 0; i < 48; i++) {

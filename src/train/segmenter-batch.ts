@@ -263,17 +263,41 @@ export function lovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, 
 }
 
 /**
+ * {@link lovaszWeights} over groups of `pool` consecutive images taken as one (the last group may be shorter): each
+ * group's pixels are sorted together, so its term is the Lovász hinge of the group's pooled IoU — the IoU the figures
+ * measure, in which a concept drawn on an image that does not show it counts as much as one missed on an image that
+ * does — and it is scaled by the group's image count, so a pooled term weighs per image as a per-image one.
+ * `pool` = 1 is {@link lovaszWeights} itself.
+ */
+export function pooledLovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, images: number, n: number, pool: number): Float32Array {
+  if (pool <= 1) return lovaszWeights(errors, fg, images, n);
+  const g = new Float32Array(images * n);
+  for (let b = 0; b < images; b += pool) {
+    const k = Math.min(pool, images - b);
+    const part = lovaszWeights(sub(errors, b * n, (b + k) * n), sub(fg, b * n, (b + k) * n), 1, k * n);
+    for (let i = 0; i < part.length; i++) g[b * n + i] = part[i] * k;
+  }
+  return g;
+}
+
+function sub(a: ArrayLike<number>, from: number, to: number): ArrayLike<number> {
+  return ArrayBuffer.isView(a) ? (a as unknown as Float32Array).subarray(from, to) : Array.prototype.slice.call(a, from, to) as number[];
+}
+
+/**
  * The segmenter's training loss, summed over the images of a batch (so shards add up to the whole batch): per image
  * and category, the mean pixel cross-entropy of the category's softmax plus {@link DICE_WEIGHT} × the soft Dice loss
  * averaged over the concepts present in the image. Returns a scalar. With `weights` (one per channel of each category,
  * {@link balanceWeights}) the cross-entropy of a pixel is multiplied by the weight of its target channel, so rare
  * concepts count for more. With `lovasz` (channels per category), each named channel adds {@link LOVASZ_WEIGHT} ×
  * its Lovász–Jaccard loss on every image that shows it ({@link lovaszWeights}): a loss on the IoU itself, for
- * concepts whose IoU lags their pixel accuracy (thin or small ones, whose edges the cross-entropy gives up).
+ * concepts whose IoU lags their pixel accuracy (thin or small ones, whose edges the cross-entropy gives up). With
+ * `lovaszPool` > 1 that loss is taken on the pooled IoU of each group of that many consecutive images
+ * ({@link pooledLovaszWeights}), so a concept drawn where there is none counts too.
  */
 export function segmenterLossSum(
   logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[], weights?: readonly (readonly number[])[],
-  lovasz?: readonly (readonly number[])[],
+  lovasz?: readonly (readonly number[])[], lovaszPool = 1,
 ): tf.Scalar {
   return tf.tidy(() => {
     const [N, H, W] = logits.shape;
@@ -313,7 +337,7 @@ export function segmenterLossSum(
         const fg = new Float32Array(N * n);
         for (let i = 0; i < fg.length; i++) fg[i] = idx[i] === j ? 1 : 0;
         const e = tf.abs(tf.sub(tf.tensor2d(fg, [N, n]), tf.reshape(tf.slice(p, [0, 0, j], [N, n, 1]), [N, n])));
-        const g = lovaszWeights(e.dataSync(), fg, N, n);
+        const g = pooledLovaszWeights(e.dataSync(), fg, N, n, lovaszPool);
         total = tf.add(total, tf.mul(tf.sum(tf.mul(e, tf.tensor2d(g, [N, n]))), LOVASZ_WEIGHT));
       }
     });

@@ -20,6 +20,8 @@ export interface SegmenterShardContext {
   focus?: SegmenterFocus;
   /** Channels (per category) whose Lovász–Jaccard loss joins the loss (`segmenterLossSum`). */
   lovasz?: readonly (readonly number[])[];
+  /** Images pooled per Lovász term (`segmenterLossSum`); shards start at multiples of it. @defaultValue 1 */
+  lovaszPool?: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export function segmenterShardGradient(
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(x, { training: true }) as tf.Tensor4D;
     correct = pixelAccuracySum(logits, batch.targets, categories);
-    return segmenterLossSum(logits, batch.targets, categories, ctx.weights, ctx.lovasz);
+    return segmenterLossSum(logits, batch.targets, categories, ctx.weights, ctx.lovasz, ctx.lovaszPool);
   }, vars as tf.Variable[]);
   const flat = flatGrads(vars, grads);
   const lossSum = value.dataSync()[0];

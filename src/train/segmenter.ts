@@ -86,6 +86,13 @@ export interface TrainSegmenterOptions {
    * small or thin concepts whose edges the cross-entropy gives up. @defaultValue none
    */
   lovasz?: readonly string[];
+  /**
+   * Images whose pixels one Lovász term pools (1 = each image on its own): with more, the loss is on the pooled IoU of
+   * each group of that many consecutive scenes of a batch — the IoU the figures measure, so that a concept drawn on an
+   * image that does not show it counts as well. It must divide `batchSize`; the helper threads' shares of a batch are
+   * whole groups, so a run's steps do not depend on its thread count. @defaultValue 1
+   */
+  lovaszPool?: number;
 }
 
 /** Scenes whose concept shares set the weights of a balanced run. */
@@ -118,16 +125,16 @@ export interface TrainSegmenterResult {
 
 const CHECKPOINT_DIR = 'checkpoint';
 /** Options that a resumed run must share with the checkpoint. */
-const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance', 'focus', 'focusShare', 'lovasz'] as const;
+const FIXED = ['seed', 'batchSize', 'sizes', 'encoderWidths', 'decoderWidths', 'classes', 'steps', 'learningRate', 'initFrom', 'balance', 'focus', 'focusShare', 'lovasz', 'lovaszPool'] as const;
 /** What a checkpoint from before an option existed was made with. */
-const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { balance: 0, focus: [], focusShare: 0.5, lovasz: [] };
+const FIXED_BEFORE: Partial<Record<(typeof FIXED)[number], unknown>> = { balance: 0, focus: [], focusShare: 0.5, lovasz: [], lovaszPool: 1 };
 
 /** Fills in the defaults and checks every option, naming the one that is wrong. */
 export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): ResolvedTrainSegmenterOptions {
   const r: ResolvedTrainSegmenterOptions = {
     seed: 1, steps: 3000, batchSize: 16, learningRate: 0.002, sizes: [96, 64], encoderWidths: [16, 32, 64, 96, 128],
     decoderWidths: [96, 64, 48, 24], checkpointEvery: 100, evalCount: 2000, evalSeed: 1_000_003, resume: true, workers: 1,
-    classes: SCENE_CLASSES, balance: 0, calibrate: 0, focus: [], focusShare: 0.5, lovasz: [], ...o,
+    classes: SCENE_CLASSES, balance: 0, calibrate: 0, focus: [], focusShare: 0.5, lovasz: [], lovaszPool: 1, ...o,
   };
   const posInt = (name: string, v: unknown): void => {
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw usageError(`${name} must be a positive integer, got ${String(v)}`, { path: name });
@@ -156,6 +163,9 @@ export function resolveTrainSegmenterOptions(o: TrainSegmenterOptions): Resolved
   }
   if (!(typeof r.focusShare === 'number' && r.focusShare > 0 && r.focusShare <= 1)) {
     throw usageError(`focusShare must be a number in (0, 1], got ${String(r.focusShare)}`, { path: 'focusShare', hint: '0.5 draws half of the scenes for --focus' });
+  }
+  if (!(Number.isInteger(r.lovaszPool) && r.lovaszPool >= 1 && r.batchSize % r.lovaszPool === 0)) {
+    throw usageError(`lovaszPool must be a positive integer that divides batchSize (${r.batchSize}), got ${String(r.lovaszPool)}`, { path: 'lovaszPool', hint: `e.g. ${r.batchSize / 2} pools half a batch per Lovász term; 1 takes each image on its own` });
   }
   if (!(Number.isInteger(r.calibrate) && r.calibrate >= 0)) throw usageError(`calibrate must be a whole number of scenes (0 for none), got ${String(r.calibrate)}`, { path: 'calibrate' });
   if (!(typeof r.balance === 'number' && r.balance >= 0 && r.balance <= 1)) {
@@ -313,7 +323,7 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
   const focus = o.focus.length > 0 ? { concepts: [...o.focus], share: o.focusShare } : undefined;
   const lovasz = o.lovasz.length > 0 ? SCENE_SEGMENTER_CATEGORIES.map((k) => o.lovasz.filter((c) => k.concepts.includes(c)).map((c) => k.concepts.indexOf(c) + 1)) : undefined;
   // One context for every thread: the helper threads get a copy of what this thread's shards use.
-  const ctx: SegmenterShardContext = { datasetSeed: o.seed, classes: [...o.classes], categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz } : {}) };
+  const ctx: SegmenterShardContext = { datasetSeed: o.seed, classes: [...o.classes], categories: SCENE_SEGMENTER_CATEGORIES, ...(weights ? { weights } : {}), ...(focus ? { focus } : {}), ...(lovasz ? { lovasz, lovaszPool: o.lovaszPool } : {}) };
   const workers = o.workers > 1 && stopAt > step
     ? await TrainWorkers.start(o.workers - 1, { task: 'segmenter', backend: tf.getBackend() as BackendName, net: netOptions(o), context: ctx })
     : undefined;
@@ -323,7 +333,7 @@ export async function trainSegmenter(options: TrainSegmenterOptions, hooks: Trai
       (optimizer as unknown as { learningRate: number }).learningRate = segmenterLearningRate(o.learningRate, step, o.steps);
       const size = o.sizes[step % o.sizes.length];
       const start = step * o.batchSize;
-      const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1).map((s) => ({ from: start + s.offset, count: s.count, size }));
+      const shards = splitBatch(o.batchSize, (workers?.size ?? 0) + 1, lovasz ? o.lovaszPool : 1).map((s) => ({ from: start + s.offset, count: s.count, size }));
       const settled = workers ? Promise.allSettled(workers.steps(flattenVariables(vars), shards.slice(1))) : Promise.resolve([]);
       const own = segmenterShardGradient(model, vars, ctx, shards[0].from, shards[0].count, size);
       const parts = gatherShards(own, await settled);

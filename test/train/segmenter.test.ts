@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderScene, sceneLabelPlanes, sceneSeed, CONCEPTS } from '../../src/data/scenes/index.js';
 import { initBackend } from '../../src/engine/backend.js';
 import { buildSegmenterNet, SCENE_SEGMENTER_CATEGORIES } from '../../src/segment/net.js';
-import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, lovaszWeights, LOVASZ_WEIGHT, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
+import { augmentScene, balanceWeights, conceptShares, FOCUS_MIN_SHARE, focusClasses, focusScene, lovaszWeights, LOVASZ_WEIGHT, pooledLovaszWeights, MAX_BALANCE_RATIO, sceneTargets, segmenterBatch, segmenterLossSum } from '../../src/train/segmenter-batch.js';
 import fc from 'fast-check';
 import { trainSegmenter, widenWeight, type TrainSegmenterOptions } from '../../src/train/segmenter.js';
 import { loadSegmenter } from '../../src/segment/segmenter.js';
@@ -142,6 +142,37 @@ describe('segmenter training data and loss', () => {
       }
       expect(got).toBeCloseTo(want, 5);
     }), { numRuns: 200 });
+  });
+
+  it('pooled Lovász weights: on hard predictions Σ e·G is Σ over groups of size × (1 − the group\'s pooled IoU), by brute force', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 1e6 }),
+      (images, pool, n, seed) => {
+        let r = seed;
+        const bit = (): number => { r = (r * 1103515245 + 12345) % 2147483648; return r % 3 === 0 ? 1 : 0; };
+        const fg = Float32Array.from({ length: images * n }, bit);
+        const pred = Float32Array.from({ length: images * n }, bit);
+        const errors = fg.map((t, i) => Math.abs(t - pred[i]));
+        const g = pooledLovaszWeights(errors, fg, images, n, pool);
+        let want = 0;
+        for (let b = 0; b < images; b += pool) {
+          const k = Math.min(pool, images - b);
+          let inter = 0; let union = 0; let shown = 0;
+          for (let i = b * n; i < (b + k) * n; i++) { inter += fg[i] * pred[i]; union += Math.max(fg[i], pred[i]); shown += fg[i]; }
+          // a group that never shows the concept adds nothing, whatever is drawn in it (as a per-image term)
+          if (shown > 0) want += k * (1 - inter / union);
+        }
+        const got = errors.reduce((a, e, i) => a + e * g[i], 0);
+        expect(got).toBeCloseTo(want, 5);
+        if (pool === 1) expect([...g]).toEqual([...lovaszWeights(errors, fg, images, n)]);
+      },
+    ), { numRuns: 300 });
+    // A concept drawn on an image without it: per image that costs nothing, pooled with an image that shows it, it does.
+    const fg = Float32Array.from([1, 0, 0, 0]); const pred = Float32Array.from([1, 0, 1, 1]);
+    const e = fg.map((t, i) => Math.abs(t - pred[i]));
+    const loss = (pool: number): number => pooledLovaszWeights(e, fg, 2, 2, pool).reduce((a, w, i) => a + w * e[i], 0);
+    expect(loss(1)).toBeCloseTo(0, 6); // image 0 is right; image 1 does not show the concept
+    expect(loss(2)).toBeCloseTo(2 * (1 - 1 / 3), 6); // pooled: IoU 1/3
   });
 
   it('with lovasz, the loss adds the Lovász–Jaccard loss of the named channel, worked by hand', () => {
@@ -328,6 +359,18 @@ describe('trainSegmenter', () => {
     await expect(trainSegmenter(tiny(path.join(dir, 'lov-bad'), { lovasz: ['dragon'] }))).rejects.toThrow(/unknown concept 'dragon' in lovasz/);
   });
 
+  it('a run with --lovasz-pool: two threads (whole groups each) end where one does, and not where per-image Lovász does', async () => {
+    // 6 scenes in groups of 2: the threads take 4 and 2 (an even split, 3 and 3, would cut the second group in two)
+    const opts = { classes: ['street', 'bedroom'], focus: ['door'], focusShare: 0.5, lovasz: ['door'], batchSize: 6 };
+    const one = await trainSegmenter(tiny(path.join(dir, 'pool-1'), { steps: 3, ...opts, lovaszPool: 2, workers: 1 }));
+    const two = await trainSegmenter(tiny(path.join(dir, 'pool-2'), { steps: 3, ...opts, lovaszPool: 2, workers: 2 }));
+    const each = await trainSegmenter(tiny(path.join(dir, 'pool-0'), { steps: 3, ...opts, workers: 1 }));
+    expect(relError(weights(two.model), weights(one.model))).toBeLessThan(1e-5);
+    expect(relError(weights(each.model), weights(one.model))).toBeGreaterThan(1e-4);
+    for (const r of [one, two, each]) r.segmenter.dispose();
+    await expect(trainSegmenter(tiny(path.join(dir, 'pool-bad'), { lovasz: ['door'], lovaszPool: 3 }))).rejects.toThrow(/lovaszPool must be a positive integer that divides batchSize \(4\), got 3/);
+  });
+
   it('refuses to resume a checkpoint made with other options, naming the option', async () => {
     const out = path.join(dir, 'mismatch');
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
@@ -339,7 +382,7 @@ describe('trainSegmenter', () => {
     (await trainSegmenter(tiny(out, { maxSteps: 2 }))).segmenter.dispose();
     const statePath = path.join(out, 'checkpoint', 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { options: Record<string, unknown> };
-    delete state.options.balance; delete state.options.focus; delete state.options.focusShare; delete state.options.lovasz;
+    delete state.options.balance; delete state.options.focus; delete state.options.focusShare; delete state.options.lovasz; delete state.options.lovaszPool;
     writeFileSync(statePath, JSON.stringify(state));
     await expect(trainSegmenter(tiny(out, { balance: 0.5 }))).rejects.toThrow(/made with balance = 0, not 0.5/);
     await expect(trainSegmenter(tiny(out, { focus: ['door'] }))).rejects.toThrow(/made with focus = \[\], not \["door"\]/);
