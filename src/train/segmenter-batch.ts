@@ -233,55 +233,38 @@ export const DICE_WEIGHT = 1;
 export const LOVASZ_WEIGHT = 1;
 
 /**
- * The Lovász extension of the Jaccard loss (Berman et al., CVPR 2018) of one concept, per image, as weights on the
- * pixel errors: given the errors `e = |truth − p|` and the truth `fg` (0/1) of `images` images of `n` pixels, returns
- * `G` such that Σ_p e[p]·G[p] is, for each image that shows the concept, the Lovász hinge of its errors (errors sorted
- * in decreasing order, times the increments of 1 − IoU as the sorted pixels are counted wrong one by one), summed
- * over those images. On hard predictions (p ∈ {0, 1}) this is exactly 1 − IoU; in between it is the tight convex
- * extension, so the IoU itself is what the gradient improves. Images without the concept get weight 0.
+ * The Lovász extension of the Jaccard loss (Berman et al., CVPR 2018) of one concept, as weights on the pixel errors:
+ * given the errors `e = |truth − p|` and the truth `fg` (0/1) of `images` images of `n` pixels, returns `G` such that
+ * Σ_p e[p]·G[p] is, for each group of `pool` consecutive images (the last may be shorter) that shows the concept, the
+ * Lovász hinge of the group's errors taken together (errors sorted in decreasing order, times the increments of
+ * 1 − IoU as the sorted pixels are counted wrong one by one), times the group's image count, summed over the groups.
+ * On hard predictions (p ∈ {0, 1}) a group's term is exactly its size × (1 − its pooled IoU); in between it is the
+ * tight convex extension, so the IoU itself is what the gradient improves. With `pool` = 1 each image is taken on its
+ * own, and an image without the concept gets weight 0; with more, a concept drawn on an image without it counts in
+ * its group's IoU, as in the pooled IoU the figures measure.
  */
-export function lovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, images: number, n: number): Float32Array {
+export function lovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, images: number, n: number, pool = 1): Float32Array {
   const g = new Float32Array(images * n);
-  const order = new Int32Array(n);
-  for (let b = 0; b < images; b++) {
-    const o = b * n;
+  const order = new Int32Array(Math.min(pool, images) * n);
+  for (let b = 0; b < images; b += pool) {
+    const k = Math.min(pool, images - b);
+    const o = b * n; const m = k * n;
     let gts = 0;
-    for (let i = 0; i < n; i++) gts += fg[o + i];
+    for (let i = 0; i < m; i++) gts += fg[o + i];
     if (gts === 0) continue;
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((x, y) => errors[o + y] - errors[o + x] || x - y);
+    const ord = order.subarray(0, m);
+    for (let i = 0; i < m; i++) ord[i] = i;
+    ord.sort((x, y) => errors[o + y] - errors[o + x] || x - y);
     let fgSeen = 0; let bgSeen = 0; let prev = 0;
-    for (let i = 0; i < n; i++) {
-      const q = order[i];
+    for (let i = 0; i < m; i++) {
+      const q = ord[i];
       if (fg[o + q] > 0) fgSeen++; else bgSeen++;
       const jac = 1 - (gts - fgSeen) / (gts + bgSeen);
-      g[o + q] = jac - prev;
+      g[o + q] = (jac - prev) * k;
       prev = jac;
     }
   }
   return g;
-}
-
-/**
- * {@link lovaszWeights} over groups of `pool` consecutive images taken as one (the last group may be shorter): each
- * group's pixels are sorted together, so its term is the Lovász hinge of the group's pooled IoU — the IoU the figures
- * measure, in which a concept drawn on an image that does not show it counts as much as one missed on an image that
- * does — and it is scaled by the group's image count, so a pooled term weighs per image as a per-image one.
- * `pool` = 1 is {@link lovaszWeights} itself.
- */
-export function pooledLovaszWeights(errors: ArrayLike<number>, fg: ArrayLike<number>, images: number, n: number, pool: number): Float32Array {
-  if (pool <= 1) return lovaszWeights(errors, fg, images, n);
-  const g = new Float32Array(images * n);
-  for (let b = 0; b < images; b += pool) {
-    const k = Math.min(pool, images - b);
-    const part = lovaszWeights(sub(errors, b * n, (b + k) * n), sub(fg, b * n, (b + k) * n), 1, k * n);
-    for (let i = 0; i < part.length; i++) g[b * n + i] = part[i] * k;
-  }
-  return g;
-}
-
-function sub(a: ArrayLike<number>, from: number, to: number): ArrayLike<number> {
-  return ArrayBuffer.isView(a) ? (a as unknown as Float32Array).subarray(from, to) : Array.prototype.slice.call(a, from, to) as number[];
 }
 
 /**
@@ -293,7 +276,7 @@ function sub(a: ArrayLike<number>, from: number, to: number): ArrayLike<number> 
  * its Lovász–Jaccard loss on every image that shows it ({@link lovaszWeights}): a loss on the IoU itself, for
  * concepts whose IoU lags their pixel accuracy (thin or small ones, whose edges the cross-entropy gives up). With
  * `lovaszPool` > 1 that loss is taken on the pooled IoU of each group of that many consecutive images
- * ({@link pooledLovaszWeights}), so a concept drawn where there is none counts too.
+ * ({@link lovaszWeights}), so a concept drawn where there is none counts too.
  */
 export function segmenterLossSum(
   logits: tf.Tensor4D, targets: Int32Array, categories: readonly SegmenterCategory[], weights?: readonly (readonly number[])[],
@@ -337,7 +320,7 @@ export function segmenterLossSum(
         const fg = new Float32Array(N * n);
         for (let i = 0; i < fg.length; i++) fg[i] = idx[i] === j ? 1 : 0;
         const e = tf.abs(tf.sub(tf.tensor2d(fg, [N, n]), tf.reshape(tf.slice(p, [0, 0, j], [N, n, 1]), [N, n])));
-        const g = pooledLovaszWeights(e.dataSync(), fg, N, n, lovaszPool);
+        const g = lovaszWeights(e.dataSync(), fg, N, n, lovaszPool);
         total = tf.add(total, tf.mul(tf.sum(tf.mul(e, tf.tensor2d(g, [N, n]))), LOVASZ_WEIGHT));
       }
     });
