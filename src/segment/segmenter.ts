@@ -172,9 +172,15 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
    * ReLU or linear), the labels at the odd pixels (2i+1, 2j+1) of its map — where a grid of half as many cells reads
    * it — are the same two convolutions computed at stride 2 on the zero-padded input of the k×k one: a quarter of
    * their work. `trunk` runs the model up to that input; `tail` applies the two layers' own (live) weights.
+   *
+   * When that input is a concatenation (on channels) of nearest ×2 upsamplings and other maps, the trunk stops
+   * before the upsamplings (and the concatenation: no copies), and each upsampled part is read at half resolution:
+   * at the odd pixels a k×k tap lands on a pixel of the small map that several taps share, so its part of the
+   * convolution is a convolution of the small map at stride 1 with those taps' weights summed ({@link upTaps}).
    */
-  let strided: { trunk: tf.LayersModel; tail: (x: tf.Tensor4D) => tf.Tensor4D } | null | undefined;
-  const oddPixelsPath = (): { trunk: tf.LayersModel; tail: (x: tf.Tensor4D) => tf.Tensor4D } | undefined => {
+  type Strided = { trunk: tf.LayersModel; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+  let strided: Strided | null | undefined;
+  const oddPixelsPath = (): Strided | undefined => {
     if (strided === undefined) {
       strided = null;
       const model = run.kind === 'layers' && beforeUpsampling() ? run.model : undefined;
@@ -193,18 +199,32 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       };
       if (model && isConv(headLayer, (k) => k === 1, 'valid') && convLayer && single(convLayer) && isConv(convLayer, (k) => k >= 3 && k % 2 === 1, 'same')) {
         const conv = convLayer; const lin = headLayer;
-        const pad = ((conv.getConfig() as ConvConfig).kernelSize![0] - 1) / 2;
+        const k = (conv.getConfig() as ConvConfig).kernelSize![0];
+        const pad = (k - 1) / 2;
         // Read once: whether each layer ends in a ReLU (its weights are read at every call, so they stay live).
         const relu = new Map([conv, lin].map((l) => [l, (l.getConfig() as ConvConfig).activation === 'relu']));
-        const apply = (l: tf.layers.Layer, x: tf.Tensor4D, strides: 1 | 2): tf.Tensor4D => {
-          const [kernel, bias] = l.getWeights();
-          const y = tf.conv2d(x, kernel as tf.Tensor4D, strides, 'valid');
+        const finish = (l: tf.layers.Layer, y: tf.Tensor4D, bias: tf.Tensor | undefined): tf.Tensor4D => {
           const b: tf.Tensor4D = bias ? tf.add<tf.Tensor4D>(y, bias) : y;
           return relu.get(l) ? tf.relu(b) : b;
         };
+        const parts = inputParts(conv);
+        const taps = upTaps(k);
         strided = {
-          trunk: tf.model({ inputs: model.inputs, outputs: conv.input }),
-          tail: (x) => apply(lin, apply(conv, tf.pad(x, [[0, 0], [pad - 1, pad], [pad - 1, pad], [0, 0]]), 2), 1),
+          trunk: tf.model({ inputs: model.inputs, outputs: parts.map((p) => p.tensor) }),
+          tail: (xs) => {
+            const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
+            let sum: tf.Tensor4D | undefined;
+            xs.forEach((x, i) => {
+              const { from, channels, up: upsampled } = parts[i];
+              const w = parts.length === 1 ? kernel : tf.slice(kernel, [0, 0, from, 0], [k, k, channels, -1]);
+              const y = upsampled
+                ? tf.conv2d(tf.pad(x, [[0, 0], [taps.before, taps.after], [taps.before, taps.after], [0, 0]]), mergeTaps(w, taps.matrix), 1, 'valid')
+                : tf.conv2d(tf.pad(x, [[0, 0], [pad - 1, pad], [pad - 1, pad], [0, 0]]), w, 2, 'valid');
+              sum = sum ? tf.add(sum, y) : y;
+            });
+            const [hk, hb] = lin.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
+            return finish(lin, tf.conv2d(finish(conv, sum!, bias), hk, 1, 'valid'), hb);
+          },
         };
       }
     }
@@ -264,7 +284,10 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const oddHalf = (v: Int32Array, side: number): boolean => side === 4 * v.length && v.every((p, i) => p === 4 * i + 2);
       const tail = head && oddHalf(ys, height) && oddHalf(xs, width) ? oddPixelsPath() : undefined;
       if (tail) {
-        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => tail.tail(tail.trunk.predict(applyPreprocessing(x, pre)) as tf.Tensor4D));
+        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
+          const y = tail.trunk.predict(applyPreprocessing(x, pre)) as tf.Tensor4D | tf.Tensor4D[];
+          return tail.tail(Array.isArray(y) ? y : [y]);
+        });
         const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
         return labelsAt(images, count, height, width, gridLogits, all(gh), all(gw));
       }
@@ -278,6 +301,53 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     },
     dispose() { run.model.dispose(); },
   };
+}
+
+/**
+ * The input of a convolution layer as the parts its channels come from: each input of a channel concatenation, and
+ * for an input that is a nearest ×2 upsampling, the map before it (`up`); a single part otherwise.
+ */
+function inputParts(conv: tf.layers.Layer): Array<{ tensor: tf.SymbolicTensor; from: number; channels: number; up: boolean }> {
+  const node = conv.inboundNodes[0];
+  const src = node.inboundLayers[0];
+  const whole = [{ tensor: node.inputTensors[0], from: 0, channels: node.inputTensors[0].shape[3] ?? 0, up: false }];
+  const axis = (src.getConfig() as { axis?: number }).axis;
+  if (src.getClassName() !== 'Concatenate' || src.inboundNodes.length !== 1 || (axis !== -1 && axis !== 3)) return whole;
+  let from = 0;
+  const parts = src.inboundNodes[0].inputTensors.map((t) => {
+    const l = t.sourceLayer;
+    const c = l.getConfig() as { size?: number[]; interpolation?: string; dataFormat?: string };
+    const up = l.getClassName() === 'UpSampling2D' && l.inboundNodes.length === 1 && c.interpolation === 'nearest'
+      && c.size?.[0] === 2 && c.size[1] === 2 && (c.dataFormat ?? 'channelsLast') === 'channelsLast';
+    const part = { tensor: up ? l.inboundNodes[0].inputTensors[0] : t, from, channels: t.shape[3] ?? 0, up };
+    from += part.channels;
+    return part;
+  });
+  return parts.every((p) => p.channels > 0) && parts.some((p) => p.up) ? parts : whole;
+}
+
+/**
+ * A k×k 'same' convolution (k odd) of a nearest ×2 upsampled map X, read at the odd pixels 2o+1: tap t ∈ [−p, p]
+ * (p = (k−1)/2) reads pixel 2o+1+t, which is X's pixel o + ⌊(1+t)/2⌋ (zero where that is outside X, as the padding
+ * is outside the upsampled map). So it is a convolution of X at stride 1 with taps s = ⌊(1−p)/2⌋ … ⌊(1+p)/2⌋, each the
+ * sum of the taps t that land on it: `matrix[s][t]` is 1 where they do, and X is padded by `before` and `after`.
+ */
+export function upTaps(k: number): { matrix: number[][]; before: number; after: number } {
+  const p = (k - 1) / 2;
+  const lo = Math.floor((1 - p) / 2); const hi = Math.floor((1 + p) / 2);
+  const matrix = Array.from({ length: hi - lo + 1 }, (_, s) => Array.from({ length: k }, (_, j) => (Math.floor((1 + j - p) / 2) === s + lo ? 1 : 0)));
+  return { matrix, before: 0 - lo, after: hi };
+}
+
+/** A kernel `[k, k, in, out]` with its taps merged by `matrix` (`[m][k]`) along both spatial axes: `[m, m, in, out]`. */
+function mergeTaps(kernel: tf.Tensor4D, matrix: number[][]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [k, , ci, co] = kernel.shape;
+    const m = tf.tensor2d(matrix);
+    const rows = tf.matMul(m, tf.reshape(kernel, [k, k * ci * co])); // [m, k·in·out]: rows merged
+    const cols = tf.matMul(m, tf.reshape(tf.transpose(tf.reshape(rows, [matrix.length, k, ci * co]), [1, 0, 2]), [k, matrix.length * ci * co]));
+    return tf.transpose(tf.reshape(cols, [matrix.length, matrix.length, ci, co]), [1, 0, 2, 3]);
+  });
 }
 
 /**
