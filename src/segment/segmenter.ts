@@ -22,6 +22,7 @@ import { UnitAttackError, inputError } from '../errors.js';
 import { PACKAGE_ROOT, readArtifacts } from '../models/io.js';
 import { applyPreprocessing, resolvePreprocessing } from '../models/preprocessing.js';
 import type { Preprocessing, PreprocessPreset } from '../models/types.js';
+import { finishConv, forwardLayers, inputParts, isPlainConv, kernelSide, mergeTaps, upTaps } from './forward.js';
 import { segmenterChannels, type SegmenterCategory } from './net.js';
 
 /** A concept a segmenter labels: `id` is its value in the label maps it writes. */
@@ -138,7 +139,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     const [h, w] = runSize(H, W);
     const x = h === H && w === W ? images : tf.image.resizeBilinear(images, [h, w], false, true);
     const input = applyPreprocessing(x, pre);
-    const y = (run.kind === 'layers' ? run.model.predict(input) : run.model.predict(input)) as tf.Tensor4D;
+    const y = run.kind === 'layers' ? inChunks(input, (c) => forwardLayers(run.model, c, run.model.outputs)[0]) : run.model.predict(input) as tf.Tensor4D;
     if (y.rank !== 4 || y.shape[3] !== channels) {
       throw new UnitAttackError('UA_MODEL', `the segmenter '${o.name ?? 'segmenter'}' outputs shape [${y.shape.join(', ')}], but its sidecar's categories need ${channels} channels (one "none" channel per category plus one per concept)`, {
         path: 'categories', hint: 'list in the sidecar every concept the model predicts, category by category, in channel order',
@@ -151,9 +152,9 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       throw new UnitAttackError('UA_INTERNAL', `segment: ${images.length} values is not ${count}×${height}×${width}×3`);
     }
   };
-  // The model without its last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
-  let head: tf.LayersModel | null | undefined;
-  const beforeUpsampling = (): tf.LayersModel | undefined => {
+  // The input of the model's last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
+  let head: tf.SymbolicTensor | null | undefined;
+  const beforeUpsampling = (): tf.SymbolicTensor | undefined => {
     if (head === undefined) {
       head = null;
       if (run.kind === 'layers' && run.model.layers.length > 1) {
@@ -161,7 +162,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const cfg = last.getConfig() as { size?: number[]; interpolation?: string };
         if (last.getClassName() === 'UpSampling2D' && cfg.interpolation === 'bilinear' && cfg.size?.[0] === 2 && cfg.size[1] === 2
           && run.model.outputs.length === 1 && last.inboundNodes.length === 1) {
-          head = tf.model({ inputs: run.model.inputs, outputs: last.input });
+          head = last.inboundNodes[0].inputTensors[0];
         }
       }
     }
@@ -178,7 +179,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
    * at the odd pixels a k×k tap lands on a pixel of the small map that several taps share, so its part of the
    * convolution is a convolution of the small map at stride 1 with those taps' weights summed ({@link upTaps}).
    */
-  type Strided = { trunk: tf.LayersModel; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+  type Strided = { trunk: tf.SymbolicTensor[]; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
   let strided: Strided | null | undefined;
   const oddPixelsPath = (): Strided | undefined => {
     if (strided === undefined) {
@@ -188,29 +189,14 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const single = (l: tf.layers.Layer): boolean => l.inboundNodes.length === 1 && l.outboundNodes.length === 1 && l.inboundNodes[0].inboundLayers.length === 1;
       const headLayer = up?.inboundNodes[0].inboundLayers[0];
       const convLayer = headLayer && single(headLayer) ? headLayer.inboundNodes[0].inboundLayers[0] : undefined;
-      type ConvConfig = { kernelSize?: number[]; strides?: number[]; padding?: string; dilationRate?: number | number[]; dataFormat?: string; activation?: string; useBias?: boolean };
-      const isConv = (l: tf.layers.Layer | undefined, kernel: (k: number) => boolean, padding: string): l is tf.layers.Layer => {
-        if (!l || l.getClassName() !== 'Conv2D') return false;
-        const c = l.getConfig() as ConvConfig;
-        const dil = Array.isArray(c.dilationRate) ? c.dilationRate : [c.dilationRate ?? 1, c.dilationRate ?? 1];
-        return c.kernelSize?.[0] === c.kernelSize?.[1] && kernel(c.kernelSize![0]) && c.strides?.every((v) => v === 1) === true
-          && (c.padding === padding || c.kernelSize![0] === 1) && dil.every((v) => v === 1) && (c.dataFormat ?? 'channelsLast') === 'channelsLast'
-          && (c.activation === 'relu' || c.activation === 'linear');
-      };
-      if (model && isConv(headLayer, (k) => k === 1, 'valid') && convLayer && single(convLayer) && isConv(convLayer, (k) => k >= 3 && k % 2 === 1, 'same')) {
+      if (model && isPlainConv(headLayer, (k) => k === 1, 'valid') && convLayer && single(convLayer) && isPlainConv(convLayer, (k) => k >= 3 && k % 2 === 1, 'same')) {
         const conv = convLayer; const lin = headLayer;
-        const k = (conv.getConfig() as ConvConfig).kernelSize![0];
+        const k = kernelSide(conv);
         const pad = (k - 1) / 2;
-        // Read once: whether each layer ends in a ReLU (its weights are read at every call, so they stay live).
-        const relu = new Map([conv, lin].map((l) => [l, (l.getConfig() as ConvConfig).activation === 'relu']));
-        const finish = (l: tf.layers.Layer, y: tf.Tensor4D, bias: tf.Tensor | undefined): tf.Tensor4D => {
-          const b: tf.Tensor4D = bias ? tf.add<tf.Tensor4D>(y, bias) : y;
-          return relu.get(l) ? tf.relu(b) : b;
-        };
         const parts = inputParts(conv);
         const taps = upTaps(k);
         strided = {
-          trunk: tf.model({ inputs: model.inputs, outputs: parts.map((p) => p.tensor) }),
+          trunk: parts.map((p) => p.tensor),
           tail: (xs) => {
             const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
             let sum: tf.Tensor4D | undefined;
@@ -223,7 +209,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
               sum = sum ? tf.add(sum, y) : y;
             });
             const [hk, hb] = lin.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
-            return finish(lin, tf.conv2d(finish(conv, sum!, bias), hk, 1, 'valid'), hb);
+            return finishConv(lin, tf.conv2d(finishConv(conv, sum!, bias), hk, 1, 'valid'), hb);
           },
         };
       }
@@ -284,17 +270,16 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const oddHalf = (v: Int32Array, side: number): boolean => side === 4 * v.length && v.every((p, i) => p === 4 * i + 2);
       const tail = head && oddHalf(ys, height) && oddHalf(xs, width) ? oddPixelsPath() : undefined;
       if (tail) {
-        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
-          const y = tail.trunk.predict(applyPreprocessing(x, pre)) as tf.Tensor4D | tf.Tensor4D[];
-          return tail.tail(Array.isArray(y) ? y : [y]);
-        });
+        const model = (run as { model: tf.LayersModel }).model;
+        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => tail.tail(forwardLayers(model, c, tail.trunk))));
         const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
         return labelsAt(images, count, height, width, gridLogits, all(gh), all(gw));
       }
       if (head && ys.every((y) => y % 2 === 0) && xs.every((x) => x % 2 === 0)) {
         // The bilinear ×2 upsampling (no corner alignment, no half-pixel centres) reads pixel 2i of its output from
         // pixel i of its input with weight 1: the same logits, without computing the other three quarters.
-        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => head.predict(applyPreprocessing(x, pre)) as tf.Tensor4D);
+        const model = (run as { model: tf.LayersModel }).model;
+        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => forwardLayers(model, c, [head])[0]));
         return labelsAt(images, count, height, width, headLogits, ys.map((y) => y / 2), xs.map((x) => x / 2));
       }
       return labelsAt(images, count, height, width, logits, ys, xs);
@@ -303,50 +288,17 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
   };
 }
 
-/**
- * The input of a convolution layer as the parts its channels come from: each input of a channel concatenation, and
- * for an input that is a nearest ×2 upsampling, the map before it (`up`); a single part otherwise.
- */
-function inputParts(conv: tf.layers.Layer): Array<{ tensor: tf.SymbolicTensor; from: number; channels: number; up: boolean }> {
-  const node = conv.inboundNodes[0];
-  const src = node.inboundLayers[0];
-  const whole = [{ tensor: node.inputTensors[0], from: 0, channels: node.inputTensors[0].shape[3] ?? 0, up: false }];
-  const axis = (src.getConfig() as { axis?: number }).axis;
-  if (src.getClassName() !== 'Concatenate' || src.inboundNodes.length !== 1 || (axis !== -1 && axis !== 3)) return whole;
-  let from = 0;
-  const parts = src.inboundNodes[0].inputTensors.map((t) => {
-    const l = t.sourceLayer;
-    const c = l.getConfig() as { size?: number[]; interpolation?: string; dataFormat?: string };
-    const up = l.getClassName() === 'UpSampling2D' && l.inboundNodes.length === 1 && c.interpolation === 'nearest'
-      && c.size?.[0] === 2 && c.size[1] === 2 && (c.dataFormat ?? 'channelsLast') === 'channelsLast';
-    const part = { tensor: up ? l.inboundNodes[0].inputTensors[0] : t, from, channels: t.shape[3] ?? 0, up };
-    from += part.channels;
-    return part;
-  });
-  return parts.every((p) => p.channels > 0) && parts.some((p) => p.up) ? parts : whole;
-}
+/** Images run through a layers segmenter at most this many at a time (as `predict` does), so memory stays flat in the batch. */
+const CHUNK = 32;
 
-/**
- * A k×k 'same' convolution (k odd) of a nearest ×2 upsampled map X, read at the odd pixels 2o+1: tap t ∈ [−p, p]
- * (p = (k−1)/2) reads pixel 2o+1+t, which is X's pixel o + ⌊(1+t)/2⌋ (zero where that is outside X, as the padding
- * is outside the upsampled map). So it is a convolution of X at stride 1 with taps s = ⌊(1−p)/2⌋ … ⌊(1+p)/2⌋, each the
- * sum of the taps t that land on it: `matrix[s][t]` is 1 where they do, and X is padded by `before` and `after`.
- */
-export function upTaps(k: number): { matrix: number[][]; before: number; after: number } {
-  const p = (k - 1) / 2;
-  const lo = Math.floor((1 - p) / 2); const hi = Math.floor((1 + p) / 2);
-  const matrix = Array.from({ length: hi - lo + 1 }, (_, s) => Array.from({ length: k }, (_, j) => (Math.floor((1 + j - p) / 2) === s + lo ? 1 : 0)));
-  return { matrix, before: 0 - lo, after: hi };
-}
-
-/** A kernel `[k, k, in, out]` with its taps merged by `matrix` (`[m][k]`) along both spatial axes: `[m, m, in, out]`. */
-function mergeTaps(kernel: tf.Tensor4D, matrix: number[][]): tf.Tensor4D {
+/** `f` of `x`, `CHUNK` images at a time, concatenated. */
+function inChunks(x: tf.Tensor4D, f: (chunk: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  const n = x.shape[0];
+  if (n <= CHUNK) return f(x);
   return tf.tidy(() => {
-    const [k, , ci, co] = kernel.shape;
-    const m = tf.tensor2d(matrix);
-    const rows = tf.matMul(m, tf.reshape(kernel, [k, k * ci * co])); // [m, k·in·out]: rows merged
-    const cols = tf.matMul(m, tf.reshape(tf.transpose(tf.reshape(rows, [matrix.length, k, ci * co]), [1, 0, 2]), [k, matrix.length * ci * co]));
-    return tf.transpose(tf.reshape(cols, [matrix.length, matrix.length, ci, co]), [1, 0, 2, 3]);
+    const outs: tf.Tensor4D[] = [];
+    for (let s = 0; s < n; s += CHUNK) outs.push(f(tf.slice(x, [s, 0, 0, 0], [Math.min(CHUNK, n - s), -1, -1, -1])));
+    return tf.concat(outs, 0);
   });
 }
 
