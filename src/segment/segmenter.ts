@@ -153,8 +153,8 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     }
   };
   // The input of the model's last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
-  let head: tf.SymbolicTensor | null | undefined;
-  const beforeUpsampling = (): tf.SymbolicTensor | undefined => {
+  let head: { model: tf.LayersModel; tensor: tf.SymbolicTensor } | null | undefined;
+  const beforeUpsampling = (): { model: tf.LayersModel; tensor: tf.SymbolicTensor } | undefined => {
     if (head === undefined) {
       head = null;
       if (run.kind === 'layers' && run.model.layers.length > 1) {
@@ -162,7 +162,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const cfg = last.getConfig() as { size?: number[]; interpolation?: string };
         if (last.getClassName() === 'UpSampling2D' && cfg.interpolation === 'bilinear' && cfg.size?.[0] === 2 && cfg.size[1] === 2
           && run.model.outputs.length === 1 && last.inboundNodes.length === 1) {
-          head = last.inboundNodes[0].inputTensors[0];
+          head = { model: run.model, tensor: last.inboundNodes[0].inputTensors[0] };
         }
       }
     }
@@ -179,12 +179,12 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
    * at the odd pixels a k×k tap lands on a pixel of the small map that several taps share, so its part of the
    * convolution is a convolution of the small map at stride 1 with those taps' weights summed ({@link upTaps}).
    */
-  type Strided = { trunk: tf.SymbolicTensor[]; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+  type Strided = { model: tf.LayersModel; trunk: tf.SymbolicTensor[]; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
   let strided: Strided | null | undefined;
   const oddPixelsPath = (): Strided | undefined => {
     if (strided === undefined) {
       strided = null;
-      const model = run.kind === 'layers' && beforeUpsampling() ? run.model : undefined;
+      const model = beforeUpsampling()?.model;
       const up = model?.layers[model.layers.length - 1];
       const single = (l: tf.layers.Layer): boolean => l.inboundNodes.length === 1 && l.outboundNodes.length === 1 && l.inboundNodes[0].inboundLayers.length === 1;
       const headLayer = up?.inboundNodes[0].inboundLayers[0];
@@ -196,7 +196,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const parts = inputParts(conv);
         const taps = upTaps(k);
         strided = {
-          trunk: parts.map((p) => p.tensor),
+          model, trunk: parts.map((p) => p.tensor),
           tail: (xs) => {
             const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
             let sum: tf.Tensor4D | undefined;
@@ -270,16 +270,14 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const oddHalf = (v: Int32Array, side: number): boolean => side === 4 * v.length && v.every((p, i) => p === 4 * i + 2);
       const tail = head && oddHalf(ys, height) && oddHalf(xs, width) ? oddPixelsPath() : undefined;
       if (tail) {
-        const model = (run as { model: tf.LayersModel }).model;
-        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => tail.tail(forwardLayers(model, c, tail.trunk))));
+        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => tail.tail(forwardLayers(tail.model, c, tail.trunk))));
         const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
         return labelsAt(images, count, height, width, gridLogits, all(gh), all(gw));
       }
       if (head && ys.every((y) => y % 2 === 0) && xs.every((x) => x % 2 === 0)) {
         // The bilinear ×2 upsampling (no corner alignment, no half-pixel centres) reads pixel 2i of its output from
         // pixel i of its input with weight 1: the same logits, without computing the other three quarters.
-        const model = (run as { model: tf.LayersModel }).model;
-        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => forwardLayers(model, c, [head])[0]));
+        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => forwardLayers(head.model, c, [head.tensor])[0]));
         return labelsAt(images, count, height, width, headLogits, ys.map((y) => y / 2), xs.map((x) => x / 2));
       }
       return labelsAt(images, count, height, width, logits, ys, xs);
