@@ -6,6 +6,7 @@
  * upsampled parts take (p+1)²/k² of the multiplications (4/9 for k = 3).
  */
 import * as tf from '../tf.js';
+import { UnitAttackError } from '../errors.js';
 
 type ConvConfig = { kernelSize?: number[]; strides?: number[]; padding?: string; dilationRate?: number | number[]; dataFormat?: string; activation?: string; useBias?: boolean };
 
@@ -121,7 +122,7 @@ export function forwardLayers(model: tf.LayersModel, x: tf.Tensor4D, outputs: re
       if (known) return known;
       const layer = t.sourceLayer;
       const node = layer.inboundNodes[t.nodeIndex];
-      if (!node || node.inputTensors.length === 0) throw new Error(`forwardLayers: '${t.name}' does not come from the model's input`);
+      if (!node || layer.getClassName() === 'InputLayer') throw new UnitAttackError('UA_MODEL', `the segmenter's '${t.name}' does not come from its input: a layers segmenter must have one input`, { hint: 'export the segmenter with a single image input' });
       let y: tf.Tensor4D;
       const parts = layer.inboundNodes.length === 1 && isPlainConv(layer, (k) => k % 2 === 1, 'same') ? inputParts(layer) : [];
       const outPixels = (p: InputPart): number => { const [, h, w] = evaluate(p.tensor).shape; return (p.up ? 4 : 1) * h * w; };

@@ -137,3 +137,17 @@ describe('segment through a decoder that concatenates an upsampling', () => {
     seg.dispose();
   });
 });
+
+describe('forwardLayers', () => {
+  it('refuses a segmenter with a second input, naming what to fix', () => {
+    const a = tf.input({ shape: [null, null, 3] });
+    const b = tf.input({ shape: [null, null, 3] });
+    const sum = tf.layers.add().apply([a, b]) as tf.SymbolicTensor;
+    const out = tf.layers.conv2d({ filters: 6, kernelSize: 1 }).apply(sum) as tf.SymbolicTensor;
+    const seg = fromSegmenterModel(tf.model({ inputs: [a, b], outputs: out }), { categories: CATEGORIES });
+    const before = tf.memory().numTensors;
+    expect(() => seg.segment(new Float32Array(4 * 4 * 3), 1, 4, 4)).toThrow(/must have one input/);
+    expect(tf.memory().numTensors).toBe(before);
+    seg.dispose();
+  });
+});
