@@ -22,7 +22,7 @@ import { UnitAttackError, inputError } from '../errors.js';
 import { PACKAGE_ROOT, readArtifacts } from '../models/io.js';
 import { applyPreprocessing, resolvePreprocessing } from '../models/preprocessing.js';
 import type { Preprocessing, PreprocessPreset } from '../models/types.js';
-import { finishConv, forwardLayers, inputParts, isPlainConv, kernelSide, mergeTaps, upTaps } from './forward.js';
+import { finishConv, inputParts, isPlainConv, kernelSide, mergeTaps, upTaps } from './decoder.js';
 import { segmenterChannels, type SegmenterCategory } from './net.js';
 
 /** A concept a segmenter labels: `id` is its value in the label maps it writes. */
@@ -118,6 +118,11 @@ function conceptIds(categories: readonly SegmenterCategory[], ids: ReadonlyArray
 }
 
 function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
+  if (run.model.inputs.length !== 1) {
+    throw new UnitAttackError('UA_MODEL', `the segmenter '${o.name ?? 'segmenter'}' has ${run.model.inputs.length} inputs: a segmenter must have one input, the images`, {
+      hint: 'export the segmenter with a single image input [N, H, W, 3]',
+    });
+  }
   const pre = resolvePreprocessing(o.preprocessing, `${SIDECAR_FILE}: preprocessing`);
   const categories = o.categories.map((c) => ({ name: c.name, concepts: [...c.concepts] }));
   const concepts = conceptIds(categories, o.ids);
@@ -139,7 +144,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
     const [h, w] = runSize(H, W);
     const x = h === H && w === W ? images : tf.image.resizeBilinear(images, [h, w], false, true);
     const input = applyPreprocessing(x, pre);
-    const y = run.kind === 'layers' ? inChunks(input, (c) => forwardLayers(run.model, c, run.model.outputs)[0]) : run.model.predict(input) as tf.Tensor4D;
+    const y = (run.kind === 'layers' ? run.model.predict(input) : run.model.predict(input)) as tf.Tensor4D;
     if (y.rank !== 4 || y.shape[3] !== channels) {
       throw new UnitAttackError('UA_MODEL', `the segmenter '${o.name ?? 'segmenter'}' outputs shape [${y.shape.join(', ')}], but its sidecar's categories need ${channels} channels (one "none" channel per category plus one per concept)`, {
         path: 'categories', hint: 'list in the sidecar every concept the model predicts, category by category, in channel order',
@@ -152,9 +157,9 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       throw new UnitAttackError('UA_INTERNAL', `segment: ${images.length} values is not ${count}×${height}×${width}×3`);
     }
   };
-  // The input of the model's last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
-  let head: { model: tf.LayersModel; tensor: tf.SymbolicTensor } | null | undefined;
-  const beforeUpsampling = (): { model: tf.LayersModel; tensor: tf.SymbolicTensor } | undefined => {
+  // The model without its last layer, when that layer is a bilinear ×2 upsampling (the built-in segmenter's `logits`).
+  let head: { model: tf.LayersModel; sub: tf.LayersModel } | null | undefined;
+  const beforeUpsampling = (): { model: tf.LayersModel; sub: tf.LayersModel } | undefined => {
     if (head === undefined) {
       head = null;
       if (run.kind === 'layers' && run.model.layers.length > 1) {
@@ -162,7 +167,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const cfg = last.getConfig() as { size?: number[]; interpolation?: string };
         if (last.getClassName() === 'UpSampling2D' && cfg.interpolation === 'bilinear' && cfg.size?.[0] === 2 && cfg.size[1] === 2
           && run.model.outputs.length === 1 && last.inboundNodes.length === 1) {
-          head = { model: run.model, tensor: last.inboundNodes[0].inputTensors[0] };
+          head = { model: run.model, sub: tf.model({ inputs: run.model.inputs, outputs: last.input }) };
         }
       }
     }
@@ -179,7 +184,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
    * at the odd pixels a k×k tap lands on a pixel of the small map that several taps share, so its part of the
    * convolution is a convolution of the small map at stride 1 with those taps' weights summed ({@link upTaps}).
    */
-  type Strided = { model: tf.LayersModel; trunk: tf.SymbolicTensor[]; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
+  type Strided = { trunk: tf.LayersModel; tail: (xs: tf.Tensor4D[]) => tf.Tensor4D };
   let strided: Strided | null | undefined;
   const oddPixelsPath = (): Strided | undefined => {
     if (strided === undefined) {
@@ -196,7 +201,7 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
         const parts = inputParts(conv);
         const taps = upTaps(k);
         strided = {
-          model, trunk: parts.map((p) => p.tensor),
+          trunk: tf.model({ inputs: model.inputs, outputs: parts.map((p) => p.tensor) }),
           tail: (xs) => {
             const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor | undefined];
             let sum: tf.Tensor4D | undefined;
@@ -270,34 +275,23 @@ function adapt(run: Runnable, o: FromSegmenterModelOptions): Segmenter {
       const oddHalf = (v: Int32Array, side: number): boolean => side === 4 * v.length && v.every((p, i) => p === 4 * i + 2);
       const tail = head && oddHalf(ys, height) && oddHalf(xs, width) ? oddPixelsPath() : undefined;
       if (tail) {
-        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => tail.tail(forwardLayers(tail.model, c, tail.trunk))));
+        const gridLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
+          const y = tail.trunk.predict(applyPreprocessing(x, pre)) as tf.Tensor4D | tf.Tensor4D[];
+          return tail.tail(Array.isArray(y) ? y : [y]);
+        });
         const all = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
         return labelsAt(images, count, height, width, gridLogits, all(gh), all(gw));
       }
       if (head && ys.every((y) => y % 2 === 0) && xs.every((x) => x % 2 === 0)) {
         // The bilinear ×2 upsampling (no corner alignment, no half-pixel centres) reads pixel 2i of its output from
         // pixel i of its input with weight 1: the same logits, without computing the other three quarters.
-        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => inChunks(applyPreprocessing(x, pre), (c) => forwardLayers(head.model, c, [head.tensor])[0]));
+        const headLogits = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => head.sub.predict(applyPreprocessing(x, pre)) as tf.Tensor4D);
         return labelsAt(images, count, height, width, headLogits, ys.map((y) => y / 2), xs.map((x) => x / 2));
       }
       return labelsAt(images, count, height, width, logits, ys, xs);
     },
     dispose() { run.model.dispose(); },
   };
-}
-
-/** Images run through a layers segmenter at most this many at a time (as `predict` does), so memory stays flat in the batch. */
-const CHUNK = 32;
-
-/** `f` of `x`, `CHUNK` images at a time, concatenated. */
-function inChunks(x: tf.Tensor4D, f: (chunk: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
-  const n = x.shape[0];
-  if (n <= CHUNK) return f(x);
-  return tf.tidy(() => {
-    const outs: tf.Tensor4D[] = [];
-    for (let s = 0; s < n; s += CHUNK) outs.push(f(tf.slice(x, [s, 0, 0, 0], [Math.min(CHUNK, n - s), -1, -1, -1])));
-    return tf.concat(outs, 0);
-  });
 }
 
 /**

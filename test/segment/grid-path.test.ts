@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { initBackend } from '../../src/engine/backend.js';
 import { fromSegmenterModel } from '../../src/segment/segmenter.js';
-import { MIN_UPSAMPLED_PIXELS, upTaps, upsampledConv } from '../../src/segment/forward.js';
+import { upTaps } from '../../src/segment/decoder.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
@@ -47,23 +47,8 @@ describe('upTaps', () => {
     }), { numRuns: 40 });
   });
 
-  it('k = 3: at odd pixels taps −1 and 0 land on the small map\'s pixel o, tap +1 on o + 1; at even pixels tap −1 on o − 1, taps 0 and +1 on o', () => {
+  it('k = 3: taps −1 and 0 land on the small map\'s pixel o, tap +1 on o + 1 (padded after by one)', () => {
     expect(upTaps(3)).toEqual({ matrix: [[1, 1, 0], [0, 0, 1]], before: 0, after: 1 });
-    expect(upTaps(3, 0)).toEqual({ matrix: [[1, 0, 0], [0, 1, 1]], before: 1, after: 0 });
-  });
-
-  it('upsampledConv equals upsampling by nearest neighbour then a k×k \'same\' convolution, without leaking tensors', () => {
-    fc.assert(fc.property(fc.constantFrom(3, 5, 7), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 1000 }), (k, h, w, seed) => {
-      const [x, kernel] = [tf.randomNormal<tf.Rank.R4>([2, h, w, 3], 0, 1, 'float32', seed), tf.randomNormal<tf.Rank.R4>([k, k, 3, 4], 0, 1, 'float32', seed + 1)];
-      const ref = tf.tidy(() => tf.conv2d(tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w]), kernel, 1, 'same').dataSync());
-      const before = tf.memory().numTensors;
-      const y = upsampledConv(x, kernel);
-      expect(tf.memory().numTensors).toBe(before + 1);
-      expect(y.shape).toEqual([2, 2 * h, 2 * w, 4]);
-      const got = y.dataSync();
-      tf.dispose([x, kernel, y]);
-      for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i] - ref[i])).toBeLessThan(1e-4 * (1 + Math.abs(ref[i])));
-    }), { numRuns: 40 });
   });
 });
 
@@ -113,41 +98,14 @@ describe('segmentGrid through a decoder that concatenates an upsampling', () => 
   }
 });
 
-describe('segment through a decoder that concatenates an upsampling', () => {
-  it('gives the logits of the model run as is, with no upsampling or concatenation where the map is large enough', async () => {
-    const model = decoderNet(3, true, 77);
-    const seg = fromSegmenterModel(model, { categories: CATEGORIES, multiple: 4 });
-    const size = 64;
-    expect((size / 2) ** 2).toBeGreaterThanOrEqual(MIN_UPSAMPLED_PIXELS);
-    const x = tf.randomUniform<tf.Rank.R4>([3, size, size, 3], 0, 1, 'float32', 5);
-    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
-    const before = tf.memory().numTensors;
-    let got: Float32Array | undefined;
-    const profile = await tf.profile(() => { const y = seg.logits(x); got = y.dataSync() as Float32Array; y.dispose(); });
-    expect(tf.memory().numTensors).toBe(before);
-    expect(got!.length).toBe(ref.length);
-    for (let i = 0; i < ref.length; i++) expect(Math.abs(got![i] - ref[i])).toBeLessThan(1e-4 * (1 + Math.abs(ref[i])));
-    expect(profile.kernelNames).not.toContain('ResizeNearestNeighbor');
-    // No concatenation makes a map of the decoder's resolution (the only one concatenates the phases' kernels).
-    const half = size / 2;
-    expect(profile.kernels.filter((k) => k.name === 'Concat' && k.outputShapes.some((sh) => sh?.[1] === half && sh?.[2] === half))).toEqual([]);
-    // The final bilinear upsampling does run: these are the full maps.
-    expect(profile.kernelNames).toContain('ResizeBilinear');
-    x.dispose();
-    seg.dispose();
-  });
-});
-
-describe('forwardLayers', () => {
-  it('refuses a segmenter with a second input, naming what to fix', () => {
+describe('a layers segmenter', () => {
+  it('with a second input is refused, naming what to fix', () => {
     const a = tf.input({ shape: [null, null, 3] });
     const b = tf.input({ shape: [null, null, 3] });
     const sum = tf.layers.add().apply([a, b]) as tf.SymbolicTensor;
     const out = tf.layers.conv2d({ filters: 6, kernelSize: 1 }).apply(sum) as tf.SymbolicTensor;
-    const seg = fromSegmenterModel(tf.model({ inputs: [a, b], outputs: out }), { categories: CATEGORIES });
-    const before = tf.memory().numTensors;
-    expect(() => seg.segment(new Float32Array(4 * 4 * 3), 1, 4, 4)).toThrow(/must have one input/);
-    expect(tf.memory().numTensors).toBe(before);
-    seg.dispose();
+    const model = tf.model({ inputs: [a, b], outputs: out });
+    expect(() => fromSegmenterModel(model, { categories: CATEGORIES })).toThrow(/has 2 inputs: a segmenter must have one input/);
+    model.dispose();
   });
 });
