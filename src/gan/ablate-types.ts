@@ -10,16 +10,16 @@ export const GAN_ABLATION_FORMAT = 'unit-attack-gan-ablation';
 /** The sizes of the PNAS figure (k = 0 … 30) with 1 added. */
 export const DEFAULT_ABLATION_SIZES: readonly number[] = Object.freeze([0, 1, 2, 4, 8, 20, 30]);
 
-export type RankingKind = 'iou' | 'causal' | 'greedy';
+export type RankingKind = 'iou' | 'causal' | 'greedy' | 'ace';
 
-/** What `ranking` may ask for: one ranking, `both` (IoU and causal) or `all` three. */
+/** What `ranking` may ask for: one ranking, `both` (IoU and causal) or `all` four. */
 export type RankingChoice = RankingKind | 'both' | 'all';
 
-export const RANKING_CHOICES: readonly RankingChoice[] = Object.freeze(['iou', 'causal', 'greedy', 'both', 'all']);
+export const RANKING_CHOICES: readonly RankingChoice[] = Object.freeze(['iou', 'causal', 'greedy', 'ace', 'both', 'all']);
 
 /** The rankings whose curves a choice measures. */
 export function rankingKinds(choice: RankingChoice): RankingKind[] {
-  return choice === 'both' ? ['iou', 'causal'] : choice === 'all' ? ['iou', 'causal', 'greedy'] : [choice];
+  return choice === 'both' ? ['iou', 'causal'] : choice === 'all' ? ['iou', 'causal', 'greedy', 'ace'] : [choice];
 }
 
 /** Random-unit draws per size of the control, by default. */
@@ -30,6 +30,9 @@ export const DEFAULT_CONTROL_SAMPLES = 500;
 
 /** Units a greedy step may add by default: the best of the single-unit causal ranking. */
 export const DEFAULT_GREEDY_CANDIDATES = 40;
+
+/** The ACE ranking's settings by default (`rankByAce`). */
+export const DEFAULT_ACE = Object.freeze({ epochs: 25, learningRate: 0.04, penalty: 0.002 });
 
 /** Options for {@link ablateConcept}. */
 export interface AblateConceptOptions extends GanWorkerOptions {
@@ -46,7 +49,8 @@ export interface AblateConceptOptions extends GanWorkerOptions {
   /**
    * Rankings whose curves are measured: by IoU (the PNAS way), causally (each unit's own removal), greedily (each
    * step adds the unit that removes most together with those already chosen; see `rankGreedy`), `both` (IoU and
-   * causal) or `all`. @defaultValue `both`
+   * causal), by average causal effect (`ace`: a coefficient per unit learned by gradient descent through the generator
+   * and the segmenter; see `rankByAce`) or `all`. @defaultValue `both`
    */
   ranking?: RankingChoice;
   /** Random-unit draws per size. @defaultValue {@link DEFAULT_CONTROL_DRAWS} */
@@ -61,14 +65,21 @@ export interface AblateConceptOptions extends GanWorkerOptions {
   /** Held-out latents (numbers samples …) that rank units by IoU. @defaultValue 200 */
   rankSamples?: number;
   /**
-   * Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent) and greedily
-   * (one generation per candidate, step and latent). @defaultValue 32
+   * Held-out latents (numbers samples …) that rank units causally (one generation per unit and latent), greedily
+   * (one generation per candidate, step and latent) and by ACE (one forward and backward pass per latent and epoch).
+   * @defaultValue 32
    */
   causalSamples?: number;
   /** Units a greedy step may add: the top of the single-unit causal ranking. @defaultValue 40 */
   greedyCandidates?: number;
   /** Units a greedy step adds (more is faster and coarser). @defaultValue 1 */
   greedyStep?: number;
+  /** Passes of the ACE ranking over its latents. @defaultValue {@link DEFAULT_ACE.epochs} */
+  aceEpochs?: number;
+  /** Adam's learning rate in the ACE ranking. @defaultValue {@link DEFAULT_ACE.learningRate} */
+  aceLearningRate?: number;
+  /** Weight of the ACE ranking's penalty Σ α². @defaultValue {@link DEFAULT_ACE.penalty} */
+  acePenalty?: number;
   /** Top quantile that sets each unit's threshold for the IoU ranking. @defaultValue 0.01 */
   quantile?: number;
   /** A dissection atlas of the layer: its thresholds and its IoU order rank the units (the PNAS way). */
@@ -79,7 +90,7 @@ export interface AblateConceptOptions extends GanWorkerOptions {
   batchSize?: number;
   /** Latents (the first ones) kept as before/after pictures. @defaultValue 4 */
   examples?: number;
-  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'greedy ranking' | 'ablation'; done: number; total: number }) => void;
+  onProgress?: (p: { phase: 'iou ranking' | 'causal ranking' | 'greedy ranking' | 'ace ranking' | 'ablation'; done: number; total: number }) => void;
 }
 
 /** How a concept changed under an ablation: mean pixels per image before and after. */
@@ -133,7 +144,7 @@ export interface GeneratorAblation {
     imagePixels: number;
   };
   /** Each ranking measured (the causal one also when only the greedy one, which starts from it, is asked for). */
-  rankings: Partial<Record<RankingKind, UnitRanking & { source: string; steps?: Array<{ added: number[]; removed: number }> }>>;
+  rankings: Partial<Record<RankingKind, UnitRanking & { source: string; steps?: Array<{ added: number[]; removed: number }>; losses?: number[] }>>;
   curves: Partial<Record<RankingKind, AblationPoint[]>>;
   control: ControlPoint[];
   controlDraws: number;

@@ -14,17 +14,17 @@ import { runOrdered } from '../parallel/executor.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_ACE, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
   type AblationPoint, type ControlPoint, type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
 import { PairedRatioTally, checkSamples, resolveConcept, spreadOf, type ResolvedConcept } from './measure.js';
-import { latentBatches, rankByIou, rankByRemoval, rankFromAtlas, rankGreedy, spatialLayer } from './ranking.js';
+import { latentBatches, rankByAce, rankByIou, rankByRemoval, rankFromAtlas, rankGreedy, spatialLayer } from './ranking.js';
 import { ganPool, type GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
 export {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, rankingKinds, type RankingKind, type RankingChoice, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_ACE, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, rankingKinds, type RankingKind, type RankingChoice, type AblateConceptOptions, type ConceptChange, type AblationPoint, type ControlPoint,
   type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 
@@ -82,6 +82,7 @@ interface AblationSettings {
   causalSamples: number;
   greedyCandidates: number;
   greedyStep: number;
+  ace: { epochs: number; learningRate: number; penalty: number };
   seed: number;
   controlDraws: number;
   controlSamples: number;
@@ -116,6 +117,10 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   const kinds: RankingKind[] = rankingKinds(options.ranking ?? 'both');
   const greedyCandidates = checkSamples(options.greedyCandidates ?? DEFAULT_GREEDY_CANDIDATES, 'greedyCandidates');
   const greedyStep = checkSamples(options.greedyStep ?? 1, 'greedyStep');
+  const ace = { epochs: options.aceEpochs ?? DEFAULT_ACE.epochs, learningRate: options.aceLearningRate ?? DEFAULT_ACE.learningRate, penalty: options.acePenalty ?? DEFAULT_ACE.penalty };
+  if (!Number.isInteger(ace.epochs) || ace.epochs < 1) throw usageError(`aceEpochs must be an integer ≥ 1, got ${String(ace.epochs)}`, { path: 'aceEpochs' });
+  if (!(ace.learningRate > 0) || !Number.isFinite(ace.learningRate)) throw usageError(`aceLearningRate must be a positive number, got ${String(ace.learningRate)}`, { path: 'aceLearningRate' });
+  if (!(ace.penalty >= 0) || !Number.isFinite(ace.penalty)) throw usageError(`acePenalty must be a number ≥ 0, got ${String(ace.penalty)}`, { path: 'acePenalty' });
   const atlas = options.atlas;
   if (atlas) {
     if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: 'atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });
@@ -123,7 +128,7 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   }
   const warnings: string[] = [];
   if (atlas && atlas.fingerprint !== g.fingerprint) warnings.push(`the atlas was made for another version of the generator (fingerprint ${atlas.fingerprint.slice(0, 12)}, this one ${g.fingerprint.slice(0, 12)})`);
-  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, greedyCandidates, greedyStep, seed, controlDraws, controlSamples, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
+  return { layer, h, w, units, concept, sizes, samples, rankSamples, causalSamples, greedyCandidates, greedyStep, ace, seed, controlDraws, controlSamples, level, batchSize, kinds, ...(atlas ? { atlas } : {}), warnings };
 }
 
 /** The latents held out from the measured ones, on which units are ranked. */
@@ -169,6 +174,16 @@ async function rankConceptUnits(g: Generator, segmenter: Segmenter, s: AblationS
         source: `greedy: each step adds the ${s.greedyStep > 1 ? `${s.greedyStep} units` : 'unit'} of the causal ranking's top ${candidates.length} that, zeroed with those already chosen, removes the most '${concept.name}' pixels, ${latents}`,
       };
     }
+  }
+  if (s.kinds.includes('ace')) {
+    const ace = await rankByAce(g, segmenter, layer, concept, { ...held, count: causalSamples }, {
+      ...s.ace, batchSize: Math.min(batchSize, 16),
+      onProgress: (done, total) => options.onProgress?.({ phase: 'ace ranking', done, total }),
+    });
+    rankings.ace = {
+      ...ace,
+      source: `average causal effect: a coefficient per unit scaling it by 1 − α, learned to lower the '${concept.name}' probability of the segmenter (Adam, ${s.ace.epochs} epochs, rate ${s.ace.learningRate}, penalty ${s.ace.penalty} Σ α²), over latents ${held.from}…${held.from + causalSamples - 1}`,
+    };
   }
   return rankings;
 }

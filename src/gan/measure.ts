@@ -40,6 +40,17 @@ export function resolveConcept(segmenter: Segmenter, name: string, path = 'conce
   return { name: c.name, category: c.category, id: c.id, index, plane };
 }
 
+/**
+ * Where a concept's logit is in the segmenter's output: its category's channels are `first … first + width − 1` (the
+ * first of them "none of this category"), and the concept's own channel is `first + offset`.
+ */
+export function conceptChannel(segmenter: Segmenter, concept: ResolvedConcept): { first: number; width: number; offset: number } {
+  let first = 0;
+  for (let k = 0; k < concept.plane; k++) first += 1 + segmenter.categories[k].concepts.length;
+  const cat = segmenter.categories[concept.plane];
+  return { first, width: 1 + cat.concepts.length, offset: 1 + cat.concepts.indexOf(concept.name) };
+}
+
 /** Label maps of a batch: `labels[(image · planes + plane) · pixels + pixel]` concept ids (0 = none). */
 export interface LabelBatch {
   labels: Uint16Array;

@@ -4,7 +4,11 @@
  *   level, against the concept's pixels, pooled over the latents (the dissection's own quantile sketch and IoU
  *   tally, on this one concept); or in the order of a dissection atlas of the layer;
  * - causally: the portion of the concept's pixels that zeroing each unit alone removes (the single-unit ablation
- *   the PNAS code also runs), measured through the generator and the segmenter.
+ *   the PNAS code also runs), measured through the generator and the segmenter;
+ * - greedily: sets of units built one unit at a time by what the set removes;
+ * - by average causal effect (ACE, the GAN Dissection way): one coefficient per unit, learned by gradient descent
+ *   through the generator and the segmenter's soft output so that scaling the units down by them removes most of the
+ *   concept, with a penalty on their size.
  */
 import * as tf from '../tf.js';
 import type { Atlas } from '../dissection/atlas.js';
@@ -15,8 +19,9 @@ import { upsampleActivations } from '../dissection/upsample.js';
 import { runOrdered } from '../parallel/executor.js';
 import { UnitAttackError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
-import { PairedRatioTally, conceptCounts, conceptIndexOf, segmentBatch, type ResolvedConcept } from './measure.js';
+import { PairedRatioTally, conceptChannel, conceptCounts, conceptIndexOf, segmentBatch, type ResolvedConcept } from './measure.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
+import { DEFAULT_ACE } from './ablate-types.js';
 import type { GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
@@ -321,4 +326,88 @@ export async function rankGreedy(
   const inChosen = new Set(chosen);
   const rest = [...new Set([...candidates, ...Array.from({ length: units }, (_, u) => u)])].filter((u) => !inChosen.has(u));
   return { units: [...chosen, ...rest], scores, steps };
+}
+
+/** Options for {@link rankByAce}. */
+export interface AceRankingOptions extends RankingOptions {
+  /** Passes over the latents (one Adam step per batch). @defaultValue 25 ({@link DEFAULT_ACE}) */
+  epochs?: number;
+  /** Adam's learning rate. @defaultValue 0.04 */
+  learningRate?: number;
+  /** Weight of the penalty Σ α² on the coefficients. @defaultValue 0.002 */
+  penalty?: number;
+}
+
+/** An ACE ranking: the units by coefficient, and the objective's mean over each epoch. */
+export interface AceRanking extends UnitRanking {
+  /** The mean objective (concept probability left plus penalty) of each epoch's batches. */
+  losses: number[];
+}
+
+/**
+ * A ranking by average causal effect, the GAN Dissection way (its `aceoptimize`, the removal half): a coefficient
+ * α ∈ [0, 1] per unit, starting at 0, scales the layer's units by 1 − α at every position; Adam lowers the mean
+ * probability the segmenter's softmax gives `concept` over the images of the latents `range`, plus `penalty` · Σ α²,
+ * one step per batch, with α clipped to [0, 1] after each step. Units act together, as in the greedy ranking, but
+ * through the gradient of a smooth surrogate rather than by trying each candidate: one forward and backward pass per
+ * latent and epoch. Units are ranked by α (ties, e.g. several at 1, by the pull of the last epoch's gradients); a
+ * unit's score is its α. Runs on this thread.
+ */
+export async function rankByAce(
+  g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: AceRankingOptions = {},
+): Promise<AceRanking> {
+  const { units } = spatialLayer(g, layer);
+  const epochs = options.epochs ?? DEFAULT_ACE.epochs;
+  const learningRate = options.learningRate ?? DEFAULT_ACE.learningRate;
+  const penalty = options.penalty ?? DEFAULT_ACE.penalty;
+  if (!Number.isInteger(epochs) || epochs < 1) throw usageError(`the ACE epochs must be an integer ≥ 1, got ${String(epochs)}`, { path: 'aceEpochs' });
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw usageError(`the ACE learning rate must be a positive number, got ${String(learningRate)}`, { path: 'aceLearningRate' });
+  if (!(penalty >= 0) || !Number.isFinite(penalty)) throw usageError(`the ACE penalty must be a number ≥ 0, got ${String(penalty)}`, { path: 'acePenalty' });
+  if (!Number.isInteger(range.count) || range.count < 1) throw usageError(`the ACE ranking needs at least one latent, got ${String(range.count)}`, { path: 'causalSamples' });
+  const { first, width, offset } = conceptChannel(segmenter, concept);
+  const batches = latentBatches(range, options.batchSize ?? 16);
+  const zeros = tf.zeros([units]);
+  const alpha = tf.variable(zeros);
+  zeros.dispose();
+  const optimizer = tf.train.adam(learningRate);
+  const losses: number[] = [];
+  const pull = new Float64Array(units);
+  const total = epochs * range.count;
+  let done = 0;
+  try {
+    for (let e = 0; e < epochs; e++) {
+      let sum = 0;
+      if (e === epochs - 1) pull.fill(0);
+      for (const b of batches) {
+        const z = g.latents(range.seed, b.from, b.count);
+        const r = g.generate(z, { taps: [layer] });
+        r.images.dispose();
+        const acts = r.taps[layer];
+        const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
+          const scaled = tf.mul(acts, tf.sub(1, alpha));
+          const out = g.generate(z, { resume: { layer, value: scaled } });
+          const p = tf.softmax(tf.slice(segmenter.logits(out.images), [0, 0, 0, first], [-1, -1, -1, width]));
+          const left = tf.mean(tf.slice(p, [0, 0, 0, offset], [-1, -1, -1, 1]));
+          return tf.add<tf.Scalar>(left, tf.mul(penalty, tf.sum(tf.square(alpha))));
+        }), [alpha]);
+        const grad = grads[alpha.name];
+        const [loss, g1] = await Promise.all([value.data(), grad.data()]);
+        if (e === epochs - 1) for (let u = 0; u < units; u++) pull[u] -= g1[u];
+        optimizer.applyGradients([{ name: alpha.name, tensor: grad }]);
+        const clipped = tf.clipByValue(alpha, 0, 1);
+        alpha.assign(clipped);
+        tf.dispose([clipped, value, grad, acts, z]);
+        sum += loss[0] * b.count;
+        done += b.count;
+        options.onProgress?.(done, total);
+      }
+      losses.push(sum / range.count);
+    }
+    const scores = Array.from(await alpha.data());
+    const order = Array.from({ length: units }, (_, u) => u).sort((a, b) => (scores[b] - scores[a]) || (pull[b] - pull[a]) || a - b);
+    return { units: order, scores, losses };
+  } finally {
+    alpha.dispose();
+    optimizer.dispose();
+  }
 }

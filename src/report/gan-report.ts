@@ -16,7 +16,7 @@ export const ABLATION_REPORT_ENTRIES: readonly string[] = ['ablation.json', 'abl
 /** Top-level names `insert` writes in its folder. */
 export const INSERTION_REPORT_ENTRIES: readonly string[] = ['insertion.json', 'insertion.csv', 'insertion.png', 'examples'];
 
-const RANKING_LABEL: Record<RankingKind, string> = { iou: 'ranked by IoU', causal: 'ranked causally', greedy: 'ranked greedily' };
+const RANKING_LABEL: Record<RankingKind, string> = { iou: 'ranked by IoU', causal: 'ranked causally', greedy: 'ranked greedily', ace: 'ranked by ACE' };
 
 const num = (v: number, digits = 6): string => (Number.isFinite(v) ? String(Number(v.toPrecision(digits))) : '');
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);

@@ -130,8 +130,11 @@ function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void 
     }
     if (a.units === undefined) issues.push({ code: 'missing_key', path: ['ablation', 'units'], message: 'ablation.units is required: the numbers of top units zeroed', hint: 'e.g. units: [5, 20]' });
     const kinds = rankingKinds(a.ranking ?? 'iou');
-    if (!kinds.includes('causal') && !kinds.includes('greedy') && a.causalSamples !== undefined) {
-      issues.push({ code: 'conflict', path: ['ablation', 'causalSamples'], message: 'causalSamples needs ranking: causal, greedy, both or all' });
+    if (!kinds.includes('causal') && !kinds.includes('greedy') && !kinds.includes('ace') && a.causalSamples !== undefined) {
+      issues.push({ code: 'conflict', path: ['ablation', 'causalSamples'], message: 'causalSamples needs ranking: causal, greedy, ace, both or all' });
+    }
+    for (const key of ['aceEpochs', 'aceLearningRate', 'acePenalty'] as const) {
+      if (!kinds.includes('ace') && a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `${key} needs ranking: ace or all` });
     }
     for (const key of ['greedyCandidates', 'greedyStep'] as const) {
       if (!kinds.includes('greedy') && a[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `${key} needs ranking: greedy or all` });
@@ -162,7 +165,7 @@ function checkGeneratorScenario(file: ScenarioFile, issues: FieldIssue[]): void 
       issues.push({ code: 'invalid_value', path: ['expectations', m, 'concept'], message: `concept_change is the change of another concept than the one ablated ('${String(concept)}')`, hint: 'gate the ablated concept with concept_removed' });
     }
     if (t.ranking !== undefined && a && !rankingKinds(a.ranking ?? 'iou').includes(t.ranking as RankingKind)) {
-      issues.push({ code: 'conflict', path: ['expectations', m, 'ranking'], message: `${m} reads the ${t.ranking} ranking, but the ablation measures only the ${rankingKinds(a.ranking ?? 'iou').join(' and ')} ranking`, hint: `set ablation.ranking to ${t.ranking}, ${t.ranking === 'greedy' ? 'or all' : 'both or all'}` });
+      issues.push({ code: 'conflict', path: ['expectations', m, 'ranking'], message: `${m} reads the ${t.ranking} ranking, but the ablation measures only the ${rankingKinds(a.ranking ?? 'iou').join(' and ')} ranking`, hint: `set ablation.ranking to ${t.ranking}, ${t.ranking === 'greedy' || t.ranking === 'ace' ? 'or all' : 'both or all'}` });
     }
   }
 }
@@ -304,7 +307,7 @@ function checkClassifierAblation(file: ScenarioFile, issues: FieldIssue[]): void
         issues.push({ code: 'missing_key', path: ['ablation', key], message: `ablation.${key} is required`, hint: "a classifier's ablation zeroes the topN units of a class (a generator's names a concept and units)" });
       }
     }
-    for (const key of ['units', 'ranking', 'controlDraws', 'controlSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
+    for (const key of ['units', 'ranking', 'controlDraws', 'controlSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'aceEpochs', 'aceLearningRate', 'acePenalty', 'samples', 'seed', 'layer', 'segmenter', 'rankSamples', 'quantile'] as const) {
       if (file.ablation[key] !== undefined) issues.push({ code: 'conflict', path: ['ablation', key], message: `ablation.${key} is for a generator's ablation, which names a concept`, hint: "a classifier's ablation takes class and topN" });
     }
   }

@@ -22,7 +22,7 @@ export interface GeneratorTaskOutput extends TaskMeasures {
 }
 
 /** The options of the generator experiments that are fields of the scenario block of the same name. */
-const BLOCK_FIELDS = new Set(['units', 'concept', 'at', 'samples', 'layer', 'seed', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'controlDraws', 'controlSamples']);
+const BLOCK_FIELDS = new Set(['units', 'concept', 'at', 'samples', 'layer', 'seed', 'quantile', 'rankSamples', 'causalSamples', 'greedyCandidates', 'greedyStep', 'aceEpochs', 'aceLearningRate', 'acePenalty', 'controlDraws', 'controlSamples']);
 
 /** The option an error path names: a field, or a flag some errors of the generator experiments give (`--rank-samples`). */
 const optionOf = (errorPath: string): string => (errorPath.startsWith('--') ? errorPath.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) : errorPath);
@@ -47,9 +47,9 @@ function checkConcepts(scenario: Scenario, seg: Segmenter, names: readonly strin
   }
 }
 
-/** The ranking an expectation reads: its own, else the first measured of IoU, causal and greedy. */
+/** The ranking an expectation reads: its own, else the first measured of IoU, causal, greedy and ACE. */
 function rankingOf(e: Expectation | undefined, r: GeneratorAblation): RankingKind {
-  return e?.ranking ?? (r.curves.iou ? 'iou' : r.curves.causal ? 'causal' : 'greedy');
+  return e?.ranking ?? (r.curves.iou ? 'iou' : r.curves.causal ? 'causal' : r.curves.greedy ? 'greedy' : 'ace');
 }
 
 /** The ablation metrics at the size, ranking and concept each expectation names (defaults: the largest size, IoU). */
@@ -57,7 +57,7 @@ export function ablationMetrics(r: GeneratorAblation, expectations: readonly Exp
   const metrics: Record<string, number> = {};
   const intervals: Record<string, MetricInterval> = {};
   const find = (metric: string): Expectation | undefined => expectations.find((e) => e.metric === metric);
-  const sizes = (r.curves.iou ?? r.curves.causal ?? r.curves.greedy ?? []).map((p) => p.n);
+  const sizes = (r.curves.iou ?? r.curves.causal ?? r.curves.greedy ?? r.curves.ace ?? []).map((p) => p.n);
   const largest = Math.max(...sizes);
   const point = (e: Expectation | undefined) => r.curves[rankingOf(e, r)]?.find((p) => p.n === (e?.units ?? largest));
   const removed = point(find('concept_removed'));
@@ -137,6 +137,8 @@ export async function runGeneratorTask(
           ...(a.layer !== undefined ? { layer: a.layer } : {}), ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}),
           ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}), ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
           ...(a.greedyCandidates !== undefined ? { greedyCandidates: a.greedyCandidates } : {}), ...(a.greedyStep !== undefined ? { greedyStep: a.greedyStep } : {}),
+          ...(a.aceEpochs !== undefined ? { aceEpochs: a.aceEpochs } : {}), ...(a.aceLearningRate !== undefined ? { aceLearningRate: a.aceLearningRate } : {}),
+          ...(a.acePenalty !== undefined ? { acePenalty: a.acePenalty } : {}),
           workers: options.workers ?? 1,
           onProgress: (p) => progress(p.phase, p.done, p.total),
         });

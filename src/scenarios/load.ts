@@ -63,6 +63,8 @@ function resolveTask(f: ScenarioFile, dir: string): ScenarioTask {
         ...(a.rankSamples !== undefined ? { rankSamples: a.rankSamples } : {}), ...(a.causalSamples !== undefined ? { causalSamples: a.causalSamples } : {}),
         ...(a.quantile !== undefined ? { quantile: a.quantile } : {}),
         ...(a.greedyCandidates !== undefined ? { greedyCandidates: a.greedyCandidates } : {}), ...(a.greedyStep !== undefined ? { greedyStep: a.greedyStep } : {}),
+        ...(a.aceEpochs !== undefined ? { aceEpochs: a.aceEpochs } : {}), ...(a.aceLearningRate !== undefined ? { aceLearningRate: a.aceLearningRate } : {}),
+        ...(a.acePenalty !== undefined ? { acePenalty: a.acePenalty } : {}),
       },
     };
   }
@@ -89,7 +91,7 @@ function resolve(f: ScenarioFile, source: ScenarioSource): Scenario {
   const list = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
   for (const [metric, t] of Object.entries(f.expectations)) {
     if (t === undefined) continue;
-    const g = t as { concept?: string; units?: number; ranking?: 'iou' | 'causal' | 'greedy'; context?: string | string[]; on?: string | string[]; over?: string | string[] };
+    const g = t as { concept?: string; units?: number; ranking?: 'iou' | 'causal' | 'greedy' | 'ace'; context?: string | string[]; on?: string | string[]; over?: string | string[] };
     const context = list(g.context); const on = list(g.on); const over = list(g.over);
     expectations.push({
       metric: metric as Expectation['metric'],

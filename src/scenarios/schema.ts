@@ -275,13 +275,16 @@ const ablation = strict({
   topN: positiveInt.max(4096).optional().describe('classifier: how many of its top units (by class importance) to zero'),
   concept: z.string().min(1).optional().describe("generator: the concept whose top units are zeroed (a concept of the segmenter)"),
   units: sizes.optional().describe('generator: the numbers of top-ranked units zeroed, e.g. [5, 20]'),
-  ranking: z.enum(['iou', 'causal', 'greedy', 'both', 'all']).optional()
-    .describe("generator: rank units by IoU with the concept (default), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed), both (IoU and causal) or all"),
+  ranking: z.enum(['iou', 'causal', 'greedy', 'ace', 'both', 'all']).optional()
+    .describe("generator: rank units by IoU with the concept (default), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed), by average causal effect (ace: a coefficient per unit learned by gradient descent through the generator and the segmenter), both (IoU and causal) or all"),
   controlDraws: z.int().min(0).max(1000).optional().describe('generator: random-unit draws per size (default 6)'),
   controlSamples: positiveInt.max(10_000_000).optional().describe('generator: latents each control draw is measured on, the first of the measured ones; at most samples (default: 500, or samples when fewer)'),
-  causalSamples: positiveInt.max(100_000).optional().describe('generator: held-out latents of the causal and greedy rankings (default 32)'),
+  causalSamples: positiveInt.max(100_000).optional().describe('generator: held-out latents of the causal, greedy and ACE rankings (default 32)'),
   greedyCandidates: positiveInt.max(4096).optional().describe("generator: units a greedy step may add, the causal ranking's top ones (default 40)"),
   greedyStep: positiveInt.max(4096).optional().describe('generator: units a greedy step adds (default 1)'),
+  aceEpochs: positiveInt.max(10_000).optional().describe('generator: passes of the ACE ranking over its latents (default 25)'),
+  aceLearningRate: z.number().gt(0).max(10).optional().describe("generator: Adam's learning rate in the ACE ranking (default 0.04)"),
+  acePenalty: z.number().min(0).max(100).optional().describe("generator: weight of the ACE ranking's penalty Σ α² (default 0.002)"),
   quantile: z.number().gt(0).lt(1).optional().describe("generator: top quantile of a unit's activations that counts as active, for the IoU ranking (default 0.01)"),
   ...generatorRun,
 }, "unit ablation: a classifier's top units of a class (class, topN; needs a dissection), or a generator's top units of a concept (concept, units)");
@@ -323,9 +326,9 @@ const limits = {
 
 /** The generator metrics' thresholds, with the keys that say what is measured. */
 const generatorThresholds: Partial<Record<MetricName, z.ZodType>> = {
-  concept_removed: strict({ ...limits, concept: z.string().min(1).optional().describe('must be the ablation block\'s concept'), units: z.int().min(0).optional().describe('the size (one of ablation.units; default the largest)'), ranking: z.enum(['iou', 'causal', 'greedy']).optional().describe('default iou when measured') }),
+  concept_removed: strict({ ...limits, concept: z.string().min(1).optional().describe('must be the ablation block\'s concept'), units: z.int().min(0).optional().describe('the size (one of ablation.units; default the largest)'), ranking: z.enum(['iou', 'causal', 'greedy', 'ace']).optional().describe('default iou when measured') }),
   control_removed: strict({ ...limits, units: z.int().min(0).optional().describe('the size (one of ablation.units; default the largest)') }),
-  concept_change: strict({ ...limits, concept: z.string().min(1).describe('another concept of the segmenter, e.g. sky'), units: z.int().min(0).optional(), ranking: z.enum(['iou', 'causal', 'greedy']).optional() }),
+  concept_change: strict({ ...limits, concept: z.string().min(1).describe('another concept of the segmenter, e.g. sky'), units: z.int().min(0).optional(), ranking: z.enum(['iou', 'causal', 'greedy', 'ace']).optional() }),
   concept_inserted: strict({ ...limits, context: contexts.optional().describe('only placements where the segmenter saw one of these at the cell before') }),
   insertion_ratio: strict({ ...limits, on: contexts.describe('contexts above the line, e.g. [house, building]'), over: contexts.describe('contexts below the line, e.g. [sky, tree]') }),
 };

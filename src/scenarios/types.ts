@@ -19,7 +19,7 @@ export interface Expectation {
   /** Generator metrics: the concept (`concept_change`), the size (`units`) and the ranking whose curve is read. */
   concept?: string;
   units?: number;
-  ranking?: 'iou' | 'causal' | 'greedy';
+  ranking?: 'iou' | 'causal' | 'greedy' | 'ace';
   /** `concept_inserted`: the contexts pooled (every placement when absent). */
   context?: string[];
   /** `insertion_ratio`: contexts above and below the line. */
@@ -73,7 +73,7 @@ export interface GeneratorAblationTask {
   layer?: string;
   /** `builtin:NAME` or an absolute path. */
   segmenter: string;
-  ranking: 'iou' | 'causal' | 'greedy' | 'both' | 'all';
+  ranking: 'iou' | 'causal' | 'greedy' | 'ace' | 'both' | 'all';
   controlDraws: number;
   /** Latents each control draw is measured on (default: the library's). */
   controlSamples?: number;
@@ -81,6 +81,9 @@ export interface GeneratorAblationTask {
   causalSamples?: number;
   greedyCandidates?: number;
   greedyStep?: number;
+  aceEpochs?: number;
+  aceLearningRate?: number;
+  acePenalty?: number;
   quantile?: number;
 }
 

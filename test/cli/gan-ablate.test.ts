@@ -74,6 +74,9 @@ describe('unit-attack ablate and insert on the built-in generator', () => {
     await refused(['ablate', '--concept', 'tree', '--units', '0,200', '--samples', '2'], '--units', /200 is out of range: layer4 has 128 units/);
     await refused(['ablate', '--concept', 'tree', '--units', 'five'], '--units', /comma-separated list/);
     await refused(['ablate', '--concept', 'tree', '--ranking', 'greedy', '--greedy-step', '0'], '--greedy-step', /must be an integer ≥ 1/);
+    await refused(['ablate', '--concept', 'tree', '--ranking', 'ace', '--ace-epochs', '0'], '--ace-epochs', /must be an integer ≥ 1/);
+    await refused(['ablate', '--concept', 'tree', '--ranking', 'ace', '--ace-rate', '0'], '--ace-rate', /must be a positive number/);
+    await refused(['ablate', '--concept', 'tree', '--ranking', 'ace', '--ace-penalty', '-1'], '--ace-penalty', /must be a number ≥ 0/);
     await refused(['ablate', '--concept', 'trees', '--samples', '2'], '--concept', /does not label the concept 'trees'[\s\S]*tree/);
     await refused(['ablate', '--concept', 'tree', '--samples', '20', '--control-samples', '21'], '--control-samples', /must be at most --samples \(20\)/);
     await refused(['insert', '--concept', 'door', '--at', '8,0', '--samples', '2'], '--at', /outside the 8×8 map of layer4/);

@@ -84,7 +84,7 @@ describe('generator scenarios: parsing and checks', () => {
     expect(noControl.find((i) => i.path === 'ablation.controlSamples')?.message).toMatch(/needs a control: controlDraws is 0/);
   });
 
-  it('a greedy ranking takes its options; options and expectations of a ranking not measured are conflicts', () => {
+  it("greedy and ACE rankings take their options; options and expectations of a ranking not measured are conflicts", () => {
     const o = treeScenario();
     const s = parseScenario(stringify({
       ...o, ablation: { ...(o.ablation as object), ranking: 'all', causalSamples: 64, greedyCandidates: 30, greedyStep: 2 },
@@ -100,7 +100,15 @@ describe('generator scenarios: parsing and checks', () => {
     expect(at('expectations.concept_removed.ranking')).toMatch(/reads the greedy ranking, but the ablation measures only the iou and causal ranking/);
     expect(at('ablation.causalSamples')).toBeUndefined();
     const iouOnly = issuesOf({ ...o, ablation: { ...(o.ablation as object), causalSamples: 8 } });
-    expect(iouOnly.find((i) => i.path === 'ablation.causalSamples')?.message).toMatch(/causalSamples needs ranking: causal, greedy, both or all/);
+    expect(iouOnly.find((i) => i.path === 'ablation.causalSamples')?.message).toMatch(/causalSamples needs ranking: causal, greedy, ace, both or all/);
+    const ace = parseScenario(stringify({
+      ...o, ablation: { ...(o.ablation as object), ranking: 'ace', causalSamples: 64, aceEpochs: 10, aceLearningRate: 0.05, acePenalty: 0.001 },
+      expectations: { concept_removed: { units: 20, ranking: 'ace', min: 0.5 } },
+    }), '/tmp/g/gan.yaml');
+    expect(ace.task).toMatchObject({ kind: 'gan-ablation', ablation: { ranking: 'ace', causalSamples: 64, aceEpochs: 10, aceLearningRate: 0.05, acePenalty: 0.001 } });
+    const noAce = issuesOf({ ...o, ablation: { ...(o.ablation as object), ranking: 'greedy', aceEpochs: 10 }, expectations: { concept_removed: { units: 20, ranking: 'ace', min: 0.5 } } });
+    expect(noAce.find((i) => i.path === 'ablation.aceEpochs')?.message).toMatch(/aceEpochs needs ranking: ace or all/);
+    expect(noAce.find((i) => i.path === 'expectations.concept_removed.ranking')?.message).toMatch(/reads the ace ranking, but the ablation measures only the greedy ranking/);
   });
 
   it('a classifier scenario still needs its inputs and a classifier ablation its class and topN', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadAtlas, type Atlas } from '../../dissection/atlas.js';
 import { initBackend } from '../../engine/backend.js';
 import { usageError } from '../../errors.js';
-import { DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, ablateConcept, checkSizes, type GeneratorAblation, type RankingChoice, type RankingKind } from '../../gan/ablate.js';
+import { DEFAULT_ABLATION_SIZES, DEFAULT_ACE, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, RANKING_CHOICES, ablateConcept, checkSizes, type GeneratorAblation, type RankingChoice, type RankingKind } from '../../gan/ablate.js';
 import { loadGenerator } from '../../gan/generator.js';
 import { resolveConcept } from '../../gan/measure.js';
 import { spatialLayer } from '../../gan/ranking.js';
@@ -80,14 +80,17 @@ export const ablateCommand: CommandSpec = {
     segmenter: { type: 'string', default: 'builtin:scenes-segmenter', describe: 'the segmenter that labels the generated images' },
     ranking: {
       type: 'string', choices: [...RANKING_CHOICES], default: 'both',
-      describe: "rank units by IoU with the concept (PNAS), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed; slower), both (IoU and causal) or all",
+      describe: "rank units by IoU with the concept (PNAS), causally (each unit's own removal), greedily (each step adds the unit that removes most with those already zeroed; slower), by average causal effect (ace: a coefficient per unit learned by gradient descent through the generator and the segmenter, GAN Dissection's way), both (IoU and causal) or all",
     },
     'control-draws': { type: 'number', default: DEFAULT_CONTROL_DRAWS, describe: 'random-unit draws per size (0: no control)' },
     'control-samples': { type: 'number', describe: `latents each control draw is measured on, the first of the measured ones; at most --samples (default: ${DEFAULT_CONTROL_SAMPLES}, or --samples when fewer)` },
     'rank-samples': { type: 'number', default: 200, describe: 'held-out latents (after the measured ones) that rank units by IoU' },
-    'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent) and greedily (one per candidate, step and latent)' },
+    'causal-samples': { type: 'number', default: 32, describe: 'held-out latents that rank units causally (one generation per unit and latent), greedily (one per candidate, step and latent) and by ACE (a forward and backward pass per latent and epoch)' },
     'greedy-candidates': { type: 'number', default: DEFAULT_GREEDY_CANDIDATES, describe: "units a greedy step may add: the causal ranking's top ones" },
     'greedy-step': { type: 'number', default: 1, describe: 'units a greedy step adds (more is faster and coarser)' },
+    'ace-epochs': { type: 'number', default: DEFAULT_ACE.epochs, describe: 'passes of the ACE ranking over its latents (one Adam step per batch)' },
+    'ace-rate': { type: 'number', default: DEFAULT_ACE.learningRate, describe: "Adam's learning rate in the ACE ranking" },
+    'ace-penalty': { type: 'number', default: DEFAULT_ACE.penalty, describe: "weight of the ACE ranking's penalty on the coefficients (Σ α²)" },
     quantile: { type: 'number', default: 0.01, describe: "top quantile of a unit's activations that counts as active, for the IoU ranking" },
     atlas: { type: 'string', describe: "a dissection atlas of the layer (atlas.json of `unit-attack dissect` on this generator): its thresholds and IoU order rank the units" },
     level: { type: 'number', default: 0.99, describe: 'confidence level of the intervals' },
@@ -102,6 +105,7 @@ export const ablateCommand: CommandSpec = {
     ['unit-attack ablate --concept tree --units 0,1,2,4,8,20,30 --samples 2000 --out out/ablate-tree', 'remove trees from the built-in generator\'s scenes'],
     ['unit-attack ablate --concept tree --units 5,20 --samples 200 --ranking iou --out out/quick', 'a quick look'],
     ['unit-attack ablate --concept tree --units 0,1,5,20 --ranking greedy --causal-samples 96 --out out/greedy', 'units chosen greedily by what they remove together'],
+    ['unit-attack ablate --concept tree --units 5,20 --ranking ace --causal-samples 64 --out out/ace', 'units ranked by average causal effect (gradients through generator and segmenter)'],
   ],
   check(argv) {
     parseIntList(argv.units, '--units', '0,1,2,4,8,20,30');
@@ -118,6 +122,11 @@ export const ablateCommand: CommandSpec = {
     checkInt(argv, 'causal-samples', 1);
     checkInt(argv, 'greedy-candidates', 1);
     checkInt(argv, 'greedy-step', 1);
+    checkInt(argv, 'ace-epochs', 1);
+    const rate = argv['ace-rate'] as number;
+    if (!(rate > 0) || !Number.isFinite(rate)) throw usageError(`--ace-rate must be a positive number, got ${String(rate)}`, { path: '--ace-rate', hint: `e.g. --ace-rate ${DEFAULT_ACE.learningRate}` });
+    const penalty = argv['ace-penalty'] as number;
+    if (!(penalty >= 0) || !Number.isFinite(penalty)) throw usageError(`--ace-penalty must be a number ≥ 0, got ${String(penalty)}`, { path: '--ace-penalty', hint: `e.g. --ace-penalty ${DEFAULT_ACE.penalty}` });
     checkInt(argv, 'batch-size', 1);
     checkInt(argv, 'examples', 0);
     checkWorkersArg(argv);
@@ -150,6 +159,7 @@ export const ablateCommand: CommandSpec = {
           ranking: argv.ranking as RankingChoice, controlDraws: argv['control-draws'] as number, ...(argv['control-samples'] !== undefined ? { controlSamples: argv['control-samples'] as number } : {}),
           rankSamples: argv['rank-samples'] as number, causalSamples: argv['causal-samples'] as number,
           greedyCandidates: argv['greedy-candidates'] as number, greedyStep: argv['greedy-step'] as number, quantile: argv.quantile as number,
+          aceEpochs: argv['ace-epochs'] as number, aceLearningRate: argv['ace-rate'] as number, acePenalty: argv['ace-penalty'] as number,
           level: argv.level as number, batchSize: argv['batch-size'] as number, examples: argv.examples as number,
           ...(atlas ? { atlas } : {}),
           workers: workersOf(argv, io), onWarning: (m) => io.err(`warning: ${m}`),
