@@ -28,7 +28,7 @@ describe('ablation on generator worker threads', () => {
     const { inline, one, two, warnings } = JSON.parse(r.stdout) as { inline: string; one: string; two: string; warnings: string[] };
     expect(warnings).toEqual([]);
     const parsed = JSON.parse(inline) as { curves: Record<'iou' | 'causal' | 'greedy', Array<{ removed: { value: number } }>>; samples: number };
-    expect(Object.keys(parsed.curves)).toEqual(['iou', 'causal', 'greedy']);
+    expect(Object.keys(parsed.curves)).toEqual(['iou', 'causal', 'greedy', 'ace']);
     expect(parsed.samples).toBe(44);
     // The tiny generator's unit 0 paints every tree pixel: zeroing it removes (nearly) all of them.
     expect(parsed.curves.iou[1].removed.value).toBeGreaterThan(0.9);
