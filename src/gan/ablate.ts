@@ -14,12 +14,12 @@ import { runOrdered } from '../parallel/executor.js';
 import { inputError, usageError } from '../errors.js';
 import type { Segmenter } from '../segment/segmenter.js';
 import {
-  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_ACE, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
+  GAN_ABLATION_FORMAT, DEFAULT_ABLATION_SIZES, DEFAULT_CONTROL_DRAWS, DEFAULT_CONTROL_SAMPLES, DEFAULT_GREEDY_CANDIDATES, rankingKinds, type RankingKind, type AblateConceptOptions, type ConceptChange,
   type AblationPoint, type ControlPoint, type GeneratorAblation, type AblationExamples,
 } from './ablate-types.js';
 import { measureEditBatch, type EditBatchInput, type EditBatchOutput } from './batch-work.js';
 import { PairedRatioTally, checkSamples, resolveConcept, spreadOf, type ResolvedConcept } from './measure.js';
-import { latentBatches, rankByAce, rankByIou, rankByRemoval, rankFromAtlas, rankGreedy, spatialLayer } from './ranking.js';
+import { aceSettings, latentBatches, rankByAce, rankByIou, rankByRemoval, rankFromAtlas, rankGreedy, spatialLayer } from './ranking.js';
 import { ganPool, type GanPool } from './pool.js';
 import type { Generator, GeneratorEdit } from './types.js';
 
@@ -117,10 +117,7 @@ function ablationSettings(g: Generator, segmenter: Segmenter, options: AblateCon
   const kinds: RankingKind[] = rankingKinds(options.ranking ?? 'both');
   const greedyCandidates = checkSamples(options.greedyCandidates ?? DEFAULT_GREEDY_CANDIDATES, 'greedyCandidates');
   const greedyStep = checkSamples(options.greedyStep ?? 1, 'greedyStep');
-  const ace = { epochs: options.aceEpochs ?? DEFAULT_ACE.epochs, learningRate: options.aceLearningRate ?? DEFAULT_ACE.learningRate, penalty: options.acePenalty ?? DEFAULT_ACE.penalty };
-  if (!Number.isInteger(ace.epochs) || ace.epochs < 1) throw usageError(`aceEpochs must be an integer ≥ 1, got ${String(ace.epochs)}`, { path: 'aceEpochs' });
-  if (!(ace.learningRate > 0) || !Number.isFinite(ace.learningRate)) throw usageError(`aceLearningRate must be a positive number, got ${String(ace.learningRate)}`, { path: 'aceLearningRate' });
-  if (!(ace.penalty >= 0) || !Number.isFinite(ace.penalty)) throw usageError(`acePenalty must be a number ≥ 0, got ${String(ace.penalty)}`, { path: 'acePenalty' });
+  const ace = aceSettings({ epochs: options.aceEpochs, learningRate: options.aceLearningRate, penalty: options.acePenalty });
   const atlas = options.atlas;
   if (atlas) {
     if (atlas.layer !== layer) throw inputError(`the atlas dissects '${atlas.layer}', not '${layer}'`, { path: 'atlas', hint: `set layer to '${atlas.layer}', or give an atlas of ${layer}` });

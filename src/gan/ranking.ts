@@ -344,6 +344,17 @@ export interface AceRanking extends UnitRanking {
   losses: number[];
 }
 
+/** The ACE ranking's settings with their defaults; a `UA_USAGE` error naming the field (`aceEpochs`, …) when one is out of range. */
+export function aceSettings(options: Pick<AceRankingOptions, 'epochs' | 'learningRate' | 'penalty'>): Required<Pick<AceRankingOptions, 'epochs' | 'learningRate' | 'penalty'>> {
+  const epochs = options.epochs ?? DEFAULT_ACE.epochs;
+  const learningRate = options.learningRate ?? DEFAULT_ACE.learningRate;
+  const penalty = options.penalty ?? DEFAULT_ACE.penalty;
+  if (!Number.isInteger(epochs) || epochs < 1) throw usageError(`aceEpochs must be an integer ≥ 1, got ${String(epochs)}`, { path: 'aceEpochs' });
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw usageError(`aceLearningRate must be a positive number, got ${String(learningRate)}`, { path: 'aceLearningRate' });
+  if (!(penalty >= 0) || !Number.isFinite(penalty)) throw usageError(`acePenalty must be a number ≥ 0, got ${String(penalty)}`, { path: 'acePenalty' });
+  return { epochs, learningRate, penalty };
+}
+
 /**
  * A ranking by average causal effect, the GAN Dissection way (its `aceoptimize`, the removal half): a coefficient
  * α ∈ [0, 1] per unit, starting at 0, scales the layer's units by 1 − α at every position; Adam lowers the mean
@@ -357,12 +368,7 @@ export async function rankByAce(
   g: Generator, segmenter: Segmenter, layer: string, concept: ResolvedConcept, range: LatentRange, options: AceRankingOptions = {},
 ): Promise<AceRanking> {
   const { units } = spatialLayer(g, layer);
-  const epochs = options.epochs ?? DEFAULT_ACE.epochs;
-  const learningRate = options.learningRate ?? DEFAULT_ACE.learningRate;
-  const penalty = options.penalty ?? DEFAULT_ACE.penalty;
-  if (!Number.isInteger(epochs) || epochs < 1) throw usageError(`the ACE epochs must be an integer ≥ 1, got ${String(epochs)}`, { path: 'aceEpochs' });
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) throw usageError(`the ACE learning rate must be a positive number, got ${String(learningRate)}`, { path: 'aceLearningRate' });
-  if (!(penalty >= 0) || !Number.isFinite(penalty)) throw usageError(`the ACE penalty must be a number ≥ 0, got ${String(penalty)}`, { path: 'acePenalty' });
+  const { epochs, learningRate, penalty } = aceSettings(options);
   if (!Number.isInteger(range.count) || range.count < 1) throw usageError(`the ACE ranking needs at least one latent, got ${String(range.count)}`, { path: 'causalSamples' });
   const { first, width, offset } = conceptChannel(segmenter, concept);
   const batches = latentBatches(range, options.batchSize ?? 16);
