@@ -376,19 +376,23 @@ export async function rankByAce(
   const alpha = tf.variable(zeros);
   zeros.dispose();
   const optimizer = tf.train.adam(learningRate);
+  // The layer's activations of each batch, computed once: every epoch starts from them (latents × map × units floats).
+  const held: Array<{ z: tf.Tensor2D; acts: tf.Tensor; count: number }> = [];
   const losses: number[] = [];
   const pull = new Float64Array(units);
   const total = epochs * range.count;
   let done = 0;
   try {
+    for (const b of batches) {
+      const z = g.latents(range.seed, b.from, b.count);
+      const r = g.generate(z, { taps: [layer] });
+      r.images.dispose();
+      held.push({ z, acts: r.taps[layer], count: b.count });
+    }
     for (let e = 0; e < epochs; e++) {
       let sum = 0;
       if (e === epochs - 1) pull.fill(0);
-      for (const b of batches) {
-        const z = g.latents(range.seed, b.from, b.count);
-        const r = g.generate(z, { taps: [layer] });
-        r.images.dispose();
-        const acts = r.taps[layer];
+      for (const { z, acts, count } of held) {
         const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
           const scaled = tf.mul(acts, tf.sub(1, alpha));
           const out = g.generate(z, { resume: { layer, value: scaled } });
@@ -402,9 +406,9 @@ export async function rankByAce(
         optimizer.applyGradients([{ name: alpha.name, tensor: grad }]);
         const clipped = tf.clipByValue(alpha, 0, 1);
         alpha.assign(clipped);
-        tf.dispose([clipped, value, grad, acts, z]);
-        sum += loss[0] * b.count;
-        done += b.count;
+        tf.dispose([clipped, value, grad]);
+        sum += loss[0] * count;
+        done += count;
         options.onProgress?.(done, total);
       }
       losses.push(sum / range.count);
@@ -413,6 +417,7 @@ export async function rankByAce(
     const order = Array.from({ length: units }, (_, u) => u).sort((a, b) => (scores[b] - scores[a]) || (pull[b] - pull[a]) || a - b);
     return { units: order, scores, losses };
   } finally {
+    for (const h of held) tf.dispose([h.z, h.acts]);
     alpha.dispose();
     optimizer.dispose();
   }
